@@ -1,0 +1,45 @@
+//! The `qws` binary: `qws serve` runs the service, `qws sim` runs a circuit file locally, and the
+//! remaining commands are a client of a qws (or Azure Quantum) workspace, named like `az quantum`.
+
+use clap::{Parser, Subcommand};
+
+mod mgmt;
+mod serve;
+mod sim;
+
+#[derive(Parser)]
+#[command(
+    name = "qws",
+    version,
+    about = "A self-hostable quantum workspace service compatible with Azure Quantum"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the qws service (management plane, data plane, blob storage, token service).
+    Serve(serve::ServeArgs),
+    /// Simulate a local OpenQASM 2/3 or IonQ JSON file and print its results.
+    Sim(sim::SimArgs),
+    #[command(flatten)]
+    Client(mgmt::ClientCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Sim(args) => sim::run(args),
+        Command::Client(cmd) => mgmt::run(cmd),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
