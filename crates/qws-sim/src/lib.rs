@@ -1,8 +1,17 @@
 //! qws-sim: the quantum simulation engine of qws.
 //!
-//! Front ends (OpenQASM 2/3, IonQ JSON, QIR) lower programs to the circuit IR in [`ir`];
-//! the statevector backend runs it; encoders turn shot results into the providers' result formats.
+//! Front ends ([`qasm`] for OpenQASM 2 and 3, [`ionq`] for IonQ JSON, [`qir`] for QIR) lower
+//! programs to the circuit IR in [`ir`]; [`run`] executes it on the statevector backend in
+//! [`state`]; [`encode`] turns results into the providers' result formats.
 
+pub mod encode;
+pub mod error;
 pub mod gates;
+pub mod ionq;
 pub mod ir;
+pub mod qasm;
+pub mod qir;
+pub mod run;
 pub mod state;
+
+pub use error::{Result, SimError};
