@@ -26,7 +26,10 @@ pub enum SimError {
 
 impl SimError {
     pub fn parse(line: u32, col: u32, message: impl Into<String>) -> Self {
-        SimError::Parse { pos: Pos { line, col }, message: message.into() }
+        SimError::Parse {
+            pos: Pos { line, col },
+            message: message.into(),
+        }
     }
 }
 
