@@ -1,1 +1,20 @@
-//! qws-core
+//! qws-core: the domain vocabulary shared by the server, the store, the SDK and the CLI.
+//!
+//! * [`names`]: validated newtypes for ARM names (subscription id, resource group, workspace, location).
+//! * [`resource_id`]: format and parse ARM resource ids, case-insensitively as ARM does.
+//! * [`keys`]: workspace access keys (generation, redaction, constant-time comparison).
+//! * [`connection_string`]: the Azure Quantum connection-string format.
+//! * [`models`]: the ARM JSON models of the management plane.
+//! * [`error`]: the ARM `ErrorResponse` body.
+
+pub mod connection_string;
+pub mod error;
+pub mod keys;
+pub mod models;
+pub mod names;
+pub mod resource_id;
+pub mod time_fmt;
+
+pub use error::{ErrorDetail, ErrorResponse};
+pub use keys::{ApiKey, KeySlot};
+pub use names::{Location, NameError, ResourceGroupName, SubscriptionId, WorkspaceName};
