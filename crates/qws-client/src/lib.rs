@@ -1,1 +1,27 @@
-//! qws-client
+//! Rust SDK for qws and Azure Quantum workspaces.
+//!
+//! The crate follows the conventions of the Azure SDK for Rust: a client is built with
+//! `Client::new(endpoint, credential, Option<ClientOptions>)`, every call takes an optional
+//! per-call options struct, results come back as [`Result<Response<T>>`](Response), and list
+//! operations return a [`Pager`](arm::Pager) that follows `nextLink`.
+//!
+//! Modules:
+//! - [`credentials`]: token acquisition (OAuth2 client credentials against an OIDC authority).
+//! - [`arm`]: the management plane (subscriptions, resource groups, `Microsoft.Quantum` workspaces
+//!   and their access keys).
+//! - [`error`]: one coarse error type carrying the service's error code and message.
+//!
+//! Secrets (client secrets, access keys, connection strings, tokens) are held in [`Secret`], whose
+//! `Debug` output is redacted, and never appear in error messages.
+
+pub mod arm;
+pub mod credentials;
+pub mod error;
+mod http;
+mod response;
+mod secret;
+
+pub use error::{Error, ErrorKind, Result};
+pub use http::ClientOptions;
+pub use response::Response;
+pub use secret::Secret;
