@@ -1,0 +1,88 @@
+//! Schema migrations, tracked with SQLite's `user_version`.
+
+use rusqlite::Connection;
+
+/// Each entry migrates from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (
+    k TEXT PRIMARY KEY,
+    v BLOB NOT NULL
+);
+CREATE TABLE subscriptions (
+    id TEXT PRIMARY KEY,              -- lower-case GUID
+    tenant_id TEXT NOT NULL,
+    display_name TEXT NOT NULL
+);
+CREATE TABLE principals (
+    client_id TEXT PRIMARY KEY,
+    object_id TEXT NOT NULL UNIQUE,
+    tenant_id TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    secret_hash BLOB NOT NULL,        -- HMAC-SHA256 under a master-key-derived key
+    is_admin INTEGER NOT NULL
+);
+CREATE TABLE resource_groups (
+    subscription_id TEXT NOT NULL REFERENCES subscriptions(id),
+    name_key TEXT NOT NULL,           -- lower case, for ARM's case-insensitive lookup
+    name TEXT NOT NULL,               -- as created
+    location TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (subscription_id, name_key)
+);
+CREATE TABLE workspaces (
+    uid TEXT PRIMARY KEY,             -- internal id, bound into the keys' associated data
+    subscription_id TEXT NOT NULL,
+    rg_key TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    location TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    providers TEXT NOT NULL,
+    storage_account TEXT,
+    identity_type TEXT,
+    identity_principal_id TEXT,
+    api_key_enabled INTEGER NOT NULL,
+    workspace_kind TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    created_at INTEGER NOT NULL,      -- unix nanoseconds
+    created_by TEXT NOT NULL,
+    created_by_type TEXT NOT NULL,
+    modified_at INTEGER NOT NULL,
+    modified_by TEXT NOT NULL,
+    modified_by_type TEXT NOT NULL,
+    UNIQUE (subscription_id, rg_key, name_key),
+    FOREIGN KEY (subscription_id, rg_key) REFERENCES resource_groups(subscription_id, name_key)
+);
+CREATE TABLE workspace_keys (
+    workspace_uid TEXT NOT NULL REFERENCES workspaces(uid) ON DELETE CASCADE,
+    slot TEXT NOT NULL,               -- Primary | Secondary
+    version INTEGER NOT NULL,         -- bumped on every regeneration; part of the AAD
+    sealed BLOB NOT NULL,             -- AES-256-GCM(nonce || ct || tag), AAD = uid|slot|version
+    fingerprint BLOB NOT NULL,        -- HMAC-SHA256 of the key, for lookup
+    created_at INTEGER NOT NULL,      -- unix seconds
+    PRIMARY KEY (workspace_uid, slot)
+);
+CREATE INDEX workspace_keys_fp ON workspace_keys(fingerprint);
+CREATE TABLE operations (
+    id TEXT PRIMARY KEY,
+    subscription_id TEXT NOT NULL,
+    location TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_time INTEGER NOT NULL,
+    end_time INTEGER
+);
+"#];
+
+/// Brings the database to the newest schema.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,292 @@
+use super::*;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Store,
+    sub: SubscriptionId,
+}
+
+fn actor() -> Actor {
+    Actor {
+        name: "tester".into(),
+        kind: "Application".into(),
+    }
+}
+
+fn spec(location: &str) -> WorkspaceSpec {
+    WorkspaceSpec {
+        location: location.into(),
+        tags: Tags::new(),
+        providers: vec![],
+        storage_account: None,
+        identity_type: Some("SystemAssigned".into()),
+        api_key_enabled: true,
+        workspace_kind: "V1".into(),
+    }
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Crypto::from_master_key(&[9; 32])).unwrap();
+    let sub = SubscriptionId::from_uuid(uuid::Uuid::new_v4());
+    store
+        .create_subscription(&SubscriptionRecord {
+            id: sub,
+            tenant_id: "t".into(),
+            display_name: "s".into(),
+        })
+        .unwrap();
+    store
+        .put_resource_group(&sub, "RG", "eastus", &Tags::new())
+        .unwrap();
+    Fixture {
+        _dir: dir,
+        store,
+        sub,
+    }
+}
+
+#[test]
+fn workspace_lifecycle_is_case_insensitive() {
+    let f = fixture();
+    let (w, created) = f
+        .store
+        .put_workspace(&f.sub, "rg", "MyWs", &spec("eastus"), &actor())
+        .unwrap();
+    assert!(created);
+    assert_eq!(w.resource_group, "RG");
+    assert_eq!(w.name, "MyWs");
+    let (w2, created) = f
+        .store
+        .put_workspace(&f.sub, "RG", "myws", &spec("eastus"), &actor())
+        .unwrap();
+    assert!(!created);
+    assert_eq!(w2.uid, w.uid);
+    assert_eq!(w2.name, "MyWs");
+    assert_ne!(w2.etag, w.etag);
+    assert!(matches!(
+        f.store
+            .put_workspace(&f.sub, "rg", "myws", &spec("westus"), &actor()),
+        Err(StoreError::LocationChange { .. })
+    ));
+    assert!(matches!(
+        f.store
+            .put_workspace(&f.sub, "nope", "x1", &spec("eastus"), &actor()),
+        Err(StoreError::ResourceGroupNotFound)
+    ));
+    assert!(f
+        .store
+        .delete_workspace(&f.sub, "rg", "MYWS")
+        .unwrap()
+        .is_some());
+    assert!(f
+        .store
+        .get_workspace(&f.sub, "rg", "myws")
+        .unwrap()
+        .is_none());
+    assert!(f
+        .store
+        .delete_workspace(&f.sub, "rg", "myws")
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn paging_is_ordered_and_complete() {
+    let f = fixture();
+    f.store
+        .put_resource_group(&f.sub, "other", "eastus", &Tags::new())
+        .unwrap();
+    for (rg, n) in [("rg", "b1"), ("rg", "a1"), ("other", "c1"), ("rg", "c2")] {
+        f.store
+            .put_workspace(&f.sub, rg, n, &spec("eastus"), &actor())
+            .unwrap();
+    }
+    let mut seen = vec![];
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let page = f
+            .store
+            .list_workspaces(
+                &f.sub,
+                None,
+                after.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+                3,
+            )
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        let last = page.last().unwrap();
+        after = Some((last.resource_group.to_lowercase(), last.name.to_lowercase()));
+        seen.extend(page.into_iter().map(|w| w.name));
+    }
+    assert_eq!(seen, ["c1", "a1", "b1", "c2"]);
+    let rg_only = f
+        .store
+        .list_workspaces(&f.sub, Some("RG"), None, 10)
+        .unwrap();
+    assert_eq!(rg_only.len(), 3);
+}
+
+#[test]
+fn keys_check_regenerate_disable() {
+    let f = fixture();
+    let (w, _) = f
+        .store
+        .put_workspace(&f.sub, "rg", "ws1", &spec("eastus"), &actor())
+        .unwrap();
+    let (other, _) = f
+        .store
+        .put_workspace(&f.sub, "rg", "ws2", &spec("eastus"), &actor())
+        .unwrap();
+    let keys = f.store.workspace_keys(&w.uid).unwrap();
+    assert!(keys.enabled);
+    let p = keys.keys[0].key.clone();
+    let s = keys.keys[1].key.clone();
+    assert_eq!(keys.keys[0].slot, KeySlot::Primary);
+    assert!(p.is_well_formed() && s.is_well_formed() && p != s);
+    assert_eq!(
+        f.store.check_api_key(&w.uid, p.expose()).unwrap(),
+        KeyCheck::Primary
+    );
+    assert_eq!(
+        f.store.check_api_key(&w.uid, s.expose()).unwrap(),
+        KeyCheck::Secondary
+    );
+    assert_eq!(
+        f.store.check_api_key(&other.uid, p.expose()).unwrap(),
+        KeyCheck::Refused
+    );
+    assert_eq!(
+        f.store.check_api_key(&w.uid, "garbage").unwrap(),
+        KeyCheck::Refused
+    );
+
+    f.store
+        .regenerate_keys(&w.uid, &[KeySlot::Primary])
+        .unwrap();
+    let after = f.store.workspace_keys(&w.uid).unwrap();
+    assert_ne!(after.keys[0].key, p);
+    assert_eq!(after.keys[1].key, s);
+    assert_eq!(
+        f.store.check_api_key(&w.uid, p.expose()).unwrap(),
+        KeyCheck::Refused
+    );
+    assert_eq!(
+        f.store
+            .check_api_key(&w.uid, after.keys[0].key.expose())
+            .unwrap(),
+        KeyCheck::Primary
+    );
+
+    let mut disabled = spec("eastus");
+    disabled.api_key_enabled = false;
+    f.store
+        .put_workspace(&f.sub, "rg", "ws1", &disabled, &actor())
+        .unwrap();
+    assert_eq!(
+        f.store.check_api_key(&w.uid, s.expose()).unwrap(),
+        KeyCheck::Refused
+    );
+    assert!(matches!(
+        f.store.regenerate_keys(&w.uid, &[KeySlot::Secondary]),
+        Err(StoreError::KeysDisabled)
+    ));
+    f.store
+        .put_workspace(&f.sub, "rg", "ws1", &spec("eastus"), &actor())
+        .unwrap();
+    let restored = f.store.workspace_keys(&w.uid).unwrap();
+    assert_eq!(restored.keys[0].key, after.keys[0].key);
+    assert_eq!(restored.keys[1].key, s);
+}
+
+#[test]
+fn no_plaintext_key_in_database_files() {
+    let f = fixture();
+    let (w, _) = f
+        .store
+        .put_workspace(&f.sub, "rg", "ws1", &spec("eastus"), &actor())
+        .unwrap();
+    let keys = f.store.workspace_keys(&w.uid).unwrap();
+    for entry in std::fs::read_dir(f._dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for k in &keys.keys {
+            let needle = k.key.expose().as_bytes();
+            assert!(!bytes.windows(needle.len()).any(|win| win == needle));
+        }
+    }
+}
+
+#[test]
+fn wrong_master_key_is_refused_and_secrets_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Crypto::from_master_key(&[1; 32])).unwrap();
+    let p = Principal {
+        client_id: "c1".into(),
+        object_id: "o1".into(),
+        tenant_id: "t".into(),
+        display_name: "admin".into(),
+        is_admin: true,
+    };
+    store.create_principal(&p, "s3cret").unwrap();
+    assert_eq!(
+        store.authenticate_client("C1", "s3cret").unwrap(),
+        Some(p.clone())
+    );
+    assert_eq!(store.authenticate_client("c1", "wrong").unwrap(), None);
+    assert_eq!(store.authenticate_client("nobody", "s3cret").unwrap(), None);
+    assert_eq!(store.principal_by_object_id("o1").unwrap(), Some(p));
+    drop(store);
+    assert!(matches!(
+        Store::open(dir.path(), Crypto::from_master_key(&[2; 32])),
+        Err(StoreError::Crypto(_))
+    ));
+}
+
+#[test]
+fn resource_group_delete_cascades() {
+    let f = fixture();
+    let (w, _) = f
+        .store
+        .put_workspace(&f.sub, "rg", "ws1", &spec("eastus"), &actor())
+        .unwrap();
+    assert_eq!(
+        f.store.delete_resource_group(&f.sub, "Rg").unwrap(),
+        Some(vec!["ws1".to_string()])
+    );
+    assert!(f.store.get_workspace_by_uid(&w.uid).unwrap().is_none());
+    assert_eq!(
+        f.store.check_api_key(&w.uid, "x").unwrap(),
+        KeyCheck::Refused
+    );
+    assert_eq!(f.store.delete_resource_group(&f.sub, "rg").unwrap(), None);
+}
+
+#[test]
+fn tags_and_operations() {
+    let f = fixture();
+    let mut s = spec("eastus");
+    s.tags.insert("a".into(), "1".into());
+    f.store
+        .put_workspace(&f.sub, "rg", "ws1", &s, &actor())
+        .unwrap();
+    let mut t = Tags::new();
+    t.insert("b".into(), "2".into());
+    let w = f
+        .store
+        .set_workspace_tags(&f.sub, "rg", "ws1", &t, &actor())
+        .unwrap();
+    assert_eq!(w.tags, t);
+    let op = OperationRecord {
+        id: "op1".into(),
+        subscription: f.sub,
+        location: "eastus".into(),
+        resource_id: "/x".into(),
+        status: "Succeeded".into(),
+        start_time: 1,
+        end_time: Some(2),
+    };
+    f.store.put_operation(&op).unwrap();
+    assert_eq!(f.store.get_operation("op1").unwrap(), Some(op));
+}
