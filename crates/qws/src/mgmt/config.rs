@@ -1,0 +1,155 @@
+//! The CLI's config file and the server's bootstrap file.
+//!
+//! The config lives at `<config dir>/qws/config.json` (`$XDG_CONFIG_HOME/qws/config.json` or
+//! `~/.config/qws/config.json` on Linux). Like the Azure CLI's service-principal cache it holds the
+//! client secret in plain text, readable only by its owner (mode 0600), plus the defaults
+//! (subscription, group, workspace, location) that commands use when flags are omitted.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+/// Everything `qws login` and `qws … set` remember between commands.
+#[derive(Default, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Config {
+    /// ARM endpoint (a qws server's https URL, or `https://management.azure.com`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Token authority; the server itself when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+    /// Extra CA certificate (PEM) to trust, e.g. a qws server's `ca.pem`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// Default subscription (`qws account set`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<String>,
+    /// Default resource group (`qws workspace set`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Default workspace (`qws workspace set`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// Default location for new groups and workspaces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+// The secret must never reach a log line or panic message.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("server", &self.server)
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .field("subscription", &self.subscription)
+            .field("group", &self.group)
+            .field("workspace", &self.workspace)
+            .finish()
+    }
+}
+
+/// `<config dir>/qws/config.json`.
+pub fn config_path() -> anyhow::Result<PathBuf> {
+    let dir = dirs::config_dir()
+        .context("cannot determine the user's config directory (set HOME or XDG_CONFIG_HOME)")?;
+    Ok(dir.join("qws").join("config.json"))
+}
+
+impl Config {
+    /// Loads the config, or an empty one when the file does not exist yet.
+    pub fn load() -> anyhow::Result<Config> {
+        let path = config_path()?;
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "config file {} is not valid; fix or delete it",
+                    path.display()
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// Writes the config atomically, readable only by the owner.
+    pub fn save(&self) -> anyhow::Result<()> {
+        let path = config_path()?;
+        let dir = path.parent().expect("config path has a parent");
+        create_private_dir(dir)?;
+        let tmp = dir.join(format!(".config.json.{}.tmp", std::process::id()));
+        let json = serde_json::to_vec_pretty(self)?;
+        write_private(&tmp, &json).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
+    }
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// The connection details a `qws serve` writes to `<data dir>/bootstrap.json`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bootstrap {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub subscription_id: Option<String>,
+    pub resource_group: Option<String>,
+    pub workspace_name: Option<String>,
+    pub location: Option<String>,
+    pub https_url: Option<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Bootstrap {
+    /// Reads `<data_dir>/bootstrap.json`; a relative `caFile` is taken relative to the data dir.
+    pub fn read(data_dir: &Path) -> anyhow::Result<Bootstrap> {
+        let path = data_dir.join("bootstrap.json");
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+                "{} not found: start a server with `qws serve` (data dir {}), pass --data-dir, or use --service-principal",
+                path.display(),
+                data_dir.display()
+            ),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let mut b: Bootstrap = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a valid bootstrap file", path.display()))?;
+        if let Some(ca) = &b.ca_file {
+            if ca.is_relative() {
+                b.ca_file = Some(data_dir.join(ca));
+            }
+        }
+        Ok(b)
+    }
+}

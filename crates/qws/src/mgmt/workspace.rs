@@ -1,0 +1,354 @@
+//! `qws workspace create|list|show|set|clear|update|delete` and `qws workspace keys list|regenerate`.
+
+use anyhow::bail;
+use qws_client::arm::{KeyType, Provider, Workspace, WorkspaceProperties};
+use serde_json::Value;
+
+use super::output::{self, cell, Table};
+use super::{GlobalArgs, Session};
+
+/// `qws workspace …`.
+#[derive(clap::Args)]
+pub struct WorkspaceArgs {
+    #[command(subcommand)]
+    command: WorkspaceCommand,
+    #[command(flatten)]
+    global: GlobalArgs,
+}
+
+/// Which workspace: flags, else the defaults from `qws workspace set` / `qws login`.
+#[derive(clap::Args)]
+struct Target {
+    /// Resource group (default: `qws workspace set`).
+    #[arg(short = 'g', long = "resource-group")]
+    group: Option<String>,
+    /// Workspace name (default: `qws workspace set`).
+    #[arg(short = 'w', long = "workspace-name")]
+    workspace: Option<String>,
+    /// Subscription id (default: `qws account set`).
+    #[arg(long)]
+    subscription: Option<String>,
+}
+
+#[derive(clap::Subcommand)]
+enum WorkspaceCommand {
+    /// Create a workspace.
+    Create {
+        #[command(flatten)]
+        target: Target,
+        /// Location, e.g. eastus (default: the server's location).
+        #[arg(short = 'l', long)]
+        location: Option<String>,
+        /// Storage account ARM id (optional on qws, which has its own storage).
+        #[arg(short = 'a', long)]
+        storage_account: Option<String>,
+        /// Providers as "provider/sku, provider/sku" (default: the server's choice).
+        #[arg(short = 'r', long = "provider-sku-list")]
+        providers: Option<String>,
+    },
+    /// List workspaces in the subscription, or in one group with -g.
+    List {
+        /// Only this resource group.
+        #[arg(short = 'g', long = "resource-group")]
+        group: Option<String>,
+        /// Subscription id (default: `qws account set`).
+        #[arg(long)]
+        subscription: Option<String>,
+    },
+    /// Show a workspace.
+    Show {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Check that a workspace exists and make it the default for later commands.
+    Set {
+        #[command(flatten)]
+        target: Target,
+        /// Accepted for az compatibility; the location is read from the workspace.
+        #[arg(short = 'l', long)]
+        location: Option<String>,
+    },
+    /// Forget the default workspace.
+    Clear,
+    /// Change workspace settings.
+    Update {
+        #[command(flatten)]
+        target: Target,
+        /// Enable or disable access keys and connection strings: true or false.
+        #[arg(long, value_parser = parse_bool)]
+        enable_api_key: bool,
+    },
+    /// Delete a workspace.
+    Delete {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Access keys and connection strings.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(clap::Subcommand)]
+enum KeysCommand {
+    /// Print the access keys and connection strings (this prints secrets).
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Regenerate keys: Primary, Secondary or Primary,Secondary. Old keys stop working at once.
+    Regenerate {
+        #[command(flatten)]
+        target: Target,
+        /// Primary, Secondary or Primary,Secondary (case-sensitive, like az).
+        #[arg(long, value_delimiter = ',', required = true)]
+        key_type: Vec<KeyType>,
+    },
+}
+
+/// `true`/`True`/`false`/`False`, like `az quantum workspace update --enable-api-key`.
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "true" | "True" => Ok(true),
+        "false" | "False" => Ok(false),
+        _ => Err("expected true or false".to_owned()),
+    }
+}
+
+struct Resolved {
+    sub: String,
+    group: String,
+    workspace: String,
+}
+
+fn resolve(session: &Session, t: &Target) -> anyhow::Result<Resolved> {
+    Ok(Resolved {
+        sub: session.subscription(&t.subscription)?,
+        group: session.group(&t.group)?,
+        workspace: session.workspace(&t.workspace)?,
+    })
+}
+
+pub async fn run(args: WorkspaceArgs) -> anyhow::Result<()> {
+    let session = Session::open()?;
+    let out = args.global;
+    let arm = &session.arm;
+    match args.command {
+        WorkspaceCommand::Create {
+            target,
+            location,
+            storage_account,
+            providers,
+        } => {
+            let r = resolve(&session, &target)?;
+            let body = Workspace {
+                location: session.location(&location)?,
+                identity: Some(serde_json::json!({ "type": "SystemAssigned" })),
+                properties: WorkspaceProperties {
+                    providers: providers.as_deref().map(parse_providers).transpose()?,
+                    storage_account,
+                    api_key_enabled: Some(true),
+                    ..WorkspaceProperties::default()
+                },
+                ..Workspace::default()
+            };
+            let ws = arm
+                .create_or_update_workspace(&r.sub, &r.group, &r.workspace, &body, None)
+                .await?
+                .json()?;
+            print_workspaces(out, ws.clone(), vec![ws])
+        }
+        WorkspaceCommand::List {
+            group,
+            subscription,
+        } => {
+            let sub = session.subscription(&subscription)?;
+            let pager = match &group {
+                Some(g) => arm.list_workspaces_by_resource_group(&sub, g, None)?,
+                None => arm.list_workspaces_by_subscription(&sub, None)?,
+            };
+            let list = pager.collect_json().await?;
+            print_workspaces(out, Value::Array(list.clone()), list)
+        }
+        WorkspaceCommand::Show { target } => {
+            let r = resolve(&session, &target)?;
+            let ws = arm
+                .get_workspace(&r.sub, &r.group, &r.workspace, None)
+                .await?
+                .json()?;
+            print_workspaces(out, ws.clone(), vec![ws])
+        }
+        WorkspaceCommand::Set {
+            target,
+            location: _,
+        } => {
+            let r = resolve(&session, &target)?;
+            let ws = arm
+                .get_workspace(&r.sub, &r.group, &r.workspace, None)
+                .await?
+                .json()?;
+            let mut config = session.config.clone();
+            config.subscription = Some(r.sub);
+            config.group = Some(r.group);
+            config.workspace = Some(r.workspace);
+            if let Some(Value::String(loc)) = ws.get("location") {
+                config.location = Some(loc.clone());
+            }
+            config.save()?;
+            print_workspaces(out, ws.clone(), vec![ws])
+        }
+        WorkspaceCommand::Clear => {
+            let mut config = session.config.clone();
+            config.workspace = None;
+            config.save()
+        }
+        WorkspaceCommand::Update {
+            target,
+            enable_api_key,
+        } => {
+            // Like az: read the whole workspace, flip the flag, write it back.
+            let r = resolve(&session, &target)?;
+            let mut ws = arm
+                .get_workspace(&r.sub, &r.group, &r.workspace, None)
+                .await?
+                .into_model()?;
+            ws.properties.api_key_enabled = Some(enable_api_key);
+            let ws = arm
+                .create_or_update_workspace(&r.sub, &r.group, &r.workspace, &ws, None)
+                .await?
+                .json()?;
+            print_workspaces(out, ws.clone(), vec![ws])
+        }
+        WorkspaceCommand::Delete { target } => {
+            let r = resolve(&session, &target)?;
+            arm.delete_workspace(&r.sub, &r.group, &r.workspace, None)
+                .await?;
+            // Like `az quantum workspace delete`: deleting the default workspace clears it.
+            let c = &session.config;
+            if c.workspace.as_deref() == Some(r.workspace.as_str())
+                && c.group.as_deref() == Some(r.group.as_str())
+            {
+                let mut config = c.clone();
+                config.workspace = None;
+                config.save()?;
+            }
+            Ok(())
+        }
+        WorkspaceCommand::Keys { command } => match command {
+            KeysCommand::List { target } => {
+                let r = resolve(&session, &target)?;
+                let keys = arm
+                    .list_keys(&r.sub, &r.group, &r.workspace, None)
+                    .await?
+                    .json()?;
+                print_keys(out, keys)
+            }
+            KeysCommand::Regenerate { target, key_type } => {
+                let r = resolve(&session, &target)?;
+                let mut kinds = key_type;
+                kinds.dedup();
+                arm.regenerate_keys(&r.sub, &r.group, &r.workspace, &kinds, None)
+                    .await?;
+                Ok(())
+            }
+        },
+    }
+}
+
+/// `"ionq/pay-as-you-go-cred, microsoft-qc/learn-and-develop"` → providers.
+fn parse_providers(list: &str) -> anyhow::Result<Vec<Provider>> {
+    let mut providers = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let Some((id, sku)) = item.split_once('/') else {
+            bail!("invalid provider '{item}': expected provider-id/sku");
+        };
+        providers.push(Provider {
+            provider_id: Some(id.trim().to_owned()),
+            provider_sku: Some(sku.trim().to_owned()),
+            ..Provider::default()
+        });
+    }
+    Ok(providers)
+}
+
+/// The resource group segment of an ARM id (`…/resourceGroups/{rg}/…`).
+fn group_of(id: &str) -> String {
+    let parts: Vec<&str> = id.split('/').collect();
+    parts
+        .windows(2)
+        .find(|w| w[0].eq_ignore_ascii_case("resourceGroups"))
+        .map(|w| w[1].to_owned())
+        .unwrap_or_default()
+}
+
+fn print_workspaces(global: GlobalArgs, json: Value, rows: Vec<Value>) -> anyhow::Result<()> {
+    let mut table = Table::new(&[
+        "Name",
+        "ResourceGroup",
+        "Location",
+        "ProvisioningState",
+        "ApiKeyEnabled",
+        "Endpoint",
+    ]);
+    for w in &rows {
+        table.row(vec![
+            cell(w, "/name"),
+            group_of(&cell(w, "/id")),
+            cell(w, "/location"),
+            cell(w, "/properties/provisioningState"),
+            cell(w, "/properties/apiKeyEnabled"),
+            cell(w, "/properties/endpointUri"),
+        ]);
+    }
+    output::print(global.output, &json, &table)
+}
+
+/// Keys table: one row per key. Printing secrets here is the user's explicit request (like az).
+fn print_keys(global: GlobalArgs, keys: Value) -> anyhow::Result<()> {
+    let mut table = Table::new(&[
+        "KeyType",
+        "ApiKeyEnabled",
+        "CreatedAt",
+        "Key",
+        "ConnectionString",
+    ]);
+    for (kind, key, conn) in [
+        ("Primary", "/primaryKey", "/primaryConnectionString"),
+        ("Secondary", "/secondaryKey", "/secondaryConnectionString"),
+    ] {
+        table.row(vec![
+            kind.to_owned(),
+            cell(&keys, "/apiKeyEnabled"),
+            cell(&keys, &format!("{key}/createdAt")),
+            cell(&keys, &format!("{key}/key")),
+            cell(&keys, conn),
+        ]);
+    }
+    output::print(global.output, &keys, &table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_provider_lists_and_booleans() {
+        let p = parse_providers("ionq/pay-as-you-go-cred, microsoft-qc/learn-and-develop").unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[1].provider_id.as_deref(), Some("microsoft-qc"));
+        assert_eq!(p[1].provider_sku.as_deref(), Some("learn-and-develop"));
+        assert!(parse_providers("ionq").is_err());
+        assert_eq!(parse_bool("True"), Ok(true));
+        assert_eq!(parse_bool("false"), Ok(false));
+        assert!(parse_bool("yes").is_err());
+    }
+
+    #[test]
+    fn finds_the_group_in_resource_ids() {
+        let id = "/subscriptions/s/resourceGroups/rg-1/providers/Microsoft.Quantum/workspaces/w";
+        assert_eq!(group_of(id), "rg-1");
+        assert_eq!(group_of("/subscriptions/s/resourcegroups/x"), "x");
+        assert_eq!(group_of(""), "");
+    }
+}
