@@ -1,0 +1,1 @@
+//! LLVM bitstream reader (in progress).
