@@ -214,7 +214,7 @@ def test_workspace_set_and_clear_defaults(qws, unique_name):
 
 
 def test_workspace_create_rejects_bad_names_with_the_server_error(qws, home, cli_group):
-    result = qws.cli("workspace", "create", "-g", cli_group, "-w", "-bad-", "-l", qws.location, home=home)
+    result = qws.cli("workspace", "create", "-g", cli_group, "-w", "bad_name", "-l", qws.location, home=home)
     assert result.returncode == 1
     assert re.match(r"^error: \w+: .+", result.stderr), result.stderr
 

@@ -75,7 +75,7 @@ enum WorkspaceCommand {
         #[command(flatten)]
         target: Target,
         /// Enable or disable access keys and connection strings: true or false.
-        #[arg(long, value_parser = parse_bool)]
+        #[arg(long, value_parser = parse_bool, action = clap::ArgAction::Set, required = true)]
         enable_api_key: bool,
     },
     /// Delete a workspace.
