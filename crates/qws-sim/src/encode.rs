@@ -1,1 +1,277 @@
-//! (in progress)
+//! Result encoders: turn a run into the providers' result documents.
+//!
+//! - `ionq.quantum-results.v1`: `{"histogram": {"<decimal outcome>": probability}}`, qubit (bit)
+//!   0 least significant; exact probabilities from the final state when every measurement is
+//!   terminal, or frequencies of sampled shots.
+//! - `honeywell.quantum-results.v1`: one entry per classical register, in declaration order,
+//!   each a list with one bitstring per shot, leftmost character = highest bit.
+//! - `microsoft.quantum-results.v2`: `{"DataFormat", "Results": [{"Histogram": [{"Outcome",
+//!   "Display", "Count"}], "Shots": [...]}]}` with the circuit's bits as the outcome list.
+
+use crate::error::{Result, SimError};
+use crate::ir::{Circuit, Op};
+use crate::run::{final_state, RunOptions, RunOutput, ShotBits};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+pub const IONQ_RESULTS: &str = "ionq.quantum-results.v1";
+pub const HONEYWELL_RESULTS: &str = "honeywell.quantum-results.v1";
+pub const MICROSOFT_RESULTS_V2: &str = "microsoft.quantum-results.v2";
+
+/// Probabilities below this are rounding noise and left out of exact histograms.
+const NEGLIGIBLE: f64 = 1e-14;
+
+/// Exact outcome probabilities over the classical bits (bit 0 least significant), when every
+/// measurement comes after the last gate (the common "measure at the end" circuit). `None` when
+/// the circuit measures mid-way, resets or branches on results; then sample instead.
+pub fn exact_distribution(
+    circuit: &Circuit,
+    opts: &RunOptions,
+) -> Result<Option<BTreeMap<u64, f64>>> {
+    if circuit.num_clbits > 64 {
+        return Ok(None);
+    }
+    let first_measure = circuit
+        .ops
+        .iter()
+        .position(|op| matches!(op, Op::Measure { .. }))
+        .unwrap_or(circuit.ops.len());
+    let (prefix, tail) = circuit.ops.split_at(first_measure);
+    if prefix
+        .iter()
+        .any(|op| !matches!(op, Op::Gate(_) | Op::Barrier(_)))
+        || tail
+            .iter()
+            .any(|op| !matches!(op, Op::Measure { .. } | Op::Barrier(_)))
+    {
+        return Ok(None);
+    }
+    // Last measurement into a bit wins, as when the shots are run.
+    let mut map: Vec<(usize, usize)> = Vec::new();
+    for op in tail {
+        if let Op::Measure { qubit, clbit } = op {
+            map.retain(|(_, c)| c != clbit);
+            map.push((*qubit, *clbit));
+        }
+    }
+    let gates = Circuit {
+        num_qubits: circuit.num_qubits,
+        num_clbits: 0,
+        qregs: vec![],
+        cregs: vec![],
+        ops: prefix.to_vec(),
+    };
+    let state = final_state(&gates, opts)?;
+    let mut dist = BTreeMap::new();
+    for (i, a) in state.amplitudes().iter().enumerate() {
+        let p = a.0 * a.0 + a.1 * a.1;
+        if p < NEGLIGIBLE {
+            continue;
+        }
+        let key = map
+            .iter()
+            .filter(|(q, _)| i >> q & 1 == 1)
+            .fold(0u64, |k, (_, c)| k | 1 << c);
+        *dist.entry(key).or_insert(0.0) += p;
+    }
+    Ok(Some(dist))
+}
+
+/// The outcome of a shot as an integer (bit 0 least significant); at most 64 bits.
+fn shot_value(bits: &ShotBits, num_clbits: usize) -> Result<u64> {
+    if num_clbits > 64 {
+        return Err(SimError::Unsupported(format!(
+            "an integer-keyed histogram of {num_clbits} classical bits (at most 64)"
+        )));
+    }
+    Ok(bits.0.first().copied().unwrap_or(0))
+}
+
+/// `ionq.quantum-results.v1` from a distribution (exact or sampled).
+pub fn ionq_histogram(dist: &BTreeMap<u64, f64>) -> Value {
+    let mut h = Map::new();
+    for (k, p) in dist {
+        h.insert(k.to_string(), json!(p));
+    }
+    json!({ "histogram": h })
+}
+
+/// Frequencies of sampled shots, keyed like [`ionq_histogram`].
+pub fn shot_distribution(out: &RunOutput) -> Result<BTreeMap<u64, f64>> {
+    let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
+    for s in &out.shots {
+        *counts.entry(shot_value(s, out.num_clbits)?).or_insert(0) += 1;
+    }
+    let total = out.shots.len().max(1) as f64;
+    Ok(counts
+        .into_iter()
+        .map(|(k, c)| (k, c as f64 / total))
+        .collect())
+}
+
+/// `ionq.quantum-results.v1`: exact when the circuit allows it, else from the shots in `out`
+/// (which the caller ran with the same circuit).
+pub fn ionq_results(
+    circuit: &Circuit,
+    opts: &RunOptions,
+    sampled: Option<&RunOutput>,
+) -> Result<Value> {
+    if let Some(out) = sampled {
+        return Ok(ionq_histogram(&shot_distribution(out)?));
+    }
+    match exact_distribution(circuit, opts)? {
+        Some(d) => Ok(ionq_histogram(&d)),
+        None => Err(SimError::Unsupported(
+            "exact probabilities for a circuit with mid-circuit measurement, reset or conditionals; sample shots instead".into(),
+        )),
+    }
+}
+
+/// A register's bits in one shot as a string, highest bit first.
+fn register_string(bits: &ShotBits, reg: &[usize]) -> String {
+    reg.iter()
+        .rev()
+        .map(|&b| if bits.get(b) { '1' } else { '0' })
+        .collect()
+}
+
+/// `honeywell.quantum-results.v1`: `{"<creg>": ["<bits>", … one per shot], …}` in register
+/// declaration order. A circuit without registers reports all its bits as `c`.
+pub fn honeywell_results(circuit: &Circuit, out: &RunOutput) -> Value {
+    let regs: Vec<(String, Vec<usize>)> = if circuit.cregs.is_empty() && out.num_clbits > 0 {
+        vec![("c".into(), (0..out.num_clbits).collect())]
+    } else {
+        circuit
+            .cregs
+            .iter()
+            .map(|r| (r.name.clone(), r.bits.clone()))
+            .collect()
+    };
+    let mut m = Map::new();
+    for (name, bits) in regs {
+        let shots: Vec<Value> = out
+            .shots
+            .iter()
+            .map(|s| Value::String(register_string(s, &bits)))
+            .collect();
+        m.insert(name, Value::Array(shots));
+    }
+    Value::Object(m)
+}
+
+/// `microsoft.quantum-results.v2` for a circuit: each outcome is the list of its classical
+/// bits (bit 0 first); histogram entries appear in order of first occurrence.
+pub fn microsoft_v2_results(out: &RunOutput) -> Value {
+    let outcome =
+        |s: &ShotBits| -> Vec<u8> { (0..out.num_clbits).map(|b| s.get(b) as u8).collect() };
+    let mut order: Vec<Vec<u8>> = Vec::new();
+    let mut counts: std::collections::HashMap<Vec<u8>, u64> = std::collections::HashMap::new();
+    let mut shots = Vec::with_capacity(out.shots.len());
+    for s in &out.shots {
+        let o = outcome(s);
+        let c = counts.entry(o.clone()).or_insert(0);
+        if *c == 0 {
+            order.push(o.clone());
+        }
+        *c += 1;
+        shots.push(json!(o));
+    }
+    let histogram: Vec<Value> = order
+        .iter()
+        .map(|o| {
+            json!({
+                "Outcome": o,
+                "Display": display(o),
+                "Count": counts[o],
+            })
+        })
+        .collect();
+    json!({
+        "DataFormat": MICROSOFT_RESULTS_V2,
+        "Results": [ { "Histogram": histogram, "Shots": shots } ],
+    })
+}
+
+fn display(o: &[u8]) -> String {
+    let inner: Vec<String> = o.iter().map(|b| b.to_string()).collect();
+    format!("[{}]", inner.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{ClassicalRegister, Gate};
+
+    fn shots(values: &[u64], n: usize) -> RunOutput {
+        RunOutput {
+            num_clbits: n,
+            shots: values.iter().map(|v| ShotBits(vec![*v])).collect(),
+        }
+    }
+
+    #[test]
+    fn honeywell_registers_in_declaration_order_high_bit_first() {
+        let mut c = Circuit::new(3, 3);
+        c.cregs = vec![
+            ClassicalRegister {
+                name: "z".into(),
+                bits: vec![0, 1],
+            },
+            ClassicalRegister {
+                name: "a".into(),
+                bits: vec![2],
+            },
+        ];
+        let v = honeywell_results(&c, &shots(&[0b001, 0b110], 3));
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"z":["01","10"],"a":["0","1"]}"#
+        );
+    }
+
+    #[test]
+    fn microsoft_v2_shape() {
+        let v = microsoft_v2_results(&shots(&[0b00, 0b11, 0b11, 0b00], 2));
+        assert_eq!(v["DataFormat"], MICROSOFT_RESULTS_V2);
+        let h = &v["Results"][0]["Histogram"];
+        assert_eq!(
+            h[0],
+            json!({"Outcome": [0, 0], "Display": "[0, 0]", "Count": 2})
+        );
+        assert_eq!(h[1]["Display"], "[1, 1]");
+        assert_eq!(
+            v["Results"][0]["Shots"],
+            json!([[0, 0], [1, 1], [1, 1], [0, 0]])
+        );
+    }
+
+    #[test]
+    fn exact_bell_histogram() {
+        let mut c = Circuit::new(2, 2);
+        c.gate(Gate::H, &[0])
+            .cgate(Gate::X, &[0], &[1])
+            .measure(0, 0)
+            .measure(1, 1);
+        let v = ionq_results(&c, &RunOptions::default(), None).unwrap();
+        let h = v["histogram"].as_object().unwrap();
+        assert_eq!(h.len(), 2);
+        assert!((h["0"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+        assert!((h["3"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn exact_distribution_follows_the_measure_map() {
+        // X on qubit 0, measured into bit 1: outcome 2.
+        let mut c = Circuit::new(2, 2);
+        c.gate(Gate::X, &[0]).measure(0, 1);
+        let d = exact_distribution(&c, &RunOptions::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.keys().copied().collect::<Vec<_>>(), vec![2]);
+        // A gate after a measurement: no exact answer.
+        c.gate(Gate::H, &[1]);
+        assert!(exact_distribution(&c, &RunOptions::default())
+            .unwrap()
+            .is_none());
+    }
+}
