@@ -5,6 +5,7 @@
 //! [`state`]; [`encode`] turns results into the providers' result formats.
 
 pub mod encode;
+pub mod engine;
 pub mod error;
 pub mod gates;
 pub mod ionq;

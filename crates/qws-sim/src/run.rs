@@ -5,9 +5,12 @@
 //! - [`run`] executes `shots` shots and returns every shot's classical bits;
 //! - [`final_state`] returns the final statevector of a measurement-free circuit.
 
+use crate::engine::fusion::{fuse, FusedOp, FusionConfig};
+use crate::engine::sample;
+use crate::engine::sparse::SparseState;
 use crate::error::{Result, SimError};
-use crate::ir::{Circuit, Condition, Op};
-use crate::state::StateVector;
+use crate::ir::{Circuit, Condition, GateOp, Op};
+use crate::state::{alloc_amps, StateVector};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -198,48 +201,355 @@ fn check_condition(c: &Circuit, cond: &Condition) -> Result<()> {
     }
 }
 
-/// Runs `opts.shots` shots. This first version simulates shot by shot; the engine work adds
-/// sampling from the final state when every measurement is terminal.
-pub fn run(circuit: &Circuit, opts: &RunOptions) -> Result<RunOutput> {
-    validate(circuit, &opts.limits)?;
+/// Engine tuning knobs beyond [`RunOptions`] (tests and benchmarks force paths with them).
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Budgets of the fusion pass (used when `RunOptions.fusion` is on).
+    pub fusion: FusionConfig,
+    /// `Some(b)` forces multithreaded kernels on or off; `None` decides by qubit count.
+    pub parallel: Option<bool>,
+    /// Whether circuits start on the sparse state (switching to dense when it fills up).
+    pub sparse: SparseMode,
+}
+
+/// When to try the sparse state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SparseMode {
+    /// From [`SPARSE_MIN_QUBITS`] qubits on.
+    Auto,
+    /// Never (dense from the first gate).
+    Off,
+    /// Always (for tests; still falls back to dense when the state fills up).
+    Always,
+}
+
+/// Below this many qubits the dense state is so small that the sparse path cannot pay off.
+pub const SPARSE_MIN_QUBITS: usize = 12;
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            fusion: FusionConfig::default(),
+            parallel: None,
+            sparse: SparseMode::Auto,
+        }
+    }
+}
+
+fn check_shots(opts: &RunOptions) -> Result<()> {
     if opts.shots > opts.limits.max_shots {
         return Err(SimError::Limit(format!(
             "{} shots requested; at most {} are allowed",
             opts.shots, opts.limits.max_shots
         )));
     }
+    Ok(())
+}
+
+/// Runs `opts.shots` shots. When every measurement is terminal (nothing acts on a measured
+/// qubit afterwards, no reset of a used qubit, no conditional) the circuit is simulated once
+/// and all shots are sampled from the final distribution; otherwise the measurement-free
+/// prefix is simulated once and the rest shot by shot.
+pub fn run(circuit: &Circuit, opts: &RunOptions) -> Result<RunOutput> {
+    run_with(circuit, opts, &EngineConfig::default())
+}
+
+/// [`run`] with explicit engine settings.
+pub fn run_with(circuit: &Circuit, opts: &RunOptions, cfg: &EngineConfig) -> Result<RunOutput> {
+    validate(circuit, &opts.limits)?;
+    check_shots(opts)?;
     let mut rng = match opts.seed {
         Some(s) => ChaCha8Rng::seed_from_u64(s),
         None => ChaCha8Rng::from_entropy(),
     };
-    let mut shots = Vec::with_capacity(opts.shots as usize);
-    for _ in 0..opts.shots {
-        let mut state = StateVector::new(circuit.num_qubits);
+    let shots = opts.shots as usize;
+    let n = circuit.num_qubits;
+    if let Some((segments, measures)) = terminal_measurements(circuit) {
+        let state = simulate(n, &segments, opts.fusion, cfg)?;
+        let outcomes = match &state {
+            Simulated::Sparse(sp) => sample::sample_sparse(&sp.entries(), shots, &mut rng),
+            Simulated::Dense(sv) => {
+                sample::sample_dense(sv.amplitudes(), shots, sv.is_parallel(), &mut rng)
+            }
+        };
+        let shots = outcomes
+            .into_iter()
+            .map(|x| {
+                let mut bits = ShotBits::zeros(circuit.num_clbits);
+                for &(q, c) in &measures {
+                    bits.set(c, x >> q & 1 == 1);
+                }
+                bits
+            })
+            .collect();
+        return Ok(RunOutput {
+            num_clbits: circuit.num_clbits,
+            shots,
+        });
+    }
+    // Shot by shot. The leading gates are the same for every shot: simulate them once.
+    let (prefix, rest) = split_prefix(circuit);
+    let program = compile(rest, opts.fusion, &cfg.fusion);
+    let prefix_state = || -> Result<StateVector> {
+        simulate(n, &prefix, opts.fusion, cfg).and_then(|s| s.into_dense(cfg))
+    };
+    // Keeping a copy of the prefix state doubles memory; only do it within the budget.
+    let keep_copy = (32u128 << n) <= opts.limits.max_memory_bytes as u128;
+    let initial = if keep_copy && shots > 0 {
+        Some(prefix_state()?)
+    } else {
+        None
+    };
+    let mut out = Vec::with_capacity(shots);
+    for _ in 0..shots {
+        let mut state = match &initial {
+            Some(s) => s.clone(),
+            None => prefix_state()?,
+        };
         let mut bits = ShotBits::zeros(circuit.num_clbits);
-        exec(&circuit.ops, &mut state, &mut bits, &mut rng);
-        shots.push(bits);
+        exec(&program, &mut state, &mut bits, &mut rng);
+        out.push(bits);
     }
     Ok(RunOutput {
         num_clbits: circuit.num_clbits,
-        shots,
+        shots: out,
     })
 }
 
 /// The final state of a circuit without measurement, reset or conditionals.
 pub fn final_state(circuit: &Circuit, opts: &RunOptions) -> Result<StateVector> {
+    final_state_with(circuit, opts, &EngineConfig::default())
+}
+
+/// [`final_state`] with explicit engine settings.
+pub fn final_state_with(
+    circuit: &Circuit,
+    opts: &RunOptions,
+    cfg: &EngineConfig,
+) -> Result<StateVector> {
     validate(circuit, &opts.limits)?;
-    let mut state = StateVector::new(circuit.num_qubits);
+    let mut segments = vec![Vec::new()];
     for op in &circuit.ops {
         match op {
-            Op::Gate(g) => state.apply(g),
-            Op::Barrier(_) => {}
+            Op::Gate(g) => segments.last_mut().expect("one segment").push(g.clone()),
+            Op::Barrier(_) => segments.push(Vec::new()),
             _ => return Err(SimError::Invalid(
                 "a final statevector needs a circuit without measurement, reset or conditionals"
                     .into(),
             )),
         }
     }
-    Ok(state)
+    simulate(circuit.num_qubits, &segments, opts.fusion, cfg)?.into_dense(cfg)
+}
+
+/// A simulated pure state: still sparse, or dense.
+enum Simulated {
+    Sparse(SparseState),
+    Dense(StateVector),
+}
+
+impl Simulated {
+    fn into_dense(self, cfg: &EngineConfig) -> Result<StateVector> {
+        match self {
+            Simulated::Dense(s) => Ok(s),
+            Simulated::Sparse(sp) => densify(&sp, cfg),
+        }
+    }
+}
+
+fn densify(sp: &SparseState, cfg: &EngineConfig) -> Result<StateVector> {
+    let mut amps = alloc_amps(sp.num_qubits())?;
+    sp.scatter_into(&mut amps);
+    let mut sv = StateVector::from_amplitudes(amps)?;
+    if let Some(p) = cfg.parallel {
+        sv.set_parallel(p);
+    }
+    Ok(sv)
+}
+
+fn new_dense(n: usize, cfg: &EngineConfig) -> Result<StateVector> {
+    let mut sv = StateVector::try_new(n)?;
+    if let Some(p) = cfg.parallel {
+        sv.set_parallel(p);
+    }
+    Ok(sv)
+}
+
+/// Simulates runs of gates (fusion never crosses a segment boundary), starting sparse when
+/// configured and switching to dense once the sparse state exceeds 1/64 of the dense size.
+fn simulate(
+    n: usize,
+    segments: &[Vec<GateOp>],
+    fusion: bool,
+    cfg: &EngineConfig,
+) -> Result<Simulated> {
+    let use_sparse = n < 64
+        && match cfg.sparse {
+            SparseMode::Auto => n >= SPARSE_MIN_QUBITS,
+            SparseMode::Off => false,
+            SparseMode::Always => true,
+        };
+    let max_len = ((1usize << n.min(62)) >> 6).max(64);
+    let mut sparse = use_sparse.then(|| SparseState::new(n));
+    let mut dense: Option<StateVector> = None;
+    for seg in segments {
+        let mut start = 0;
+        if let Some(sp) = sparse.as_mut() {
+            while start < seg.len() {
+                if !sp.apply(&seg[start], max_len) {
+                    break;
+                }
+                start += 1;
+                if sp.len() > max_len {
+                    break;
+                }
+            }
+            if start == seg.len() && sp.len() <= max_len {
+                continue;
+            }
+            dense = Some(densify(sp, cfg)?);
+            sparse = None;
+        }
+        if dense.is_none() {
+            dense = Some(new_dense(n, cfg)?);
+        }
+        let sv = dense.as_mut().expect("dense state");
+        let rest = &seg[start..];
+        if fusion {
+            for f in fuse(rest, &cfg.fusion) {
+                sv.apply_fused(&f);
+            }
+        } else {
+            for g in rest {
+                sv.apply(g);
+            }
+        }
+    }
+    match (sparse, dense) {
+        (Some(sp), _) => Ok(Simulated::Sparse(sp)),
+        (None, Some(d)) => Ok(Simulated::Dense(d)),
+        (None, None) => Ok(Simulated::Dense(new_dense(n, cfg)?)),
+    }
+}
+
+/// Runs of gates that fusion may merge (split at barriers and measurements).
+type Segments = Vec<Vec<GateOp>>;
+
+/// If every measurement is terminal, the gate segments to simulate once and the
+/// `(qubit, clbit)` measurements in program order; `None` if shots must run one by one.
+fn terminal_measurements(c: &Circuit) -> Option<(Segments, Vec<(usize, usize)>)> {
+    let mut touched = vec![false; c.num_qubits];
+    let mut measured = vec![false; c.num_qubits];
+    let mut segments = vec![Vec::new()];
+    let mut measures = Vec::new();
+    for op in &c.ops {
+        match op {
+            Op::Gate(g) => {
+                let qs = g.targets.iter().chain(&g.controls);
+                if qs.clone().any(|&q| measured[q]) {
+                    return None;
+                }
+                qs.for_each(|&q| touched[q] = true);
+                segments.last_mut()?.push(g.clone());
+            }
+            Op::Measure { qubit, clbit } => {
+                measured[*qubit] = true;
+                measures.push((*qubit, *clbit));
+                segments.push(Vec::new());
+            }
+            // A reset of a qubit no gate has touched yet leaves it in |0>: a no-op.
+            Op::Reset { qubit } if !touched[*qubit] => {}
+            Op::Reset { .. } | Op::If { .. } => return None,
+            Op::Barrier(_) => segments.push(Vec::new()),
+        }
+    }
+    segments.retain(|s| !s.is_empty());
+    Some((segments, measures))
+}
+
+/// Splits off the leading measurement-free gates (as fusion segments) from the rest.
+fn split_prefix(c: &Circuit) -> (Segments, &[Op]) {
+    let mut touched = vec![false; c.num_qubits];
+    let mut segments = vec![Vec::new()];
+    for (i, op) in c.ops.iter().enumerate() {
+        match op {
+            Op::Gate(g) => {
+                g.targets
+                    .iter()
+                    .chain(&g.controls)
+                    .for_each(|&q| touched[q] = true);
+                segments.last_mut().expect("one segment").push(g.clone());
+            }
+            Op::Barrier(_) => segments.push(Vec::new()),
+            Op::Reset { qubit } if !touched[*qubit] => {}
+            _ => return (segments, &c.ops[i..]),
+        }
+    }
+    (segments, &[])
+}
+
+/// A shot-by-shot program: gate runs are pre-fused once, outside the shot loop.
+enum Step {
+    Run(Vec<FusedOp>),
+    Measure {
+        qubit: usize,
+        clbit: usize,
+    },
+    Reset {
+        qubit: usize,
+    },
+    If {
+        cond: Condition,
+        then_steps: Vec<Step>,
+        else_steps: Vec<Step>,
+    },
+}
+
+fn compile(ops: &[Op], fusion: bool, cfg: &FusionConfig) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut run: Vec<GateOp> = Vec::new();
+    let flush = |run: &mut Vec<GateOp>, steps: &mut Vec<Step>| {
+        if !run.is_empty() {
+            let fused = if fusion {
+                fuse(run, cfg)
+            } else {
+                run.iter().cloned().map(FusedOp::Gate).collect()
+            };
+            steps.push(Step::Run(fused));
+            run.clear();
+        }
+    };
+    for op in ops {
+        match op {
+            Op::Gate(g) => run.push(g.clone()),
+            Op::Barrier(_) => flush(&mut run, &mut steps),
+            Op::Measure { qubit, clbit } => {
+                flush(&mut run, &mut steps);
+                steps.push(Step::Measure {
+                    qubit: *qubit,
+                    clbit: *clbit,
+                });
+            }
+            Op::Reset { qubit } => {
+                flush(&mut run, &mut steps);
+                steps.push(Step::Reset { qubit: *qubit });
+            }
+            Op::If {
+                cond,
+                then_ops,
+                else_ops,
+            } => {
+                flush(&mut run, &mut steps);
+                steps.push(Step::If {
+                    cond: cond.clone(),
+                    then_steps: compile(then_ops, fusion, cfg),
+                    else_steps: compile(else_ops, fusion, cfg),
+                });
+            }
+        }
+    }
+    flush(&mut run, &mut steps);
+    steps
 }
 
 fn eval(cond: &Condition, bits: &ShotBits) -> bool {
@@ -257,25 +567,24 @@ fn eval(cond: &Condition, bits: &ShotBits) -> bool {
     }
 }
 
-fn exec(ops: &[Op], state: &mut StateVector, bits: &mut ShotBits, rng: &mut ChaCha8Rng) {
-    for op in ops {
-        match op {
-            Op::Gate(g) => state.apply(g),
-            Op::Measure { qubit, clbit } => {
+fn exec(steps: &[Step], state: &mut StateVector, bits: &mut ShotBits, rng: &mut ChaCha8Rng) {
+    for step in steps {
+        match step {
+            Step::Run(ops) => ops.iter().for_each(|f| state.apply_fused(f)),
+            Step::Measure { qubit, clbit } => {
                 let r = state.measure(*qubit, rng);
                 bits.set(*clbit, r);
             }
-            Op::Reset { qubit } => state.reset(*qubit, rng),
-            Op::Barrier(_) => {}
-            Op::If {
+            Step::Reset { qubit } => state.reset(*qubit, rng),
+            Step::If {
                 cond,
-                then_ops,
-                else_ops,
+                then_steps,
+                else_steps,
             } => {
                 if eval(cond, bits) {
-                    exec(then_ops, state, bits, rng)
+                    exec(then_steps, state, bits, rng)
                 } else {
-                    exec(else_ops, state, bits, rng)
+                    exec(else_steps, state, bits, rng)
                 }
             }
         }

@@ -1,0 +1,243 @@
+//! Gate fusion: merges runs of gates on few qubits into one pass over the state.
+//!
+//! Greedy with lookahead: a block starts at the first unfused gate and absorbs later gates whose
+//! qubits fit the block's budget, as long as they can legally move in front of every gate skipped
+//! so far (they share no qubit with a skipped gate). Two kinds of blocks:
+//! - dense: up to `max_qubits` qubits, one `2^k x 2^k` matrix;
+//! - diagonal: only diagonal gates, up to `max_diag_qubits` qubits, one table of phases. Diagonal
+//!   gates commute with each other, so skipped diagonal gates do not block later ones, and a fused
+//!   diagonal stays a cheap in-place scaling (QFT's controlled phases).
+//!
+//! Two-qubit diagonal gates and SWAPs are only absorbed into a dense block when they add no new
+//! qubit: growing a dense block with them costs more arithmetic than their own cheap kernels.
+
+use crate::engine::kernels::is_diagonal_matrix;
+use crate::ir::{Gate, GateOp, Matrix};
+use crate::state::{apply_matrix, Amp};
+
+/// One step of a fused program.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FusedOp {
+    /// A gate left as it is (its own specialised kernel is best).
+    Gate(GateOp),
+    /// A dense unitary on `qubits` (`qubits[0]` least significant index bit), row-major.
+    Dense {
+        qubits: Vec<usize>,
+        matrix: Vec<Amp>,
+    },
+    /// A diagonal on `qubits`: amplitude with local index `j` is multiplied by `table[j]`.
+    Diag { qubits: Vec<usize>, table: Vec<Amp> },
+}
+
+/// Fusion budgets.
+#[derive(Clone, Copy, Debug)]
+pub struct FusionConfig {
+    pub max_qubits: usize,
+    pub max_diag_qubits: usize,
+    /// How far ahead a block looks for gates to absorb.
+    pub lookahead: usize,
+}
+
+impl Default for FusionConfig {
+    fn default() -> Self {
+        FusionConfig {
+            max_qubits: 3,
+            max_diag_qubits: 12,
+            lookahead: 256,
+        }
+    }
+}
+
+fn qmask(op: &GateOp) -> u64 {
+    op.targets
+        .iter()
+        .chain(&op.controls)
+        .fold(0, |m, &q| m | 1u64 << q)
+}
+
+fn is_diag(op: &GateOp) -> bool {
+    op.gate.is_diagonal()
+        || matches!(&op.gate, Gate::Unitary(m) if m.dim <= 16 && is_diagonal_matrix(m.dim, &m.data))
+}
+
+/// Gates that should not widen a dense block (their own kernels touch little memory).
+fn no_grow(op: &GateOp) -> bool {
+    let width = op.targets.len() + op.controls.len();
+    matches!(op.gate, Gate::Swap) || (width >= 2 && is_diag(op))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Dense,
+    Diag,
+}
+
+/// Gate indices absorbed into a block that starts at `start`, and the block's qubit mask.
+fn collect(
+    ops: &[GateOp],
+    done: &[bool],
+    start: usize,
+    kind: Kind,
+    limit: u32,
+    lookahead: usize,
+) -> (Vec<usize>, u64) {
+    let mut members = vec![start];
+    let mut s = qmask(&ops[start]);
+    if s.count_ones() > limit {
+        return (members, s);
+    }
+    let mut blocked = 0u64;
+    let end = ops.len().min(start + 1 + lookahead);
+    for j in start + 1..end {
+        if done[j] {
+            continue;
+        }
+        let q = qmask(&ops[j]);
+        let diag = is_diag(&ops[j]);
+        let fits = (s | q).count_ones() <= limit;
+        let ok = q & blocked == 0
+            && fits
+            && match kind {
+                Kind::Diag => diag,
+                Kind::Dense => q & !s == 0 || !no_grow(&ops[j]),
+            };
+        if ok {
+            members.push(j);
+            s |= q;
+        } else if !(kind == Kind::Diag && diag) {
+            // A skipped gate pins its qubits: later gates on them cannot move before it.
+            // (Diagonal gates commute, so a skipped diagonal does not pin a diagonal block.)
+            blocked |= q;
+            if blocked & s == s && kind == Kind::Dense && s.count_ones() >= limit {
+                break;
+            }
+        }
+    }
+    (members, s)
+}
+
+fn mask_qubits(m: u64) -> Vec<usize> {
+    (0..64).filter(|q| m >> q & 1 == 1).collect()
+}
+
+/// Position of each global qubit inside the block (`qubits` ascending).
+fn local(op: &GateOp, qubits: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let pos = |q: &usize| qubits.iter().position(|x| x == q).expect("qubit in block");
+    (
+        op.targets.iter().map(pos).collect(),
+        op.controls.iter().map(pos).collect(),
+    )
+}
+
+fn dense_matrix(gates: &[&GateOp], qubits: &[usize]) -> Vec<Amp> {
+    let dim = 1usize << qubits.len();
+    let mats: Vec<(Matrix, Vec<usize>, Vec<usize>)> = gates
+        .iter()
+        .map(|g| {
+            let (t, c) = local(g, qubits);
+            (g.gate.matrix(), t, c)
+        })
+        .collect();
+    let mut out = vec![(0.0, 0.0); dim * dim];
+    let mut col = vec![(0.0, 0.0); dim];
+    for c in 0..dim {
+        col.iter_mut().for_each(|a| *a = (0.0, 0.0));
+        col[c] = (1.0, 0.0);
+        for (m, t, ctl) in &mats {
+            apply_matrix(&mut col, m, t, ctl);
+        }
+        for r in 0..dim {
+            out[r * dim + c] = col[r];
+        }
+    }
+    out
+}
+
+fn diag_table(gates: &[&GateOp], qubits: &[usize]) -> Vec<Amp> {
+    let mut table = vec![(1.0, 0.0); 1usize << qubits.len()];
+    for g in gates {
+        let m = g.gate.matrix();
+        let (t, c) = local(g, qubits);
+        let cm = c.iter().fold(0usize, |m, &b| m | 1 << b);
+        for (j, e) in table.iter_mut().enumerate() {
+            if j & cm != cm {
+                continue;
+            }
+            let li = t
+                .iter()
+                .enumerate()
+                .fold(0usize, |acc, (b, &p)| acc | (j >> p & 1) << b);
+            *e = crate::engine::kernels::cmul(*e, m.data[li * m.dim + li]);
+        }
+    }
+    table
+}
+
+/// Fuses a straight run of gates (no measurement, reset, barrier or conditional inside).
+pub fn fuse(ops: &[GateOp], cfg: &FusionConfig) -> Vec<FusedOp> {
+    let too_wide = ops
+        .iter()
+        .any(|g| g.targets.iter().chain(&g.controls).any(|&q| q >= 64));
+    if too_wide {
+        return ops.iter().cloned().map(FusedOp::Gate).collect();
+    }
+    let mut done = vec![false; ops.len()];
+    let mut out = Vec::new();
+    for i in 0..ops.len() {
+        if done[i] {
+            continue;
+        }
+        let dense = collect(
+            ops,
+            &done,
+            i,
+            Kind::Dense,
+            cfg.max_qubits as u32,
+            cfg.lookahead,
+        );
+        let diag = if is_diag(&ops[i]) {
+            Some(collect(
+                ops,
+                &done,
+                i,
+                Kind::Diag,
+                cfg.max_diag_qubits.min(16) as u32,
+                cfg.lookahead,
+            ))
+        } else {
+            None
+        };
+        let (members, s, kind) = match diag {
+            Some((m, s)) if m.len() >= dense.0.len() => (m, s, Kind::Diag),
+            _ => (dense.0, dense.1, Kind::Dense),
+        };
+        for &j in &members {
+            done[j] = true;
+        }
+        if members.len() == 1 {
+            out.push(FusedOp::Gate(ops[i].clone()));
+            continue;
+        }
+        let qubits = mask_qubits(s);
+        let gates: Vec<&GateOp> = members.iter().map(|&j| &ops[j]).collect();
+        out.push(match kind {
+            Kind::Diag => FusedOp::Diag {
+                table: diag_table(&gates, &qubits),
+                qubits,
+            },
+            Kind::Dense => {
+                let matrix = dense_matrix(&gates, &qubits);
+                if is_diagonal_matrix(1 << qubits.len(), &matrix) {
+                    let dim = 1 << qubits.len();
+                    FusedOp::Diag {
+                        table: (0..dim).map(|j| matrix[j * dim + j]).collect(),
+                        qubits,
+                    }
+                } else {
+                    FusedOp::Dense { qubits, matrix }
+                }
+            }
+        });
+    }
+    out
+}

@@ -1,0 +1,56 @@
+//! AVX2/FMA kernels, used only after runtime detection (the portable kernels in
+//! [`super::kernels`] are the fallback and the reference).
+//!
+//! Amplitudes are viewed as interleaved `f64` pairs; a 256-bit vector holds two consecutive
+//! amplitudes, i.e. the same local index of two neighbouring blocks.
+
+use std::arch::x86_64::*;
+
+// The (re, im) tuple must be laid out as two consecutive f64 for the pointer casts below.
+const _: () = assert!(std::mem::offset_of!((f64, f64), 0) == 0);
+const _: () = assert!(std::mem::offset_of!((f64, f64), 1) == 8);
+const _: () = assert!(std::mem::size_of::<(f64, f64)>() == 16);
+
+/// True when the CPU has AVX2 and FMA (checked once; the std macro caches the answer).
+#[inline]
+pub fn available() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+
+/// Applies the `D x D` matrix (split into real `mr` and imaginary `mi` parts) to `count`
+/// consecutive blocks starting at amplitude `base`; block element `c` lives at `+off[c]`.
+///
+/// # Safety
+/// `count` must be even, AVX2 and FMA must be available, and every touched index must be in
+/// bounds and not concurrently accessed by another thread.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dense_run<const D: usize>(
+    p: *mut f64,
+    base: usize,
+    count: usize,
+    off: &[usize; D],
+    mr: &[[f64; D]; D],
+    mi: &[[f64; D]; D],
+) {
+    let mut j = 0;
+    while j + 2 <= count {
+        let mut v = [_mm256_setzero_pd(); D];
+        let mut vs = [_mm256_setzero_pd(); D];
+        for c in 0..D {
+            v[c] = _mm256_loadu_pd(p.add(2 * (base + j + off[c])));
+            // (im, re) of both amplitudes.
+            vs[c] = _mm256_permute_pd(v[c], 0b0101);
+        }
+        for r in 0..D {
+            let mut a = _mm256_setzero_pd();
+            let mut b = _mm256_setzero_pd();
+            for c in 0..D {
+                a = _mm256_fmadd_pd(_mm256_set1_pd(mr[r][c]), v[c], a);
+                b = _mm256_fmadd_pd(_mm256_set1_pd(mi[r][c]), vs[c], b);
+            }
+            // re = Σ mr·re − mi·im, im = Σ mr·im + mi·re
+            _mm256_storeu_pd(p.add(2 * (base + j + off[r])), _mm256_addsub_pd(a, b));
+        }
+        j += 2;
+    }
+}

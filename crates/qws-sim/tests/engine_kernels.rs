@@ -1,0 +1,142 @@
+//! Every fast kernel against the reference matrix kernel, on random states; fused and
+//! sparse paths against the reference on random circuits; threads against one thread.
+
+mod engine_common;
+
+use engine_common::*;
+use proptest::prelude::*;
+use qws_sim::ir::Circuit;
+use qws_sim::run::{final_state_with, EngineConfig, RunOptions, SparseMode};
+use qws_sim::state::StateVector;
+
+fn opts(fusion: bool) -> RunOptions {
+    RunOptions {
+        fusion,
+        ..RunOptions::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn every_kernel_matches_the_reference(
+        (_n, op, amps) in (3usize..=7).prop_flat_map(|n| (Just(n), any_gate_op(n), random_state(n)))
+    ) {
+        let mut fast = StateVector::from_amplitudes(amps.clone()).unwrap();
+        let mut slow = StateVector::from_amplitudes(amps).unwrap();
+        fast.apply(&op);
+        slow.apply_reference(&op);
+        let d = max_diff(fast.amplitudes(), slow.amplitudes());
+        prop_assert!(d < 1e-12, "{op:?}: max diff {d}");
+    }
+
+    #[test]
+    fn kernels_multithreaded_equal_single_threaded(
+        op in any_gate_op(15), seed in any::<u64>()
+    ) {
+        // A 15-qubit random-ish state from a few gates, then the op with and without threads.
+        let _ = seed;
+        let mut a = StateVector::new(15);
+        for q in 0..15 {
+            a.apply(&qws_sim::ir::GateOp::new(qws_sim::ir::Gate::RY(0.3 + q as f64), vec![q]));
+        }
+        let mut b = a.clone();
+        a.set_parallel(true);
+        b.set_parallel(false);
+        a.apply(&op);
+        b.apply(&op);
+        prop_assert_eq!(a.amplitudes(), b.amplitudes());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn fused_and_unfused_circuits_match_the_reference(c in (3usize..=7).prop_flat_map(|n| random_circuit(n, 40))) {
+        let reference = reference_state(&c);
+        for fusion in [false, true] {
+            for k in [2usize, 3, 4, 5] {
+                let mut cfg = EngineConfig { sparse: SparseMode::Off, ..EngineConfig::default() };
+                cfg.fusion.max_qubits = k;
+                cfg.fusion.max_diag_qubits = k + 1;
+                let s = final_state_with(&c, &opts(fusion), &cfg).unwrap();
+                let d = max_diff(s.amplitudes(), &reference);
+                prop_assert!(d < 1e-10, "fusion={fusion} k={k}: max diff {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn sparse_path_matches_dense(c in (3usize..=8).prop_flat_map(|n| random_circuit(n, 30))) {
+        let reference = reference_state(&c);
+        let cfg = EngineConfig { sparse: SparseMode::Always, ..EngineConfig::default() };
+        let s = final_state_with(&c, &opts(true), &cfg).unwrap();
+        let d = max_diff(s.amplitudes(), &reference);
+        prop_assert!(d < 1e-10, "max diff {d}");
+    }
+}
+
+fn bench_like(n: usize) -> Circuit {
+    // QFT-, QCBM- and QV-like pieces on n qubits: H + controlled phases, rotations + CX ring,
+    // and dense 2-qubit unitaries.
+    use qws_sim::ir::Gate;
+    let mut c = Circuit::new(n, 0);
+    c.gate(Gate::X, &[0]);
+    for j in (0..n).rev() {
+        c.gate(Gate::H, &[j]);
+        for k in 0..j {
+            c.cgate(
+                Gate::Phase(std::f64::consts::PI / (1u64 << (j - k)) as f64),
+                &[k],
+                &[j],
+            );
+        }
+    }
+    for q in 0..n / 2 {
+        c.gate(Gate::Swap, &[q, n - 1 - q]);
+    }
+    for l in 0..3 {
+        for q in 0..n {
+            c.gate(Gate::RZ(0.1 * (q + l) as f64), &[q]);
+            c.gate(Gate::RX(0.7 + 0.05 * q as f64), &[q]);
+        }
+        for q in 0..n {
+            c.cgate(Gate::X, &[q], &[(q + 1) % n]);
+        }
+    }
+    let seed: Vec<f64> = (0..40).map(|i| (i as f64 * 1.37).sin() * 3.0).collect();
+    for q in (0..n - 1).step_by(2) {
+        c.gate(
+            Gate::Unitary(Box::new(random_unitary(2, &seed))),
+            &[q, (q + 3) % n],
+        );
+    }
+    c
+}
+
+#[test]
+fn benchmark_shaped_circuits_agree_on_every_path() {
+    for n in [5usize, 9, 14, 16] {
+        let c = bench_like(n);
+        let reference = reference_state(&c);
+        for fusion in [false, true] {
+            for sparse in [SparseMode::Off, SparseMode::Always] {
+                for parallel in [Some(false), Some(true)] {
+                    let cfg = EngineConfig {
+                        sparse,
+                        parallel,
+                        ..EngineConfig::default()
+                    };
+                    let s = final_state_with(&c, &opts(fusion), &cfg).unwrap();
+                    let d = max_diff(s.amplitudes(), &reference);
+                    assert!(
+                        d < 1e-10,
+                        "n={n} fusion={fusion} {sparse:?} {parallel:?}: {d}"
+                    );
+                }
+            }
+        }
+    }
+}
