@@ -7,6 +7,7 @@
 //! * [`models`]: the ARM JSON models of the management plane.
 //! * [`error`]: the ARM `ErrorResponse` body.
 
+pub mod catalog;
 pub mod connection_string;
 pub mod error;
 pub mod keys;

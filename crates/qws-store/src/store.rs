@@ -238,7 +238,12 @@ impl Store {
     /// Opens (creating if needed) `dir/qws.db` in WAL mode and migrates it. Fails if the
     /// master key does not match the one the data was written with.
     pub fn open(dir: &Path, crypto: Crypto) -> Result<Store> {
-        let mut conn = Connection::open(dir.join(DB_FILE))?;
+        let path = dir.join(DB_FILE);
+        if !path.exists() {
+            // Created 0600 up front; SQLite gives the -wal/-shm files the same permissions.
+            let _ = crate::crypto::create_private_file(&path);
+        }
+        let mut conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;

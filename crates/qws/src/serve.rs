@@ -1,8 +1,103 @@
-//! `qws serve`.
+//! `qws serve`: run the qws service in the foreground until SIGINT/SIGTERM.
 
-#[derive(clap::Args)]
-pub struct ServeArgs {}
+use anyhow::Context;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
-pub fn run(_args: ServeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+/// Arguments of `qws serve`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Data directory (SQLite database, master key, TLS files, bootstrap.json, audit log).
+    #[arg(long, env = "QWS_DATA_DIR", default_value = "./.qws")]
+    pub data_dir: PathBuf,
+    /// Plain-HTTP listen address (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// HTTPS listen address (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub tls_listen: SocketAddr,
+    /// Allow binding addresses other than loopback (exposes qws on the network).
+    #[arg(long)]
+    pub allow_non_loopback: bool,
+    /// Public data-plane URL used in connection strings and endpointUri
+    /// (default: the HTTP listen address for connection strings, the HTTPS one for endpointUri).
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Disable the managed-identity endpoint /msi/token (local development aid; guarded by
+    /// the identityHeader secret in bootstrap.json).
+    #[arg(long)]
+    pub no_msi: bool,
+    /// Items per page in management list operations.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub page_size: u32,
+    /// Failed authentications allowed per client address per minute before 429.
+    #[arg(long, default_value_t = 30)]
+    pub auth_failure_limit: u32,
+}
+
+/// Runs the server.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("QWS_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+
+    let mut config = qws_server::ServerConfig::new(&args.data_dir);
+    config.http_listen = args.listen;
+    config.https_listen = args.tls_listen;
+    config.allow_non_loopback = args.allow_non_loopback;
+    config.public_url = args.public_url;
+    config.enable_msi = !args.no_msi;
+    config.page_size = args.page_size as usize;
+    config.auth_failure_limit = args.auth_failure_limit;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let server = qws_server::start(config).await?;
+        let mut out = std::io::stdout().lock();
+        if let Some(banner) = &server.first_start_banner {
+            writeln!(out, "{}", banner.as_str())?;
+        }
+        writeln!(
+            out,
+            "qws listening on {} and {}",
+            server.http_url(),
+            server.https_url()
+        )?;
+        writeln!(
+            out,
+            "bootstrap: {}  CA: {} (set REQUESTS_CA_BUNDLE to it for Python clients)",
+            server.bootstrap_file.display(),
+            server.ca_file.display()
+        )?;
+        out.flush()?;
+        drop(out);
+        wait_for_signal().await?;
+        tracing::info!("shutting down");
+        server.shutdown().await;
+        Ok::<(), anyhow::Error>(())
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
 }

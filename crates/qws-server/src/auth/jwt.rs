@@ -1,0 +1,164 @@
+//! Access tokens: compact JWS (ES256, ECDSA P-256 with SHA-256) signed by a key generated at
+//! first start and stored sealed under the master key. The public key is published as a JWKS.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, KeyPair};
+use serde::{Deserialize, Serialize};
+
+const SIGNING_KEY_META: &str = "jwt_signing_key_pkcs8";
+/// Longest token accepted; real ones are ~1–2 KiB.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// The claims qws puts in (and requires from) a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Audience (resource).
+    pub aud: String,
+    /// Issuer: `{authority}/{tenant}/v2.0`.
+    pub iss: String,
+    /// Issued at (unix seconds).
+    pub iat: i64,
+    /// Not before.
+    pub nbf: i64,
+    /// Expiry.
+    pub exp: i64,
+    /// Tenant id.
+    pub tid: String,
+    /// Object id of the principal.
+    pub oid: String,
+    /// Subject (= oid for applications).
+    pub sub: String,
+    /// Application (client) id.
+    pub appid: String,
+    /// Authorized party (= appid).
+    pub azp: String,
+    /// `app`.
+    pub idtyp: String,
+    /// Token version.
+    pub ver: String,
+    /// Unique token id.
+    pub uti: String,
+}
+
+/// Why a token failed verification (before time and audience checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenError {
+    /// Not a well-formed JWS, wrong algorithm or unknown key id.
+    Malformed,
+    /// The signature does not verify.
+    BadSignature,
+}
+
+/// Signs and verifies tokens.
+pub struct TokenSigner {
+    key_pair: EcdsaKeyPair,
+    kid: String,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for TokenSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSigner")
+            .field("kid", &self.kid)
+            .finish()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    alg: String,
+    typ: String,
+    kid: String,
+}
+
+impl TokenSigner {
+    /// Loads the signing key from the store, generating and storing it (sealed) on first start.
+    pub fn load_or_create(store: &qws_store::Store) -> anyhow::Result<TokenSigner> {
+        let rng = SystemRandom::new();
+        let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let pkcs8 = match store.get_sealed_meta(SIGNING_KEY_META)? {
+            Some(p) => p,
+            None => {
+                let doc = EcdsaKeyPair::generate_pkcs8(alg, &rng)
+                    .map_err(|_| anyhow::anyhow!("could not generate the token signing key"))?;
+                store.set_sealed_meta(SIGNING_KEY_META, doc.as_ref())?;
+                zeroize::Zeroizing::new(doc.as_ref().to_vec())
+            }
+        };
+        let key_pair = EcdsaKeyPair::from_pkcs8(alg, &pkcs8, &rng)
+            .map_err(|_| anyhow::anyhow!("the stored token signing key is invalid"))?;
+        let digest = ring::digest::digest(&ring::digest::SHA256, key_pair.public_key().as_ref());
+        let kid = B64.encode(&digest.as_ref()[..16]);
+        Ok(TokenSigner { key_pair, kid, rng })
+    }
+
+    /// Key id of the signing key.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Signs claims into a compact JWS.
+    pub fn issue(&self, claims: &Claims) -> anyhow::Result<String> {
+        let header = Header {
+            alg: "ES256".into(),
+            typ: "JWT".into(),
+            kid: self.kid.clone(),
+        };
+        let signing_input = format!(
+            "{}.{}",
+            B64.encode(serde_json::to_vec(&header)?),
+            B64.encode(serde_json::to_vec(claims)?)
+        );
+        let sig = self
+            .key_pair
+            .sign(&self.rng, signing_input.as_bytes())
+            .map_err(|_| anyhow::anyhow!("token signing failed"))?;
+        Ok(format!("{signing_input}.{}", B64.encode(sig.as_ref())))
+    }
+
+    /// Verifies the signature and decodes the claims. Time, issuer and audience are the caller's.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Malformed);
+        };
+        let header: Header = B64
+            .decode(h)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(TokenError::Malformed)?;
+        if header.alg != "ES256" || header.kid != self.kid {
+            return Err(TokenError::Malformed);
+        }
+        let sig = B64.decode(s).map_err(|_| TokenError::Malformed)?;
+        let public = signature::UnparsedPublicKey::new(
+            &signature::ECDSA_P256_SHA256_FIXED,
+            self.key_pair.public_key().as_ref(),
+        );
+        let signed_len = h.len() + 1 + p.len();
+        public
+            .verify(&token.as_bytes()[..signed_len], &sig)
+            .map_err(|_| TokenError::BadSignature)?;
+        B64.decode(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(TokenError::Malformed)
+    }
+
+    /// The JWKS document publishing the verification key.
+    pub fn jwks(&self) -> serde_json::Value {
+        // Uncompressed SEC1 point: 0x04 ‖ X (32 bytes) ‖ Y (32 bytes).
+        let point = self.key_pair.public_key().as_ref();
+        serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
+            "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65]),
+        }]})
+    }
+}

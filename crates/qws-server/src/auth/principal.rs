@@ -1,0 +1,173 @@
+//! Bearer-token authentication with ARM's 401 codes.
+
+use super::jwt::{Claims, TokenError};
+use crate::conn::{BaseUrl, ConnInfo};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use qws_store::Principal;
+
+/// A caller whose bearer token verified and whose principal exists.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedPrincipal {
+    /// The principal.
+    pub principal: Principal,
+    /// The verified claims.
+    pub claims: Claims,
+}
+
+impl AuthenticatedPrincipal {
+    /// How the principal appears in audit records and `systemData`.
+    pub fn audit_name(&self) -> String {
+        format!("app:{}", self.principal.client_id)
+    }
+}
+
+fn unauthorized(code: &str, message: String, base: &str, tenant: &str) -> ApiError {
+    let description = message.replace('"', "'");
+    let mut e = ApiError::new(StatusCode::UNAUTHORIZED, code, message);
+    e.www_authenticate = Some(format!(
+        "Bearer authorization_uri=\"{base}/{tenant}\", error=\"invalid_token\", error_description=\"{description}\""
+    ));
+    e
+}
+
+/// Authenticates the request's bearer token for one of `audiences`. Failures are throttled per
+/// client address, audited, and answered with ARM's codes (`AuthenticationFailed`,
+/// `InvalidAuthenticationToken`, `ExpiredAuthenticationToken`, `InvalidAuthenticationTokenAudience`).
+pub async fn authenticate_bearer(
+    parts: &mut Parts,
+    state: &AppState,
+    audiences: &[&str],
+) -> Result<AuthenticatedPrincipal, ApiError> {
+    let conn = ConnInfo::from_request_parts(parts, state)
+        .await
+        .unwrap_or_else(|e| match e {});
+    let BaseUrl(base) = BaseUrl::from_request_parts(parts, state)
+        .await
+        .unwrap_or_else(|e| match e {});
+    if let Err(retry) = state.limiter.check(conn.remote.ip()) {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many failed authentication attempts from this address. Retry later.",
+        );
+        e.retry_after = Some(retry);
+        return Err(e);
+    }
+    let result = verify(parts, state, audiences, &base).await;
+    if let Err(e) = &result {
+        if e.status == StatusCode::UNAUTHORIZED {
+            state.limiter.record_failure(conn.remote.ip());
+            let target = parts.uri.path().to_string();
+            // Best effort: a failed audit write must not turn a 401 into a 500.
+            let _ = state.audit(
+                "anonymous",
+                "authenticate",
+                &target,
+                &format!("failure: {}", e.code),
+                conn.remote,
+            );
+            tracing::info!(code = %e.code, client = %conn.remote.ip(), "management authentication failed");
+        }
+    }
+    result
+}
+
+async fn verify(
+    parts: &Parts,
+    state: &AppState,
+    audiences: &[&str],
+    base: &str,
+) -> Result<AuthenticatedPrincipal, ApiError> {
+    let tenant = state.ids.tenant_id.clone();
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Err(unauthorized(
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing.".into(),
+            base,
+            &tenant,
+        ));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err(unauthorized(
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is provided in an invalid format."
+                .into(),
+            base,
+            &tenant,
+        ));
+    };
+    let invalid = || {
+        unauthorized(
+            "InvalidAuthenticationToken",
+            "The access token is invalid.".into(),
+            base,
+            &tenant,
+        )
+    };
+    let claims = match state.signer.verify(token) {
+        Ok(c) => c,
+        Err(TokenError::Malformed | TokenError::BadSignature) => return Err(invalid()),
+    };
+    if claims.tid != tenant || !claims.iss.ends_with(&format!("/{tenant}/v2.0")) {
+        return Err(invalid());
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // Five minutes of clock skew, as Entra allows.
+    if claims.exp + 300 < now {
+        return Err(unauthorized(
+            "ExpiredAuthenticationToken",
+            format!(
+                "The access token expiry UTC time '{}' is earlier than current UTC time '{}'.",
+                qws_core::time_fmt::seconds_z(qws_core::time_fmt::from_unix(claims.exp)),
+                qws_core::time_fmt::seconds_z(qws_core::time_fmt::from_unix(now)),
+            ),
+            base,
+            &tenant,
+        ));
+    }
+    if claims.nbf > now + 300 {
+        return Err(invalid());
+    }
+    if !audiences.contains(&claims.aud.as_str()) {
+        let allowed = audiences
+            .iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(",");
+        return Err(unauthorized(
+            "InvalidAuthenticationTokenAudience",
+            format!(
+                "The access token has been obtained for wrong audience or resource '{}'. It should exactly match with one of the allowed audiences {allowed}.",
+                claims.aud.chars().take(200).collect::<String>()
+            ),
+            base,
+            &tenant,
+        ));
+    }
+    let oid = claims.oid.clone();
+    let principal = state.db(move |s| s.principal_by_object_id(&oid)).await?;
+    match principal {
+        Some(principal) => Ok(AuthenticatedPrincipal { principal, claims }),
+        None => Err(invalid()),
+    }
+}
+
+impl FromRequestParts<AppState> for AuthenticatedPrincipal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate_bearer(parts, state, super::MANAGEMENT_AUDIENCES).await
+    }
+}

@@ -1,0 +1,57 @@
+//! Server configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything `qws serve` can configure. [`ServerConfig::new`] gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Data directory (SQLite database, master key, TLS files, bootstrap.json, audit log).
+    pub data_dir: PathBuf,
+    /// Plain-HTTP listen address (`127.0.0.1:8080`; port 0 picks a free port).
+    pub http_listen: SocketAddr,
+    /// HTTPS listen address (`127.0.0.1:8443`).
+    pub https_listen: SocketAddr,
+    /// Must be true to bind a non-loopback address.
+    pub allow_non_loopback: bool,
+    /// Public data-plane URL; when unset, connection strings use the HTTP listen address and
+    /// `endpointUri` the HTTPS one (token clients require TLS).
+    pub public_url: Option<String>,
+    /// Serve the managed-identity endpoint `/msi/token` (guarded by the identity header in bootstrap.json).
+    pub enable_msi: bool,
+    /// Items per page of management list operations.
+    pub page_size: usize,
+    /// Failed authentications allowed per client address per window before 429.
+    pub auth_failure_limit: u32,
+    /// Rate-limit window.
+    pub auth_failure_window: Duration,
+    /// Lifetime of issued access tokens.
+    pub token_lifetime: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> ServerConfig {
+        ServerConfig {
+            data_dir: data_dir.into(),
+            http_listen: "127.0.0.1:8080".parse().expect("valid"),
+            https_listen: "127.0.0.1:8443".parse().expect("valid"),
+            allow_non_loopback: false,
+            public_url: None,
+            enable_msi: true,
+            page_size: 100,
+            auth_failure_limit: 30,
+            auth_failure_window: Duration::from_secs(60),
+            token_lifetime: Duration::from_secs(3600),
+        }
+    }
+
+    /// Both listeners on `127.0.0.1:0` (tests).
+    pub fn ephemeral(data_dir: impl Into<PathBuf>) -> ServerConfig {
+        let mut c = ServerConfig::new(data_dir);
+        c.http_listen = "127.0.0.1:0".parse().expect("valid");
+        c.https_listen = "127.0.0.1:0".parse().expect("valid");
+        c
+    }
+}

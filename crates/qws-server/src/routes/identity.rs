@@ -1,0 +1,584 @@
+//! The token service: OIDC discovery (Entra v2 form and ADFS form), JWKS, the OAuth2
+//! client-credentials grant as MSAL / azure-identity send it, and the App Service
+//! managed-identity endpoint.
+//!
+//! The managed-identity endpoint (`GET /msi/token`) issues administrator tokens over plain
+//! HTTP to any caller that presents the `X-IDENTITY-HEADER` secret written to `bootstrap.json`
+//! (0600). It exists for local development (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER` make
+//! `DefaultAzureCredential` work unmodified) and can be switched off with `qws serve --no-msi`.
+
+use crate::auth::jwt::Claims;
+use crate::conn::{BaseUrl, ConnInfo};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use std::collections::HashMap;
+use subtle::ConstantTimeEq;
+
+/// Largest token request body.
+const MAX_FORM: usize = 64 * 1024;
+
+/// Identity routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/adfs/.well-known/openid-configuration",
+            get(adfs_discovery),
+        )
+        .route("/adfs/discovery/keys", get(jwks))
+        .route("/adfs/oauth2/token", post(adfs_token))
+        .route("/msi/token", get(msi_token))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(v2_discovery),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(v2_discovery),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(jwks_tenant))
+        .route("/{tenant}/discovery/keys", get(jwks_tenant))
+        .route("/{tenant}/oauth2/v2.0/token", post(v2_token))
+        .route("/{tenant}/oauth2/token", post(v1_token))
+        .route("/metadata/endpoints", get(cloud_metadata))
+}
+
+/// An OAuth2 error response (`{"error", "error_description", "error_codes", ...}`).
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    code: u32,
+    description: String,
+    retry_after: Option<u64>,
+}
+
+impl OAuthError {
+    fn new(
+        status: StatusCode,
+        error: &'static str,
+        code: u32,
+        description: impl Into<String>,
+    ) -> OAuthError {
+        OAuthError {
+            status,
+            error,
+            code,
+            description: description.into(),
+            retry_after: None,
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let trace = uuid::Uuid::new_v4().to_string();
+        let body = json!({
+            "error": self.error,
+            "error_description": format!("AADSTS{}: {} Trace ID: {trace}", self.code, self.description),
+            "error_codes": [self.code],
+            "timestamp": qws_core::time_fmt::seconds_z(time::OffsetDateTime::now_utc()),
+            "trace_id": trace,
+            "correlation_id": uuid::Uuid::new_v4().to_string(),
+        });
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(r) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(r));
+        }
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp
+    }
+}
+
+/// Maps a path tenant to ours: our tenant id, or the `organizations`/`common` aliases.
+fn resolve_tenant(state: &AppState, tenant: &str) -> Result<String, OAuthError> {
+    let ours = &state.ids.tenant_id;
+    if tenant.eq_ignore_ascii_case(ours)
+        || tenant.eq_ignore_ascii_case("organizations")
+        || tenant.eq_ignore_ascii_case("common")
+    {
+        Ok(ours.clone())
+    } else {
+        Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            90002,
+            format!(
+                "Tenant '{}' not found. Check to make sure you have the correct tenant ID.",
+                tenant.chars().take(64).collect::<String>()
+            ),
+        ))
+    }
+}
+
+fn discovery_doc(
+    base: &str,
+    prefix: &str,
+    issuer: &str,
+    token_path: &str,
+    keys_path: &str,
+) -> serde_json::Value {
+    json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{base}/{prefix}/{token_path}"),
+        "authorization_endpoint": format!("{base}/{prefix}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{base}/{prefix}/oauth2/v2.0/devicecode"),
+        "jwks_uri": format!("{base}/{prefix}/{keys_path}"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "response_types_supported": ["token"],
+        "grant_types_supported": ["client_credentials"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "scopes_supported": ["openid"],
+        "tenant_region_scope": "qws",
+    })
+}
+
+async fn v2_discovery(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    Path(tenant): Path<String>,
+) -> Response {
+    match resolve_tenant(&state, &tenant) {
+        Ok(tid) => Json(discovery_doc(
+            &base,
+            &tenant,
+            &format!("{base}/{tid}/v2.0"),
+            "oauth2/v2.0/token",
+            "discovery/v2.0/keys",
+        ))
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn adfs_discovery(BaseUrl(base): BaseUrl) -> Response {
+    Json(discovery_doc(
+        &base,
+        "adfs",
+        &format!("{base}/adfs"),
+        "oauth2/token",
+        "discovery/keys",
+    ))
+    .into_response()
+}
+
+async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(state.signer.jwks())
+}
+
+async fn jwks_tenant(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
+    match resolve_tenant(&state, &tenant) {
+        Ok(_) => Json(state.signer.jwks()).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// ARM cloud metadata for `az cloud register --endpoint-resource-manager`.
+async fn cloud_metadata(BaseUrl(base): BaseUrl) -> Json<serde_json::Value> {
+    Json(json!({
+        "name": "qws",
+        "resourceManager": format!("{base}/"),
+        "portal": format!("{base}/"),
+        "authentication": {
+            "loginEndpoint": format!("{base}/"),
+            "audiences": ["https://management.core.windows.net/", "https://management.azure.com/"],
+            "tenant": "common",
+            "identityProvider": "AAD"
+        },
+        "graphAudience": "https://graph.windows.net/",
+        "microsoftGraphResourceId": "https://graph.microsoft.com/",
+        "suffixes": {"storage": "core.windows.net", "keyVaultDns": "vault.azure.net",
+                     "acrLoginServer": "azurecr.io", "sqlServerHostname": "database.windows.net"}
+    }))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    V2,
+    V1,
+    Adfs,
+}
+
+async fn v2_token(
+    state: State<AppState>,
+    conn: ConnInfo,
+    base: BaseUrl,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    token(state, conn, base, Some(tenant), Flavor::V2, headers, body).await
+}
+
+async fn v1_token(
+    state: State<AppState>,
+    conn: ConnInfo,
+    base: BaseUrl,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    token(state, conn, base, Some(tenant), Flavor::V1, headers, body).await
+}
+
+async fn adfs_token(
+    state: State<AppState>,
+    conn: ConnInfo,
+    base: BaseUrl,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    token(state, conn, base, None, Flavor::Adfs, headers, body).await
+}
+
+/// Resources qws issues tokens for, and the `aud` each gets.
+fn audience_for(resource: &str) -> Option<&'static str> {
+    let r = resource.trim_end_matches('/').to_ascii_lowercase();
+    match r.as_str() {
+        "https://management.azure.com" => Some("https://management.azure.com/"),
+        "https://management.core.windows.net" => Some("https://management.core.windows.net/"),
+        "https://quantum.microsoft.com" => Some("https://quantum.microsoft.com"),
+        _ => None,
+    }
+}
+
+/// Extracts the single resource from a v2 `scope` (`{resource}/.default`, OIDC scopes ignored).
+fn resource_from_scope(scope: &str) -> Result<String, OAuthError> {
+    let resources: Vec<&str> = scope
+        .split_whitespace()
+        .filter(|s| !matches!(*s, "openid" | "profile" | "offline_access"))
+        .collect();
+    match resources.as_slice() {
+        [one] => match one.strip_suffix("/.default") {
+            Some(r) if !r.is_empty() => Ok(r.to_string()),
+            _ => Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                1002012,
+                "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).",
+            )),
+        },
+        _ => Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            "The provided request must include exactly one resource scope of the form '{resource}/.default'.",
+        )),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn token(
+    State(state): State<AppState>,
+    conn: ConnInfo,
+    BaseUrl(base): BaseUrl,
+    tenant: Option<String>,
+    flavor: Flavor,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match issue_for_client(&state, conn, &base, tenant, flavor, &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine;
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let dec = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .ok()
+            .map(|c| c.into_owned())
+    };
+    Some((dec(id)?, dec(secret)?))
+}
+
+async fn issue_for_client(
+    state: &AppState,
+    conn: ConnInfo,
+    base: &str,
+    tenant: Option<String>,
+    flavor: Flavor,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
+    if let Err(retry) = state.limiter.check(conn.remote.ip()) {
+        let mut e = OAuthError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            50196,
+            "Too many failed authentication attempts from this address. Retry later.",
+        );
+        e.retry_after = Some(retry);
+        return Err(e);
+    }
+    let tid = match &tenant {
+        Some(t) => resolve_tenant(state, t)?,
+        None => state.ids.tenant_id.clone(),
+    };
+    if body.len() > MAX_FORM {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90014,
+            "The request body is too large.",
+        ));
+    }
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+    let grant = form.get("grant_type").map(String::as_str).unwrap_or("");
+    if grant.is_empty() {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'grant_type'.",
+        ));
+    }
+    if grant != "client_credentials" {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type. qws supports only 'client_credentials'.",
+        ));
+    }
+    let (client_id, secret) = match (form.get("client_id"), form.get("client_secret")) {
+        (Some(id), Some(secret)) => (id.clone(), secret.clone()),
+        _ => match basic_credentials(headers) {
+            Some(c) => c,
+            None if form.contains_key("client_id") => {
+                return Err(OAuthError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7000218,
+                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                ))
+            }
+            None => {
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    900144,
+                    "The request body must contain the following parameter: 'client_id'.",
+                ))
+            }
+        },
+    };
+    let resource = match flavor {
+        Flavor::V1 => form.get("resource").cloned().ok_or_else(|| {
+            OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                50001,
+                "The request must contain the 'resource' parameter.",
+            )
+        })?,
+        Flavor::V2 => resource_from_scope(form.get("scope").map(String::as_str).unwrap_or(""))?,
+        Flavor::Adfs => match form.get("scope") {
+            Some(s) => resource_from_scope(s)?,
+            None => form.get("resource").cloned().unwrap_or_default(),
+        },
+    };
+    let aud = audience_for(&resource).ok_or_else(|| {
+        OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            500011,
+            format!(
+                "The resource principal named {} was not found in the tenant. qws issues tokens for https://management.azure.com, https://management.core.windows.net and https://quantum.microsoft.com.",
+                resource.chars().take(200).collect::<String>()
+            ),
+        )
+    })?;
+    let secret = zeroize::Zeroizing::new(secret);
+    let principal = {
+        let (id, secret) = (client_id.clone(), secret.clone());
+        state
+            .db(move |s| s.authenticate_client(&id, &secret))
+            .await
+            .map_err(|_| {
+                OAuthError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    50000,
+                    "Internal error.",
+                )
+            })?
+    };
+    let principal = match principal {
+        Some(p) if p.tenant_id == tid => p,
+        _ => {
+            state.limiter.record_failure(conn.remote.ip());
+            let _ = state.audit(
+                &format!("app:{}", client_id.chars().take(64).collect::<String>()),
+                "token",
+                "oauth2/token",
+                "failure: invalid_client",
+                conn.remote,
+            );
+            tracing::info!(client = %conn.remote.ip(), "token request with invalid client credentials");
+            return Err(OAuthError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided, or the client was not found in the tenant. Ensure the secret being sent in the request is the client secret value.",
+            ));
+        }
+    };
+    let (token, exp) = mint(state, base, &principal, aud)?;
+    let lifetime = state.config.token_lifetime.as_secs().saturating_sub(1);
+    let mut body = json!({
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "ext_expires_in": lifetime,
+        "access_token": token,
+    });
+    if flavor != Flavor::V2 {
+        body["expires_on"] = json!(exp.to_string());
+        body["resource"] = json!(resource);
+    }
+    let mut resp = Json(body).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// Signs a token for a principal and audience; returns it and its expiry.
+fn mint(
+    state: &AppState,
+    base: &str,
+    principal: &qws_store::Principal,
+    aud: &str,
+) -> Result<(String, i64), OAuthError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let exp = now + state.config.token_lifetime.as_secs() as i64;
+    let claims = Claims {
+        aud: aud.to_string(),
+        iss: format!("{base}/{}/v2.0", principal.tenant_id),
+        iat: now,
+        nbf: now,
+        exp,
+        tid: principal.tenant_id.clone(),
+        oid: principal.object_id.clone(),
+        sub: principal.object_id.clone(),
+        appid: principal.client_id.clone(),
+        azp: principal.client_id.clone(),
+        idtyp: "app".into(),
+        ver: "2.0".into(),
+        uti: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let token = state.signer.issue(&claims).map_err(|_| {
+        OAuthError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            50000,
+            "Internal error.",
+        )
+    })?;
+    Ok((token, exp))
+}
+
+async fn msi_token(
+    State(state): State<AppState>,
+    conn: ConnInfo,
+    BaseUrl(base): BaseUrl,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !state.config.enable_msi {
+        return OAuthError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request",
+            40400,
+            "The managed-identity endpoint is disabled on this server.",
+        )
+        .into_response();
+    }
+    if let Err(retry) = state.limiter.check(conn.remote.ip()) {
+        let mut e = OAuthError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            50196,
+            "Too many failed attempts.",
+        );
+        e.retry_after = Some(retry);
+        return e.into_response();
+    }
+    let presented = headers
+        .get("x-identity-header")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    let ok: bool = presented.ct_eq(state.identity_header.as_bytes()).into();
+    if !ok {
+        state.limiter.record_failure(conn.remote.ip());
+        let _ = state.audit(
+            "anonymous",
+            "msi/token",
+            "msi/token",
+            "failure: invalid identity header",
+            conn.remote,
+        );
+        return OAuthError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request",
+            40100,
+            "The X-IDENTITY-HEADER is missing or wrong.",
+        )
+        .into_response();
+    }
+    let resource = q.get("resource").cloned().unwrap_or_default();
+    let Some(aud) = audience_for(&resource) else {
+        return OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            500011,
+            "Unknown resource.",
+        )
+        .into_response();
+    };
+    let client_id = state.ids.client_id.clone();
+    let principal = match state
+        .db(move |s| s.principal_by_client_id(&client_id))
+        .await
+    {
+        Ok(Some(p)) => p,
+        _ => {
+            return OAuthError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                50000,
+                "Internal error.",
+            )
+            .into_response()
+        }
+    };
+    match mint(&state, &base, &principal, aud) {
+        Ok((token, exp)) => Json(json!({
+            "access_token": token,
+            "expires_on": exp.to_string(),
+            "resource": resource,
+            "token_type": "Bearer",
+            "client_id": principal.client_id,
+        }))
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}

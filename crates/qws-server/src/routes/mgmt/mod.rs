@@ -1,0 +1,174 @@
+//! The ARM-compatible management plane: subscriptions, resource groups, Microsoft.Quantum
+//! workspaces (CRUD, keys, names, offerings, operations, LRO status) and the Resource Graph query
+//! azure-quantum sends. Every route requires a management bearer token and authorizes through
+//! [`crate::auth::authorize`].
+
+mod arm;
+mod catalog;
+mod graph;
+mod keys;
+mod workspaces;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use base64::Engine;
+use qws_core::models::{
+    Identity, QuantumWorkspace, SystemData, WorkspaceProperties, WORKSPACE_TYPE,
+};
+use qws_core::names::SubscriptionId;
+use qws_store::WorkspaceRecord;
+
+/// Management routes (canonical spelling; see [`super::normalize`]).
+pub fn router() -> Router<AppState> {
+    const WS: &str =
+        "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Quantum/workspaces/{ws}";
+    Router::new()
+        .route("/subscriptions", get(arm::list_subscriptions))
+        .route("/subscriptions/{sub}", get(arm::get_subscription))
+        .route("/tenants", get(arm::list_tenants))
+        .route("/subscriptions/{sub}/resourceGroups", get(arm::list_groups))
+        .route(
+            "/subscriptions/{sub}/resourceGroups/{rg}",
+            get(arm::get_group).put(arm::put_group).delete(arm::delete_group).head(arm::head_group),
+        )
+        .route("/subscriptions/{sub}/providers/Microsoft.Quantum/workspaces", get(workspaces::list_by_subscription))
+        .route(
+            "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Quantum/workspaces",
+            get(workspaces::list_by_group),
+        )
+        .route(
+            WS,
+            get(workspaces::get_workspace)
+                .put(workspaces::put_workspace)
+                .patch(workspaces::patch_workspace)
+                .delete(workspaces::delete_workspace),
+        )
+        .route(&format!("{WS}/listKeys"), post(keys::list_keys))
+        .route(&format!("{WS}/regenerateKey"), post(keys::regenerate_key))
+        .route(
+            "/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{loc}/checkNameAvailability",
+            post(catalog::check_name),
+        )
+        .route("/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{loc}/offerings", get(catalog::offerings))
+        .route(
+            "/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{loc}/operationStatuses/{id}",
+            get(catalog::operation_status),
+        )
+        .route("/providers/Microsoft.Quantum/operations", get(catalog::operations))
+        .route("/providers/Microsoft.ResourceGraph/resources", post(graph::query))
+        .layer(DefaultBodyLimit::max(crate::body::MAX_MGMT_BODY))
+}
+
+/// Parses the subscription and checks that it exists.
+pub(crate) async fn require_subscription(state: &AppState, sub: &str) -> ApiResult<SubscriptionId> {
+    let id = SubscriptionId::parse(sub)?;
+    let found = state.db(move |s| s.get_subscription(&id)).await?;
+    match found {
+        Some(_) => Ok(id),
+        None => Err(ApiError::subscription_not_found(sub)),
+    }
+}
+
+/// The ARM representation of a stored workspace.
+pub(crate) fn workspace_model(state: &AppState, w: &WorkspaceRecord) -> QuantumWorkspace {
+    let created = qws_core::time_fmt::arm_precise(from_nanos(w.created_at));
+    let modified = qws_core::time_fmt::arm_precise(from_nanos(w.modified_at));
+    let providers = w
+        .providers
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            if let Some(id) = &p.provider_id {
+                p.application_name = Some(format!("{}-{}", w.name, id));
+            }
+            p.provisioning_state = Some("Succeeded".into());
+            p
+        })
+        .collect();
+    QuantumWorkspace {
+        id: format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Quantum/workspaces/{}",
+            w.subscription, w.resource_group, w.name
+        ),
+        name: w.name.clone(),
+        resource_type: WORKSPACE_TYPE.to_string(),
+        location: w.location.clone(),
+        tags: w.tags.clone(),
+        system_data: SystemData {
+            created_by: w.created_by.name.clone(),
+            created_by_type: w.created_by.kind.clone(),
+            created_at: created,
+            last_modified_by: w.modified_by.name.clone(),
+            last_modified_by_type: w.modified_by.kind.clone(),
+            last_modified_at: modified,
+        },
+        identity: w.identity_type.as_ref().map(|t| Identity {
+            identity_type: t.clone(),
+            principal_id: w.identity_principal_id.clone().filter(|_| t != "None"),
+            tenant_id: (t != "None").then(|| state.ids.tenant_id.clone()),
+        }),
+        properties: WorkspaceProperties {
+            providers,
+            usable: Some("Yes".into()),
+            provisioning_state: Some("Succeeded".into()),
+            storage_account: w.storage_account.clone(),
+            endpoint_uri: Some(state.urls.endpoint_uri.clone()),
+            api_key_enabled: Some(w.api_key_enabled),
+            workspace_kind: Some(w.workspace_kind.clone()),
+        },
+    }
+}
+
+fn from_nanos(n: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(n as i128)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Encodes a list continuation position.
+pub(crate) fn skip_token(rg_key: &str, name_key: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&[rg_key, name_key]).expect("strings serialize"))
+}
+
+/// Decodes `$skiptoken` from the query.
+pub(crate) fn parse_skip_token(parts_query: Option<&str>) -> ApiResult<Option<(String, String)>> {
+    let Some(q) = parts_query else {
+        return Ok(None);
+    };
+    let Some((_, token)) =
+        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "$skiptoken")
+    else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::bad_request(
+            "InvalidSkipToken",
+            "The $skiptoken query parameter is invalid.",
+        )
+        .with_target("$skiptoken")
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.as_bytes())
+        .map_err(|_| bad())?;
+    let [a, b]: [String; 2] = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    Ok(Some((a, b)))
+}
+
+/// `Microsoft.Quantum/Workspaces/...` action names.
+pub(crate) mod actions {
+    pub const READ: &str = "Microsoft.Quantum/Workspaces/read";
+    pub const WRITE: &str = "Microsoft.Quantum/Workspaces/write";
+    pub const DELETE: &str = "Microsoft.Quantum/Workspaces/delete";
+    pub const LIST_KEYS: &str = "Microsoft.Quantum/Workspaces/listKeys/action";
+    pub const REGENERATE_KEY: &str = "Microsoft.Quantum/Workspaces/regenerateKey/action";
+    pub const OFFERINGS_READ: &str = "Microsoft.Quantum/locations/offerings/read";
+    pub const CHECK_NAME: &str = "Microsoft.Quantum/locations/checkNameAvailability/action";
+    pub const OPERATION_STATUS_READ: &str = "Microsoft.Quantum/locations/operationStatuses/read";
+    pub const SUBSCRIPTION_READ: &str = "Microsoft.Resources/subscriptions/read";
+    pub const GROUP_READ: &str = "Microsoft.Resources/subscriptions/resourceGroups/read";
+    pub const GROUP_WRITE: &str = "Microsoft.Resources/subscriptions/resourceGroups/write";
+    pub const GROUP_DELETE: &str = "Microsoft.Resources/subscriptions/resourceGroups/delete";
+}

@@ -1,0 +1,482 @@
+//! Microsoft.Quantum workspaces: create-or-update (201 + short LRO / 200), get, PATCH tags,
+//! delete (202 + Location / 204), list by subscription and resource group with `nextLink` paging.
+
+use super::{actions, parse_skip_token, require_subscription, skip_token, workspace_model};
+use crate::api_version::QuantumApiVersion;
+use crate::auth::{authorize, AuthenticatedPrincipal};
+use crate::body::ArmJson;
+use crate::conn::{BaseUrl, ConnInfo};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use qws_core::models::{ListResult, Provider, QuantumWorkspace, Tags};
+use qws_core::names::{Location, ResourceGroupName, SubscriptionId, WorkspaceName};
+use qws_store::{Actor, OperationRecord, WorkspaceRecord, WorkspaceSpec};
+use serde::Deserialize;
+
+/// ARM tag limits: 50 tags, names ≤ 512 characters, values ≤ 256.
+pub(crate) fn validate_tags(tags: &Tags) -> ApiResult<()> {
+    if tags.len() > 50 {
+        return Err(
+            ApiError::bad_request("InvalidTag", "At most 50 tags are allowed.").with_target("tags"),
+        );
+    }
+    for (k, v) in tags {
+        if k.is_empty()
+            || k.chars().count() > 512
+            || k.contains(['<', '>', '%', '&', '\\', '?', '/'])
+        {
+            return Err(ApiError::bad_request(
+                "InvalidTagNameCharacters",
+                "Tag names must be 1-512 characters and cannot contain '<', '>', '%', '&', '\\', '?', '/'.",
+            )
+            .with_target(format!("tags.{}", k.chars().take(64).collect::<String>())));
+        }
+        if v.chars().count() > 256 {
+            return Err(ApiError::bad_request(
+                "InvalidTag",
+                "Tag values must be at most 256 characters.",
+            )
+            .with_target(format!("tags.{}", k.chars().take(64).collect::<String>())));
+        }
+    }
+    Ok(())
+}
+
+fn actor(p: &AuthenticatedPrincipal) -> Actor {
+    Actor {
+        name: p.principal.client_id.clone(),
+        kind: "Application".into(),
+    }
+}
+
+struct Names {
+    sub: SubscriptionId,
+    rg: ResourceGroupName,
+    ws: WorkspaceName,
+}
+
+impl Names {
+    fn scope(&self) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Quantum/workspaces/{}",
+            self.sub, self.rg, self.ws
+        )
+    }
+}
+
+async fn names(state: &AppState, sub: &str, rg: &str, ws: &str) -> ApiResult<Names> {
+    let sub = require_subscription(state, sub).await?;
+    Ok(Names {
+        sub,
+        rg: ResourceGroupName::parse(rg)?,
+        ws: WorkspaceName::parse(ws)?,
+    })
+}
+
+/// Loads a workspace; 404 `ResourceGroupNotFound` or `ResourceNotFound`.
+async fn load(state: &AppState, n: &Names) -> ApiResult<WorkspaceRecord> {
+    let (sub, rg, ws) = (n.sub, n.rg.as_str().to_string(), n.ws.as_str().to_string());
+    let (group, workspace) = state
+        .db(move |s| {
+            Ok((
+                s.get_resource_group(&sub, &rg)?,
+                s.get_workspace(&sub, &rg, &ws)?,
+            ))
+        })
+        .await?;
+    if group.is_none() {
+        return Err(ApiError::resource_group_not_found(n.rg.as_str()));
+    }
+    workspace.ok_or_else(|| ApiError::workspace_not_found(n.rg.as_str(), n.ws.as_str()))
+}
+
+/// Loads a workspace for a `{sub}/{rg}/{ws}` path after authorizing `action` on it.
+pub(crate) async fn load_authorized(
+    state: &AppState,
+    principal: &AuthenticatedPrincipal,
+    action: &str,
+    (sub, rg, ws): (&str, &str, &str),
+) -> ApiResult<(WorkspaceRecord, String)> {
+    let n = names(state, sub, rg, ws).await?;
+    let scope = n.scope();
+    authorize(principal, action, &scope)?;
+    Ok((load(state, &n).await?, scope))
+}
+
+fn with_etag(status: StatusCode, w: &WorkspaceRecord, body: QuantumWorkspace) -> Response {
+    let mut resp = (status, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&w.etag) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+pub(super) async fn get_workspace(
+    principal: AuthenticatedPrincipal,
+    _v: QuantumApiVersion,
+    State(state): State<AppState>,
+    Path((sub, rg, ws)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let (w, _) = load_authorized(&state, &principal, actions::READ, (&sub, &rg, &ws)).await?;
+    Ok(with_etag(StatusCode::OK, &w, workspace_model(&state, &w)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WorkspacePut {
+    location: Option<String>,
+    tags: Option<Tags>,
+    identity: Option<IdentityIn>,
+    properties: Option<PropertiesIn>,
+}
+
+#[derive(Deserialize)]
+struct IdentityIn {
+    #[serde(rename = "type")]
+    identity_type: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PropertiesIn {
+    providers: Option<Vec<Provider>>,
+    storage_account: Option<String>,
+    api_key_enabled: Option<bool>,
+    workspace_kind: Option<String>,
+}
+
+const IDENTITY_TYPES: &[&str] = &[
+    "None",
+    "SystemAssigned",
+    "UserAssigned",
+    "SystemAssigned,UserAssigned",
+    "SystemAssigned, UserAssigned",
+];
+
+fn validate_put(body: WorkspacePut) -> ApiResult<(Location, Tags, Option<String>, PropertiesIn)> {
+    let location = Location::parse(body.location.as_deref().unwrap_or(""))?;
+    let tags = body.tags.unwrap_or_default();
+    validate_tags(&tags)?;
+    let identity = match body.identity.and_then(|i| i.identity_type) {
+        Some(t) if IDENTITY_TYPES.iter().any(|x| x.eq_ignore_ascii_case(&t)) => Some(
+            IDENTITY_TYPES
+                .iter()
+                .find(|x| x.eq_ignore_ascii_case(&t))
+                .expect("found")
+                .replace(", ", ","),
+        ),
+        Some(t) => {
+            return Err(ApiError::invalid_content(
+                "identity.type",
+                format!(
+                    "The identity type '{}' is invalid. Allowed values: {}.",
+                    t.chars().take(64).collect::<String>(),
+                    IDENTITY_TYPES[..4].join(", ")
+                ),
+            ))
+        }
+        None => None,
+    };
+    let props = body.properties.unwrap_or_default();
+    if let Some(kind) = &props.workspace_kind {
+        if kind != "V1" && kind != "V2" {
+            return Err(ApiError::invalid_content(
+                "properties.workspaceKind",
+                format!(
+                    "The workspace kind '{}' is invalid. Allowed values: V1, V2.",
+                    kind.chars().take(64).collect::<String>()
+                ),
+            ));
+        }
+    }
+    for (i, p) in props.providers.iter().flatten().enumerate() {
+        if p.provider_id.as_deref().unwrap_or("").trim().is_empty() {
+            return Err(ApiError::invalid_content(
+                &format!("properties.providers[{i}].providerId"),
+                "Each provider needs a non-empty providerId.",
+            ));
+        }
+        if p.provider_sku.as_deref().unwrap_or("").trim().is_empty() {
+            return Err(ApiError::invalid_content(
+                &format!("properties.providers[{i}].providerSku"),
+                "Each provider needs a non-empty providerSku.",
+            ));
+        }
+    }
+    if props.providers.as_ref().is_some_and(|p| p.len() > 64) {
+        return Err(ApiError::invalid_content(
+            "properties.providers",
+            "At most 64 providers are allowed.",
+        ));
+    }
+    Ok((location, tags, identity, props))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn put_workspace(
+    principal: AuthenticatedPrincipal,
+    QuantumApiVersion(version): QuantumApiVersion,
+    State(state): State<AppState>,
+    conn: ConnInfo,
+    BaseUrl(base): BaseUrl,
+    Path((sub, rg, ws)): Path<(String, String, String)>,
+    ArmJson(body): ArmJson<WorkspacePut>,
+) -> ApiResult<Response> {
+    let n = names(&state, &sub, &rg, &ws).await?;
+    let (location, tags, identity_type, props) = validate_put(body)?;
+    let scope = n.scope();
+    authorize(&principal, actions::WRITE, &scope)?;
+    let who = actor(&principal);
+    let (s, rg_name, ws_name) = (n.sub, n.rg.as_str().to_string(), n.ws.as_str().to_string());
+    let requested_enabled = props.api_key_enabled;
+    let result = state
+        .db(move |store| {
+            if store.get_resource_group(&s, &rg_name)?.is_none() {
+                return Ok(None);
+            }
+            let existing = store.get_workspace(&s, &rg_name, &ws_name)?;
+            let spec = WorkspaceSpec {
+                location: location.as_str().to_string(),
+                tags,
+                providers: props.providers.unwrap_or_default(),
+                storage_account: props.storage_account,
+                identity_type,
+                // Absent on update keeps the current setting; absent on create means enabled.
+                api_key_enabled: requested_enabled
+                    .unwrap_or(existing.as_ref().is_none_or(|w| w.api_key_enabled)),
+                workspace_kind: props
+                    .workspace_kind
+                    .or_else(|| existing.as_ref().map(|w| w.workspace_kind.clone()))
+                    .unwrap_or_else(|| "V1".into()),
+            };
+            let before = existing.map(|w| w.api_key_enabled);
+            let (rec, created) = store.put_workspace(&s, &rg_name, &ws_name, &spec, &who)?;
+            Ok(Some((rec, created, before)))
+        })
+        .await?;
+    let Some((rec, created, before)) = result else {
+        return Err(ApiError::resource_group_not_found(n.rg.as_str()));
+    };
+    let audit_name = principal.audit_name();
+    if created {
+        state.audit(
+            &audit_name,
+            "createWorkspace",
+            &scope,
+            "success",
+            conn.remote,
+        )?;
+    }
+    if let Some(before) = before {
+        if before != rec.api_key_enabled {
+            let action = if rec.api_key_enabled {
+                "enableKeys"
+            } else {
+                "disableKeys"
+            };
+            state.audit(&audit_name, action, &scope, "success", conn.remote)?;
+        }
+    }
+    let model = workspace_model(&state, &rec);
+    if !created {
+        return Ok(with_etag(StatusCode::OK, &rec, model));
+    }
+    let op_url = record_operation(&state, &base, &rec, &scope, &version).await?;
+    let mut resp = with_etag(StatusCode::CREATED, &rec, model);
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&op_url) {
+        h.insert("azure-asyncoperation", v);
+    }
+    h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    Ok(resp)
+}
+
+/// Stores a completed operation record and returns its absolute status URL.
+async fn record_operation(
+    state: &AppState,
+    base: &str,
+    w: &WorkspaceRecord,
+    scope: &str,
+    version: &str,
+) -> ApiResult<String> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
+    let op = OperationRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        subscription: w.subscription,
+        location: w.location.clone(),
+        resource_id: scope.to_string(),
+        status: "Succeeded".into(),
+        start_time: now,
+        end_time: Some(now),
+    };
+    let url = format!(
+        "{base}/subscriptions/{}/providers/Microsoft.Quantum/locations/{}/operationStatuses/{}?api-version={version}",
+        w.subscription, w.location, op.id
+    );
+    state.db(move |s| s.put_operation(&op)).await?;
+    Ok(url)
+}
+
+#[derive(Deserialize)]
+pub(super) struct TagsPatch {
+    tags: Option<Tags>,
+}
+
+pub(super) async fn patch_workspace(
+    principal: AuthenticatedPrincipal,
+    _v: QuantumApiVersion,
+    State(state): State<AppState>,
+    Path((sub, rg, ws)): Path<(String, String, String)>,
+    ArmJson(body): ArmJson<TagsPatch>,
+) -> ApiResult<Response> {
+    let (w, _) = load_authorized(&state, &principal, actions::WRITE, (&sub, &rg, &ws)).await?;
+    let Some(tags) = body.tags else {
+        return Ok(with_etag(StatusCode::OK, &w, workspace_model(&state, &w)));
+    };
+    validate_tags(&tags)?;
+    let who = actor(&principal);
+    let (s, rg_name, ws_name) = (w.subscription, w.resource_group.clone(), w.name.clone());
+    let updated = state
+        .db(move |store| store.set_workspace_tags(&s, &rg_name, &ws_name, &tags, &who))
+        .await?;
+    Ok(with_etag(
+        StatusCode::OK,
+        &updated,
+        workspace_model(&state, &updated),
+    ))
+}
+
+pub(super) async fn delete_workspace(
+    principal: AuthenticatedPrincipal,
+    QuantumApiVersion(version): QuantumApiVersion,
+    State(state): State<AppState>,
+    conn: ConnInfo,
+    BaseUrl(base): BaseUrl,
+    Path((sub, rg, ws)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let n = names(&state, &sub, &rg, &ws).await?;
+    let scope = n.scope();
+    authorize(&principal, actions::DELETE, &scope)?;
+    let (s, rg_name, ws_name) = (n.sub, n.rg.as_str().to_string(), n.ws.as_str().to_string());
+    let (group, deleted) = state
+        .db(move |store| {
+            let group = store.get_resource_group(&s, &rg_name)?;
+            let deleted = match group {
+                Some(_) => store.delete_workspace(&s, &rg_name, &ws_name)?,
+                None => None,
+            };
+            Ok((group, deleted))
+        })
+        .await?;
+    if group.is_none() {
+        return Err(ApiError::resource_group_not_found(n.rg.as_str()));
+    }
+    let Some(w) = deleted else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    state.audit(
+        &principal.audit_name(),
+        "deleteWorkspace",
+        &scope,
+        "success",
+        conn.remote,
+    )?;
+    let op_url = record_operation(&state, &base, &w, &scope, &version).await?;
+    let mut resp = (StatusCode::ACCEPTED, Json(serde_json::Value::Null)).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&op_url) {
+        h.insert(header::LOCATION, v);
+    }
+    h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    Ok(resp)
+}
+
+async fn list_page(
+    state: &AppState,
+    principal: &AuthenticatedPrincipal,
+    sub: SubscriptionId,
+    rg: Option<String>,
+    uri: &Uri,
+    base: &str,
+    version: &str,
+) -> ApiResult<Json<ListResult<QuantumWorkspace>>> {
+    let after = parse_skip_token(uri.query())?;
+    let page = state.config.page_size.max(1);
+    let rg2 = rg.clone();
+    let mut rows = state
+        .db(move |s| {
+            s.list_workspaces(
+                &sub,
+                rg2.as_deref(),
+                after.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+                page + 1,
+            )
+        })
+        .await?;
+    let more = rows.len() > page;
+    rows.truncate(page);
+    let next_link = match (more, rows.last()) {
+        (true, Some(last)) => Some(format!(
+            "{base}{}?api-version={version}&$skiptoken={}",
+            uri.path(),
+            skip_token(
+                &last.resource_group.to_lowercase(),
+                &last.name.to_ascii_lowercase()
+            )
+        )),
+        _ => None,
+    };
+    let value = rows
+        .iter()
+        .map(|w| (w, workspace_model(state, w)))
+        .filter(|(_, m)| authorize(principal, actions::READ, &m.id).is_ok())
+        .map(|(_, m)| m)
+        .collect();
+    Ok(Json(ListResult { value, next_link }))
+}
+
+pub(super) async fn list_by_subscription(
+    principal: AuthenticatedPrincipal,
+    QuantumApiVersion(version): QuantumApiVersion,
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    uri: Uri,
+    Path(sub): Path<String>,
+) -> ApiResult<Json<ListResult<QuantumWorkspace>>> {
+    let sub = require_subscription(&state, &sub).await?;
+    list_page(&state, &principal, sub, None, &uri, &base, &version).await
+}
+
+pub(super) async fn list_by_group(
+    principal: AuthenticatedPrincipal,
+    QuantumApiVersion(version): QuantumApiVersion,
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    uri: Uri,
+    Path((sub, rg)): Path<(String, String)>,
+) -> ApiResult<Json<ListResult<QuantumWorkspace>>> {
+    let sub = require_subscription(&state, &sub).await?;
+    let rg = ResourceGroupName::parse(&rg)?;
+    let key = rg.as_str().to_string();
+    if state
+        .db(move |s| s.get_resource_group(&sub, &key))
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::resource_group_not_found(rg.as_str()));
+    }
+    list_page(
+        &state,
+        &principal,
+        sub,
+        Some(rg.as_str().to_string()),
+        &uri,
+        &base,
+        &version,
+    )
+    .await
+}

@@ -1,0 +1,62 @@
+//! The HTTP surface, one module per plane:
+//! [`identity`] (token service), [`mgmt`] (ARM management plane). The data plane and blob
+//! subset join here as `dataplane` and `blob`.
+//!
+//! ARM paths are case-insensitive in their fixed segments. [`normalize`] rewrites those segments
+//! to canonical spelling before routing, so routes are declared once, in canonical form, and
+//! names keep the caller's case.
+
+pub mod identity;
+pub mod mgmt;
+pub mod normalize;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::http::{StatusCode, Uri};
+use axum::Router;
+
+/// The complete application router.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(identity::router())
+        .merge(mgmt::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    let path = uri.path();
+    let lower = path.to_ascii_lowercase();
+    if let Some(idx) = lower.find("/providers/microsoft.quantum/") {
+        let rest = &path[idx + "/providers/microsoft.quantum/".len()..];
+        let ty = rest.split('/').next().unwrap_or("");
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "InvalidResourceType",
+            format!(
+                "The resource type '{}' could not be found in the namespace 'Microsoft.Quantum'.",
+                ty.chars().take(100).collect::<String>()
+            ),
+        );
+    }
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        format!(
+            "No HTTP resource was found that matches the request URI '{}'.",
+            path.chars().take(300).collect::<String>()
+        ),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        format!(
+            "The HTTP method '{method}' is not supported for the request URI '{}'.",
+            uri.path().chars().take(300).collect::<String>()
+        ),
+    )
+}

@@ -1,0 +1,252 @@
+//! Starting and stopping a qws server.
+
+use crate::audit::AuditLog;
+use crate::auth::jwt::TokenSigner;
+use crate::auth::ratelimit::FailureLimiter;
+use crate::bootstrap::{self, BootstrapSecrets};
+use crate::config::ServerConfig;
+use crate::state::{AppState, BootstrapIds, PublicUrls, StateInner};
+use anyhow::{bail, Context};
+use qws_core::connection_string::ConnectionString;
+use qws_core::keys::KeySlot;
+use qws_core::names::{ResourceGroupName, SubscriptionId, WorkspaceName};
+use qws_store::crypto::{Crypto, MasterKeySource};
+use qws_store::Store;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
+
+/// A running server. Drop does not stop it; call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    /// Bound HTTP address.
+    pub http_addr: SocketAddr,
+    /// Bound HTTPS address.
+    pub https_addr: SocketAddr,
+    /// Shared state (tests use it to reach the key check directly).
+    pub state: AppState,
+    /// `DATA_DIR/bootstrap.json`.
+    pub bootstrap_file: PathBuf,
+    /// `DATA_DIR/ca.pem`.
+    pub ca_file: PathBuf,
+    /// True when this start created the data (tenant, admin, workspace).
+    pub first_start: bool,
+    /// On first start: the text to show the operator once (credentials and connection string).
+    pub first_start_banner: Option<Zeroizing<String>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("http_addr", &self.http_addr)
+            .field("https_addr", &self.https_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningServer {
+    /// Stops accepting, drains in-flight requests (bounded), and returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// `http://addr` of the HTTP listener.
+    pub fn http_url(&self) -> String {
+        self.state.urls.http.clone()
+    }
+
+    /// `https://addr` of the HTTPS listener.
+    pub fn https_url(&self) -> String {
+        self.state.urls.https.clone()
+    }
+}
+
+fn check_bind(addr: &SocketAddr, allowed: bool, flag: &str) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() && !allowed {
+        bail!("refusing to bind {flag} {addr}: it is not a loopback address. Pass --allow-non-loopback to expose qws on the network (and set --public-url).");
+    }
+    Ok(())
+}
+
+fn create_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))
+}
+
+fn url_for(scheme: &str, addr: SocketAddr) -> String {
+    format!("{scheme}://{addr}")
+}
+
+/// The primary connection string of the bootstrap workspace, or "" (deleted or keys disabled).
+fn bootstrap_connection_string(
+    store: &Store,
+    ids: &BootstrapIds,
+    urls: &PublicUrls,
+) -> anyhow::Result<Zeroizing<String>> {
+    let sub = SubscriptionId::parse(&ids.subscription_id)?;
+    let Some(w) = store.get_workspace(&sub, &ids.resource_group, &ids.workspace_name)? else {
+        return Ok(Zeroizing::new(String::new()));
+    };
+    let keys = store.workspace_keys(&w.uid)?;
+    let Some(primary) = keys
+        .keys
+        .iter()
+        .find(|k| k.slot == KeySlot::Primary)
+        .filter(|_| keys.enabled)
+    else {
+        return Ok(Zeroizing::new(String::new()));
+    };
+    let cs = ConnectionString {
+        subscription_id: sub,
+        resource_group: ResourceGroupName::parse(&w.resource_group)?,
+        workspace_name: WorkspaceName::parse(&w.name)?,
+        api_key: primary.key.clone(),
+        quantum_endpoint: urls.quantum_endpoint.clone(),
+    };
+    Ok(Zeroizing::new(cs.to_secret_string()))
+}
+
+fn normalize_public_url(u: &str) -> anyhow::Result<String> {
+    let parsed = url::Url::parse(u).with_context(|| format!("--public-url '{u}' is not a URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https")
+        || parsed.host().is_none()
+        || parsed.query().is_some()
+    {
+        bail!("--public-url must be an http(s) URL without query, e.g. https://qws.example:8443/");
+    }
+    let mut s = parsed.to_string();
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    Ok(s)
+}
+
+/// Starts the server: opens (or creates and bootstraps) the data directory, binds both
+/// listeners, writes bootstrap.json, and serves until [`RunningServer::shutdown`].
+pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    check_bind(&config.http_listen, config.allow_non_loopback, "--listen")?;
+    check_bind(
+        &config.https_listen,
+        config.allow_non_loopback,
+        "--tls-listen",
+    )?;
+    let public_url = config
+        .public_url
+        .as_deref()
+        .map(normalize_public_url)
+        .transpose()?;
+    let dir = config.data_dir.clone();
+    create_data_dir(&dir)?;
+
+    let (crypto, source) = Crypto::load_or_create(&dir)?;
+    let store = Arc::new(
+        Store::open(&dir, crypto).context("opening the qws database (is the master key right?)")?,
+    );
+    if source == MasterKeySource::Created {
+        tracing::info!(dir = %dir.display(), "created a new master key file");
+    }
+    let (ids, secrets, first_start) = bootstrap::ensure(&store)?;
+    let signer = TokenSigner::load_or_create(&store)?;
+
+    let http = TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| format!("binding {}", config.http_listen))?;
+    let https = TcpListener::bind(config.https_listen)
+        .await
+        .with_context(|| format!("binding {}", config.https_listen))?;
+    let (http_addr, https_addr) = (http.local_addr()?, https.local_addr()?);
+    let tls = crate::tls::load_or_create(&dir, &[config.https_listen.ip()])?;
+
+    let (http_url, https_url) = (url_for("http", http_addr), url_for("https", https_addr));
+    let urls = PublicUrls {
+        quantum_endpoint: public_url.clone().unwrap_or_else(|| format!("{http_url}/")),
+        endpoint_uri: public_url.unwrap_or_else(|| format!("{https_url}/")),
+        http: http_url,
+        https: https_url,
+    };
+    let primary_cs = bootstrap_connection_string(&store, &ids, &urls)?;
+    bootstrap::write_file(
+        &dir,
+        &ids,
+        &secrets,
+        &urls,
+        &tls.ca_file,
+        &primary_cs,
+        config.enable_msi,
+    )?;
+    let banner = first_start.then(|| first_start_banner(&ids, &secrets, &primary_cs, &dir));
+
+    let audit = AuditLog::open(&dir).context("opening the audit log")?;
+    let BootstrapSecrets {
+        identity_header, ..
+    } = secrets;
+    let state = AppState::new(StateInner {
+        store,
+        signer,
+        limiter: FailureLimiter::new(config.auth_failure_limit, config.auth_failure_window),
+        config,
+        urls,
+        audit,
+        ids,
+        identity_header,
+    });
+    let app = crate::routes::app(state.clone());
+    let (tx, rx) = watch::channel(false);
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
+    let tasks = vec![
+        tokio::spawn(crate::listener::serve(http, None, app.clone(), rx.clone())),
+        tokio::spawn(crate::listener::serve(https, Some(acceptor), app, rx)),
+    ];
+    tracing::info!(http = %http_addr, https = %https_addr, "qws started");
+    Ok(RunningServer {
+        http_addr,
+        https_addr,
+        bootstrap_file: dir.join(bootstrap::BOOTSTRAP_FILE),
+        ca_file: tls.ca_file,
+        state,
+        first_start,
+        first_start_banner: banner,
+        shutdown: tx,
+        tasks,
+    })
+}
+
+fn first_start_banner(
+    ids: &BootstrapIds,
+    secrets: &BootstrapSecrets,
+    cs: &str,
+    dir: &std::path::Path,
+) -> Zeroizing<String> {
+    Zeroizing::new(format!(
+        "First start: created tenant {tenant}, subscription {sub}, resource group '{rg}' and workspace '{ws}' ({loc}).\n\
+         Administrator service principal (shown once; also in {dir}/bootstrap.json, mode 0600):\n\
+         \x20 tenantId:     {tenant}\n\
+         \x20 clientId:     {cid}\n\
+         \x20 clientSecret: {secret}\n\
+         Primary connection string of '{ws}':\n\
+         \x20 {cs}\n",
+        tenant = ids.tenant_id,
+        sub = ids.subscription_id,
+        rg = ids.resource_group,
+        ws = ids.workspace_name,
+        loc = ids.location,
+        cid = ids.client_id,
+        secret = secrets.client_secret.as_str(),
+        dir = dir.display(),
+    ))
+}

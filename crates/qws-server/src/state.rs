@@ -1,0 +1,156 @@
+//! [`AppState`]: what every handler shares.
+
+use crate::audit::{AuditEvent, AuditLog};
+use crate::auth::jwt::TokenSigner;
+use crate::auth::ratelimit::FailureLimiter;
+use crate::config::ServerConfig;
+use crate::error::{ApiError, ApiResult};
+use qws_core::names::SubscriptionId;
+use qws_store::{KeyCheck, Store, StoreError};
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// Public URLs of this server.
+#[derive(Debug, Clone)]
+pub struct PublicUrls {
+    /// `http://host:port` (no trailing slash).
+    pub http: String,
+    /// `https://host:port` (no trailing slash).
+    pub https: String,
+    /// `QuantumEndpoint` of connection strings (ends in `/`).
+    pub quantum_endpoint: String,
+    /// `properties.endpointUri` of workspaces (ends in `/`).
+    pub endpoint_uri: String,
+}
+
+/// The non-secret facts created at first start.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BootstrapIds {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Subscription.
+    pub subscription_id: String,
+    /// Resource group.
+    pub resource_group: String,
+    /// Workspace.
+    pub workspace_name: String,
+    /// Location.
+    pub location: String,
+    /// Administrator client id.
+    pub client_id: String,
+}
+
+/// Shared state (cheap to clone).
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<StateInner>,
+}
+
+/// The contents of [`AppState`].
+pub struct StateInner {
+    /// Metadata store.
+    pub store: Arc<Store>,
+    /// Token signer/verifier.
+    pub signer: TokenSigner,
+    /// Configuration.
+    pub config: ServerConfig,
+    /// Public URLs.
+    pub urls: PublicUrls,
+    /// Audit log.
+    pub audit: AuditLog,
+    /// Failed-authentication throttle.
+    pub limiter: FailureLimiter,
+    /// Bootstrap ids (tenant, subscription, administrator…).
+    pub ids: BootstrapIds,
+    /// The managed-identity header secret.
+    pub identity_header: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for StateInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateInner")
+            .field("urls", &self.urls)
+            .field("ids", &self.ids)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deref for AppState {
+    type Target = StateInner;
+    fn deref(&self) -> &StateInner {
+        &self.inner
+    }
+}
+
+impl AppState {
+    /// Wraps the state.
+    pub fn new(inner: StateInner) -> AppState {
+        AppState {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Runs a store call on the blocking pool so handlers never block the runtime.
+    pub async fn db<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| ApiError::internal("blocking task", &e))?
+            .map_err(ApiError::from)
+    }
+
+    /// The access-key check used by the data plane: `(workspace, presented key)` →
+    /// primary / secondary / refused. Unknown workspace, disabled keys, wrong or malformed
+    /// keys are all the same `Refused`; the stored key is compared in constant time.
+    pub async fn check_api_key(
+        &self,
+        subscription: &SubscriptionId,
+        resource_group: &str,
+        workspace: &str,
+        presented: &str,
+    ) -> ApiResult<KeyCheck> {
+        if presented.is_empty() || presented.len() > 1024 {
+            return Ok(KeyCheck::Refused);
+        }
+        let (sub, rg, ws, key) = (
+            *subscription,
+            resource_group.to_string(),
+            workspace.to_string(),
+            Zeroizing::new(presented.to_string()),
+        );
+        self.db(move |s| match s.get_workspace(&sub, &rg, &ws)? {
+            Some(w) => s.check_api_key(&w.uid, &key),
+            None => Ok(KeyCheck::Refused),
+        })
+        .await
+    }
+
+    /// Appends an audit event; the error is returned so key operations can fail closed.
+    pub fn audit(
+        &self,
+        principal: &str,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        client: SocketAddr,
+    ) -> ApiResult<()> {
+        let event = AuditEvent {
+            time: crate::audit::now(),
+            principal: principal.to_string(),
+            action: action.to_string(),
+            target: target.to_string(),
+            outcome: outcome.to_string(),
+            client: client.ip().to_string(),
+        };
+        self.audit
+            .record(&event)
+            .map_err(|e| ApiError::internal("audit log", &e))
+    }
+}

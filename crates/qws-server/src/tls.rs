@@ -1,0 +1,109 @@
+//! TLS for the HTTPS listener: a local CA and a server certificate, created on first start.
+//!
+//! Files in the data directory: `ca.pem` (the CA certificate to trust, e.g. `REQUESTS_CA_BUNDLE`),
+//! `tls-cert.pem` (server certificate followed by the CA) and `tls-key.pem` (server key, 0600).
+//! The CA's private key is never written anywhere: it signs the server certificate once and is
+//! dropped, so nothing on disk can mint further certificates trusted through `ca.pem`. Delete the
+//! three files to generate new ones (e.g. to add a SAN for a new listen address).
+
+use anyhow::Context;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// CA certificate file name.
+pub const CA_FILE: &str = "ca.pem";
+const CERT_FILE: &str = "tls-cert.pem";
+const KEY_FILE: &str = "tls-key.pem";
+
+/// The server's TLS configuration and the path of the CA clients should trust.
+pub struct Tls {
+    /// rustls configuration for the acceptor.
+    pub config: Arc<rustls::ServerConfig>,
+    /// `DATA_DIR/ca.pem`.
+    pub ca_file: PathBuf,
+}
+
+fn generate(dir: &Path, extra_ips: &[IpAddr]) -> anyhow::Result<()> {
+    let now = time::OffsetDateTime::now_utc();
+    let ca_key = KeyPair::generate().context("generating the CA key")?;
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.distinguished_name
+        .push(DnType::CommonName, "qws local development CA");
+    ca.distinguished_name.push(DnType::OrganizationName, "qws");
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    ca.not_before = now - time::Duration::days(1);
+    ca.not_after = now + time::Duration::days(3650);
+    let ca_cert = ca.self_signed(&ca_key).context("self-signing the CA")?;
+
+    let mut leaf = CertificateParams::new(vec!["localhost".to_string(), "127.1".to_string()])?;
+    let mut ips: Vec<IpAddr> = vec!["127.0.0.1".parse()?, "::1".parse()?];
+    for ip in extra_ips {
+        if !ip.is_unspecified() && !ips.contains(ip) {
+            ips.push(*ip);
+        }
+    }
+    leaf.subject_alt_names
+        .extend(ips.into_iter().map(SanType::IpAddress));
+    leaf.distinguished_name.push(DnType::CommonName, "qws");
+    leaf.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.use_authority_key_identifier_extension = true;
+    leaf.not_before = now - time::Duration::days(1);
+    leaf.not_after = now + time::Duration::days(825);
+    let leaf_key = KeyPair::generate().context("generating the server key")?;
+    let leaf_cert = leaf
+        .signed_by(&leaf_key, &ca_cert, &ca_key)
+        .context("signing the server certificate")?;
+
+    qws_store::crypto::write_private_atomic(
+        &dir.join(KEY_FILE),
+        leaf_key.serialize_pem().as_bytes(),
+    )?;
+    let chain = format!("{}{}", leaf_cert.pem(), ca_cert.pem());
+    qws_store::crypto::write_private_atomic(&dir.join(CERT_FILE), chain.as_bytes())?;
+    // ca.pem is public; written last so its presence means the set is complete.
+    std::fs::write(dir.join(CA_FILE), ca_cert.pem())?;
+    Ok(())
+}
+
+/// Loads the TLS files, creating them on first start.
+pub fn load_or_create(dir: &Path, extra_ips: &[IpAddr]) -> anyhow::Result<Tls> {
+    let complete = [CA_FILE, CERT_FILE, KEY_FILE]
+        .iter()
+        .all(|f| dir.join(f).exists());
+    if !complete {
+        generate(dir, extra_ips)?;
+    }
+    let cert_pem = std::fs::read(dir.join(CERT_FILE)).context("reading tls-cert.pem")?;
+    let key_pem = std::fs::read(dir.join(KEY_FILE)).context("reading tls-key.pem")?;
+    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .context("parsing tls-cert.pem")?;
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .context("parsing tls-key.pem")?
+        .context("tls-key.pem holds no private key")?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("building the TLS configuration")?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Tls {
+        config: Arc::new(config),
+        ca_file: dir.join(CA_FILE),
+    })
+}
