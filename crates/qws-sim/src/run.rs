@@ -376,7 +376,7 @@ fn new_dense(n: usize, cfg: &EngineConfig) -> Result<StateVector> {
 }
 
 /// Simulates runs of gates (fusion never crosses a segment boundary), starting sparse when
-/// configured and switching to dense once the sparse state exceeds 1/64 of the dense size.
+/// configured and switching to dense once the sparse state exceeds 1/256 of the dense size.
 fn simulate(
     n: usize,
     segments: &[Vec<GateOp>],
@@ -389,7 +389,7 @@ fn simulate(
             SparseMode::Off => false,
             SparseMode::Always => true,
         };
-    let max_len = ((1usize << n.min(62)) >> 6).max(64);
+    let max_len = ((1usize << n.min(62)) >> 8).max(64);
     let mut sparse = use_sparse.then(|| SparseState::new(n));
     let mut dense: Option<StateVector> = None;
     for seg in segments {
