@@ -228,7 +228,7 @@ pub fn prepare<'m>(
         )));
     }
     if let Some(Some(p)) = f.attr("qir_profiles") {
-        let known = ["base_profile", "adaptive_profile"];
+        let known = ["base_profile", "adaptive_profile", "custom"];
         if !p.split(',').map(str::trim).all(|x| known.contains(&x)) {
             return Err(SimError::Unsupported(format!(
                 "QIR profile \"{p}\" of @{}; qws runs base_profile and adaptive_profile programs",
