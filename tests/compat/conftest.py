@@ -32,7 +32,7 @@ STARTUP_TIMEOUT_S = 60
 def find_qws_bin() -> pathlib.Path:
     env = os.environ.get("QWS_BIN")
     if env:
-        return pathlib.Path(env)
+        return pathlib.Path(env).resolve()
     for profile in ("release", "debug"):
         candidate = REPO / "target" / profile / "qws"
         if candidate.exists():

@@ -35,15 +35,14 @@ def test_list_keys_gives_keys_and_connection_strings(qws, mgmt_client, new_works
     assert keys.primary_connection_string.endswith("/;")
 
 
-def test_connection_string_is_accepted_by_azure_quantum(qws, mgmt_client):
-    from azure.quantum._workspace_connection_params import WorkspaceConnectionParams
-
+def test_connection_string_points_at_this_server(qws, mgmt_client):
     keys = keys_of(qws, mgmt_client, qws.workspace_name)
-    params = WorkspaceConnectionParams(connection_string=keys.primary_connection_string)
-    assert params.subscription_id == qws.subscription_id
-    assert params.resource_group == qws.resource_group
-    assert params.workspace_name == qws.workspace_name
-    assert params.location == qws.location
+    fields = dict(part.split("=", 1) for part in keys.primary_connection_string.rstrip(";").split(";"))
+    assert list(fields) == ["SubscriptionId", "ResourceGroupName", "WorkspaceName", "ApiKey", "QuantumEndpoint"]
+    assert fields["SubscriptionId"] == qws.subscription_id
+    assert fields["ApiKey"] == keys.primary_key.key
+    # The data plane of this server, usable with Workspace(..., _quantum_endpoint=...).
+    assert fields["QuantumEndpoint"].rstrip("/") in (qws.http_url, qws.https_url)
 
 
 def test_bootstrap_connection_string_matches_list_keys(qws, mgmt_client):
