@@ -48,15 +48,37 @@ pub fn run(cmd: ClientCommand) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        match cmd {
-            ClientCommand::Login(args) => account::login(args).await,
-            ClientCommand::Logout => account::logout(),
-            ClientCommand::Account(args) => account::run(args).await,
-            ClientCommand::Group(args) => group::run(args).await,
-            ClientCommand::Workspace(args) => workspace::run(args).await,
-        }
-    })
+    runtime
+        .block_on(async move {
+            match cmd {
+                ClientCommand::Login(args) => account::login(args).await,
+                ClientCommand::Logout => account::logout(),
+                ClientCommand::Account(args) => account::run(args).await,
+                ClientCommand::Group(args) => group::run(args).await,
+                ClientCommand::Workspace(args) => workspace::run(args).await,
+            }
+        })
+        .map_err(with_hint)
+}
+
+/// Adds a hint to transport errors whose cause users commonly hit (server down, CA not trusted).
+fn with_hint(e: anyhow::Error) -> anyhow::Error {
+    let Some(client_error) = e.downcast_ref::<qws_client::Error>() else {
+        return e;
+    };
+    if client_error.kind() != &qws_client::ErrorKind::Io {
+        return e;
+    }
+    let message = client_error.message();
+    if message.contains("certificate") {
+        anyhow::anyhow!(
+            "{e} (is the server's CA trusted? pass --ca-file <data dir>/ca.pem to `qws login`)"
+        )
+    } else if message.contains("Connection refused") {
+        anyhow::anyhow!("{e} (is the server running? start it with `qws serve`)")
+    } else {
+        e
+    }
 }
 
 /// The stored config plus an ARM client authenticated with its service principal.
