@@ -419,3 +419,35 @@ def test_errors_are_positioned_and_exit_nonzero(sim):
     assert p.returncode != 0 and "gate 1" in p.stderr and "warp" in p.stderr
     p = sim('{"qubits": 2, "circuit": [', suffix=".json", check=False)
     assert p.returncode != 0 and "malformed JSON" in p.stderr
+
+
+# --- cirq's OpenQASM output ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["2.0", "3.0"])
+@pytest.mark.parametrize("seed", range(4))
+def test_cirq_qasm_export_matches_cirq(sim, version, seed):
+    import warnings
+
+    import cirq
+
+    n = 3 + seed
+    q = cirq.LineQubit.range(n)
+    circuit = cirq.testing.random_circuit(q, n_moments=12, op_density=0.9, random_state=seed)
+    rng = np.random.default_rng(seed)
+    extra = [
+        cirq.rx(float(rng.uniform(-3, 3)))(q[0]),
+        cirq.XX(q[0], q[1]) ** float(rng.uniform()),
+        cirq.ISWAP(q[1], q[2]) ** float(rng.uniform()),
+        cirq.FSimGate(float(rng.uniform()), float(rng.uniform()))(q[0], q[2]),
+        cirq.PhasedXPowGate(phase_exponent=float(rng.uniform()), exponent=float(rng.uniform()))(q[1]),
+        cirq.CCZ(q[0], q[1], q[2]),
+        cirq.MatrixGate(cirq.testing.random_unitary(4, random_state=seed))(q[2], q[0]),
+    ]
+    circuit.append(extra)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        text = cirq.qasm(circuit, args=cirq.QasmArgs(version=version))
+    want = _cirq_state_little_endian(circuit, q)
+    f = fidelity(qws_state(sim, text), want)
+    assert f > 1 - FIDELITY_TOL, (f, text)
