@@ -27,11 +27,16 @@ impl Drop for Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    fn start_with(extra_args: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
         let child = Command::new(QWS)
             .args(["serve", "--data-dir"])
             .arg(data_dir.path())
             .args(["--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0"])
+            .args(extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -247,6 +252,51 @@ async fn sdk_manages_workspaces_and_keys() {
         .unwrap_err();
     assert_eq!(no_group.code(), Some("ResourceGroupNotFound"));
     assert!(no_group.to_string().starts_with("ResourceGroupNotFound: "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pager_follows_next_links() {
+    let server = Server::start_with(&["--page-size", "2"]);
+    let arm = server.arm(&server.get("clientSecret"));
+    let (sub, rg) = (server.get("subscriptionId"), server.get("resourceGroup"));
+    let body = Workspace {
+        location: server.get("location"),
+        ..Default::default()
+    };
+    let no_wait = qws_client::arm::CallOptions {
+        no_wait: true,
+        ..Default::default()
+    };
+    for name in ["pg-a", "pg-b", "pg-c", "pg-d"] {
+        arm.create_or_update_workspace(&sub, &rg, name, &body, Some(no_wait.clone()))
+            .await
+            .unwrap();
+    }
+    // Five workspaces (the bootstrap one plus four) in pages of two: 2 + 2 + 1.
+    let mut pager = arm
+        .list_workspaces_by_resource_group(&sub, &rg, None)
+        .unwrap();
+    let mut sizes = Vec::new();
+    let mut names = Vec::new();
+    while let Some(page) = pager.next_page().await {
+        let page = page.unwrap();
+        sizes.push(page.len());
+        names.extend(page.into_iter().filter_map(|w| w.name));
+    }
+    assert_eq!(sizes, vec![2, 2, 1]);
+    names.sort();
+    let mut expected = vec!["pg-a", "pg-b", "pg-c", "pg-d"];
+    let dev = server.get("workspaceName");
+    expected.push(&dev);
+    expected.sort();
+    assert_eq!(names, expected);
+    let all = arm
+        .list_workspaces_by_subscription(&sub, None)
+        .unwrap()
+        .collect_json()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
