@@ -206,6 +206,11 @@ def qws():
                 "127.0.0.1:0",
                 "--tls-listen",
                 "127.0.0.1:0",
+                # Every suite shares this server and several test failure paths on purpose; the
+                # per-address auth-failure limit (tested by the server's own tests) must not make
+                # the outcome depend on test order.
+                "--auth-failure-limit",
+                "100000",
             ],
             stdout=log_file,
             stderr=subprocess.STDOUT,
