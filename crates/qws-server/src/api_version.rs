@@ -22,6 +22,14 @@ pub fn query_param(parts: &Parts, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Reads one query parameter of a URI (first occurrence, percent-decoded).
+pub fn query_param_from_uri(uri: &axum::http::Uri, name: &str) -> Option<String> {
+    let q = uri.query()?;
+    url::form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 fn require(parts: &Parts) -> Result<String, ApiError> {
     match query_param(parts, "api-version") {
         Some(v) if !v.is_empty() => Ok(v),

@@ -41,7 +41,7 @@ impl ServerConfig {
             public_url: None,
             enable_msi: true,
             page_size: 100,
-            auth_failure_limit: 30,
+            auth_failure_limit: 60,
             auth_failure_window: Duration::from_secs(60),
             token_lifetime: Duration::from_secs(3600),
         }

@@ -729,3 +729,86 @@ async fn subscriptions_and_tenants() {
         .unwrap();
     assert_eq!(v["value"][0]["tenantId"], t.b("tenantId"));
 }
+
+#[tokio::test]
+async fn generic_resource_list_as_az_quantum_workspace_list_calls_it() {
+    let t = TestServer::start().await;
+    t.create_group("other").await;
+    t.create_workspace("other", "tagged").await;
+    let r = t
+        .arm(
+            Method::PATCH,
+            &t.ws_path("other", "tagged"),
+            Some(json!({"tags": {"env": "prod"}})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let q = "$filter=resourceType%20eq%20'Microsoft.Quantum/Workspaces'&$expand=createdTime,changedTime,provisioningState&api-version=2024-11-01";
+    let v: Value = t
+        .arm(
+            Method::GET,
+            &format!("/subscriptions/{}/resources?{q}", t.sub()),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["tagged", "dev"]);
+    assert_eq!(v["value"][0]["type"], "Microsoft.Quantum/Workspaces");
+    assert_eq!(v["value"][0]["provisioningState"], "Succeeded");
+    let v: Value = t
+        .arm(
+            Method::GET,
+            &format!("{}/resources?{q}", t.rg_path("qws")),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["value"].as_array().unwrap().len(), 1);
+    let tag_q =
+        "$filter=tagName%20eq%20'env'%20and%20tagValue%20eq%20'prod'&api-version=2024-11-01";
+    let v: Value = t
+        .arm(
+            Method::GET,
+            &format!("/subscriptions/{}/resources?{tag_q}", t.sub()),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["value"].as_array().unwrap().len(), 1);
+    let other_type =
+        "$filter=resourceType%20eq%20'Microsoft.Storage/storageAccounts'&api-version=2024-11-01";
+    let v: Value = t
+        .arm(
+            Method::GET,
+            &format!("/subscriptions/{}/resources?{other_type}", t.sub()),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["value"], json!([]));
+    let r = t
+        .arm(
+            Method::GET,
+            &format!(
+                "/subscriptions/{}/resources?$filter=name%20eq%20'x'&api-version=2024-11-01",
+                t.sub()
+            ),
+            None,
+        )
+        .await;
+    expect_error(r, 400, "InvalidFilterInQueryString").await;
+}

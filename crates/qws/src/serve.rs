@@ -32,7 +32,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub page_size: u32,
     /// Failed authentications allowed per client address per minute before 429.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 60)]
     pub auth_failure_limit: u32,
 }
 

@@ -7,6 +7,7 @@ mod arm;
 mod catalog;
 mod graph;
 mod keys;
+mod resources;
 mod workspaces;
 
 use crate::error::{ApiError, ApiResult};
@@ -34,6 +35,8 @@ pub fn router() -> Router<AppState> {
             "/subscriptions/{sub}/resourceGroups/{rg}",
             get(arm::get_group).put(arm::put_group).delete(arm::delete_group).head(arm::head_group),
         )
+        .route("/subscriptions/{sub}/resources", get(resources::list_in_subscription))
+        .route("/subscriptions/{sub}/resourceGroups/{rg}/resources", get(resources::list_in_group))
         .route("/subscriptions/{sub}/providers/Microsoft.Quantum/workspaces", get(workspaces::list_by_subscription))
         .route(
             "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Quantum/workspaces",
