@@ -9,6 +9,7 @@
 //!
 //! Usage: bench_run <circuit.json> [--fusion on|off] [--shots N] [--fusion-qubits K]
 
+use qws_sim::engine::fusion::FusedOp;
 use qws_sim::ir::Circuit;
 use qws_sim::run::{final_state_with, run_with, EngineConfig, RunOptions};
 use std::io::{BufRead, Write};
@@ -23,6 +24,17 @@ fn peak_rss_kib() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
+}
+
+/// User + system CPU seconds of this process (all threads), from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
 }
 
 fn main() {
@@ -68,6 +80,7 @@ fn main() {
         match words.next() {
             Some("run") => {
                 let t = Instant::now();
+                let c0 = cpu_seconds();
                 if opts.shots > 0 {
                     let r = run_with(&circuit, &opts, &cfg).expect("run");
                     let s = t.elapsed().as_secs_f64();
@@ -76,12 +89,18 @@ fn main() {
                         .iter()
                         .filter(|b| b.0.iter().any(|w| *w != 0))
                         .count();
-                    writeln!(out, "{{\"sim_s\":{s},\"nonzero_shots\":{ones}}}").unwrap();
+                    let cpu = cpu_seconds() - c0;
+                    writeln!(
+                        out,
+                        "{{\"sim_s\":{s},\"cpu_s\":{cpu},\"nonzero_shots\":{ones}}}"
+                    )
+                    .unwrap();
                 } else {
                     let st = final_state_with(&circuit, &opts, &cfg).expect("run");
                     let s = t.elapsed().as_secs_f64();
                     drop(st);
-                    writeln!(out, "{{\"sim_s\":{s}}}").unwrap();
+                    let cpu = cpu_seconds() - c0;
+                    writeln!(out, "{{\"sim_s\":{s},\"cpu_s\":{cpu}}}").unwrap();
                 }
             }
             Some("state") => {
@@ -94,6 +113,27 @@ fn main() {
                 }
                 std::fs::write(p, buf).expect("write state");
                 writeln!(out, "{{\"ok\":true}}").unwrap();
+            }
+            Some("plan") => {
+                // How fusion groups this circuit: passes by kind and width.
+                let gates: Vec<qws_sim::ir::GateOp> = circuit
+                    .ops
+                    .iter()
+                    .filter_map(|o| match o {
+                        qws_sim::ir::Op::Gate(g) => Some(g.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let mut hist = std::collections::BTreeMap::new();
+                for f in qws_sim::engine::fusion::fuse(&gates, &cfg.fusion) {
+                    let key = match f {
+                        FusedOp::Gate(g) => format!("gate{}", g.targets.len() + g.controls.len()),
+                        FusedOp::Dense { qubits, .. } => format!("dense{}", qubits.len()),
+                        FusedOp::Diag { qubits, .. } => format!("diag{}", qubits.len()),
+                    };
+                    *hist.entry(key).or_insert(0usize) += 1;
+                }
+                writeln!(out, "{{\"gates\":{},\"passes\":{hist:?}}}", gates.len()).unwrap();
             }
             Some("rss") => writeln!(out, "{{\"peak_rss_kib\":{}}}", peak_rss_kib()).unwrap(),
             Some("quit") | None => break,

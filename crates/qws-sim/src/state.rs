@@ -41,7 +41,17 @@ pub(crate) fn alloc_amps(num_qubits: usize) -> Result<Vec<Amp>> {
             (len as u64 * 16) >> 20
         ))
     })?;
-    amps.resize(len, (0.0, 0.0));
+    // Zero (and so fault in) the pages on all threads for large states.
+    let spare = &mut amps.spare_capacity_mut()[..len];
+    if num_qubits >= PARALLEL_THRESHOLD {
+        spare
+            .par_chunks_mut(CHUNK)
+            .for_each(|c| c.fill(std::mem::MaybeUninit::new((0.0, 0.0))));
+    } else {
+        spare.fill(std::mem::MaybeUninit::new((0.0, 0.0)));
+    }
+    // SAFETY: the first `len` elements were initialised just above.
+    unsafe { amps.set_len(len) };
     Ok(amps)
 }
 

@@ -32,6 +32,23 @@ proptest! {
     }
 
     #[test]
+    fn portable_kernels_match_the_reference(
+        (_n, op, amps) in (3usize..=7).prop_flat_map(|n| (Just(n), any_gate_op(n), random_state(n)))
+    ) {
+        // With SIMD off (process-wide; other tests stay correct either way).
+        #[cfg(target_arch = "x86_64")]
+        qws_sim::engine::simd::set_enabled(false);
+        let mut fast = StateVector::from_amplitudes(amps.clone()).unwrap();
+        let mut slow = StateVector::from_amplitudes(amps).unwrap();
+        fast.apply(&op);
+        #[cfg(target_arch = "x86_64")]
+        qws_sim::engine::simd::set_enabled(true);
+        slow.apply_reference(&op);
+        let d = max_diff(fast.amplitudes(), slow.amplitudes());
+        prop_assert!(d < 1e-12, "{op:?}: max diff {d}");
+    }
+
+    #[test]
     fn kernels_multithreaded_equal_single_threaded(
         op in any_gate_op(15), seed in any::<u64>()
     ) {

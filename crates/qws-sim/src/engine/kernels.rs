@@ -84,6 +84,40 @@ fn for_each_run<F: Fn(usize, usize) + Sync>(
     }
 }
 
+/// Calls `f(base_a, base_b)` for the blocks of block indices `2i` and `2i + 1` (the number of
+/// blocks must be even), with the same layout rules as [`for_each_run`].
+#[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn for_each_pair<F: Fn(usize, usize) + Sync>(
+    len: usize,
+    holes: &[usize],
+    fixed: usize,
+    par: bool,
+    f: F,
+) {
+    let n = len.trailing_zeros() as usize;
+    let nb = 1usize << (n - holes.len());
+    let work = |lo: usize, hi: usize| {
+        let mut b = lo;
+        while b + 1 < hi {
+            f(
+                insert_zeros(b, holes) | fixed,
+                insert_zeros(b + 1, holes) | fixed,
+            );
+            b += 2;
+        }
+    };
+    if par && nb >= 2 * MIN_CHUNK {
+        let chunk = (nb / 64).max(MIN_CHUNK);
+        let tasks = nb.div_ceil(chunk);
+        (0..tasks)
+            .into_par_iter()
+            .for_each(|t| work(t * chunk, ((t + 1) * chunk).min(nb)));
+    } else {
+        work(0, nb);
+    }
+}
+
 /// Calls `f(base)` for every amplitude index whose `holes` bits are zero, with `fixed` OR'ed in.
 #[inline(always)]
 fn for_each_base<F: Fn(usize) + Sync>(len: usize, holes: &[usize], fixed: usize, par: bool, f: F) {
@@ -107,7 +141,7 @@ fn mask(qs: &[usize]) -> usize {
 /// A general 2x2 unitary `m` (row-major) on target `t`, applied where all `ctrl` bits are set.
 pub fn dense1(amps: &mut [Amp], t: usize, m: &[Amp; 4], ctrl: &[usize], par: bool) {
     #[cfg(target_arch = "x86_64")]
-    if t > 0 && ctrl.iter().all(|&c| c > t) && super::simd::available() {
+    if super::simd::available() {
         return dense_k::<2>(amps, &[t], m, ctrl, par);
     }
     let holes = sorted_holes(&[t], ctrl);
@@ -182,17 +216,19 @@ pub fn dense_k<const D: usize>(
         }
     };
     #[cfg(target_arch = "x86_64")]
-    if holes[0] > 0 && super::simd::available() {
-        // Runs have even length: two blocks per 256-bit vector.
-        for_each_run(
-            amps.len(),
-            &holes,
-            mask(ctrl),
-            par,
-            move |base, count| unsafe {
+    if super::simd::available() && amps.len() >> holes.len() >= 2 {
+        let fixed = mask(ctrl);
+        if holes[0] > 0 {
+            // Runs have even length: two neighbouring blocks per 256-bit vector.
+            for_each_run(amps.len(), &holes, fixed, par, move |base, count| unsafe {
                 super::simd::dense_run::<D>(p.as_f64(), base, count, &off, &mr, &mi)
-            },
-        );
+            });
+        } else {
+            // Qubit 0 is in the block: pair blocks 2i and 2i+1 (lanes from two loads).
+            for_each_pair(amps.len(), &holes, fixed, par, move |a, b| unsafe {
+                super::simd::dense_pair::<D>(p.as_f64(), a, b, &off, &mr, &mi)
+            });
+        }
         return;
     }
     for_each_run(amps.len(), &holes, mask(ctrl), par, move |base, count| {

@@ -5,16 +5,28 @@
 //! amplitudes, i.e. the same local index of two neighbouring blocks.
 
 use std::arch::x86_64::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 // The (re, im) tuple must be laid out as two consecutive f64 for the pointer casts below.
 const _: () = assert!(std::mem::offset_of!((f64, f64), 0) == 0);
 const _: () = assert!(std::mem::offset_of!((f64, f64), 1) == 8);
 const _: () = assert!(std::mem::size_of::<(f64, f64)>() == 16);
 
-/// True when the CPU has AVX2 and FMA (checked once; the std macro caches the answer).
+static DISABLED: AtomicBool = AtomicBool::new(false);
+
+/// True when the CPU has AVX2 and FMA (the std macro caches the answer) and the SIMD kernels
+/// have not been switched off.
 #[inline]
 pub fn available() -> bool {
-    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    !DISABLED.load(Ordering::Relaxed)
+        && is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+}
+
+/// Switches the SIMD kernels off or back on, process-wide (tests use it to exercise the
+/// portable kernels on machines that have AVX2).
+pub fn set_enabled(enabled: bool) {
+    DISABLED.store(!enabled, Ordering::Relaxed);
 }
 
 /// Applies the `D x D` matrix (split into real `mr` and imaginary `mi` parts) to `count`
@@ -52,5 +64,41 @@ pub unsafe fn dense_run<const D: usize>(
             _mm256_storeu_pd(p.add(2 * (base + j + off[r])), _mm256_addsub_pd(a, b));
         }
         j += 2;
+    }
+}
+
+/// Like [`dense_run`] for one pair of blocks at arbitrary bases (`base_a` in the low lane,
+/// `base_b` in the high lane): used when the lowest block qubit is qubit 0, so neighbouring
+/// blocks are not adjacent in memory.
+///
+/// # Safety
+/// As for [`dense_run`]; the two blocks must be disjoint.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dense_pair<const D: usize>(
+    p: *mut f64,
+    base_a: usize,
+    base_b: usize,
+    off: &[usize; D],
+    mr: &[[f64; D]; D],
+    mi: &[[f64; D]; D],
+) {
+    let mut v = [_mm256_setzero_pd(); D];
+    let mut vs = [_mm256_setzero_pd(); D];
+    for c in 0..D {
+        let lo = _mm_loadu_pd(p.add(2 * (base_a + off[c])));
+        let hi = _mm_loadu_pd(p.add(2 * (base_b + off[c])));
+        v[c] = _mm256_set_m128d(hi, lo);
+        vs[c] = _mm256_permute_pd(v[c], 0b0101);
+    }
+    for r in 0..D {
+        let mut a = _mm256_setzero_pd();
+        let mut b = _mm256_setzero_pd();
+        for c in 0..D {
+            a = _mm256_fmadd_pd(_mm256_set1_pd(mr[r][c]), v[c], a);
+            b = _mm256_fmadd_pd(_mm256_set1_pd(mi[r][c]), vs[c], b);
+        }
+        let out = _mm256_addsub_pd(a, b);
+        _mm_storeu_pd(p.add(2 * (base_a + off[r])), _mm256_castpd256_pd128(out));
+        _mm_storeu_pd(p.add(2 * (base_b + off[r])), _mm256_extractf128_pd(out, 1));
     }
 }
