@@ -1,0 +1,21 @@
+//! Textual QIR: any text must parse, prepare and run (or fail) without panicking or hanging.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use qws_sim::qir::{run_qir, QirRunOptions};
+use qws_sim::run::Limits;
+
+fuzz_target!(|data: &[u8]| {
+    let opts = QirRunOptions {
+        shots: 2,
+        seed: Some(1),
+        limits: Limits {
+            max_qubits: 10,
+            ..Limits::default()
+        },
+        max_steps_per_shot: 10_000,
+        max_total_steps: 20_000,
+        ..QirRunOptions::default()
+    };
+    let _ = run_qir(data, &opts);
+});
