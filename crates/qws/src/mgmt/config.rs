@@ -131,7 +131,7 @@ pub struct Bootstrap {
 }
 
 impl Bootstrap {
-    /// Reads `<data_dir>/bootstrap.json`; a relative `caFile` is taken relative to the data dir.
+    /// Reads `<data_dir>/bootstrap.json`; a relative `caFile` is resolved by [`resolve_relative`].
     pub fn read(data_dir: &Path) -> anyhow::Result<Bootstrap> {
         let path = data_dir.join("bootstrap.json");
         let bytes = match std::fs::read(&path) {
@@ -146,10 +146,50 @@ impl Bootstrap {
         let mut b: Bootstrap = serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is not a valid bootstrap file", path.display()))?;
         if let Some(ca) = &b.ca_file {
-            if ca.is_relative() {
-                b.ca_file = Some(data_dir.join(ca));
-            }
+            b.ca_file = Some(resolve_relative(ca, data_dir));
         }
         Ok(b)
+    }
+}
+
+/// A relative path from bootstrap.json may be relative to the directory the server was started
+/// in (e.g. `./.qws/ca.pem`) or to the data dir: take the first that exists.
+fn resolve_relative(path: &Path, data_dir: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    let mut candidates = vec![path.to_path_buf(), data_dir.join(path)];
+    if let Some(name) = path.file_name() {
+        candidates.push(data_dir.join(name));
+    }
+    candidates
+        .iter()
+        .find(|c| c.exists())
+        .cloned()
+        .unwrap_or_else(|| data_dir.join(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_ca_paths_resolve_from_cwd_or_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("d");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("ca.pem"), "x").unwrap();
+        // Written relative to the server's working directory, read from elsewhere.
+        assert_eq!(
+            resolve_relative(Path::new("./.qws/ca.pem"), &data),
+            data.join("ca.pem")
+        );
+        // Written relative to the data dir.
+        assert_eq!(
+            resolve_relative(Path::new("ca.pem"), &data),
+            data.join("ca.pem")
+        );
+        let abs = dir.path().join("elsewhere.pem");
+        assert_eq!(resolve_relative(&abs, &data), abs);
     }
 }
