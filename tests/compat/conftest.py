@@ -7,6 +7,10 @@ names the bound ports and the server answers, and stops the server at the end of
 `qws` (session-scoped) exposes the bootstrap values and helpers to run the `qws` CLI with an
 isolated config dir. Suites that need more (data-plane workspaces, storage, …) build their own
 fixtures on top of it.
+
+The server is shared by every suite: leave the bootstrap workspace's keys and settings as they are
+(other tests use its connection string) and use `new_workspace` or a fresh group for anything
+that regenerates or disables keys or deletes things.
 """
 
 import json
