@@ -590,3 +590,49 @@ fn exec(steps: &[Step], state: &mut StateVector, bits: &mut ShotBits, rng: &mut 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::Gate;
+
+    #[test]
+    fn terminal_measurement_detection() {
+        let mut c = Circuit::new(2, 2);
+        c.gate(Gate::H, &[0]).measure(0, 0);
+        c.gate(Gate::H, &[1]).measure(1, 1);
+        // Gates on other qubits after a measurement keep sampling valid.
+        let (segments, measures) = terminal_measurements(&c).expect("terminal");
+        assert_eq!(measures, vec![(0, 0), (1, 1)]);
+        assert_eq!(segments.len(), 2);
+        // A gate on a measured qubit does not.
+        c.gate(Gate::X, &[0]);
+        assert!(terminal_measurements(&c).is_none());
+        // Nor a reset of a used qubit, nor a conditional.
+        let mut c = Circuit::new(1, 1);
+        c.gate(Gate::H, &[0]);
+        c.ops.push(Op::Reset { qubit: 0 });
+        assert!(terminal_measurements(&c).is_none());
+        let mut c = Circuit::new(1, 1);
+        c.ops.push(Op::If {
+            cond: Condition::Equals {
+                bits: vec![0],
+                value: 1,
+            },
+            then_ops: vec![],
+            else_ops: vec![],
+        });
+        assert!(terminal_measurements(&c).is_none());
+    }
+
+    #[test]
+    fn prefix_stops_at_the_first_measurement() {
+        let mut c = Circuit::new(2, 1);
+        c.ops.push(Op::Reset { qubit: 1 });
+        c.gate(Gate::H, &[0]).measure(0, 0);
+        c.gate(Gate::X, &[0]);
+        let (prefix, rest) = split_prefix(&c);
+        assert_eq!(prefix.iter().map(Vec::len).sum::<usize>(), 1);
+        assert_eq!(rest.len(), 2);
+    }
+}

@@ -241,3 +241,73 @@ pub fn fuse(ops: &[GateOp], cfg: &FusionConfig) -> Vec<FusedOp> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(gate: Gate, t: &[usize]) -> GateOp {
+        GateOp::new(gate, t.to_vec())
+    }
+
+    #[test]
+    fn rotation_layers_and_cx_fuse_into_few_dense_blocks() {
+        let mut ops = Vec::new();
+        for q in 0..3 {
+            ops.push(g(Gate::RZ(0.1), &[q]));
+            ops.push(g(Gate::RX(0.2), &[q]));
+        }
+        ops.push(GateOp::controlled(Gate::X, vec![0], vec![1]));
+        ops.push(GateOp::controlled(Gate::X, vec![1], vec![2]));
+        let fused = fuse(&ops, &FusionConfig::default());
+        assert_eq!(fused.len(), 1, "{fused:?}");
+        assert!(matches!(&fused[0], FusedOp::Dense { qubits, .. } if qubits == &[0, 1, 2]));
+    }
+
+    #[test]
+    fn diagonal_runs_stay_diagonal_and_span_more_qubits() {
+        // H then controlled phases from qubit 0 to 1..=6 (a QFT row): H alone, one diagonal.
+        let mut ops = vec![g(Gate::H, &[0])];
+        for k in 1..=6 {
+            ops.push(GateOp::controlled(
+                Gate::Phase(0.3 * k as f64),
+                vec![k],
+                vec![0],
+            ));
+        }
+        let fused = fuse(&ops, &FusionConfig::default());
+        assert_eq!(fused.len(), 2, "{fused:?}");
+        assert!(matches!(&fused[0], FusedOp::Gate(op) if op.gate == Gate::H));
+        assert!(matches!(&fused[1], FusedOp::Diag { qubits, .. } if qubits.len() == 7));
+    }
+
+    #[test]
+    fn gates_never_move_across_a_dependent_gate() {
+        // X(0); CX(0->3); RZ(0): the RZ on qubit 0 must stay after the CX even if a block on
+        // {0} could otherwise absorb it; with max 1 qubit nothing merges across the CX.
+        let ops = vec![
+            g(Gate::X, &[0]),
+            GateOp::controlled(Gate::X, vec![0], vec![3]),
+            g(Gate::H, &[0]),
+        ];
+        let cfg = FusionConfig {
+            max_qubits: 1,
+            ..FusionConfig::default()
+        };
+        let fused = fuse(&ops, &cfg);
+        assert_eq!(fused.len(), 3, "{fused:?}");
+    }
+
+    #[test]
+    fn single_gates_pass_through_unchanged() {
+        let ops = vec![g(Gate::H, &[0]), g(Gate::H, &[5])];
+        let cfg = FusionConfig {
+            max_qubits: 1,
+            ..FusionConfig::default()
+        };
+        assert_eq!(
+            fuse(&ops, &cfg),
+            vec![FusedOp::Gate(ops[0].clone()), FusedOp::Gate(ops[1].clone())]
+        );
+    }
+}
