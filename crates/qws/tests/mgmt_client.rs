@@ -297,6 +297,16 @@ async fn pager_follows_next_links() {
         .await
         .unwrap();
     assert_eq!(all.len(), 5);
+
+    // The CLI merges every page into one list too.
+    let home = tempfile::tempdir().unwrap();
+    let data_dir = server.data_dir.path().to_str().unwrap().to_owned();
+    let login = server.cli(home.path(), &["login", "--data-dir", &data_dir]);
+    assert!(login.status.success(), "{login:?}");
+    let listed = server.cli(home.path(), &["workspace", "list", "-o", "json"]);
+    assert!(listed.status.success(), "{listed:?}");
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed.len(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
