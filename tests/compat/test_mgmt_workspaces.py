@@ -94,3 +94,14 @@ def test_check_name_availability(qws, mgmt_client, unique_name):
 def test_delete_of_missing_workspace_succeeds(qws, mgmt_client, unique_name):
     # ARM answers 204 for a DELETE of something that does not exist; the poller completes.
     mgmt_client.workspaces.begin_delete(qws.resource_group, unique_name("never")).result()
+
+
+def test_offerings_and_operations_catalogues(qws, mgmt_client):
+    offerings = list(mgmt_client.offerings.list(qws.location))
+    assert offerings, "the provider catalogue is empty"
+    for offering in offerings:
+        assert offering.id and offering.properties is not None
+    assert any(o.properties.targets for o in offerings)
+
+    operations = [op.name for op in mgmt_client.operations.list()]
+    assert any(name.lower() == "microsoft.quantum/workspaces/listkeys/action" for name in operations), operations
