@@ -522,3 +522,11 @@ fn qiskit_style_qasm3_export_parses() {
     assert_eq!(c.num_qubits, 3);
     assert!(c.ops.iter().any(|o| matches!(o, Op::If { .. })));
 }
+
+#[test]
+fn huge_powers_of_empty_gates_finish_at_once() {
+    let c = q3(
+        "gate nothing a { }\nqubit q;\npow(1000000000000) @ nothing q;\npow(-1e15) @ nothing q;\n",
+    );
+    assert!(gates(&c).is_empty());
+}

@@ -127,8 +127,9 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>> {
             continue;
         }
         let sym = SYMBOLS.iter().find(|s| {
-            let sc: Vec<char> = s.chars().collect();
-            chars[i..].starts_with(&sc)
+            s.chars()
+                .enumerate()
+                .all(|(k, ch)| chars.get(i + k) == Some(&ch))
         });
         match sym {
             Some(s) => {

@@ -22,7 +22,7 @@ enum GateDefn {
     User {
         params: Vec<String>,
         qubits: Vec<String>,
-        body: Rc<Vec<Stmt>>,
+        body: Vec<Stmt>,
         /// Library gates written as definitions (rccx, rc3x) may be redefined by the program.
         builtin: bool,
     },
@@ -56,7 +56,7 @@ pub struct Lowerer<'a> {
     num_clbits: usize,
     qregs: Vec<QuantumRegister>,
     cregs: Vec<ClassicalRegister>,
-    gates: HashMap<String, GateDefn>,
+    gates: HashMap<String, Rc<GateDefn>>,
     library: bool,
     scopes: Vec<HashMap<String, Var>>,
     ops_emitted: usize,
@@ -267,13 +267,15 @@ impl<'a> Lowerer<'a> {
                 pos,
             } => {
                 if matches!(
-                    self.gates.get(name),
+                    self.gates.get(name).map(|d| &**d),
                     Some(GateDefn::User { builtin: false, .. }) | Some(GateDefn::Opaque(..))
                 ) {
                     return perr(*pos, format!("gate '{name}' is already defined"));
                 }
-                self.gates
-                    .insert(name.clone(), GateDefn::Opaque(*num_params, *num_qubits));
+                self.gates.insert(
+                    name.clone(),
+                    Rc::new(GateDefn::Opaque(*num_params, *num_qubits)),
+                );
                 Ok(())
             }
             Stmt::GateCall {
@@ -431,31 +433,16 @@ impl<'a> Lowerer<'a> {
         Ok(())
     }
 
-    fn lookup_gate(&self, name: &str) -> Option<GateDefn> {
+    fn lookup_gate(&self, name: &str) -> Option<Rc<GateDefn>> {
         if let Some(d) = self.gates.get(name) {
-            return Some(match d {
-                GateDefn::User {
-                    params,
-                    qubits,
-                    body,
-                    builtin,
-                } => GateDefn::User {
-                    params: params.clone(),
-                    qubits: qubits.clone(),
-                    body: body.clone(),
-                    builtin: *builtin,
-                },
-                GateDefn::Opaque(p, q) => GateDefn::Opaque(*p, *q),
-                GateDefn::Core(p, q) => GateDefn::Core(*p, *q),
-                GateDefn::Library(p, q) => GateDefn::Library(*p, *q),
-            });
+            return Some(d.clone());
         }
         if let Some((p, q)) = builtins::core(name, self.version == Version::V3) {
-            return Some(GateDefn::Core(p, q));
+            return Some(Rc::new(GateDefn::Core(p, q)));
         }
         if self.library {
             if let Some((p, q)) = builtins::library(name) {
-                return Some(GateDefn::Library(p, q));
+                return Some(Rc::new(GateDefn::Library(p, q)));
             }
         }
         None
@@ -471,7 +458,7 @@ impl<'a> Lowerer<'a> {
         builtin: bool,
     ) -> Result<()> {
         if matches!(
-            self.gates.get(name),
+            self.gates.get(name).map(|d| &**d),
             Some(GateDefn::User { builtin: false, .. }) | Some(GateDefn::Opaque(..))
         ) {
             return perr(pos, format!("gate '{name}' is already defined"));
@@ -490,12 +477,12 @@ impl<'a> Lowerer<'a> {
         check_body(self, name, body)?;
         self.gates.insert(
             name.to_string(),
-            GateDefn::User {
+            Rc::new(GateDefn::User {
                 params: params.to_vec(),
                 qubits: qubits.to_vec(),
-                body: Rc::new(body.to_vec()),
+                body: body.to_vec(),
                 builtin,
-            },
+            }),
         );
         Ok(())
     }
@@ -743,6 +730,9 @@ impl<'a> Lowerer<'a> {
                             pos.line, pos.col, self.limits.max_ops
                         )));
                     }
+                    if inner.is_empty() || reps == 0.0 {
+                        return Ok(vec![]);
+                    }
                     let unit: Vec<GateOp> = if rounded < 0.0 {
                         inner.into_iter().rev().map(modifiers::invert).collect()
                     } else {
@@ -819,7 +809,7 @@ impl<'a> Lowerer<'a> {
                 format!("gate '{name}' acts on {nq} qubit(s), got {}", qubits.len()),
             );
         }
-        match def {
+        match &*def {
             GateDefn::Core(..) | GateDefn::Library(..) => {
                 let ops = builtins::expand(name, params, qubits);
                 self.count(ops.len())?;

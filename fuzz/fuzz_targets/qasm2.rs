@@ -1,0 +1,27 @@
+//! Fuzzes the OpenQASM 2.0 front end: any input must give a circuit or an error, never a panic, and a
+//! small accepted circuit must validate and run.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(circuit) = qws_sim::qasm::parse_qasm2(text) {
+        qws_sim_fuzz_run(&circuit);
+    }
+});
+
+/// Runs circuits small enough to simulate quickly; rejections are fine, panics are not.
+fn qws_sim_fuzz_run(circuit: &qws_sim::ir::Circuit) {
+    if circuit.num_qubits > 6 || circuit.ops.len() > 500 {
+        return;
+    }
+    let opts = qws_sim::run::RunOptions {
+        shots: 2,
+        seed: Some(0),
+        ..Default::default()
+    };
+    let _ = qws_sim::run::run(circuit, &opts);
+}
