@@ -338,6 +338,7 @@ fn read_attr_groups(b: &Block, groups: &mut AttrGroups) {
         let ops = &r.ops;
         let mut i = 2;
         let read_str = |i: &mut usize| -> String {
+            *i = (*i).min(ops.len());
             let s = *i;
             while *i < ops.len() && ops[*i] != 0 {
                 *i += 1;
@@ -1134,4 +1135,34 @@ fn ipred(p: u64) -> Option<IPred> {
         41 => IPred::Sle,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncated_string_attribute_is_tolerated() {
+        // Found by the qir_bitcode fuzz target: a key/value string attribute cut after its key.
+        let block = Block {
+            id: PARAMATTR_GROUP_BLOCK,
+            entries: vec![Entry::Record(Record {
+                code: 3,
+                ops: vec![1, 0xFFFF_FFFF, 4, b'k' as u64],
+                blob: None,
+            })],
+        };
+        let mut groups = AttrGroups::new();
+        read_attr_groups(&block, &mut groups);
+        assert_eq!(groups[&1].1, vec![("k".to_string(), Some(String::new()))]);
+    }
+
+    #[test]
+    fn garbage_after_the_magic_is_an_error() {
+        for tail in [&[][..], &[0u8; 3][..], &[0xFF; 64][..]] {
+            let mut input = crate::qir::BITCODE_MAGIC.to_vec();
+            input.extend_from_slice(tail);
+            assert!(parse(&input).is_err());
+        }
+    }
 }
