@@ -57,6 +57,7 @@ pub struct Crypto {
     seal_key: LessSafeKey,
     fingerprint_key: hmac::Key,
     secret_hash_key: hmac::Key,
+    blob_sas_key: hmac::Key,
 }
 
 impl std::fmt::Debug for Crypto {
@@ -88,12 +89,14 @@ impl Crypto {
         let seal = derive(&prk, b"qws seal aes-256-gcm v1");
         let fp = derive(&prk, b"qws access-key fingerprint v1");
         let sh = derive(&prk, b"qws principal-secret hash v1");
+        let sas = derive(&prk, b"qws blob sas signature v1");
         Crypto {
             seal_key: LessSafeKey::new(
                 UnboundKey::new(&aead::AES_256_GCM, &seal[..]).expect("32-byte AES key"),
             ),
             fingerprint_key: hmac::Key::new(hmac::HMAC_SHA256, &fp[..]),
             secret_hash_key: hmac::Key::new(hmac::HMAC_SHA256, &sh[..]),
+            blob_sas_key: hmac::Key::new(hmac::HMAC_SHA256, &sas[..]),
         }
     }
 
@@ -185,6 +188,18 @@ impl Crypto {
         hmac::sign(&self.secret_hash_key, secret.as_bytes())
             .as_ref()
             .to_vec()
+    }
+
+    /// HMAC-SHA256 signature of a blob SAS string-to-sign (its own derived key).
+    pub fn blob_sas_sign(&self, string_to_sign: &[u8]) -> Vec<u8> {
+        hmac::sign(&self.blob_sas_key, string_to_sign)
+            .as_ref()
+            .to_vec()
+    }
+
+    /// Constant-time check of a blob SAS signature made by [`Crypto::blob_sas_sign`].
+    pub fn blob_sas_verify(&self, string_to_sign: &[u8], signature: &[u8]) -> bool {
+        hmac::verify(&self.blob_sas_key, string_to_sign, signature).is_ok()
     }
 
     /// Constant-time check of a secret against a stored [`Crypto::secret_hash`].

@@ -1,11 +1,13 @@
 //! qws-store: persistence for qws.
 //!
 //! * [`crypto`]: the master key, AES-256-GCM sealing of secrets, keyed fingerprints and hashes.
+//! * [`blobs`]: durable job data (the Azure Blob subset) under `<data dir>/blobs`.
 //! * [`Store`]: the SQLite (WAL) metadata store: tenant, subscriptions, service principals,
 //!   resource groups, workspaces, access keys (sealed) and long-running operation records.
 //!
 //! All methods are synchronous and short; async callers run them on a blocking thread.
 
+pub mod blobs;
 pub mod crypto;
 mod schema;
 mod store;
