@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod jobs;
 mod mgmt;
 mod serve;
 mod sim;
@@ -26,6 +27,8 @@ enum Command {
     Sim(sim::SimArgs),
     #[command(flatten)]
     Client(mgmt::ClientCommand),
+    #[command(flatten)]
+    Jobs(jobs::JobsCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +37,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Client(cmd) => mgmt::run(cmd),
+        Command::Jobs(cmd) => jobs::run(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
