@@ -9,6 +9,7 @@
 
 pub mod blobs;
 pub mod crypto;
+pub mod jobs;
 mod schema;
 mod store;
 

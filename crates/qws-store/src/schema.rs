@@ -3,7 +3,8 @@
 use rusqlite::Connection;
 
 /// Each entry migrates from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     k TEXT PRIMARY KEY,
     v BLOB NOT NULL
@@ -73,7 +74,34 @@ CREATE TABLE operations (
     start_time INTEGER NOT NULL,
     end_time INTEGER
 );
-"#];
+"#,
+    // Data plane: jobs and sessions, job-container ownership, quota usage.
+    r#"
+CREATE TABLE dp_items (
+    workspace_uid TEXT NOT NULL,
+    id TEXT NOT NULL,                 -- job/session id as the client chose it
+    item_type TEXT NOT NULL,          -- Job | Session
+    session_id TEXT,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,      -- unix nanoseconds
+    doc TEXT NOT NULL,                -- the JSON document served to clients
+    PRIMARY KEY (workspace_uid, id)
+);
+CREATE INDEX dp_items_list ON dp_items(workspace_uid, item_type, created_at);
+CREATE INDEX dp_items_status ON dp_items(status) WHERE status IN ('Waiting', 'Executing');
+CREATE TABLE dp_containers (
+    container TEXT PRIMARY KEY,
+    workspace_uid TEXT NOT NULL
+);
+CREATE TABLE dp_quota_usage (
+    workspace_uid TEXT NOT NULL,
+    provider_id TEXT NOT NULL,
+    period TEXT NOT NULL,             -- YYYY-MM
+    used INTEGER NOT NULL,
+    PRIMARY KEY (workspace_uid, provider_id, period)
+);
+"#,
+];
 
 /// Brings the database to the newest schema.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

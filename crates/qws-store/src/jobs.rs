@@ -1,0 +1,429 @@
+//! Data-plane persistence: jobs and sessions ("items"), job-container ownership and quota usage.
+//!
+//! [`JobStore`] has its own SQLite connection to the same database file as [`crate::Store`]
+//! (WAL lets both work at once), so the job scheduler never waits on management calls. It
+//! writes with `synchronous = FULL`: a job is on disk before its PUT is answered. The tables come
+//! from the schema migrations [`crate::Store::open`] runs, so open the `Store` first.
+//!
+//! Items are stored as the JSON document the data plane serves, plus the columns it filters and
+//! orders on. The store does not interpret documents; state transitions are done with
+//! [`JobStore::update_item`], a read-modify-write inside one transaction.
+
+use crate::store::{Result, StoreError, DB_FILE};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// One stored job or session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRow {
+    /// Internal uid of the owning workspace.
+    pub workspace_uid: String,
+    /// Job or session id (as the client chose it).
+    pub id: String,
+    /// `Job` or `Session`.
+    pub item_type: String,
+    /// Session a job belongs to.
+    pub session_id: Option<String>,
+    /// Current status (mirrors the document's `status`).
+    pub status: String,
+    /// Creation time, unix nanoseconds.
+    pub created_at: i64,
+    /// The JSON document.
+    pub doc: String,
+}
+
+/// Quota usage of one provider in one period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaUsageRow {
+    /// Provider id (lower case).
+    pub provider_id: String,
+    /// Period key, e.g. `2026-11`.
+    pub period: String,
+    /// Jobs accepted in the period.
+    pub used: i64,
+}
+
+/// Why [`JobStore::insert_job`] refused a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertRefusal {
+    /// An item with this id already exists in the workspace.
+    Exists,
+    /// The provider's quota for the period is used up.
+    QuotaExceeded {
+        /// Jobs already accepted in the period.
+        used: i64,
+        /// The limit.
+        limit: i64,
+    },
+}
+
+/// Data-plane store.
+pub struct JobStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for JobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JobStore")
+    }
+}
+
+const ITEM_COLUMNS: &str = "workspace_uid, id, item_type, session_id, status, created_at, doc";
+
+fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
+    Ok(ItemRow {
+        workspace_uid: r.get(0)?,
+        id: r.get(1)?,
+        item_type: r.get(2)?,
+        session_id: r.get(3)?,
+        status: r.get(4)?,
+        created_at: r.get(5)?,
+        doc: r.get(6)?,
+    })
+}
+
+impl JobStore {
+    /// Opens a second connection to `dir/qws.db` (already migrated by `Store::open`).
+    pub fn open(dir: &Path) -> Result<JobStore> {
+        let conn = Connection::open(dir.join(DB_FILE))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: an accepted job survives a power cut, not only a crash.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let tables: i64 = conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'dp_items'",
+            [],
+            |r| r.get(0),
+        )?;
+        if tables == 0 {
+            return Err(StoreError::Corrupt(
+                "the data-plane tables are missing (open the Store first)".into(),
+            ));
+        }
+        Ok(JobStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    // ---- containers ------------------------------------------------------------------------
+
+    /// Records that `container` belongs to the workspace. Returns false (and changes nothing)
+    /// when another workspace already owns it.
+    pub fn claim_container(&self, workspace_uid: &str, container: &str) -> Result<bool> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO dp_containers (container, workspace_uid) VALUES (?1, ?2) ON CONFLICT(container) DO NOTHING",
+            params![container, workspace_uid],
+        )?;
+        let owner: String = conn.query_row(
+            "SELECT workspace_uid FROM dp_containers WHERE container = ?1",
+            [container],
+            |r| r.get(0),
+        )?;
+        Ok(owner == workspace_uid)
+    }
+
+    /// The workspace that owns `container`, if any.
+    pub fn container_owner(&self, container: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT workspace_uid FROM dp_containers WHERE container = ?1",
+                [container],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    // ---- items -----------------------------------------------------------------------------
+
+    /// Inserts a job, counting it against `(provider, period)` when `limit` is given, in one
+    /// transaction.
+    pub fn insert_job(
+        &self,
+        item: &ItemRow,
+        provider_id: &str,
+        period: &str,
+        limit: Option<i64>,
+    ) -> Result<std::result::Result<(), InsertRefusal>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let exists: bool = tx
+            .query_row(
+                "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
+                params![item.workspace_uid, item.id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if exists {
+            return Ok(Err(InsertRefusal::Exists));
+        }
+        let used: i64 = tx
+            .query_row(
+                "SELECT used FROM dp_quota_usage WHERE workspace_uid = ?1 AND provider_id = ?2 AND period = ?3",
+                params![item.workspace_uid, provider_id, period],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        if let Some(limit) = limit {
+            if used >= limit {
+                return Ok(Err(InsertRefusal::QuotaExceeded { used, limit }));
+            }
+        }
+        Self::insert_row(&tx, item)?;
+        tx.execute(
+            "INSERT INTO dp_quota_usage (workspace_uid, provider_id, period, used) VALUES (?1, ?2, ?3, 1)
+             ON CONFLICT(workspace_uid, provider_id, period) DO UPDATE SET used = used + 1",
+            params![item.workspace_uid, provider_id, period],
+        )?;
+        tx.commit()?;
+        Ok(Ok(()))
+    }
+
+    /// Inserts a session (or any item) unless the id exists; returns false if it existed.
+    pub fn insert_item(&self, item: &ItemRow) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let exists = tx
+            .query_row(
+                "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
+                params![item.workspace_uid, item.id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if exists {
+            return Ok(false);
+        }
+        Self::insert_row(&tx, item)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn insert_row(conn: &Connection, item: &ItemRow) -> Result<()> {
+        conn.execute(
+            &format!("INSERT INTO dp_items ({ITEM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            params![
+                item.workspace_uid,
+                item.id,
+                item.item_type,
+                item.session_id,
+                item.status,
+                item.created_at,
+                item.doc
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// One item.
+    pub fn get_item(&self, workspace_uid: &str, id: &str) -> Result<Option<ItemRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM dp_items WHERE workspace_uid = ?1 AND id = ?2"
+                ),
+                params![workspace_uid, id],
+                row_to_item,
+            )
+            .optional()?)
+    }
+
+    /// Items of a workspace in creation order, optionally of one type and/or one session.
+    /// At most `limit` rows (the data plane filters and pages them).
+    pub fn list_items(
+        &self,
+        workspace_uid: &str,
+        item_type: Option<&str>,
+        session_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ItemRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {ITEM_COLUMNS} FROM dp_items WHERE workspace_uid = ?1
+               AND (?2 IS NULL OR item_type = ?2) AND (?3 IS NULL OR session_id = ?3)
+             ORDER BY created_at, id LIMIT ?4"
+        ))?;
+        let rows = stmt.query_map(
+            params![workspace_uid, item_type, session_id, limit as i64],
+            row_to_item,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Read-modify-write of one item in a transaction. `f` gets the current row and returns the
+    /// new `(status, doc)`, or `None` to leave it unchanged. Returns the row as stored afterwards
+    /// and whether it changed; `None` if the item does not exist.
+    pub fn update_item<F>(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        f: F,
+    ) -> Result<Option<(ItemRow, bool)>>
+    where
+        F: FnOnce(&ItemRow) -> Option<(String, String)>,
+    {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let Some(mut row) = tx
+            .query_row(
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM dp_items WHERE workspace_uid = ?1 AND id = ?2"
+                ),
+                params![workspace_uid, id],
+                row_to_item,
+            )
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let changed = match f(&row) {
+            Some((status, doc)) => {
+                tx.execute(
+                    "UPDATE dp_items SET status = ?3, doc = ?4 WHERE workspace_uid = ?1 AND id = ?2",
+                    params![workspace_uid, id, status, doc],
+                )?;
+                row.status = status;
+                row.doc = doc;
+                true
+            }
+            None => false,
+        };
+        tx.commit()?;
+        Ok(Some((row, changed)))
+    }
+
+    /// Deletes an item; false if it did not exist.
+    pub fn delete_item(&self, workspace_uid: &str, id: &str) -> Result<bool> {
+        let n = self.conn().execute(
+            "DELETE FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
+            params![workspace_uid, id],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Jobs in one of `statuses`, oldest first (restart recovery), at most `limit`.
+    pub fn jobs_with_status(&self, statuses: &[&str], limit: usize) -> Result<Vec<ItemRow>> {
+        let conn = self.conn();
+        let list = serde_json::to_string(statuses).expect("strings serialize");
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {ITEM_COLUMNS} FROM dp_items WHERE item_type = 'Job'
+               AND status IN (SELECT value FROM json_each(?1)) ORDER BY created_at, id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![list, limit as i64], row_to_item)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Quota usage of a workspace for one period.
+    pub fn quota_usage(&self, workspace_uid: &str, period: &str) -> Result<Vec<QuotaUsageRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT provider_id, period, used FROM dp_quota_usage WHERE workspace_uid = ?1 AND period = ?2 ORDER BY provider_id",
+        )?;
+        let rows = stmt.query_map(params![workspace_uid, period], |r| {
+            Ok(QuotaUsageRow {
+                provider_id: r.get(0)?,
+                period: r.get(1)?,
+                used: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Crypto;
+
+    fn open() -> (tempfile::TempDir, JobStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let (crypto, _) = Crypto::load_or_create(dir.path()).unwrap();
+        let _store = crate::Store::open(dir.path(), crypto).unwrap();
+        let js = JobStore::open(dir.path()).unwrap();
+        (dir, js)
+    }
+
+    fn job(id: &str, t: i64) -> ItemRow {
+        ItemRow {
+            workspace_uid: "w1".into(),
+            id: id.into(),
+            item_type: "Job".into(),
+            session_id: None,
+            status: "Waiting".into(),
+            created_at: t,
+            doc: format!("{{\"id\":\"{id}\"}}"),
+        }
+    }
+
+    #[test]
+    fn insert_counts_quota_and_refuses_duplicates_and_exhaustion() {
+        let (_d, s) = open();
+        assert_eq!(
+            s.insert_job(&job("a", 1), "ionq", "2026-11", Some(2))
+                .unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            s.insert_job(&job("a", 2), "ionq", "2026-11", Some(2))
+                .unwrap(),
+            Err(InsertRefusal::Exists)
+        );
+        assert_eq!(
+            s.insert_job(&job("b", 3), "ionq", "2026-11", Some(2))
+                .unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            s.insert_job(&job("c", 4), "ionq", "2026-11", Some(2))
+                .unwrap(),
+            Err(InsertRefusal::QuotaExceeded { used: 2, limit: 2 })
+        );
+        let u = s.quota_usage("w1", "2026-11").unwrap();
+        assert_eq!(u[0].used, 2);
+        assert_eq!(s.list_items("w1", Some("Job"), None, 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn update_is_conditional_and_status_queries_work() {
+        let (_d, s) = open();
+        s.insert_job(&job("a", 1), "ionq", "p", None)
+            .unwrap()
+            .unwrap();
+        let (_, changed) = s
+            .update_item("w1", "a", |r| {
+                (r.status == "Waiting").then(|| ("Executing".into(), "{}".into()))
+            })
+            .unwrap()
+            .unwrap();
+        assert!(changed);
+        let (row, changed) = s
+            .update_item("w1", "a", |r| {
+                (r.status == "Waiting").then(|| ("Executing".into(), "{}".into()))
+            })
+            .unwrap()
+            .unwrap();
+        assert!(!changed);
+        assert_eq!(row.status, "Executing");
+        assert_eq!(s.jobs_with_status(&["Executing"], 10).unwrap().len(), 1);
+        assert!(s.delete_item("w1", "a").unwrap());
+        assert!(s.get_item("w1", "a").unwrap().is_none());
+    }
+
+    #[test]
+    fn containers_belong_to_one_workspace() {
+        let (_d, s) = open();
+        assert!(s.claim_container("w1", "job-1").unwrap());
+        assert!(s.claim_container("w1", "job-1").unwrap());
+        assert!(!s.claim_container("w2", "job-1").unwrap());
+        assert_eq!(s.container_owner("job-1").unwrap().as_deref(), Some("w1"));
+    }
+}
