@@ -54,6 +54,8 @@ pub struct ArmClientOptions {
     pub scope: String,
     /// How long a long-running operation (create, delete) is polled before giving up.
     pub max_poll_duration: Duration,
+    /// How many times a request answered 429 (throttled) or 503 (unavailable) is retried.
+    pub max_retries: u32,
 }
 
 impl Default for ArmClientOptions {
@@ -65,6 +67,7 @@ impl Default for ArmClientOptions {
             subscription_api_version: DEFAULT_SUBSCRIPTION_API_VERSION.to_owned(),
             scope: ARM_SCOPE.to_owned(),
             max_poll_duration: Duration::from_secs(120),
+            max_retries: 3,
         }
     }
 }
@@ -511,39 +514,64 @@ impl ArmClient {
         url: url::Url,
         body: Option<serde_json::Value>,
     ) -> Result<Response<T>> {
+        let body = body
+            .map(|b| {
+                serde_json::to_vec(&b).map_err(|e| {
+                    Error::new(
+                        ErrorKind::DataConversion,
+                        format!("cannot encode request: {e}"),
+                    )
+                })
+            })
+            .transpose()?;
+        let mut attempt = 0;
+        loop {
+            let (status, headers, bytes) = self.send_once(&method, &url, body.as_deref()).await?;
+            if (200..300).contains(&status) {
+                return Ok(Response::new(status, headers, bytes));
+            }
+            // 429 and 503 mean the server did not process the request, so even a POST can be
+            // repeated; the wait honours Retry-After, and the number of tries is bounded.
+            if (status == 429 || status == 503) && attempt < self.inner.options.max_retries {
+                attempt += 1;
+                tokio::time::sleep(retry_delay(&headers, attempt)).await;
+                continue;
+            }
+            return Err(Error::from_response(
+                ErrorKind::HttpResponse { status },
+                status,
+                &bytes,
+            ));
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: &reqwest::Method,
+        url: &url::Url,
+        body: Option<&[u8]>,
+    ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>)> {
         let scope = self.inner.options.scope.as_str();
         let token = self.inner.credential.get_token(&[scope]).await?;
         let mut request = self
             .inner
             .http
-            .request(method, url)
+            .request(method.clone(), url.clone())
             .bearer_auth(token.token.expose())
             .header("accept", "application/json")
             .header("x-ms-client-request-id", uuid::Uuid::new_v4().to_string());
         request = match body {
-            Some(body) => request.header("content-type", "application/json").body(
-                serde_json::to_vec(&body).map_err(|e| {
-                    Error::new(
-                        ErrorKind::DataConversion,
-                        format!("cannot encode request: {e}"),
-                    )
-                })?,
-            ),
+            Some(body) => request
+                .header("content-type", "application/json")
+                .body(body.to_vec()),
             // ARM POST actions (listKeys) are sent with an explicit empty body.
             None => request.header("content-length", "0"),
         };
         let response = request.send().await?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = read_body(response).await?;
-        if !(200..300).contains(&status) {
-            return Err(Error::from_response(
-                ErrorKind::HttpResponse { status },
-                status,
-                &body,
-            ));
-        }
-        Ok(Response::new(status, headers, body))
+        let bytes = read_body(response).await?;
+        Ok((status, headers, bytes))
     }
 
     /// DELETE with ARM's long-running semantics: 200/204 are final; 202 is polled through
@@ -645,6 +673,17 @@ fn retry_after<T>(response: &Response<T>) -> Duration {
         .unwrap_or(Duration::from_secs(1))
 }
 
+/// Wait before retry `attempt` (1-based): the server's `Retry-After` (capped at 10 s), else
+/// exponential backoff from 0.5 s.
+fn retry_delay(headers: &reqwest::header::HeaderMap, attempt: u32) -> Duration {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s.min(10)))
+        .unwrap_or_else(|| Duration::from_millis(500 << attempt.min(4).saturating_sub(1)))
+}
+
 /// Sleeps before the next poll, or fails if that would pass the deadline.
 async fn wait(delay: Duration, deadline: Instant) -> Result<()> {
     if Instant::now() + delay > deadline {
@@ -713,6 +752,75 @@ mod tests {
     #[test]
     fn refuses_clear_text_remote_endpoints() {
         assert!(ArmClient::new("http://management.example", Arc::new(NoToken), None).is_err());
+    }
+
+    struct StaticToken;
+    impl TokenCredential for StaticToken {
+        fn get_token<'a>(&'a self, _: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken>> {
+            Box::pin(async {
+                Ok(AccessToken {
+                    token: crate::Secret::new("t"),
+                    expires_on: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+                })
+            })
+        }
+    }
+
+    /// A loopback HTTP peer that answers each request with the next canned status (one request
+    /// per connection) and counts what it served.
+    fn scripted_peer(statuses: Vec<u16>) -> (String, std::thread::JoinHandle<usize>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let mut served = 0;
+            for status in statuses {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = stream.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                }
+                let body = if status == 200 {
+                    r#"{"location":"eastus","properties":{}}"#.to_owned()
+                } else {
+                    format!(r#"{{"error":{{"code":"S{status}","message":"m"}}}}"#)
+                };
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nretry-after: 0\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(reply.as_bytes()).unwrap();
+                served += 1;
+            }
+            served
+        });
+        (url, handle)
+    }
+
+    #[tokio::test]
+    async fn throttled_and_unavailable_answers_are_retried_a_bounded_number_of_times() {
+        let (url, peer) = scripted_peer(vec![503, 429, 200]);
+        let c = ArmClient::new(&url, Arc::new(StaticToken), None).unwrap();
+        let ws = c.get_workspace("s", "g", "w", None).await.unwrap();
+        assert_eq!(ws.into_model().unwrap().location, "eastus");
+        assert_eq!(peer.join().unwrap(), 3);
+
+        let (url, peer) = scripted_peer(vec![429; 4]);
+        let c = ArmClient::new(&url, Arc::new(StaticToken), None).unwrap();
+        let e = c.list_keys("s", "g", "w", None).await.unwrap_err();
+        assert_eq!((e.status(), e.code()), (Some(429), Some("S429")));
+        assert_eq!(peer.join().unwrap(), 4, "one try plus three retries");
+
+        let (url, peer) = scripted_peer(vec![404]);
+        let c = ArmClient::new(&url, Arc::new(StaticToken), None).unwrap();
+        let e = c.get_workspace("s", "g", "w", None).await.unwrap_err();
+        assert_eq!(e.code(), Some("S404"));
+        assert_eq!(peer.join().unwrap(), 1, "other errors are not retried");
     }
 
     #[tokio::test]
