@@ -289,3 +289,14 @@ def test_keys_list_regenerate_disable_enable(qws, home, cli_group, unique_name):
 
     invalid = qws.cli("workspace", "update", *target, "--enable-api-key", "maybe", home=home)
     assert invalid.returncode == 2
+
+
+def test_logout_forgets_the_secret_but_keeps_defaults(qws):
+    home = qws.logged_in_home()
+    cli_ok(qws, home, "logout")
+    _, config = config_of(home)
+    assert "clientSecret" not in config
+    assert config["workspace"] == qws.workspace_name
+    result = qws.cli("workspace", "show", home=home)
+    assert result.returncode == 1
+    assert "not logged in" in result.stderr
