@@ -300,3 +300,18 @@ def test_logout_forgets_the_secret_but_keeps_defaults(qws):
     result = qws.cli("workspace", "show", home=home)
     assert result.returncode == 1
     assert "not logged in" in result.stderr
+
+
+def test_workspace_create_with_providers(qws, home, cli_group, unique_name):
+    name = unique_name("prov")
+    created = qws.cli(
+        "workspace", "create", "-g", cli_group, "-w", name, "-l", qws.location,
+        "-r", "ionq/pay-as-you-go-cred, microsoft-qc/learn-and-develop", "-o", "json", home=home,
+    ).json()
+    providers = {(p["providerId"], p["providerSku"]) for p in created["properties"]["providers"]}
+    assert {("ionq", "pay-as-you-go-cred"), ("microsoft-qc", "learn-and-develop")} <= providers
+
+    bad = qws.cli("workspace", "create", "-g", cli_group, "-w", unique_name("prov"), "-r", "ionq", home=home)
+    assert bad.returncode == 1
+    assert bad.stderr == "error: invalid provider 'ionq': expected provider-id/sku\n"
+    cli_ok(qws, home, "workspace", "delete", "-g", cli_group, "-w", name)
