@@ -28,6 +28,13 @@ pub struct ServerConfig {
     pub auth_failure_window: Duration,
     /// Lifetime of issued access tokens.
     pub token_lifetime: Duration,
+    /// Base of the blob URLs in SAS URIs (`--blob-public-url`); default: the HTTP listener with
+    /// `127.0.0.1` spelled `127.1` (see `blob::sas`).
+    pub blob_public_url: Option<String>,
+    /// Largest blob in bytes (`--max-blob-size`).
+    pub max_blob_size: u64,
+    /// Largest block of a block upload in bytes.
+    pub max_block_size: u64,
 }
 
 impl ServerConfig {
@@ -44,6 +51,9 @@ impl ServerConfig {
             auth_failure_limit: 60,
             auth_failure_window: Duration::from_secs(60),
             token_lifetime: Duration::from_secs(3600),
+            blob_public_url: None,
+            max_blob_size: qws_store::blobs::DEFAULT_MAX_BLOB_SIZE,
+            max_block_size: qws_store::blobs::DEFAULT_MAX_BLOCK_SIZE,
         }
     }
 

@@ -12,6 +12,7 @@
 pub mod api_version;
 pub mod audit;
 pub mod auth;
+pub mod blob;
 pub mod body;
 pub mod bootstrap;
 pub mod config;

@@ -192,11 +192,22 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let banner = first_start.then(|| first_start_banner(&ids, &secrets, &primary_cs, &dir));
 
     let audit = AuditLog::open(&dir).context("opening the audit log")?;
+    let blobs = Arc::new(
+        qws_store::blobs::BlobStore::open(
+            &dir,
+            qws_store::blobs::BlobLimits {
+                max_blob_size: config.max_blob_size,
+                max_block_size: config.max_block_size.min(config.max_blob_size),
+            },
+        )
+        .context("opening the blob store")?,
+    );
     let BootstrapSecrets {
         identity_header, ..
     } = secrets;
     let state = AppState::new(StateInner {
         store,
+        blobs,
         signer,
         limiter: FailureLimiter::new(config.auth_failure_limit, config.auth_failure_window),
         config,

@@ -53,6 +53,8 @@ pub struct AppState {
 pub struct StateInner {
     /// Metadata store.
     pub store: Arc<Store>,
+    /// Job data (the blob subset).
+    pub blobs: Arc<qws_store::blobs::BlobStore>,
     /// Token signer/verifier.
     pub signer: TokenSigner,
     /// Configuration.

@@ -12,7 +12,9 @@ pub mod normalize;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 /// The complete application router.
@@ -20,9 +22,30 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(identity::router())
         .merge(mgmt::router())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed_or_blob)
         .with_state(state)
+}
+
+/// Unrouted requests: blob requests go to the blob service, the rest get ARM's 404.
+async fn fallback(State(state): State<AppState>, req: Request) -> Response {
+    if crate::blob::is_blob_request(&req) {
+        crate::blob::handle(state, req).await
+    } else {
+        not_found(req.uri().clone()).await.into_response()
+    }
+}
+
+/// A blob path can collide with a fixed route (e.g. a blob named `oauth2/token`); blob requests
+/// still reach the blob service.
+async fn method_not_allowed_or_blob(State(state): State<AppState>, req: Request) -> Response {
+    if crate::blob::is_blob_request(&req) {
+        crate::blob::handle(state, req).await
+    } else {
+        method_not_allowed(req.method().clone(), req.uri().clone())
+            .await
+            .into_response()
+    }
 }
 
 async fn not_found(uri: Uri) -> ApiError {

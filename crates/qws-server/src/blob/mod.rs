@@ -1,0 +1,81 @@
+//! The Azure Blob subset that job data travels through.
+//!
+//! * [`sas`]: minting and verifying qws shared access signatures, and parsing blob URLs.
+//! * [`service`]: the blob handlers (Put Blob, Put Block, Put Block List, Get Blob, Get Blob
+//!   Properties, Delete Blob, List Blobs, container create/properties/delete), mounted as the
+//!   router's fallback for requests that look like blob requests ([`is_blob_request`]).
+//! * [`error`]: storage XML errors; [`xml`]: List Blobs output and the block-list parser.
+//!
+//! Data lives in [`qws_store::blobs::BlobStore`] under `<data dir>/blobs/<workspace uid>/…`; the
+//! workspace comes only from a verified SAS, so a SAS never reaches another workspace's data.
+
+pub mod body;
+pub mod error;
+pub mod sas;
+pub mod service;
+pub mod xml;
+
+pub use sas::{
+    blob_base_url, blob_url, mint_blob_sas, mint_container_sas, parse_blob_url,
+    CONTAINER_PERMISSIONS, READ_PERMISSION,
+};
+pub use service::handle;
+
+use crate::error::ApiError;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use qws_store::blobs::BlobError;
+
+/// True if a request that matched no route should be answered by the blob service: its path does
+/// not belong to ARM (`/subscriptions/…`, `/providers/…`) and it carries a blob signal (a SAS or
+/// blob query parameter, an `x-ms-version`/`x-ms-blob-type` header, or SharedKey authorization).
+/// Everything else keeps the ARM-shaped 404.
+pub fn is_blob_request(req: &Request) -> bool {
+    let path = req.uri().path();
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    if first.is_empty()
+        || first.eq_ignore_ascii_case("subscriptions")
+        || first.eq_ignore_ascii_case("providers")
+    {
+        return false;
+    }
+    let h = req.headers();
+    if h.contains_key("x-ms-version") || h.contains_key("x-ms-blob-type") {
+        return true;
+    }
+    if h.get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("SharedKey"))
+    {
+        return true;
+    }
+    let query = req.uri().query().unwrap_or("");
+    query.split('&').any(|kv| {
+        let k = kv.split('=').next().unwrap_or("");
+        matches!(k, "sig" | "sv" | "se" | "sr" | "sp" | "restype" | "comp")
+    })
+}
+
+/// Maps a blob-store error to the ARM/JSON error shape, for data-plane routes (e.g. `sasUri`)
+/// that touch the blob store.
+pub fn api_error(e: BlobError) -> ApiError {
+    match e {
+        BlobError::InvalidName(m) => ApiError::bad_request("InvalidContainerName", m),
+        BlobError::ContainerNotFound | BlobError::BlobNotFound => {
+            ApiError::new(StatusCode::NOT_FOUND, "NotFound", e.to_string())
+        }
+        BlobError::BlobAlreadyExists => {
+            ApiError::new(StatusCode::CONFLICT, "BlobAlreadyExists", e.to_string())
+        }
+        BlobError::ConditionNotMet => ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "ConditionNotMet",
+            e.to_string(),
+        ),
+        BlobError::TooLarge(m) => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", m)
+        }
+        BlobError::InvalidBlockList(m) => ApiError::bad_request("InvalidBlockList", m),
+        BlobError::Corrupt | BlobError::Io(_) => ApiError::internal("blob store", &e),
+    }
+}

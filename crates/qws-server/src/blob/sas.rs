@@ -1,0 +1,323 @@
+//! Shared access signatures minted and verified by qws.
+//!
+//! A SAS is an HMAC-SHA256 (key derived from the master key, see
+//! [`qws_store::crypto::Crypto::blob_sas_sign`]) over a canonical string naming the workspace, the
+//! container (and blob for `sr=b`), the permissions, the validity window and the version. The
+//! workspace uid travels in `si`: the Python storage SDK forwards only the query parameters it
+//! knows as SAS parameters, so a private parameter name would be dropped on the way back.
+//!
+//! URLs use the host `127.1` by default (see [`blob_base_url`]): with `127.0.0.1` or `localhost`
+//! the storage SDK parses paths Azurite-style (`/<account>/<container>/<blob>`), while the quantum
+//! SDK takes the first segment as the container.
+
+use crate::state::AppState;
+use base64::Engine;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// The `sv` qws writes (the storage API version the Python SDK sends).
+pub const SAS_VERSION: &str = "2026-10-06";
+/// Clock skew tolerated on `st`.
+pub const START_SKEW: time::Duration = time::Duration::minutes(5);
+/// Container permissions the quantum client needs (read, add, create, write, list).
+pub const CONTAINER_PERMISSIONS: &str = "racwl";
+/// Blob permissions for downloads.
+pub const READ_PERMISSION: &str = "r";
+
+const PERMISSION_ORDER: &str = "racwdl";
+
+/// Characters kept literally in a query value.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+/// Characters kept literally in a blob path (segments separated by `/`).
+const PATH: &AsciiSet = &QUERY_VALUE.remove(b'/');
+
+/// What a verified SAS grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SasGrant {
+    /// Workspace uid whose data the SAS addresses.
+    pub workspace_uid: String,
+    /// Container.
+    pub container: String,
+    /// `Some(blob)` for a blob SAS (`sr=b`), `None` for a container SAS.
+    pub blob: Option<String>,
+    /// Canonical permission letters (`racwdl` subset).
+    pub permissions: String,
+    /// Expiry.
+    pub expiry: OffsetDateTime,
+}
+
+impl SasGrant {
+    /// True if the SAS carries permission letter `p`.
+    pub fn allows(&self, p: char) -> bool {
+        self.permissions.contains(p)
+    }
+}
+
+/// Why a SAS was refused (callers answer all of these with one uniform 403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SasRefusal {
+    /// No SAS parameters at all.
+    Missing,
+    /// Malformed, wrong signature, not yet valid, expired or for another resource.
+    Invalid,
+}
+
+/// Canonical permission letters: known letters only, each once, in `racwdl` order.
+pub fn canonical_permissions(p: &str) -> String {
+    PERMISSION_ORDER
+        .chars()
+        .filter(|c| p.contains(*c))
+        .collect()
+}
+
+fn format_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn string_to_sign(
+    sv: &str,
+    ws: &str,
+    sr: &str,
+    container: &str,
+    blob: Option<&str>,
+    sp: &str,
+    st: &str,
+    se: &str,
+) -> String {
+    format!(
+        "qws-blob-sas-v1\n{sv}\n{ws}\n{sr}\n/{container}/{}\n{sp}\n{st}\n{se}",
+        blob.unwrap_or("")
+    )
+}
+
+/// The public base of blob URLs, without trailing slash: `--blob-public-url` if set, else the
+/// HTTP listener with `127.0.0.1` spelled `127.1` (see the module docs).
+pub fn blob_base_url(state: &AppState) -> String {
+    if let Some(u) = &state.config.blob_public_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let http = state.urls.http.trim_end_matches('/');
+    match http.strip_prefix("http://127.0.0.1:") {
+        Some(port) => format!("http://127.1:{port}"),
+        None => http.to_string(),
+    }
+}
+
+/// Percent-encodes a blob name for a URL path (keeps `/`).
+pub fn encode_blob_path(blob: &str) -> String {
+    utf8_percent_encode(blob, PATH).to_string()
+}
+
+fn mint(
+    state: &AppState,
+    ws_uid: &str,
+    container: &str,
+    blob: Option<&str>,
+    perms: &str,
+    expiry: OffsetDateTime,
+) -> String {
+    let sp = canonical_permissions(perms);
+    let sr = if blob.is_some() { "b" } else { "c" };
+    let st = format_time(OffsetDateTime::now_utc() - START_SKEW);
+    let se = format_time(expiry);
+    let sts = string_to_sign(SAS_VERSION, ws_uid, sr, container, blob, &sp, &st, &se);
+    let sig = base64::engine::general_purpose::STANDARD
+        .encode(state.store.crypto().blob_sas_sign(sts.as_bytes()));
+    let enc = |v: &str| utf8_percent_encode(v, QUERY_VALUE).to_string();
+    let path = match blob {
+        Some(b) => format!("{container}/{}", encode_blob_path(b)),
+        None => container.to_string(),
+    };
+    format!(
+        "{}/{path}?sv={SAS_VERSION}&st={}&se={}&sr={sr}&sp={sp}&si={}&sig={}",
+        blob_base_url(state),
+        enc(&st),
+        enc(&se),
+        enc(ws_uid),
+        enc(&sig)
+    )
+}
+
+/// A container SAS URL `<base>/<container>?sv=…&st=…&se=…&sr=c&sp=…&si=<ws uid>&sig=…`.
+/// `perms` is a subset of `racwdl` (unknown letters are ignored).
+pub fn mint_container_sas(
+    state: &AppState,
+    ws_uid: &str,
+    container: &str,
+    perms: &str,
+    expiry: OffsetDateTime,
+) -> String {
+    mint(state, ws_uid, container, None, perms, expiry)
+}
+
+/// A blob SAS URL `<base>/<container>/<blob>?…&sr=b&…`, valid for that blob only.
+pub fn mint_blob_sas(
+    state: &AppState,
+    ws_uid: &str,
+    container: &str,
+    blob: &str,
+    perms: &str,
+    expiry: OffsetDateTime,
+) -> String {
+    mint(state, ws_uid, container, Some(blob), perms, expiry)
+}
+
+/// The blob URL without a SAS (`<base>/<container>/<blob>`), e.g. for `inputDataUri`.
+pub fn blob_url(state: &AppState, container: &str, blob: &str) -> String {
+    format!(
+        "{}/{container}/{}",
+        blob_base_url(state),
+        encode_blob_path(blob)
+    )
+}
+
+/// Reads `(container, blob)` from a container-first blob URL (`…/<container>/<blob…>`, query
+/// ignored); `blob` is `None` for a container URL. Names are percent-decoded and validated.
+pub fn parse_blob_url(url: &str) -> Option<(String, Option<String>)> {
+    let parsed = url::Url::parse(url).ok()?;
+    let path = parsed.path().strip_prefix('/')?;
+    let (c, rest) = match path.split_once('/') {
+        Some((c, rest)) => (c, Some(rest)),
+        None => (path, None),
+    };
+    let container = percent_decode_str(c).decode_utf8().ok()?.into_owned();
+    qws_store::blobs::validate_container_name(&container).ok()?;
+    let blob = match rest.filter(|r| !r.is_empty()) {
+        Some(r) => {
+            let b = percent_decode_str(r).decode_utf8().ok()?.into_owned();
+            qws_store::blobs::validate_blob_name(&b).ok()?;
+            Some(b)
+        }
+        None => None,
+    };
+    Some((container, blob))
+}
+
+/// Splits a raw query into percent-decoded pairs (`+` is kept literally: qws encodes its
+/// values, and base64 signatures contain `+`). `None` on bad encoding or a repeated SAS key.
+pub fn query_pairs(query: &str) -> Option<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        let k = percent_decode_str(k).decode_utf8().ok()?.into_owned();
+        let v = percent_decode_str(v).decode_utf8().ok()?.into_owned();
+        out.push((k, v));
+    }
+    if out.len() > 64 {
+        return None;
+    }
+    Some(out)
+}
+
+const SAS_KEYS: [&str; 7] = ["sv", "st", "se", "sr", "sp", "si", "sig"];
+
+/// True if the query carries any SAS parameter.
+pub fn has_sas(pairs: &[(String, String)]) -> bool {
+    pairs.iter().any(|(k, _)| SAS_KEYS.contains(&k.as_str()))
+}
+
+/// Verifies a SAS for a request on `container` (and `blob`, if the request addresses a blob).
+/// The signature is checked in constant time before any field is interpreted.
+pub fn verify(
+    state: &AppState,
+    pairs: &[(String, String)],
+    container: &str,
+    blob: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<SasGrant, SasRefusal> {
+    if !has_sas(pairs) {
+        return Err(SasRefusal::Missing);
+    }
+    let get = |k: &str| -> Result<&str, SasRefusal> {
+        let mut it = pairs.iter().filter(|(n, _)| n == k);
+        let v = it.next().ok_or(SasRefusal::Invalid)?;
+        if it.next().is_some() {
+            return Err(SasRefusal::Invalid);
+        }
+        Ok(v.1.as_str())
+    };
+    let (sv, st, se, sr, sp, ws, sig) = (
+        get("sv")?,
+        get("st")?,
+        get("se")?,
+        get("sr")?,
+        get("sp")?,
+        get("si")?,
+        get("sig")?,
+    );
+    let signed_blob = match sr {
+        "c" => None,
+        "b" => Some(blob.ok_or(SasRefusal::Invalid)?),
+        _ => return Err(SasRefusal::Invalid),
+    };
+    if sig.len() > 200 || [sv, st, se, sp, ws].iter().any(|v| v.len() > 100) {
+        return Err(SasRefusal::Invalid);
+    }
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(sig)
+        .map_err(|_| SasRefusal::Invalid)?;
+    let sts = string_to_sign(sv, ws, sr, container, signed_blob, sp, st, se);
+    if !state.store.crypto().blob_sas_verify(sts.as_bytes(), &sig) {
+        return Err(SasRefusal::Invalid);
+    }
+    let start = OffsetDateTime::parse(st, &Rfc3339).map_err(|_| SasRefusal::Invalid)?;
+    let expiry = OffsetDateTime::parse(se, &Rfc3339).map_err(|_| SasRefusal::Invalid)?;
+    if now + START_SKEW < start || now >= expiry {
+        return Err(SasRefusal::Invalid);
+    }
+    Ok(SasGrant {
+        workspace_uid: ws.to_string(),
+        container: container.to_string(),
+        blob: signed_blob.map(str::to_string),
+        permissions: canonical_permissions(sp),
+        expiry,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_container_first_urls() {
+        assert_eq!(
+            parse_blob_url("http://127.1:8080/job-1/inputData?sv=x&sig=y"),
+            Some(("job-1".into(), Some("inputData".into())))
+        );
+        assert_eq!(
+            parse_blob_url("https://a.blob.core.windows.net/job-1?sv=x"),
+            Some(("job-1".into(), None))
+        );
+        assert_eq!(
+            parse_blob_url("http://127.1:1/job-1/a%2Fb/c%20d"),
+            Some(("job-1".into(), Some("a/b/c d".into())))
+        );
+        assert_eq!(parse_blob_url("http://127.1:1/job-1/a/%2e%2e/b"), None);
+        assert_eq!(parse_blob_url("http://127.1:1/UPPER/x"), None);
+        assert_eq!(parse_blob_url("not a url"), None);
+    }
+
+    #[test]
+    fn permissions_are_canonical() {
+        assert_eq!(canonical_permissions("lwcar"), "racwl");
+        assert_eq!(canonical_permissions("rxr"), "r");
+        assert_eq!(
+            format_time(time::macros::datetime!(2050-01-02 03:04:05 UTC)),
+            "2050-01-02T03:04:05Z"
+        );
+    }
+}
