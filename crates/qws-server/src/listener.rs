@@ -28,6 +28,7 @@ pub async fn serve(
     app: Router,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let app = app.layer(axum::middleware::from_fn(request_log));
     let local = listener
         .local_addr()
         .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
@@ -114,4 +115,32 @@ async fn serve_connection<IO>(
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
         }
     }
+}
+
+/// Gives every response an `x-ms-request-id` (echoing the client's `x-ms-client-request-id` as
+/// `x-ms-client-request-id`) and logs method, path, status and latency at debug level. Only the
+/// path is logged: query strings can carry signatures.
+async fn request_log(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = req.method().clone();
+    let path: String = req.uri().path().chars().take(512).collect();
+    let client_request_id = req
+        .headers()
+        .get("x-ms-client-request-id")
+        .filter(|v| v.len() <= 128)
+        .cloned();
+    let started = std::time::Instant::now();
+    let mut resp = next.run(req).await;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, %request_id, "request");
+    let h = resp.headers_mut();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&request_id) {
+        h.insert("x-ms-request-id", v);
+    }
+    if let Some(v) = client_request_id {
+        h.insert("x-ms-client-request-id", v);
+    }
+    resp
 }

@@ -192,10 +192,13 @@ async fn plain_http_listener_serves_the_same_management_api() {
             t.ws_path("qws", "dev")
         ))
         .bearer_auth(&token)
+        .header("x-ms-client-request-id", "req-123")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-ms-client-request-id"], "req-123");
+    assert!(r.headers().get("x-ms-request-id").is_some());
 }
 
 #[tokio::test]
