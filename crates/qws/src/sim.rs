@@ -329,4 +329,59 @@ mod tests {
         assert_eq!(detect("  {\"qubits\": 1}").unwrap(), InputFormat::Ionq);
         assert!(detect("hello").is_err());
     }
+
+    #[test]
+    fn parse_errors_carry_the_file_name_and_position() {
+        let e = parse(
+            "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[1];\nhh q[0];\n",
+            InputFormat::Qasm2,
+        )
+        .unwrap_err();
+        assert_eq!(
+            located("bell.qasm", e).to_string(),
+            "bell.qasm:4:1: unknown gate 'hh'"
+        );
+    }
+
+    #[test]
+    fn histogram_sorts_outcomes_and_prints_percentages() {
+        let c = parse(
+            "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg a[1];\ncreg b[1];\nx q[1];\nmeasure q[0] -> a[0];\nmeasure q[1] -> b[0];\n",
+            InputFormat::Qasm2,
+        )
+        .unwrap();
+        let out = run::run(
+            &c,
+            &RunOptions {
+                shots: 4,
+                seed: Some(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let h = histogram(&c, &out);
+        assert!(h.starts_with("1 0         4  100.00%  ####"), "{h}");
+        assert!(h.ends_with("4 shots\n"));
+    }
+
+    #[test]
+    fn terminal_measurements_are_stripped_but_mid_circuit_ones_refused() {
+        let c = parse(
+            "OPENQASM 3.0;\nqubit[1] q;\nbit[1] c;\nU(1,0,0) q[0];\nc = measure q;\n",
+            InputFormat::Qasm3,
+        )
+        .unwrap();
+        assert_eq!(strip_terminal_measurements(&c).unwrap().ops.len(), 1);
+        let c = parse(
+            "OPENQASM 3.0;\nqubit[1] q;\nbit[1] c;\nc = measure q;\nU(1,0,0) q[0];\n",
+            InputFormat::Qasm3,
+        )
+        .unwrap();
+        assert!(strip_terminal_measurements(&c).is_none());
+        // A program that measures nothing gets every qubit measured.
+        let c = parse("OPENQASM 3.0;\nqubit[2] q;\n", InputFormat::Qasm3).unwrap();
+        let m = with_measurements(c);
+        assert_eq!(m.num_clbits, 2);
+        assert_eq!(m.cregs.last().unwrap().name, "meas");
+    }
 }
