@@ -202,12 +202,24 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         )
         .context("opening the blob store")?,
     );
+    let job_store =
+        Arc::new(qws_store::jobs::JobStore::open(&dir).context("opening the job store")?);
+    let scheduler = crate::scheduler::Scheduler::new(
+        job_store.clone(),
+        crate::scheduler::SchedulerConfig::default(),
+    );
+    let dataplane = Arc::new(crate::dataplane::DataPlane::new(
+        job_store,
+        scheduler.clone(),
+        crate::dataplane::DataPlaneConfig::default(),
+    ));
     let BootstrapSecrets {
         identity_header, ..
     } = secrets;
     let state = AppState::new(StateInner {
         store,
         blobs,
+        dataplane,
         signer,
         limiter: FailureLimiter::new(config.auth_failure_limit, config.auth_failure_window),
         config,
@@ -216,6 +228,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         ids,
         identity_header,
     });
+    scheduler
+        .start(state.clone())
+        .context("starting the job scheduler")?;
     let app = crate::routes::app(state.clone());
     let (tx, rx) = watch::channel(false);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());

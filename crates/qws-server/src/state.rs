@@ -55,6 +55,8 @@ pub struct StateInner {
     pub store: Arc<Store>,
     /// Job data (the blob subset).
     pub blobs: Arc<qws_store::blobs::BlobStore>,
+    /// The Azure Quantum data plane (job store, scheduler).
+    pub dataplane: Arc<crate::dataplane::DataPlane>,
     /// Token signer/verifier.
     pub signer: TokenSigner,
     /// Configuration.

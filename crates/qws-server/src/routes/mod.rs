@@ -22,6 +22,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(identity::router())
         .merge(mgmt::router())
+        .merge(crate::dataplane::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed_or_blob)
         .with_state(state)

@@ -1,0 +1,507 @@
+//! The list-query language of the data plane (`filter`, `orderby`), as azure-quantum writes it:
+//!
+//! ```text
+//! startswith(Name, 'job') and (ProviderId eq 'ionq') and (State eq 'Waiting' or State eq 'Succeeded')
+//!   and CreationTime ge 2024-01-02 and CreationTime le 2030-01-01
+//! orderby = CreationTime desc
+//! ```
+//!
+//! Values are unescaped (a `''` inside quotes is read as one `'`), enum values may carry the
+//! Python enum prefix (`'JobStatus.WAITING'`) and compare case-insensitively, and dates are
+//! unquoted `YYYY-MM-DD` (a date-only `le`/`gt` bound covers the whole day).
+
+use serde_json::{Map, Value};
+use std::cmp::Ordering;
+
+/// Longest accepted filter or orderby text.
+pub const MAX_QUERY_LEN: usize = 4096;
+const MAX_DEPTH: usize = 16;
+
+/// A positioned error (0-based character offset).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryError {
+    /// Offset in the text.
+    pub pos: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "at position {}: {}", self.pos, self.message)
+    }
+}
+
+/// Properties that may be filtered and ordered on, with their JSON field.
+const PROPERTIES: &[(&str, &str)] = &[
+    ("Name", "name"),
+    ("ItemType", "itemType"),
+    ("JobType", "jobType"),
+    ("ProviderId", "providerId"),
+    ("Target", "target"),
+    ("State", "status"),
+    ("Status", "status"),
+    ("CreationTime", "creationTime"),
+    ("SessionId", "sessionId"),
+    ("Priority", "priority"),
+    ("Id", "id"),
+];
+
+fn property(name: &str) -> Option<&'static str> {
+    PROPERTIES
+        .iter()
+        .find(|(p, _)| p.eq_ignore_ascii_case(name))
+        .map(|(_, f)| *f)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Eq,
+    Ne,
+    Ge,
+    Gt,
+    Le,
+    Lt,
+}
+
+/// A parsed filter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// Both hold.
+    And(Box<Filter>, Box<Filter>),
+    /// Either holds.
+    Or(Box<Filter>, Box<Filter>),
+    /// `startswith(Prop, 'prefix')` (case-insensitive).
+    StartsWith(&'static str, String),
+    /// `Prop op value`.
+    Compare(&'static str, CmpOp, String, bool),
+}
+
+/// Comparison operator (public for [`Filter`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CmpOp(Op);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Word(String),
+    Str(String),
+    LParen,
+    RParen,
+    Comma,
+}
+
+fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>, QueryError> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            ' ' | '\t' => i += 1,
+            '(' => {
+                out.push((i, Tok::LParen));
+                i += 1
+            }
+            ')' => {
+                out.push((i, Tok::RParen));
+                i += 1
+            }
+            ',' => {
+                out.push((i, Tok::Comma));
+                i += 1
+            }
+            '\'' => {
+                let start = i;
+                i += 1;
+                let mut v = String::new();
+                loop {
+                    match chars.get(i) {
+                        None => {
+                            return Err(QueryError {
+                                pos: start,
+                                message: "unterminated string literal".into(),
+                            })
+                        }
+                        Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                            v.push('\'');
+                            i += 2;
+                        }
+                        Some('\'') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(ch) => {
+                            v.push(*ch);
+                            i += 1;
+                        }
+                    }
+                }
+                out.push((start, Tok::Str(v)));
+            }
+            c if c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '+') => {
+                let start = i;
+                let mut v = String::new();
+                while let Some(ch) = chars.get(i) {
+                    if ch.is_alphanumeric() || matches!(ch, '_' | '-' | '.' | ':' | '+') {
+                        v.push(*ch);
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                out.push((start, Tok::Word(v)));
+            }
+            other => {
+                return Err(QueryError {
+                    pos: i,
+                    message: format!("unexpected character '{other}'"),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    toks: Vec<(usize, Tok)>,
+    i: usize,
+    len: usize,
+}
+
+impl Parser {
+    fn pos(&self) -> usize {
+        self.toks.get(self.i).map(|t| t.0).unwrap_or(self.len)
+    }
+    fn err<T>(&self, m: impl Into<String>) -> Result<T, QueryError> {
+        Err(QueryError {
+            pos: self.pos(),
+            message: m.into(),
+        })
+    }
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.i).map(|t| &t.1)
+    }
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.i).map(|t| t.1.clone());
+        self.i += 1;
+        t
+    }
+    fn keyword(&self, k: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Word(w)) if w.eq_ignore_ascii_case(k))
+    }
+    fn expect(&mut self, t: Tok, what: &str) -> Result<(), QueryError> {
+        if self.peek() == Some(&t) {
+            self.i += 1;
+            Ok(())
+        } else {
+            self.err(format!("expected {what}"))
+        }
+    }
+
+    fn or_expr(&mut self, depth: usize) -> Result<Filter, QueryError> {
+        if depth > MAX_DEPTH {
+            return self.err("the filter is nested too deeply");
+        }
+        let mut left = self.and_expr(depth)?;
+        while self.keyword("or") {
+            self.i += 1;
+            let right = self.and_expr(depth)?;
+            left = Filter::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and_expr(&mut self, depth: usize) -> Result<Filter, QueryError> {
+        let mut left = self.primary(depth)?;
+        while self.keyword("and") {
+            self.i += 1;
+            let right = self.primary(depth)?;
+            left = Filter::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn primary(&mut self, depth: usize) -> Result<Filter, QueryError> {
+        match self.peek() {
+            Some(Tok::LParen) => {
+                self.i += 1;
+                let e = self.or_expr(depth + 1)?;
+                self.expect(Tok::RParen, "')'")?;
+                Ok(e)
+            }
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("startswith") => {
+                self.i += 1;
+                self.expect(Tok::LParen, "'(' after startswith")?;
+                let prop = self.prop()?;
+                self.expect(Tok::Comma, "','")?;
+                let v = match self.next() {
+                    Some(Tok::Str(s)) => s,
+                    _ => {
+                        self.i -= 1;
+                        return self.err("expected a quoted prefix");
+                    }
+                };
+                self.expect(Tok::RParen, "')'")?;
+                Ok(Filter::StartsWith(prop, v))
+            }
+            Some(Tok::Word(_)) => {
+                let prop = self.prop()?;
+                let op = match self.next() {
+                    Some(Tok::Word(w)) => match w.to_ascii_lowercase().as_str() {
+                        "eq" => Op::Eq,
+                        "ne" => Op::Ne,
+                        "ge" => Op::Ge,
+                        "gt" => Op::Gt,
+                        "le" => Op::Le,
+                        "lt" => Op::Lt,
+                        _ => {
+                            self.i -= 1;
+                            return self.err(format!("unknown operator '{w}'"));
+                        }
+                    },
+                    _ => {
+                        self.i = self.i.saturating_sub(1);
+                        return self.err("expected an operator (eq, ne, ge, gt, le, lt)");
+                    }
+                };
+                let (v, quoted) = match self.next() {
+                    Some(Tok::Str(s)) => (s, true),
+                    Some(Tok::Word(w)) => (w, false),
+                    _ => {
+                        self.i = self.i.saturating_sub(1);
+                        return self.err("expected a value");
+                    }
+                };
+                Ok(Filter::Compare(prop, CmpOp(op), v, quoted))
+            }
+            _ => self.err("expected a condition"),
+        }
+    }
+
+    fn prop(&mut self) -> Result<&'static str, QueryError> {
+        match self.next() {
+            Some(Tok::Word(w)) => match property(&w) {
+                Some(p) => Ok(p),
+                None => {
+                    self.i -= 1;
+                    self.err(format!("unknown property '{w}'"))
+                }
+            },
+            _ => {
+                self.i = self.i.saturating_sub(1);
+                self.err("expected a property name")
+            }
+        }
+    }
+}
+
+/// Parses a filter expression.
+pub fn parse_filter(s: &str) -> Result<Filter, QueryError> {
+    if s.len() > MAX_QUERY_LEN {
+        return Err(QueryError {
+            pos: MAX_QUERY_LEN,
+            message: format!("the filter is longer than {MAX_QUERY_LEN} characters"),
+        });
+    }
+    let toks = tokenize(s)?;
+    let mut p = Parser {
+        toks,
+        i: 0,
+        len: s.chars().count(),
+    };
+    let f = p.or_expr(0)?;
+    if p.i < p.toks.len() {
+        return p.err("unexpected text after the end of the filter");
+    }
+    Ok(f)
+}
+
+/// Drops a Python enum prefix (`JobStatus.WAITING` → `WAITING`).
+fn strip_enum(v: &str) -> &str {
+    match v.rsplit_once('.') {
+        Some((prefix, rest))
+            if !prefix.is_empty()
+                && prefix.chars().all(|c| c.is_ascii_alphabetic())
+                && prefix
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_uppercase()) =>
+        {
+            rest
+        }
+        _ => v,
+    }
+}
+
+/// Unix nanoseconds of an RFC 3339 time or a `YYYY-MM-DD` date (`end_of_day` for inclusive
+/// upper bounds).
+fn parse_time(v: &str, end_of_day: bool) -> Option<i128> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(v, &Rfc3339) {
+        return Some(t.unix_timestamp_nanos());
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(v, &fmt).ok()?;
+    let t = d.midnight().assume_utc().unix_timestamp_nanos();
+    Some(if end_of_day {
+        t + 86_400_000_000_000 - 1
+    } else {
+        t
+    })
+}
+
+fn field<'a>(doc: &'a Map<String, Value>, f: &str) -> Option<&'a str> {
+    doc.get(f).and_then(Value::as_str)
+}
+
+impl Filter {
+    /// Whether a document matches.
+    pub fn matches(&self, doc: &Map<String, Value>) -> bool {
+        match self {
+            Filter::And(a, b) => a.matches(doc) && b.matches(doc),
+            Filter::Or(a, b) => a.matches(doc) || b.matches(doc),
+            Filter::StartsWith(p, v) => {
+                field(doc, p).is_some_and(|s| s.to_lowercase().starts_with(&v.to_lowercase()))
+            }
+            Filter::Compare(p, CmpOp(op), v, _quoted) => {
+                let ord = if *p == "creationTime" {
+                    let date_only = v.len() == 10;
+                    let bound = parse_time(v, date_only && matches!(op, Op::Le | Op::Gt));
+                    let have = field(doc, p).and_then(|s| parse_time(s, false));
+                    match (have, bound) {
+                        (Some(h), Some(b)) => h.cmp(&b),
+                        _ => return false,
+                    }
+                } else {
+                    match field(doc, p) {
+                        Some(s) => s.to_lowercase().cmp(&strip_enum(v).to_lowercase()),
+                        None => return *op == Op::Ne,
+                    }
+                };
+                match op {
+                    Op::Eq => ord == Ordering::Equal,
+                    Op::Ne => ord != Ordering::Equal,
+                    Op::Ge => ord != Ordering::Less,
+                    Op::Gt => ord == Ordering::Greater,
+                    Op::Le => ord != Ordering::Greater,
+                    Op::Lt => ord == Ordering::Less,
+                }
+            }
+        }
+    }
+}
+
+/// One `orderby` key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderKey {
+    /// JSON field.
+    pub field: &'static str,
+    /// Descending.
+    pub desc: bool,
+}
+
+/// Parses `Prop [asc|desc][, Prop [asc|desc]]…`.
+pub fn parse_orderby(s: &str) -> Result<Vec<OrderKey>, QueryError> {
+    if s.len() > MAX_QUERY_LEN {
+        return Err(QueryError {
+            pos: 0,
+            message: "the orderby is too long".into(),
+        });
+    }
+    let mut keys = Vec::new();
+    let mut offset = 0;
+    for part in s.split(',') {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        let err = |m: String| QueryError {
+            pos: offset,
+            message: m,
+        };
+        let (name, dir) = match words.as_slice() {
+            [n] => (*n, "asc"),
+            [n, d] => (*n, *d),
+            _ => return Err(err("expected 'Property [asc|desc]'".into())),
+        };
+        let field = property(name).ok_or_else(|| err(format!("unknown property '{name}'")))?;
+        let desc = match dir.to_ascii_lowercase().as_str() {
+            "asc" => false,
+            "desc" => true,
+            other => return Err(err(format!("expected asc or desc, found '{other}'"))),
+        };
+        keys.push(OrderKey { field, desc });
+        offset += part.len() + 1;
+    }
+    Ok(keys)
+}
+
+/// Compares two documents by `keys` (times chronologically, the rest case-insensitively).
+pub fn compare(a: &Map<String, Value>, b: &Map<String, Value>, keys: &[OrderKey]) -> Ordering {
+    for k in keys {
+        let (x, y) = (field(a, k.field), field(b, k.field));
+        let o = if k.field == "creationTime" {
+            x.and_then(|s| parse_time(s, false))
+                .cmp(&y.and_then(|s| parse_time(s, false)))
+        } else {
+            x.map(str::to_lowercase).cmp(&y.map(str::to_lowercase))
+        };
+        let o = if k.desc { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn client_filter_matches() {
+        let f = parse_filter("startswith(Name, 'job') and (ProviderId eq 'ionq') and (Target eq 'ionq.simulator') and (State eq 'JobStatus.WAITING' or State eq 'Succeeded') and CreationTime ge 2024-01-02 and CreationTime le 2030-01-01").unwrap();
+        let d = doc(
+            json!({"name": "job-1", "providerId": "ionq", "target": "ionq.simulator",
+            "status": "Waiting", "creationTime": "2026-11-22T04:31:49.7097030Z"}),
+        );
+        assert!(f.matches(&d));
+        let mut e = d.clone();
+        e.insert("status".into(), json!("Failed"));
+        assert!(!f.matches(&e));
+        let mut e = d.clone();
+        e.insert("name".into(), json!("other"));
+        assert!(!f.matches(&e));
+        let day = parse_filter("CreationTime le 2026-11-22").unwrap();
+        assert!(day.matches(&d));
+        let before = parse_filter("CreationTime lt 2026-11-22").unwrap();
+        assert!(!before.matches(&d));
+    }
+
+    #[test]
+    fn errors_are_positioned() {
+        let e = parse_filter("Name eq 'x' and Colour eq 'red'").unwrap_err();
+        assert_eq!(e.pos, 16);
+        assert!(e.message.contains("Colour"));
+        assert!(parse_filter("Name eq 'x")
+            .unwrap_err()
+            .message
+            .contains("unterminated"));
+        assert!(parse_filter("(Name eq 'x'").is_err());
+        assert!(parse_filter("Name zz 'x'").is_err());
+        let deep = "(".repeat(40) + "Name eq 'x'" + &")".repeat(40);
+        assert!(parse_filter(&deep).is_err());
+    }
+
+    #[test]
+    fn orderby_sorts() {
+        let keys = parse_orderby("CreationTime desc").unwrap();
+        let a = doc(json!({"creationTime": "2026-01-01T00:00:00Z"}));
+        let b = doc(json!({"creationTime": "2026-01-02T00:00:00Z"}));
+        assert_eq!(compare(&a, &b, &keys), Ordering::Greater);
+        assert!(parse_orderby("Colour asc").is_err());
+        assert!(parse_orderby("Name sideways").is_err());
+    }
+}

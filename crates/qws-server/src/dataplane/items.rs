@@ -1,0 +1,126 @@
+//! JobDetails / SessionDetails documents.
+//!
+//! A job document is the object the client sent (every field kept, so qiskit and cirq can read
+//! their `metadata` and `inputParams` back) with the server's read-only fields set by qws:
+//! `id`, `status`, times, `createdBy`/`createdByType`, `outputDataUri`, `errorData`,
+//! `costEstimate`. `outputDataUri` is stored without a SAS and served with a fresh read SAS.
+
+use crate::blob::sas;
+use crate::state::AppState;
+use qws_store::jobs::ItemRow;
+use serde_json::{json, Map, Value};
+
+/// Job statuses (exact case; the client compares case-sensitively).
+pub mod status {
+    /// Accepted, not started.
+    pub const WAITING: &str = "Waiting";
+    /// Running.
+    pub const EXECUTING: &str = "Executing";
+    /// Finished; output written.
+    pub const SUCCEEDED: &str = "Succeeded";
+    /// Finished with `errorData`.
+    pub const FAILED: &str = "Failed";
+    /// Cancelled by the client.
+    pub const CANCELLED: &str = "Cancelled";
+}
+
+/// Fields the client may not set; qws owns them.
+pub const READ_ONLY_FIELDS: &[&str] = &[
+    "id",
+    "status",
+    "creationTime",
+    "beginExecutionTime",
+    "endExecutionTime",
+    "cancellationTime",
+    "lastModifiedTime",
+    "lastUpdatedTime",
+    "createdBy",
+    "createdByType",
+    "lastModifiedBy",
+    "lastModifiedByType",
+    "costEstimate",
+    "errorData",
+    "isCancelling",
+    "quantumComputingData",
+    "usage",
+    "outputDataUri",
+];
+
+/// Name of the output blob in the job container.
+pub const OUTPUT_BLOB: &str = "outputData";
+/// Lifetime of the read SAS on served `outputDataUri`s.
+pub const OUTPUT_SAS_LIFETIME: time::Duration = time::Duration::hours(24);
+
+/// True for a status no job leaves.
+pub fn is_terminal(status: &str) -> bool {
+    matches!(status, "Succeeded" | "Failed" | "Cancelled" | "Completed")
+}
+
+/// The stored document of a row.
+pub fn doc_of(row: &ItemRow) -> Map<String, Value> {
+    match serde_json::from_str::<Value>(&row.doc) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Serializes a document for storage.
+pub fn to_text(doc: &Map<String, Value>) -> String {
+    serde_json::to_string(doc).expect("JSON values serialize")
+}
+
+/// The job container named by the document's `outputDataUri` (or `containerUri`).
+pub fn job_container(doc: &Map<String, Value>) -> Option<String> {
+    ["outputDataUri", "containerUri"]
+        .iter()
+        .filter_map(|k| doc.get(*k).and_then(Value::as_str))
+        .find_map(|u| sas::parse_blob_url(u).map(|(c, _)| c))
+}
+
+/// A job document as served: `outputDataUri` carries a fresh read SAS.
+pub fn render_job(state: &AppState, ws_uid: &str, mut doc: Map<String, Value>) -> Value {
+    if let Some(c) = job_container(&doc) {
+        let expiry = time::OffsetDateTime::now_utc() + OUTPUT_SAS_LIFETIME;
+        doc.insert(
+            "outputDataUri".into(),
+            json!(sas::mint_blob_sas(
+                state,
+                ws_uid,
+                &c,
+                OUTPUT_BLOB,
+                "r",
+                expiry
+            )),
+        );
+    }
+    Value::Object(doc)
+}
+
+/// `errorData`.
+pub fn error_data(code: &str, message: &str) -> Value {
+    json!({"code": code, "message": message})
+}
+
+/// `costEstimate` of a finished run (qws simulators are free).
+pub fn cost_estimate(shots: u64) -> Value {
+    json!({
+        "currencyCode": "USD",
+        "events": [{
+            "dimensionId": "shots",
+            "dimensionName": "Shots",
+            "measureUnit": "shots",
+            "amountBilled": 0.0,
+            "amountConsumed": shots as f64,
+            "unitPrice": 0.0
+        }],
+        "estimatedTotal": 0.0
+    })
+}
+
+/// Shots requested by `inputParams` (`shots`, or the older `count`), if any.
+pub fn requested_shots(doc: &Map<String, Value>) -> Option<u64> {
+    let p = doc.get("inputParams")?;
+    p.get("shots")
+        .or_else(|| p.get("count"))
+        .and_then(Value::as_u64)
+}

@@ -1,0 +1,680 @@
+//! Jobs: create (`PUT`), get, list, `:cancel`, update (`PATCH`), delete; `storage/sasUri`;
+//! `quotas`.
+
+use super::auth::Caller;
+use super::filter::{compare, parse_filter, parse_orderby, OrderKey};
+use super::items::{self, status};
+use super::targets::{find_target, output_format_for, workspace_providers};
+use super::{error, now_string, page, ListQuery, MAX_LISTED};
+use crate::blob::sas;
+use crate::body::ArmJson;
+use crate::conn::BaseUrl;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use qws_store::jobs::{InsertRefusal, ItemRow};
+use qws_store::WorkspaceRecord;
+use serde_json::{json, Map, Value};
+
+type WsPath = (String, String, String);
+type ItemPath = (String, String, String, String);
+
+/// Workspace tag that overrides a provider's monthly job quota: `qws.quota.jobs.<provider>`.
+pub const QUOTA_TAG_PREFIX: &str = "qws.quota.jobs.";
+
+/// Checks a client-chosen job or session id.
+pub fn check_id(id: &str, what: &str) -> ApiResult<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "InvalidId",
+            format!("The {what} id must be 1-128 characters of letters, digits, '-', '_' or '.'."),
+        ))
+    }
+}
+
+/// `YYYY-MM` of now (the quota period).
+pub fn current_period() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    format!("{:04}-{:02}", t.year(), u8::from(t.month()))
+}
+
+/// The monthly job limit of a provider in a workspace.
+pub fn quota_limit(state: &AppState, ws: &WorkspaceRecord, provider: &str) -> i64 {
+    ws.tags
+        .iter()
+        .find(|(k, _)| {
+            k.len() > QUOTA_TAG_PREFIX.len()
+                && k[..QUOTA_TAG_PREFIX.len()].eq_ignore_ascii_case(QUOTA_TAG_PREFIX)
+                && k[QUOTA_TAG_PREFIX.len()..].eq_ignore_ascii_case(provider)
+        })
+        .and_then(|(_, v)| v.trim().parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .unwrap_or(state.dataplane.config.default_monthly_jobs)
+}
+
+fn not_found(id: &str) -> ApiError {
+    error(
+        StatusCode::NOT_FOUND,
+        "JobNotFound",
+        format!(
+            "The job '{}' was not found in this workspace.",
+            truncate(id)
+        ),
+    )
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(128).collect()
+}
+
+fn str_field<'a>(doc: &'a Map<String, Value>, k: &str) -> ApiResult<Option<&'a str>> {
+    match doc.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.len() <= 8192 => Ok(Some(s)),
+        Some(_) => Err(ApiError::bad_request(
+            "InvalidJobDefinition",
+            format!("'{k}' must be a string of at most 8192 characters."),
+        )),
+    }
+}
+
+fn required<'a>(doc: &'a Map<String, Value>, k: &str) -> ApiResult<&'a str> {
+    str_field(doc, k)?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("InvalidJobDefinition", format!("'{k}' is required.")))
+}
+
+/// Checks the job's `containerUri`: a container of *this* workspace, with a valid, unexpired
+/// qws SAS (or no SAS at all for a container this workspace created through `sasUri`).
+async fn check_container(state: &AppState, ws_uid: &str, container_uri: &str) -> ApiResult<String> {
+    let bad = |m: &str| ApiError::bad_request("InvalidContainerUri", m.to_string());
+    let (container, blob) = sas::parse_blob_url(container_uri)
+        .ok_or_else(|| bad("containerUri is not a blob container URL of this server."))?;
+    if blob.is_some() {
+        return Err(bad("containerUri must name a container, not a blob."));
+    }
+    let query = url::Url::parse(container_uri)
+        .ok()
+        .and_then(|u| u.query().map(str::to_string))
+        .unwrap_or_default();
+    let pairs =
+        sas::query_pairs(&query).ok_or_else(|| bad("containerUri has a malformed query."))?;
+    if sas::has_sas(&pairs) {
+        match sas::verify(
+            state,
+            &pairs,
+            &container,
+            None,
+            time::OffsetDateTime::now_utc(),
+        ) {
+            Ok(grant) if grant.workspace_uid == ws_uid => {}
+            _ => return Err(bad(
+                "The SAS of containerUri is invalid, expired, or was issued for another workspace.",
+            )),
+        }
+    }
+    let (js, c) = (state.dataplane.jobs.clone(), container.clone());
+    let owner = state.db(move |_| js.container_owner(&c)).await?;
+    if owner.as_deref() != Some(ws_uid) {
+        return Err(bad(
+            "containerUri names a container that was not created for this workspace (request one with storage/sasUri).",
+        ));
+    }
+    Ok(container)
+}
+
+/// `PUT {ws}/jobs/{id}`.
+pub async fn put_job(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((_, _, _, id)): Path<ItemPath>,
+    _q: ListQuery,
+    ArmJson(body): ArmJson<Value>,
+) -> ApiResult<Json<Value>> {
+    check_id(&id, "job")?;
+    let Value::Object(mut doc) = body else {
+        return Err(ApiError::bad_request(
+            "InvalidJobDefinition",
+            "The job definition must be a JSON object.",
+        ));
+    };
+    let target_id = required(&doc, "target")?.to_string();
+    let input_format = required(&doc, "inputDataFormat")?.to_string();
+    let container_uri = required(&doc, "containerUri")?.to_string();
+    let Some((provider, target)) = find_target(&caller.ws, &target_id) else {
+        let offered: Vec<&str> = workspace_providers(&caller.ws)
+            .iter()
+            .flat_map(|p| p.targets.iter().map(|t| t.id))
+            .collect();
+        return Err(ApiError::bad_request(
+            "UnknownTarget",
+            format!(
+                "The target '{}' is not offered by this workspace. Offered targets: {}.",
+                truncate(&target_id),
+                offered.join(", ")
+            ),
+        ));
+    };
+    if let Some(p) = str_field(&doc, "providerId")? {
+        if !p.eq_ignore_ascii_case(provider.id) {
+            return Err(ApiError::bad_request(
+                "InvalidJobDefinition",
+                format!(
+                    "The target '{}' belongs to provider '{}', not '{}'.",
+                    target.id,
+                    provider.id,
+                    truncate(p)
+                ),
+            ));
+        }
+    }
+    let container = check_container(&state, &caller.ws.uid, &container_uri).await?;
+    let input_uri = match str_field(&doc, "inputDataUri")? {
+        Some(u) => {
+            match sas::parse_blob_url(u) {
+                Some((c, Some(_))) if c == container => u.to_string(),
+                _ => return Err(ApiError::bad_request(
+                    "InvalidInputDataUri",
+                    "inputDataUri must name a blob (no '.', '..' or empty segments) in the job's container.",
+                )),
+            }
+        }
+        None => sas::blob_url(&state, &container, "inputData"),
+    };
+    let output_format = match str_field(&doc, "outputDataFormat")? {
+        Some(f) => f.to_string(),
+        None => output_format_for(&input_format).to_string(),
+    };
+    for f in ["priority"] {
+        if let Some(p) = str_field(&doc, f)? {
+            if !matches!(p, "Standard" | "High") {
+                return Err(ApiError::bad_request(
+                    "InvalidJobDefinition",
+                    "priority must be 'Standard' or 'High'.",
+                ));
+            }
+        }
+    }
+    if let Some(t) = doc.get("tags") {
+        if !t.is_null() && !valid_tags(t) {
+            return Err(ApiError::bad_request(
+                "InvalidJobDefinition",
+                "tags must be a list of at most 50 strings of at most 256 characters.",
+            ));
+        }
+    }
+    let session_id = str_field(&doc, "sessionId")?.map(str::to_string);
+    if let Some(sid) = &session_id {
+        super::sessions::check_session_open(&state, &caller.ws.uid, sid).await?;
+    }
+    if let Err(retry) = state.dataplane.scheduler.has_room() {
+        let mut e = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServerBusy",
+            "The job queue is full. Retry later.",
+        );
+        e.retry_after = Some(retry);
+        return Err(e);
+    }
+
+    for k in items::READ_ONLY_FIELDS {
+        doc.remove(*k);
+    }
+    let now = now_string();
+    doc.insert("id".into(), json!(id));
+    doc.insert("itemType".into(), json!("Job"));
+    doc.entry("jobType").or_insert(json!("QuantumComputing"));
+    doc.entry("priority").or_insert(json!("Standard"));
+    if doc.get("inputParams").is_none_or(Value::is_null) {
+        doc.insert("inputParams".into(), json!({}));
+    }
+    if doc.get("tags").is_none_or(Value::is_null) {
+        doc.insert("tags".into(), json!([]));
+    }
+    doc.insert("providerId".into(), json!(provider.id));
+    doc.insert("inputDataUri".into(), json!(input_uri));
+    doc.insert("outputDataFormat".into(), json!(output_format));
+    doc.insert(
+        "outputDataUri".into(),
+        json!(sas::blob_url(&state, &container, items::OUTPUT_BLOB)),
+    );
+    doc.insert("creationTime".into(), json!(now));
+    doc.insert("createdBy".into(), json!(caller.created_by));
+    doc.insert("createdByType".into(), json!(caller.created_by_type));
+    doc.insert("beginExecutionTime".into(), Value::Null);
+    doc.insert("endExecutionTime".into(), Value::Null);
+    doc.insert("cancellationTime".into(), Value::Null);
+    doc.insert("costEstimate".into(), Value::Null);
+    doc.insert("isCancelling".into(), json!(false));
+
+    let accepted = target.input_formats.contains(&input_format.as_str());
+    let produces = output_format_for(&input_format);
+    let refusal = if !accepted {
+        Some(format!(
+            "The target '{}' does not accept input format '{}'. It accepts: {}.",
+            target.id,
+            truncate(&input_format),
+            target.input_formats.join(", ")
+        ))
+    } else if output_format != produces
+        && !(target.id.starts_with("qws.") && output_format == "microsoft.quantum-results.v2")
+    {
+        Some(format!(
+            "Input format '{input_format}' produces '{produces}'; output format '{}' is not supported for it.",
+            truncate(&output_format)
+        ))
+    } else {
+        None
+    };
+    let st = if let Some(msg) = &refusal {
+        doc.insert(
+            "errorData".into(),
+            items::error_data("InvalidInputDataFormat", msg),
+        );
+        doc.insert("endExecutionTime".into(), json!(now));
+        status::FAILED
+    } else {
+        doc.insert("errorData".into(), Value::Null);
+        status::WAITING
+    };
+    doc.insert("status".into(), json!(st));
+
+    let row = ItemRow {
+        workspace_uid: caller.ws.uid.clone(),
+        id: id.clone(),
+        item_type: "Job".into(),
+        session_id: session_id.clone(),
+        status: st.into(),
+        created_at: now_nanos(),
+        doc: items::to_text(&doc),
+    };
+    let limit = quota_limit(&state, &caller.ws, provider.id);
+    let (js, r, p) = (state.dataplane.jobs.clone(), row, provider.id);
+    let period = current_period();
+    let outcome = state
+        .db(move |_| js.insert_job(&r, p, &period, Some(limit)))
+        .await?;
+    match outcome {
+        Ok(()) => {}
+        Err(InsertRefusal::Exists) => {
+            return Err(error(
+                StatusCode::CONFLICT,
+                "JobAlreadyExists",
+                format!("A job or session with id '{id}' already exists in this workspace."),
+            ))
+        }
+        Err(InsertRefusal::QuotaExceeded { used, limit }) => {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "QuotaExceeded",
+                format!(
+                    "The monthly job quota of provider '{}' in this workspace is used up ({used} of {limit} jobs). Raise it with the workspace tag '{QUOTA_TAG_PREFIX}{}'.",
+                    provider.id, provider.id
+                ),
+            ))
+        }
+    }
+    if let Some(sid) = &session_id {
+        super::sessions::mark_session_executing(&state, &caller.ws.uid, sid).await?;
+    }
+    if st == status::WAITING {
+        state
+            .dataplane
+            .scheduler
+            .enqueue(caller.ws.uid.clone(), id.clone());
+    }
+    Ok(Json(items::render_job(&state, &caller.ws.uid, doc)))
+}
+
+fn valid_tags(t: &Value) -> bool {
+    t.as_array().is_some_and(|a| {
+        a.len() <= 50
+            && a.iter()
+                .all(|x| x.as_str().is_some_and(|s| s.chars().count() <= 256))
+    })
+}
+
+/// Unix nanoseconds now.
+pub fn now_nanos() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+async fn load_job(state: &AppState, ws_uid: &str, id: &str) -> ApiResult<ItemRow> {
+    let (js, w, i) = (
+        state.dataplane.jobs.clone(),
+        ws_uid.to_string(),
+        id.to_string(),
+    );
+    match state.db(move |_| js.get_item(&w, &i)).await? {
+        Some(r) if r.item_type == "Job" => Ok(r),
+        _ => Err(not_found(id)),
+    }
+}
+
+/// `GET {ws}/jobs/{id}`.
+pub async fn get_job(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((_, _, _, id)): Path<ItemPath>,
+    _q: ListQuery,
+) -> ApiResult<Json<Value>> {
+    let row = load_job(&state, &caller.ws.uid, &id).await?;
+    Ok(Json(items::render_job(
+        &state,
+        &caller.ws.uid,
+        items::doc_of(&row),
+    )))
+}
+
+/// Filters, orders and pages documents per the list query.
+pub fn select(docs: Vec<Map<String, Value>>, q: &ListQuery) -> ApiResult<Vec<Map<String, Value>>> {
+    let filter = match &q.filter {
+        Some(f) => Some(parse_filter(f).map_err(|e| {
+            ApiError::bad_request("InvalidFilter", format!("The filter is invalid {e}."))
+        })?),
+        None => None,
+    };
+    let order: Vec<OrderKey> = match &q.orderby {
+        Some(o) => parse_orderby(o).map_err(|e| {
+            ApiError::bad_request("InvalidOrderBy", format!("The orderby is invalid {e}."))
+        })?,
+        None => Vec::new(),
+    };
+    let mut out: Vec<Map<String, Value>> = docs
+        .into_iter()
+        .filter(|d| filter.as_ref().is_none_or(|f| f.matches(d)))
+        .collect();
+    if !order.is_empty() {
+        out.sort_by(|a, b| compare(a, b, &order));
+    }
+    Ok(out)
+}
+
+/// Lists items of a workspace as documents.
+pub async fn list_docs(
+    state: &AppState,
+    ws_uid: &str,
+    item_type: Option<&'static str>,
+    session: Option<String>,
+) -> ApiResult<Vec<ItemRow>> {
+    let (js, w) = (state.dataplane.jobs.clone(), ws_uid.to_string());
+    state
+        .db(move |_| js.list_items(&w, item_type, session.as_deref(), MAX_LISTED))
+        .await
+}
+
+/// `GET {ws}/jobs`.
+pub async fn list_jobs(
+    caller: Caller,
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    q: ListQuery,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
+    let rows = list_docs(&state, &caller.ws.uid, Some("Job"), None).await?;
+    let docs = select(rows.iter().map(items::doc_of).collect(), &q)?;
+    let rendered = docs
+        .into_iter()
+        .map(|d| items::render_job(&state, &caller.ws.uid, d))
+        .collect();
+    Ok(Json(page(rendered, &q, &base, uri.path())))
+}
+
+/// `POST {ws}/jobs/{id}:cancel`.
+pub async fn post_job_action(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((_, _, _, id)): Path<ItemPath>,
+    _q: ListQuery,
+) -> ApiResult<Json<Value>> {
+    let Some(job_id) = id.strip_suffix(":cancel") else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "Unknown job action; the supported action is ':cancel'.",
+        ));
+    };
+    cancel(&state, &caller.ws.uid, job_id).await.map(Json)
+}
+
+/// Cancels a waiting or executing job; the scheduler never overwrites `Cancelled`.
+pub async fn cancel(state: &AppState, ws_uid: &str, id: &str) -> ApiResult<Value> {
+    let (js, w, i) = (
+        state.dataplane.jobs.clone(),
+        ws_uid.to_string(),
+        id.to_string(),
+    );
+    let now = now_string();
+    let out = state
+        .db(move |_| {
+            js.update_item(&w, &i, |row| {
+                if row.item_type != "Job"
+                    || !matches!(row.status.as_str(), status::WAITING | status::EXECUTING)
+                {
+                    return None;
+                }
+                let mut d = items::doc_of(row);
+                d.insert("status".into(), json!(status::CANCELLED));
+                d.insert("cancellationTime".into(), json!(now));
+                d.insert("endExecutionTime".into(), json!(now));
+                Some((status::CANCELLED.to_string(), items::to_text(&d)))
+            })
+        })
+        .await?;
+    match out {
+        Some((row, changed)) if row.item_type == "Job" => {
+            if changed {
+                state.dataplane.scheduler.cancel(ws_uid, id);
+            } else if row.status != status::CANCELLED {
+                return Err(error(
+                    StatusCode::CONFLICT,
+                    "InvalidJobState",
+                    format!(
+                        "The job '{id}' has already finished ({}) and cannot be cancelled.",
+                        row.status
+                    ),
+                ));
+            }
+            Ok(items::render_job(state, ws_uid, items::doc_of(&row)))
+        }
+        _ => Err(not_found(id)),
+    }
+}
+
+/// `PATCH {ws}/jobs/{id}` (merge patch of `name`, `priority`, `tags`).
+pub async fn patch_job(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((_, _, _, id)): Path<ItemPath>,
+    _q: ListQuery,
+    ArmJson(body): ArmJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let Value::Object(patch) = body else {
+        return Err(ApiError::bad_request(
+            "InvalidJobUpdate",
+            "The update must be a JSON object.",
+        ));
+    };
+    if patch.is_empty() {
+        return Err(ApiError::bad_request(
+            "InvalidJobUpdate",
+            "Supply at least one of name, priority, tags.",
+        ));
+    }
+    for (k, v) in &patch {
+        let ok = match k.as_str() {
+            "name" => v.as_str().is_some_and(|s| s.chars().count() <= 256),
+            "priority" => matches!(v.as_str(), Some("Standard" | "High")),
+            "tags" => valid_tags(v),
+            _ => false,
+        };
+        if !ok {
+            return Err(ApiError::bad_request(
+                "InvalidJobUpdate",
+                format!(
+                    "'{}' cannot be set to that value; only name (string), priority ('Standard' or 'High') and tags (list of strings) can be updated.",
+                    truncate(k)
+                ),
+            ));
+        }
+    }
+    let (js, w, i) = (
+        state.dataplane.jobs.clone(),
+        caller.ws.uid.clone(),
+        id.clone(),
+    );
+    let out = state
+        .db(move |_| {
+            js.update_item(&w, &i, |row| {
+                if row.item_type != "Job" {
+                    return None;
+                }
+                let mut d = items::doc_of(row);
+                for (k, v) in patch {
+                    d.insert(k, v);
+                }
+                Some((row.status.clone(), items::to_text(&d)))
+            })
+        })
+        .await?;
+    match out {
+        Some((row, true)) => {
+            let d = items::doc_of(&row);
+            Ok(Json(json!({
+                "id": id,
+                "name": d.get("name").cloned().unwrap_or(Value::Null),
+                "priority": d.get("priority").cloned().unwrap_or(Value::Null),
+                "tags": d.get("tags").cloned().unwrap_or(json!([])),
+            })))
+        }
+        _ => Err(not_found(&id)),
+    }
+}
+
+/// `DELETE {ws}/jobs/{id}` → 204. A running job is cancelled first.
+pub async fn delete_job(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((_, _, _, id)): Path<ItemPath>,
+    _q: ListQuery,
+) -> ApiResult<Response> {
+    let row = load_job(&state, &caller.ws.uid, &id).await?;
+    let (js, w, i) = (
+        state.dataplane.jobs.clone(),
+        caller.ws.uid.clone(),
+        id.clone(),
+    );
+    let deleted = state.db(move |_| js.delete_item(&w, &i)).await?;
+    if !deleted {
+        return Err(not_found(&id));
+    }
+    if !items::is_terminal(&row.status) {
+        state.dataplane.scheduler.cancel(&caller.ws.uid, &id);
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST {ws}/storage/sasUri`: creates the container (the client never does) and returns a
+/// container SAS, or a blob SAS when `blobName` is given.
+pub async fn sas_uri(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(_): Path<WsPath>,
+    _q: ListQuery,
+    ArmJson(body): ArmJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let bad = |m: String| ApiError::bad_request("InvalidBlobDetails", m);
+    let container = body
+        .get("containerName")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("containerName is required.".into()))?
+        .to_string();
+    qws_store::blobs::validate_container_name(&container).map_err(|e| bad(e.to_string()))?;
+    let blob = match body.get("blobName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(b)) => {
+            qws_store::blobs::validate_blob_name(b).map_err(|e| bad(e.to_string()))?;
+            Some(b.clone())
+        }
+        Some(_) => return Err(bad("blobName must be a string.".into())),
+    };
+    let (js, blobs, w, c) = (
+        state.dataplane.jobs.clone(),
+        state.blobs.clone(),
+        caller.ws.uid.clone(),
+        container.clone(),
+    );
+    let owned = state
+        .db(move |_| {
+            if !js.claim_container(&w, &c)? {
+                return Ok(false);
+            }
+            blobs
+                .create_container(&w, &c)
+                .map_err(|e| qws_store::StoreError::Corrupt(e.to_string()))?;
+            Ok(true)
+        })
+        .await?;
+    if !owned {
+        return Err(error(
+            StatusCode::CONFLICT,
+            "ContainerNotInWorkspace",
+            format!("The container '{container}' belongs to another workspace."),
+        ));
+    }
+    let expiry = time::OffsetDateTime::now_utc() + time::Duration::hours(24);
+    let uri = match blob {
+        Some(b) => sas::mint_blob_sas(&state, &caller.ws.uid, &container, &b, "racw", expiry),
+        None => sas::mint_container_sas(
+            &state,
+            &caller.ws.uid,
+            &container,
+            sas::CONTAINER_PERMISSIONS,
+            expiry,
+        ),
+    };
+    Ok(Json(json!({ "sasUri": uri })))
+}
+
+/// `GET {ws}/quotas`: one `jobs` quota per provider, with this month's use.
+pub async fn quotas(
+    caller: Caller,
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    q: ListQuery,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
+    let (js, w) = (state.dataplane.jobs.clone(), caller.ws.uid.clone());
+    let period = current_period();
+    let usage = state.db(move |_| js.quota_usage(&w, &period)).await?;
+    let value: Vec<Value> = workspace_providers(&caller.ws)
+        .into_iter()
+        .map(|p| {
+            let used = usage
+                .iter()
+                .find(|u| u.provider_id == p.id)
+                .map(|u| u.used)
+                .unwrap_or(0);
+            json!({
+                "dimension": "jobs",
+                "scope": "Workspace",
+                "providerId": p.id,
+                "utilization": used as f64,
+                "holds": 0.0,
+                "limit": quota_limit(&state, &caller.ws, p.id) as f64,
+                "period": "Monthly"
+            })
+        })
+        .collect();
+    Ok(Json(page(value, &q, &base, uri.path())))
+}

@@ -1,0 +1,229 @@
+//! The Azure Quantum data plane under
+//! `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Quantum/workspaces/{ws}/…`:
+//! `providerStatus`, `storage/sasUri`, `jobs`, `sessions`, `quotas`, `topLevelItems`.
+//!
+//! * [`auth`]: access key or bearer token, uniform 401, failure throttling.
+//! * [`targets`]: the workspace's providers and targets, `providerStatus`.
+//! * [`jobs`]: job create/get/list/cancel/update/delete, `sasUri`, `quotas`.
+//! * [`sessions`]: sessions and `topLevelItems`.
+//! * [`filter`]: the `filter`/`orderby` language of list calls.
+//! * [`items`]: the JSON documents (JobDetails, SessionDetails) and their rendering.
+//!
+//! Jobs run on [`crate::scheduler`]. Errors are `{"error":{"code","message"}}`.
+
+pub mod auth;
+pub mod filter;
+pub mod items;
+pub mod jobs;
+pub mod sessions;
+pub mod targets;
+
+use crate::api_version::{query_param, well_formed};
+use crate::error::ApiError;
+use crate::scheduler::Scheduler;
+use crate::state::AppState;
+use auth::KeyedLimiter;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::Router;
+use qws_store::jobs::JobStore;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest data-plane request body (job and session documents).
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Default and largest page size of list calls.
+pub const DEFAULT_TOP: usize = 100;
+/// Largest `top`.
+pub const MAX_TOP: usize = 1000;
+/// Items of one kind a list call considers per workspace.
+pub const MAX_LISTED: usize = 100_000;
+
+/// Data-plane settings.
+#[derive(Debug, Clone)]
+pub struct DataPlaneConfig {
+    /// Largest job input blob.
+    pub max_input_bytes: u64,
+    /// Jobs per provider per workspace per month unless a workspace tag
+    /// `qws.quota.jobs.<provider>` says otherwise.
+    pub default_monthly_jobs: i64,
+    /// Failed authentications per workspace per window before 429.
+    pub workspace_auth_failure_limit: u32,
+    /// Window of that limit.
+    pub auth_failure_window: Duration,
+}
+
+impl Default for DataPlaneConfig {
+    fn default() -> Self {
+        DataPlaneConfig {
+            max_input_bytes: 64 << 20,
+            default_monthly_jobs: 1_000_000,
+            workspace_auth_failure_limit: 200,
+            auth_failure_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Data-plane state shared by the handlers and the scheduler.
+#[derive(Debug)]
+pub struct DataPlane {
+    /// Jobs, sessions, quota usage.
+    pub jobs: Arc<JobStore>,
+    /// The job scheduler.
+    pub scheduler: Arc<Scheduler>,
+    /// Failed authentications per workspace.
+    pub auth_failures: KeyedLimiter,
+    /// Settings.
+    pub config: DataPlaneConfig,
+}
+
+impl DataPlane {
+    /// Builds the data plane over an opened job store.
+    pub fn new(jobs: Arc<JobStore>, scheduler: Arc<Scheduler>, config: DataPlaneConfig) -> Self {
+        DataPlane {
+            jobs,
+            scheduler,
+            auth_failures: KeyedLimiter::new(
+                config.workspace_auth_failure_limit,
+                config.auth_failure_window,
+            ),
+            config,
+        }
+    }
+}
+
+/// Data-plane routes (canonical spelling; see [`crate::routes::normalize`]).
+pub fn router() -> Router<AppState> {
+    const WS: &str =
+        "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Quantum/workspaces/{ws}";
+    Router::new()
+        .route(
+            &format!("{WS}/providerStatus"),
+            get(targets::provider_status),
+        )
+        .route(&format!("{WS}/storage/sasUri"), post(jobs::sas_uri))
+        .route(&format!("{WS}/jobs"), get(jobs::list_jobs))
+        .route(
+            &format!("{WS}/jobs/{{id}}"),
+            get(jobs::get_job)
+                .put(jobs::put_job)
+                .patch(jobs::patch_job)
+                .delete(jobs::delete_job)
+                .post(jobs::post_job_action),
+        )
+        .route(&format!("{WS}/quotas"), get(jobs::quotas))
+        .route(&format!("{WS}/sessions"), get(sessions::list_sessions))
+        .route(
+            &format!("{WS}/sessions/{{id}}"),
+            get(sessions::get_session)
+                .put(sessions::put_session)
+                .post(sessions::post_session_action),
+        )
+        .route(
+            &format!("{WS}/sessions/{{id}}/jobs"),
+            get(sessions::list_session_jobs),
+        )
+        .route(
+            &format!("{WS}/topLevelItems"),
+            get(sessions::top_level_items),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// `api-version`, `filter`, `orderby`, `skip`, `top` of a data-plane request.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// `api-version` as sent (any well-formed version is served).
+    pub api_version: Option<String>,
+    /// Raw filter text.
+    pub filter: Option<String>,
+    /// Raw orderby text.
+    pub orderby: Option<String>,
+    /// Items to skip.
+    pub skip: usize,
+    /// Page size.
+    pub top: usize,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let api_version = query_param(parts, "api-version");
+        if let Some(v) = &api_version {
+            if !well_formed(v) {
+                return Err(ApiError::bad_request(
+                    "InvalidApiVersionParameter",
+                    format!(
+                        "The api-version '{}' is invalid; expected YYYY-MM-DD[-preview].",
+                        v.chars().take(64).collect::<String>()
+                    ),
+                ));
+            }
+        }
+        let num = |name: &str, default: usize, max: usize| -> Result<usize, ApiError> {
+            match query_param(parts, name).or_else(|| query_param(parts, &format!("${name}"))) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<usize>() {
+                    Ok(n) if n <= max => Ok(n),
+                    _ => Err(ApiError::bad_request(
+                        "InvalidQueryParameter",
+                        format!("'{name}' must be an integer between 0 and {max}."),
+                    )),
+                },
+            }
+        };
+        let skip = num("skip", 0, MAX_LISTED)?;
+        let top = num("top", DEFAULT_TOP, MAX_TOP)?.max(1);
+        let filter = query_param(parts, "filter")
+            .or_else(|| query_param(parts, "$filter"))
+            .filter(|f| !f.trim().is_empty());
+        let orderby = query_param(parts, "orderby")
+            .or_else(|| query_param(parts, "$orderby"))
+            .filter(|f| !f.trim().is_empty());
+        Ok(ListQuery {
+            api_version,
+            filter,
+            orderby,
+            skip,
+            top,
+        })
+    }
+}
+
+/// One page of `items` (already filtered and ordered) as `{"value", "nextLink"}`; the nextLink
+/// carries filter, orderby, skip and top, since clients keep only its query string.
+pub fn page(items: Vec<Value>, q: &ListQuery, base: &str, path: &str) -> Value {
+    let total = items.len();
+    let value: Vec<Value> = items.into_iter().skip(q.skip).take(q.top).collect();
+    let next = q.skip.saturating_add(q.top);
+    let next_link = (next < total).then(|| {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        ser.append_pair(
+            "api-version",
+            q.api_version.as_deref().unwrap_or("2026-01-15-preview"),
+        );
+        if let Some(f) = &q.filter {
+            ser.append_pair("filter", f);
+        }
+        if let Some(o) = &q.orderby {
+            ser.append_pair("orderby", o);
+        }
+        ser.append_pair("skip", &next.to_string());
+        ser.append_pair("top", &q.top.to_string());
+        format!("{base}{path}?{}", ser.finish())
+    });
+    json!({"value": value, "nextLink": next_link})
+}
+
+/// An error in the data plane's shape (the shared `ApiError` renders `{"error":{code,message}}`).
+pub fn error(status: axum::http::StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(status, code, message)
+}
+
+/// Current time in the wire format.
+pub fn now_string() -> String {
+    qws_core::time_fmt::arm_precise(time::OffsetDateTime::now_utc())
+}

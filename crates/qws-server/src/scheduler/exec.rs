@@ -1,0 +1,286 @@
+//! Turning a job's input blob into its output document with qws-sim.
+//!
+//! [`prepare`] parses and checks the program (cheap, bounded) and estimates the memory the run
+//! needs, so the scheduler can admit it against its budget; [`run`] simulates and encodes.
+
+use qws_core::catalog::TargetInfo;
+use qws_sim::ir::Circuit;
+use qws_sim::run::{Limits, RunOptions};
+use qws_sim::SimError;
+use serde_json::{Map, Value};
+
+/// Shots when the job does not say.
+pub const DEFAULT_SHOTS: u64 = 100;
+
+/// Why a job failed, as its `errorData`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    /// `errorData.code`.
+    pub code: &'static str,
+    /// `errorData.message`.
+    pub message: String,
+}
+
+impl JobFailure {
+    /// A failure.
+    pub fn new(code: &'static str, message: impl Into<String>) -> JobFailure {
+        JobFailure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<SimError> for JobFailure {
+    fn from(e: SimError) -> JobFailure {
+        let code = match &e {
+            SimError::Parse { .. } | SimError::Invalid(_) => "InvalidInputData",
+            SimError::Unsupported(_) => "UnsupportedProgram",
+            SimError::Limit(_) => "ExecutionLimitExceeded",
+        };
+        JobFailure::new(code, e.to_string())
+    }
+}
+
+enum Program {
+    Circuit(Circuit),
+    Qir {
+        bytes: Vec<u8>,
+        entry_points: Vec<Option<String>>,
+    },
+}
+
+/// A parsed job ready to run.
+pub struct Prepared {
+    program: Program,
+    output_format: String,
+    /// Shots to run.
+    pub shots: u64,
+    /// Estimated peak memory of the run in bytes.
+    pub memory_bytes: u64,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("shots", &self.shots)
+            .field("memory_bytes", &self.memory_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Statevector bytes for `n` qubits plus a fixed overhead.
+pub fn memory_for_qubits(n: usize) -> u64 {
+    let amps = 1u64.checked_shl(n.min(62) as u32).unwrap_or(u64::MAX);
+    amps.saturating_mul(16).saturating_add(1 << 20)
+}
+
+fn qir_qubits(bytes: &[u8]) -> Option<usize> {
+    let text = std::str::from_utf8(&bytes[..bytes.len().min(4 << 20)]).ok()?;
+    let i = text.find("\"required_num_qubits\"=\"")?;
+    let rest = &text[i + "\"required_num_qubits\"=\"".len()..];
+    rest.split('"').next()?.parse().ok()
+}
+
+fn entry_points(params: Option<&Value>) -> Vec<Option<String>> {
+    let ep = |v: &Value| {
+        v.get("entryPoint")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    match params {
+        Some(p) => match p.get("items").and_then(Value::as_array) {
+            Some(items) if !items.is_empty() => items.iter().take(1000).map(ep).collect(),
+            _ => vec![ep(p)],
+        },
+        None => vec![None],
+    }
+}
+
+/// Parses and checks a job's input.
+pub fn prepare(
+    input_format: &str,
+    output_format: &str,
+    input: &[u8],
+    doc: &Map<String, Value>,
+    target: &TargetInfo,
+    memory_budget: u64,
+) -> Result<Prepared, JobFailure> {
+    let limits = Limits {
+        max_qubits: target.num_qubits as usize,
+        max_memory_bytes: memory_budget,
+        ..Limits::default()
+    };
+    let shots = crate::dataplane::items::requested_shots(doc)
+        .unwrap_or(DEFAULT_SHOTS)
+        .max(1);
+    if shots > limits.max_shots {
+        return Err(JobFailure::new(
+            "ExecutionLimitExceeded",
+            format!(
+                "{shots} shots requested; at most {} are allowed.",
+                limits.max_shots
+            ),
+        ));
+    }
+    let text = || {
+        std::str::from_utf8(input).map_err(|e| {
+            JobFailure::new(
+                "InvalidInputData",
+                format!(
+                    "The input is not UTF-8 text (invalid byte at offset {}).",
+                    e.valid_up_to()
+                ),
+            )
+        })
+    };
+    let program = match input_format {
+        "ionq.circuit.v1" => Program::Circuit(qws_sim::ionq::parse(text()?)?),
+        "honeywell.openqasm.v1" | "openqasm.v3" | "openqasm.v2" => {
+            Program::Circuit(qws_sim::qasm::parse(text()?)?)
+        }
+        "qir.v1" => {
+            if !qws_sim::qir::looks_like_qir(input) {
+                return Err(JobFailure::new(
+                    "InvalidInputData",
+                    "The input is neither QIR text (a function with the entry_point attribute) nor LLVM bitcode.",
+                ));
+            }
+            Program::Qir {
+                bytes: input.to_vec(),
+                entry_points: entry_points(doc.get("inputParams")),
+            }
+        }
+        other => {
+            return Err(JobFailure::new(
+                "InvalidInputDataFormat",
+                format!("Input format '{other}' is not supported."),
+            ))
+        }
+    };
+    let qubits = match &program {
+        Program::Circuit(c) => {
+            qws_sim::run::validate(c, &limits)?;
+            c.num_qubits
+        }
+        Program::Qir { bytes, .. } => qir_qubits(bytes).unwrap_or(20).min(limits.max_qubits),
+    };
+    Ok(Prepared {
+        program,
+        output_format: output_format.to_string(),
+        shots,
+        memory_bytes: memory_for_qubits(qubits),
+        limits,
+    })
+}
+
+/// Simulates and encodes; returns the output document's bytes.
+pub fn run(p: Prepared) -> Result<Vec<u8>, JobFailure> {
+    let opts = RunOptions {
+        shots: p.shots,
+        seed: None,
+        fusion: true,
+        limits: p.limits.clone(),
+    };
+    let doc = match (&p.program, p.output_format.as_str()) {
+        (Program::Circuit(c), "ionq.quantum-results.v1") => {
+            match qws_sim::encode::ionq_results(c, &opts, None) {
+                Ok(v) => v,
+                Err(SimError::Unsupported(_)) => {
+                    let out = qws_sim::run::run(c, &opts)?;
+                    qws_sim::encode::ionq_results(c, &opts, Some(&out))?
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        (Program::Circuit(c), "honeywell.quantum-results.v1") => {
+            let out = qws_sim::run::run(c, &opts)?;
+            qws_sim::encode::honeywell_results(c, &out)
+        }
+        (Program::Circuit(c), "microsoft.quantum-results.v2") => {
+            let out = qws_sim::run::run(c, &opts)?;
+            qws_sim::encode::microsoft_v2_results(&out)
+        }
+        (
+            Program::Qir {
+                bytes,
+                entry_points,
+            },
+            "microsoft.quantum-results.v2",
+        ) => {
+            let qopts = qws_sim::qir::QirRunOptions {
+                entry_point: None,
+                shots: p.shots,
+                seed: None,
+                limits: p.limits.clone(),
+                ..Default::default()
+            };
+            qws_sim::qir::run_qir_items(bytes, entry_points, &qopts)?
+        }
+        (_, other) => {
+            return Err(JobFailure::new(
+                "InvalidOutputDataFormat",
+                format!("Output format '{other}' cannot be produced for this input."),
+            ))
+        }
+    };
+    Ok(serde_json::to_vec(&doc).expect("JSON values serialize"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn target() -> &'static TargetInfo {
+        qws_core::catalog::target("ionq.simulator").unwrap().1
+    }
+
+    #[test]
+    fn ionq_bell_gives_exact_histogram() {
+        let doc = json!({"inputParams": {"shots": 10}});
+        let p = prepare(
+            "ionq.circuit.v1",
+            "ionq.quantum-results.v1",
+            br#"{"qubits":2,"circuit":[{"gate":"h","target":0},{"gate":"cnot","control":0,"target":1}]}"#,
+            doc.as_object().unwrap(),
+            target(),
+            1 << 30,
+        )
+        .unwrap();
+        assert_eq!(p.shots, 10);
+        let out: Value = serde_json::from_slice(&run(p).unwrap()).unwrap();
+        let h = out["histogram"].as_object().unwrap();
+        assert_eq!(h.len(), 2);
+        assert!((h["0"].as_f64().unwrap() - 0.5).abs() < 1e-9);
+        assert!((h["3"].as_f64().unwrap() - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bad_input_and_limits_fail_clearly() {
+        let doc = Map::new();
+        let e = prepare(
+            "ionq.circuit.v1",
+            "ionq.quantum-results.v1",
+            b"{not json",
+            &doc,
+            target(),
+            1 << 30,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "InvalidInputData");
+        let big = format!(r#"{{"qubits":{},"circuit":[]}}"#, 40);
+        let e = prepare(
+            "ionq.circuit.v1",
+            "ionq.quantum-results.v1",
+            big.as_bytes(),
+            &doc,
+            target(),
+            1 << 30,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "ExecutionLimitExceeded");
+        assert!(memory_for_qubits(20) > 16 << 20);
+    }
+}
