@@ -5,6 +5,12 @@
 //! ARM paths are case-insensitive in their fixed segments. [`normalize`] rewrites those segments
 //! to canonical spelling before routing, so routes are declared once, in canonical form, and
 //! names keep the caller's case.
+//!
+//! Adding a plane: give its module (as `crate::dataplane` does) a `router() -> Router<AppState>`,
+//! merge it in [`app`], add its fixed path words to `normalize::TYPE_WORDS`, and authenticate with
+//! [`crate::auth::authenticate_bearer`] (e.g. with `DATA_PLANE_AUDIENCES`) or the key check
+//! [`crate::state::AppState::check_api_key`] (record failures in `state.limiter`). Errors are
+//! [`ApiError`] (the ARM/Azure `{"error": {...}}` shape).
 
 pub mod identity;
 pub mod mgmt;
