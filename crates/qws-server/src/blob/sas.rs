@@ -88,20 +88,32 @@ fn format_time(t: OffsetDateTime) -> String {
     )
 }
 
-fn string_to_sign(
-    sv: &str,
-    ws: &str,
-    sr: &str,
-    container: &str,
-    blob: Option<&str>,
-    sp: &str,
-    st: &str,
-    se: &str,
-) -> String {
-    format!(
-        "qws-blob-sas-v1\n{sv}\n{ws}\n{sr}\n/{container}/{}\n{sp}\n{st}\n{se}",
-        blob.unwrap_or("")
-    )
+/// The signed fields of a SAS, in string-to-sign order.
+struct Signed<'a> {
+    sv: &'a str,
+    ws: &'a str,
+    sr: &'a str,
+    container: &'a str,
+    blob: Option<&'a str>,
+    sp: &'a str,
+    st: &'a str,
+    se: &'a str,
+}
+
+impl Signed<'_> {
+    fn string_to_sign(&self) -> String {
+        format!(
+            "qws-blob-sas-v1\n{}\n{}\n{}\n/{}/{}\n{}\n{}\n{}",
+            self.sv,
+            self.ws,
+            self.sr,
+            self.container,
+            self.blob.unwrap_or(""),
+            self.sp,
+            self.st,
+            self.se
+        )
+    }
 }
 
 /// The public base of blob URLs, without trailing slash: `--blob-public-url` if set, else the
@@ -134,7 +146,17 @@ fn mint(
     let sr = if blob.is_some() { "b" } else { "c" };
     let st = format_time(OffsetDateTime::now_utc() - START_SKEW);
     let se = format_time(expiry);
-    let sts = string_to_sign(SAS_VERSION, ws_uid, sr, container, blob, &sp, &st, &se);
+    let sts = Signed {
+        sv: SAS_VERSION,
+        ws: ws_uid,
+        sr,
+        container,
+        blob,
+        sp: &sp,
+        st: &st,
+        se: &se,
+    }
+    .string_to_sign();
     let sig = base64::engine::general_purpose::STANDARD
         .encode(state.store.crypto().blob_sas_sign(sts.as_bytes()));
     let enc = |v: &str| utf8_percent_encode(v, QUERY_VALUE).to_string();
@@ -188,8 +210,16 @@ pub fn blob_url(state: &AppState, container: &str, blob: &str) -> String {
 /// Reads `(container, blob)` from a container-first blob URL (`…/<container>/<blob…>`, query
 /// ignored); `blob` is `None` for a container URL. Names are percent-decoded and validated.
 pub fn parse_blob_url(url: &str) -> Option<(String, Option<String>)> {
-    let parsed = url::Url::parse(url).ok()?;
-    let path = parsed.path().strip_prefix('/')?;
+    // Parsed by hand: URL libraries resolve `..`/`%2e%2e` segments, which could move a path into
+    // another container; here such a segment makes the blob name invalid instead.
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let (authority, path) = rest.split_once('/')?;
+    if authority.is_empty() {
+        return None;
+    }
     let (c, rest) = match path.split_once('/') {
         Some((c, rest)) => (c, Some(rest)),
         None => (path, None),
@@ -270,7 +300,17 @@ pub fn verify(
     let sig = base64::engine::general_purpose::STANDARD
         .decode(sig)
         .map_err(|_| SasRefusal::Invalid)?;
-    let sts = string_to_sign(sv, ws, sr, container, signed_blob, sp, st, se);
+    let sts = Signed {
+        sv,
+        ws,
+        sr,
+        container,
+        blob: signed_blob,
+        sp,
+        st,
+        se,
+    }
+    .string_to_sign();
     if !state.store.crypto().blob_sas_verify(sts.as_bytes(), &sig) {
         return Err(SasRefusal::Invalid);
     }
