@@ -135,9 +135,19 @@ impl Workspace {
         if status != 201 && status != 200 {
             return Err(blob_error(status, &body));
         }
-        let mut plain = url;
-        plain.set_query(None);
-        Ok(plain.to_string())
+        // The service's own spelling of the host (e.g. `127.1`, which URL parsing would turn
+        // into `127.0.0.1`) matters to clients that parse blob URLs, so keep it.
+        let base = container_sas
+            .split(['?', '#'])
+            .next()
+            .unwrap_or(container_sas);
+        Ok(format!(
+            "{}/{}",
+            base.trim_end_matches('/'),
+            url.path_segments()
+                .and_then(|mut s| s.next_back())
+                .unwrap_or(blob)
+        ))
     }
 
     /// Downloads a blob with a ranged GET (`x-ms-range: bytes=0-33554431`). Answers must be
