@@ -34,6 +34,13 @@ pub struct ServeArgs {
     /// Failed authentications allowed per client address per minute before 429.
     #[arg(long, default_value_t = 60)]
     pub auth_failure_limit: u32,
+    /// Base of blob URLs in SAS URIs (default: the HTTP listener spelled http://127.1:<port>,
+    /// which azure-storage-blob parses container-first). Must not name localhost or 127.0.0.1.
+    #[arg(long, value_parser = qws_server::blob::sas::normalize_blob_public_url)]
+    pub blob_public_url: Option<String>,
+    /// Largest blob (job input, output or attachment) in bytes.
+    #[arg(long, default_value_t = qws_server::blob::DEFAULT_MAX_BLOB_SIZE)]
+    pub max_blob_size: u64,
 }
 
 /// Runs the server.
@@ -54,6 +61,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.enable_msi = !args.no_msi;
     config.page_size = args.page_size as usize;
     config.auth_failure_limit = args.auth_failure_limit;
+    config.blob_public_url = args.blob_public_url;
+    config.max_blob_size = args.max_blob_size;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

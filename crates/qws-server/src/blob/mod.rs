@@ -15,6 +15,7 @@ pub mod sas;
 pub mod service;
 pub mod xml;
 
+pub use qws_store::blobs::{DEFAULT_MAX_BLOB_SIZE, DEFAULT_MAX_BLOCK_SIZE};
 pub use sas::{
     blob_base_url, blob_url, mint_blob_sas, mint_container_sas, parse_blob_url,
     CONTAINER_PERMISSIONS, READ_PERMISSION,

@@ -129,6 +129,24 @@ pub fn blob_base_url(state: &AppState) -> String {
     }
 }
 
+/// Checks a `--blob-public-url` value: an `http(s)://host[:port][/path]` URL without query or
+/// fragment. Returns it without the trailing slash. Avoid `localhost`/`127.0.0.1` hosts: the
+/// storage SDK would parse paths Azurite-style (see the module docs).
+pub fn normalize_blob_public_url(u: &str) -> Result<String, String> {
+    let parsed = url::Url::parse(u).map_err(|e| format!("'{u}' is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https")
+        || parsed.host().is_none()
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+    {
+        return Err(format!(
+            "'{u}' must be an http(s) URL without query, e.g. http://127.1:8080"
+        ));
+    }
+    // Keep the caller's host spelling: URL libraries rewrite `127.1` to `127.0.0.1`.
+    Ok(u.trim_end_matches('/').to_string())
+}
+
 /// Percent-encodes a blob name for a URL path (keeps `/`).
 pub fn encode_blob_path(blob: &str) -> String {
     utf8_percent_encode(blob, PATH).to_string()
@@ -349,6 +367,17 @@ mod tests {
         assert_eq!(parse_blob_url("http://127.1:1/job-1/a/%2e%2e/b"), None);
         assert_eq!(parse_blob_url("http://127.1:1/UPPER/x"), None);
         assert_eq!(parse_blob_url("not a url"), None);
+    }
+
+    #[test]
+    fn public_url_option_is_checked() {
+        assert_eq!(
+            normalize_blob_public_url("http://127.1:8080/").unwrap(),
+            "http://127.1:8080"
+        );
+        assert!(normalize_blob_public_url("ftp://x").is_err());
+        assert!(normalize_blob_public_url("http://x/?a=b").is_err());
+        assert!(normalize_blob_public_url("nonsense").is_err());
     }
 
     #[test]
