@@ -28,6 +28,12 @@ pub struct ServerConfig {
     pub auth_failure_window: Duration,
     /// Lifetime of issued access tokens.
     pub token_lifetime: Duration,
+    /// `--azure-compat`: also run the HTTPS proxy for unmodified Azure clients (see
+    /// [`crate::proxy`]) and put canonical `https://{location}.quantum.azure.com/` endpoints in
+    /// connection strings.
+    pub azure_compat: bool,
+    /// Listen address of that proxy (`127.0.0.1:8081`).
+    pub proxy_listen: SocketAddr,
     /// Base of the blob URLs in SAS URIs (`--blob-public-url`); default: the HTTP listener with
     /// `127.0.0.1` spelled `127.1` (see `blob::sas`).
     pub blob_public_url: Option<String>,
@@ -51,6 +57,8 @@ impl ServerConfig {
             auth_failure_limit: 60,
             auth_failure_window: Duration::from_secs(60),
             token_lifetime: Duration::from_secs(3600),
+            azure_compat: false,
+            proxy_listen: "127.0.0.1:8081".parse().expect("valid"),
             blob_public_url: None,
             max_blob_size: qws_store::blobs::DEFAULT_MAX_BLOB_SIZE,
             max_block_size: qws_store::blobs::DEFAULT_MAX_BLOCK_SIZE,
@@ -62,6 +70,7 @@ impl ServerConfig {
         let mut c = ServerConfig::new(data_dir);
         c.http_listen = "127.0.0.1:0".parse().expect("valid");
         c.https_listen = "127.0.0.1:0".parse().expect("valid");
+        c.proxy_listen = "127.0.0.1:0".parse().expect("valid");
         c
     }
 }

@@ -20,6 +20,7 @@ pub mod conn;
 pub mod dataplane;
 pub mod error;
 pub mod listener;
+pub mod proxy;
 pub mod routes;
 pub mod scheduler;
 pub mod server;

@@ -26,6 +26,8 @@ pub struct RunningServer {
     pub http_addr: SocketAddr,
     /// Bound HTTPS address.
     pub https_addr: SocketAddr,
+    /// Bound address of the `--azure-compat` proxy (its URL is `proxyUrl` in bootstrap.json).
+    pub proxy_addr: Option<SocketAddr>,
     /// Shared state (tests use it to reach the key check directly).
     pub state: AppState,
     /// `DATA_DIR/bootstrap.json`.
@@ -116,7 +118,7 @@ fn bootstrap_connection_string(
         resource_group: ResourceGroupName::parse(&w.resource_group)?,
         workspace_name: WorkspaceName::parse(&w.name)?,
         api_key: primary.key.clone(),
-        quantum_endpoint: urls.quantum_endpoint.clone(),
+        quantum_endpoint: urls.quantum_endpoint_for(&w.location),
     };
     Ok(Zeroizing::new(cs.to_secret_string()))
 }
@@ -170,11 +172,31 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("binding {}", config.https_listen))?;
     let (http_addr, https_addr) = (http.local_addr()?, https.local_addr()?);
-    let tls = crate::tls::load_or_create(&dir, &[config.https_listen.ip()])?;
+    let tls =
+        crate::tls::load_or_create_with(&dir, &[config.https_listen.ip()], config.azure_compat)?;
+    // --azure-compat: the HTTPS proxy for unmodified Azure clients (crate::proxy).
+    let proxy = if config.azure_compat {
+        check_bind(
+            &config.proxy_listen,
+            config.allow_non_loopback,
+            "--proxy-listen",
+        )?;
+        let proxy_tls = crate::proxy::cert::load(&dir)?;
+        let listener = TcpListener::bind(config.proxy_listen)
+            .await
+            .with_context(|| format!("binding {}", config.proxy_listen))?;
+        Some((listener, proxy_tls))
+    } else {
+        None
+    };
 
     let (http_url, https_url) = (url_for("http", http_addr), url_for("https", https_addr));
     let urls = PublicUrls {
-        quantum_endpoint: public_url.clone().unwrap_or_else(|| format!("{http_url}/")),
+        quantum_endpoint: if config.azure_compat {
+            crate::proxy::CANONICAL_ENDPOINT_TEMPLATE.to_owned()
+        } else {
+            public_url.clone().unwrap_or_else(|| format!("{http_url}/"))
+        },
         endpoint_uri: public_url.unwrap_or_else(|| format!("{https_url}/")),
         http: http_url,
         https: https_url,
@@ -189,6 +211,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         &primary_cs,
         config.enable_msi,
     )?;
+    let proxy_addr = match &proxy {
+        Some((listener, _)) => {
+            let addr = listener.local_addr()?;
+            crate::proxy::add_proxy_url_to_bootstrap(&dir, &url_for("http", addr))?;
+            Some(addr)
+        }
+        None => None,
+    };
     let banner = first_start.then(|| first_start_banner(&ids, &secrets, &primary_cs, &dir));
 
     let audit = AuditLog::open(&dir).context("opening the audit log")?;
@@ -234,14 +264,25 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let app = crate::routes::app(state.clone());
     let (tx, rx) = watch::channel(false);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(crate::listener::serve(http, None, app.clone(), rx.clone())),
-        tokio::spawn(crate::listener::serve(https, Some(acceptor), app, rx)),
+        tokio::spawn(crate::listener::serve(
+            https,
+            Some(acceptor),
+            app.clone(),
+            rx.clone(),
+        )),
     ];
+    if let Some((listener, proxy_tls)) = proxy {
+        tasks.push(tokio::spawn(crate::proxy::serve(
+            listener, proxy_tls, app, rx,
+        )));
+    }
     tracing::info!(http = %http_addr, https = %https_addr, "qws started");
     Ok(RunningServer {
         http_addr,
         https_addr,
+        proxy_addr,
         bootstrap_file: dir.join(bootstrap::BOOTSTRAP_FILE),
         ca_file: tls.ca_file,
         state,

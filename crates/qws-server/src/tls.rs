@@ -28,7 +28,7 @@ pub struct Tls {
     pub ca_file: PathBuf,
 }
 
-fn generate(dir: &Path, extra_ips: &[IpAddr]) -> anyhow::Result<()> {
+fn generate(dir: &Path, extra_ips: &[IpAddr], azure_compat: bool) -> anyhow::Result<()> {
     let now = time::OffsetDateTime::now_utc();
     let ca_key = KeyPair::generate().context("generating the CA key")?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
@@ -74,6 +74,9 @@ fn generate(dir: &Path, extra_ips: &[IpAddr]) -> anyhow::Result<()> {
     )?;
     let chain = format!("{}{}", leaf_cert.pem(), ca_cert.pem());
     qws_store::crypto::write_private_atomic(&dir.join(CERT_FILE), chain.as_bytes())?;
+    if azure_compat {
+        crate::proxy::cert::issue(dir, &ca_cert, &ca_key)?;
+    }
     // ca.pem is public; written last so its presence means the set is complete.
     std::fs::write(dir.join(CA_FILE), ca_cert.pem())?;
     Ok(())
@@ -81,11 +84,21 @@ fn generate(dir: &Path, extra_ips: &[IpAddr]) -> anyhow::Result<()> {
 
 /// Loads the TLS files, creating them on first start.
 pub fn load_or_create(dir: &Path, extra_ips: &[IpAddr]) -> anyhow::Result<Tls> {
+    load_or_create_with(dir, extra_ips, false)
+}
+
+/// [`load_or_create`]; with `azure_compat`, a new CA also issues the `--azure-compat` proxy's
+/// certificate ([`crate::proxy::cert`]).
+pub fn load_or_create_with(
+    dir: &Path,
+    extra_ips: &[IpAddr],
+    azure_compat: bool,
+) -> anyhow::Result<Tls> {
     let complete = [CA_FILE, CERT_FILE, KEY_FILE]
         .iter()
         .all(|f| dir.join(f).exists());
     if !complete {
-        generate(dir, extra_ips)?;
+        generate(dir, extra_ips, azure_compat)?;
     }
     let cert_pem = std::fs::read(dir.join(CERT_FILE)).context("reading tls-cert.pem")?;
     let key_pem = std::fs::read(dir.join(KEY_FILE)).context("reading tls-key.pem")?;

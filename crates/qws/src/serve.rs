@@ -17,6 +17,15 @@ pub struct ServeArgs {
     /// HTTPS listen address (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8443")]
     pub tls_listen: SocketAddr,
+    /// Also run an HTTPS proxy for unmodified Azure clients: with HTTPS_PROXY=<proxyUrl from
+    /// bootstrap.json> and REQUESTS_CA_BUNDLE=<ca.pem>, connection strings naming
+    /// https://<region>.quantum.azure.com/ and ARM calls to management.azure.com reach this
+    /// server (no other host is proxied). Connection strings then use the canonical Azure endpoint.
+    #[arg(long)]
+    pub azure_compat: bool,
+    /// Listen address of the --azure-compat proxy (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub proxy_listen: SocketAddr,
     /// Allow binding addresses other than loopback (exposes qws on the network).
     #[arg(long)]
     pub allow_non_loopback: bool,
@@ -57,6 +66,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.http_listen = args.listen;
     config.https_listen = args.tls_listen;
     config.allow_non_loopback = args.allow_non_loopback;
+    config.azure_compat = args.azure_compat;
+    config.proxy_listen = args.proxy_listen;
     config.public_url = args.public_url;
     config.enable_msi = !args.no_msi;
     config.page_size = args.page_size as usize;
@@ -86,6 +97,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             server.bootstrap_file.display(),
             server.ca_file.display()
         )?;
+        if let Some(proxy) = server.proxy_addr {
+            writeln!(
+                out,
+                "azure-compat proxy: HTTPS_PROXY=http://{proxy} NO_PROXY=127.0.0.1,127.1,localhost REQUESTS_CA_BUNDLE={}",
+                server.ca_file.display()
+            )?;
+        }
         out.flush()?;
         drop(out);
         wait_for_signal().await?;

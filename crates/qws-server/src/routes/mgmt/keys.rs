@@ -29,7 +29,7 @@ fn connection_string(
         resource_group: ResourceGroupName::parse(&w.resource_group)?,
         workspace_name: WorkspaceName::parse(&w.name)?,
         api_key: key.clone(),
-        quantum_endpoint: state.urls.quantum_endpoint.clone(),
+        quantum_endpoint: state.urls.quantum_endpoint_for(&w.location),
     };
     Ok(cs.to_secret_string())
 }
