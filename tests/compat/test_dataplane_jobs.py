@@ -258,3 +258,24 @@ def test_token_client_over_https_with_arm_discovery(qws, mgmt_credential):
     assert job.details.created_by_type == "Application"
     assert job.details.created_by == qws.client_id
     assert set(job.get_results()["histogram"]) == {"0", "3"}
+
+
+def test_qir_jobs_from_qiskit_default_backends(ws):
+    """qiskit's default backends submit QIR (qir.v1 → microsoft.quantum-results.v2): Base profile
+    on IonQ, Adaptive_RI on Quantinuum."""
+    from qiskit import QuantumCircuit
+    from azure.quantum.qiskit import AzureQuantumProvider
+    from azure.quantum.qiskit.backends import IonQSimulatorQirBackend, QuantinuumEmulatorQirBackend
+
+    provider = AzureQuantumProvider(workspace=ws)
+    circuit = QuantumCircuit(2, 2, name="bell")
+    circuit.h(0)
+    circuit.cx(0, 1)
+    circuit.measure([0, 1], [0, 1])
+    for cls, name in ((IonQSimulatorQirBackend, "ionq.simulator"), (QuantinuumEmulatorQirBackend, "quantinuum.sim.h2-1e")):
+        backend = cls(name=name, provider=provider)
+        job = backend.run(circuit, shots=30)
+        counts = job.result().get_counts()
+        assert set(counts) <= {"00", "11"}, (name, counts)
+        assert sum(counts.values()) == 30, (name, counts)
+        assert job._azure_job.details.input_data_format == "qir.v1"
