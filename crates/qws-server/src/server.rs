@@ -232,6 +232,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         )
         .context("opening the blob store")?,
     );
+    crate::blob::purge_orphans(&store, &blobs);
     let job_store =
         Arc::new(qws_store::jobs::JobStore::open(&dir).context("opening the job store")?);
     let scheduler = crate::scheduler::Scheduler::new(

@@ -299,6 +299,37 @@ async fn deleting_a_workspace_revokes_its_sas() {
     assert!(r.status().is_success(), "{}", r.status());
     let r = t.http.get(blob_in(&sas, "inputData")).send().await.unwrap();
     expect_xml_error(r, 403, "AuthenticationFailed").await;
+    // Its data is gone from disk, and other workspaces keep theirs.
+    assert!(!t.data_dir().join("blobs").join(&uid).exists());
+    let keep = bootstrap_uid(&t);
+    let kept = container_sas(&t, &keep, "job-keep", "racwl");
+    assert_eq!(
+        put(&t, &blob_in(&kept, "inputData"), "k").await.status(),
+        201
+    );
+    // Deleting a resource group purges the data of its workspaces too.
+    t.create_group("rg-e").await;
+    t.create_workspace("rg-e", "ws-e").await;
+    let uid_e = ws_uid(&t, "rg-e", "ws-e");
+    let sas_e = container_sas(&t, &uid_e, "job-e", "racwl");
+    assert_eq!(
+        put(&t, &blob_in(&sas_e, "inputData"), "e").await.status(),
+        201
+    );
+    let r = t.arm(Method::DELETE, &t.rg_path("rg-e"), None).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert!(!t.data_dir().join("blobs").join(&uid_e).exists());
+    assert_eq!(
+        t.http
+            .get(blob_in(&kept, "inputData"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "k"
+    );
 }
 
 #[tokio::test]

@@ -630,6 +630,20 @@ impl BlobStore {
         self.trash(&self.root.join(ws)).map(|_| ())
     }
 
+    /// The workspace uids that have blob data (to purge data of deleted workspaces).
+    pub fn workspace_uids(&self) -> BlobResult<Vec<String>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.root)?.flatten() {
+            if let Some(name) = e.file_name().to_str() {
+                if validate_workspace_uid(name).is_ok() && e.path().is_dir() {
+                    out.push(name.to_string());
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Starts a blob upload (single-shot Put Blob); bound: the maximum blob size.
     pub fn begin_upload(&self, ws: &str, container: &str, blob: &str) -> BlobResult<StagedUpload> {
         validate_blob_name(blob)?;
@@ -1162,6 +1176,7 @@ mod tests {
         let names: Vec<_> = page.blobs.iter().map(|b| b.name.as_str()).collect();
         assert_eq!(names, ["b/2", "inputData"]);
         assert!(page.next_marker.is_none());
+        assert_eq!(s.workspace_uids().unwrap(), ["ws1"]);
         assert!(s.delete_container("ws1", "job-a").unwrap());
         assert!(!s.container_exists("ws1", "job-a").unwrap());
     }

@@ -80,3 +80,34 @@ pub fn api_error(e: BlobError) -> ApiError {
         BlobError::Corrupt | BlobError::Io(_) => ApiError::internal("blob store", &e),
     }
 }
+
+/// Removes the blob data of workspaces that no longer exist (deleted on their own, with their
+/// resource group, or while qws was down); returns how many were purged. Failures are logged,
+/// never raised: a SAS of a deleted workspace is refused anyway (see [`service`]).
+pub fn purge_orphans(store: &qws_store::Store, blobs: &qws_store::blobs::BlobStore) -> usize {
+    let uids = match blobs.workspace_uids() {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(error = %e, "listing blob workspaces failed");
+            return 0;
+        }
+    };
+    let mut purged = 0;
+    for uid in uids {
+        match store.get_workspace_by_uid(&uid) {
+            Ok(None) => match blobs.delete_workspace(&uid) {
+                Ok(()) => purged += 1,
+                Err(e) => tracing::warn!(error = %e, "purging blob data failed"),
+            },
+            Ok(Some(_)) => {}
+            Err(e) => tracing::warn!(error = %e, "workspace lookup failed"),
+        }
+    }
+    purged
+}
+
+/// [`purge_orphans`] on the blocking pool, after a workspace or resource group is deleted.
+pub async fn purge_deleted_workspaces(state: &crate::state::AppState) {
+    let (store, blobs) = (state.store.clone(), state.blobs.clone());
+    let _ = tokio::task::spawn_blocking(move || purge_orphans(&store, &blobs)).await;
+}

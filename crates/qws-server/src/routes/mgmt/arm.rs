@@ -208,6 +208,7 @@ pub(super) async fn delete_group(
     match deleted {
         None => Err(ApiError::resource_group_not_found(name.as_str())),
         Some(workspaces) => {
+            crate::blob::purge_deleted_workspaces(&state).await;
             for ws in workspaces {
                 state.audit(
                     &principal.audit_name(),

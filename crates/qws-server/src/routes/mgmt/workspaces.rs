@@ -378,6 +378,7 @@ pub(super) async fn delete_workspace(
     let Some(w) = deleted else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
+    crate::blob::purge_deleted_workspaces(&state).await;
     state.audit(
         &principal.audit_name(),
         "deleteWorkspace",
