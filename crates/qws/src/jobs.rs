@@ -417,7 +417,7 @@ async fn job_list(
         }))?
         .collect()
         .await?;
-    print_jobs(ws.global.output, &jobs)
+    print_job_list(ws.global.output, &jobs)
 }
 
 /// Waits with a progress indicator on stderr (a spinner on a terminal, status changes otherwise).
@@ -567,12 +567,20 @@ fn render_histogram(results: &JobResults) -> String {
     out
 }
 
+/// Prints jobs; `-o json` gives the job object for one-job commands and a list for `job list`.
 fn print_jobs(format: OutputFormat, jobs: &[JobDetails]) -> anyhow::Result<()> {
-    let json = if jobs.len() == 1 {
-        serde_json::to_value(&jobs[0])?
-    } else {
-        serde_json::to_value(jobs)?
+    let json = match jobs {
+        [one] => serde_json::to_value(one)?,
+        _ => serde_json::to_value(jobs)?,
     };
+    print_job_rows(format, json, jobs)
+}
+
+fn print_job_list(format: OutputFormat, jobs: &[JobDetails]) -> anyhow::Result<()> {
+    print_job_rows(format, serde_json::to_value(jobs)?, jobs)
+}
+
+fn print_job_rows(format: OutputFormat, json: Value, jobs: &[JobDetails]) -> anyhow::Result<()> {
     let rows = jobs
         .iter()
         .map(|j| {
