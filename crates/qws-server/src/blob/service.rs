@@ -22,8 +22,10 @@ use time::OffsetDateTime;
 pub const MAX_BLOCK_LIST_BODY: usize = 8 * 1024 * 1024;
 /// Largest `maxresults` of List Blobs (and the default).
 pub const MAX_LIST_RESULTS: usize = 5000;
-/// Upload bytes gathered before one blocking write.
-const WRITE_CHUNK: usize = 1024 * 1024;
+/// Upload bytes gathered before one blocking write (bounds memory per upload).
+const WRITE_CHUNK: usize = 256 * 1024;
+/// An upload that sends nothing for this long is abandoned (it holds a connection and a file).
+pub const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 type Result<T> = std::result::Result<T, StorageError>;
 
@@ -290,7 +292,16 @@ async fn receive(body: Body, mut staged: StagedUpload) -> Result<StagedUpload> {
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let limit = staged.limit();
     loop {
-        let frame = match body.frame().await {
+        let next = tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame())
+            .await
+            .map_err(|_| {
+                StorageError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "OperationTimedOut",
+                    "The request body stopped arriving; the upload was abandoned.",
+                )
+            })?;
+        let frame = match next {
             None => break,
             Some(Ok(f)) => f,
             Some(Err(_)) => {
@@ -520,9 +531,19 @@ impl Ctx {
         if declared_length(req.headers()).is_some_and(|n| n > MAX_BLOCK_LIST_BODY as u64) {
             return Err(StorageError::too_large(MAX_BLOCK_LIST_BODY as u64));
         }
-        let bytes = axum::body::to_bytes(req.into_body(), MAX_BLOCK_LIST_BODY)
-            .await
-            .map_err(|_| StorageError::too_large(MAX_BLOCK_LIST_BODY as u64))?;
+        let bytes = tokio::time::timeout(
+            BODY_IDLE_TIMEOUT,
+            axum::body::to_bytes(req.into_body(), MAX_BLOCK_LIST_BODY),
+        )
+        .await
+        .map_err(|_| {
+            StorageError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "OperationTimedOut",
+                "The block list did not arrive in time.",
+            )
+        })?
+        .map_err(|_| StorageError::too_large(MAX_BLOCK_LIST_BODY as u64))?;
         let list = xml::parse_block_list(&bytes).map_err(|e| {
             StorageError::bad(
                 "InvalidXmlDocument",
