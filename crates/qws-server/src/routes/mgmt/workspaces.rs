@@ -407,12 +407,11 @@ async fn list_page(
 ) -> ApiResult<Json<ListResult<QuantumWorkspace>>> {
     let after = parse_skip_token(uri.query())?;
     let page = state.config.page_size.max(1);
-    let rg2 = rg.clone();
     let mut rows = state
         .db(move |s| {
             s.list_workspaces(
                 &sub,
-                rg2.as_deref(),
+                rg.as_deref(),
                 after.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
                 page + 1,
             )
