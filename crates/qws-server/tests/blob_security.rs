@@ -277,6 +277,18 @@ async fn tampered_expired_and_underprivileged_tokens_are_refused() {
     );
     let r = put(&t, &blob_in(&create_only, "inputData"), "overwrite").await;
     expect_xml_error(r, 403, "AuthorizationPermissionMismatch").await;
+    for (h, v) in [("if-match", "*"), ("if-none-match", "\"0x1\"")] {
+        let r = t
+            .http
+            .put(blob_in(&create_only, "inputData"))
+            .header("x-ms-blob-type", "BlockBlob")
+            .header(h, v)
+            .body("overwrite")
+            .send()
+            .await
+            .unwrap();
+        expect_xml_error(r, 403, "AuthorizationPermissionMismatch").await;
+    }
     // The data is untouched by all of the above.
     let r = t.http.get(&url).send().await.unwrap();
     assert_eq!(r.text().await.unwrap(), "payload");

@@ -391,13 +391,20 @@ impl Ctx {
         }
     }
 
-    /// Write permission: `w`, or `c` which may only create (never overwrite).
+    /// Write permission: `w`, or `c` which may only create (never overwrite). Returns the
+    /// condition to apply and whether it was imposed by a create-only SAS.
     fn write_condition_for(&self, cond: WriteCondition) -> Result<(WriteCondition, bool)> {
         self.need("wc")?;
-        if self.grant.allows('w') || cond != WriteCondition::None {
-            Ok((cond, false))
-        } else {
-            Ok((WriteCondition::IfNoneMatchStar, true))
+        if self.grant.allows('w') {
+            return Ok((cond, false));
+        }
+        match cond {
+            WriteCondition::None => Ok((WriteCondition::IfNoneMatchStar, true)),
+            WriteCondition::IfNoneMatchStar => Ok((cond, false)),
+            // Conditions on an existing version mean overwriting, which needs `w`.
+            WriteCondition::IfMatch(_) | WriteCondition::IfNoneMatch(_) => {
+                Err(StorageError::permission("w"))
+            }
         }
     }
 
