@@ -2,113 +2,20 @@
 //! ports). The binary is found through `QWS_BIN`, else `target/{release,debug}/qws`; build it
 //! with `cargo build -p qws`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
+
+use common::Server;
 
 use qws_client::jobs::{JobFormat, ListJobsOptions, SubmitJobOptions, WaitOptions};
 use qws_client::sessions::OpenSessionOptions;
 use qws_client::targets::TargetsOptions;
-use qws_client::{ClientOptions, Credential, Workspace, WorkspaceOptions};
+use qws_client::{Workspace, WorkspaceOptions};
 
 const BELL_QASM: &str = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\nmeasure q -> c;\n";
 const BELL_IONQ: &str =
     r#"{"qubits":2,"circuit":[{"gate":"h","targets":[0]},{"gate":"cnot","control":0,"target":1}]}"#;
-
-fn qws_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("QWS_BIN") {
-        return PathBuf::from(p);
-    }
-    // The newest of target/{release,debug}/qws, so a stale build of the other profile is not used.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    ["release", "debug"]
-        .iter()
-        .map(|profile| root.join("target").join(profile).join("qws"))
-        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
-        .max()
-        .map(|(_, p)| p)
-        .expect("qws binary not found: run `cargo build -p qws` or set QWS_BIN")
-}
-
-struct Server {
-    child: Child,
-    _dir: tempfile::TempDir,
-    bootstrap: serde_json::Value,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new(qws_bin())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--tls-listen",
-                "127.0.0.1:0",
-            ])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start qws serve");
-        let path = dir.path().join("bootstrap.json");
-        // The guard owns the child from here on: any panic below still kills it.
-        let mut server = Server {
-            child,
-            _dir: dir,
-            bootstrap: serde_json::Value::Null,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(bytes) = std::fs::read(&path) {
-                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-                    let addr = v["httpUrl"]
-                        .as_str()
-                        .unwrap_or("")
-                        .trim_start_matches("http://");
-                    if std::net::TcpStream::connect(addr).is_ok() {
-                        server.bootstrap = v;
-                        return server;
-                    }
-                }
-            }
-            assert!(Instant::now() < deadline, "qws serve did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn s(&self, key: &str) -> String {
-        self.bootstrap[key].as_str().unwrap_or_default().to_owned()
-    }
-
-    fn workspace(&self) -> Workspace {
-        Workspace::from_connection_string(&self.s("primaryConnectionString")).unwrap()
-    }
-
-    fn tls(&self) -> ClientOptions {
-        ClientOptions::with_ca_file(self.s("caFile"))
-    }
-
-    fn service_principal(&self) -> Credential {
-        Credential::client_secret(
-            &self.s("authority"),
-            &self.s("tenantId"),
-            &self.s("clientId"),
-            self.s("clientSecret"),
-            Some(self.tls()),
-        )
-        .unwrap()
-    }
-}
 
 fn quick_wait() -> Option<WaitOptions> {
     Some(WaitOptions {
@@ -121,7 +28,7 @@ fn quick_wait() -> Option<WaitOptions> {
 
 #[tokio::test]
 async fn connection_string_targets_jobs_results_and_lists() {
-    let server = Server::start();
+    let server = Server::start(&[]);
     let ws = server.workspace();
 
     let targets = ws.targets(None).await.unwrap();
@@ -217,7 +124,7 @@ async fn connection_string_targets_jobs_results_and_lists() {
 
 #[tokio::test]
 async fn failures_wrong_keys_and_timeouts_are_clear_errors() {
-    let server = Server::start();
+    let server = Server::start(&[]);
     let ws = server.workspace();
 
     // A bad program fails the job; asking for its results says why.
@@ -290,7 +197,7 @@ async fn failures_wrong_keys_and_timeouts_are_clear_errors() {
 
 #[tokio::test]
 async fn arm_resolution_by_resource_id_triple_and_name() {
-    let server = Server::start();
+    let server = Server::start(&[]);
     let (sub, rg, name) = (
         server.s("subscriptionId"),
         server.s("resourceGroup"),
@@ -372,7 +279,7 @@ async fn arm_resolution_by_resource_id_triple_and_name() {
 
 #[tokio::test]
 async fn sessions_and_quotas() {
-    let server = Server::start();
+    let server = Server::start(&[]);
     let ws = server.workspace();
     let session = ws
         .open_session(
