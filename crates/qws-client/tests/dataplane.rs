@@ -254,6 +254,43 @@ async fn arm_resolution_by_resource_id_triple_and_name() {
         .unwrap();
     assert!(done.is_success());
 
+    // A second workspace of the same name in another group makes the name ambiguous.
+    let arm = qws_client::arm::ArmClient::new(
+        &server.s("armEndpoint"),
+        match server.service_principal() {
+            qws_client::Credential::Token(t) => t,
+            other => panic!("{other:?}"),
+        },
+        Some(server.tls().into()),
+    )
+    .unwrap();
+    let group: qws_client::arm::ResourceGroup =
+        serde_json::from_value(serde_json::json!({"location": "eastus"})).unwrap();
+    arm.create_or_update_resource_group(&sub, "other-rg", &group, None)
+        .await
+        .unwrap();
+    let twin: qws_client::arm::Workspace =
+        serde_json::from_value(serde_json::json!({"location": "eastus", "properties": {}}))
+            .unwrap();
+    let created = arm
+        .create_or_update_workspace(&sub, "other-rg", &name, &twin, None)
+        .await;
+    created.unwrap();
+    let ambiguous = Workspace::builder()
+        .name(&name)
+        .arm_endpoint(server.s("armEndpoint"))
+        .credential(server.service_principal())
+        .options(opts.clone())
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        ambiguous.code(),
+        Some("AmbiguousWorkspaceName"),
+        "{ambiguous}"
+    );
+    assert!(ambiguous.message().contains("other-rg"), "{ambiguous}");
+
     let missing = Workspace::builder()
         .name("nosuchworkspace")
         .arm_endpoint(server.s("armEndpoint"))
