@@ -62,7 +62,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .try_init();
 
-    let mut config = qws_server::ServerConfig::new(&args.data_dir);
+    // bootstrap.json records the CA and data-dir paths; absolute paths keep them usable from any
+    // working directory (e.g. REQUESTS_CA_BUNDLE set from another shell).
+    let data_dir = std::path::absolute(&args.data_dir)?;
+    let mut config = qws_server::ServerConfig::new(&data_dir);
     config.http_listen = args.listen;
     config.https_listen = args.tls_listen;
     config.allow_non_loopback = args.allow_non_loopback;
