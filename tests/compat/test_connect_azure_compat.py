@@ -251,3 +251,18 @@ def test_list_keys_gives_the_canonical_endpoint(compat, adfs_env):
     client = AzureQuantumMgmtClient(EnvironmentCredential(), compat.b["subscriptionId"])
     keys = client.workspace.list_keys(compat.b["resourceGroup"], compat.b["workspaceName"])
     assert keys.primary_connection_string.endswith("QuantumEndpoint=https://eastus.quantum.azure.com/;")
+
+
+def test_qws_cli_with_the_canonical_connection_string(compat, tmp_path):
+    """The Rust side (qws CLI on qws-client) uses the same string and proxy unchanged."""
+    program = tmp_path / "bell.json"
+    program.write_text(json.dumps(BELL_IONQ))
+    env = dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / ".config"),
+               AZURE_QUANTUM_CONNECTION_STRING=compat.cs)
+    run = subprocess.run(
+        [str(find_qws_bin()), "run", "-t", "ionq.simulator", "--job-input-file", str(program),
+         "--ca-file", compat.ca_file, "-o", "json"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert set(json.loads(run.stdout)["histogram"]) <= {"0", "3"}
