@@ -1,0 +1,210 @@
+//! Loopback load generator for the qws data plane (used by `bench/dataplane/run.sh`).
+//!
+//! ```text
+//! dp_load <base-url> <workspace-path> <api-key> latency <jobs>
+//! dp_load <base-url> <workspace-path> <api-key> submit  <seconds> <concurrency>
+//! dp_load <base-url> <workspace-path> <api-key> get     <seconds> <concurrency>
+//! ```
+//!
+//! * `latency`: sequential Bell jobs through the client's flow (sasUri, upload, PUT job, poll GET
+//!   every millisecond until Succeeded, ranged GET of the output); median and p99 in ms.
+//! * `submit`: concurrent submit flows (sasUri + upload + PUT) for a fixed time; jobs/s.
+//! * `get`: concurrent authenticated `GET job` of one finished job; requests/s.
+//!
+//! Every mode is bounded in time or count and only talks to the given (loopback) URL.
+
+use reqwest::Client;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const DV: &str = "2026-01-15-preview";
+const BELL: &str = r#"{"qubits":2,"circuit":[{"gate":"h","target":0},{"gate":"cnot","control":0,"target":1}]}"#;
+
+struct Ctx {
+    http: Client,
+    base: String,
+    key: String,
+}
+
+impl Ctx {
+    fn url(&self, p: &str) -> String {
+        format!("{}{p}?api-version={DV}", self.base)
+    }
+
+    async fn submit(&self, id: &str) -> Result<(), String> {
+        let r = self
+            .http
+            .post(self.url("/storage/sasUri"))
+            .header("x-ms-quantum-api-key", &self.key)
+            .json(&json!({"containerName": format!("job-{id}")}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let sas: Value = r.json().await.map_err(|e| e.to_string())?;
+        let sas = sas["sasUri"].as_str().ok_or("no sasUri")?.to_string();
+        let (cbase, q) = sas.split_once('?').ok_or("no query")?;
+        let r = self
+            .http
+            .put(format!("{cbase}/inputData?{q}"))
+            .header("x-ms-blob-type", "BlockBlob")
+            .body(BELL)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if r.status() != 201 {
+            return Err(format!("upload: {}", r.status()));
+        }
+        loop {
+            let r = self
+                .http
+                .put(self.url(&format!("/jobs/{id}")))
+                .header("x-ms-quantum-api-key", &self.key)
+                .json(&json!({"containerUri": sas, "inputDataUri": format!("{cbase}/inputData"),
+                    "inputDataFormat": "ionq.circuit.v1", "outputDataFormat": "ionq.quantum-results.v1",
+                    "providerId": "ionq", "target": "ionq.simulator", "inputParams": {"shots": 100},
+                    "itemType": "Job", "name": "bench"}))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            match r.status().as_u16() {
+                200 | 201 => return Ok(()),
+                429 | 503 => tokio::time::sleep(Duration::from_millis(50)).await,
+                s => return Err(format!("PUT job: {s}")),
+            }
+        }
+    }
+
+    async fn get(&self, id: &str) -> Result<Value, String> {
+        let r = self
+            .http
+            .get(self.url(&format!("/jobs/{id}")))
+            .header("x-ms-quantum-api-key", &self.key)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if r.status() != 200 {
+            return Err(format!("GET job: {}", r.status()));
+        }
+        r.json().await.map_err(|e| e.to_string())
+    }
+
+    async fn wait_and_fetch(&self, id: &str) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v = self.get(id).await?;
+            match v["status"].as_str() {
+                Some("Succeeded") => {
+                    let out = v["outputDataUri"].as_str().ok_or("no outputDataUri")?;
+                    let r = self
+                        .http
+                        .get(out)
+                        .header("x-ms-range", "bytes=0-33554431")
+                        .send()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if r.status() != 206 {
+                        return Err(format!("output: {}", r.status()));
+                    }
+                    r.bytes().await.map_err(|e| e.to_string())?;
+                    return Ok(());
+                }
+                Some("Failed" | "Cancelled") => return Err(format!("job ended {v}")),
+                _ if Instant::now() > deadline => return Err("timeout".into()),
+                _ => tokio::time::sleep(Duration::from_millis(1)).await,
+            }
+        }
+    }
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn run_for(ctx: Arc<Ctx>, secs: u64, conc: usize, submit: bool, get_id: String) -> (u64, u64) {
+    let ok = Arc::new(AtomicU64::new(0));
+    let err = Arc::new(AtomicU64::new(0));
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for w in 0..conc {
+        let (ctx, ok, err, get_id) = (ctx.clone(), ok.clone(), err.clone(), get_id.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < end {
+                let r = if submit {
+                    ctx.submit(&format!("bench-{w}-{n}-{}", std::process::id())).await
+                } else {
+                    ctx.get(&get_id).await.map(|_| ())
+                };
+                match r {
+                    Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => err.fetch_add(1, Ordering::Relaxed),
+                };
+                n += 1;
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    (ok.load(Ordering::Relaxed), err.load(Ordering::Relaxed))
+}
+
+#[tokio::main]
+async fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    if a.len() < 6 {
+        eprintln!("usage: dp_load <base-url> <workspace-path> <api-key> latency <jobs> | submit <secs> <conc> | get <secs> <conc>");
+        std::process::exit(2);
+    }
+    let ctx = Arc::new(Ctx {
+        http: Client::builder().pool_max_idle_per_host(256).build().unwrap(),
+        base: format!("{}{}", a[1].trim_end_matches('/'), a[2]),
+        key: a[3].clone(),
+    });
+    let n: u64 = a[5].parse().expect("number");
+    let n = n.min(100_000);
+    match a[4].as_str() {
+        "latency" => {
+            let mut ms = Vec::new();
+            for i in 0..n {
+                let id = format!("lat-{i}-{}", std::process::id());
+                let t0 = Instant::now();
+                ctx.submit(&id).await.expect("submit");
+                ctx.wait_and_fetch(&id).await.expect("results");
+                ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+            }
+            ms.sort_by(|x, y| x.partial_cmp(y).unwrap());
+            println!(
+                "latency submit->results: jobs={} median_ms={:.2} p99_ms={:.2}",
+                ms.len(),
+                pct(&ms, 0.5),
+                pct(&ms, 0.99)
+            );
+        }
+        mode @ ("submit" | "get") => {
+            let conc: usize = a.get(6).and_then(|c| c.parse().ok()).unwrap_or(16).clamp(1, 256);
+            let get_id = if mode == "get" {
+                let id = format!("get-target-{}", std::process::id());
+                ctx.submit(&id).await.expect("submit");
+                ctx.wait_and_fetch(&id).await.expect("results");
+                id
+            } else {
+                String::new()
+            };
+            let t0 = Instant::now();
+            let (ok, err) = run_for(ctx.clone(), n.min(120), conc, mode == "submit", get_id).await;
+            let secs = t0.elapsed().as_secs_f64();
+            println!(
+                "{mode}: concurrency={conc} seconds={secs:.1} ok={ok} errors={err} per_second={:.0}",
+                ok as f64 / secs
+            );
+        }
+        other => {
+            eprintln!("unknown mode {other}");
+            std::process::exit(2);
+        }
+    }
+}
