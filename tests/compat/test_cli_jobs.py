@@ -119,3 +119,23 @@ def test_errors_are_clear_and_never_show_the_key(qws, cli, programs):
     home = qws.new_config_home()
     r = qws.cli("target", "list", home=home, env={"AZURE_QUANTUM_CONNECTION_STRING": ""})
     assert r.returncode == 1 and "connection-string" in r.stderr
+
+
+def test_run_qir_from_qdk(cli, tmp_path):
+    """Textual QIR as qdk compiles it: format detected as qir.v1, entry point sent, v2 results."""
+    import qsharp
+
+    qsharp.init(target_profile=qsharp.TargetProfile.Base)
+    qsharp.eval(
+        "operation Bell() : (Result, Result) { use (a, b) = (Qubit(), Qubit()); H(a); CNOT(a, b); (MResetZ(a), MResetZ(b)) }"
+    )
+    program = tmp_path / "bell.ll"
+    program.write_text(str(qsharp.compile("Bell()")))
+    job = cli("job", "submit", "-t", "ionq.simulator", "--job-input-file", program, "--shots", "40", "-o", "json").json()
+    assert job["inputDataFormat"] == "qir.v1"
+    assert job["outputDataFormat"] == "microsoft.quantum-results.v2"
+    assert job["inputParams"]["entryPoint"] == "ENTRYPOINT__main"
+    assert cli("job", "wait", "-j", job["id"], "-o", "json").json()["status"] == "Succeeded"
+    tsv = cli("job", "output", "-j", job["id"], "-o", "tsv")
+    counts = {line.split("\t")[0]: int(line.split("\t")[1]) for line in tsv.stdout.splitlines()}
+    assert set(counts) <= {"(0, 0)", "(1, 1)"} and sum(counts.values()) == 40, counts
