@@ -3,6 +3,7 @@
 uploads (single shot and blocks), ranged and chunked downloads, listing, properties, and the
 storage errors the SDK maps to its exception types."""
 
+import hashlib
 import os
 import urllib.parse
 import uuid
@@ -72,6 +73,7 @@ def test_upload_download_list_properties(ws, container_url):
     assert props.metadata == {"purpose": "compat"}
     assert props.blob_type == "BlockBlob"
     assert props.etag
+    assert bytes(props.content_settings.content_md5) == hashlib.md5(payload).digest()
 
     container.upload_blob("attachments/b.txt", b"b")
     container.upload_blob("attachments/a.txt", b"a")
@@ -107,7 +109,8 @@ def test_block_upload_and_chunked_ranged_download(container_url):
         max_single_get_size=1024 * 1024,
         max_chunk_get_size=1024 * 1024,
     )
-    blob.upload_blob(data)
+    # validate_content sends a Content-MD5 with every block, which qws checks.
+    blob.upload_blob(data, validate_content=True)
     assert blob.get_blob_properties().size == len(data)
     # Several ranged GETs with If-Match, reassembled by the SDK.
     assert blob.download_blob().readall() == data

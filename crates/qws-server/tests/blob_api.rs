@@ -41,6 +41,29 @@ async fn upload_download_round_trip_with_ranges_and_conditions() {
     assert!(r.headers().contains_key("last-modified"));
     assert_eq!(r.headers()["x-ms-request-server-encrypted"], "true");
     assert_eq!(r.headers()["x-ms-version"], XMS);
+    // Content-MD5 of the payload, as Azure computes it for single-shot uploads.
+    let md5 = r.headers()["content-md5"].to_str().unwrap().to_string();
+    assert_eq!(md5, "wG5uNRyi1ovm2PJ/4Fzjzg==");
+    let r = t
+        .http
+        .put(blob_in(&sas, "md5-checked"))
+        .header("x-ms-blob-type", "BlockBlob")
+        .header("content-md5", "AAAAAAAAAAAAAAAAAAAAAA==")
+        .body(payload.to_vec())
+        .send()
+        .await
+        .unwrap();
+    expect_xml_error(r, 400, "Md5Mismatch").await;
+    let r = t
+        .http
+        .put(blob_in(&sas, "md5-checked"))
+        .header("x-ms-blob-type", "BlockBlob")
+        .header("content-md5", &md5)
+        .body(payload.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
 
     // The SDK's first download: a 32 MiB range, answered 206 with Content-Range.
     let r = t

@@ -106,7 +106,8 @@ pub struct BlobHeaders {
     pub content_type: Option<String>,
     /// Returned as `Content-Encoding`.
     pub content_encoding: Option<String>,
-    /// Returned as `Content-MD5` (base64, as supplied by the writer; not recomputed).
+    /// Returned as `Content-MD5` (base64). When absent, single-shot uploads store the MD5 qws
+    /// computes (as Azure does); block lists store none.
     pub content_md5: Option<String>,
     /// User metadata (`x-ms-meta-<name>`), names lowercase.
     pub metadata: BTreeMap<String, String>,
@@ -231,6 +232,7 @@ pub struct StagedUpload {
     file: Option<File>,
     written: u64,
     limit: u64,
+    md5: md5::Md5,
 }
 
 impl std::fmt::Debug for StagedUpload {
@@ -254,6 +256,7 @@ impl StagedUpload {
         }
         let f = self.file.as_mut().ok_or(BlobError::Corrupt)?;
         f.write_all(data)?;
+        self.md5.update(data);
         self.written += data.len() as u64;
         Ok(())
     }
@@ -697,6 +700,7 @@ impl BlobStore {
             file: Some(file),
             written: 0,
             limit,
+            md5: md5::Md5::default(),
         })
     }
 
@@ -735,7 +739,19 @@ impl BlobStore {
                 "a staged block cannot be committed as a blob".into(),
             ));
         }
+        let mut headers = headers;
+        if headers.content_md5.is_none() {
+            use base64::Engine;
+            headers.content_md5 =
+                Some(base64::engine::general_purpose::STANDARD.encode(staged.md5.clone().finish()));
+        }
         self.finish_blob(staged, headers, cond, Vec::new(), None)
+    }
+
+    /// The MD5 of what was written so far (base64), to check a request's `Content-MD5`.
+    pub fn staged_md5(staged: &StagedUpload) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(staged.md5.clone().finish())
     }
 
     fn finish_blob(
@@ -1104,6 +1120,122 @@ fn copy_into(
     Ok(copied)
 }
 
+/// MD5 (RFC 1321), only to fill `Content-MD5` like Azure does for single-shot uploads; never
+/// used for security.
+pub mod md5 {
+    /// Streaming MD5 state.
+    #[derive(Clone)]
+    pub struct Md5 {
+        state: [u32; 4],
+        buf: [u8; 64],
+        buf_len: usize,
+        total: u64,
+    }
+
+    const SHIFTS: [u32; 64] = [
+        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5,
+        9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10,
+        15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+    ];
+
+    fn table() -> &'static [u32; 64] {
+        static T: std::sync::OnceLock<[u32; 64]> = std::sync::OnceLock::new();
+        T.get_or_init(|| {
+            let mut t = [0u32; 64];
+            for (i, v) in t.iter_mut().enumerate() {
+                *v = ((i as f64 + 1.0).sin().abs() * 4_294_967_296.0) as u32;
+            }
+            t
+        })
+    }
+
+    impl Default for Md5 {
+        fn default() -> Self {
+            Md5 {
+                state: [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476],
+                buf: [0; 64],
+                buf_len: 0,
+                total: 0,
+            }
+        }
+    }
+
+    impl Md5 {
+        fn block(&mut self, chunk: &[u8]) {
+            let k = table();
+            let mut m = [0u32; 16];
+            for (i, w) in m.iter_mut().enumerate() {
+                *w = u32::from_le_bytes(chunk[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
+            }
+            let [mut a, mut b, mut c, mut d] = self.state;
+            for i in 0..64 {
+                let (f, g) = match i / 16 {
+                    0 => ((b & c) | (!b & d), i),
+                    1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
+                    2 => (b ^ c ^ d, (3 * i + 5) % 16),
+                    _ => (c ^ (b | !d), (7 * i) % 16),
+                };
+                let f = f.wrapping_add(a).wrapping_add(k[i]).wrapping_add(m[g]);
+                a = d;
+                d = c;
+                c = b;
+                b = b.wrapping_add(f.rotate_left(SHIFTS[i]));
+            }
+            for (s, v) in self.state.iter_mut().zip([a, b, c, d]) {
+                *s = s.wrapping_add(v);
+            }
+        }
+
+        /// Adds bytes.
+        pub fn update(&mut self, mut data: &[u8]) {
+            self.total = self.total.wrapping_add(data.len() as u64);
+            if self.buf_len > 0 {
+                let take = (64 - self.buf_len).min(data.len());
+                self.buf[self.buf_len..self.buf_len + take].copy_from_slice(&data[..take]);
+                self.buf_len += take;
+                data = &data[take..];
+                if self.buf_len < 64 {
+                    return;
+                }
+                let buf = self.buf;
+                self.block(&buf);
+                self.buf_len = 0;
+            }
+            let mut chunks = data.chunks_exact(64);
+            for c in &mut chunks {
+                self.block(c);
+            }
+            let rest = chunks.remainder();
+            self.buf[..rest.len()].copy_from_slice(rest);
+            self.buf_len = rest.len();
+        }
+
+        /// The digest.
+        pub fn finish(mut self) -> [u8; 16] {
+            let bits = self.total.wrapping_mul(8);
+            let mut pad = vec![0x80u8];
+            let len_after = (self.buf_len + 1) % 64;
+            pad.extend(std::iter::repeat_n(0u8, (56 + 64 - len_after) % 64));
+            pad.extend_from_slice(&bits.to_le_bytes());
+            let total = self.total;
+            self.update(&pad);
+            self.total = total;
+            let mut out = [0u8; 16];
+            for (i, s) in self.state.iter().enumerate() {
+                out[i * 4..i * 4 + 4].copy_from_slice(&s.to_le_bytes());
+            }
+            out
+        }
+    }
+
+    /// One-shot digest.
+    pub fn digest(data: &[u8]) -> [u8; 16] {
+        let mut m = Md5::default();
+        m.update(data);
+        m.finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1112,6 +1244,28 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let s = BlobStore::open(d.path(), BlobLimits::default()).unwrap();
         (d, s)
+    }
+
+    #[test]
+    fn md5_matches_rfc_1321_vectors() {
+        let h = |d: &[u8]| hex(&md5::digest(d));
+        assert_eq!(h(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(h(b"abc"), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(
+            h(b"The quick brown fox jumps over the lazy dog"),
+            "9e107d9d372bb6826bd81d3542a419d6"
+        );
+        assert_eq!(
+            h(b"12345678901234567890123456789012345678901234567890123456789012345678901234567890"),
+            "57edf4a22be3c955ac49da2e2107b67a"
+        );
+        // Streaming in odd pieces gives the same digest.
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
+        let mut m = md5::Md5::default();
+        for c in data.chunks(13) {
+            m.update(c);
+        }
+        assert_eq!(m.finish(), md5::digest(&data));
     }
 
     #[test]

@@ -485,7 +485,9 @@ impl Ctx {
             blob.to_string(),
         );
         let staged = blocking(move || blobs.begin_upload(&ws, &c, &b)).await?;
+        let claimed_md5 = header_str(req.headers(), "content-md5").map(str::to_string);
         let staged = receive(req.into_body(), staged).await?;
+        check_md5(claimed_md5.as_deref(), &staged)?;
         let blobs = self.state.blobs.clone();
         let props = blocking(move || blobs.commit_upload(staged, headers, cond))
             .await
@@ -524,7 +526,9 @@ impl Ctx {
             id.to_string(),
         );
         let staged = blocking(move || blobs.begin_block(&ws, &c, &b, &i)).await?;
+        let claimed_md5 = header_str(req.headers(), "content-md5").map(str::to_string);
         let staged = receive(req.into_body(), staged).await?;
+        check_md5(claimed_md5.as_deref(), &staged)?;
         let blobs = self.state.blobs.clone();
         blocking(move || blobs.commit_block(staged)).await?;
         let mut r = status_only(StatusCode::CREATED);
@@ -785,6 +789,19 @@ impl Ctx {
         let mut r = (StatusCode::OK, x).into_response();
         set(r.headers_mut(), "content-type", "application/xml");
         Ok(r)
+    }
+}
+
+/// Verifies a request's `Content-MD5` against the bytes received (transport integrity).
+fn check_md5(claimed: Option<&str>, staged: &StagedUpload) -> Result<()> {
+    match claimed {
+        Some(c) if c.trim() != qws_store::blobs::BlobStore::staged_md5(staged) => {
+            Err(StorageError::bad(
+                "Md5Mismatch",
+                "The MD5 value specified in the request did not match the MD5 value calculated by the server.",
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
