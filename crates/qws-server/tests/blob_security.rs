@@ -549,3 +549,23 @@ async fn oversized_bodies_get_413_and_leave_nothing_behind() {
         expect_xml_error(r, 404, "BlobNotFound").await;
     }
 }
+
+#[tokio::test]
+async fn repeated_sas_failures_are_throttled_per_address() {
+    let t = TestServer::start_with(|c| c.auth_failure_limit = 5).await;
+    let uid = bootstrap_uid(&t);
+    let sas = container_sas(&t, &uid, "job-throttle", "racwl");
+    let good = blob_in(&sas, "inputData");
+    assert_eq!(put(&t, &good, "x").await.status(), 201);
+    let bad = set_param(&good, "sig", "AAAA");
+    for _ in 0..5 {
+        let r = t.http.get(&bad).send().await.unwrap();
+        expect_xml_error(r, 403, "AuthenticationFailed").await;
+    }
+    let r = t.http.get(&bad).send().await.unwrap();
+    assert!(r.headers().contains_key("retry-after"));
+    expect_xml_error(r, 503, "ServerBusy").await;
+    // The throttle is per address: it applies to valid tokens from this address too.
+    let r = t.http.get(&good).send().await.unwrap();
+    expect_xml_error(r, 503, "ServerBusy").await;
+}

@@ -124,6 +124,27 @@ async fn dispatch(state: AppState, req: Request) -> Result<Response> {
             "Shared Key authorization is not supported by qws. Use the SAS URI returned by POST …/storage/sasUri.",
         ));
     }
+    // The same per-address failure throttle as the other planes: SAS guessing is futile (HMAC),
+    // but repeated failures are still bounded. Storage clients expect 503 ServerBusy.
+    let client_ip = req
+        .extensions()
+        .get::<crate::conn::ConnInfo>()
+        .map(|c| c.remote.ip());
+    if let Some(ip) = client_ip {
+        if let Err(retry) = state.limiter.check(ip) {
+            return Err(StorageError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServerBusy",
+                "Too many failed authentication attempts from this address; retry later.",
+            )
+            .with_header("retry-after", retry.to_string()));
+        }
+    }
+    let record_failure = |state: &AppState| {
+        if let Some(ip) = client_ip {
+            state.limiter.record_failure(ip);
+        }
+    };
     let (container, blob) = parse_target(req.uri().path())?;
     let pairs = sas::query_pairs(req.uri().query().unwrap_or("")).ok_or_else(|| {
         StorageError::bad(
@@ -140,13 +161,17 @@ async fn dispatch(state: AppState, req: Request) -> Result<Response> {
     ) {
         Ok(g) => g,
         Err(SasRefusal::Missing) => {
+            record_failure(&state);
             return Err(StorageError::new(
                 StatusCode::FORBIDDEN,
                 "NoAuthenticationInformation",
                 "Server failed to authenticate the request. This request needs a shared access signature in the query string.",
-            ))
+            ));
         }
-        Err(SasRefusal::Invalid) => return Err(StorageError::auth_failed()),
+        Err(SasRefusal::Invalid) => {
+            record_failure(&state);
+            return Err(StorageError::auth_failed());
+        }
     };
     // A SAS outlives nothing: once its workspace is deleted it stops working.
     let uid = grant.workspace_uid.clone();
@@ -155,6 +180,7 @@ async fn dispatch(state: AppState, req: Request) -> Result<Response> {
         .await
         .map_err(|_| StorageError::internal("workspace lookup", &"store error"))?;
     if !exists {
+        record_failure(&state);
         return Err(StorageError::auth_failed());
     }
     let restype = query_get(&pairs, "restype");
