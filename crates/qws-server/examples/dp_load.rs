@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const DV: &str = "2026-01-15-preview";
-const BELL: &str = r#"{"qubits":2,"circuit":[{"gate":"h","target":0},{"gate":"cnot","control":0,"target":1}]}"#;
+const BELL: &str =
+    r#"{"qubits":2,"circuit":[{"gate":"h","target":0},{"gate":"cnot","control":0,"target":1}]}"#;
 
 struct Ctx {
     http: Client,
@@ -123,7 +124,13 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn run_for(ctx: Arc<Ctx>, secs: u64, conc: usize, submit: bool, get_id: String) -> (u64, u64) {
+async fn run_for(
+    ctx: Arc<Ctx>,
+    secs: u64,
+    conc: usize,
+    submit: bool,
+    get_id: String,
+) -> (u64, u64) {
     let ok = Arc::new(AtomicU64::new(0));
     let err = Arc::new(AtomicU64::new(0));
     let end = Instant::now() + Duration::from_secs(secs);
@@ -134,7 +141,8 @@ async fn run_for(ctx: Arc<Ctx>, secs: u64, conc: usize, submit: bool, get_id: St
             let mut n = 0u64;
             while Instant::now() < end {
                 let r = if submit {
-                    ctx.submit(&format!("bench-{w}-{n}-{}", std::process::id())).await
+                    ctx.submit(&format!("bench-{w}-{n}-{}", std::process::id()))
+                        .await
                 } else {
                     ctx.get(&get_id).await.map(|_| ())
                 };
@@ -160,7 +168,10 @@ async fn main() {
         std::process::exit(2);
     }
     let ctx = Arc::new(Ctx {
-        http: Client::builder().pool_max_idle_per_host(256).build().unwrap(),
+        http: Client::builder()
+            .pool_max_idle_per_host(256)
+            .build()
+            .unwrap(),
         base: format!("{}{}", a[1].trim_end_matches('/'), a[2]),
         key: a[3].clone(),
     });
@@ -185,7 +196,11 @@ async fn main() {
             );
         }
         mode @ ("submit" | "get") => {
-            let conc: usize = a.get(6).and_then(|c| c.parse().ok()).unwrap_or(16).clamp(1, 256);
+            let conc: usize = a
+                .get(6)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(16)
+                .clamp(1, 256);
             let get_id = if mode == "get" {
                 let id = format!("get-target-{}", std::process::id());
                 ctx.submit(&id).await.expect("submit");
