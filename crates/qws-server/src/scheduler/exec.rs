@@ -76,11 +76,46 @@ pub fn memory_for_qubits(n: usize) -> u64 {
     amps.saturating_mul(16).saturating_add(1 << 20)
 }
 
-fn qir_qubits(bytes: &[u8]) -> Option<usize> {
+/// The value of a string attribute (`"name"="value"`) in textual QIR.
+fn qir_attr<'a>(bytes: &'a [u8], name: &str) -> Option<&'a str> {
     let text = std::str::from_utf8(&bytes[..bytes.len().min(4 << 20)]).ok()?;
-    let i = text.find("\"required_num_qubits\"=\"")?;
-    let rest = &text[i + "\"required_num_qubits\"=\"".len()..];
-    rest.split('"').next()?.parse().ok()
+    let key = format!("\"{name}\"=\"");
+    let i = text.find(&key)?;
+    text[i + key.len()..].split('"').next()
+}
+
+fn qir_qubits(bytes: &[u8]) -> Option<usize> {
+    qir_attr(bytes, "required_num_qubits")?.parse().ok()
+}
+
+/// Base-profile targets refuse programs that declare another profile (adaptive features need
+/// mid-circuit measurement and branching the target does not offer).
+fn check_profile(
+    bytes: &[u8],
+    doc: &Map<String, Value>,
+    target: &TargetInfo,
+) -> Result<(), JobFailure> {
+    if target.target_profile != "Base" {
+        return Ok(());
+    }
+    let declared = qir_attr(bytes, "qir_profiles")
+        .map(str::to_string)
+        .or_else(|| {
+            doc.get("inputParams")
+                .and_then(|p| p.get("target_profile"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+    match declared {
+        Some(p) if p.to_ascii_lowercase().contains("adaptive") => Err(JobFailure::new(
+            "UnsupportedProfile",
+            format!(
+                "The target '{}' runs the Base QIR profile; the program declares '{p}'.",
+                target.id
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn entry_points(params: Option<&Value>) -> Vec<Option<String>> {
@@ -147,6 +182,7 @@ pub fn prepare(
                     "The input is neither QIR text (a function with the entry_point attribute) nor LLVM bitcode.",
                 ));
             }
+            check_profile(input, doc, target)?;
             Program::Qir {
                 bytes: input.to_vec(),
                 entry_points: entry_points(doc.get("inputParams")),
@@ -255,6 +291,33 @@ mod tests {
         assert_eq!(h.len(), 2);
         assert!((h["0"].as_f64().unwrap() - 0.5).abs() < 1e-9);
         assert!((h["3"].as_f64().unwrap() - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn base_targets_refuse_adaptive_qir() {
+        let doc = json!({"inputParams": {"entryPoint": "main"}});
+        let qir = b"define i64 @main() #0 { ret i64 0 }\nattributes #0 = { \"entry_point\" \"qir_profiles\"=\"adaptive_profile\" \"required_num_qubits\"=\"2\" }";
+        let e = prepare(
+            "qir.v1",
+            "microsoft.quantum-results.v2",
+            qir,
+            doc.as_object().unwrap(),
+            target(),
+            1 << 30,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "UnsupportedProfile");
+        let qtm = qws_core::catalog::target("quantinuum.sim.h2-1e").unwrap().1;
+        let p = prepare(
+            "qir.v1",
+            "microsoft.quantum-results.v2",
+            qir,
+            doc.as_object().unwrap(),
+            qtm,
+            1 << 30,
+        )
+        .unwrap();
+        assert_eq!(p.memory_bytes, memory_for_qubits(2));
     }
 
     #[test]
