@@ -50,10 +50,9 @@ proptest! {
 
     #[test]
     fn kernels_multithreaded_equal_single_threaded(
-        op in any_gate_op(15), seed in any::<u64>()
+        op in any_gate_op(15)
     ) {
         // A 15-qubit random-ish state from a few gates, then the op with and without threads.
-        let _ = seed;
         let mut a = StateVector::new(15);
         for q in 0..15 {
             a.apply(&qws_sim::ir::GateOp::new(qws_sim::ir::Gate::RY(0.3 + q as f64), vec![q]));
@@ -63,7 +62,10 @@ proptest! {
         b.set_parallel(false);
         a.apply(&op);
         b.apply(&op);
-        prop_assert_eq!(a.amplitudes(), b.amplitudes());
+        // Not bit-exact: another test may switch the SIMD kernels off in between, and the
+        // portable kernel rounds differently. A threading bug gives O(1) differences.
+        let d = max_diff(a.amplitudes(), b.amplitudes());
+        prop_assert!(d < 1e-12, "{op:?}: max diff {d}");
     }
 }
 
