@@ -117,6 +117,12 @@ impl From<StoreError> for ApiError {
                 format!("The resource already exists in location '{existing}'. A resource with the same name cannot be created in another location."),
             )
             .with_target("location"),
+            StoreError::NameNotAvailable { name, location } => ApiError::new(
+                StatusCode::CONFLICT,
+                "WorkspaceNameNotAvailable",
+                format!("The workspace name '{name}' is already in use in location '{location}'. Workspace names must be unique within a region across all subscriptions and resource groups; choose another name or location."),
+            )
+            .with_target("name"),
             StoreError::ResourceGroupNotFound => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "ResourceGroupNotFound",

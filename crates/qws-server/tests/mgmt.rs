@@ -812,3 +812,208 @@ async fn generic_resource_list_as_az_quantum_workspace_list_calls_it() {
         .await;
     expect_error(r, 400, "InvalidFilterInQueryString").await;
 }
+
+/// `properties.providers` must name what `offerings` advertises: unknown ids and SKUs are 400s
+/// naming the field and listing the offer; ARM's case-insensitive match is accepted.
+#[tokio::test]
+async fn workspace_providers_must_be_offered() {
+    let t = TestServer::start().await;
+    t.create_group("rg1").await;
+    let offers: Value = t
+        .arm(
+            Method::GET,
+            &format!(
+                "/subscriptions/{}/providers/Microsoft.Quantum/locations/eastus/offerings",
+                t.sub()
+            ),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let offered: Vec<(String, String)> = offers["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["id"].as_str().unwrap().to_string(),
+                o["properties"]["skus"][0]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let put = |ws: &str, providers: Value| {
+        let p = t.ws_path("rg1", ws);
+        let t = &t;
+        async move {
+            t.arm(
+                Method::PUT,
+                &p,
+                Some(json!({"location": "eastus", "properties": {"providers": providers}})),
+            )
+            .await
+        }
+    };
+
+    let v = expect_error(
+        put(
+            "ws-bad",
+            json!([{"providerId": "ionq", "providerSku": "pay-as-you-go-cred"},
+                   {"providerId": "no-such-provider", "providerSku": "free"}]),
+        )
+        .await,
+        400,
+        "InvalidProvider",
+    )
+    .await;
+    assert_eq!(v["error"]["target"], "properties.providers[1].providerId");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("'no-such-provider'"), "{msg}");
+    for (id, _) in &offered {
+        assert!(msg.contains(id.as_str()), "{msg} lists {id}");
+    }
+
+    let v = expect_error(
+        put(
+            "ws-bad",
+            json!([{"providerId": "ionq", "providerSku": "pay-as-you-go"}]),
+        )
+        .await,
+        400,
+        "InvalidSku",
+    )
+    .await;
+    assert_eq!(v["error"]["target"], "properties.providers[0].providerSku");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("'pay-as-you-go'")
+            && msg.contains("'ionq'")
+            && msg.contains("pay-as-you-go-cred"),
+        "{msg}"
+    );
+    // Nothing was created by the refused requests.
+    expect_error(
+        t.arm(Method::GET, &t.ws_path("rg1", "ws-bad"), None).await,
+        404,
+        "ResourceNotFound",
+    )
+    .await;
+
+    // Every advertised (provider, SKU) pair is accepted, in any case.
+    let all: Vec<Value> = offered
+        .iter()
+        .map(
+            |(id, sku)| json!({"providerId": id.to_uppercase(), "providerSku": sku.to_uppercase()}),
+        )
+        .collect();
+    let r = put("ws-all", Value::Array(all)).await;
+    assert_eq!(r.status(), 201);
+
+    // An update of an existing workspace is validated the same way.
+    let v = expect_error(
+        put(
+            "ws-all",
+            json!([{"providerId": "rigetti", "providerSku": "nope"}]),
+        )
+        .await,
+        400,
+        "InvalidSku",
+    )
+    .await;
+    assert_eq!(v["error"]["target"], "properties.providers[0].providerSku");
+}
+
+/// Workspace names are unique per region across resource groups: a second create is 409
+/// `WorkspaceNameNotAvailable`; updating the owner and using another region still work.
+#[tokio::test]
+async fn workspace_name_is_unique_per_region() {
+    let t = TestServer::start().await;
+    t.create_group("rg-a").await;
+    t.create_group("rg-b").await;
+    let body = |loc: &str| json!({"location": loc, "properties": {"apiKeyEnabled": true}});
+    let r = t
+        .arm(
+            Method::PUT,
+            &t.ws_path("rg-a", "Unique-WS"),
+            Some(body("eastus")),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+
+    let v = expect_error(
+        t.arm(
+            Method::PUT,
+            &t.ws_path("rg-b", "unique-ws"),
+            Some(body("East US")),
+        )
+        .await,
+        409,
+        "WorkspaceNameNotAvailable",
+    )
+    .await;
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("'unique-ws'") && msg.contains("'eastus'"),
+        "{msg}"
+    );
+    expect_error(
+        t.arm(Method::GET, &t.ws_path("rg-b", "unique-ws"), None)
+            .await,
+        404,
+        "ResourceNotFound",
+    )
+    .await;
+    // The bootstrap workspace's name is taken too (other resource group, same region).
+    let r = t
+        .arm(Method::PUT, &t.ws_path("rg-b", "dev"), Some(body("eastus")))
+        .await;
+    expect_error(r, 409, "WorkspaceNameNotAvailable").await;
+
+    // Updating the existing workspace (same id, any case) is unaffected.
+    let r = t
+        .arm(
+            Method::PUT,
+            &t.ws_path("RG-A", "unique-ws"),
+            Some(body("eastus")),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // Another region is fine.
+    let r = t
+        .arm(
+            Method::PUT,
+            &t.ws_path("rg-b", "unique-ws"),
+            Some(body("westus")),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+
+    // Concurrent creates of one new name in one region: exactly one wins, the rest are 409s.
+    let mut groups = vec![];
+    for i in 0..6 {
+        let g = format!("race{i}");
+        t.create_group(&g).await;
+        groups.push(g);
+    }
+    let token = t.mgmt_token().await;
+    let mut attempts = tokio::task::JoinSet::new();
+    for g in &groups {
+        let req = t
+            .https
+            .put(format!(
+                "{}{}?api-version={V}",
+                t.https_url(),
+                t.ws_path(g, "contested")
+            ))
+            .bearer_auth(&token)
+            .json(&body("eastus"));
+        attempts.spawn(async move { req.send().await.unwrap().status().as_u16() });
+    }
+    let mut statuses = attempts.join_all().await;
+    statuses.sort();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409]);
+}

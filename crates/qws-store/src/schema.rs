@@ -101,6 +101,12 @@ CREATE TABLE dp_quota_usage (
     PRIMARY KEY (workspace_uid, provider_id, period)
 );
 "#,
+    // Workspace names are unique per region: index the per-create lookup. Not UNIQUE, because
+    // databases written before the rule was enforced may already hold such duplicates; the
+    // rule itself is enforced inside `put_workspace`'s transaction.
+    r#"
+CREATE INDEX workspaces_name_location ON workspaces(name_key, location);
+"#,
 ];
 
 /// Brings the database to the newest schema.

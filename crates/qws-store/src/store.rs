@@ -38,6 +38,15 @@ pub enum StoreError {
     /// Keys are disabled for the workspace.
     #[error("access keys are disabled for this workspace")]
     KeysDisabled,
+    /// A create used a workspace name that another workspace already has in that location
+    /// (names are unique per region, like the `{name}.{region}` endpoint host they become).
+    #[error("workspace name '{name}' is already in use in location '{location}'")]
+    NameNotAvailable {
+        /// The requested name.
+        name: String,
+        /// The location in which it is taken.
+        location: String,
+    },
 }
 
 /// Result alias.
@@ -698,7 +707,9 @@ impl Store {
     }
 
     /// Creates or updates a workspace. On create, generates both access keys. Returns the
-    /// record and whether it was created.
+    /// record and whether it was created. A create fails with [`StoreError::NameNotAvailable`]
+    /// when the name (any case) is taken in the same location by a workspace in any resource
+    /// group or subscription.
     pub fn put_workspace(
         &self,
         sub: &SubscriptionId,
@@ -759,6 +770,21 @@ impl Store {
                 w.uid
             }
             None => {
+                // Checked inside the write transaction (and under the connection lock), so two
+                // concurrent creates of one name in one region cannot both succeed.
+                let taken: Option<i64> = tx
+                    .query_row(
+                        "SELECT 1 FROM workspaces WHERE name_key = ?1 AND location = ?2 LIMIT 1",
+                        params![name_key, spec.location],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if taken.is_some() {
+                    return Err(StoreError::NameNotAvailable {
+                        name: name.to_string(),
+                        location: spec.location.clone(),
+                    });
+                }
                 let uid = uuid::Uuid::new_v4().to_string();
                 tx.execute(
                     "INSERT INTO workspaces (uid, subscription_id, rg_key, name_key, name, location, tags, providers,

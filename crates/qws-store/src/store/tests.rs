@@ -290,3 +290,89 @@ fn tags_and_operations() {
     f.store.put_operation(&op).unwrap();
     assert_eq!(f.store.get_operation("op1").unwrap(), Some(op));
 }
+
+#[test]
+fn workspace_names_are_unique_per_location() {
+    let f = fixture();
+    let other_sub = SubscriptionId::from_uuid(uuid::Uuid::new_v4());
+    f.store
+        .create_subscription(&SubscriptionRecord {
+            id: other_sub,
+            tenant_id: "t".into(),
+            display_name: "s2".into(),
+        })
+        .unwrap();
+    f.store
+        .put_resource_group(&other_sub, "rg", "eastus", &Tags::new())
+        .unwrap();
+    f.store
+        .put_resource_group(&f.sub, "rg2", "eastus", &Tags::new())
+        .unwrap();
+    f.store
+        .put_workspace(&f.sub, "rg", "Shared", &spec("eastus"), &actor())
+        .unwrap();
+    // Same region, other group or other subscription, any case: refused, nothing stored.
+    for (sub, rg) in [(f.sub, "rg2"), (other_sub, "rg")] {
+        match f
+            .store
+            .put_workspace(&sub, rg, "SHARED", &spec("eastus"), &actor())
+        {
+            Err(StoreError::NameNotAvailable { name, location }) => {
+                assert_eq!((name.as_str(), location.as_str()), ("SHARED", "eastus"));
+            }
+            other => panic!("expected NameNotAvailable, got {other:?}"),
+        }
+        assert!(f.store.get_workspace(&sub, rg, "shared").unwrap().is_none());
+    }
+    // Updating the existing workspace is unaffected; another region is fine.
+    let (_, created) = f
+        .store
+        .put_workspace(&f.sub, "rg", "shared", &spec("eastus"), &actor())
+        .unwrap();
+    assert!(!created);
+    let (_, created) = f
+        .store
+        .put_workspace(&other_sub, "rg", "shared", &spec("westus"), &actor())
+        .unwrap();
+    assert!(created);
+    assert_eq!(
+        f.store.find_workspaces_by_name("shared", 10).unwrap().len(),
+        2
+    );
+}
+
+#[test]
+fn concurrent_creates_of_one_name_have_one_winner() {
+    let f = fixture();
+    let groups: Vec<String> = (0..8).map(|i| format!("race{i}")).collect();
+    for g in &groups {
+        f.store
+            .put_resource_group(&f.sub, g, "eastus", &Tags::new())
+            .unwrap();
+    }
+    let store = &f.store;
+    let sub = f.sub;
+    let outcomes: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = groups
+            .iter()
+            .map(|g| {
+                s.spawn(move || {
+                    match store.put_workspace(&sub, g, "contested", &spec("eastus"), &actor()) {
+                        Ok((_, created)) => created,
+                        Err(StoreError::NameNotAvailable { .. }) => false,
+                        Err(e) => panic!("unexpected error: {e}"),
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(outcomes.iter().filter(|c| **c).count(), 1);
+    assert_eq!(
+        f.store
+            .find_workspaces_by_name("contested", 100)
+            .unwrap()
+            .len(),
+        1
+    );
+}

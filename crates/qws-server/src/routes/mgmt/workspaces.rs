@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use qws_core::catalog;
 use qws_core::models::{ListResult, Provider, QuantumWorkspace, Tags};
 use qws_core::names::{Location, ResourceGroupName, SubscriptionId, WorkspaceName};
 use qws_store::{Actor, OperationRecord, WorkspaceRecord, WorkspaceSpec};
@@ -207,6 +208,13 @@ fn validate_put(body: WorkspacePut) -> ApiResult<(Location, Tags, Option<String>
             ));
         }
     }
+    for (i, p) in props.providers.iter().flatten().enumerate() {
+        validate_offered(
+            i,
+            p.provider_id.as_deref().unwrap_or(""),
+            p.provider_sku.as_deref().unwrap_or(""),
+        )?;
+    }
     if props.providers.as_ref().is_some_and(|p| p.len() > 64) {
         return Err(ApiError::invalid_content(
             "properties.providers",
@@ -214,6 +222,38 @@ fn validate_put(body: WorkspacePut) -> ApiResult<(Location, Tags, Option<String>
         ));
     }
     Ok((location, tags, identity, props))
+}
+
+/// Refuses a provider entry that the offerings endpoint does not advertise: an unknown
+/// `providerId` (400 `InvalidProvider`) or a SKU that provider does not offer (400 `InvalidSku`).
+/// ARM compares both case-insensitively. Errors list what is offered so the caller can fix it.
+fn validate_offered(index: usize, id: &str, sku: &str) -> ApiResult<()> {
+    let clip = |s: &str| s.trim().chars().take(64).collect::<String>();
+    let Some(provider) = catalog::provider(id.trim()) else {
+        let offered: Vec<&str> = catalog::PROVIDERS.iter().map(|p| p.id).collect();
+        return Err(ApiError::bad_request(
+            "InvalidProvider",
+            format!(
+                "The provider '{}' is not offered. Offered providers: {}.",
+                clip(id),
+                offered.join(", ")
+            ),
+        )
+        .with_target(format!("properties.providers[{index}].providerId")));
+    };
+    if !provider.sku.eq_ignore_ascii_case(sku.trim()) {
+        return Err(ApiError::bad_request(
+            "InvalidSku",
+            format!(
+                "The SKU '{}' is not offered for provider '{}'. Offered SKUs: {}.",
+                clip(sku),
+                provider.id,
+                provider.sku
+            ),
+        )
+        .with_target(format!("properties.providers[{index}].providerSku")));
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
