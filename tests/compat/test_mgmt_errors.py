@@ -14,6 +14,7 @@ from azure.mgmt.quantum import AzureQuantumMgmtClient
 from azure.mgmt.quantum.models import (
     APIKeys,
     KeyType,
+    Provider,
     QuantumWorkspace,
     QuantumWorkspaceIdentity,
     WorkspaceResourceProperties,
@@ -138,3 +139,54 @@ def test_missing_api_version_is_rejected(qws):
     status, _, body = qws.request("GET", qws.workspace_path(qws.resource_group, qws.workspace_name), token=token)
     assert status == 400
     assert body["error"]["code"] == "MissingApiVersionParameter"
+
+
+def test_unoffered_provider_or_sku_is_rejected(qws, mgmt_client, unique_name):
+    name = unique_name("prov")
+    offered = {o.id: o.properties.skus[0].id for o in mgmt_client.offerings.list(qws.location)}
+    cases = [
+        (Provider(provider_id="no-such-provider", provider_sku="free"), "InvalidProvider", "providerId"),
+        (Provider(provider_id="ionq", provider_sku="no-such-sku"), "InvalidSku", "providerSku"),
+    ]
+    for provider, code, field in cases:
+        body = new_body(qws)
+        body.properties.providers = [provider]
+        with pytest.raises(HttpResponseError) as err:
+            mgmt_client.workspaces.begin_create_or_update(qws.resource_group, name, body).result()
+        assert err.value.status_code == 400
+        assert err.value.error.code == code
+        assert err.value.error.target == f"properties.providers[0].{field}"
+        # The message lists what is offered: every provider id, or the provider's SKU.
+        listed = [offered["ionq"]] if code == "InvalidSku" else list(offered)
+        assert all(x in err.value.error.message for x in listed), err.value.error.message
+    with pytest.raises(ResourceNotFoundError):
+        mgmt_client.workspaces.get(qws.resource_group, name)
+
+    body = new_body(qws)
+    body.properties.providers = [Provider(provider_id=pid.upper(), provider_sku=sku) for pid, sku in offered.items()]
+    created = mgmt_client.workspaces.begin_create_or_update(qws.resource_group, name, body).result()
+    assert len(created.properties.providers) == len(offered)
+    mgmt_client.workspaces.begin_delete(qws.resource_group, name).result()
+
+
+def test_workspace_name_taken_in_region_is_409(qws, mgmt_client, new_workspace, unique_name):
+    group = unique_name("dupgroup")
+    status, _, doc = qws.request(
+        "PUT",
+        f"/subscriptions/{qws.subscription_id}/resourceGroups/{group}?api-version=2021-04-01",
+        token=qws.token(),
+        body={"location": qws.location},
+    )
+    assert status in (200, 201), doc
+    with pytest.raises(HttpResponseError) as err:
+        mgmt_client.workspaces.begin_create_or_update(group, new_workspace.name, new_body(qws)).result()
+    assert err.value.status_code == 409
+    assert err.value.error.code == "WorkspaceNameNotAvailable"
+    assert new_workspace.name in err.value.error.message
+    with pytest.raises(ResourceNotFoundError):
+        mgmt_client.workspaces.get(group, new_workspace.name)
+    # The owner can still update its workspace (same id: 200, not a conflict).
+    updated = mgmt_client.workspaces.begin_create_or_update(
+        qws.resource_group, new_workspace.name, new_body(qws)
+    ).result()
+    assert updated.id == new_workspace.id
