@@ -235,10 +235,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     crate::blob::purge_orphans(&store, &blobs);
     let job_store =
         Arc::new(qws_store::jobs::JobStore::open(&dir).context("opening the job store")?);
-    let scheduler = crate::scheduler::Scheduler::new(
-        job_store.clone(),
-        crate::scheduler::SchedulerConfig::default(),
-    );
+    let mut scheduler_config = crate::scheduler::SchedulerConfig::default();
+    if let Some(w) = config.scheduler_workers {
+        scheduler_config.workers = w.clamp(1, 64);
+    }
+    let scheduler = crate::scheduler::Scheduler::new(job_store.clone(), scheduler_config);
     let dataplane = Arc::new(crate::dataplane::DataPlane::new(
         job_store,
         scheduler.clone(),

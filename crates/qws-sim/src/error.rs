@@ -22,6 +22,9 @@ pub enum SimError {
     /// The program exceeds a configured bound (qubits, memory, operations, shots, steps…).
     #[error("limit exceeded: {0}")]
     Limit(String),
+    /// The run was stopped through its [`crate::CancelToken`].
+    #[error("the run was cancelled")]
+    Cancelled,
 }
 
 impl SimError {

@@ -4,6 +4,7 @@
 //! programs to the circuit IR in [`ir`]; [`run`] executes it on the statevector backend in
 //! [`state`]; [`encode`] turns results into the providers' result formats.
 
+pub mod cancel;
 pub mod encode;
 pub mod engine;
 pub mod error;
@@ -15,4 +16,5 @@ pub mod qir;
 pub mod run;
 pub mod state;
 
+pub use cancel::CancelToken;
 pub use error::{Result, SimError};

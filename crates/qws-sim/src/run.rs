@@ -5,6 +5,7 @@
 //! - [`run`] executes `shots` shots and returns every shot's classical bits;
 //! - [`final_state`] returns the final statevector of a measurement-free circuit.
 
+use crate::cancel::{self, CancelToken};
 use crate::engine::fusion::{fuse, FusedOp, FusionConfig};
 use crate::engine::sample;
 use crate::engine::sparse::SparseState;
@@ -44,6 +45,8 @@ pub struct RunOptions {
     /// Gate fusion on/off (results are identical up to rounding either way).
     pub fusion: bool,
     pub limits: Limits,
+    /// When cancelled, the run stops at its next check and returns [`SimError::Cancelled`].
+    pub cancel: Option<CancelToken>,
 }
 
 impl Default for RunOptions {
@@ -53,6 +56,7 @@ impl Default for RunOptions {
             seed: None,
             fusion: true,
             limits: Limits::default(),
+            cancel: None,
         }
     }
 }
@@ -223,6 +227,9 @@ pub enum SparseMode {
     Always,
 }
 
+/// Sampled shots turned into bits between two cancellation checks.
+const CANCEL_CHECK_SHOTS: usize = 4096;
+
 /// Below this many qubits the dense state is so small that the sparse path cannot pay off.
 pub const SPARSE_MIN_QUBITS: usize = 12;
 
@@ -258,6 +265,8 @@ pub fn run(circuit: &Circuit, opts: &RunOptions) -> Result<RunOutput> {
 pub fn run_with(circuit: &Circuit, opts: &RunOptions, cfg: &EngineConfig) -> Result<RunOutput> {
     validate(circuit, &opts.limits)?;
     check_shots(opts)?;
+    let stop = opts.cancel.as_ref();
+    cancel::check(stop)?;
     let mut rng = match opts.seed {
         Some(s) => ChaCha8Rng::seed_from_u64(s),
         None => ChaCha8Rng::from_entropy(),
@@ -272,23 +281,25 @@ pub fn run_with(circuit: &Circuit, opts: &RunOptions, cfg: &EngineConfig) -> Res
                 shots: vec![ShotBits::zeros(circuit.num_clbits); shots],
             });
         }
-        let state = simulate(n, &segments, opts.fusion, cfg)?;
+        let state = simulate(n, &segments, opts.fusion, cfg, stop)?;
+        cancel::check(stop)?;
         let outcomes = match &state {
             Simulated::Sparse(sp) => sample::sample_sparse(&sp.entries(), shots, &mut rng),
             Simulated::Dense(sv) => {
                 sample::sample_dense(sv.amplitudes(), shots, sv.is_parallel(), &mut rng)
             }
         };
-        let shots = outcomes
-            .into_iter()
-            .map(|x| {
-                let mut bits = ShotBits::zeros(circuit.num_clbits);
-                for &(q, c) in &measures {
-                    bits.set(c, x >> q & 1 == 1);
-                }
-                bits
-            })
-            .collect();
+        let mut shots = Vec::with_capacity(outcomes.len());
+        for (i, x) in outcomes.into_iter().enumerate() {
+            if i.is_multiple_of(CANCEL_CHECK_SHOTS) {
+                cancel::check(stop)?;
+            }
+            let mut bits = ShotBits::zeros(circuit.num_clbits);
+            for &(q, c) in &measures {
+                bits.set(c, x >> q & 1 == 1);
+            }
+            shots.push(bits);
+        }
         return Ok(RunOutput {
             num_clbits: circuit.num_clbits,
             shots,
@@ -298,7 +309,7 @@ pub fn run_with(circuit: &Circuit, opts: &RunOptions, cfg: &EngineConfig) -> Res
     let (prefix, rest) = split_prefix(circuit);
     let program = compile(rest, opts.fusion, &cfg.fusion);
     let prefix_state = || -> Result<StateVector> {
-        simulate(n, &prefix, opts.fusion, cfg).and_then(|s| s.into_dense(cfg))
+        simulate(n, &prefix, opts.fusion, cfg, stop).and_then(|s| s.into_dense(cfg))
     };
     // Keeping a copy of the prefix state doubles memory; only do it within the budget.
     let keep_copy = (32u128 << n) <= opts.limits.max_memory_bytes as u128;
@@ -309,12 +320,13 @@ pub fn run_with(circuit: &Circuit, opts: &RunOptions, cfg: &EngineConfig) -> Res
     };
     let mut out = Vec::with_capacity(shots);
     for _ in 0..shots {
+        cancel::check(stop)?;
         let mut state = match &initial {
             Some(s) => s.clone(),
             None => prefix_state()?,
         };
         let mut bits = ShotBits::zeros(circuit.num_clbits);
-        exec(&program, &mut state, &mut bits, &mut rng);
+        exec(&program, &mut state, &mut bits, &mut rng, stop)?;
         out.push(bits);
     }
     Ok(RunOutput {
@@ -346,7 +358,15 @@ pub fn final_state_with(
             )),
         }
     }
-    simulate(circuit.num_qubits, &segments, opts.fusion, cfg)?.into_dense(cfg)
+    cancel::check(opts.cancel.as_ref())?;
+    simulate(
+        circuit.num_qubits,
+        &segments,
+        opts.fusion,
+        cfg,
+        opts.cancel.as_ref(),
+    )?
+    .into_dense(cfg)
 }
 
 /// A simulated pure state: still sparse, or dense.
@@ -389,6 +409,7 @@ fn simulate(
     segments: &[Vec<GateOp>],
     fusion: bool,
     cfg: &EngineConfig,
+    stop: Option<&CancelToken>,
 ) -> Result<Simulated> {
     let use_sparse = n < 64
         && match cfg.sparse {
@@ -403,6 +424,7 @@ fn simulate(
         let mut start = 0;
         if let Some(sp) = sparse.as_mut() {
             while start < seg.len() {
+                cancel::check(stop)?;
                 if !sp.apply(&seg[start], max_len) {
                     break;
                 }
@@ -424,10 +446,12 @@ fn simulate(
         let rest = &seg[start..];
         if fusion {
             for f in fuse(rest, &cfg.fusion) {
+                cancel::check(stop)?;
                 sv.apply_fused(&f);
             }
         } else {
             for g in rest {
+                cancel::check(stop)?;
                 sv.apply(g);
             }
         }
@@ -574,10 +598,21 @@ fn eval(cond: &Condition, bits: &ShotBits) -> bool {
     }
 }
 
-fn exec(steps: &[Step], state: &mut StateVector, bits: &mut ShotBits, rng: &mut ChaCha8Rng) {
+fn exec(
+    steps: &[Step],
+    state: &mut StateVector,
+    bits: &mut ShotBits,
+    rng: &mut ChaCha8Rng,
+    stop: Option<&CancelToken>,
+) -> Result<()> {
     for step in steps {
         match step {
-            Step::Run(ops) => ops.iter().for_each(|f| state.apply_fused(f)),
+            Step::Run(ops) => {
+                for f in ops {
+                    cancel::check(stop)?;
+                    state.apply_fused(f);
+                }
+            }
             Step::Measure { qubit, clbit } => {
                 let r = state.measure(*qubit, rng);
                 bits.set(*clbit, r);
@@ -589,13 +624,14 @@ fn exec(steps: &[Step], state: &mut StateVector, bits: &mut ShotBits, rng: &mut 
                 else_steps,
             } => {
                 if eval(cond, bits) {
-                    exec(then_steps, state, bits, rng)
+                    exec(then_steps, state, bits, rng, stop)?
                 } else {
-                    exec(else_steps, state, bits, rng)
+                    exec(else_steps, state, bits, rng, stop)?
                 }
             }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ impl From<SimError> for JobFailure {
             SimError::Parse { .. } | SimError::Invalid(_) => "InvalidInputData",
             SimError::Unsupported(_) => "UnsupportedProgram",
             SimError::Limit(_) => "ExecutionLimitExceeded",
+            SimError::Cancelled => "Cancelled",
         };
         JobFailure::new(code, e.to_string())
     }
@@ -211,13 +212,15 @@ pub fn prepare(
     })
 }
 
-/// Simulates and encodes; returns the output document's bytes.
-pub fn run(p: Prepared) -> Result<Vec<u8>, JobFailure> {
+/// Simulates and encodes; returns the output document's bytes. Cancelling `cancel` stops the
+/// simulation at its next check with the `Cancelled` failure.
+pub fn run(p: Prepared, cancel: &qws_sim::CancelToken) -> Result<Vec<u8>, JobFailure> {
     let opts = RunOptions {
         shots: p.shots,
         seed: None,
         fusion: true,
         limits: p.limits.clone(),
+        cancel: Some(cancel.clone()),
     };
     let doc = match (&p.program, p.output_format.as_str()) {
         (Program::Circuit(c), "ionq.quantum-results.v1") => {
@@ -250,6 +253,7 @@ pub fn run(p: Prepared) -> Result<Vec<u8>, JobFailure> {
                 shots: p.shots,
                 seed: None,
                 limits: p.limits.clone(),
+                cancel: Some(cancel.clone()),
                 ..Default::default()
             };
             qws_sim::qir::run_qir_items(bytes, entry_points, &qopts)?
@@ -286,7 +290,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.shots, 10);
-        let out: Value = serde_json::from_slice(&run(p).unwrap()).unwrap();
+        let out: Value =
+            serde_json::from_slice(&run(p, &qws_sim::CancelToken::new()).unwrap()).unwrap();
         let h = out["histogram"].as_object().unwrap();
         assert_eq!(h.len(), 2);
         assert!((h["0"].as_f64().unwrap() - 0.5).abs() < 1e-9);

@@ -7,9 +7,10 @@
 //!   estimated statevector memory from a budget (a semaphore counted in MiB), so large jobs wait
 //!   instead of exhausting memory; a job that could never fit fails with a clear error.
 //! * Status moves `Waiting → Executing → Succeeded | Failed`, each step a conditional update in
-//!   SQLite. The output blob is written before `Succeeded`. Cancellation sets `Cancelled` at once;
-//!   a running simulation cannot be interrupted, so its result is discarded (the conditional
-//!   update only replaces `Executing`, never `Cancelled`).
+//!   SQLite. The output blob is written before `Succeeded`. Cancellation sets `Cancelled` at once
+//!   and triggers the running job's [`qws_sim::CancelToken`], so its simulation stops at the next
+//!   check and frees its worker and memory; no output is written (the conditional update only
+//!   replaces `Executing`, never `Cancelled`).
 //! * At start-up, jobs left `Executing` by a crash return to `Waiting` and every waiting job is
 //!   queued again, oldest first.
 //! * `averageQueueTime` per target is a moving average of measured Waiting → Executing delays.
@@ -62,6 +63,8 @@ pub struct Scheduler {
     notify: Notify,
     memory: Arc<Semaphore>,
     cancelled: Mutex<HashSet<JobKey>>,
+    /// Cancellation tokens of the jobs workers hold.
+    running: Mutex<HashMap<JobKey, qws_sim::CancelToken>>,
     queue_times: Mutex<HashMap<String, f64>>,
 }
 
@@ -80,6 +83,7 @@ impl Scheduler {
             queue: Mutex::new(VecDeque::new()),
             notify: Notify::new(),
             cancelled: Mutex::new(HashSet::new()),
+            running: Mutex::new(HashMap::new()),
             queue_times: Mutex::new(HashMap::new()),
         })
     }
@@ -109,9 +113,18 @@ impl Scheduler {
             q.len() != before
         };
         // Only a job a worker may hold needs remembering; the worker forgets it when done.
-        let mut c = lock(&self.cancelled);
-        if !was_queued && c.len() < 100_000 {
-            c.insert(key);
+        if !was_queued {
+            {
+                let mut c = lock(&self.cancelled);
+                if c.len() < 100_000 {
+                    c.insert(key.clone());
+                }
+            }
+            // Marked first, then signalled: `process` registers its token and then looks at
+            // `cancelled`, so one of the two sides always sees the other.
+            if let Some(t) = lock(&self.running).get(&key) {
+                t.cancel();
+            }
         }
     }
 
@@ -203,7 +216,9 @@ impl Scheduler {
                     )
                     .await;
             }
-            lock(&self.cancelled).remove(&(ws, id));
+            let key = (ws, id);
+            lock(&self.running).remove(&key);
+            lock(&self.cancelled).remove(&key);
         }
     }
 
@@ -341,7 +356,13 @@ impl Scheduler {
         self.record_queue_time(target.id, waited);
 
         let shots = prepared.shots;
-        let result = tokio::task::spawn_blocking(move || exec::run(prepared))
+        let key = (ws.to_string(), id.to_string());
+        let token = qws_sim::CancelToken::new();
+        lock(&self.running).insert(key.clone(), token.clone());
+        if lock(&self.cancelled).contains(&key) {
+            token.cancel();
+        }
+        let result = tokio::task::spawn_blocking(move || exec::run(prepared, &token))
             .await
             .map_err(|e| anyhow::anyhow!("simulation task: {e}"))?;
         if lock(&self.cancelled).contains(&(ws.to_string(), id.to_string())) {

@@ -28,7 +28,12 @@ enum Val {
 pub struct Budget {
     pub per_shot: u64,
     pub remaining_total: u64,
+    /// Polled every [`CANCEL_CHECK_STEPS`] steps.
+    pub cancel: Option<crate::CancelToken>,
 }
+
+/// Interpreter steps between two cancellation checks.
+pub const CANCEL_CHECK_STEPS: u64 = 64;
 
 fn sext(v: u64, bits: u32) -> i64 {
     if bits >= 64 {
@@ -68,6 +73,7 @@ pub fn run_shot<R: Rng + ?Sized>(
         rng,
     };
     let mut steps: u64 = 0;
+    let mut next_check: u64 = 0;
     let mut block = 0usize;
     let mut prev: Option<usize> = None;
     let mut phi_buf: Vec<Val> = Vec::new();
@@ -91,6 +97,10 @@ pub fn run_shot<R: Rng + ?Sized>(
             )));
         }
         budget.remaining_total -= cost;
+        if steps >= next_check {
+            crate::cancel::check(budget.cancel.as_ref())?;
+            next_check = steps + CANCEL_CHECK_STEPS;
+        }
         if !b.phis.is_empty() {
             let from =
                 prev.ok_or_else(|| rt(b.phis[0].loc, "phi in the entry block has no predecessor"))?;
@@ -112,7 +122,11 @@ pub fn run_shot<R: Rng + ?Sized>(
                 s.vals[phi.dest] = v;
             }
         }
-        for (inst, loc) in &b.insts {
+        for (k, (inst, loc)) in b.insts.iter().enumerate() {
+            // Long straight-line blocks (unrolled programs) are checked inside too.
+            if k > 0 && (k as u64).is_multiple_of(CANCEL_CHECK_STEPS) {
+                crate::cancel::check(budget.cancel.as_ref())?;
+            }
             s.exec(inst, *loc)?;
         }
         let next = match &b.term {

@@ -45,6 +45,8 @@ pub struct QirRunOptions {
     pub max_total_steps: u64,
     /// Largest accepted program, in bytes.
     pub max_input_bytes: usize,
+    /// When cancelled, the run stops at its next check and returns [`SimError::Cancelled`].
+    pub cancel: Option<crate::CancelToken>,
 }
 
 impl Default for QirRunOptions {
@@ -57,6 +59,7 @@ impl Default for QirRunOptions {
             max_steps_per_shot: 1_000_000,
             max_total_steps: 2_000_000_000,
             max_input_bytes: 64 << 20,
+            cancel: None,
         }
     }
 }
@@ -119,11 +122,13 @@ pub fn run_qir_items(
     if entry_points.is_empty() {
         return Err(SimError::Invalid("no entry point to run".into()));
     }
+    crate::cancel::check(opts.cancel.as_ref())?;
     let module = parse_module(input, opts.max_input_bytes)?;
     let mut results = Vec::with_capacity(entry_points.len());
     let mut budget = interp::Budget {
         per_shot: opts.max_steps_per_shot,
         remaining_total: opts.max_total_steps,
+        cancel: opts.cancel.clone(),
     };
     for (i, ep) in entry_points.iter().enumerate() {
         let seed = opts.seed.map(|s| s.wrapping_add(i as u64));
@@ -151,10 +156,14 @@ pub fn run_entry(
                 seed,
                 fusion: true,
                 limits: opts.limits.clone(),
+                cancel: opts.cancel.clone(),
             },
         )?;
         let mut recs = Vec::with_capacity(lowered.outputs.len());
-        for bits in &run.shots {
+        for (i, bits) in run.shots.iter().enumerate() {
+            if i.is_multiple_of(4096) {
+                crate::cancel::check(opts.cancel.as_ref())?;
+            }
             recs.clear();
             recs.extend(lowered.outputs.iter().map(|t| t.fill(|i| bits.get(i))));
             out.push(shot_value(&recs, program.num_results, |i| bits.get(i))?);
@@ -166,6 +175,7 @@ pub fn run_entry(
         None => ChaCha8Rng::from_entropy(),
     };
     for _ in 0..opts.shots {
+        crate::cancel::check(opts.cancel.as_ref())?;
         let (recs, res) = interp::run_shot(&program, &mut rng, budget)?;
         out.push(shot_value(&recs, program.num_results, |i| res[i])?);
     }
