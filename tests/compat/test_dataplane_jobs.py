@@ -69,6 +69,31 @@ def test_ionq_json_submit_wait_results(ws):
     assert abs(results["histogram"]["0"] - 0.5) < 1e-9
 
 
+def test_gzip_encoded_input_is_decompressed(ws):
+    """`encoding="gzip"` marks the uploaded blob Content-Encoding: gzip (the client does not
+    compress); the service must decompress it, as the offerings' acceptedContentEncodings say."""
+    import gzip
+    import json
+
+    from azure.quantum import Job
+
+    job = Job.from_input_data(
+        workspace=ws,
+        name="bell-gzip",
+        target="ionq.simulator",
+        input_data=gzip.compress(json.dumps(BELL_IONQ).encode()),
+        content_type="application/json",
+        encoding="gzip",
+        provider_id="ionq",
+        input_data_format="ionq.circuit.v1",
+        output_data_format="ionq.quantum-results.v1",
+        input_params={"shots": 10},
+    )
+    job.wait_until_completed(timeout_secs=120)
+    assert job.details.status == JobStatus.SUCCEEDED, job.details.error_data
+    assert set(job.get_results()["histogram"]) == {"0", "3"}
+
+
 def test_ionq_qpu_is_served_by_the_simulator(ws):
     job = ws.get_targets(name="ionq.qpu.aria-1").submit(BELL_IONQ, name="qpu", shots=10)
     assert set(job.get_results()["histogram"]) == {"0", "3"}

@@ -134,6 +134,42 @@ fn entry_points(params: Option<&Value>) -> Vec<Option<String>> {
     }
 }
 
+/// Undoes the input blob's `Content-Encoding` (the client sets it with `encoding="gzip"`; the
+/// offerings advertise `identity` and `gzip`). The decompressed size is bounded by `max` so a
+/// small compressed blob cannot expand without limit.
+pub fn decode_content(
+    data: Vec<u8>,
+    encoding: Option<&str>,
+    max: u64,
+) -> Result<Vec<u8>, JobFailure> {
+    use std::io::Read;
+    match encoding.map(str::trim).filter(|e| !e.is_empty()) {
+        None => Ok(data),
+        Some(e) if e.eq_ignore_ascii_case("identity") => Ok(data),
+        Some(e) if e.eq_ignore_ascii_case("gzip") => {
+            let mut out = Vec::new();
+            let mut reader = flate2::read::GzDecoder::new(&data[..]).take(max.saturating_add(1));
+            reader.read_to_end(&mut out).map_err(|err| {
+                JobFailure::new(
+                    "InvalidInputData",
+                    format!("The input blob is marked gzip but could not be decompressed: {err}."),
+                )
+            })?;
+            if out.len() as u64 > max {
+                return Err(JobFailure::new(
+                    "InputDataTooLarge",
+                    format!("The decompressed input exceeds {max} bytes."),
+                ));
+            }
+            Ok(out)
+        }
+        Some(other) => Err(JobFailure::new(
+            "InvalidInputData",
+            format!("Content encoding '{other}' is not supported; use 'gzip' or none."),
+        )),
+    }
+}
+
 /// Parses and checks a job's input.
 pub fn prepare(
     input_format: &str,
@@ -275,6 +311,36 @@ mod tests {
 
     fn target() -> &'static TargetInfo {
         qws_core::catalog::target("ionq.simulator").unwrap().1
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_input_is_decoded_and_bounded() {
+        let text = b"OPENQASM 2.0; qreg q[1];".to_vec();
+        assert_eq!(decode_content(text.clone(), None, 100).unwrap(), text);
+        assert_eq!(
+            decode_content(text.clone(), Some("identity"), 100).unwrap(),
+            text
+        );
+        assert_eq!(
+            decode_content(gzip(&text), Some("GZIP"), 100).unwrap(),
+            text
+        );
+        // A bomb: 1 MiB of zeros compresses to about a kilobyte but exceeds the bound.
+        let bomb = gzip(&vec![0u8; 1 << 20]);
+        assert!(bomb.len() < 4096);
+        let err = decode_content(bomb, Some("gzip"), 1 << 16).unwrap_err();
+        assert_eq!(err.code, "InputDataTooLarge");
+        let err = decode_content(b"not gzip".to_vec(), Some("gzip"), 100).unwrap_err();
+        assert_eq!(err.code, "InvalidInputData");
+        let err = decode_content(text, Some("br"), 100).unwrap_err();
+        assert!(err.message.contains("'br'"), "{}", err.message);
     }
 
     #[test]

@@ -299,12 +299,17 @@ impl Scheduler {
                     ),
                 )));
             }
-            let Some((data, _)) = blobs.get_blob(&w, &c, &b)? else {
+            let Some((data, props)) = blobs.get_blob(&w, &c, &b)? else {
                 return Ok(Err(exec::JobFailure::new(
                     "InputDataNotFound",
                     format!("The input blob '{b}' was not found."),
                 )));
             };
+            let data =
+                match exec::decode_content(data, props.content_encoding.as_deref(), max_input) {
+                    Ok(d) => d,
+                    Err(f) => return Ok(Err(f)),
+                };
             Ok(exec::prepare(
                 &input_format,
                 &output_format,
