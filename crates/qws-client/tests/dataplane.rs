@@ -269,8 +269,9 @@ async fn arm_resolution_by_resource_id_triple_and_name() {
     arm.create_or_update_resource_group(&sub, "other-rg", &group, None)
         .await
         .unwrap();
+    // Names are unique per region, so the twin that makes the name ambiguous lives elsewhere.
     let twin: qws_client::arm::Workspace =
-        serde_json::from_value(serde_json::json!({"location": "eastus", "properties": {}}))
+        serde_json::from_value(serde_json::json!({"location": "westus", "properties": {}}))
             .unwrap();
     let created = arm
         .create_or_update_workspace(&sub, "other-rg", &name, &twin, None)
