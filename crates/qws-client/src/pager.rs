@@ -1,6 +1,10 @@
-//! Paging through data-plane list results (`{"value":[…],"nextLink":"…"}`).
+//! Paging through list results (`{"value":[…],"nextLink":"…"}`), for ARM and the data plane.
+//!
+//! One pager serves both planes; what differs (how a page is fetched, how a `nextLink` is
+//! checked and rewritten) is the [`PageSource`] it is built over.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
@@ -11,17 +15,59 @@ use crate::workspace::Workspace;
 /// Upper bound on pages fetched by one pager, so a misbehaving server cannot loop it forever.
 const MAX_PAGES: usize = 10_000;
 
-/// Pages of a data-plane list operation. Each page is one GET; `nextLink` (absolute or relative)
-/// must stay on the workspace endpoint, and the client's `api-version` replaces the link's, as
-/// the Python client does.
-pub struct Pager<T> {
-    workspace: Workspace,
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::workspace::Workspace {}
+    impl Sealed for crate::arm::ArmClient {}
+}
+
+/// A client that list pages come from: [`Workspace`] (data plane) or
+/// [`ArmClient`](crate::arm::ArmClient) (management plane). Sealed; not meant to be implemented
+/// outside this crate.
+pub trait PageSource: sealed::Sealed + Clone {
+    /// GETs one page and returns its JSON body.
+    #[doc(hidden)]
+    fn get_page(&self, url: url::Url) -> impl Future<Output = Result<serde_json::Value>> + Send;
+    /// Resolves and checks a `nextLink`: it must stay on the client's origin, because the
+    /// credential travels with it.
+    #[doc(hidden)]
+    fn follow_link(&self, link: &str) -> Result<url::Url>;
+}
+
+impl PageSource for Workspace {
+    async fn get_page(&self, url: url::Url) -> Result<serde_json::Value> {
+        self.send::<()>(reqwest::Method::GET, url, None, &[200])
+            .await?
+            .json()
+    }
+    fn follow_link(&self, link: &str) -> Result<url::Url> {
+        // The client's `api-version` replaces the link's, as the Python client does.
+        self.follow_url(link)
+    }
+}
+
+impl PageSource for crate::arm::ArmClient {
+    async fn get_page(&self, url: url::Url) -> Result<serde_json::Value> {
+        self.send::<()>(reqwest::Method::GET, url, None)
+            .await?
+            .json()
+    }
+    fn follow_link(&self, link: &str) -> Result<url::Url> {
+        self.follow_url(link)
+    }
+}
+
+/// Pages of a list operation. Each page is one GET; `nextLink` (absolute or relative) is followed
+/// only while it stays on the client's origin, and paging stops with an error on a repeated link
+/// or after `MAX_PAGES` (10,000) pages.
+pub struct Pager<T, S: PageSource = Workspace> {
+    source: S,
     next: Option<url::Url>,
     seen: HashSet<String>,
     model: PhantomData<fn() -> T>,
 }
 
-impl<T> std::fmt::Debug for Pager<T> {
+impl<T, S: PageSource> std::fmt::Debug for Pager<T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pager")
             .field("next", &self.next.as_ref().map(url::Url::as_str))
@@ -29,10 +75,10 @@ impl<T> std::fmt::Debug for Pager<T> {
     }
 }
 
-impl<T: DeserializeOwned> Pager<T> {
-    pub(crate) fn new(workspace: Workspace, first: url::Url) -> Self {
+impl<T: DeserializeOwned, S: PageSource> Pager<T, S> {
+    pub(crate) fn new(source: S, first: url::Url) -> Self {
         Pager {
-            workspace,
+            source,
             next: Some(first),
             seen: HashSet::new(),
             model: PhantomData,
@@ -52,11 +98,7 @@ impl<T: DeserializeOwned> Pager<T> {
     }
 
     async fn fetch(&mut self, url: url::Url) -> Result<Vec<serde_json::Value>> {
-        let page = self
-            .workspace
-            .send::<()>(reqwest::Method::GET, url, None, &[200])
-            .await?
-            .json()?;
+        let page = self.source.get_page(url).await?;
         let items = match page.get("value") {
             Some(serde_json::Value::Array(items)) => items.clone(),
             _ => {
@@ -68,7 +110,7 @@ impl<T: DeserializeOwned> Pager<T> {
         };
         if let Some(link) = page.get("nextLink").and_then(|l| l.as_str()) {
             if !link.is_empty() {
-                self.next = Some(self.workspace.follow_url(link)?);
+                self.next = Some(self.source.follow_link(link)?);
             }
         }
         Ok(items)
