@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Reproduces the qws-sim vs qiskit-aer table of bench/README.md ("Simulator").
-# Not part of CI. Needs a Python with qiskit 2.6.2 + qiskit-aer 0.18.2 (PYTHON, default
-# /tmp/probe-venv/bin/python). Takes about 10-15 minutes on a 2-core machine.
+# Not part of CI. Needs a Python with qiskit 2.6.2 + qiskit-aer 0.18.2: PYTHON, default the
+# pinned .venv that scripts/test creates (it is made here if missing). About 10-15 minutes on a
+# 2-core machine.
 #
 #   bench/sim/run.sh                  # sizes 16 20 24
 #   SIZES="16 20" REPS=5 bench/sim/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PYTHON=${PYTHON:-/tmp/probe-venv/bin/python}
+if [ -z "${PYTHON:-}" ]; then
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check -r tests/compat/requirements.txt
+    cp tests/compat/requirements.txt .venv/.requirements
+  fi
+  PYTHON=.venv/bin/python
+fi
 SIZES=${SIZES:-16 20 24}
 REPS=${REPS:-5}
 REPS_LARGE=${REPS_LARGE:-3}
