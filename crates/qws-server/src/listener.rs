@@ -79,7 +79,9 @@ pub async fn serve(
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, permits.acquire_many(MAX_CONNECTIONS as u32)).await;
 }
 
-async fn serve_connection<IO>(
+/// Serves one accepted (and, for HTTPS, decrypted) connection with the application router until
+/// it ends or shutdown drains it. The `--azure-compat` proxy serves its tunnels with this too.
+pub(crate) async fn serve_connection<IO>(
     io: IO,
     info: ConnInfo,
     app: Router,

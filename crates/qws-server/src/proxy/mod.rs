@@ -13,9 +13,6 @@ pub mod cert;
 
 use crate::conn::ConnInfo;
 use axum::Router;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,8 +26,7 @@ pub const MAX_CONNECTIONS: usize = 256;
 const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// Time allowed for the `CONNECT` head and for the TLS handshake, each.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::listener::DRAIN_TIMEOUT;
 
 /// Whether the proxy serves `host` (the `CONNECT` authority without port):
 /// `<region>.quantum.azure.com`, `<region>-v2.quantum.azure.com` (region = letters and digits)
@@ -197,7 +193,8 @@ async fn tunnel(
         local,
         tls: true,
     };
-    serve_tunnel(stream, info, app, shutdown).await;
+    // The decrypted tunnel is served exactly as the HTTPS listener serves its connections.
+    crate::listener::serve_connection(stream, info, app, shutdown).await;
 }
 
 async fn answer(tcp: &mut TcpStream, refusal: &Refusal) -> std::io::Result<()> {
@@ -214,41 +211,6 @@ async fn answer(tcp: &mut TcpStream, refusal: &Refusal) -> std::io::Result<()> {
     );
     tcp.write_all(text.as_bytes()).await?;
     tcp.shutdown().await
-}
-
-/// Serves the decrypted tunnel with the application router, as the HTTPS listener does.
-async fn serve_tunnel<IO>(io: IO, info: ConnInfo, app: Router, mut shutdown: watch::Receiver<bool>)
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let svc = tower::ServiceExt::map_request(app, move |mut req: hyper::Request<Incoming>| {
-        req.extensions_mut().insert(info);
-        crate::routes::normalize::normalize_request(&mut req);
-        req
-    });
-    let svc = TowerToHyperService::new(svc);
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(64);
-    let conn = builder.serve_connection(TokioIo::new(io), svc);
-    tokio::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, client = %info.remote.ip(), "proxied connection ended with an error");
-            }
-        }
-        _ = shutdown.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
-        }
-    }
 }
 
 /// Adds `"proxyUrl"` (the value for `HTTPS_PROXY`) to `DATA_DIR/bootstrap.json`, rewriting it
