@@ -100,14 +100,29 @@ pub fn load_or_create_with(
     if !complete {
         generate(dir, extra_ips, azure_compat)?;
     }
-    let cert_pem = std::fs::read(dir.join(CERT_FILE)).context("reading tls-cert.pem")?;
-    let key_pem = std::fs::read(dir.join(KEY_FILE)).context("reading tls-key.pem")?;
+    let config = server_config_from_pem(&dir.join(CERT_FILE), &dir.join(KEY_FILE))?;
+    Ok(Tls {
+        config: Arc::new(config),
+        ca_file: dir.join(CA_FILE),
+    })
+}
+
+/// A rustls server configuration (ring provider, HTTP/1.1 and h2) from a PEM certificate chain
+/// and its private key; used by the HTTPS listener and the `--azure-compat` proxy.
+pub(crate) fn server_config_from_pem(
+    cert_path: &Path,
+    key_path: &Path,
+) -> anyhow::Result<rustls::ServerConfig> {
+    let cert_pem =
+        std::fs::read(cert_path).with_context(|| format!("reading {}", cert_path.display()))?;
+    let key_pem =
+        std::fs::read(key_path).with_context(|| format!("reading {}", key_path.display()))?;
     let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
         .collect::<Result<Vec<_>, _>>()
-        .context("parsing tls-cert.pem")?;
+        .with_context(|| format!("parsing {}", cert_path.display()))?;
     let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .context("parsing tls-key.pem")?
-        .context("tls-key.pem holds no private key")?;
+        .with_context(|| format!("parsing {}", key_path.display()))?
+        .with_context(|| format!("{} holds no private key", key_path.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -115,8 +130,5 @@ pub fn load_or_create_with(
         .with_single_cert(certs, key)
         .context("building the TLS configuration")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Tls {
-        config: Arc::new(config),
-        ca_file: dir.join(CA_FILE),
-    })
+    Ok(config)
 }

@@ -55,20 +55,7 @@ pub fn load(dir: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
             dir.display()
         );
     }
-    let cert_pem = std::fs::read(&cert_path).context("reading the proxy certificate")?;
-    let key_pem = std::fs::read(&key_path).context("reading the proxy key")?;
-    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .context("parsing the proxy certificate")?;
-    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .context("parsing the proxy key")?
-        .context("the proxy key file holds no private key")?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("building the proxy TLS configuration")?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(Arc::new(crate::tls::server_config_from_pem(
+        &cert_path, &key_path,
+    )?))
 }
