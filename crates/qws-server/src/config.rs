@@ -41,8 +41,9 @@ pub struct ServerConfig {
     pub max_blob_size: u64,
     /// Largest block of a block upload in bytes.
     pub max_block_size: u64,
-    /// Jobs simulated at once; `None`: one per core.
-    pub scheduler_workers: Option<usize>,
+    /// The job scheduler: workers, memory budget, output cap, queue caps, attempts and time
+    /// limits.
+    pub scheduler: crate::scheduler::SchedulerConfig,
 }
 
 impl ServerConfig {
@@ -64,7 +65,7 @@ impl ServerConfig {
             blob_public_url: None,
             max_blob_size: qws_store::blobs::DEFAULT_MAX_BLOB_SIZE,
             max_block_size: qws_store::blobs::DEFAULT_MAX_BLOCK_SIZE,
-            scheduler_workers: None,
+            scheduler: crate::scheduler::SchedulerConfig::default(),
         }
     }
 

@@ -58,6 +58,13 @@ impl RunningServer {
         for t in self.tasks {
             let _ = t.await;
         }
+        // Running jobs go back to Waiting (not counted as a crashed attempt) and run again at
+        // the next start.
+        self.state
+            .dataplane
+            .scheduler
+            .shutdown(std::time::Duration::from_secs(10))
+            .await;
     }
 
     /// `http://addr` of the HTTP listener.
@@ -235,11 +242,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     crate::blob::purge_orphans(&store, &blobs);
     let job_store =
         Arc::new(qws_store::jobs::JobStore::open(&dir).context("opening the job store")?);
-    let mut scheduler_config = crate::scheduler::SchedulerConfig::default();
-    if let Some(w) = config.scheduler_workers {
-        scheduler_config.workers = w.clamp(1, 64);
-    }
-    let scheduler = crate::scheduler::Scheduler::new(job_store.clone(), scheduler_config);
+    crate::scheduler::warn_if_budget_narrows_targets(&config.scheduler);
+    let scheduler = crate::scheduler::Scheduler::new(job_store.clone(), config.scheduler.clone());
     let dataplane = Arc::new(crate::dataplane::DataPlane::new(
         job_store,
         scheduler.clone(),

@@ -147,7 +147,10 @@ fn endless_circuit() -> String {
 
 #[tokio::test]
 async fn cancelling_an_executing_job_frees_its_worker() {
-    let t = TestServer::start_with(|c| c.scheduler_workers = Some(1)).await;
+    let t = TestServer::start_with(|c| {
+        c.scheduler = qws_server::scheduler::SchedulerConfig::with_workers(1)
+    })
+    .await;
     let dp = Dp::new(&t).await;
     dp.submit("long", &endless_circuit()).await;
     dp.wait_for("long", 120, |s| s != "Waiting").await;

@@ -301,6 +301,47 @@ impl JobStore {
         Ok(Some((row, changed)))
     }
 
+    /// Counts one more attempt at a job that is still `Waiting` and returns the new count;
+    /// `None` when the job is gone or no longer waiting. The count is on disk before the
+    /// scheduler touches the program, so a program that kills the process is seen at the next
+    /// start even though it never reached `Executing`.
+    pub fn begin_attempt(&self, workspace_uid: &str, id: &str) -> Result<Option<u32>> {
+        let conn = self.conn();
+        let n: Option<i64> = conn
+            .query_row(
+                "UPDATE dp_items SET attempts = attempts + 1
+                  WHERE workspace_uid = ?1 AND id = ?2 AND status = 'Waiting'
+                  RETURNING attempts",
+                params![workspace_uid, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(n.map(|n| n.clamp(0, u32::MAX as i64) as u32))
+    }
+
+    /// Takes back the attempt [`JobStore::begin_attempt`] counted, for a job the server set
+    /// aside on purpose (a graceful shutdown) rather than lost to a crash.
+    pub fn release_attempt(&self, workspace_uid: &str, id: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE dp_items SET attempts = MAX(attempts - 1, 0) WHERE workspace_uid = ?1 AND id = ?2",
+            params![workspace_uid, id],
+        )?;
+        Ok(())
+    }
+
+    /// Attempts counted by [`JobStore::begin_attempt`] (0 for an unknown item).
+    pub fn attempts(&self, workspace_uid: &str, id: &str) -> Result<u32> {
+        let n: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT attempts FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
+                params![workspace_uid, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(n.unwrap_or(0).clamp(0, u32::MAX as i64) as u32)
+    }
+
     /// Deletes an item; false if it did not exist.
     pub fn delete_item(&self, workspace_uid: &str, id: &str) -> Result<bool> {
         let n = self.conn().execute(
@@ -390,6 +431,27 @@ mod tests {
         let u = s.quota_usage("w1", "2026-11").unwrap();
         assert_eq!(u[0].used, 2);
         assert_eq!(s.list_items("w1", Some("Job"), None, 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn attempts_are_counted_only_for_waiting_jobs_and_can_be_released() {
+        let (_d, s) = open();
+        assert_eq!(s.begin_attempt("w1", "a").unwrap(), None, "no such job");
+        s.insert_job(&job("a", 1), "ionq", "p", None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.attempts("w1", "a").unwrap(), 0);
+        assert_eq!(s.begin_attempt("w1", "a").unwrap(), Some(1));
+        assert_eq!(s.begin_attempt("w1", "a").unwrap(), Some(2));
+        s.release_attempt("w1", "a").unwrap();
+        assert_eq!(s.attempts("w1", "a").unwrap(), 1);
+        s.update_item("w1", "a", |_| Some(("Executing".into(), "{}".into())))
+            .unwrap();
+        assert_eq!(s.begin_attempt("w1", "a").unwrap(), None, "not waiting");
+        assert_eq!(s.attempts("w1", "a").unwrap(), 1);
+        s.release_attempt("w1", "a").unwrap();
+        s.release_attempt("w1", "a").unwrap();
+        assert_eq!(s.attempts("w1", "a").unwrap(), 0, "never below zero");
     }
 
     #[test]

@@ -107,6 +107,12 @@ CREATE TABLE dp_quota_usage (
     r#"
 CREATE INDEX workspaces_name_location ON workspaces(name_key, location);
 "#,
+    // Poison-job containment: how many times the scheduler has started preparing or running a
+    // job. A job whose attempts were all cut short by the process dying is failed, not retried
+    // for ever.
+    r#"
+ALTER TABLE dp_items ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Brings the database to the newest schema.

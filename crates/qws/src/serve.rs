@@ -50,6 +50,113 @@ pub struct ServeArgs {
     /// Largest blob (job input, output or attachment) in bytes.
     #[arg(long, default_value_t = qws_server::blob::DEFAULT_MAX_BLOB_SIZE)]
     pub max_blob_size: u64,
+    #[command(flatten)]
+    pub scheduler: SchedulerArgs,
+}
+
+/// Job scheduler options. Unset options keep the defaults of
+/// `qws_server::scheduler::SchedulerConfig`, which are defined there once.
+#[derive(clap::Args, Debug, Default)]
+pub struct SchedulerArgs {
+    /// Jobs simulated at once [default: one per core].
+    #[arg(long, env = "QWS_WORKERS", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: Option<u32>,
+    /// Memory in MiB that running jobs share, statevectors and results
+    /// [default: what the widest target needs, at most 3/4 of physical memory].
+    #[arg(long, env = "QWS_MEMORY_BUDGET_MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub memory_budget_mib: Option<u64>,
+    /// Largest output document of one job, in MiB [default: 64].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_output_mib: Option<u64>,
+    /// Waiting jobs the server holds before submissions get 503 [default: 10000].
+    #[arg(long)]
+    pub max_queued_jobs: Option<usize>,
+    /// Waiting jobs one workspace may have before its submissions get 429 (0: no cap)
+    /// [default: 2000].
+    #[arg(long)]
+    pub max_queued_per_workspace: Option<usize>,
+    /// Waiting jobs one caller (client id, or a workspace key) may have (0: no cap)
+    /// [default: 2000].
+    #[arg(long)]
+    pub max_queued_per_principal: Option<usize>,
+    /// Jobs of one workspace that run at once (0: no cap) [default: workers - 1, at least 1,
+    /// so one worker stays free for other workspaces].
+    #[arg(long)]
+    pub max_running_per_workspace: Option<usize>,
+    /// Jobs of one caller that run at once (0: no cap) [default: 0].
+    #[arg(long)]
+    pub max_running_per_principal: Option<usize>,
+    /// Attempts at a job during which the server stopped before the job is failed instead of
+    /// retried [default: 3].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_job_attempts: Option<u32>,
+    /// Seconds a job may execute before it is stopped and failed [default: 3600].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_execution_time: Option<u64>,
+    /// A target's own execution time limit, TARGET=SECONDS (repeatable).
+    #[arg(long, value_parser = parse_target_limit)]
+    pub target_max_execution_time: Vec<(String, u64)>,
+}
+
+fn parse_target_limit(s: &str) -> Result<(String, u64), String> {
+    let (target, secs) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected TARGET=SECONDS, got '{s}'"))?;
+    if qws_core::catalog::target(target).is_none() {
+        return Err(format!("'{target}' is not a target qws offers"));
+    }
+    let secs: u64 = secs
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("'{secs}' is not a positive number of seconds"))?;
+    Ok((target.to_string(), secs))
+}
+
+impl SchedulerArgs {
+    /// The scheduler configuration: the library defaults, overridden by what was given.
+    pub fn config(&self) -> qws_server::scheduler::SchedulerConfig {
+        use std::time::Duration;
+        let mut c = match self.workers {
+            Some(w) => qws_server::scheduler::SchedulerConfig::with_workers(w as usize),
+            None => qws_server::scheduler::SchedulerConfig::default(),
+        };
+        if let Some(m) = self.max_output_mib {
+            c.max_output_bytes = m << 20;
+            // The default budget leaves room for the largest output; keep it so.
+            c.memory_budget_bytes =
+                qws_server::scheduler::default_memory_budget_here(c.max_output_bytes);
+        }
+        if let Some(m) = self.memory_budget_mib {
+            c.memory_budget_bytes = m << 20;
+        }
+        if let Some(n) = self.max_queued_jobs {
+            c.max_queue = n;
+        }
+        if let Some(n) = self.max_queued_per_workspace {
+            c.caps.queued_per_workspace = n;
+        }
+        if let Some(n) = self.max_queued_per_principal {
+            c.caps.queued_per_principal = n;
+        }
+        if let Some(n) = self.max_running_per_workspace {
+            c.caps.running_per_workspace = n;
+        }
+        if let Some(n) = self.max_running_per_principal {
+            c.caps.running_per_principal = n;
+        }
+        if let Some(n) = self.max_job_attempts {
+            c.max_attempts = n;
+        }
+        if let Some(s) = self.max_execution_time {
+            c.max_execution_time = Duration::from_secs(s);
+        }
+        for (t, s) in &self.target_max_execution_time {
+            c.target_max_execution_time
+                .insert(t.clone(), Duration::from_secs(*s));
+        }
+        c
+    }
 }
 
 /// Runs the server.
@@ -77,6 +184,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.auth_failure_limit = args.auth_failure_limit;
     config.blob_public_url = args.blob_public_url;
     config.max_blob_size = args.max_blob_size;
+    config.scheduler = args.scheduler.config();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -217,13 +217,15 @@ pub async fn put_job(
     if let Some(sid) = &session_id {
         super::sessions::check_session_open(&state, &caller.ws.uid, sid).await?;
     }
-    if let Err(retry) = state.dataplane.scheduler.has_room() {
-        let mut e = error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServerBusy",
-            "The job queue is full. Retry later.",
-        );
-        e.retry_after = Some(retry);
+    let charged = crate::scheduler::principal_key(
+        &caller.ws.uid,
+        &caller.created_by,
+        caller.created_by_type,
+    );
+    if let Err(busy) = state.dataplane.scheduler.admit(&caller.ws.uid, &charged) {
+        let status = StatusCode::from_u16(busy.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let mut e = error(status, busy.code, busy.message);
+        e.retry_after = Some(busy.retry_after);
         return Err(e);
     }
 
@@ -331,7 +333,7 @@ pub async fn put_job(
         state
             .dataplane
             .scheduler
-            .enqueue(caller.ws.uid.clone(), id.clone());
+            .enqueue(caller.ws.uid.clone(), id.clone(), charged);
     }
     Ok(Json(items::render_job(&state, &caller.ws.uid, doc)))
 }

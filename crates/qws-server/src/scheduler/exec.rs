@@ -57,8 +57,11 @@ pub struct Prepared {
     output_format: String,
     /// Shots to run.
     pub shots: u64,
-    /// Estimated peak memory of the run in bytes.
+    /// Estimated peak memory of the run in bytes: the statevector and the results.
     pub memory_bytes: u64,
+    /// Upper bound of the output document's size.
+    pub output_bytes: u64,
+    max_output_bytes: u64,
     limits: Limits,
 }
 
@@ -77,6 +80,70 @@ pub fn memory_for_qubits(n: usize) -> u64 {
     amps.saturating_mul(16).saturating_add(1 << 20)
 }
 
+/// A size for people: bytes below a KiB, KiB below a MiB, MiB above.
+pub fn size_text(bytes: u64) -> String {
+    match bytes {
+        b if b < 1 << 10 => format!("{b} bytes"),
+        b if b < 1 << 20 => format!("{} KiB", b.div_ceil(1 << 10)),
+        b => format!("{} MiB", b.div_ceil(1 << 20)),
+    }
+}
+
+/// What the server lets one job use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Memory all running jobs share (the statevector plus the results).
+    pub memory_bytes: u64,
+    /// Largest output document a job may produce.
+    pub max_output_bytes: u64,
+}
+
+/// Memory held per byte of output while it is built: the shots' bits, the JSON value tree
+/// (a `Value::String` costs its text plus about 32 bytes of header), and the serialized text.
+pub const OUTPUT_MEMORY_FACTOR: u64 = 4;
+
+/// The memory a job's results can take: at most [`OUTPUT_MEMORY_FACTOR`] times the output cap,
+/// since an output larger than the cap is refused (before the run when it can be foreseen,
+/// after serialization otherwise).
+pub fn memory_for_output(output_bytes: u64, max_output_bytes: u64) -> u64 {
+    output_bytes
+        .min(max_output_bytes)
+        .saturating_mul(OUTPUT_MEMORY_FACTOR)
+}
+
+/// An upper bound of the output document's size, from the program's shape. Exact in form for
+/// the per-shot formats (every shot is written out); for histograms, bounded by the number of
+/// distinct outcomes that can occur.
+pub fn output_bytes_estimate(
+    output_format: &str,
+    qubits: usize,
+    clbits: usize,
+    registers: usize,
+    shots: u64,
+) -> u64 {
+    let (q, c, r) = (qubits as u64, clbits as u64, registers.max(1) as u64);
+    let outcomes = |bits: u64| 1u64.checked_shl(bits.min(63) as u32).unwrap_or(u64::MAX);
+    match output_format {
+        // {"reg": ["0101", …]}: each shot writes every bit plus quotes and a comma per register.
+        "honeywell.quantum-results.v1" => shots.saturating_mul(c + 4 * r).saturating_add(64 * r),
+        // Each shot as a list of bits ("[0,1]"), plus a histogram of distinct outcomes.
+        "microsoft.quantum-results.v2" => {
+            let per_shot = 2 * c + 16;
+            let distinct = shots.min(outcomes(c));
+            shots
+                .saturating_mul(per_shot)
+                .saturating_add(distinct.saturating_mul(per_shot + 16))
+                .saturating_add(256)
+        }
+        // {"histogram": {"<index>": p, …}}: one entry per possible outcome, a decimal index
+        // of at most 20 digits and a probability.
+        _ => outcomes(q)
+            .min(outcomes(c.max(q)))
+            .saturating_mul(48)
+            .saturating_add(64),
+    }
+}
+
 /// The value of a string attribute (`"name"="value"`) in textual QIR.
 fn qir_attr<'a>(bytes: &'a [u8], name: &str) -> Option<&'a str> {
     let text = std::str::from_utf8(&bytes[..bytes.len().min(4 << 20)]).ok()?;
@@ -85,8 +152,13 @@ fn qir_attr<'a>(bytes: &'a [u8], name: &str) -> Option<&'a str> {
     text[i + key.len()..].split('"').next()
 }
 
-fn qir_qubits(bytes: &[u8]) -> Option<usize> {
-    qir_attr(bytes, "required_num_qubits")?.parse().ok()
+/// Qubits and result slots a QIR program needs.
+fn qir_shape(bytes: &[u8]) -> (usize, usize) {
+    let attr = |name| qir_attr(bytes, name).and_then(|v| v.parse().ok());
+    (
+        attr("required_num_qubits").unwrap_or(20),
+        attr("required_num_results").unwrap_or(0),
+    )
 }
 
 /// Base-profile targets refuse programs that declare another profile (adaptive features need
@@ -177,11 +249,11 @@ pub fn prepare(
     input: &[u8],
     doc: &Map<String, Value>,
     target: &TargetInfo,
-    memory_budget: u64,
+    budget: &Budget,
 ) -> Result<Prepared, JobFailure> {
     let limits = Limits {
         max_qubits: target.num_qubits as usize,
-        max_memory_bytes: memory_budget,
+        max_memory_bytes: budget.memory_bytes,
         ..Limits::default()
     };
     let shots = crate::dataplane::items::requested_shots(doc)
@@ -232,18 +304,41 @@ pub fn prepare(
             ))
         }
     };
-    let qubits = match &program {
+    let (qubits, clbits, registers) = match &program {
         Program::Circuit(c) => {
             qws_sim::run::validate(c, &limits)?;
-            c.num_qubits
+            (c.num_qubits, c.num_clbits, c.cregs.len())
         }
-        Program::Qir { bytes, .. } => qir_qubits(bytes).unwrap_or(20).min(limits.max_qubits),
+        Program::Qir { bytes, .. } => {
+            let (q, r) = qir_shape(bytes);
+            (q.min(limits.max_qubits), r, 1)
+        }
     };
+    let output_bytes = output_bytes_estimate(output_format, qubits, clbits, registers, shots);
+    // The per-shot formats write every shot out, so their size is known now; refuse before
+    // simulating rather than after. Histograms are checked once serialized.
+    let per_shot = matches!(
+        output_format,
+        "honeywell.quantum-results.v1" | "microsoft.quantum-results.v2"
+    );
+    if per_shot && output_bytes > budget.max_output_bytes {
+        return Err(JobFailure::new(
+            "ExecutionLimitExceeded",
+            format!(
+                "{shots} shots of {clbits} classical bits would produce about {} of results; at most {} are allowed. Use fewer shots or measure fewer bits.",
+                size_text(output_bytes),
+                size_text(budget.max_output_bytes)
+            ),
+        ));
+    }
     Ok(Prepared {
         program,
         output_format: output_format.to_string(),
         shots,
-        memory_bytes: memory_for_qubits(qubits),
+        memory_bytes: memory_for_qubits(qubits)
+            .saturating_add(memory_for_output(output_bytes, budget.max_output_bytes)),
+        output_bytes,
+        max_output_bytes: budget.max_output_bytes,
         limits,
     })
 }
@@ -301,13 +396,29 @@ pub fn run(p: Prepared, cancel: &qws_sim::CancelToken) -> Result<Vec<u8>, JobFai
             ))
         }
     };
-    Ok(serde_json::to_vec(&doc).expect("JSON values serialize"))
+    let bytes = serde_json::to_vec(&doc).expect("JSON values serialize");
+    if bytes.len() as u64 > p.max_output_bytes {
+        return Err(JobFailure::new(
+            "ExecutionLimitExceeded",
+            format!(
+                "The results are {}; at most {} are allowed.",
+                size_text(bytes.len() as u64),
+                size_text(p.max_output_bytes)
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const BUDGET: Budget = Budget {
+        memory_bytes: 1 << 30,
+        max_output_bytes: 64 << 20,
+    };
 
     fn target() -> &'static TargetInfo {
         qws_core::catalog::target("ionq.simulator").unwrap().1
@@ -352,7 +463,7 @@ mod tests {
             br#"{"qubits":2,"circuit":[{"gate":"h","target":0},{"gate":"cnot","control":0,"target":1}]}"#,
             doc.as_object().unwrap(),
             target(),
-            1 << 30,
+            &BUDGET,
         )
         .unwrap();
         assert_eq!(p.shots, 10);
@@ -374,7 +485,7 @@ mod tests {
             qir,
             doc.as_object().unwrap(),
             target(),
-            1 << 30,
+            &BUDGET,
         )
         .unwrap_err();
         assert_eq!(e.code, "UnsupportedProfile");
@@ -385,10 +496,13 @@ mod tests {
             qir,
             doc.as_object().unwrap(),
             qtm,
-            1 << 30,
+            &BUDGET,
         )
         .unwrap();
-        assert_eq!(p.memory_bytes, memory_for_qubits(2));
+        assert_eq!(
+            p.memory_bytes,
+            memory_for_qubits(2) + memory_for_output(p.output_bytes, BUDGET.max_output_bytes)
+        );
     }
 
     #[test]
@@ -400,7 +514,7 @@ mod tests {
             b"{not json",
             &doc,
             target(),
-            1 << 30,
+            &BUDGET,
         )
         .unwrap_err();
         assert_eq!(e.code, "InvalidInputData");
@@ -411,10 +525,69 @@ mod tests {
             big.as_bytes(),
             &doc,
             target(),
-            1 << 30,
+            &BUDGET,
         )
         .unwrap_err();
         assert_eq!(e.code, "ExecutionLimitExceeded");
         assert!(memory_for_qubits(20) > 16 << 20);
+    }
+
+    #[test]
+    fn many_classical_bits_times_many_shots_are_refused_before_running() {
+        // About 135 KB of results per shot: 200,000 shots would need tens of GB.
+        let bomb = b"OPENQASM 2.0; include \"qelib1.inc\"; qreg q[1]; creg c[65536]; x q[0];";
+        let doc = json!({"inputParams": {"shots": 200000}});
+        let qtm = qws_core::catalog::target("quantinuum.sim.h2-1e").unwrap().1;
+        for format in [
+            "honeywell.quantum-results.v1",
+            "microsoft.quantum-results.v2",
+        ] {
+            let e = prepare(
+                "honeywell.openqasm.v1",
+                format,
+                bomb,
+                doc.as_object().unwrap(),
+                qtm,
+                &BUDGET,
+            )
+            .unwrap_err();
+            assert_eq!(e.code, "ExecutionLimitExceeded", "{format}");
+            assert!(e.message.contains("65536 classical bits"), "{}", e.message);
+        }
+        // The same program with few shots is admitted, and its memory counts its results.
+        let doc = json!({"inputParams": {"shots": 100}});
+        let p = prepare(
+            "honeywell.openqasm.v1",
+            "honeywell.quantum-results.v1",
+            bomb,
+            doc.as_object().unwrap(),
+            qtm,
+            &BUDGET,
+        )
+        .unwrap();
+        assert!(p.output_bytes >= 100 * 65536, "{}", p.output_bytes);
+        assert!(p.memory_bytes >= memory_for_qubits(1) + 100 * 65536);
+    }
+
+    #[test]
+    fn an_output_over_the_cap_fails_the_job_after_the_run() {
+        let doc = json!({"inputParams": {"shots": 50}});
+        let small = Budget {
+            memory_bytes: 1 << 30,
+            max_output_bytes: 64,
+        };
+        // A histogram cannot be sized before the run; 8 equally likely outcomes exceed 64 bytes.
+        let p = prepare(
+            "ionq.circuit.v1",
+            "ionq.quantum-results.v1",
+            br#"{"qubits":3,"circuit":[{"gate":"h","targets":[0,1,2]}]}"#,
+            doc.as_object().unwrap(),
+            target(),
+            &small,
+        )
+        .unwrap();
+        let e = run(p, &qws_sim::CancelToken::new()).unwrap_err();
+        assert_eq!(e.code, "ExecutionLimitExceeded");
+        assert!(e.message.contains("at most 64 bytes"), "{}", e.message);
     }
 }

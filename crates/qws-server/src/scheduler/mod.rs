@@ -15,61 +15,214 @@
 //!   queued again, oldest first.
 //! * `averageQueueTime` per target is a moving average of measured Waiting → Executing delays.
 
+pub mod contain;
 pub mod exec;
+pub mod queue;
 
 use crate::dataplane::items::{self, status};
 use crate::dataplane::now_string;
 use crate::state::AppState;
+use queue::{Caps, FairQueue, QueuedJob, Refusal};
 use qws_store::jobs::JobStore;
 use serde_json::{json, Map, Value};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 
 const MIB: u64 = 1 << 20;
 
-/// Scheduler settings.
-#[derive(Debug, Clone)]
-pub struct SchedulerConfig {
-    /// Jobs simulated at once.
-    pub workers: usize,
-    /// Statevector memory all running jobs may use together.
-    pub memory_budget_bytes: u64,
-    /// Waiting jobs accepted before new submissions get 503.
-    pub max_queue: usize,
+/// Results a job may produce by default (`--max-output-size`).
+pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 64 << 20;
+
+/// The memory the widest target in the catalog needs for one job with the largest output:
+/// what the default budget must cover so that every advertised qubit count runs.
+pub fn widest_target_memory(max_output_bytes: u64) -> u64 {
+    let widest = qws_core::catalog::PROVIDERS
+        .iter()
+        .flat_map(|p| p.targets.iter())
+        .map(|t| t.num_qubits as usize)
+        .max()
+        .unwrap_or(0);
+    exec::memory_for_qubits(widest)
+        .saturating_add(exec::memory_for_output(max_output_bytes, max_output_bytes))
 }
 
-impl Default for SchedulerConfig {
-    fn default() -> Self {
-        SchedulerConfig {
-            workers: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-                .clamp(1, 64),
-            memory_budget_bytes: 4 << 30,
-            max_queue: 10_000,
+/// Physical memory of this machine, from `/proc/meminfo` (Linux); `None` elsewhere.
+fn physical_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
+}
+
+/// The default memory budget: enough for the widest target, but never more than three
+/// quarters of the machine's memory (a smaller machine runs narrower jobs; the start-up log
+/// names the targets that cannot run at their full width).
+pub fn default_memory_budget(physical: Option<u64>, max_output_bytes: u64) -> u64 {
+    let need = widest_target_memory(max_output_bytes).div_ceil(MIB) * MIB;
+    match physical {
+        Some(p) => need.min((p / 4 * 3).max(1 << 30)),
+        None => need,
+    }
+}
+
+/// Logs the targets whose advertised qubit count the memory budget cannot run.
+pub fn warn_if_budget_narrows_targets(config: &SchedulerConfig) {
+    for t in qws_core::catalog::PROVIDERS
+        .iter()
+        .flat_map(|p| p.targets.iter())
+    {
+        let need = exec::memory_for_qubits(t.num_qubits as usize);
+        if need > config.memory_budget_bytes {
+            tracing::warn!(
+                target_id = t.id,
+                qubits = t.num_qubits,
+                need_mib = need.div_ceil(MIB),
+                budget_mib = config.memory_budget_bytes / MIB,
+                "the memory budget is too small for this target's widest jobs"
+            );
         }
     }
 }
 
+/// [`default_memory_budget`] for this machine.
+pub fn default_memory_budget_here(max_output_bytes: u64) -> u64 {
+    default_memory_budget(physical_memory(), max_output_bytes)
+}
+
+/// Scheduler settings (`qws serve` flags in brackets).
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Jobs simulated at once (`--workers`).
+    pub workers: usize,
+    /// Memory, statevectors and results, all running jobs may use together
+    /// (`--memory-budget-mib`).
+    pub memory_budget_bytes: u64,
+    /// Largest output document of one job (`--max-output-mib`).
+    pub max_output_bytes: u64,
+    /// Waiting jobs accepted before new submissions get 503 (`--max-queued-jobs`).
+    pub max_queue: usize,
+    /// Per-workspace and per-principal caps on running and waiting jobs.
+    pub caps: Caps,
+    /// Times a job is started before a process death during it fails it instead of retrying
+    /// (`--max-job-attempts`).
+    pub max_attempts: u32,
+    /// How long a job may execute unless its target says otherwise
+    /// (`--max-execution-time`).
+    pub max_execution_time: Duration,
+    /// Per-target execution time limits (`--target-max-execution-time TARGET=SECONDS`).
+    pub target_max_execution_time: BTreeMap<String, Duration>,
+}
+
+impl SchedulerConfig {
+    /// Defaults for a machine with `workers` cores.
+    pub fn with_workers(workers: usize) -> SchedulerConfig {
+        let workers = workers.clamp(1, 64);
+        SchedulerConfig {
+            workers,
+            memory_budget_bytes: default_memory_budget_here(DEFAULT_MAX_OUTPUT_BYTES),
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+            max_queue: 10_000,
+            caps: Caps {
+                // One worker always stays free for other workspaces, so a workspace's long
+                // jobs cannot hold the whole server (with one worker, there is nothing to keep).
+                running_per_workspace: workers.saturating_sub(1).max(1),
+                running_per_principal: 0,
+                queued_per_workspace: 2_000,
+                queued_per_principal: 2_000,
+            },
+            max_attempts: 3,
+            max_execution_time: Duration::from_secs(3600),
+            target_max_execution_time: BTreeMap::new(),
+        }
+    }
+
+    /// The execution time limit of a target.
+    pub fn execution_limit(&self, target: &str) -> Duration {
+        self.target_max_execution_time
+            .get(target)
+            .copied()
+            .unwrap_or(self.max_execution_time)
+    }
+
+    fn budget(&self) -> exec::Budget {
+        exec::Budget {
+            memory_bytes: self.memory_budget_bytes,
+            max_output_bytes: self.max_output_bytes,
+        }
+    }
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig::with_workers(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        )
+    }
+}
+
 type JobKey = (String, String);
+
+/// Why a submission cannot be queued now: the error code, message and `Retry-After` seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Busy {
+    /// HTTP status: 503 when the server is full, 429 when the caller is over its share.
+    pub status: u16,
+    /// Error code.
+    pub code: &'static str,
+    /// Error message.
+    pub message: String,
+    /// Seconds to wait.
+    pub retry_after: u64,
+}
 
 /// The scheduler (shared; see the module docs).
 #[derive(Debug)]
 pub struct Scheduler {
     config: SchedulerConfig,
     jobs: Arc<JobStore>,
-    queue: Mutex<VecDeque<JobKey>>,
+    queue: Mutex<FairQueue>,
     notify: Notify,
     memory: Arc<Semaphore>,
     cancelled: Mutex<HashSet<JobKey>>,
     /// Cancellation tokens of the jobs workers hold.
     running: Mutex<HashMap<JobKey, qws_sim::CancelToken>>,
     queue_times: Mutex<HashMap<String, f64>>,
+    /// Set by [`Scheduler::shutdown`]: workers take no new jobs and set running ones aside.
+    stopping: AtomicBool,
+    stop: Notify,
+    worker_tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// Awaits every task (a join error means the task panicked or was aborted; either way it ended).
+async fn futures_join_all(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks {
+        let _ = t.await;
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Who is charged for a job in the per-principal caps: the client id of a token caller, or
+/// the workspace's key for a key caller (`PrimaryKey` names a different key in every
+/// workspace).
+pub fn principal_key(workspace: &str, created_by: &str, created_by_type: &str) -> String {
+    if created_by_type == "Key" {
+        format!("{workspace}/{created_by}")
+    } else {
+        created_by.to_string()
+    }
+}
+
+fn submitter(workspace: &str, doc: &Map<String, Value>) -> String {
+    let s = |k| doc.get(k).and_then(Value::as_str).unwrap_or("");
+    principal_key(workspace, s("createdBy"), s("createdByType"))
 }
 
 impl Scheduler {
@@ -80,38 +233,71 @@ impl Scheduler {
             memory: Arc::new(Semaphore::new(permits)),
             config,
             jobs,
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(FairQueue::default()),
             notify: Notify::new(),
             cancelled: Mutex::new(HashSet::new()),
             running: Mutex::new(HashMap::new()),
             queue_times: Mutex::new(HashMap::new()),
+            stopping: AtomicBool::new(false),
+            stop: Notify::new(),
+            worker_tasks: Mutex::new(Vec::new()),
         })
     }
 
-    /// `Err(retry_after_secs)` when the queue is full.
-    pub fn has_room(&self) -> Result<(), u64> {
-        if lock(&self.queue).len() >= self.config.max_queue {
-            Err(5)
-        } else {
-            Ok(())
+    /// The settings in force.
+    pub fn config(&self) -> &SchedulerConfig {
+        &self.config
+    }
+
+    /// Whether a job of `workspace` submitted by `principal` may be queued now.
+    pub fn admit(&self, workspace: &str, principal: &str) -> Result<(), Busy> {
+        let refusal = lock(&self.queue).admits(
+            workspace,
+            principal,
+            &self.config.caps,
+            self.config.max_queue,
+        );
+        match refusal {
+            Ok(()) => Ok(()),
+            Err(Refusal::QueueFull) => Err(Busy {
+                status: 503,
+                code: "ServerBusy",
+                message: "The job queue is full. Retry later.".into(),
+                retry_after: 5,
+            }),
+            Err(Refusal::WorkspaceQueueFull(n)) => Err(Busy {
+                status: 429,
+                code: "TooManyJobs",
+                message: format!(
+                    "This workspace already has {n} waiting jobs, the most it may have. Retry when some have run."
+                ),
+                retry_after: 10,
+            }),
+            Err(Refusal::PrincipalQueueFull(n)) => Err(Busy {
+                status: 429,
+                code: "TooManyJobs",
+                message: format!(
+                    "You already have {n} waiting jobs, the most one caller may have. Retry when some have run."
+                ),
+                retry_after: 10,
+            }),
         }
     }
 
     /// Queues an accepted (already stored) job.
-    pub fn enqueue(&self, ws_uid: String, id: String) {
-        lock(&self.queue).push_back((ws_uid, id));
+    pub fn enqueue(&self, ws_uid: String, id: String, principal: String) {
+        lock(&self.queue).push(QueuedJob {
+            workspace: ws_uid,
+            id,
+            principal,
+        });
         self.notify.notify_one();
     }
 
     /// Notes a cancellation: the job leaves the queue, and a running one's result is dropped.
     pub fn cancel(&self, ws_uid: &str, id: &str) {
         let key = (ws_uid.to_string(), id.to_string());
-        let was_queued = {
-            let mut q = lock(&self.queue);
-            let before = q.len();
-            q.retain(|k| *k != key);
-            q.len() != before
-        };
+        let was_queued = lock(&self.queue).remove(ws_uid, id);
         // Only a job a worker may hold needs remembering; the worker forgets it when done.
         if !was_queued {
             {
@@ -147,52 +333,171 @@ impl Scheduler {
         *e = 0.8 * *e + 0.2 * secs;
     }
 
-    /// Recovers after a restart (Executing → Waiting; queue every waiting job) and starts the
-    /// workers. Blocking database work; call once at start-up.
+    /// The failure of a job whose every attempt ended with the process dying.
+    fn interrupted(attempts: u32) -> exec::JobFailure {
+        exec::JobFailure::new(
+            "ExecutionInterrupted",
+            format!(
+                "The server stopped {attempts} times while this job was being prepared or run, so it is not retried again. If the server crashed, this program is the likely cause; report it with the job id."
+            ),
+        )
+    }
+
+    /// Recovers after a restart and starts the workers. Blocking database work; call once at
+    /// start-up. Jobs left `Executing` go back to `Waiting`, and every waiting job is queued
+    /// again, oldest first, unless it has already been started [`SchedulerConfig::max_attempts`]
+    /// times: then the process died during each attempt, and the job fails instead of taking
+    /// the server down once more.
     pub fn start(self: &Arc<Self>, state: AppState) -> anyhow::Result<()> {
         let stale = self
             .jobs
             .jobs_with_status(&[status::EXECUTING], usize::MAX >> 1)?;
+        let mut failed = 0usize;
         for row in &stale {
+            let attempts = self.jobs.attempts(&row.workspace_uid, &row.id)?;
+            let give_up = attempts >= self.config.max_attempts;
+            let end = now_string();
             self.jobs.update_item(&row.workspace_uid, &row.id, |r| {
                 (r.status == status::EXECUTING).then(|| {
                     let mut d = items::doc_of(r);
-                    d.insert("status".into(), json!(status::WAITING));
-                    d.insert("beginExecutionTime".into(), Value::Null);
-                    (status::WAITING.to_string(), items::to_text(&d))
+                    if give_up {
+                        let f = Self::interrupted(attempts);
+                        d.insert("status".into(), json!(status::FAILED));
+                        d.insert("endExecutionTime".into(), json!(end));
+                        d.insert("errorData".into(), items::error_data(f.code, &f.message));
+                        (status::FAILED.to_string(), items::to_text(&d))
+                    } else {
+                        d.insert("status".into(), json!(status::WAITING));
+                        d.insert("beginExecutionTime".into(), Value::Null);
+                        (status::WAITING.to_string(), items::to_text(&d))
+                    }
                 })
             })?;
+            failed += give_up as usize;
         }
         if !stale.is_empty() {
             tracing::info!(
-                count = stale.len(),
+                count = stale.len() - failed,
                 "re-queued jobs interrupted while executing"
             );
         }
         let waiting = self
             .jobs
             .jobs_with_status(&[status::WAITING], usize::MAX >> 1)?;
+        let mut queue = Vec::with_capacity(waiting.len());
+        for row in waiting {
+            let attempts = self.jobs.attempts(&row.workspace_uid, &row.id)?;
+            if attempts >= self.config.max_attempts {
+                // Died while being prepared, every time.
+                let f = Self::interrupted(attempts);
+                let end = now_string();
+                self.jobs.update_item(&row.workspace_uid, &row.id, |r| {
+                    (r.status == status::WAITING).then(|| {
+                        let mut d = items::doc_of(r);
+                        d.insert("status".into(), json!(status::FAILED));
+                        d.insert("endExecutionTime".into(), json!(end));
+                        d.insert("errorData".into(), items::error_data(f.code, &f.message));
+                        (status::FAILED.to_string(), items::to_text(&d))
+                    })
+                })?;
+                failed += 1;
+                continue;
+            }
+            let principal = submitter(&row.workspace_uid, &items::doc_of(&row));
+            queue.push(QueuedJob {
+                workspace: row.workspace_uid,
+                id: row.id,
+                principal,
+            });
+        }
+        if failed > 0 {
+            tracing::warn!(
+                count = failed,
+                max_attempts = self.config.max_attempts,
+                "failed jobs during which the server stopped on every attempt"
+            );
+        }
         {
             let mut q = lock(&self.queue);
-            for row in waiting {
-                q.push_back((row.workspace_uid, row.id));
+            for job in queue {
+                q.push(job);
             }
         }
+        let mut tasks = lock(&self.worker_tasks);
         for _ in 0..self.config.workers {
             let (me, st) = (self.clone(), state.clone());
-            tokio::spawn(async move { me.worker(st).await });
+            tasks.push(tokio::spawn(async move { me.worker(st).await }));
         }
         self.notify.notify_waiters();
         Ok(())
     }
 
-    async fn next_job(&self) -> JobKey {
+    /// Stops the workers for a graceful shutdown: no new job starts, running simulations are
+    /// stopped and their jobs go back to `Waiting` without counting the attempt (a shutdown is
+    /// not a crash), to run again at the next start. Waits at most `grace` for the workers.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.stop.notify_waiters();
+        self.notify.notify_waiters();
+        for token in lock(&self.running).values() {
+            token.cancel();
+        }
+        let tasks: Vec<_> = lock(&self.worker_tasks).drain(..).collect();
+        let all = futures_join_all(tasks);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!(
+                "job workers did not stop in time; their jobs are re-queued at the next start"
+            );
+        }
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once [`Scheduler::shutdown`] has begun.
+    async fn stopped(&self) {
+        loop {
+            let n = self.stop.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if self.is_stopping() {
+                return;
+            }
+            n.await;
+        }
+    }
+
+    /// Puts a job the shutdown interrupted back to `Waiting` and takes back its attempt.
+    async fn set_aside(&self, ws: &str, id: &str) -> anyhow::Result<()> {
+        let (js, w, i) = (self.jobs.clone(), ws.to_string(), id.to_string());
+        Self::blocking(move || {
+            let back = js.update_item(&w, &i, |r| {
+                (r.status == status::EXECUTING || r.status == status::WAITING).then(|| {
+                    let mut d = items::doc_of(r);
+                    d.insert("status".into(), json!(status::WAITING));
+                    d.insert("beginExecutionTime".into(), Value::Null);
+                    (status::WAITING.to_string(), items::to_text(&d))
+                })
+            })?;
+            if let Some((_, true)) = back {
+                js.release_attempt(&w, &i)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn next_job(&self) -> Option<QueuedJob> {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(k) = lock(&self.queue).pop_front() {
-                return k;
+            if self.is_stopping() {
+                return None;
+            }
+            if let Some(job) = lock(&self.queue).pop(&self.config.caps) {
+                return Some(job);
             }
             notified.await;
         }
@@ -200,22 +505,25 @@ impl Scheduler {
 
     async fn worker(self: Arc<Self>, state: AppState) {
         loop {
-            let (ws, id) = self.next_job().await;
+            let Some(job) = self.next_job().await else {
+                return;
+            };
+            let (ws, id) = (job.workspace.clone(), job.id.clone());
             if let Err(e) = self.process(&state, &ws, &id).await {
                 tracing::error!(job = %id, error = %e, "job processing failed");
-                let _ = self
-                    .finish(
-                        &state,
-                        &ws,
-                        &id,
-                        Err(exec::JobFailure::new(
-                            "InternalError",
-                            "The job could not be processed by the server.",
-                        )),
-                        0,
-                    )
-                    .await;
+                let failure = exec::JobFailure::new(
+                    "InternalError",
+                    "The job could not be processed by the server.",
+                );
+                // Whichever state the job was left in, it ends failed (never replacing
+                // Cancelled or a terminal state).
+                let _ = self.fail_waiting(&state, &ws, &id, failure.clone()).await;
+                let _ = self.finish(&state, &ws, &id, Err(failure), 0).await;
             }
+            lock(&self.queue).finished(&job);
+            // A slot of this workspace or principal is free: another worker may now take a
+            // job it had to skip.
+            self.notify.notify_one();
             let key = (ws, id);
             lock(&self.running).remove(&key);
             lock(&self.cancelled).remove(&key);
@@ -231,6 +539,14 @@ impl Scheduler {
     }
 
     async fn process(&self, state: &AppState, ws: &str, id: &str) -> anyhow::Result<()> {
+        // Count the attempt before touching the program (see `start`).
+        let (js, w, i) = (self.jobs.clone(), ws.to_string(), id.to_string());
+        if Self::blocking(move || Ok(js.begin_attempt(&w, &i)?))
+            .await?
+            .is_none()
+        {
+            return Ok(()); // cancelled or deleted meanwhile
+        }
         let (js, w, i) = (self.jobs.clone(), ws.to_string(), id.to_string());
         let Some(row) = Self::blocking(move || Ok(js.get_item(&w, &i)?)).await? else {
             return Ok(());
@@ -272,7 +588,7 @@ impl Scheduler {
                 .await;
         };
         let max_input = state.dataplane.config.max_input_bytes;
-        let budget = self.config.memory_budget_bytes;
+        let budget = self.config.budget();
         let (blobs, w, c, b, d) = (
             state.blobs.clone(),
             ws.to_string(),
@@ -280,64 +596,75 @@ impl Scheduler {
             blob.clone(),
             doc.clone(),
         );
-        let prepared = Self::blocking(move || {
-            let props = match blobs.blob_props(&w, &c, &b) {
-                Ok(Some(p)) => p,
-                Ok(None) | Err(_) => {
+        let read_and_prepare =
+            move || -> anyhow::Result<Result<exec::Prepared, exec::JobFailure>> {
+                let props = match blobs.blob_props(&w, &c, &b) {
+                    Ok(Some(p)) => p,
+                    Ok(None) | Err(_) => {
+                        return Ok(Err(exec::JobFailure::new(
+                            "InputDataNotFound",
+                            format!("The input blob '{b}' was not found in container '{c}'."),
+                        )))
+                    }
+                };
+                if props.length > max_input {
+                    return Ok(Err(exec::JobFailure::new(
+                        "InputDataTooLarge",
+                        format!(
+                            "The input is {} bytes; at most {max_input} are accepted.",
+                            props.length
+                        ),
+                    )));
+                }
+                let Some((data, props)) = blobs.get_blob(&w, &c, &b)? else {
                     return Ok(Err(exec::JobFailure::new(
                         "InputDataNotFound",
-                        format!("The input blob '{b}' was not found in container '{c}'."),
-                    )))
-                }
-            };
-            if props.length > max_input {
-                return Ok(Err(exec::JobFailure::new(
-                    "InputDataTooLarge",
-                    format!(
-                        "The input is {} bytes; at most {max_input} are accepted.",
-                        props.length
-                    ),
-                )));
-            }
-            let Some((data, props)) = blobs.get_blob(&w, &c, &b)? else {
-                return Ok(Err(exec::JobFailure::new(
-                    "InputDataNotFound",
-                    format!("The input blob '{b}' was not found."),
-                )));
-            };
-            let data =
-                match exec::decode_content(data, props.content_encoding.as_deref(), max_input) {
+                        format!("The input blob '{b}' was not found."),
+                    )));
+                };
+                let data = match exec::decode_content(
+                    data,
+                    props.content_encoding.as_deref(),
+                    max_input,
+                ) {
                     Ok(d) => d,
                     Err(f) => return Ok(Err(f)),
                 };
-            Ok(exec::prepare(
-                &input_format,
-                &output_format,
-                &data,
-                &d,
-                target,
-                budget,
-            ))
-        })
-        .await?;
+                Ok(exec::prepare(
+                    &input_format,
+                    &output_format,
+                    &data,
+                    &d,
+                    target,
+                    &budget,
+                ))
+            };
+        let prepared = match contain::contained("qws-prepare", "preparing", read_and_prepare).await
+        {
+            Ok(r) => r?,
+            Err(f) => Err(f),
+        };
         let prepared = match prepared {
             Ok(p) => p,
             Err(f) => return self.fail_waiting(state, ws, id, f).await,
         };
         let permits = prepared.memory_bytes.div_ceil(MIB).max(1);
-        if permits > (budget / MIB).max(1) {
+        if permits > (budget.memory_bytes / MIB).max(1) {
             let f = exec::JobFailure::new(
                 "ExecutionLimitExceeded",
-                format!("The job needs about {} MiB of simulator memory; the server's budget is {} MiB.", permits, budget / MIB),
+                format!(
+                    "The job needs about {} MiB of simulator memory (state and results); the server's budget is {} MiB.",
+                    permits,
+                    budget.memory_bytes / MIB
+                ),
             );
             return self.fail_waiting(state, ws, id, f).await;
         }
-        let _permit = self
-            .memory
-            .clone()
-            .acquire_many_owned(permits as u32)
-            .await
-            .map_err(|e| anyhow::anyhow!("memory budget closed: {e}"))?;
+        let acquire = self.memory.clone().acquire_many_owned(permits as u32);
+        let _permit = tokio::select! {
+            p = acquire => p.map_err(|e| anyhow::anyhow!("memory budget closed: {e}"))?,
+            _ = self.stopped() => return self.set_aside(ws, id).await,
+        };
 
         // Waiting → Executing (unless cancelled or deleted meanwhile).
         let (js, w, i) = (self.jobs.clone(), ws.to_string(), id.to_string());
@@ -367,11 +694,14 @@ impl Scheduler {
         if lock(&self.cancelled).contains(&key) {
             token.cancel();
         }
-        let result = tokio::task::spawn_blocking(move || exec::run(prepared, &token))
-            .await
-            .map_err(|e| anyhow::anyhow!("simulation task: {e}"))?;
+        let result = self
+            .run_with_time_limit(prepared, token, self.config.execution_limit(target.id))
+            .await;
         if lock(&self.cancelled).contains(&(ws.to_string(), id.to_string())) {
             return Ok(());
+        }
+        if self.is_stopping() && matches!(&result, Err(f) if f.code == "Cancelled") {
+            return self.set_aside(ws, id).await;
         }
         let result = match result {
             Ok(bytes) => {
@@ -395,6 +725,42 @@ impl Scheduler {
             Err(f) => Err(f),
         };
         self.finish(state, ws, id, result, shots).await
+    }
+
+    /// Simulates on a contained thread; past `limit` the run is stopped through its cancel
+    /// token and fails with `ExecutionTimeLimitExceeded`.
+    async fn run_with_time_limit(
+        &self,
+        prepared: exec::Prepared,
+        token: qws_sim::CancelToken,
+        limit: Duration,
+    ) -> Result<Vec<u8>, exec::JobFailure> {
+        let timed_out = AtomicBool::new(false);
+        let sim_token = token.clone();
+        let run = contain::contained("qws-sim", "running", move || {
+            exec::run(prepared, &sim_token)
+        });
+        tokio::pin!(run);
+        let outcome = tokio::select! {
+            r = &mut run => r,
+            _ = tokio::time::sleep(limit) => {
+                timed_out.store(true, Ordering::SeqCst);
+                token.cancel();
+                run.await
+            }
+        };
+        match outcome.and_then(|r| r) {
+            Err(f) if f.code == "Cancelled" && timed_out.load(Ordering::SeqCst) => {
+                Err(exec::JobFailure::new(
+                    "ExecutionTimeLimitExceeded",
+                    format!(
+                        "The job ran longer than this target's limit of {} seconds and was stopped.",
+                        limit.as_secs()
+                    ),
+                ))
+            }
+            other => other,
+        }
     }
 
     /// Executing → Succeeded/Failed (never replacing Cancelled), then session bookkeeping.
@@ -522,5 +888,100 @@ impl Scheduler {
             self.cancel(ws, &id);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn the_default_budget_runs_every_advertised_qubit_count() {
+        let budget = default_memory_budget(Some(24 * GIB), DEFAULT_MAX_OUTPUT_BYTES);
+        let b = exec::Budget {
+            memory_bytes: budget,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+        };
+        for t in qws_core::catalog::PROVIDERS
+            .iter()
+            .flat_map(|p| p.targets.iter())
+        {
+            // The widest program the target accepts, with the most output a job may make.
+            let need = exec::memory_for_qubits(t.num_qubits as usize)
+                + exec::memory_for_output(u64::MAX, DEFAULT_MAX_OUTPUT_BYTES);
+            assert!(
+                need.div_ceil(MIB) <= budget / MIB,
+                "{} needs {} MiB, budget {} MiB",
+                t.id,
+                need.div_ceil(MIB),
+                budget / MIB
+            );
+        }
+        // And through `prepare`, as the scheduler admits it: 29 qubits on ionq.simulator.
+        let ionq = qws_core::catalog::target("ionq.simulator").unwrap().1;
+        let program = format!(r#"{{"qubits":{},"circuit":[]}}"#, ionq.num_qubits);
+        let p = exec::prepare(
+            "ionq.circuit.v1",
+            "ionq.quantum-results.v1",
+            program.as_bytes(),
+            &Map::new(),
+            ionq,
+            &b,
+        )
+        .unwrap();
+        assert!(p.memory_bytes.div_ceil(MIB) <= budget / MIB);
+    }
+
+    #[test]
+    fn a_small_machine_gets_three_quarters_of_its_memory() {
+        assert_eq!(
+            default_memory_budget(Some(8 * GIB), DEFAULT_MAX_OUTPUT_BYTES),
+            6 * GIB
+        );
+        assert_eq!(
+            default_memory_budget(Some(GIB), 1 << 20),
+            GIB,
+            "at least 1 GiB"
+        );
+        assert_eq!(
+            default_memory_budget(None, DEFAULT_MAX_OUTPUT_BYTES),
+            widest_target_memory(DEFAULT_MAX_OUTPUT_BYTES).div_ceil(MIB) * MIB
+        );
+    }
+
+    #[test]
+    fn one_worker_per_workspace_is_kept_free_for_others() {
+        assert_eq!(
+            SchedulerConfig::with_workers(1).caps.running_per_workspace,
+            1
+        );
+        assert_eq!(
+            SchedulerConfig::with_workers(2).caps.running_per_workspace,
+            1
+        );
+        assert_eq!(
+            SchedulerConfig::with_workers(8).caps.running_per_workspace,
+            7
+        );
+    }
+
+    #[test]
+    fn target_limits_override_the_default() {
+        let mut c = SchedulerConfig::with_workers(1);
+        c.target_max_execution_time
+            .insert("ionq.simulator".into(), Duration::from_secs(5));
+        assert_eq!(c.execution_limit("ionq.simulator"), Duration::from_secs(5));
+        assert_eq!(c.execution_limit("rigetti.sim.qvm"), c.max_execution_time);
+    }
+
+    #[test]
+    fn key_callers_are_charged_per_workspace() {
+        assert_ne!(
+            principal_key("w1", "PrimaryKey", "Key"),
+            principal_key("w2", "PrimaryKey", "Key")
+        );
+        assert_eq!(principal_key("w1", "app-id", "Application"), "app-id");
     }
 }
