@@ -217,11 +217,8 @@ pub async fn put_job(
     if let Some(sid) = &session_id {
         super::sessions::check_session_open(&state, &caller.ws.uid, sid).await?;
     }
-    let charged = crate::scheduler::principal_key(
-        &caller.ws.uid,
-        &caller.created_by,
-        caller.created_by_type,
-    );
+    let charged =
+        crate::scheduler::principal_key(&caller.ws.uid, &caller.created_by, caller.created_by_type);
     if let Err(busy) = state.dataplane.scheduler.admit(&caller.ws.uid, &charged) {
         let status = StatusCode::from_u16(busy.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         let mut e = error(status, busy.code, busy.message);

@@ -2,6 +2,8 @@
 //! reqwest clients for its HTTP and HTTPS listeners (HTTPS trusts only the generated CA).
 #![allow(dead_code)]
 
+pub mod dp;
+
 use qws_server::{RunningServer, ServerConfig};
 use reqwest::{Client, Method, Response};
 use serde_json::Value;
