@@ -322,6 +322,18 @@ impl JobStore {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// Ids of a workspace's jobs that are still waiting or executing (to stop them when the
+    /// workspace is deleted), at most `limit`.
+    pub fn active_job_ids(&self, workspace_uid: &str, limit: usize) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id FROM dp_items WHERE workspace_uid = ?1 AND item_type = 'Job'
+               AND status IN ('Waiting', 'Executing') ORDER BY created_at, id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![workspace_uid, limit as i64], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    }
+
     /// Quota usage of a workspace for one period.
     pub fn quota_usage(&self, workspace_uid: &str, period: &str) -> Result<Vec<QuotaUsageRow>> {
         let conn = self.conn();

@@ -518,8 +518,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Deletes a resource group and every workspace (and key) in it. Returns the deleted
-    /// workspaces' names, or `None` if the group did not exist.
+    /// Deletes a resource group and every workspace in it, with their keys and data-plane rows
+    /// (as [`Store::delete_workspace`]). Returns the deleted workspaces' names, or `None` if the
+    /// group did not exist.
     pub fn delete_resource_group(
         &self,
         sub: &SubscriptionId,
@@ -538,13 +539,19 @@ impl Store {
         if exists.is_none() {
             return Ok(None);
         }
-        let names: Vec<String> = {
+        let doomed: Vec<(String, String)> = {
             let mut st = tx.prepare(
-                "SELECT name FROM workspaces WHERE subscription_id = ?1 AND rg_key = ?2 ORDER BY name_key",
+                "SELECT name, uid FROM workspaces WHERE subscription_id = ?1 AND rg_key = ?2 ORDER BY name_key",
             )?;
-            let rows = st.query_map(params![sub.to_string(), key], |r| r.get(0))?;
+            let rows = st.query_map(params![sub.to_string(), key], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
             rows.collect::<rusqlite::Result<_>>()?
         };
+        for (_, uid) in &doomed {
+            purge_data_plane(&tx, uid)?;
+        }
+        let names = doomed.into_iter().map(|(name, _)| name).collect();
         tx.execute(
             "DELETE FROM workspaces WHERE subscription_id = ?1 AND rg_key = ?2",
             params![sub.to_string(), key],
@@ -865,7 +872,9 @@ impl Store {
         .ok_or(StoreError::WorkspaceNotFound)
     }
 
-    /// Deletes a workspace and its keys; returns the deleted record, or `None` if absent.
+    /// Deletes a workspace with its keys and its data-plane rows (jobs, sessions, container
+    /// ownership, quota usage) in one transaction; returns the deleted record, or `None` if
+    /// absent. The blob files are the caller's to remove (see `BlobStore::delete_workspace`).
     pub fn delete_workspace(
         &self,
         sub: &SubscriptionId,
@@ -885,6 +894,7 @@ impl Store {
         )?
         .pop();
         if let Some(w) = &found {
+            purge_data_plane(&tx, &w.uid)?;
             tx.execute("DELETE FROM workspaces WHERE uid = ?1", [&w.uid])?;
         }
         tx.commit()?;
@@ -1065,6 +1075,20 @@ impl Store {
         })
         .transpose()
     }
+}
+
+/// Removes everything the data plane stored for a workspace. Run inside the transaction that
+/// deletes the workspace row, so a namesake created later starts empty: its container names
+/// are free again and no job, session or quota count of the old workspace survives. The
+/// scheduler's conditional updates of a purged job then find no row and write nothing.
+fn purge_data_plane(tx: &Connection, uid: &str) -> Result<()> {
+    for table in ["dp_items", "dp_containers", "dp_quota_usage"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE workspace_uid = ?1"),
+            [uid],
+        )?;
+    }
+    Ok(())
 }
 
 fn identity_principal(spec: &WorkspaceSpec) -> Option<String> {

@@ -1,0 +1,221 @@
+//! Data hygiene and revocation over real HTTP: a deleted workspace leaves nothing behind for a
+//! namesake, SAS URLs die with the key (or workspace) they were minted under and never reach the
+//! database, job URIs must point at this server's storage, and the data directory is private
+//! and owned by one server at a time.
+
+mod common;
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const DV: &str = "2026-01-15-preview";
+const BELL: &str =
+    r#"{"qubits":2,"circuit":[{"gate":"h","target":0},{"gate":"cnot","control":0,"target":1}]}"#;
+
+/// A data-plane client of one workspace, authenticated with one of its keys.
+struct Dp<'a> {
+    t: &'a TestServer,
+    base: String,
+    key: String,
+}
+
+impl<'a> Dp<'a> {
+    async fn with_key(t: &'a TestServer, rg: &str, ws: &str, which: &str) -> Dp<'a> {
+        let keys = t.list_keys(rg, ws).await;
+        let key = keys[which]["key"]
+            .as_str()
+            .or_else(|| keys[which].as_str())
+            .unwrap_or_else(|| panic!("no {which} in {keys}"))
+            .to_string();
+        Dp {
+            t,
+            base: format!("{}{}", t.http_url(), t.ws_path(rg, ws)),
+            key,
+        }
+    }
+
+    async fn new(t: &'a TestServer, rg: &str, ws: &str) -> Dp<'a> {
+        Self::with_key(t, rg, ws, "primaryKey").await
+    }
+
+    async fn call(&self, m: Method, path: &str, body: Option<Value>) -> reqwest::Response {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut r = self
+            .t
+            .http
+            .request(m, format!("{}{path}{sep}api-version={DV}", self.base))
+            .header("x-ms-quantum-api-key", &self.key);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send().await.unwrap()
+    }
+
+    async fn sas_uri(&self, body: Value) -> reqwest::Response {
+        self.call(Method::POST, "/storage/sasUri", Some(body)).await
+    }
+
+    async fn container(&self, name: &str) -> String {
+        let r = self.sas_uri(json!({"containerName": name})).await;
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["sasUri"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn upload(&self, sas: &str, blob: &str, data: &str) -> reqwest::Response {
+        let (base, q) = sas.split_once('?').unwrap();
+        self.t
+            .http
+            .put(format!("{base}/{blob}?{q}"))
+            .header("x-ms-blob-type", "BlockBlob")
+            .body(data.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    fn job_body(container_sas: &str) -> Value {
+        let (base, _) = container_sas.split_once('?').unwrap();
+        json!({"name": "hygiene", "containerUri": container_sas, "inputDataFormat": "ionq.circuit.v1",
+               "outputDataFormat": "ionq.quantum-results.v1", "inputDataUri": format!("{base}/inputData"),
+               "providerId": "ionq", "target": "ionq.simulator", "inputParams": {"shots": 10},
+               "itemType": "Job"})
+    }
+
+    /// Uploads a Bell circuit to `job-<id>` and submits it; returns the JobDetails.
+    async fn submit(&self, id: &str) -> Value {
+        let sas = self.container(&format!("job-{id}")).await;
+        assert_eq!(self.upload(&sas, "inputData", BELL).await.status(), 201);
+        let r = self
+            .call(
+                Method::PUT,
+                &format!("/jobs/{id}"),
+                Some(Self::job_body(&sas)),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    async fn get_job(&self, id: &str) -> reqwest::Response {
+        self.call(Method::GET, &format!("/jobs/{id}"), None).await
+    }
+
+    async fn wait(&self, id: &str) -> Value {
+        for _ in 0..600 {
+            let v: Value = self.get_job(id).await.json().await.unwrap();
+            if matches!(
+                v["status"].as_str(),
+                Some("Succeeded" | "Failed" | "Cancelled")
+            ) {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("job {id} did not finish");
+    }
+}
+
+async fn delete_workspace(t: &TestServer, rg: &str, ws: &str) {
+    let r = t.arm(Method::DELETE, &t.ws_path(rg, ws), None).await;
+    assert!(r.status() == 202 || r.status() == 200, "{}", r.status());
+}
+
+fn uid_of(t: &TestServer, rg: &str, ws: &str) -> String {
+    let sub = qws_core::names::SubscriptionId::parse(&t.sub()).unwrap();
+    t.srv()
+        .state
+        .store
+        .get_workspace(&sub, rg, ws)
+        .unwrap()
+        .expect("workspace exists")
+        .uid
+}
+
+// ---- a deleted workspace leaves nothing behind ---------------------------------------------
+
+#[tokio::test]
+async fn recreated_workspace_starts_empty() {
+    let t = TestServer::start().await;
+    t.create_group("rg1").await;
+    t.create_workspace("rg1", "ws1").await;
+    let old_uid = uid_of(&t, "rg1", "ws1");
+    {
+        let dp = Dp::new(&t, "rg1", "ws1").await;
+        dp.submit("j1").await;
+        assert_eq!(dp.wait("j1").await["status"], "Succeeded");
+    }
+    delete_workspace(&t, "rg1", "ws1").await;
+    t.create_workspace("rg1", "ws1").await;
+    let new_uid = uid_of(&t, "rg1", "ws1");
+    assert_ne!(old_uid, new_uid, "a re-created workspace gets a new uid");
+
+    let dp = Dp::new(&t, "rg1", "ws1").await;
+    let list: Value = dp
+        .call(Method::GET, "/jobs", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["value"], json!([]), "{list}");
+    let top: Value = dp
+        .call(Method::GET, "/topLevelItems", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(top["value"], json!([]), "{top}");
+    expect_error(dp.get_job("j1").await, 404, "JobNotFound").await;
+    let quotas: Value = dp
+        .call(Method::GET, "/quotas", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        quotas["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|q| q["utilization"] == json!(0.0)),
+        "{quotas}"
+    );
+    // The old job's container name is free again, for the new workspace.
+    assert_eq!(
+        dp.sas_uri(json!({"containerName": "job-j1"}))
+            .await
+            .status(),
+        200
+    );
+
+    // Nothing of the old workspace is left in the database or on disk.
+    let js = &t.srv().state.dataplane.jobs;
+    assert!(js.list_items(&old_uid, None, None, 10).unwrap().is_empty());
+    assert!(js.quota_usage(&old_uid, "2026-12").unwrap().is_empty());
+    assert!(js
+        .quota_usage(&old_uid, &qws_server::dataplane::jobs::current_period())
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        js.container_owner("job-j1").unwrap().as_deref(),
+        Some(new_uid.as_str())
+    );
+    assert!(!t.data_dir().join("blobs").join(&old_uid).exists());
+}
+
+#[tokio::test]
+async fn deleting_a_resource_group_purges_its_workspaces_jobs() {
+    let t = TestServer::start().await;
+    t.create_group("rg2").await;
+    t.create_workspace("rg2", "ws2").await;
+    let old_uid = uid_of(&t, "rg2", "ws2");
+    Dp::new(&t, "rg2", "ws2").await.submit("j2").await;
+    let r = t.arm(Method::DELETE, &t.rg_path("rg2"), None).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let js = &t.srv().state.dataplane.jobs;
+    assert!(js.list_items(&old_uid, None, None, 10).unwrap().is_empty());
+    assert_eq!(js.container_owner("job-j2").unwrap(), None);
+}
