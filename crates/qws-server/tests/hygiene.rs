@@ -219,3 +219,75 @@ async fn deleting_a_resource_group_purges_its_workspaces_jobs() {
     assert!(js.list_items(&old_uid, None, None, 10).unwrap().is_empty());
     assert_eq!(js.container_owner("job-j2").unwrap(), None);
 }
+
+// ---- one private data directory per server --------------------------------------------------
+
+#[cfg(unix)]
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn data_directory_and_job_data_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let t = TestServer::start_in(dir, |_| {}).await;
+    assert_eq!(
+        mode(&t.data_dir()),
+        0o700,
+        "an existing data dir is made private"
+    );
+
+    let dp = Dp::new(&t, "qws", "dev").await;
+    dp.submit("p1").await;
+    assert_eq!(dp.wait("p1").await["status"], "Succeeded");
+    let blobs = t.data_dir().join("blobs");
+    let mut dirs = vec![blobs];
+    let mut files = 0;
+    while let Some(d) = dirs.pop() {
+        assert_eq!(mode(&d), 0o700, "{}", d.display());
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                dirs.push(e.path());
+            } else {
+                files += 1;
+                assert_eq!(mode(&e.path()), 0o600, "{}", e.path().display());
+            }
+        }
+    }
+    assert!(files >= 3, "container.json, inputData and outputData");
+    for f in ["qws.db", "master.key", "bootstrap.json", "lock"] {
+        assert_eq!(mode(&t.data_dir().join(f)), 0o600, "{f}");
+    }
+}
+
+#[tokio::test]
+async fn second_server_on_the_same_data_directory_is_refused() {
+    let t = TestServer::start().await;
+    let config = qws_server::ServerConfig::ephemeral(t.data_dir());
+    let err = match qws_server::start(config).await {
+        Ok(_) => panic!("a second server started on the same data directory"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains("in use by another qws server")
+            && err.contains(&format!("pid {}", std::process::id()))
+            && err.contains(&t.data_dir().display().to_string()),
+        "{err}"
+    );
+    // The first server is unharmed and keeps serving.
+    let dp = Dp::new(&t, "qws", "dev").await;
+    dp.submit("still-serving").await;
+    assert_eq!(dp.wait("still-serving").await["status"], "Succeeded");
+
+    // Once it has stopped, the directory can be served again.
+    let dir = t.stop().await;
+    let t2 = TestServer::start_in(dir, |_| {}).await;
+    let dp = Dp::new(&t2, "qws", "dev").await;
+    assert_eq!(dp.get_job("still-serving").await.status(), 200);
+}
