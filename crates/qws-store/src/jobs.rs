@@ -9,7 +9,7 @@
 //! orders on. The store does not interpret documents; state transitions are done with
 //! [`JobStore::update_item`], a read-modify-write inside one transaction.
 
-use crate::store::{Result, StoreError, DB_FILE};
+use crate::store::{write_tx, Result, StoreError, DB_FILE};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Mutex;
@@ -152,7 +152,7 @@ impl JobStore {
         limit: Option<i64>,
     ) -> Result<std::result::Result<(), InsertRefusal>> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let exists: bool = tx
             .query_row(
                 "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
@@ -190,7 +190,7 @@ impl JobStore {
     /// Inserts a session (or any item) unless the id exists; returns false if it existed.
     pub fn insert_item(&self, item: &ItemRow) -> Result<bool> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let exists = tx
             .query_row(
                 "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
@@ -272,7 +272,7 @@ impl JobStore {
         F: FnOnce(&ItemRow) -> Option<(String, String)>,
     {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let Some(mut row) = tx
             .query_row(
                 &format!(

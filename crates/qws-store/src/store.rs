@@ -231,6 +231,14 @@ fn key_aad(uid: &str, slot: KeySlot, version: i64) -> Vec<u8> {
     format!("qws-access-key|{uid}|{}|{version}", slot.as_str()).into_bytes()
 }
 
+/// A read-modify-write transaction that holds the write lock from its start. Two connections
+/// write this database (this one and the job store's); a deferred transaction that read first
+/// could not upgrade to a write once the other had committed meanwhile (SQLite answers busy at
+/// once, without waiting), whereas taking the lock up front waits out the busy timeout.
+pub(crate) fn write_tx(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 fn new_etag() -> String {
     format!("\"{}\"", uuid::Uuid::new_v4())
 }
@@ -426,7 +434,7 @@ impl Store {
         tags: &Tags,
     ) -> Result<(ResourceGroupRecord, bool)> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let existing: Option<(String, String)> = tx
             .query_row(
                 "SELECT name, location FROM resource_groups WHERE subscription_id = ?1 AND name_key = ?2",
@@ -527,7 +535,7 @@ impl Store {
         name: &str,
     ) -> Result<Option<Vec<String>>> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let key = name.to_lowercase();
         let exists: Option<i64> = tx
             .query_row(
@@ -726,7 +734,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<(WorkspaceRecord, bool)> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let rg_key = rg.to_lowercase();
         let name_key = name.to_ascii_lowercase();
         let rg_exists: Option<i64> = tx
@@ -882,7 +890,7 @@ impl Store {
         name: &str,
     ) -> Result<Option<WorkspaceRecord>> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let found = Self::query_workspaces(
             &tx,
             "subscription_id = ?1 AND rg_key = ?2 AND name_key = ?3",
@@ -969,7 +977,7 @@ impl Store {
     /// Replaces the named keys with fresh ones in one transaction. Refused while keys are disabled.
     pub fn regenerate_keys(&self, uid: &str, slots: &[KeySlot]) -> Result<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let enabled: bool = tx
             .query_row(
                 "SELECT api_key_enabled FROM workspaces WHERE uid = ?1",
@@ -999,6 +1007,21 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// The version of the workspace's key in `slot` while that key is usable (the workspace
+    /// exists and its keys are enabled), else `None`. A SAS minted for a key caller carries
+    /// this version and is refused once it no longer matches.
+    pub fn live_key_version(&self, uid: &str, slot: KeySlot) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT k.version FROM workspace_keys k JOIN workspaces w ON w.uid = k.workspace_uid
+                 WHERE k.workspace_uid = ?1 AND k.slot = ?2 AND w.api_key_enabled = 1",
+                params![uid, slot.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Checks a presented key for a workspace. Every failure is the same [`KeyCheck::Refused`].
