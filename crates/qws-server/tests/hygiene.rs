@@ -299,8 +299,23 @@ async fn data_directory_and_job_data_are_private() {
         }
     }
     assert!(files >= 3, "container.json, inputData and outputData");
-    for f in ["qws.db", "master.key", "bootstrap.json", "lock"] {
-        assert_eq!(mode(&t.data_dir().join(f)), 0o600, "{f}");
+    // Every file at the top is private too, except the CA certificate clients are told to trust.
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(t.data_dir()).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if e.path().is_file() && name != "ca.pem" {
+            assert_eq!(mode(&e.path()), 0o600, "{name}");
+            names.push(name);
+        }
+    }
+    for f in [
+        "qws.db",
+        "master.key",
+        "bootstrap.json",
+        "lock",
+        "audit.log",
+    ] {
+        assert!(names.iter().any(|n| n == f), "{f} in {names:?}");
     }
 }
 
