@@ -17,6 +17,7 @@ pub mod body;
 pub mod bootstrap;
 pub mod config;
 pub mod conn;
+pub mod datadir;
 pub mod dataplane;
 pub mod error;
 pub mod listener;

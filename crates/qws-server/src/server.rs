@@ -40,6 +40,7 @@ pub struct RunningServer {
     pub first_start_banner: Option<Zeroizing<String>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    _dir_lock: crate::datadir::DataDirLock,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -83,18 +84,6 @@ fn check_bind(addr: &SocketAddr, allowed: bool, flag: &str) -> anyhow::Result<()
         bail!("refusing to bind {flag} {addr}: it is not a loopback address. Pass --allow-non-loopback to expose qws on the network (and set --public-url).");
     }
     Ok(())
-}
-
-fn create_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir)
-        .with_context(|| format!("creating data directory {}", dir.display()))
 }
 
 fn url_for(scheme: &str, addr: SocketAddr) -> String {
@@ -160,7 +149,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .map(normalize_public_url)
         .transpose()?;
     let dir = config.data_dir.clone();
-    create_data_dir(&dir)?;
+    // Held until the server is dropped: one server per data directory.
+    let dir_lock = crate::datadir::prepare(&dir)?;
 
     let (crypto, source) = Crypto::load_or_create(&dir)?;
     let store = Arc::new(
@@ -296,6 +286,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         first_start_banner: banner,
         shutdown: tx,
         tasks,
+        _dir_lock: dir_lock,
     })
 }
 

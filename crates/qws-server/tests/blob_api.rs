@@ -480,6 +480,7 @@ async fn list_blobs_xml_paging_and_container_calls() {
     let fresh = qws_server::blob::mint_container_sas(
         &t.srv().state,
         &uid,
+        &primary_holder(&t, &uid),
         "job-fresh",
         "racwl",
         time::OffsetDateTime::now_utc() + time::Duration::hours(1),

@@ -188,6 +188,7 @@ async fn tampered_expired_and_underprivileged_tokens_are_refused() {
     let expired = qws_server::blob::mint_container_sas(
         &t.srv().state,
         &uid,
+        &primary_holder(&t, &uid),
         "job-auth",
         "racwl",
         OffsetDateTime::now_utc() - Duration::seconds(1),
@@ -206,6 +207,7 @@ async fn tampered_expired_and_underprivileged_tokens_are_refused() {
     let blob_sas = qws_server::blob::mint_blob_sas(
         &t.srv().state,
         &uid,
+        &primary_holder(&t, &uid),
         "job-auth",
         "inputData",
         "r",

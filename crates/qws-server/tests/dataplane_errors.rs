@@ -228,6 +228,9 @@ async fn job_error_paths() {
     let expired = qws_server::blob::sas::mint_container_sas(
         state,
         &uid,
+        &qws_server::blob::sas::key_holder(&state.store, &uid, qws_core::keys::KeySlot::Primary)
+            .unwrap()
+            .unwrap(),
         "job-expired",
         "racwl",
         time::OffsetDateTime::now_utc() - time::Duration::minutes(1),

@@ -430,15 +430,53 @@ fn check_headers(h: &BlobHeaders) -> BlobResult<()> {
     Ok(())
 }
 
-fn private_dir(path: &Path) -> std::io::Result<()> {
+fn dir_builder(recursive: bool) -> fs::DirBuilder {
     let mut b = fs::DirBuilder::new();
-    b.recursive(true);
+    b.recursive(recursive);
     #[cfg(unix)]
     {
         use std::os::unix::fs::DirBuilderExt;
         b.mode(0o700);
     }
-    b.create(path)
+    b
+}
+
+/// Creates `path` and any missing parents, each 0700.
+fn private_dir(path: &Path) -> std::io::Result<()> {
+    dir_builder(true).create(path)
+}
+
+/// Creates the one directory `path` (0700) if missing; its parent must exist. Used inside a
+/// container, so a container deleted meanwhile is never brought back by a recursive create.
+fn private_subdir(path: &Path) -> std::io::Result<()> {
+    match dir_builder(false).create(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+        other => other,
+    }
+}
+
+/// Makes an existing directory 0700 (data written before directories were created private).
+fn tighten_dir(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = fs::symlink_metadata(path) {
+            if m.is_dir() && m.permissions().mode() & 0o077 != 0 {
+                let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o700));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// `ContainerNotFound` when `container` vanished (deleted meanwhile), else the I/O error.
+fn gone_or(e: std::io::Error, container: &Path) -> BlobError {
+    if container.is_dir() {
+        e.into()
+    } else {
+        BlobError::ContainerNotFound
+    }
 }
 
 fn sync_dir(path: &Path) {
@@ -489,6 +527,7 @@ impl BlobStore {
     pub fn open(data_dir: &Path, limits: BlobLimits) -> BlobResult<BlobStore> {
         let root = data_dir.join("blobs");
         private_dir(&root)?;
+        tighten_dir(&root);
         let store = BlobStore {
             root,
             limits,
@@ -512,11 +551,13 @@ impl BlobStore {
             .checked_sub(UNCOMMITTED_BLOCK_LIFETIME)
             .unwrap_or(std::time::UNIX_EPOCH);
         for ws in workspaces.flatten() {
+            tighten_dir(&ws.path());
             let Ok(containers) = fs::read_dir(ws.path()) else {
                 continue;
             };
             for c in containers.flatten() {
                 let p = c.path();
+                tighten_dir(&p);
                 if let Ok(tmp) = fs::read_dir(p.join("tmp")) {
                     for t in tmp.flatten() {
                         let _ = fs::remove_file(t.path());
@@ -565,7 +606,7 @@ impl BlobStore {
     pub fn create_container(&self, ws: &str, container: &str) -> BlobResult<bool> {
         let dir = self.container_dir(ws, container)?;
         private_dir(&self.root.join(ws))?;
-        match fs::create_dir(&dir) {
+        match dir_builder(false).create(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
             Err(e) => return Err(e.into()),
@@ -688,7 +729,7 @@ impl BlobStore {
     ) -> BlobResult<StagedUpload> {
         let dir = self.existing_container_dir(ws, container)?;
         let tmp = dir.join("tmp");
-        private_dir(&tmp)?;
+        private_subdir(&tmp).map_err(|e| gone_or(e, &dir))?;
         let path = tmp.join(format!("{}.tmp", random_hex(12)));
         let file = crate::crypto::create_private_file(&path)?;
         Ok(StagedUpload {
@@ -846,7 +887,8 @@ impl BlobStore {
         drop(f);
         let result = (|| {
             let _g = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
-            private_dir(&blocks)?;
+            private_subdir(&dir.join("blocks")).map_err(|e| gone_or(e, &dir))?;
+            private_subdir(&blocks).map_err(|e| gone_or(e, &dir))?;
             let (mut count, mut total) = (0usize, 0u64);
             for e in fs::read_dir(&blocks)?.flatten() {
                 if e.file_name().to_str() == Some(id_hex.as_str()) {
@@ -1424,5 +1466,84 @@ mod tests {
         // Nothing is left behind in tmp.
         let tmp = d.path().join("blobs/w/c-1/tmp");
         assert_eq!(fs::read_dir(tmp).unwrap().count(), 0);
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn directories_are_0700_and_files_0600_even_when_created_before() {
+        let d = tempfile::tempdir().unwrap();
+        // Data written by an older qws: world-readable directories.
+        let old = d.path().join("blobs/w0/job-old");
+        fs::create_dir_all(&old).unwrap();
+        for p in [
+            d.path().join("blobs"),
+            d.path().join("blobs/w0"),
+            old.clone(),
+        ] {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let s = BlobStore::open(d.path(), BlobLimits::default()).unwrap();
+        for p in [d.path().join("blobs"), d.path().join("blobs/w0"), old] {
+            assert_eq!(mode(&p), 0o700, "{}", p.display());
+        }
+        s.create_container("w1", "job-a").unwrap();
+        s.put_blob("w1", "job-a", "in", b"x", BlobHeaders::default(), false)
+            .unwrap();
+        s.put_block("w1", "job-a", "big", "AAAA", b"y").unwrap();
+        let root = d.path().join("blobs");
+        let mut dirs = vec![root.clone()];
+        let mut seen_files = 0;
+        while let Some(dir) = dirs.pop() {
+            assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+            for e in fs::read_dir(&dir).unwrap().flatten() {
+                if e.path().is_dir() {
+                    dirs.push(e.path());
+                } else {
+                    seen_files += 1;
+                    assert_eq!(mode(&e.path()), 0o600, "{}", e.path().display());
+                }
+            }
+        }
+        assert!(seen_files >= 3, "container.json, the blob and the block");
+    }
+
+    #[test]
+    fn writes_into_a_deleted_workspace_fail_and_recreate_nothing() {
+        let (d, s) = store();
+        s.create_container("w1", "job-a").unwrap();
+        let staged = s.begin_upload("w1", "job-a", "outputData").unwrap();
+        let block = s.begin_block("w1", "job-a", "outputData", "AAAA").unwrap();
+        s.delete_workspace("w1").unwrap();
+        // A scheduler writing a result after the workspace was deleted gets ContainerNotFound.
+        assert!(matches!(
+            s.put_blob(
+                "w1",
+                "job-a",
+                "outputData",
+                b"{}",
+                BlobHeaders::default(),
+                false
+            ),
+            Err(BlobError::ContainerNotFound)
+        ));
+        assert!(matches!(
+            s.commit_upload(staged, BlobHeaders::default(), WriteCondition::None),
+            Err(BlobError::ContainerNotFound)
+        ));
+        assert!(matches!(
+            s.commit_block(block),
+            Err(BlobError::ContainerNotFound)
+        ));
+        assert!(
+            !d.path().join("blobs/w1").exists(),
+            "no directory of the deleted workspace came back"
+        );
     }
 }

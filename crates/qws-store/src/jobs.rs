@@ -9,7 +9,7 @@
 //! orders on. The store does not interpret documents; state transitions are done with
 //! [`JobStore::update_item`], a read-modify-write inside one transaction.
 
-use crate::store::{Result, StoreError, DB_FILE};
+use crate::store::{write_tx, Result, StoreError, DB_FILE};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Mutex;
@@ -83,8 +83,30 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
     })
 }
 
+/// Job URI fields that once could carry a SAS in their query string.
+const URI_FIELDS: [&str; 3] = ["containerUri", "inputDataUri", "outputDataUri"];
+
+/// Drops the query string of the URI fields of stored job documents. Documents written before
+/// qws kept SAS out of the database carried the client's SAS there; they no longer verify, but
+/// no copy of the database should hold one. Idempotent; returns the documents changed.
+fn strip_stored_queries(conn: &Connection) -> Result<usize> {
+    let mut changed = 0;
+    for field in URI_FIELDS {
+        let path = format!("$.{field}");
+        changed += conn.execute(
+            "UPDATE dp_items SET doc = json_set(doc, ?1,
+                 substr(json_extract(doc, ?1), 1, instr(json_extract(doc, ?1), '?') - 1))
+             WHERE item_type = 'Job' AND json_valid(doc)
+               AND json_type(doc, ?1) = 'text' AND instr(json_extract(doc, ?1), '?') > 0",
+            [&path],
+        )?;
+    }
+    Ok(changed)
+}
+
 impl JobStore {
-    /// Opens a second connection to `dir/qws.db` (already migrated by `Store::open`).
+    /// Opens a second connection to `dir/qws.db` (already migrated by `Store::open`), and drops
+    /// SAS that older versions stored in job documents (`strip_stored_queries`).
     pub fn open(dir: &Path) -> Result<JobStore> {
         let conn = Connection::open(dir.join(DB_FILE))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -101,6 +123,7 @@ impl JobStore {
                 "the data-plane tables are missing (open the Store first)".into(),
             ));
         }
+        strip_stored_queries(&conn)?;
         Ok(JobStore {
             conn: Mutex::new(conn),
         })
@@ -152,7 +175,7 @@ impl JobStore {
         limit: Option<i64>,
     ) -> Result<std::result::Result<(), InsertRefusal>> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let exists: bool = tx
             .query_row(
                 "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
@@ -190,7 +213,7 @@ impl JobStore {
     /// Inserts a session (or any item) unless the id exists; returns false if it existed.
     pub fn insert_item(&self, item: &ItemRow) -> Result<bool> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let exists = tx
             .query_row(
                 "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
@@ -272,7 +295,7 @@ impl JobStore {
         F: FnOnce(&ItemRow) -> Option<(String, String)>,
     {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let Some(mut row) = tx
             .query_row(
                 &format!(
@@ -361,6 +384,18 @@ impl JobStore {
         ))?;
         let rows = stmt.query_map(params![list, limit as i64], row_to_item)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Ids of a workspace's jobs that are still waiting or executing (to stop them when the
+    /// workspace is deleted), at most `limit`.
+    pub fn active_job_ids(&self, workspace_uid: &str, limit: usize) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id FROM dp_items WHERE workspace_uid = ?1 AND item_type = 'Job'
+               AND status IN ('Waiting', 'Executing') ORDER BY created_at, id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![workspace_uid, limit as i64], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
     }
 
     /// Quota usage of a workspace for one period.
@@ -478,6 +513,23 @@ mod tests {
         assert_eq!(s.jobs_with_status(&["Executing"], 10).unwrap().len(), 1);
         assert!(s.delete_item("w1", "a").unwrap());
         assert!(s.get_item("w1", "a").unwrap().is_none());
+    }
+
+    #[test]
+    fn stored_sas_are_stripped_at_open() {
+        let (d, s) = open();
+        let mut row = job("old", 1);
+        row.doc = r#"{"id":"old","containerUri":"http://127.1:1/job-old?sv=1&sig=abc","inputDataUri":"http://127.1:1/job-old/inputData?sig=x","outputDataUri":"http://127.1:1/job-old/outputData","name":"keep?me"}"#.into();
+        s.insert_job(&row, "ionq", "p", None).unwrap().unwrap();
+        drop(s);
+        let s = JobStore::open(d.path()).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&s.get_item("w1", "old").unwrap().unwrap().doc).unwrap();
+        assert_eq!(doc["containerUri"], "http://127.1:1/job-old");
+        assert_eq!(doc["inputDataUri"], "http://127.1:1/job-old/inputData");
+        assert_eq!(doc["outputDataUri"], "http://127.1:1/job-old/outputData");
+        assert_eq!(doc["name"], "keep?me");
+        assert_eq!(strip_stored_queries(&s.conn()).unwrap(), 0, "idempotent");
     }
 
     #[test]

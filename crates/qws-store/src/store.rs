@@ -231,6 +231,14 @@ fn key_aad(uid: &str, slot: KeySlot, version: i64) -> Vec<u8> {
     format!("qws-access-key|{uid}|{}|{version}", slot.as_str()).into_bytes()
 }
 
+/// A read-modify-write transaction that holds the write lock from its start. Two connections
+/// write this database (this one and the job store's); a deferred transaction that read first
+/// could not upgrade to a write once the other had committed meanwhile (SQLite answers busy at
+/// once, without waiting), whereas taking the lock up front waits out the busy timeout.
+pub(crate) fn write_tx(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 fn new_etag() -> String {
     format!("\"{}\"", uuid::Uuid::new_v4())
 }
@@ -426,7 +434,7 @@ impl Store {
         tags: &Tags,
     ) -> Result<(ResourceGroupRecord, bool)> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let existing: Option<(String, String)> = tx
             .query_row(
                 "SELECT name, location FROM resource_groups WHERE subscription_id = ?1 AND name_key = ?2",
@@ -518,15 +526,16 @@ impl Store {
         Ok(out)
     }
 
-    /// Deletes a resource group and every workspace (and key) in it. Returns the deleted
-    /// workspaces' names, or `None` if the group did not exist.
+    /// Deletes a resource group and every workspace in it, with their keys and data-plane rows
+    /// (as [`Store::delete_workspace`]). Returns the deleted workspaces' names, or `None` if the
+    /// group did not exist.
     pub fn delete_resource_group(
         &self,
         sub: &SubscriptionId,
         name: &str,
     ) -> Result<Option<Vec<String>>> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let key = name.to_lowercase();
         let exists: Option<i64> = tx
             .query_row(
@@ -538,13 +547,19 @@ impl Store {
         if exists.is_none() {
             return Ok(None);
         }
-        let names: Vec<String> = {
+        let doomed: Vec<(String, String)> = {
             let mut st = tx.prepare(
-                "SELECT name FROM workspaces WHERE subscription_id = ?1 AND rg_key = ?2 ORDER BY name_key",
+                "SELECT name, uid FROM workspaces WHERE subscription_id = ?1 AND rg_key = ?2 ORDER BY name_key",
             )?;
-            let rows = st.query_map(params![sub.to_string(), key], |r| r.get(0))?;
+            let rows = st.query_map(params![sub.to_string(), key], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
             rows.collect::<rusqlite::Result<_>>()?
         };
+        for (_, uid) in &doomed {
+            purge_data_plane(&tx, uid)?;
+        }
+        let names = doomed.into_iter().map(|(name, _)| name).collect();
         tx.execute(
             "DELETE FROM workspaces WHERE subscription_id = ?1 AND rg_key = ?2",
             params![sub.to_string(), key],
@@ -719,7 +734,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<(WorkspaceRecord, bool)> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let rg_key = rg.to_lowercase();
         let name_key = name.to_ascii_lowercase();
         let rg_exists: Option<i64> = tx
@@ -865,7 +880,9 @@ impl Store {
         .ok_or(StoreError::WorkspaceNotFound)
     }
 
-    /// Deletes a workspace and its keys; returns the deleted record, or `None` if absent.
+    /// Deletes a workspace with its keys and its data-plane rows (jobs, sessions, container
+    /// ownership, quota usage) in one transaction; returns the deleted record, or `None` if
+    /// absent. The blob files are the caller's to remove (see `BlobStore::delete_workspace`).
     pub fn delete_workspace(
         &self,
         sub: &SubscriptionId,
@@ -873,7 +890,7 @@ impl Store {
         name: &str,
     ) -> Result<Option<WorkspaceRecord>> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let found = Self::query_workspaces(
             &tx,
             "subscription_id = ?1 AND rg_key = ?2 AND name_key = ?3",
@@ -885,6 +902,7 @@ impl Store {
         )?
         .pop();
         if let Some(w) = &found {
+            purge_data_plane(&tx, &w.uid)?;
             tx.execute("DELETE FROM workspaces WHERE uid = ?1", [&w.uid])?;
         }
         tx.commit()?;
@@ -959,7 +977,7 @@ impl Store {
     /// Replaces the named keys with fresh ones in one transaction. Refused while keys are disabled.
     pub fn regenerate_keys(&self, uid: &str, slots: &[KeySlot]) -> Result<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let enabled: bool = tx
             .query_row(
                 "SELECT api_key_enabled FROM workspaces WHERE uid = ?1",
@@ -989,6 +1007,21 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// The version of the workspace's key in `slot` while that key is usable (the workspace
+    /// exists and its keys are enabled), else `None`. A SAS minted for a key caller carries
+    /// this version and is refused once it no longer matches.
+    pub fn live_key_version(&self, uid: &str, slot: KeySlot) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT k.version FROM workspace_keys k JOIN workspaces w ON w.uid = k.workspace_uid
+                 WHERE k.workspace_uid = ?1 AND k.slot = ?2 AND w.api_key_enabled = 1",
+                params![uid, slot.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Checks a presented key for a workspace. Every failure is the same [`KeyCheck::Refused`].
@@ -1065,6 +1098,20 @@ impl Store {
         })
         .transpose()
     }
+}
+
+/// Removes everything the data plane stored for a workspace. Run inside the transaction that
+/// deletes the workspace row, so a namesake created later starts empty: its container names
+/// are free again and no job, session or quota count of the old workspace survives. The
+/// scheduler's conditional updates of a purged job then find no row and write nothing.
+fn purge_data_plane(tx: &Connection, uid: &str) -> Result<()> {
+    for table in ["dp_items", "dp_containers", "dp_quota_usage"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE workspace_uid = ?1"),
+            [uid],
+        )?;
+    }
+    Ok(())
 }
 
 fn identity_principal(spec: &WorkspaceSpec) -> Option<String> {

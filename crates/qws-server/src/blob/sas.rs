@@ -2,17 +2,26 @@
 //!
 //! A SAS is an HMAC-SHA256 (key derived from the master key, see
 //! [`qws_store::crypto::Crypto::blob_sas_sign`]) over a canonical string naming the workspace, the
-//! container (and blob for `sr=b`), the permissions, the validity window and the version. The
-//! workspace uid travels in `si`: the Python storage SDK forwards only the query parameters it
-//! knows as SAS parameters, so a private parameter name would be dropped on the way back.
+//! [`SasHolder`] it was minted for, the container (and blob for `sr=b`), the permissions, the
+//! validity window and the version. The Python storage SDK forwards only the query parameters it
+//! knows as SAS parameters (a private name would be dropped on the way back), so the workspace
+//! uid travels in `si` and the holder in `skoid` (+ `skv`, the key version).
+//!
+//! A SAS lives no longer than the access it was minted under: one minted for an access-key caller
+//! names the key slot and its version and is refused once that key is regenerated, keys are
+//! disabled, or the workspace is deleted; one minted for a bearer-token caller names the
+//! principal and is refused once the principal or the workspace is gone. The check is made on
+//! every request ([`verify`]), so revocation takes effect at once.
 //!
 //! URLs use the host `127.1` by default (see [`blob_base_url`]): with `127.0.0.1` or `localhost`
 //! the storage SDK parses paths Azurite-style (`/<account>/<container>/<blob>`), while the quantum
 //! SDK takes the first segment as the container.
 
+use crate::error::ApiResult;
 use crate::state::AppState;
 use base64::Engine;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use qws_core::keys::KeySlot;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -36,11 +45,129 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// Characters kept literally in a blob path (segments separated by `/`).
 const PATH: &AsciiSet = &QUERY_VALUE.remove(b'/');
 
+/// Whose access a SAS stands on; the SAS is valid only while that access is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SasHolder {
+    /// An access-key caller: the key's slot and its version at minting.
+    Key {
+        /// Primary or secondary.
+        slot: KeySlot,
+        /// Bumped by every regeneration of that key.
+        version: i64,
+    },
+    /// A bearer-token caller: the principal's object id.
+    Principal {
+        /// The `oid` of the principal.
+        object_id: String,
+    },
+}
+
+impl SasHolder {
+    /// `(skoid, skv)` as written into the query.
+    fn query_values(&self) -> (String, Option<String>) {
+        match self {
+            SasHolder::Key { slot, version } => (
+                slot.as_str().to_ascii_lowercase(),
+                Some(version.to_string()),
+            ),
+            SasHolder::Principal { object_id } => (object_id.clone(), None),
+        }
+    }
+
+    /// Reads `skoid`/`skv`: a key slot needs a version, a principal id must not have one.
+    fn from_query(skoid: &str, skv: Option<&str>) -> Option<SasHolder> {
+        let slot = match skoid {
+            "primary" => Some(KeySlot::Primary),
+            "secondary" => Some(KeySlot::Secondary),
+            _ => None,
+        };
+        match (slot, skv) {
+            (Some(slot), Some(v)) => Some(SasHolder::Key {
+                slot,
+                version: v.parse().ok().filter(|n: &i64| *n > 0)?,
+            }),
+            (None, None) if uuid::Uuid::parse_str(skoid).is_ok() => Some(SasHolder::Principal {
+                object_id: skoid.to_string(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The holder as signed (typed, so a key and a principal can never sign alike).
+    fn signed(&self) -> String {
+        match self {
+            SasHolder::Key { slot, version } => format!("key:{}:{version}", slot.as_str()),
+            SasHolder::Principal { object_id } => format!("principal:{object_id}"),
+        }
+    }
+}
+
+/// The holder of a SAS minted for `caller`: its key and that key's current version, or its
+/// principal. Fails (uniform 401) when that access has gone meanwhile.
+pub async fn holder_for(
+    state: &AppState,
+    caller: &crate::dataplane::auth::Caller,
+) -> ApiResult<SasHolder> {
+    let uid = caller.ws.uid.clone();
+    let by_key = caller.created_by_type == "Key";
+    let who = caller.created_by.clone();
+    let holder = state
+        .db(move |s| {
+            if by_key {
+                let slot = if who == "SecondaryKey" {
+                    KeySlot::Secondary
+                } else {
+                    KeySlot::Primary
+                };
+                Ok(s.live_key_version(&uid, slot)?
+                    .map(|version| SasHolder::Key { slot, version }))
+            } else {
+                Ok(s.principal_by_client_id(&who)?
+                    .map(|p| SasHolder::Principal {
+                        object_id: p.object_id,
+                    }))
+            }
+        })
+        .await?;
+    holder.ok_or_else(|| crate::dataplane::auth::unauthorized(state))
+}
+
+/// The holder for SAS minted with the workspace's current key in `slot` (for tools and tests);
+/// `None` while that key is not usable.
+pub fn key_holder(
+    store: &qws_store::Store,
+    ws_uid: &str,
+    slot: KeySlot,
+) -> qws_store::Result<Option<SasHolder>> {
+    Ok(store
+        .live_key_version(ws_uid, slot)?
+        .map(|version| SasHolder::Key { slot, version }))
+}
+
+/// True while the access `holder` stands on still exists for workspace `ws_uid`.
+fn holder_is_live(
+    store: &qws_store::Store,
+    ws_uid: &str,
+    holder: &SasHolder,
+) -> qws_store::Result<bool> {
+    Ok(match holder {
+        SasHolder::Key { slot, version } => {
+            store.live_key_version(ws_uid, *slot)? == Some(*version)
+        }
+        SasHolder::Principal { object_id } => {
+            store.principal_by_object_id(object_id)?.is_some()
+                && store.get_workspace_by_uid(ws_uid)?.is_some()
+        }
+    })
+}
+
 /// What a verified SAS grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SasGrant {
     /// Workspace uid whose data the SAS addresses.
     pub workspace_uid: String,
+    /// Whose access it stands on.
+    pub holder: SasHolder,
     /// Container.
     pub container: String,
     /// `Some(blob)` for a blob SAS (`sr=b`), `None` for a container SAS.
@@ -92,6 +219,7 @@ fn format_time(t: OffsetDateTime) -> String {
 struct Signed<'a> {
     sv: &'a str,
     ws: &'a str,
+    holder: &'a SasHolder,
     sr: &'a str,
     container: &'a str,
     blob: Option<&'a str>,
@@ -103,9 +231,10 @@ struct Signed<'a> {
 impl Signed<'_> {
     fn string_to_sign(&self) -> String {
         format!(
-            "qws-blob-sas-v1\n{}\n{}\n{}\n/{}/{}\n{}\n{}\n{}",
+            "qws-blob-sas-v2\n{}\n{}\n{}\n{}\n/{}/{}\n{}\n{}\n{}",
             self.sv,
             self.ws,
+            self.holder.signed(),
             self.sr,
             self.container,
             self.blob.unwrap_or(""),
@@ -155,6 +284,7 @@ pub fn encode_blob_path(blob: &str) -> String {
 fn mint(
     state: &AppState,
     ws_uid: &str,
+    holder: &SasHolder,
     container: &str,
     blob: Option<&str>,
     perms: &str,
@@ -167,6 +297,7 @@ fn mint(
     let sts = Signed {
         sv: SAS_VERSION,
         ws: ws_uid,
+        holder,
         sr,
         container,
         blob,
@@ -182,38 +313,49 @@ fn mint(
         Some(b) => format!("{container}/{}", encode_blob_path(b)),
         None => container.to_string(),
     };
+    let (skoid, skv) = holder.query_values();
+    let skv = skv.map(|v| format!("&skv={v}")).unwrap_or_default();
     format!(
-        "{}/{path}?sv={SAS_VERSION}&st={}&se={}&sr={sr}&sp={sp}&si={}&sig={}",
+        "{}/{path}?sv={SAS_VERSION}&st={}&se={}&sr={sr}&sp={sp}&si={}&skoid={}{skv}&sig={}",
         blob_base_url(state),
         enc(&st),
         enc(&se),
         enc(ws_uid),
+        enc(&skoid),
         enc(&sig)
     )
 }
 
-/// A container SAS URL `<base>/<container>?sv=…&st=…&se=…&sr=c&sp=…&si=<ws uid>&sig=…`.
+/// A container SAS URL
+/// `<base>/<container>?sv=…&st=…&se=…&sr=c&sp=…&si=<ws uid>&skoid=<holder>[&skv=<key version>]&sig=…`.
 /// `perms` is a subset of `racwdl` (unknown letters are ignored).
 pub fn mint_container_sas(
     state: &AppState,
     ws_uid: &str,
+    holder: &SasHolder,
     container: &str,
     perms: &str,
     expiry: OffsetDateTime,
 ) -> String {
-    mint(state, ws_uid, container, None, perms, expiry)
+    mint(state, ws_uid, holder, container, None, perms, expiry)
 }
 
 /// A blob SAS URL `<base>/<container>/<blob>?…&sr=b&…`, valid for that blob only.
 pub fn mint_blob_sas(
     state: &AppState,
     ws_uid: &str,
+    holder: &SasHolder,
     container: &str,
     blob: &str,
     perms: &str,
     expiry: OffsetDateTime,
 ) -> String {
-    mint(state, ws_uid, container, Some(blob), perms, expiry)
+    mint(state, ws_uid, holder, container, Some(blob), perms, expiry)
+}
+
+/// The container URL without a SAS (`<base>/<container>`), as stored in job documents.
+pub fn container_url(state: &AppState, container: &str) -> String {
+    format!("{}/{container}", blob_base_url(state))
 }
 
 /// The blob URL without a SAS (`<base>/<container>/<blob>`), e.g. for `inputDataUri`.
@@ -227,6 +369,7 @@ pub fn blob_url(state: &AppState, container: &str, blob: &str) -> String {
 
 /// Reads `(container, blob)` from a container-first blob URL (`…/<container>/<blob…>`, query
 /// ignored); `blob` is `None` for a container URL. Names are percent-decoded and validated.
+/// The host is not checked; see [`parse_own_blob_url`] for URLs a client hands in.
 pub fn parse_blob_url(url: &str) -> Option<(String, Option<String>)> {
     // Parsed by hand: URL libraries resolve `..`/`%2e%2e` segments, which could move a path into
     // another container; here such a segment makes the blob name invalid instead.
@@ -238,6 +381,37 @@ pub fn parse_blob_url(url: &str) -> Option<(String, Option<String>)> {
     if authority.is_empty() {
         return None;
     }
+    parse_blob_path(path)
+}
+
+/// Like [`parse_blob_url`], but only for URLs of this server's blob endpoint: the URL must start
+/// with the public blob base ([`blob_base_url`]) or the HTTP listener's own URL (`127.0.0.1` is
+/// the socket `127.1` names), scheme and host compared case-insensitively. Also returns the raw
+/// query (`""` when absent). Anything else, e.g. another storage account, is `None`.
+pub fn parse_own_blob_url(state: &AppState, url: &str) -> Option<(String, Option<String>, String)> {
+    let bases = [
+        blob_base_url(state),
+        state.urls.http.trim_end_matches('/').to_string(),
+    ];
+    let path = bases.iter().find_map(|base| {
+        let head = url.get(..base.len())?;
+        head.eq_ignore_ascii_case(base)
+            .then(|| url[base.len()..].strip_prefix('/'))
+            .flatten()
+    })?;
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (path, ""),
+    };
+    if path.contains('#') || query.contains('#') {
+        return None;
+    }
+    let (container, blob) = parse_blob_path(path)?;
+    Some((container, blob, query.to_string()))
+}
+
+/// `<container>[/<blob…>]` of a URL path (after the base), decoded and validated.
+fn parse_blob_path(path: &str) -> Option<(String, Option<String>)> {
     let (c, rest) = match path.split_once('/') {
         Some((c, rest)) => (c, Some(rest)),
         None => (path, None),
@@ -271,16 +445,37 @@ pub fn query_pairs(query: &str) -> Option<Vec<(String, String)>> {
     Some(out)
 }
 
-const SAS_KEYS: [&str; 7] = ["sv", "st", "se", "sr", "sp", "si", "sig"];
+const SAS_KEYS: [&str; 9] = ["sv", "st", "se", "sr", "sp", "si", "skoid", "skv", "sig"];
 
 /// True if the query carries any SAS parameter.
 pub fn has_sas(pairs: &[(String, String)]) -> bool {
     pairs.iter().any(|(k, _)| SAS_KEYS.contains(&k.as_str()))
 }
 
-/// Verifies a SAS for a request on `container` (and `blob`, if the request addresses a blob).
-/// The signature is checked in constant time before any field is interpreted.
-pub fn verify(
+/// Verifies a SAS for a request on `container` (and `blob`, if the request addresses a blob):
+/// the signature (in constant time, before any field is interpreted), the validity window, and
+/// that the access it was minted under (its [`SasHolder`]) still exists.
+pub async fn verify(
+    state: &AppState,
+    pairs: &[(String, String)],
+    container: &str,
+    blob: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<SasGrant, SasRefusal> {
+    let grant = verify_signature(state, pairs, container, blob, now)?;
+    let (uid, holder) = (grant.workspace_uid.clone(), grant.holder.clone());
+    match state.db(move |s| holder_is_live(s, &uid, &holder)).await {
+        Ok(true) => Ok(grant),
+        Ok(false) => Err(SasRefusal::Invalid),
+        Err(e) => {
+            tracing::warn!(error = %e.message, "SAS holder check failed");
+            Err(SasRefusal::Invalid)
+        }
+    }
+}
+
+/// The stateless part of [`verify`]: signature, fields and validity window.
+fn verify_signature(
     state: &AppState,
     pairs: &[(String, String)],
     container: &str,
@@ -290,23 +485,30 @@ pub fn verify(
     if !has_sas(pairs) {
         return Err(SasRefusal::Missing);
     }
-    let get = |k: &str| -> Result<&str, SasRefusal> {
+    let find = |k: &str| -> Result<Option<&str>, SasRefusal> {
         let mut it = pairs.iter().filter(|(n, _)| n == k);
-        let v = it.next().ok_or(SasRefusal::Invalid)?;
+        let v = it.next();
         if it.next().is_some() {
             return Err(SasRefusal::Invalid);
         }
-        Ok(v.1.as_str())
+        Ok(v.map(|v| v.1.as_str()))
     };
-    let (sv, st, se, sr, sp, ws, sig) = (
+    let get = |k: &str| find(k)?.ok_or(SasRefusal::Invalid);
+    let (sv, st, se, sr, sp, ws, skoid, sig) = (
         get("sv")?,
         get("st")?,
         get("se")?,
         get("sr")?,
         get("sp")?,
         get("si")?,
+        get("skoid")?,
         get("sig")?,
     );
+    let skv = find("skv")?;
+    if [skoid, skv.unwrap_or("")].iter().any(|v| v.len() > 100) {
+        return Err(SasRefusal::Invalid);
+    }
+    let holder = SasHolder::from_query(skoid, skv).ok_or(SasRefusal::Invalid)?;
     let signed_blob = match sr {
         "c" => None,
         "b" => Some(blob.ok_or(SasRefusal::Invalid)?),
@@ -321,6 +523,7 @@ pub fn verify(
     let sts = Signed {
         sv,
         ws,
+        holder: &holder,
         sr,
         container,
         blob: signed_blob,
@@ -339,6 +542,7 @@ pub fn verify(
     }
     Ok(SasGrant {
         workspace_uid: ws.to_string(),
+        holder,
         container: container.to_string(),
         blob: signed_blob.map(str::to_string),
         permissions: canonical_permissions(sp),
@@ -378,6 +582,51 @@ mod tests {
         assert!(normalize_blob_public_url("ftp://x").is_err());
         assert!(normalize_blob_public_url("http://x/?a=b").is_err());
         assert!(normalize_blob_public_url("nonsense").is_err());
+    }
+
+    #[test]
+    fn holders_round_trip_and_malformed_ones_are_refused() {
+        let oid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        for h in [
+            SasHolder::Key {
+                slot: KeySlot::Primary,
+                version: 3,
+            },
+            SasHolder::Key {
+                slot: KeySlot::Secondary,
+                version: 1,
+            },
+            SasHolder::Principal {
+                object_id: oid.into(),
+            },
+        ] {
+            let (skoid, skv) = h.query_values();
+            assert_eq!(SasHolder::from_query(&skoid, skv.as_deref()), Some(h));
+        }
+        for (skoid, skv) in [
+            ("primary", None),
+            ("primary", Some("0")),
+            ("primary", Some("-1")),
+            ("primary", Some("x")),
+            ("Primary", Some("1")),
+            (oid, Some("1")),
+            ("not-a-guid", None),
+            ("", None),
+        ] {
+            assert_eq!(SasHolder::from_query(skoid, skv), None, "{skoid} {skv:?}");
+        }
+        // A key and a principal never sign alike.
+        let key = SasHolder::Key {
+            slot: KeySlot::Primary,
+            version: 1,
+        };
+        assert_ne!(
+            key.signed(),
+            SasHolder::Principal {
+                object_id: oid.into()
+            }
+            .signed()
+        );
     }
 
     #[test]

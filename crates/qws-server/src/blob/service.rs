@@ -158,7 +158,9 @@ async fn dispatch(state: AppState, req: Request) -> Result<Response> {
         &container,
         blob.as_deref(),
         OffsetDateTime::now_utc(),
-    ) {
+    )
+    .await
+    {
         Ok(g) => g,
         Err(SasRefusal::Missing) => {
             record_failure(&state);

@@ -3,7 +3,11 @@
 //! A job document is the object the client sent (every field kept, so qiskit and cirq can read
 //! their `metadata` and `inputParams` back) with the server's read-only fields set by qws:
 //! `id`, `status`, times, `createdBy`/`createdByType`, `outputDataUri`, `errorData`,
-//! `costEstimate`. `outputDataUri` is stored without a SAS and served with a fresh read SAS.
+//! `costEstimate`.
+//!
+//! No SAS is ever stored: `containerUri`, `inputDataUri` and `outputDataUri` are kept as plain
+//! blob URLs and [`render_job`] serves them with fresh SAS minted for the reading caller, so a
+//! copy of the database holds no usable credential and a served SAS follows the reader's access.
 
 use crate::blob::sas;
 use crate::state::AppState;
@@ -48,7 +52,7 @@ pub const READ_ONLY_FIELDS: &[&str] = &[
 
 /// Name of the output blob in the job container.
 pub const OUTPUT_BLOB: &str = "outputData";
-/// Lifetime of the read SAS on served `outputDataUri`s.
+/// Lifetime of the SAS on served job URIs.
 pub const OUTPUT_SAS_LIFETIME: time::Duration = time::Duration::hours(24);
 
 /// True for a status no job leaves.
@@ -77,21 +81,40 @@ pub fn job_container(doc: &Map<String, Value>) -> Option<String> {
         .find_map(|u| sas::parse_blob_url(u).map(|(c, _)| c))
 }
 
-/// A job document as served: `outputDataUri` carries a fresh read SAS.
-pub fn render_job(state: &AppState, ws_uid: &str, mut doc: Map<String, Value>) -> Value {
+/// The input blob named by the document's `inputDataUri`, if it is in `container`.
+fn input_blob(doc: &Map<String, Value>, container: &str) -> Option<String> {
+    match sas::parse_blob_url(doc.get("inputDataUri")?.as_str()?)? {
+        (c, Some(b)) if c == container => Some(b),
+        _ => None,
+    }
+}
+
+/// A job document as served to a caller whose SAS stand on `holder`: `containerUri` carries a
+/// fresh container SAS (what `storage/sasUri` returns), `inputDataUri` and `outputDataUri`
+/// fresh read SAS for their blobs, all on the current blob endpoint.
+pub fn render_job(
+    state: &AppState,
+    ws_uid: &str,
+    holder: &sas::SasHolder,
+    mut doc: Map<String, Value>,
+) -> Value {
     if let Some(c) = job_container(&doc) {
         let expiry = time::OffsetDateTime::now_utc() + OUTPUT_SAS_LIFETIME;
-        doc.insert(
-            "outputDataUri".into(),
-            json!(sas::mint_blob_sas(
-                state,
-                ws_uid,
-                &c,
-                OUTPUT_BLOB,
-                "r",
-                expiry
-            )),
+        if let Some(b) = input_blob(&doc, &c) {
+            let uri = sas::mint_blob_sas(state, ws_uid, holder, &c, &b, "r", expiry);
+            doc.insert("inputDataUri".into(), json!(uri));
+        }
+        let uri = sas::mint_container_sas(
+            state,
+            ws_uid,
+            holder,
+            &c,
+            sas::CONTAINER_PERMISSIONS,
+            expiry,
         );
+        doc.insert("containerUri".into(), json!(uri));
+        let uri = sas::mint_blob_sas(state, ws_uid, holder, &c, OUTPUT_BLOB, "r", expiry);
+        doc.insert("outputDataUri".into(), json!(uri));
     }
     Value::Object(doc)
 }

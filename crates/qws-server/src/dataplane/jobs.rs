@@ -5,7 +5,7 @@ use super::auth::Caller;
 use super::filter::{compare, parse_filter, parse_orderby, OrderKey};
 use super::items::{self, status};
 use super::targets::{find_target, output_format_for, workspace_providers};
-use super::{error, now_string, page, ListQuery, MAX_LISTED};
+use super::{error, now_string, page, page_rendered, ListQuery, MAX_LISTED};
 use crate::blob::sas;
 use crate::body::ArmJson;
 use crate::conn::BaseUrl;
@@ -94,19 +94,23 @@ fn required<'a>(doc: &'a Map<String, Value>, k: &str) -> ApiResult<&'a str> {
         .ok_or_else(|| ApiError::bad_request("InvalidJobDefinition", format!("'{k}' is required.")))
 }
 
-/// Checks the job's `containerUri`: a container of *this* workspace, with a valid, unexpired
-/// qws SAS (or no SAS at all for a container this workspace created through `sasUri`).
+/// Checks the job's `containerUri`: a container URL of this server's blob endpoint (see
+/// [`sas::parse_own_blob_url`]) naming a container of *this* workspace, with a valid, unexpired
+/// qws SAS (or no SAS at all for a container this workspace created through `sasUri`). Returns
+/// the container.
 async fn check_container(state: &AppState, ws_uid: &str, container_uri: &str) -> ApiResult<String> {
-    let bad = |m: &str| ApiError::bad_request("InvalidContainerUri", m.to_string());
-    let (container, blob) = sas::parse_blob_url(container_uri)
-        .ok_or_else(|| bad("containerUri is not a blob container URL of this server."))?;
+    let bad = |m: &str| {
+        ApiError::bad_request("InvalidContainerUri", m.to_string()).with_target("containerUri")
+    };
+    let Some((container, blob, query)) = sas::parse_own_blob_url(state, container_uri) else {
+        return Err(bad(&format!(
+            "containerUri must be a container URL of this server's blob endpoint ({}/<container>), as returned by storage/sasUri.",
+            sas::blob_base_url(state)
+        )));
+    };
     if blob.is_some() {
         return Err(bad("containerUri must name a container, not a blob."));
     }
-    let query = url::Url::parse(container_uri)
-        .ok()
-        .and_then(|u| u.query().map(str::to_string))
-        .unwrap_or_default();
     let pairs =
         sas::query_pairs(&query).ok_or_else(|| bad("containerUri has a malformed query."))?;
     if sas::has_sas(&pairs) {
@@ -116,10 +120,12 @@ async fn check_container(state: &AppState, ws_uid: &str, container_uri: &str) ->
             &container,
             None,
             time::OffsetDateTime::now_utc(),
-        ) {
+        )
+        .await
+        {
             Ok(grant) if grant.workspace_uid == ws_uid => {}
             _ => return Err(bad(
-                "The SAS of containerUri is invalid, expired, or was issued for another workspace.",
+                "The SAS of containerUri is invalid, expired, revoked, or was issued for another workspace.",
             )),
         }
     }
@@ -179,14 +185,15 @@ pub async fn put_job(
         }
     }
     let container = check_container(&state, &caller.ws.uid, &container_uri).await?;
+    // Stored without its query: a SAS the client sent along is not kept (see items::render_job).
     let input_uri = match str_field(&doc, "inputDataUri")? {
         Some(u) => {
-            match sas::parse_blob_url(u) {
-                Some((c, Some(_))) if c == container => u.to_string(),
+            match sas::parse_own_blob_url(&state, u) {
+                Some((c, Some(b), _)) if c == container => sas::blob_url(&state, &c, &b),
                 _ => return Err(ApiError::bad_request(
                     "InvalidInputDataUri",
-                    "inputDataUri must name a blob (no '.', '..' or empty segments) in the job's container.",
-                )),
+                    "inputDataUri must be a blob URL of this server's blob endpoint, naming a blob (no '.', '..' or empty segments) in the job's container.",
+                ).with_target("inputDataUri")),
             }
         }
         None => sas::blob_url(&state, &container, "inputData"),
@@ -241,6 +248,10 @@ pub async fn put_job(
         doc.insert("tags".into(), json!([]));
     }
     doc.insert("providerId".into(), json!(provider.id));
+    doc.insert(
+        "containerUri".into(),
+        json!(sas::container_url(&state, &container)),
+    );
     doc.insert("inputDataUri".into(), json!(input_uri));
     doc.insert("outputDataFormat".into(), json!(output_format));
     doc.insert(
@@ -332,7 +343,13 @@ pub async fn put_job(
             .scheduler
             .enqueue(caller.ws.uid.clone(), id.clone(), charged);
     }
-    Ok(Json(items::render_job(&state, &caller.ws.uid, doc)))
+    let holder = sas::holder_for(&state, &caller).await?;
+    Ok(Json(items::render_job(
+        &state,
+        &caller.ws.uid,
+        &holder,
+        doc,
+    )))
 }
 
 fn valid_tags(t: &Value) -> bool {
@@ -368,9 +385,11 @@ pub async fn get_job(
     _q: ListQuery,
 ) -> ApiResult<Json<Value>> {
     let row = load_job(&state, &caller.ws.uid, &id).await?;
+    let holder = sas::holder_for(&state, &caller).await?;
     Ok(Json(items::render_job(
         &state,
         &caller.ws.uid,
+        &holder,
         items::doc_of(&row),
     )))
 }
@@ -422,11 +441,10 @@ pub async fn list_jobs(
 ) -> ApiResult<Json<Value>> {
     let rows = list_docs(&state, &caller.ws.uid, Some("Job"), None).await?;
     let docs = select(rows.iter().map(items::doc_of).collect(), &q)?;
-    let rendered = docs
-        .into_iter()
-        .map(|d| items::render_job(&state, &caller.ws.uid, d))
-        .collect();
-    Ok(Json(page(rendered, &q, &base, uri.path())))
+    let holder = sas::holder_for(&state, &caller).await?;
+    Ok(Json(page_rendered(docs, &q, &base, uri.path(), |d| {
+        items::render_job(&state, &caller.ws.uid, &holder, d)
+    })))
 }
 
 /// `POST {ws}/jobs/{id}:cancel`.
@@ -443,11 +461,20 @@ pub async fn post_job_action(
             "Unknown job action; the supported action is ':cancel'.",
         ));
     };
-    cancel(&state, &caller.ws.uid, job_id).await.map(Json)
+    let holder = sas::holder_for(&state, &caller).await?;
+    cancel(&state, &caller.ws.uid, &holder, job_id)
+        .await
+        .map(Json)
 }
 
-/// Cancels a waiting or executing job; the scheduler never overwrites `Cancelled`.
-pub async fn cancel(state: &AppState, ws_uid: &str, id: &str) -> ApiResult<Value> {
+/// Cancels a waiting or executing job; the scheduler never overwrites `Cancelled`. The job is
+/// rendered with SAS standing on `holder`.
+pub async fn cancel(
+    state: &AppState,
+    ws_uid: &str,
+    holder: &sas::SasHolder,
+    id: &str,
+) -> ApiResult<Value> {
     let (js, w, i) = (
         state.dataplane.jobs.clone(),
         ws_uid.to_string(),
@@ -484,7 +511,12 @@ pub async fn cancel(state: &AppState, ws_uid: &str, id: &str) -> ApiResult<Value
                     ),
                 ));
             }
-            Ok(items::render_job(state, ws_uid, items::doc_of(&row)))
+            Ok(items::render_job(
+                state,
+                ws_uid,
+                holder,
+                items::doc_of(&row),
+            ))
         }
         _ => Err(not_found(id)),
     }
@@ -632,11 +664,14 @@ pub async fn sas_uri(
         ));
     }
     let expiry = time::OffsetDateTime::now_utc() + time::Duration::hours(24);
+    let holder = sas::holder_for(&state, &caller).await?;
+    let uid = &caller.ws.uid;
     let uri = match blob {
-        Some(b) => sas::mint_blob_sas(&state, &caller.ws.uid, &container, &b, "racw", expiry),
+        Some(b) => sas::mint_blob_sas(&state, uid, &holder, &container, &b, "racw", expiry),
         None => sas::mint_container_sas(
             &state,
-            &caller.ws.uid,
+            uid,
+            &holder,
             &container,
             sas::CONTAINER_PERMISSIONS,
             expiry,

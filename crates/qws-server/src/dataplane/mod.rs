@@ -196,8 +196,24 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
 /// One page of `items` (already filtered and ordered) as `{"value", "nextLink"}`; the nextLink
 /// carries filter, orderby, skip and top, since clients keep only its query string.
 pub fn page(items: Vec<Value>, q: &ListQuery, base: &str, path: &str) -> Value {
+    page_rendered(items, q, base, path, |v| v)
+}
+
+/// [`page`] that renders only the items on the page (rendering a job mints its SAS).
+pub fn page_rendered<T>(
+    items: Vec<T>,
+    q: &ListQuery,
+    base: &str,
+    path: &str,
+    render: impl FnMut(T) -> Value,
+) -> Value {
     let total = items.len();
-    let value: Vec<Value> = items.into_iter().skip(q.skip).take(q.top).collect();
+    let value: Vec<Value> = items
+        .into_iter()
+        .skip(q.skip)
+        .take(q.top)
+        .map(render)
+        .collect();
     let next = q.skip.saturating_add(q.top);
     let next_link = (next < total).then(|| {
         let mut ser = url::form_urlencoded::Serializer::new(String::new());

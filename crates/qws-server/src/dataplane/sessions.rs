@@ -9,7 +9,8 @@ use super::auth::Caller;
 use super::items::{self, status};
 use super::jobs::{check_id, list_docs, now_nanos, select};
 use super::targets::find_target;
-use super::{error, now_string, page, ListQuery};
+use super::{error, now_string, page, page_rendered, ListQuery};
+use crate::blob::sas;
 use crate::body::ArmJson;
 use crate::conn::BaseUrl;
 use crate::error::{ApiError, ApiResult};
@@ -261,11 +262,10 @@ pub async fn list_session_jobs(
     load(&state, &caller.ws.uid, &id).await?;
     let rows = list_docs(&state, &caller.ws.uid, Some("Job"), Some(id)).await?;
     let docs = select(rows.iter().map(items::doc_of).collect(), &q)?;
-    let rendered = docs
-        .into_iter()
-        .map(|d| items::render_job(&state, &caller.ws.uid, d))
-        .collect();
-    Ok(Json(page(rendered, &q, &base, uri.path())))
+    let holder = sas::holder_for(&state, &caller).await?;
+    Ok(Json(page_rendered(docs, &q, &base, uri.path(), |d| {
+        items::render_job(&state, &caller.ws.uid, &holder, d)
+    })))
 }
 
 /// `GET {ws}/topLevelItems`: sessions and the jobs outside sessions.
@@ -283,15 +283,12 @@ pub async fn top_level_items(
         .map(items::doc_of)
         .collect();
     let docs = select(docs, &q)?;
-    let rendered = docs
-        .into_iter()
-        .map(|d| {
-            if d.get("itemType").and_then(Value::as_str) == Some("Job") {
-                items::render_job(&state, &caller.ws.uid, d)
-            } else {
-                Value::Object(d)
-            }
-        })
-        .collect();
-    Ok(Json(page(rendered, &q, &base, uri.path())))
+    let holder = sas::holder_for(&state, &caller).await?;
+    Ok(Json(page_rendered(docs, &q, &base, uri.path(), |d| {
+        if d.get("itemType").and_then(Value::as_str) == Some("Job") {
+            items::render_job(&state, &caller.ws.uid, &holder, d)
+        } else {
+            Value::Object(d)
+        }
+    })))
 }

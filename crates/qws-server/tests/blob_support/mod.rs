@@ -24,6 +24,13 @@ pub fn bootstrap_uid(t: &TestServer) -> String {
     ws_uid(t, &t.b("resourceGroup"), &t.b("workspaceName"))
 }
 
+/// The holder of SAS minted with the workspace's current primary key.
+pub fn primary_holder(t: &TestServer, uid: &str) -> qws_server::blob::sas::SasHolder {
+    qws_server::blob::sas::key_holder(&t.srv().state.store, uid, qws_core::keys::KeySlot::Primary)
+        .unwrap()
+        .expect("keys enabled")
+}
+
 /// Creates `container` for `uid` (as `storage/sasUri` does) and mints a container SAS URL.
 pub fn container_sas(t: &TestServer, uid: &str, container: &str, perms: &str) -> String {
     t.srv()
@@ -34,6 +41,7 @@ pub fn container_sas(t: &TestServer, uid: &str, container: &str, perms: &str) ->
     qws_server::blob::mint_container_sas(
         &t.srv().state,
         uid,
+        &primary_holder(t, uid),
         container,
         perms,
         OffsetDateTime::now_utc() + Duration::hours(1),

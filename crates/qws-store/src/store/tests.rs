@@ -376,3 +376,85 @@ fn concurrent_creates_of_one_name_have_one_winner() {
         1
     );
 }
+
+#[test]
+fn live_key_version_follows_regeneration_disabling_and_deletion() {
+    let f = fixture();
+    let (w, _) = f
+        .store
+        .put_workspace(&f.sub, "rg", "ws1", &spec("eastus"), &actor())
+        .unwrap();
+    let live = |slot| f.store.live_key_version(&w.uid, slot).unwrap();
+    assert_eq!(live(KeySlot::Primary), Some(1));
+    assert_eq!(live(KeySlot::Secondary), Some(1));
+    f.store
+        .regenerate_keys(&w.uid, &[KeySlot::Primary])
+        .unwrap();
+    assert_eq!(live(KeySlot::Primary), Some(2));
+    assert_eq!(live(KeySlot::Secondary), Some(1));
+    let mut disabled = spec("eastus");
+    disabled.api_key_enabled = false;
+    f.store
+        .put_workspace(&f.sub, "rg", "ws1", &disabled, &actor())
+        .unwrap();
+    assert_eq!(live(KeySlot::Primary), None);
+    assert_eq!(live(KeySlot::Secondary), None);
+    f.store
+        .put_workspace(&f.sub, "rg", "ws1", &spec("eastus"), &actor())
+        .unwrap();
+    assert_eq!(live(KeySlot::Primary), Some(2));
+    f.store.delete_workspace(&f.sub, "rg", "ws1").unwrap();
+    assert_eq!(live(KeySlot::Primary), None);
+}
+
+#[test]
+fn deleting_a_workspace_purges_its_data_plane_rows_only() {
+    let f = fixture();
+    let (w, _) = f
+        .store
+        .put_workspace(&f.sub, "rg", "ws1", &spec("eastus"), &actor())
+        .unwrap();
+    let (other, _) = f
+        .store
+        .put_workspace(&f.sub, "rg", "ws2", &spec("eastus"), &actor())
+        .unwrap();
+    let js = crate::jobs::JobStore::open(f._dir.path()).unwrap();
+    for (uid, id) in [(&w.uid, "a"), (&other.uid, "b")] {
+        let row = crate::jobs::ItemRow {
+            workspace_uid: uid.clone(),
+            id: id.into(),
+            item_type: "Job".into(),
+            session_id: None,
+            status: "Waiting".into(),
+            created_at: 1,
+            doc: "{}".into(),
+        };
+        js.insert_job(&row, "ionq", "2026-12", None)
+            .unwrap()
+            .unwrap();
+        assert!(js.claim_container(uid, &format!("job-{id}")).unwrap());
+    }
+    assert_eq!(
+        js.active_job_ids(&w.uid, 10).unwrap(),
+        vec!["a".to_string()]
+    );
+    f.store.delete_workspace(&f.sub, "rg", "ws1").unwrap();
+    assert!(js.get_item(&w.uid, "a").unwrap().is_none());
+    assert!(js.quota_usage(&w.uid, "2026-12").unwrap().is_empty());
+    assert_eq!(js.container_owner("job-a").unwrap(), None);
+    // A late scheduler update of the purged job finds no row and writes nothing.
+    assert!(js
+        .update_item(&w.uid, "a", |_| Some(("Succeeded".into(), "{}".into())))
+        .unwrap()
+        .is_none());
+    assert!(js.get_item(&w.uid, "a").unwrap().is_none());
+    // The other workspace keeps everything.
+    assert!(js.get_item(&other.uid, "b").unwrap().is_some());
+    assert_eq!(
+        js.container_owner("job-b").unwrap().as_deref(),
+        Some(other.uid.as_str())
+    );
+    f.store.delete_resource_group(&f.sub, "rg").unwrap();
+    assert!(js.get_item(&other.uid, "b").unwrap().is_none());
+    assert!(js.quota_usage(&other.uid, "2026-12").unwrap().is_empty());
+}

@@ -390,6 +390,10 @@ pub(super) async fn patch_workspace(
     ))
 }
 
+/// Jobs of a deleted workspace whose queued or running work is stopped at once; any further
+/// ones find no row when a worker takes them, and are dropped then.
+const MAX_STOPPED_JOBS: usize = 10_000;
+
 pub(super) async fn delete_workspace(
     principal: AuthenticatedPrincipal,
     QuantumApiVersion(version): QuantumApiVersion,
@@ -402,14 +406,20 @@ pub(super) async fn delete_workspace(
     let scope = n.scope();
     authorize(&principal, actions::DELETE, &scope)?;
     let (s, rg_name, ws_name) = (n.sub, n.rg.as_str().to_string(), n.ws.as_str().to_string());
-    let (group, deleted) = state
+    let jobs = state.dataplane.jobs.clone();
+    let (group, deleted, active) = state
         .db(move |store| {
             let group = store.get_resource_group(&s, &rg_name)?;
+            // Noted before the rows go (the delete purges them), to stop those jobs after it.
+            let active = match store.get_workspace(&s, &rg_name, &ws_name)? {
+                Some(w) => jobs.active_job_ids(&w.uid, MAX_STOPPED_JOBS)?,
+                None => Vec::new(),
+            };
             let deleted = match group {
                 Some(_) => store.delete_workspace(&s, &rg_name, &ws_name)?,
                 None => None,
             };
-            Ok((group, deleted))
+            Ok((group, deleted, active))
         })
         .await?;
     if group.is_none() {
@@ -418,6 +428,11 @@ pub(super) async fn delete_workspace(
     let Some(w) = deleted else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
+    // The job rows are gone; the scheduler drops queued ones and abandons running ones (their
+    // final conditional update would find no row anyway, and the container is purged below).
+    for id in &active {
+        state.dataplane.scheduler.cancel(&w.uid, id);
+    }
     crate::blob::purge_deleted_workspaces(&state).await;
     state.audit(
         &principal.audit_name(),
