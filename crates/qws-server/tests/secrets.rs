@@ -128,7 +128,7 @@ async fn keys_never_appear_in_the_data_dir_or_logs() {
     let logs = capture.0.lock().unwrap().clone();
     assert!(contains(&logs, "qws started"), "the capture works");
     assert!(
-        contains(&logs, "management authentication failed"),
+        contains(&logs, "authentication failed"),
         "failures are logged"
     );
     let mut files = vec![];
