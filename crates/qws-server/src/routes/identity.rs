@@ -313,6 +313,15 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((dec(id)?, dec(secret)?))
 }
 
+/// How a token request's `client_id` appears in the audit log: only a well-formed client id (a
+/// GUID) is written; anything else may be a secret pasted into the wrong field.
+fn audit_client_name(client_id: &str) -> String {
+    match uuid::Uuid::try_parse(client_id) {
+        Ok(id) if client_id.len() == 36 => format!("app:{}", id.hyphenated()),
+        _ => "app:<invalid>".into(),
+    }
+}
+
 fn server_error() -> OAuthError {
     OAuthError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -438,7 +447,7 @@ async fn issue_for_client(
                     "Invalid client secret provided, or the client was not found in the tenant. Ensure the secret being sent in the request is the client secret value.",
                 ),
                 Failure {
-                    principal: format!("app:{}", client_id.chars().take(64).collect::<String>()),
+                    principal: audit_client_name(&client_id),
                     ..Failure::anonymous(conn.remote, "token", "oauth2/token", "invalid_client")
                 }
                 // Counted per client id as presented, known or not.
