@@ -3,9 +3,12 @@
 //! managed-identity endpoint.
 //!
 //! The managed-identity endpoint (`GET /msi/token`) issues administrator tokens over plain
-//! HTTP to any caller that presents the `X-IDENTITY-HEADER` secret written to `bootstrap.json`
-//! (0600). It exists for local development (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER` make
+//! HTTP to a loopback caller that presents the `X-IDENTITY-HEADER` secret written to
+//! `bootstrap.json` (0600); non-loopback peers get 403 even when the listeners are bound to
+//! other addresses, and every token issued is audited (principal, audience, client address). It
+//! exists for local development (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER` make
 //! `DefaultAzureCredential` work unmodified) and can be switched off with `qws serve --no-msi`.
+//! (It issues the administrator's tokens: narrower roles wait for role assignments.)
 
 use crate::auth::gate::{self, Failure, Rejection};
 use crate::auth::jwt::Claims;
@@ -526,6 +529,19 @@ async fn msi_token(
         .into_response();
     }
     let verification = async {
+        // Tokens over plain http for a header secret: only ever to this machine, whatever
+        // addresses the listeners are bound to.
+        if !conn.remote.ip().to_canonical().is_loopback() {
+            return Err(Rejection::Credential(
+                OAuthError::new(
+                    StatusCode::FORBIDDEN,
+                    "invalid_request",
+                    40300,
+                    "The managed-identity endpoint answers loopback clients only.",
+                ),
+                Failure::anonymous(conn.remote, "msi/token", "msi/token", "non-loopback client"),
+            ));
+        }
         let presented = headers
             .get("x-identity-header")
             .map(|v| v.as_bytes())
@@ -582,6 +598,14 @@ async fn msi_token(
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
+    // Every issued token is on record (never the token itself); no record, no token.
+    let principal_name = format!("msi:{}", principal.client_id);
+    if state
+        .audit(&principal_name, "msi/token", aud, "success", conn.remote)
+        .is_err()
+    {
+        return server_error().into_response();
+    }
     Json(json!({
         "access_token": token,
         "expires_on": exp.to_string(),
