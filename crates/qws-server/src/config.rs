@@ -18,6 +18,9 @@ pub struct ServerConfig {
     /// Public data-plane URL; when unset, connection strings use the HTTP listen address and
     /// `endpointUri` the HTTPS one (token clients require TLS).
     pub public_url: Option<String>,
+    /// Extra `Host` values (`NAME` or `NAME:PORT`) that links in answers may name
+    /// (`--allowed-host`); see [`crate::host_policy`].
+    pub allowed_hosts: Vec<String>,
     /// Serve the managed-identity endpoint `/msi/token` (guarded by the identity header in bootstrap.json).
     pub enable_msi: bool,
     /// Items per page of management list operations.
@@ -54,6 +57,7 @@ impl ServerConfig {
             https_listen: "127.0.0.1:8443".parse().expect("valid"),
             allow_non_loopback: false,
             public_url: None,
+            allowed_hosts: Vec::new(),
             enable_msi: true,
             page_size: 100,
             auth_failure_limit: 60,

@@ -19,6 +19,7 @@ pub mod config;
 pub mod conn;
 pub mod dataplane;
 pub mod error;
+pub mod host_policy;
 pub mod listener;
 pub mod proxy;
 pub mod routes;

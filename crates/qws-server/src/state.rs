@@ -71,6 +71,8 @@ pub struct StateInner {
     pub ids: BootstrapIds,
     /// The managed-identity header secret.
     pub identity_header: Zeroizing<String>,
+    /// Which `Host` values links in answers may name.
+    pub hosts: crate::host_policy::HostPolicy,
 }
 
 impl std::fmt::Debug for StateInner {

@@ -33,6 +33,11 @@ pub struct ServeArgs {
     /// (default: the HTTP listen address for connection strings, the HTTPS one for endpointUri).
     #[arg(long)]
     pub public_url: Option<String>,
+    /// Another Host (NAME or NAME:PORT) that links in answers (nextLink, OIDC issuer and
+    /// endpoints) may name; repeatable. Loopback names with the listener's port and the
+    /// --public-url host are always allowed; any other Host gets the configured URL.
+    #[arg(long = "allowed-host", value_name = "HOST[:PORT]")]
+    pub allowed_hosts: Vec<String>,
     /// Disable the managed-identity endpoint /msi/token (local development aid; guarded by
     /// the identityHeader secret in bootstrap.json).
     #[arg(long)]
@@ -72,6 +77,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.azure_compat = args.azure_compat;
     config.proxy_listen = args.proxy_listen;
     config.public_url = args.public_url;
+    config.allowed_hosts = args.allowed_hosts;
     config.enable_msi = !args.no_msi;
     config.page_size = args.page_size as usize;
     config.auth_failure_limit = args.auth_failure_limit;
