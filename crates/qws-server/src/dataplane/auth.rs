@@ -39,32 +39,38 @@ pub struct Caller {
     pub created_by_type: &'static str,
 }
 
-/// The two store steps of a key check. A trait so that a test can count them: the check must
-/// take the same steps whether or not the workspace exists.
+/// The store steps of a key check. A trait so that a test can record them: a refusal must take
+/// the same steps whether or not the workspace exists.
 pub trait KeyDirectory {
-    /// The workspace named by the path, if it exists.
-    fn find_workspace(
+    /// The internal id of the workspace named by the path, if it exists (no record decoded).
+    fn workspace_uid(
         &self,
         sub: &SubscriptionId,
         rg: &str,
         ws: &str,
-    ) -> Result<Option<WorkspaceRecord>, StoreError>;
+    ) -> Result<Option<String>, StoreError>;
     /// Fingerprints `presented` (HMAC) and looks it up among the keys of `workspace_uid`.
     fn check_key(&self, workspace_uid: &str, presented: &str) -> Result<KeyCheck, StoreError>;
+    /// The workspace record (only once a key has matched).
+    fn load_workspace(&self, workspace_uid: &str) -> Result<Option<WorkspaceRecord>, StoreError>;
 }
 
 impl KeyDirectory for Store {
-    fn find_workspace(
+    fn workspace_uid(
         &self,
         sub: &SubscriptionId,
         rg: &str,
         ws: &str,
-    ) -> Result<Option<WorkspaceRecord>, StoreError> {
-        self.get_workspace(sub, rg, ws)
+    ) -> Result<Option<String>, StoreError> {
+        Store::workspace_uid(self, sub, rg, ws)
     }
 
     fn check_key(&self, workspace_uid: &str, presented: &str) -> Result<KeyCheck, StoreError> {
         self.check_api_key(workspace_uid, presented)
+    }
+
+    fn load_workspace(&self, workspace_uid: &str) -> Result<Option<WorkspaceRecord>, StoreError> {
+        self.get_workspace_by_uid(workspace_uid)
     }
 }
 
@@ -74,8 +80,10 @@ const NO_WORKSPACE_UID: &str = "-";
 
 /// Checks `presented` against the keys of workspace `sub/rg/ws`: the matching slot and the
 /// workspace, or `Refused` (unknown workspace, disabled keys, wrong or malformed key — all alike).
-/// The same two store steps run whether or not the workspace exists, so the time of a refusal
-/// does not tell whether it does.
+///
+/// A refusal takes the same steps whether or not the workspace exists — one indexed uid lookup,
+/// one HMAC fingerprint, one indexed key lookup — so its timing does not tell which; the
+/// workspace record is decoded only after a key has matched.
 pub fn check_workspace_key(
     dir: &impl KeyDirectory,
     sub: &SubscriptionId,
@@ -86,11 +94,15 @@ pub fn check_workspace_key(
     if presented.is_empty() || presented.len() > MAX_KEY_LEN {
         return Ok((KeyCheck::Refused, None));
     }
-    let found = dir.find_workspace(sub, rg, ws)?;
-    let uid = found.as_ref().map_or(NO_WORKSPACE_UID, |w| w.uid.as_str());
-    Ok(match dir.check_key(uid, presented)? {
-        KeyCheck::Refused => (KeyCheck::Refused, None),
-        slot => (slot, found),
+    let uid = dir.workspace_uid(sub, rg, ws)?;
+    let check = dir.check_key(uid.as_deref().unwrap_or(NO_WORKSPACE_UID), presented)?;
+    let (KeyCheck::Primary | KeyCheck::Secondary, Some(uid)) = (check, uid) else {
+        return Ok((KeyCheck::Refused, None));
+    };
+    // Deleted in between: refused like any unknown workspace.
+    Ok(match dir.load_workspace(&uid)? {
+        Some(w) => (check, Some(w)),
+        None => (KeyCheck::Refused, None),
     })
 }
 
@@ -248,19 +260,23 @@ mod tests {
     }
 
     impl KeyDirectory for Recording<'_> {
-        fn find_workspace(
+        fn workspace_uid(
             &self,
             sub: &SubscriptionId,
             rg: &str,
             ws: &str,
-        ) -> Result<Option<WorkspaceRecord>, StoreError> {
-            self.steps.borrow_mut().push("find workspace");
-            self.store.find_workspace(sub, rg, ws)
+        ) -> Result<Option<String>, StoreError> {
+            self.steps.borrow_mut().push("find workspace uid");
+            KeyDirectory::workspace_uid(self.store, sub, rg, ws)
         }
         fn check_key(&self, uid: &str, presented: &str) -> Result<KeyCheck, StoreError> {
             // One HMAC fingerprint and one indexed lookup per call.
             self.steps.borrow_mut().push("fingerprint and look up key");
             self.store.check_key(uid, presented)
+        }
+        fn load_workspace(&self, uid: &str) -> Result<Option<WorkspaceRecord>, StoreError> {
+            self.steps.borrow_mut().push("load workspace");
+            self.store.load_workspace(uid)
         }
     }
 
@@ -299,13 +315,15 @@ mod tests {
         assert_eq!(existing.2, missing.2, "same steps for both refusals");
         assert_eq!(
             missing.2,
-            ["find workspace", "fingerprint and look up key"],
-            "an unknown workspace still costs the fingerprint and key lookup"
+            ["find workspace uid", "fingerprint and look up key"],
+            "an unknown workspace still costs the fingerprint and key lookup, \
+             and a known one is not decoded before its key matched"
         );
         // And the check still works.
-        let (check, found, _) = steps("dev", &right);
-        assert_ne!(check, KeyCheck::Refused);
+        let (check, found, steps) = steps("dev", &right);
+        assert_eq!(check, KeyCheck::Primary);
         assert!(found);
+        assert_eq!(steps.last(), Some(&"load workspace"));
     }
 
     #[test]
