@@ -25,7 +25,8 @@ pub struct ServerConfig {
     pub enable_msi: bool,
     /// Items per page of management list operations.
     pub page_size: usize,
-    /// Failed authentications allowed per client address per window before 429.
+    /// Failed authentications allowed per window, per client address and per guessed target,
+    /// before further failing attempts are throttled ([`crate::auth::gate`]).
     pub auth_failure_limit: u32,
     /// Rate-limit window.
     pub auth_failure_window: Duration,

@@ -45,7 +45,9 @@ pub struct ServeArgs {
     /// Items per page in management list operations.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub page_size: u32,
-    /// Failed authentications allowed per client address per minute before 429.
+    /// Failed authentications allowed per minute, per client address and per guessed target
+    /// (workspace, client id, …), before further failing attempts get 429. Valid credentials
+    /// are never throttled.
     #[arg(long, default_value_t = 60)]
     pub auth_failure_limit: u32,
     /// Base of blob URLs in SAS URIs (default: the HTTP listener spelled http://127.1:<port>,
