@@ -149,18 +149,16 @@ impl FromRequestParts<AppState> for Caller {
             .await
             .unwrap_or_else(|e| match e {});
         let target = workspace_path(parts.uri.path())
-            .map(|(sub, rg, ws)| format!("{sub}/{rg}/{ws}").to_lowercase());
+            .map(|(sub, rg, ws)| format!("{sub}/{rg}/{ws}").to_lowercase())
+            .unwrap_or_default();
         // Counted per workspace *path*, existing or not, so throttling reveals nothing either.
         let failure = Failure::anonymous(
             conn.remote,
             "dataplane/authenticate",
-            target.as_deref().unwrap_or(""),
+            &target,
             "Unauthorized",
         )
-        .guessing(GuessTarget::new(
-            "workspace",
-            target.as_deref().unwrap_or(""),
-        ));
+        .guessing(GuessTarget::new("workspace", &target));
         let verification = async {
             match verify(parts, state).await {
                 Ok(c) => Ok(c),
