@@ -16,7 +16,9 @@ pub const AUDIT_FILE: &str = "audit.log";
 pub struct AuditEvent {
     /// RFC 3339 UTC.
     pub time: String,
-    /// Who: `app:{clientId}` / `anonymous` / `msi:{clientId}`.
+    /// Who: `app:{clientId}` / `anonymous` / `msi:{clientId}`; `app:<invalid>` for a token
+    /// request whose `client_id` is not a GUID (it may be a secret in the wrong field, so it is
+    /// never written).
     pub principal: String,
     /// What, e.g. `Microsoft.Quantum/Workspaces/listKeys/action` or `authenticate`.
     pub action: String,

@@ -18,11 +18,15 @@ pub struct ServerConfig {
     /// Public data-plane URL; when unset, connection strings use the HTTP listen address and
     /// `endpointUri` the HTTPS one (token clients require TLS).
     pub public_url: Option<String>,
+    /// Extra `Host` values (`NAME` or `NAME:PORT`) that links in answers may name
+    /// (`--allowed-host`); see [`crate::host_policy`].
+    pub allowed_hosts: Vec<String>,
     /// Serve the managed-identity endpoint `/msi/token` (guarded by the identity header in bootstrap.json).
     pub enable_msi: bool,
     /// Items per page of management list operations.
     pub page_size: usize,
-    /// Failed authentications allowed per client address per window before 429.
+    /// Failed authentications allowed per window, per client address and per guessed target,
+    /// before further failing attempts are throttled ([`crate::auth::gate`]).
     pub auth_failure_limit: u32,
     /// Rate-limit window.
     pub auth_failure_window: Duration,
@@ -55,6 +59,7 @@ impl ServerConfig {
             https_listen: "127.0.0.1:8443".parse().expect("valid"),
             allow_non_loopback: false,
             public_url: None,
+            allowed_hosts: Vec::new(),
             enable_msi: true,
             page_size: 100,
             auth_failure_limit: 60,

@@ -39,36 +39,29 @@ impl<S: Send + Sync> FromRequestParts<S> for ConnInfo {
     }
 }
 
-/// The absolute base URL the client used (`https://127.0.0.1:8443`, no trailing slash): scheme
-/// from the listener, authority from the `Host` header when it is a plausible host[:port], else
-/// the listener address. Used for links the client must follow (nextLink, LRO URLs, OIDC).
+/// The absolute base URL for links the client must follow (nextLink, LRO URLs, OIDC), no
+/// trailing slash: the authority the client used (`https://127.0.0.1:8443`) when it is one this
+/// server answers to, else the configured URL ([`crate::host_policy`]).
 #[derive(Debug, Clone)]
 pub struct BaseUrl(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for BaseUrl {
+impl FromRequestParts<crate::state::AppState> for BaseUrl {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::state::AppState,
+    ) -> Result<Self, Infallible> {
         let info = parts
             .extensions
             .get::<ConnInfo>()
             .copied()
             .unwrap_or_else(ConnInfo::unknown);
-        let scheme = if info.tls { "https" } else { "http" };
         let host = parts
             .headers
             .get(axum::http::header::HOST)
             .and_then(|h| h.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .filter(|h| {
-                !h.is_empty()
-                    && h.len() <= 255
-                    && h.chars().all(|c| {
-                        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
-                    })
-            })
-            .map(str::to_string)
-            .unwrap_or_else(|| info.local.to_string());
-        Ok(BaseUrl(format!("{scheme}://{host}")))
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+        Ok(BaseUrl(state.hosts.base_url(host, &info)))
     }
 }

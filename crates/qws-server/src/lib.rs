@@ -20,6 +20,7 @@ pub mod conn;
 pub mod datadir;
 pub mod dataplane;
 pub mod error;
+pub mod host_policy;
 pub mod listener;
 pub mod proxy;
 pub mod routes;

@@ -188,6 +188,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     };
 
     let (http_url, https_url) = (url_for("http", http_addr), url_for("https", https_addr));
+    let hosts = crate::host_policy::HostPolicy::new(
+        public_url.as_deref(),
+        &config.allowed_hosts,
+        config.azure_compat,
+        &http_url,
+        &https_url,
+    )?;
     let urls = PublicUrls {
         quantum_endpoint: if config.azure_compat {
             crate::proxy::CANONICAL_ENDPOINT_TEMPLATE.to_owned()
@@ -253,6 +260,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         audit,
         ids,
         identity_header,
+        hosts,
     });
     scheduler
         .start(state.clone())

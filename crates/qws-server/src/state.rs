@@ -71,6 +71,8 @@ pub struct StateInner {
     pub ids: BootstrapIds,
     /// The managed-identity header secret.
     pub identity_header: Zeroizing<String>,
+    /// Which `Host` values links in answers may name.
+    pub hosts: crate::host_policy::HostPolicy,
 }
 
 impl std::fmt::Debug for StateInner {
@@ -112,7 +114,8 @@ impl AppState {
 
     /// The access-key check used by the data plane: `(workspace, presented key)` →
     /// primary / secondary / refused. Unknown workspace, disabled keys, wrong or malformed
-    /// keys are all the same `Refused`; the stored key is compared in constant time.
+    /// keys are all the same `Refused`, reached by the same steps
+    /// ([`crate::dataplane::auth::check_workspace_key`]); the stored key is compared in constant time.
     pub async fn check_api_key(
         &self,
         subscription: &SubscriptionId,
@@ -120,18 +123,14 @@ impl AppState {
         workspace: &str,
         presented: &str,
     ) -> ApiResult<KeyCheck> {
-        if presented.is_empty() || presented.len() > 1024 {
-            return Ok(KeyCheck::Refused);
-        }
         let (sub, rg, ws, key) = (
             *subscription,
             resource_group.to_string(),
             workspace.to_string(),
             Zeroizing::new(presented.to_string()),
         );
-        self.db(move |s| match s.get_workspace(&sub, &rg, &ws)? {
-            Some(w) => s.check_api_key(&w.uid, &key),
-            None => Ok(KeyCheck::Refused),
+        self.db(move |s| {
+            crate::dataplane::auth::check_workspace_key(s, &sub, &rg, &ws, &key).map(|(c, _)| c)
         })
         .await
     }

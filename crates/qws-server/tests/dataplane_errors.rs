@@ -168,23 +168,22 @@ async fn authentication_is_uniform_and_throttled() {
         bodies.push(v);
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]));
-    // The right key still works until the address is over its limit…
+    let wrong = || {
+        t.http
+            .get(format!("{}/jobs?api-version={DV}", dp.base))
+            .header("x-ms-quantum-api-key", "wrong")
+            .send()
+    };
+    assert_eq!(wrong().await.unwrap().status(), 401);
+    // Over the limit, wrong keys get 429 with Retry-After…
+    let r = wrong().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    // …while the right key from the same address still works.
     assert_eq!(
         dp.call(Method::GET, "/providerStatus", None).await.status(),
         200
     );
-    let r = t
-        .http
-        .get(format!("{}/jobs?api-version={DV}", dp.base))
-        .header("x-ms-quantum-api-key", "wrong")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-    // …then everything from it gets 429 with Retry-After.
-    let r = dp.call(Method::GET, "/providerStatus", None).await;
-    assert_eq!(r.status(), 429);
-    assert!(r.headers().contains_key("retry-after"));
 }
 
 #[tokio::test]

@@ -325,3 +325,81 @@ async fn repeated_failures_are_throttled_with_retry_after() {
     assert!(retry);
     assert_eq!(v["error"]["code"], "TooManyRequests");
 }
+
+/// A managed-identity request as if it came from `remote` (the router with the listener's
+/// connection facts, so non-loopback peers can be simulated without leaving loopback).
+async fn msi_from(t: &TestServer, remote: &str, header: &str) -> (u16, Value) {
+    use tower::ServiceExt;
+    let app = qws_server::routes::app(t.srv().state.clone());
+    let mut req = axum::http::Request::get(
+        "/msi/token?api-version=2019-08-01&resource=https://management.azure.com",
+    )
+    .header("X-IDENTITY-HEADER", header)
+    .body(axum::body::Body::empty())
+    .unwrap();
+    req.extensions_mut().insert(qws_server::conn::ConnInfo {
+        remote: remote.parse().unwrap(),
+        local: t.srv().http_addr,
+        tls: false,
+    });
+    let r = app.oneshot(req).await.unwrap();
+    let status = r.status().as_u16();
+    let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+#[tokio::test]
+async fn managed_identity_answers_loopback_clients_only() {
+    let t = TestServer::start().await;
+    let header = t.b("identityHeader");
+    for remote in [
+        "192.0.2.7:50000",
+        "[2001:db8::7]:50000",
+        "[::ffff:192.0.2.7]:1",
+    ] {
+        let (status, v) = msi_from(&t, remote, &header).await;
+        assert_eq!(status, 403, "{remote}: {v}");
+        assert_eq!(v["error"], "invalid_request");
+        assert!(v.get("access_token").is_none());
+    }
+    for remote in [
+        "127.0.0.1:50000",
+        "127.0.0.9:1",
+        "[::1]:50000",
+        "[::ffff:127.0.0.1]:1",
+    ] {
+        let (status, v) = msi_from(&t, remote, &header).await;
+        assert_eq!(status, 200, "{remote}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn every_managed_identity_token_is_audited_without_the_token() {
+    let t = TestServer::start().await;
+    let r = t
+        .http
+        .get(format!(
+            "{}?api-version=2019-08-01&resource=https://quantum.microsoft.com",
+            t.b("identityEndpoint")
+        ))
+        .header("X-IDENTITY-HEADER", t.b("identityHeader"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let token = v["access_token"].as_str().unwrap();
+    let issued: Vec<Value> = t
+        .audit_lines()
+        .into_iter()
+        .filter(|l| l["action"] == "msi/token" && l["outcome"] == "success")
+        .collect();
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    assert_eq!(issued[0]["principal"], format!("msi:{}", t.b("clientId")));
+    assert_eq!(issued[0]["target"], "https://quantum.microsoft.com");
+    assert_eq!(issued[0]["client"], "127.0.0.1");
+    let log = std::fs::read_to_string(t.data_dir().join("audit.log")).unwrap();
+    assert!(!log.contains(token));
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!log.contains(signature));
+}

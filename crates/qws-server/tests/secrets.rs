@@ -120,6 +120,44 @@ async fn keys_never_appear_in_the_data_dir_or_logs() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    // The administrator secret typed into client_id (form and Basic): refused, and the audit
+    // record names no client rather than that value.
+    let token_url = format!("{}/{}/oauth2/v2.0/token", t.https_url(), t.b("tenantId"));
+    let r = t
+        .https
+        .post(&token_url)
+        .form(&[
+            ("client_id", t.b("clientSecret")),
+            ("grant_type", "client_credentials".into()),
+            ("client_secret", "wrong".into()),
+            ("scope", "https://management.azure.com/.default".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = t
+        .https
+        .post(&token_url)
+        .basic_auth(t.b("clientSecret"), Some("wrong"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "https://management.azure.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let audited: Vec<Value> = t
+        .audit_lines()
+        .into_iter()
+        .filter(|l| l["action"] == "token")
+        .collect();
+    assert_eq!(audited.len(), 3, "{audited:?}");
+    assert_eq!(audited[0]["principal"], format!("app:{}", t.b("clientId")));
+    assert!(audited[1..]
+        .iter()
+        .all(|l| l["principal"] == "app:<invalid>"));
 
     // Debug output of the server state and a store record holds no key either.
     let debug = format!("{:?} {:?}", t.srv().state, t.srv());
@@ -128,7 +166,7 @@ async fn keys_never_appear_in_the_data_dir_or_logs() {
     let logs = capture.0.lock().unwrap().clone();
     assert!(contains(&logs, "qws started"), "the capture works");
     assert!(
-        contains(&logs, "management authentication failed"),
+        contains(&logs, "authentication failed"),
         "failures are logged"
     );
     let mut files = vec![];

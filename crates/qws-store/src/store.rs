@@ -661,6 +661,24 @@ impl Store {
         Ok(v.pop())
     }
 
+    /// The internal id of a workspace (names case-insensitive), without decoding the record:
+    /// the cheap first step of an access-key check, equally cheap whether or not it exists.
+    pub fn workspace_uid(
+        &self,
+        sub: &SubscriptionId,
+        rg: &str,
+        name: &str,
+    ) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT uid FROM workspaces WHERE subscription_id = ?1 AND rg_key = ?2 AND name_key = ?3",
+                params![sub.to_string(), rg.to_lowercase(), name.to_ascii_lowercase()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// A workspace by internal id.
     pub fn get_workspace_by_uid(&self, uid: &str) -> Result<Option<WorkspaceRecord>> {
         let conn = self.conn();

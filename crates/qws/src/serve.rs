@@ -33,6 +33,11 @@ pub struct ServeArgs {
     /// (default: the HTTP listen address for connection strings, the HTTPS one for endpointUri).
     #[arg(long)]
     pub public_url: Option<String>,
+    /// Another Host (NAME or NAME:PORT) that links in answers (nextLink, OIDC issuer and
+    /// endpoints) may name; repeatable. Loopback names with the listener's port and the
+    /// --public-url host are always allowed; any other Host gets the configured URL.
+    #[arg(long = "allowed-host", value_name = "HOST[:PORT]")]
+    pub allowed_hosts: Vec<String>,
     /// Disable the managed-identity endpoint /msi/token (local development aid; guarded by
     /// the identityHeader secret in bootstrap.json).
     #[arg(long)]
@@ -40,7 +45,9 @@ pub struct ServeArgs {
     /// Items per page in management list operations.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub page_size: u32,
-    /// Failed authentications allowed per client address per minute before 429.
+    /// Failed authentications allowed per minute, per client address and per guessed target
+    /// (workspace, client id, …), before further failing attempts get 429. Valid credentials
+    /// are never throttled.
     #[arg(long, default_value_t = 60)]
     pub auth_failure_limit: u32,
     /// Base of blob URLs in SAS URIs (default: the HTTP listener spelled http://127.1:<port>,
@@ -179,6 +186,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.azure_compat = args.azure_compat;
     config.proxy_listen = args.proxy_listen;
     config.public_url = args.public_url;
+    config.allowed_hosts = args.allowed_hosts;
     config.enable_msi = !args.no_msi;
     config.page_size = args.page_size as usize;
     config.auth_failure_limit = args.auth_failure_limit;

@@ -3,8 +3,10 @@
 //! * [`jwt`]: signing and verifying access tokens.
 //! * [`principal`]: the bearer-token extractor and the ARM 401 rules.
 //! * [`authorize()`]: the single authorization decision point.
-//! * [`ratelimit`]: throttling of failed authentication.
+//! * [`gate`]: the one verify-then-count path every plane authenticates through.
+//! * [`ratelimit`]: the failure counters behind it (per address and per guessed target).
 
+pub mod gate;
 pub mod jwt;
 pub mod principal;
 pub mod ratelimit;

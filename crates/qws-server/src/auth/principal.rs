@@ -1,5 +1,6 @@
 //! Bearer-token authentication with ARM's 401 codes.
 
+use super::gate::{self, Failure, Rejection};
 use super::jwt::{Claims, TokenError};
 use crate::conn::{BaseUrl, ConnInfo};
 use crate::error::ApiError;
@@ -34,9 +35,10 @@ fn unauthorized(code: &str, message: String, base: &str, tenant: &str) -> ApiErr
     e
 }
 
-/// Authenticates the request's bearer token for one of `audiences`. Failures are throttled per
-/// client address, audited, and answered with ARM's codes (`AuthenticationFailed`,
-/// `InvalidAuthenticationToken`, `ExpiredAuthenticationToken`, `InvalidAuthenticationTokenAudience`).
+/// Authenticates the request's bearer token for one of `audiences`, answering with ARM's codes
+/// (`AuthenticationFailed`, `InvalidAuthenticationToken`, `ExpiredAuthenticationToken`,
+/// `InvalidAuthenticationTokenAudience`). The token is verified first; only a failure is counted
+/// per client address, audited, and throttled ([`super::gate`]).
 pub async fn authenticate_bearer(
     parts: &mut Parts,
     state: &AppState,
@@ -45,35 +47,42 @@ pub async fn authenticate_bearer(
     let conn = ConnInfo::from_request_parts(parts, state)
         .await
         .unwrap_or_else(|e| match e {});
+    let verification = async {
+        match verify_bearer(parts, state, audiences).await {
+            Ok(p) => Ok(p),
+            Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+                let failure =
+                    Failure::anonymous(conn.remote, "authenticate", parts.uri.path(), &e.code);
+                Err(Rejection::Credential(e, failure))
+            }
+            Err(e) => Err(Rejection::Other(e)),
+        }
+    };
+    gate::authenticate(state, verification, throttled).await
+}
+
+/// ARM's answer to a throttled failed authentication.
+fn throttled(retry_after: u64) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequests",
+        "Too many failed authentication attempts. Retry later.",
+    );
+    e.retry_after = Some(retry_after);
+    e
+}
+
+/// Verifies the bearer token without counting a failure: for callers (the data plane) that
+/// record failures through [`gate`] themselves, against their own target.
+pub(crate) async fn verify_bearer(
+    parts: &mut Parts,
+    state: &AppState,
+    audiences: &[&str],
+) -> Result<AuthenticatedPrincipal, ApiError> {
     let BaseUrl(base) = BaseUrl::from_request_parts(parts, state)
         .await
         .unwrap_or_else(|e| match e {});
-    if let Err(retry) = state.limiter.check(conn.remote.ip()) {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
-            "Too many failed authentication attempts from this address. Retry later.",
-        );
-        e.retry_after = Some(retry);
-        return Err(e);
-    }
-    let result = verify(parts, state, audiences, &base).await;
-    if let Err(e) = &result {
-        if e.status == StatusCode::UNAUTHORIZED {
-            state.limiter.record_failure(conn.remote.ip());
-            let target = parts.uri.path().to_string();
-            // Best effort: a failed audit write must not turn a 401 into a 500.
-            let _ = state.audit(
-                "anonymous",
-                "authenticate",
-                &target,
-                &format!("failure: {}", e.code),
-                conn.remote,
-            );
-            tracing::info!(code = %e.code, client = %conn.remote.ip(), "management authentication failed");
-        }
-    }
-    result
+    verify(parts, state, audiences, &base).await
 }
 
 async fn verify(

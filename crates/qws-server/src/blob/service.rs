@@ -5,6 +5,8 @@ use super::body::FileBody;
 use super::error::StorageError;
 use super::sas::{self, SasGrant, SasRefusal};
 use super::xml::{self, escape};
+use crate::auth::gate::{self, Failure, Rejection};
+use crate::auth::ratelimit::GuessTarget;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::Request;
@@ -124,27 +126,10 @@ async fn dispatch(state: AppState, req: Request) -> Result<Response> {
             "Shared Key authorization is not supported by qws. Use the SAS URI returned by POST …/storage/sasUri.",
         ));
     }
-    // The same per-address failure throttle as the other planes: SAS guessing is futile (HMAC),
-    // but repeated failures are still bounded. Storage clients expect 503 ServerBusy.
-    let client_ip = req
+    let client = req
         .extensions()
         .get::<crate::conn::ConnInfo>()
-        .map(|c| c.remote.ip());
-    if let Some(ip) = client_ip {
-        if let Err(retry) = state.limiter.check(ip) {
-            return Err(StorageError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServerBusy",
-                "Too many failed authentication attempts from this address; retry later.",
-            )
-            .with_header("retry-after", retry.to_string()));
-        }
-    }
-    let record_failure = |state: &AppState| {
-        if let Some(ip) = client_ip {
-            state.limiter.record_failure(ip);
-        }
-    };
+        .map_or_else(|| ([0, 0, 0, 0], 0).into(), |c| c.remote);
     let (container, blob) = parse_target(req.uri().path())?;
     let pairs = sas::query_pairs(req.uri().query().unwrap_or("")).ok_or_else(|| {
         StorageError::bad(
@@ -152,39 +137,61 @@ async fn dispatch(state: AppState, req: Request) -> Result<Response> {
             "The query string is malformed.",
         )
     })?;
-    let grant = match sas::verify(
-        &state,
-        &pairs,
-        &container,
-        blob.as_deref(),
-        OffsetDateTime::now_utc(),
-    )
-    .await
-    {
-        Ok(g) => g,
-        Err(SasRefusal::Missing) => {
-            record_failure(&state);
-            return Err(StorageError::new(
+    // Verified first; only a failure is counted (per address and per workspace the SAS names),
+    // audited and, over the limit, answered 503 ServerBusy as storage clients expect.
+    let verification = async {
+        let refused = |e: StorageError, reason: &str| {
+            let claimed = query_get(&pairs, "si").unwrap_or("");
+            let failure = Failure::anonymous(
+                client,
+                "blob/authenticate",
+                &format!("/{container}"),
+                reason,
+            )
+            .guessing(GuessTarget::new("sas workspace", claimed));
+            Rejection::Credential(e, failure)
+        };
+        let grant = match sas::verify(
+            &state,
+            &pairs,
+            &container,
+            blob.as_deref(),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        {
+            Ok(g) => g,
+            Err(SasRefusal::Missing) => return Err(refused(StorageError::new(
                 StatusCode::FORBIDDEN,
                 "NoAuthenticationInformation",
                 "Server failed to authenticate the request. This request needs a shared access signature in the query string.",
-            ));
+            ), "NoAuthenticationInformation")),
+            Err(SasRefusal::Invalid) => {
+                return Err(refused(StorageError::auth_failed(), "AuthenticationFailed"))
+            }
+        };
+        // A SAS outlives nothing: once its workspace is deleted it stops working.
+        let uid = grant.workspace_uid.clone();
+        let exists = state
+            .db(move |s| s.get_workspace_by_uid(&uid).map(|w| w.is_some()))
+            .await
+            .map_err(|_| {
+                Rejection::Other(StorageError::internal("workspace lookup", &"store error"))
+            })?;
+        if !exists {
+            return Err(refused(StorageError::auth_failed(), "AuthenticationFailed"));
         }
-        Err(SasRefusal::Invalid) => {
-            record_failure(&state);
-            return Err(StorageError::auth_failed());
-        }
+        Ok(grant)
     };
-    // A SAS outlives nothing: once its workspace is deleted it stops working.
-    let uid = grant.workspace_uid.clone();
-    let exists = state
-        .db(move |s| s.get_workspace_by_uid(&uid).map(|w| w.is_some()))
-        .await
-        .map_err(|_| StorageError::internal("workspace lookup", &"store error"))?;
-    if !exists {
-        record_failure(&state);
-        return Err(StorageError::auth_failed());
-    }
+    let grant = gate::authenticate(&state, verification, |retry| {
+        StorageError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServerBusy",
+            "Too many failed authentication attempts; retry later.",
+        )
+        .with_header("retry-after", retry.to_string())
+    })
+    .await?;
     let restype = query_get(&pairs, "restype");
     let comp = query_get(&pairs, "comp");
     let method = req.method().clone();

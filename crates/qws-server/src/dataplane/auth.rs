@@ -2,11 +2,15 @@
 //! are enabled) or a bearer token from the qws token service for the quantum audience.
 //!
 //! Every failure is the same 401 (`Unauthorized`, with a `WWW-Authenticate` challenge), so a
-//! caller learns nothing about which workspaces or keys exist. Failures are throttled per client
-//! address (the server-wide limiter) and per workspace path ([`KeyedLimiter`]); a throttled
-//! caller gets 429 with `Retry-After`.
+//! caller learns nothing about which workspaces or keys exist; the key check also does the same
+//! work whether or not the workspace exists ([`check_workspace_key`]). Credentials are verified
+//! first; only failures are counted (per client address and per workspace path, through
+//! [`crate::auth::gate`]), and a failing caller over the limit gets 429 with `Retry-After`.
 
-use crate::auth::{authenticate_bearer, authorize, DATA_PLANE_AUDIENCES};
+use crate::auth::gate::{self, Failure, Rejection};
+use crate::auth::principal::verify_bearer;
+use crate::auth::ratelimit::GuessTarget;
+use crate::auth::{authorize, DATA_PLANE_AUDIENCES};
 use crate::conn::ConnInfo;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -14,16 +18,15 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use qws_core::names::SubscriptionId;
-use qws_store::{KeyCheck, WorkspaceRecord};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use qws_store::{KeyCheck, Store, StoreError, WorkspaceRecord};
 use zeroize::Zeroizing;
 
 /// Header carrying an access key.
 pub const API_KEY_HEADER: &str = "x-ms-quantum-api-key";
 /// RBAC data action required of token callers.
 pub const JOBS_WRITE: &str = "Microsoft.Quantum/Workspaces/jobs/write";
+/// Longest access key considered (real ones are 88 characters).
+pub const MAX_KEY_LEN: usize = 1024;
 
 /// An authenticated data-plane caller and its workspace.
 #[derive(Debug, Clone)]
@@ -36,53 +39,71 @@ pub struct Caller {
     pub created_by_type: &'static str,
 }
 
-/// Failure counter keyed by string (workspace path), fixed window, bounded size.
-#[derive(Debug)]
-pub struct KeyedLimiter {
-    limit: u32,
-    window: Duration,
-    map: Mutex<HashMap<String, (Instant, u32)>>,
+/// The store steps of a key check. A trait so that a test can record them: a refusal must take
+/// the same steps whether or not the workspace exists.
+pub trait KeyDirectory {
+    /// The internal id of the workspace named by the path, if it exists (no record decoded).
+    fn workspace_uid(
+        &self,
+        sub: &SubscriptionId,
+        rg: &str,
+        ws: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// Fingerprints `presented` (HMAC) and looks it up among the keys of `workspace_uid`.
+    fn check_key(&self, workspace_uid: &str, presented: &str) -> Result<KeyCheck, StoreError>;
+    /// The workspace record (only once a key has matched).
+    fn load_workspace(&self, workspace_uid: &str) -> Result<Option<WorkspaceRecord>, StoreError>;
 }
 
-const MAX_TRACKED: usize = 10_000;
-
-impl KeyedLimiter {
-    /// `limit` failures per `window` per key.
-    pub fn new(limit: u32, window: Duration) -> KeyedLimiter {
-        KeyedLimiter {
-            limit,
-            window,
-            map: Mutex::new(HashMap::new()),
-        }
+impl KeyDirectory for Store {
+    fn workspace_uid(
+        &self,
+        sub: &SubscriptionId,
+        rg: &str,
+        ws: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Store::workspace_uid(self, sub, rg, ws)
     }
 
-    /// `Err(retry_after_secs)` while `key` is over its limit.
-    pub fn check(&self, key: &str) -> Result<(), u64> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(key) {
-            Some((start, n)) if *n >= self.limit && start.elapsed() < self.window => {
-                Err((self.window - start.elapsed()).as_secs().max(1))
-            }
-            _ => Ok(()),
-        }
+    fn check_key(&self, workspace_uid: &str, presented: &str) -> Result<KeyCheck, StoreError> {
+        self.check_api_key(workspace_uid, presented)
     }
 
-    /// Records one failure.
-    pub fn record_failure(&self, key: &str) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_TRACKED && !map.contains_key(key) {
-            let window = self.window;
-            map.retain(|_, (s, _)| s.elapsed() < window);
-            if map.len() >= MAX_TRACKED {
-                return; // Still full of live entries: the per-address limit still applies.
-            }
-        }
-        let e = map.entry(key.to_string()).or_insert((Instant::now(), 0));
-        if e.0.elapsed() >= self.window {
-            *e = (Instant::now(), 0);
-        }
-        e.1 = e.1.saturating_add(1);
+    fn load_workspace(&self, workspace_uid: &str) -> Result<Option<WorkspaceRecord>, StoreError> {
+        self.get_workspace_by_uid(workspace_uid)
     }
+}
+
+/// A workspace uid no workspace has (uids are UUIDs): an unknown workspace's key is checked
+/// against it, so the refusal costs the same HMAC and the same indexed lookup either way.
+const NO_WORKSPACE_UID: &str = "-";
+
+/// Checks `presented` against the keys of workspace `sub/rg/ws`: the matching slot and the
+/// workspace, or `Refused` (unknown workspace, disabled keys, wrong or malformed key — all alike).
+///
+/// A refusal takes the same steps whether or not the workspace exists — one indexed uid lookup,
+/// one HMAC fingerprint, one indexed key lookup — so its timing does not tell which; the
+/// workspace record is decoded only after a key has matched.
+pub fn check_workspace_key(
+    dir: &impl KeyDirectory,
+    sub: &SubscriptionId,
+    rg: &str,
+    ws: &str,
+    presented: &str,
+) -> Result<(KeyCheck, Option<WorkspaceRecord>), StoreError> {
+    if presented.is_empty() || presented.len() > MAX_KEY_LEN {
+        return Ok((KeyCheck::Refused, None));
+    }
+    let uid = dir.workspace_uid(sub, rg, ws)?;
+    let check = dir.check_key(uid.as_deref().unwrap_or(NO_WORKSPACE_UID), presented)?;
+    let (KeyCheck::Primary | KeyCheck::Secondary, Some(uid)) = (check, uid) else {
+        return Ok((KeyCheck::Refused, None));
+    };
+    // Deleted in between: refused like any unknown workspace.
+    Ok(match dir.load_workspace(&uid)? {
+        Some(w) => (check, Some(w)),
+        None => (KeyCheck::Refused, None),
+    })
 }
 
 /// The uniform data-plane 401.
@@ -127,101 +148,102 @@ impl FromRequestParts<AppState> for Caller {
         let conn = ConnInfo::from_request_parts(parts, state)
             .await
             .unwrap_or_else(|e| match e {});
-        let ip = conn.remote.ip();
-        let Some((sub, rg, ws)) = workspace_path(parts.uri.path()) else {
-            return Err(unauthorized(state));
-        };
-        let ws_key = format!("{sub}/{rg}/{ws}").to_lowercase();
-        let limiter = &state.dataplane.auth_failures;
-        if let Err(retry) = state.limiter.check(ip) {
-            return Err(throttled(retry));
-        }
-        if let Err(retry) = limiter.check(&ws_key) {
-            return Err(throttled(retry));
-        }
-        let fail = |state: &AppState| {
-            state.limiter.record_failure(ip);
-            limiter.record_failure(&ws_key);
-            let _ = state.audit(
-                "anonymous",
-                "dataplane/authenticate",
-                &ws_key,
-                "failure",
-                conn.remote,
-            );
-            unauthorized(state)
-        };
-        let sub_id = SubscriptionId::parse(&sub).ok();
-
-        if let Some(v) = parts.headers.get(API_KEY_HEADER) {
-            let (Some(sub_id), Ok(key)) = (sub_id, v.to_str()) else {
-                return Err(fail(state));
-            };
-            if key.is_empty() || key.len() > 1024 {
-                return Err(fail(state));
-            }
-            let key = Zeroizing::new(key.to_string());
-            let (rg2, ws2) = (rg.clone(), ws.clone());
-            let found = state
-                .db(move |s| match s.get_workspace(&sub_id, &rg2, &ws2)? {
-                    Some(w) => Ok(Some((s.check_api_key(&w.uid, &key)?, w))),
-                    None => Ok(None),
-                })
-                .await?;
-            return match found {
-                Some((KeyCheck::Primary, w)) => Ok(Caller {
-                    ws: w,
-                    created_by: "PrimaryKey".into(),
-                    created_by_type: "Key",
-                }),
-                Some((KeyCheck::Secondary, w)) => Ok(Caller {
-                    ws: w,
-                    created_by: "SecondaryKey".into(),
-                    created_by_type: "Key",
-                }),
-                _ => Err(fail(state)),
-            };
-        }
-
-        if parts
-            .headers
-            .contains_key(axum::http::header::AUTHORIZATION)
-        {
-            let principal = match authenticate_bearer(parts, state, DATA_PLANE_AUDIENCES).await {
-                Ok(p) => p,
-                Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => return Err(e),
-                Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-                    // authenticate_bearer already counted the address; count the workspace too.
-                    limiter.record_failure(&ws_key);
-                    return Err(unauthorized(state));
+        let target = workspace_path(parts.uri.path())
+            .map(|(sub, rg, ws)| format!("{sub}/{rg}/{ws}").to_lowercase())
+            .unwrap_or_default();
+        // Counted per workspace *path*, existing or not, so throttling reveals nothing either.
+        let failure = Failure::anonymous(
+            conn.remote,
+            "dataplane/authenticate",
+            &target,
+            "Unauthorized",
+        )
+        .guessing(GuessTarget::new("workspace", &target));
+        let verification = async {
+            match verify(parts, state).await {
+                Ok(c) => Ok(c),
+                Err(NoCaller::Credential) => {
+                    Err(Rejection::Credential(unauthorized(state), failure))
                 }
-                Err(e) => return Err(e),
-            };
-            let Some(sub_id) = sub_id else {
-                return Err(ApiError::workspace_not_found(&rg, &ws));
-            };
-            let scope = format!(
-                "/subscriptions/{sub_id}/resourceGroups/{rg}/providers/Microsoft.Quantum/workspaces/{ws}"
-            );
-            authorize(&principal, JOBS_WRITE, &scope)?;
-            let (rg2, ws2) = (rg.clone(), ws.clone());
-            let w = state
-                .db(move |s| s.get_workspace(&sub_id, &rg2, &ws2))
-                .await?;
-            return match w {
-                Some(w) => Ok(Caller {
-                    ws: w,
-                    created_by: principal.principal.client_id.clone(),
-                    created_by_type: "Application",
-                }),
-                None => Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "WorkspaceNotFound",
-                    format!("The workspace '{ws}' was not found in resource group '{rg}'."),
-                )),
-            };
-        }
-        Err(fail(state))
+                Err(NoCaller::Other(e)) => Err(Rejection::Other(e)),
+            }
+        };
+        gate::authenticate(state, verification, throttled).await
+    }
+}
+
+/// Why [`verify`] produced no caller.
+enum NoCaller {
+    /// A missing or wrong credential (answered with the uniform 401).
+    Credential,
+    /// Anything else, answered as is.
+    Other(ApiError),
+}
+
+/// Verifies the key or token of a data-plane request.
+async fn verify(parts: &mut Parts, state: &AppState) -> Result<Caller, NoCaller> {
+    let refused = || NoCaller::Credential;
+    let Some((sub, rg, ws)) = workspace_path(parts.uri.path()) else {
+        return Err(refused());
+    };
+    let sub_id = SubscriptionId::parse(&sub).ok();
+
+    if let Some(v) = parts.headers.get(API_KEY_HEADER) {
+        let (Some(sub_id), Ok(key)) = (sub_id, v.to_str()) else {
+            return Err(refused());
+        };
+        let key = Zeroizing::new(key.to_string());
+        let found = state
+            .db(move |s| check_workspace_key(s, &sub_id, &rg, &ws, &key))
+            .await
+            .map_err(NoCaller::Other)?;
+        let created_by = match found.0 {
+            KeyCheck::Primary => "PrimaryKey",
+            KeyCheck::Secondary => "SecondaryKey",
+            KeyCheck::Refused => return Err(refused()),
+        };
+        let ws = found.1.ok_or_else(refused)?;
+        return Ok(Caller {
+            ws,
+            created_by: created_by.into(),
+            created_by_type: "Key",
+        });
+    }
+
+    if !parts
+        .headers
+        .contains_key(axum::http::header::AUTHORIZATION)
+    {
+        return Err(refused());
+    }
+    let principal = match verify_bearer(parts, state, DATA_PLANE_AUDIENCES).await {
+        Ok(p) => p,
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => return Err(refused()),
+        Err(e) => return Err(NoCaller::Other(e)),
+    };
+    let Some(sub_id) = sub_id else {
+        return Err(NoCaller::Other(ApiError::workspace_not_found(&rg, &ws)));
+    };
+    let scope = format!(
+        "/subscriptions/{sub_id}/resourceGroups/{rg}/providers/Microsoft.Quantum/workspaces/{ws}"
+    );
+    authorize(&principal, JOBS_WRITE, &scope).map_err(NoCaller::Other)?;
+    let (rg2, ws2) = (rg.clone(), ws.clone());
+    let w = state
+        .db(move |s| s.get_workspace(&sub_id, &rg2, &ws2))
+        .await
+        .map_err(NoCaller::Other)?;
+    match w {
+        Some(w) => Ok(Caller {
+            ws: w,
+            created_by: principal.principal.client_id.clone(),
+            created_by_type: "Application",
+        }),
+        None => Err(NoCaller::Other(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "WorkspaceNotFound",
+            format!("The workspace '{ws}' was not found in resource group '{rg}'."),
+        ))),
     }
 }
 
@@ -229,14 +251,77 @@ impl FromRequestParts<AppState> for Caller {
 mod tests {
     use super::*;
 
+    /// The real store, with every step recorded.
+    struct Recording<'a> {
+        store: &'a Store,
+        steps: std::cell::RefCell<Vec<&'static str>>,
+    }
+
+    impl KeyDirectory for Recording<'_> {
+        fn workspace_uid(
+            &self,
+            sub: &SubscriptionId,
+            rg: &str,
+            ws: &str,
+        ) -> Result<Option<String>, StoreError> {
+            self.steps.borrow_mut().push("find workspace uid");
+            KeyDirectory::workspace_uid(self.store, sub, rg, ws)
+        }
+        fn check_key(&self, uid: &str, presented: &str) -> Result<KeyCheck, StoreError> {
+            // One HMAC fingerprint and one indexed lookup per call.
+            self.steps.borrow_mut().push("fingerprint and look up key");
+            self.store.check_key(uid, presented)
+        }
+        fn load_workspace(&self, uid: &str) -> Result<Option<WorkspaceRecord>, StoreError> {
+            self.steps.borrow_mut().push("load workspace");
+            self.store.load_workspace(uid)
+        }
+    }
+
     #[test]
-    fn keyed_limiter_counts_per_key() {
-        let l = KeyedLimiter::new(2, Duration::from_secs(60));
-        l.record_failure("a");
-        assert!(l.check("a").is_ok());
-        l.record_failure("a");
-        assert!(l.check("a").is_err());
-        assert!(l.check("b").is_ok());
+    fn refusals_take_the_same_steps_whether_or_not_the_workspace_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let (crypto, _) = qws_store::crypto::Crypto::load_or_create(dir.path()).unwrap();
+        let store = Store::open(dir.path(), crypto).unwrap();
+        let (ids, _, _) = crate::bootstrap::ensure(&store).unwrap();
+        let sub = SubscriptionId::parse(&ids.subscription_id).unwrap();
+        let uid = store
+            .get_workspace(&sub, "qws", "dev")
+            .unwrap()
+            .unwrap()
+            .uid;
+        let keys = store.workspace_keys(&uid).unwrap();
+        let right = keys.keys[0].key.expose().to_string();
+        let wrong = "A".repeat(right.len());
+
+        let steps = |ws: &str, key: &str| {
+            let r = Recording {
+                store: &store,
+                steps: Default::default(),
+            };
+            let (check, found) = check_workspace_key(&r, &sub, "qws", ws, key).unwrap();
+            (check, found.is_some(), r.steps.into_inner())
+        };
+        let existing = steps("dev", &wrong);
+        let missing = steps("nope", &wrong);
+        assert_eq!(existing.0, KeyCheck::Refused);
+        assert_eq!(missing.0, KeyCheck::Refused);
+        assert!(
+            !existing.1 && !missing.1,
+            "a refusal hands out no workspace"
+        );
+        assert_eq!(existing.2, missing.2, "same steps for both refusals");
+        assert_eq!(
+            missing.2,
+            ["find workspace uid", "fingerprint and look up key"],
+            "an unknown workspace still costs the fingerprint and key lookup, \
+             and a known one is not decoded before its key matched"
+        );
+        // And the check still works.
+        let (check, found, steps) = steps("dev", &right);
+        assert_eq!(check, KeyCheck::Primary);
+        assert!(found);
+        assert_eq!(steps.last(), Some(&"load workspace"));
     }
 
     #[test]

@@ -22,7 +22,6 @@ use crate::api_version::{query_param, well_formed};
 use crate::error::ApiError;
 use crate::scheduler::Scheduler;
 use crate::state::AppState;
-use auth::KeyedLimiter;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::routing::{get, post};
@@ -30,7 +29,6 @@ use axum::Router;
 use qws_store::jobs::JobStore;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Largest data-plane request body (job and session documents).
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -49,10 +47,6 @@ pub struct DataPlaneConfig {
     /// Jobs per provider per workspace per month unless a workspace tag
     /// `qws.quota.jobs.<provider>` says otherwise.
     pub default_monthly_jobs: i64,
-    /// Failed authentications per workspace per window before 429.
-    pub workspace_auth_failure_limit: u32,
-    /// Window of that limit.
-    pub auth_failure_window: Duration,
 }
 
 impl Default for DataPlaneConfig {
@@ -60,8 +54,6 @@ impl Default for DataPlaneConfig {
         DataPlaneConfig {
             max_input_bytes: 64 << 20,
             default_monthly_jobs: 1_000_000,
-            workspace_auth_failure_limit: 200,
-            auth_failure_window: Duration::from_secs(60),
         }
     }
 }
@@ -73,8 +65,6 @@ pub struct DataPlane {
     pub jobs: Arc<JobStore>,
     /// The job scheduler.
     pub scheduler: Arc<Scheduler>,
-    /// Failed authentications per workspace.
-    pub auth_failures: KeyedLimiter,
     /// Settings.
     pub config: DataPlaneConfig,
 }
@@ -85,10 +75,6 @@ impl DataPlane {
         DataPlane {
             jobs,
             scheduler,
-            auth_failures: KeyedLimiter::new(
-                config.workspace_auth_failure_limit,
-                config.auth_failure_window,
-            ),
             config,
         }
     }

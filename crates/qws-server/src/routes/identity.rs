@@ -3,11 +3,16 @@
 //! managed-identity endpoint.
 //!
 //! The managed-identity endpoint (`GET /msi/token`) issues administrator tokens over plain
-//! HTTP to any caller that presents the `X-IDENTITY-HEADER` secret written to `bootstrap.json`
-//! (0600). It exists for local development (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER` make
+//! HTTP to a loopback caller that presents the `X-IDENTITY-HEADER` secret written to
+//! `bootstrap.json` (0600); non-loopback peers get 403 even when the listeners are bound to
+//! other addresses, and every token issued is audited (principal, audience, client address). It
+//! exists for local development (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER` make
 //! `DefaultAzureCredential` work unmodified) and can be switched off with `qws serve --no-msi`.
+//! (It issues the administrator's tokens: narrower roles wait for role assignments.)
 
+use crate::auth::gate::{self, Failure, Rejection};
 use crate::auth::jwt::Claims;
+use crate::auth::ratelimit::GuessTarget;
 use crate::conn::{BaseUrl, ConnInfo};
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -311,6 +316,36 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((dec(id)?, dec(secret)?))
 }
 
+/// How a token request's `client_id` appears in the audit log: only a well-formed client id (a
+/// GUID) is written; anything else may be a secret pasted into the wrong field.
+fn audit_client_name(client_id: &str) -> String {
+    match uuid::Uuid::try_parse(client_id) {
+        Ok(id) if client_id.len() == 36 => format!("app:{}", id.hyphenated()),
+        _ => "app:<invalid>".into(),
+    }
+}
+
+fn server_error() -> OAuthError {
+    OAuthError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        50000,
+        "Internal error.",
+    )
+}
+
+/// The OAuth2 answer to a throttled failed attempt.
+fn throttled(retry_after: u64) -> OAuthError {
+    let mut e = OAuthError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "temporarily_unavailable",
+        50196,
+        "Too many failed authentication attempts. Retry later.",
+    );
+    e.retry_after = Some(retry_after);
+    e
+}
+
 async fn issue_for_client(
     state: &AppState,
     conn: ConnInfo,
@@ -320,16 +355,6 @@ async fn issue_for_client(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, OAuthError> {
-    if let Err(retry) = state.limiter.check(conn.remote.ip()) {
-        let mut e = OAuthError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "temporarily_unavailable",
-            50196,
-            "Too many failed authentication attempts from this address. Retry later.",
-        );
-        e.retry_after = Some(retry);
-        return Err(e);
-    }
     let tid = match &tenant {
         Some(t) => resolve_tenant(state, t)?,
         None => state.ids.tenant_id.clone(),
@@ -409,40 +434,31 @@ async fn issue_for_client(
         )
     })?;
     let secret = zeroize::Zeroizing::new(secret);
-    let principal = {
+    let verification = async {
         let (id, secret) = (client_id.clone(), secret.clone());
-        state
+        let found = state
             .db(move |s| s.authenticate_client(&id, &secret))
             .await
-            .map_err(|_| {
+            .map_err(|_| Rejection::Other(server_error()))?;
+        match found {
+            Some(p) if p.tenant_id == tid => Ok(p),
+            _ => Err(Rejection::Credential(
                 OAuthError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    50000,
-                    "Internal error.",
-                )
-            })?
-    };
-    let principal = match principal {
-        Some(p) if p.tenant_id == tid => p,
-        _ => {
-            state.limiter.record_failure(conn.remote.ip());
-            let _ = state.audit(
-                &format!("app:{}", client_id.chars().take(64).collect::<String>()),
-                "token",
-                "oauth2/token",
-                "failure: invalid_client",
-                conn.remote,
-            );
-            tracing::info!(client = %conn.remote.ip(), "token request with invalid client credentials");
-            return Err(OAuthError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                7000215,
-                "Invalid client secret provided, or the client was not found in the tenant. Ensure the secret being sent in the request is the client secret value.",
-            ));
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7000215,
+                    "Invalid client secret provided, or the client was not found in the tenant. Ensure the secret being sent in the request is the client secret value.",
+                ),
+                Failure {
+                    principal: audit_client_name(&client_id),
+                    ..Failure::anonymous(conn.remote, "token", "oauth2/token", "invalid_client")
+                }
+                // Counted per client id as presented, known or not.
+                .guessing(GuessTarget::new("client", &client_id.to_ascii_lowercase())),
+            )),
         }
     };
+    let principal = gate::authenticate(state, verification, throttled).await?;
     let (token, exp) = mint(state, base, &principal, aud)?;
     let lifetime = state.config.token_lifetime.as_secs().saturating_sub(1);
     let mut body = json!({
@@ -512,37 +528,45 @@ async fn msi_token(
         )
         .into_response();
     }
-    if let Err(retry) = state.limiter.check(conn.remote.ip()) {
-        let mut e = OAuthError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "temporarily_unavailable",
-            50196,
-            "Too many failed attempts.",
-        );
-        e.retry_after = Some(retry);
+    let verification = async {
+        // Tokens over plain http for a header secret: only ever to this machine, whatever
+        // addresses the listeners are bound to.
+        if !conn.remote.ip().to_canonical().is_loopback() {
+            return Err(Rejection::Credential(
+                OAuthError::new(
+                    StatusCode::FORBIDDEN,
+                    "invalid_request",
+                    40300,
+                    "The managed-identity endpoint answers loopback clients only.",
+                ),
+                Failure::anonymous(conn.remote, "msi/token", "msi/token", "non-loopback client"),
+            ));
+        }
+        let presented = headers
+            .get("x-identity-header")
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if bool::from(presented.ct_eq(state.identity_header.as_bytes())) {
+            return Ok(());
+        }
+        Err(Rejection::Credential(
+            OAuthError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_request",
+                40100,
+                "The X-IDENTITY-HEADER is missing or wrong.",
+            ),
+            Failure::anonymous(
+                conn.remote,
+                "msi/token",
+                "msi/token",
+                "invalid identity header",
+            )
+            .guessing(GuessTarget::new("identity header", "")),
+        ))
+    };
+    if let Err(e) = gate::authenticate(&state, verification, throttled).await {
         return e.into_response();
-    }
-    let presented = headers
-        .get("x-identity-header")
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
-    let ok: bool = presented.ct_eq(state.identity_header.as_bytes()).into();
-    if !ok {
-        state.limiter.record_failure(conn.remote.ip());
-        let _ = state.audit(
-            "anonymous",
-            "msi/token",
-            "msi/token",
-            "failure: invalid identity header",
-            conn.remote,
-        );
-        return OAuthError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request",
-            40100,
-            "The X-IDENTITY-HEADER is missing or wrong.",
-        )
-        .into_response();
     }
     let resource = q.get("resource").cloned().unwrap_or_default();
     let Some(aud) = audience_for(&resource) else {
@@ -570,15 +594,24 @@ async fn msi_token(
             .into_response()
         }
     };
-    match mint(&state, &base, &principal, aud) {
-        Ok((token, exp)) => Json(json!({
-            "access_token": token,
-            "expires_on": exp.to_string(),
-            "resource": resource,
-            "token_type": "Bearer",
-            "client_id": principal.client_id,
-        }))
-        .into_response(),
-        Err(e) => e.into_response(),
+    let (token, exp) = match mint(&state, &base, &principal, aud) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    // Every issued token is on record (never the token itself); no record, no token.
+    let principal_name = format!("msi:{}", principal.client_id);
+    if state
+        .audit(&principal_name, "msi/token", aud, "success", conn.remote)
+        .is_err()
+    {
+        return server_error().into_response();
     }
+    Json(json!({
+        "access_token": token,
+        "expires_on": exp.to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
+        "client_id": principal.client_id,
+    }))
+    .into_response()
 }

@@ -9,8 +9,9 @@
 //! Adding a plane: give its module (as `crate::dataplane` does) a `router() -> Router<AppState>`,
 //! merge it in [`app`], add its fixed path words to `normalize::TYPE_WORDS`, and authenticate with
 //! [`crate::auth::authenticate_bearer`] (e.g. with `DATA_PLANE_AUDIENCES`) or the key check
-//! [`crate::state::AppState::check_api_key`] (record failures in `state.limiter`). Errors are
-//! [`ApiError`] (the ARM/Azure `{"error": {...}}` shape).
+//! [`crate::state::AppState::check_api_key`], recording failures through [`crate::auth::gate`]
+//! (verify first, count only failures). Errors are [`ApiError`] (the ARM/Azure
+//! `{"error": {...}}` shape).
 
 pub mod identity;
 pub mod mgmt;
