@@ -43,6 +43,46 @@ pub struct ServerConfig {
     pub max_block_size: u64,
     /// Jobs simulated at once; `None`: one per core.
     pub scheduler_workers: Option<usize>,
+    /// Connection limits and timeouts of every listener (HTTP, HTTPS, proxy).
+    pub connections: ConnectionLimits,
+}
+
+/// How many connections a listener holds and how long it waits for slow or silent peers
+/// (`--max-connections`, `--max-connections-per-ip`, `--handshake-timeout`,
+/// `--header-read-timeout`, `--idle-timeout`). Each listener (HTTP, HTTPS, the
+/// `--azure-compat` proxy) applies them on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Most connections one listener holds; beyond it, new connections are closed at once.
+    pub max_connections: usize,
+    /// Most connections one client address holds on one listener.
+    pub max_connections_per_ip: usize,
+    /// Time allowed for everything before the first request head: the TLS handshake, the
+    /// first bytes that tell HTTP/1 from HTTP/2, and on the proxy the `CONNECT` head and the
+    /// tunnelled TLS handshake (each).
+    pub handshake_timeout: Duration,
+    /// Time allowed for an HTTP/1 request head, counted from when the connection starts
+    /// waiting for it (so it also bounds an idle HTTP/1 keep-alive connection).
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress for this long is closed (HTTP/2: GOAWAY).
+    pub idle_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    /// 4096 per listener keeps a few hundred MB as the worst case of held connections while
+    /// being far above what local SDK clients open (a connection pool holds about 10); 512 per
+    /// address lets one address run many such clients yet leaves most of the listener to others.
+    /// The timeouts are generous for loopback and LAN peers, short enough that silent
+    /// connections are gone within a minute.
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 4096,
+            max_connections_per_ip: 512,
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -65,6 +105,7 @@ impl ServerConfig {
             max_blob_size: qws_store::blobs::DEFAULT_MAX_BLOB_SIZE,
             max_block_size: qws_store::blobs::DEFAULT_MAX_BLOCK_SIZE,
             scheduler_workers: None,
+            connections: ConnectionLimits::default(),
         }
     }
 
