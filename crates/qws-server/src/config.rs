@@ -68,20 +68,26 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
 }
 
-impl Default for ConnectionLimits {
+impl ConnectionLimits {
+    /// The defaults (`qws serve` shows them in `--help`).
+    ///
     /// 4096 per listener keeps a few hundred MB as the worst case of held connections while
     /// being far above what local SDK clients open (a connection pool holds about 10); 512 per
     /// address lets one address run many such clients yet leaves most of the listener to others.
     /// The timeouts are generous for loopback and LAN peers, short enough that silent
     /// connections are gone within a minute.
+    pub const DEFAULT: ConnectionLimits = ConnectionLimits {
+        max_connections: 4096,
+        max_connections_per_ip: 512,
+        handshake_timeout: Duration::from_secs(10),
+        header_read_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(60),
+    };
+}
+
+impl Default for ConnectionLimits {
     fn default() -> Self {
-        ConnectionLimits {
-            max_connections: 4096,
-            max_connections_per_ip: 512,
-            handshake_timeout: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(60),
-        }
+        ConnectionLimits::DEFAULT
     }
 }
 

@@ -486,3 +486,40 @@ async fn early_answers_close_the_connection_cleanly() {
     }
     s.stop().await;
 }
+
+/// HTTP/2 still works after the server's own protocol detection: prior knowledge on HTTP,
+/// ALPN on HTTPS and through the proxy tunnel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_is_served_on_every_listener() {
+    let s = start(ConnectionLimits::default()).await;
+    let mut t = Target::of(&s);
+    let pem = std::fs::read(&s.srv().ca_file).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    t.tls = tokio_rustls::TlsConnector::from(Arc::new(config));
+    for l in ALL {
+        let io = hyper_util::rt::TokioIo::new(t.ready(l, ip("127.0.0.1")).await.unwrap());
+        let (mut send, conn) =
+            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let req = hyper::Request::get("https://127.0.0.1/metadata/endpoints")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200, "{l:?}");
+        assert_eq!(resp.version(), hyper::Version::HTTP_2, "{l:?}");
+    }
+    s.stop().await;
+}
