@@ -33,6 +33,8 @@ const H2_PING_INTERVAL: Duration = Duration::from_secs(20);
 /// ...and the connection is closed if the ping is not answered within this: it finds peers
 /// that vanished while a request was in progress (the idle timeout covers the rest).
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// At most one warning per listener this often when connections are refused at a cap.
+const CAP_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 /// The HTTP/2 connection preface; a connection starting with it speaks HTTP/2.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -99,6 +101,7 @@ pub(crate) async fn accept_loop<F, Fut>(
     Fut: Future<Output = ()> + Send + 'static,
 {
     let limiter = ConnLimiter::new(limits.max_connections, limits.max_connections_per_ip);
+    let mut last_warning: Option<tokio::time::Instant> = None;
     loop {
         let (tcp, remote) = tokio::select! {
             r = listener.accept() => match r {
@@ -120,7 +123,14 @@ pub(crate) async fn accept_loop<F, Fut>(
                     Refused::ListenerFull => "max-connections",
                     Refused::AddressFull => "max-connections-per-ip",
                 };
-                tracing::debug!(client = %remote.ip(), name, cap, "connection refused: cap reached");
+                // A flood of refusals must not become a flood of log lines: one warning a
+                // minute, the rest at debug level.
+                if last_warning.is_none_or(|t| t.elapsed() >= CAP_WARNING_INTERVAL) {
+                    last_warning = Some(tokio::time::Instant::now());
+                    tracing::warn!(client = %remote.ip(), name, cap, "connection cap reached; refusing new connections (repeats are logged at debug level)");
+                } else {
+                    tracing::debug!(client = %remote.ip(), name, cap, "connection refused: cap reached");
+                }
                 continue;
             }
         };
