@@ -48,6 +48,52 @@ pub struct ServerConfig {
     /// The job scheduler: workers, memory budget, output cap, queue caps, attempts and time
     /// limits.
     pub scheduler: crate::scheduler::SchedulerConfig,
+    /// Connection limits and timeouts of every listener (HTTP, HTTPS, proxy).
+    pub connections: ConnectionLimits,
+}
+
+/// How many connections a listener holds and how long it waits for slow or silent peers
+/// (`--max-connections`, `--max-connections-per-ip`, `--handshake-timeout`,
+/// `--header-read-timeout`, `--idle-timeout`). Each listener (HTTP, HTTPS, the
+/// `--azure-compat` proxy) applies them on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Most connections one listener holds; beyond it, new connections are closed at once.
+    pub max_connections: usize,
+    /// Most connections one client address holds on one listener.
+    pub max_connections_per_ip: usize,
+    /// Time allowed for everything before the first request head: the TLS handshake, the
+    /// first bytes that tell HTTP/1 from HTTP/2, and on the proxy the `CONNECT` head and the
+    /// tunnelled TLS handshake (each).
+    pub handshake_timeout: Duration,
+    /// Time allowed for an HTTP/1 request head, counted from when the connection starts
+    /// waiting for it (so it also bounds an idle HTTP/1 keep-alive connection).
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress for this long is closed (HTTP/2: GOAWAY).
+    pub idle_timeout: Duration,
+}
+
+impl ConnectionLimits {
+    /// The defaults (`qws serve` shows them in `--help`).
+    ///
+    /// 4096 per listener keeps a few hundred MB as the worst case of held connections while
+    /// being far above what local SDK clients open (a connection pool holds about 10); 512 per
+    /// address lets one address run many such clients yet leaves most of the listener to others.
+    /// The timeouts are generous for loopback and LAN peers, short enough that silent
+    /// connections are gone within a minute.
+    pub const DEFAULT: ConnectionLimits = ConnectionLimits {
+        max_connections: 4096,
+        max_connections_per_ip: 512,
+        handshake_timeout: Duration::from_secs(10),
+        header_read_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(60),
+    };
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits::DEFAULT
+    }
 }
 
 impl ServerConfig {
@@ -71,6 +117,7 @@ impl ServerConfig {
             max_blob_size: qws_store::blobs::DEFAULT_MAX_BLOB_SIZE,
             max_block_size: qws_store::blobs::DEFAULT_MAX_BLOCK_SIZE,
             scheduler: crate::scheduler::SchedulerConfig::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 

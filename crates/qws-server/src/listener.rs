@@ -1,122 +1,391 @@
 //! Accept loops for the HTTP and HTTPS listeners (hyper + rustls), with per-connection
-//! [`ConnInfo`], path normalization before routing, bounded connections, header timeouts and
-//! graceful shutdown.
+//! [`ConnInfo`], path normalization before routing, connection caps, timeouts for every phase
+//! a silent peer could stretch, and graceful shutdown.
+//!
+//! A connection passes through: admission (the caps, [`ConnLimiter`]; over a cap it is closed
+//! at once), the TLS handshake (HTTPS), protocol detection (its first bytes say HTTP/1 or
+//! HTTP/2) — each bounded by `handshake_timeout` and done in the connection's own task, never
+//! in the accept loop — then HTTP, where hyper bounds HTTP/1 request heads
+//! (`header_read_timeout`) and [`drive`] closes connections idle for `idle_timeout`.
 
-use crate::conn::ConnInfo;
+use crate::config::ConnectionLimits;
+use crate::conn::{Activity, Busy, ConnInfo, ConnLimiter, ConnPermit, Refused, ServerIo};
+use axum::body::{Body, HttpBody};
 use axum::Router;
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-/// Most concurrent connections per listener.
-pub const MAX_CONNECTIONS: usize = 1024;
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for in-flight requests.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/2 peers are pinged after this long without a frame from them...
+const H2_PING_INTERVAL: Duration = Duration::from_secs(20);
+/// ...and the connection is closed if the ping is not answered within this: it finds peers
+/// that vanished while a request was in progress (the idle timeout covers the rest).
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// At most one warning per listener this often when connections are refused at a cap.
+const CAP_WARNING_INTERVAL: Duration = Duration::from_secs(60);
+/// The HTTP/2 connection preface; a connection starting with it speaks HTTP/2.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Runs one listener until `shutdown` flips to true, then drains its connections.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     app: Router,
-    mut shutdown: watch::Receiver<bool>,
+    limits: ConnectionLimits,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let app = app.layer(axum::middleware::from_fn(request_log));
+    let app = with_connection_layers(app);
     let local = listener
         .local_addr()
         .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = shutdown.changed() => break,
+    let accepted = move |tcp: TcpStream,
+                         remote: SocketAddr,
+                         mut shutdown: watch::Receiver<bool>| {
+        let info = ConnInfo {
+            remote,
+            local,
+            tls: tls.is_some(),
         };
+        let (app, tls) = (app.clone(), tls.clone());
+        async move {
+            let Some(acceptor) = tls else {
+                return serve_connection(tcp, info, app, limits, shutdown).await;
+            };
+            let handshake = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp));
+            let stream = tokio::select! {
+                r = handshake => r,
+                _ = shutdown.changed() => return,
+            };
+            match stream {
+                Ok(Ok(stream)) => serve_connection(stream, info, app, limits, shutdown).await,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, client = %remote.ip(), "TLS handshake failed")
+                }
+                Err(_) => tracing::debug!(client = %remote.ip(), "TLS handshake timed out"),
+            }
+        }
+    };
+    accept_loop(listener, "listener", limits, shutdown, accepted).await;
+}
+
+/// The router as every listener serves it: request ids and logging, and `Connection: close`
+/// on HTTP/1 responses sent before their request body was read.
+pub(crate) fn with_connection_layers(app: Router) -> Router {
+    app.layer(axum::middleware::from_fn(request_log))
+        .layer(axum::middleware::from_fn(close_when_body_unread))
+}
+
+/// Accepts connections until `shutdown` flips to true, admits each under the caps of
+/// `limits` (closing it at once when a cap is full) and runs `handle` for it in its own task,
+/// so no peer can slow the loop down. Then waits (bounded) for the connections to end.
+pub(crate) async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    name: &'static str,
+    limits: ConnectionLimits,
+    mut shutdown: watch::Receiver<bool>,
+    handle: F,
+) where
+    F: Fn(TcpStream, SocketAddr, watch::Receiver<bool>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let limiter = ConnLimiter::new(limits.max_connections, limits.max_connections_per_ip);
+    let mut last_warning: Option<tokio::time::Instant> = None;
+    loop {
         let (tcp, remote) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
+                    // Typically out of file descriptors: back off instead of spinning.
+                    tracing::warn!(error = %e, name, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             _ = shutdown.changed() => break,
         };
-        let _ = tcp.set_nodelay(true);
-        let info = ConnInfo {
-            remote,
-            local,
-            tls: tls.is_some(),
+        let permit: ConnPermit = match limiter.admit(remote.ip()) {
+            Ok(p) => p,
+            Err(why) => {
+                // Dropping the socket closes it: the client learns at once instead of waiting.
+                let cap = match why {
+                    Refused::ListenerFull => "max-connections",
+                    Refused::AddressFull => "max-connections-per-ip",
+                };
+                // A flood of refusals must not become a flood of log lines: one warning a
+                // minute, the rest at debug level.
+                if last_warning.is_none_or(|t| t.elapsed() >= CAP_WARNING_INTERVAL) {
+                    last_warning = Some(tokio::time::Instant::now());
+                    tracing::warn!(client = %remote.ip(), name, cap, "connection cap reached; refusing new connections (repeats are logged at debug level)");
+                } else {
+                    tracing::debug!(client = %remote.ip(), name, cap, "connection refused: cap reached");
+                }
+                continue;
+            }
         };
-        let app = app.clone();
-        let tls = tls.clone();
-        let shutdown = shutdown.clone();
+        let _ = tcp.set_nodelay(true);
+        let conn = handle(tcp, remote, shutdown.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            match tls {
-                None => serve_connection(tcp, info, app, shutdown).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => serve_connection(stream, info, app, shutdown).await,
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, client = %remote.ip(), "TLS handshake failed")
-                        }
-                        Err(_) => tracing::debug!(client = %remote.ip(), "TLS handshake timed out"),
-                    }
-                }
-            }
+            conn.await;
         });
     }
     drop(listener);
-    // Wait for in-flight connections: every connection holds a permit.
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, permits.acquire_many(MAX_CONNECTIONS as u32)).await;
+    limiter.drained(DRAIN_TIMEOUT).await;
+}
+
+/// Which HTTP version a connection speaks, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// Reads just enough to tell HTTP/2 (the 24-byte preface) from HTTP/1 (anything else; usually
+/// the first byte decides). Returns the bytes read, which must be replayed, or `None` when the
+/// client closed without sending anything useful.
+async fn sniff<IO: AsyncRead + Unpin>(io: &mut IO) -> std::io::Result<Option<(Protocol, Vec<u8>)>> {
+    let mut seen = Vec::with_capacity(H2_PREFACE.len());
+    let mut chunk = [0u8; 24];
+    loop {
+        let want = H2_PREFACE.len() - seen.len();
+        let n = io.read(&mut chunk[..want]).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        seen.extend_from_slice(&chunk[..n]);
+        if !H2_PREFACE.starts_with(&seen) {
+            return Ok(Some((Protocol::Http1, seen)));
+        }
+        if seen.len() == H2_PREFACE.len() {
+            return Ok(Some((Protocol::Http2, seen)));
+        }
+    }
 }
 
 /// Serves one accepted (and, for HTTPS, decrypted) connection with the application router until
-/// it ends or shutdown drains it. The `--azure-compat` proxy serves its tunnels with this too.
+/// it ends, idles out or shutdown drains it. The `--azure-compat` proxy serves its tunnels with
+/// this too.
 pub(crate) async fn serve_connection<IO>(
-    io: IO,
+    mut io: IO,
     info: ConnInfo,
     app: Router,
+    limits: ConnectionLimits,
     mut shutdown: watch::Receiver<bool>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let svc = tower::ServiceExt::map_request(app, move |mut req: hyper::Request<Incoming>| {
-        req.extensions_mut().insert(info);
-        crate::routes::normalize::normalize_request(&mut req);
-        req
-    });
-    let svc = TowerToHyperService::new(svc);
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(64);
-    let conn = builder.serve_connection(TokioIo::new(io), svc);
-    tokio::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, client = %info.remote.ip(), "connection ended with an error");
-            }
+    let detect = tokio::time::timeout(limits.handshake_timeout, sniff(&mut io));
+    let detected = tokio::select! {
+        r = detect => r,
+        _ = shutdown.changed() => return,
+    };
+    let (protocol, sniffed) = match detected {
+        Ok(Ok(Some(found))) => found,
+        Ok(Ok(None)) | Ok(Err(_)) => return,
+        Err(_) => {
+            tracing::debug!(client = %info.remote.ip(), "no request within the handshake timeout");
+            return;
         }
-        _ = shutdown.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
+    };
+    let io = TokioIo::new(ServerIo::new(sniffed, io));
+    let activity = Activity::new();
+    let svc = {
+        let activity = activity.clone();
+        hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            let busy = activity.begin();
+            req.extensions_mut().insert(info);
+            crate::routes::normalize::normalize_request(&mut req);
+            let app = app.clone();
+            async move {
+                let resp = tower::ServiceExt::oneshot(app, req).await?;
+                Ok::<_, std::convert::Infallible>(
+                    resp.map(|body| Body::new(WhileBusy { body, _busy: busy })),
+                )
+            }
+        })
+    };
+    match protocol {
+        Protocol::Http1 => {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .serve_connection(io, svc);
+            drive(conn, &activity, info, limits, shutdown).await
+        }
+        Protocol::Http2 => {
+            let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(64)
+                .keep_alive_interval(H2_PING_INTERVAL)
+                .keep_alive_timeout(H2_PING_TIMEOUT)
+                .serve_connection(io, svc);
+            drive(conn, &activity, info, limits, shutdown).await
         }
     }
+}
+
+/// A hyper server connection of either version.
+trait HttpConnection: Future<Output = hyper::Result<()>> {
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> HttpConnection for hyper::server::conn::http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: HttpBody + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        hyper::server::conn::http1::Connection::graceful_shutdown(self)
+    }
+}
+
+impl<I, S, B, E> HttpConnection for hyper::server::conn::http2::Connection<I, S, E>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: HttpBody + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        hyper::server::conn::http2::Connection::graceful_shutdown(self)
+    }
+}
+
+/// Runs a connection to its end; closes it gracefully once it has had no request in progress
+/// for `idle_timeout` (giving the peer `handshake_timeout` to take note), or on shutdown.
+async fn drive<C: HttpConnection>(
+    conn: C,
+    activity: &Activity,
+    info: ConnInfo,
+    limits: ConnectionLimits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    tokio::pin!(conn);
+    let idle = limits.idle_timeout;
+    let mut check_at = tokio::time::Instant::now() + idle;
+    let grace = loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, client = %info.remote.ip(), "connection ended with an error");
+                }
+                return;
+            }
+            _ = shutdown.changed() => break DRAIN_TIMEOUT,
+            _ = tokio::time::sleep_until(check_at) => {
+                let now = tokio::time::Instant::now();
+                match activity.idle_since() {
+                    Some(since) if since + idle <= now => break limits.handshake_timeout,
+                    Some(since) => check_at = since + idle,
+                    None => check_at = now + idle,
+                }
+            }
+        }
+    };
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(grace, conn).await;
+}
+
+/// A response body that keeps its request counted as in progress until it has been sent.
+struct WhileBusy {
+    body: Body,
+    _busy: Busy,
+}
+
+impl HttpBody for WhileBusy {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A request body that notes when it has been read to the end.
+struct NotingEnd {
+    body: Body,
+    ended: Arc<AtomicBool>,
+}
+
+impl HttpBody for NotingEnd {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let r = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(r, Poll::Ready(None)) || self.body.is_end_stream() {
+            self.ended.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// HTTP/1 only: when a response is ready before the request body was read to its end (an
+/// early 401, a 413 at the size limit), the rest of that body is still on its way and the
+/// connection cannot carry another request, so the response says `Connection: close`. The
+/// client is told not to reuse the connection, and [`ServerIo`] reads and discards the rest of
+/// the upload while closing so the response is not lost to a reset.
+async fn close_when_body_unread(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if req.version() >= axum::http::Version::HTTP_2 || req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let ended = Arc::new(AtomicBool::new(false));
+    let req = req.map(|body| {
+        Body::new(NotingEnd {
+            body,
+            ended: ended.clone(),
+        })
+    });
+    let mut resp = next.run(req).await;
+    if !ended.load(Ordering::Relaxed) {
+        resp.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    resp
 }
 
 /// Gives every response an `x-ms-request-id` (echoing the client's `x-ms-client-request-id` as

@@ -246,6 +246,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         scheduler.clone(),
         crate::dataplane::DataPlaneConfig::default(),
     ));
+    let limits = config.connections;
     let BootstrapSecrets {
         identity_header, ..
     } = secrets;
@@ -269,17 +270,24 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let (tx, rx) = watch::channel(false);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
     let mut tasks = vec![
-        tokio::spawn(crate::listener::serve(http, None, app.clone(), rx.clone())),
+        tokio::spawn(crate::listener::serve(
+            http,
+            None,
+            app.clone(),
+            limits,
+            rx.clone(),
+        )),
         tokio::spawn(crate::listener::serve(
             https,
             Some(acceptor),
             app.clone(),
+            limits,
             rx.clone(),
         )),
     ];
     if let Some((listener, proxy_tls)) = proxy {
         tasks.push(tokio::spawn(crate::proxy::serve(
-            listener, proxy_tls, app, rx,
+            listener, proxy_tls, app, limits, rx,
         )));
     }
     tracing::info!(http = %http_addr, https = %https_addr, "qws started");

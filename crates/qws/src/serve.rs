@@ -4,6 +4,7 @@ use anyhow::Context;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Arguments of `qws serve`.
 #[derive(clap::Args, Debug)]
@@ -57,6 +58,23 @@ pub struct ServeArgs {
     /// Largest blob (job input, output or attachment) in bytes.
     #[arg(long, default_value_t = qws_server::blob::DEFAULT_MAX_BLOB_SIZE)]
     pub max_blob_size: u64,
+    /// Most connections each listener (HTTP, HTTPS, proxy) holds; further ones are closed at once.
+    #[arg(long, default_value_t = LIMITS.max_connections as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// Most connections one client address holds on each listener.
+    #[arg(long, default_value_t = LIMITS.max_connections_per_ip as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_ip: u32,
+    /// Seconds allowed for a TLS handshake, for the first bytes of a connection, and (proxy)
+    /// for the CONNECT head and the tunnelled TLS handshake.
+    #[arg(long, value_name = "SECONDS", default_value_t = LIMITS.handshake_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub handshake_timeout: u64,
+    /// Seconds allowed for an HTTP/1 request head (also how long an HTTP/1 keep-alive
+    /// connection waits for its next request).
+    #[arg(long, value_name = "SECONDS", default_value_t = LIMITS.header_read_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout: u64,
+    /// Seconds a connection may stay open with no request in progress.
+    #[arg(long, value_name = "SECONDS", default_value_t = LIMITS.idle_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout: u64,
     #[command(flatten)]
     pub scheduler: SchedulerArgs,
 }
@@ -123,7 +141,6 @@ fn parse_target_limit(s: &str) -> Result<(String, u64), String> {
 impl SchedulerArgs {
     /// The scheduler configuration: the library defaults, overridden by what was given.
     pub fn config(&self) -> qws_server::scheduler::SchedulerConfig {
-        use std::time::Duration;
         let mut c = match self.workers {
             Some(w) => qws_server::scheduler::SchedulerConfig::with_workers(w as usize),
             None => qws_server::scheduler::SchedulerConfig::default(),
@@ -166,6 +183,9 @@ impl SchedulerArgs {
     }
 }
 
+/// Defaults of the connection flags.
+const LIMITS: qws_server::config::ConnectionLimits = qws_server::config::ConnectionLimits::DEFAULT;
+
 /// Runs the server.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("QWS_LOG")
@@ -193,6 +213,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.blob_public_url = args.blob_public_url;
     config.max_blob_size = args.max_blob_size;
     config.scheduler = args.scheduler.config();
+    config.connections = qws_server::config::ConnectionLimits {
+        max_connections: args.max_connections as usize,
+        max_connections_per_ip: args.max_connections_per_ip as usize,
+        handshake_timeout: Duration::from_secs(args.handshake_timeout),
+        header_read_timeout: Duration::from_secs(args.header_read_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -11,22 +11,17 @@
 
 pub mod cert;
 
+use crate::config::ConnectionLimits;
 use crate::conn::ConnInfo;
 use axum::Router;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-/// Most concurrent proxied connections.
-pub const MAX_CONNECTIONS: usize = 256;
 /// Largest `CONNECT` request head.
 const MAX_HEAD_BYTES: usize = 8 * 1024;
-/// Time allowed for the `CONNECT` head and for the TLS handshake, each.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-use crate::listener::DRAIN_TIMEOUT;
 
 /// Whether the proxy serves `host` (the `CONNECT` authority without port):
 /// `<region>.quantum.azure.com`, `<region>-v2.quantum.azure.com` (region = letters and digits)
@@ -110,56 +105,52 @@ async fn read_head(tcp: &mut TcpStream) -> std::io::Result<Option<String>> {
     Ok(String::from_utf8(head).ok())
 }
 
-/// Runs the proxy listener until `shutdown` flips to true.
+/// Runs the proxy listener until `shutdown` flips to true. It holds connections under the same
+/// caps and timeouts as the other listeners (`limits`): the `CONNECT` head and the tunnelled
+/// TLS handshake each get `handshake_timeout`.
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: Router,
-    mut shutdown: watch::Receiver<bool>,
+    limits: ConnectionLimits,
+    shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = shutdown.changed() => break,
-        };
-        let (tcp, remote) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "proxy accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let _ = tcp.set_nodelay(true);
-        let app = app.clone();
-        let acceptor = acceptor.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            tunnel(tcp, remote, acceptor, app, shutdown).await;
-        });
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, permits.acquire_many(MAX_CONNECTIONS as u32)).await;
+    let app = crate::listener::with_connection_layers(app);
+    let accepted = move |tcp: TcpStream, remote, mut shutdown: watch::Receiver<bool>| {
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        async move {
+            let stream = tokio::select! {
+                s = open_tunnel(tcp, remote, acceptor, limits) => s,
+                _ = shutdown.changed() => None,
+            };
+            if let Some((stream, info)) = stream {
+                // The decrypted tunnel is served exactly as the HTTPS listener serves its
+                // connections.
+                crate::listener::serve_connection(stream, info, app, limits, shutdown).await;
+            }
+        }
+    };
+    crate::listener::accept_loop(listener, "proxy", limits, shutdown, accepted).await;
 }
 
-async fn tunnel(
+/// Reads and checks the `CONNECT` head, answers it, and terminates the tunnelled TLS; `None`
+/// when the request was refused or the client too slow.
+async fn open_tunnel(
     mut tcp: TcpStream,
     remote: std::net::SocketAddr,
     acceptor: TlsAcceptor,
-    app: Router,
-    shutdown: watch::Receiver<bool>,
-) {
-    let head = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_head(&mut tcp)).await {
+    limits: ConnectionLimits,
+) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, ConnInfo)> {
+    let head = match tokio::time::timeout(limits.handshake_timeout, read_head(&mut tcp)).await {
         Ok(Ok(Some(head))) => head,
         _ => {
-            let _ = answer(&mut tcp, &refuse(400, "bad or oversized request head")).await;
-            return;
+            let _ = answer(
+                &mut tcp,
+                &refuse(400, "bad, oversized or late request head"),
+            )
+            .await;
+            return None;
         }
     };
     let host = match check_connect(&head) {
@@ -167,34 +158,32 @@ async fn tunnel(
         Err(refusal) => {
             tracing::info!(client = %remote.ip(), status = refusal.status, "proxy refused a request");
             let _ = answer(&mut tcp, &refusal).await;
-            return;
+            return None;
         }
     };
-    if tcp
-        .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+    tcp.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
         .await
-        .is_err()
-    {
-        return;
-    }
+        .ok()?;
     let local = tcp
         .local_addr()
         .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+    let stream = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::debug!(error = %e, client = %remote.ip(), %host, "proxied TLS handshake failed (is REQUESTS_CA_BUNDLE the qws ca.pem?)");
-            return;
+            return None;
         }
-        Err(_) => return,
+        Err(_) => {
+            tracing::debug!(client = %remote.ip(), %host, "proxied TLS handshake timed out");
+            return None;
+        }
     };
     let info = ConnInfo {
         remote,
         local,
         tls: true,
     };
-    // The decrypted tunnel is served exactly as the HTTPS listener serves its connections.
-    crate::listener::serve_connection(stream, info, app, shutdown).await;
+    Some((stream, info))
 }
 
 async fn answer(tcp: &mut TcpStream, refusal: &Refusal) -> std::io::Result<()> {
