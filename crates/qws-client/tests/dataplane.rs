@@ -1,6 +1,5 @@
-//! The SDK's data plane against a real `qws serve` (child process, temp data dir, ephemeral
-//! ports). The binary is found through `QWS_BIN`, else `target/{release,debug}/qws`; build it
-//! with `cargo build -p qws`.
+//! The SDK's data plane against a real qws server (started in-process on ephemeral loopback
+//! ports with a temp data dir).
 
 mod common;
 
@@ -28,7 +27,7 @@ fn quick_wait() -> Option<WaitOptions> {
 
 #[tokio::test]
 async fn connection_string_targets_jobs_results_and_lists() {
-    let server = Server::start(&[]);
+    let server = Server::start().await;
     let ws = server.workspace();
 
     let targets = ws.targets(None).await.unwrap();
@@ -120,11 +119,12 @@ async fn connection_string_targets_jobs_results_and_lists() {
     ws.delete_job(&ionq_id).await.unwrap();
     let gone = ws.get_job(&ionq_id).await.unwrap_err();
     assert_eq!(gone.status(), Some(404));
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn failures_wrong_keys_and_timeouts_are_clear_errors() {
-    let server = Server::start(&[]);
+    let server = Server::start().await;
     let ws = server.workspace();
 
     // A bad program fails the job; asking for its results says why.
@@ -193,11 +193,12 @@ async fn failures_wrong_keys_and_timeouts_are_clear_errors() {
         .await
         .unwrap_err();
     assert_eq!(e.status(), Some(404));
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn arm_resolution_by_resource_id_triple_and_name() {
-    let server = Server::start(&[]);
+    let server = Server::start().await;
     let (sub, rg, name) = (
         server.s("subscriptionId"),
         server.s("resourceGroup"),
@@ -313,11 +314,12 @@ async fn arm_resolution_by_resource_id_triple_and_name() {
         .await
         .unwrap_err();
     assert_eq!(missing.status(), Some(404), "{missing}");
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn sessions_and_quotas() {
-    let server = Server::start(&[]);
+    let server = Server::start().await;
     let ws = server.workspace();
     let session = ws
         .open_session(
@@ -362,4 +364,5 @@ async fn sessions_and_quotas() {
     );
     let quotas = ws.list_quotas().unwrap().collect_json().await.unwrap();
     assert!(quotas.iter().all(|q| q.get("dimension").is_some()));
+    server.stop().await;
 }
