@@ -91,23 +91,29 @@ pub struct RunOutput {
 /// Checks the circuit against `limits` and for well-formedness (indices in range, distinct
 /// operands, finite parameters, matrix sizes). Cheap; allocates no state.
 pub fn validate(circuit: &Circuit, limits: &Limits) -> Result<()> {
-    if circuit.num_qubits > limits.max_qubits {
+    check_qubits(circuit.num_qubits, limits)?;
+    let mut count = 0usize;
+    validate_ops(circuit, &circuit.ops, limits, &mut count)
+}
+
+/// Checks that a state of `num_qubits` qubits fits `limits` (qubit count and memory). Every
+/// statevector allocation for a job goes through this first.
+pub fn check_qubits(num_qubits: usize, limits: &Limits) -> Result<()> {
+    if num_qubits > limits.max_qubits {
         return Err(SimError::Limit(format!(
-            "the circuit uses {} qubits; this simulator allows at most {}",
-            circuit.num_qubits, limits.max_qubits
+            "the program uses {num_qubits} qubits; this simulator allows at most {}",
+            limits.max_qubits
         )));
     }
-    let bytes = 16u128 << circuit.num_qubits;
-    if bytes > limits.max_memory_bytes as u128 {
+    let bytes = 16u128.checked_shl(num_qubits as u32).unwrap_or(u128::MAX);
+    if num_qubits >= 100 || bytes > limits.max_memory_bytes as u128 {
         return Err(SimError::Limit(format!(
-            "{} qubits need {} MiB of state; the memory budget is {} MiB",
-            circuit.num_qubits,
+            "{num_qubits} qubits need {} MiB of state; the memory budget is {} MiB",
             bytes >> 20,
             limits.max_memory_bytes >> 20
         )));
     }
-    let mut count = 0usize;
-    validate_ops(circuit, &circuit.ops, limits, &mut count)
+    Ok(())
 }
 
 fn validate_ops(c: &Circuit, ops: &[Op], limits: &Limits, count: &mut usize) -> Result<()> {

@@ -75,6 +75,71 @@ pub fn looks_like_qir(input: &[u8]) -> bool {
     text.contains("define ") && text.contains("entry_point")
 }
 
+/// What a QIR program needs to run, read from its instructions rather than trusted from its
+/// attributes (a `"required_num_qubits"="1"` on a program that addresses 27 qubits reports 27).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QirRequirements {
+    /// Qubits a run allocates: the highest constant qubit id any intrinsic call uses, plus one,
+    /// or the declared `required_num_qubits` when that is larger (the state is allocated at the
+    /// declared size). The maximum over every defined function, so it covers any entry point.
+    pub qubits: usize,
+    /// Result slots, counted the same way (`required_num_results` when larger).
+    pub results: usize,
+    /// Some qubit id is computed at run time. Its range cannot be known statically; the
+    /// interpreter checks every such id against `qubits` when it runs and fails cleanly past it.
+    pub dynamic_qubits: bool,
+}
+
+impl QirRequirements {
+    /// Bytes of statevector a run allocates (16 per amplitude); saturates for absurd counts.
+    pub fn state_bytes(&self) -> u64 {
+        1u64.checked_shl(self.qubits as u32)
+            .filter(|_| self.qubits < 64)
+            .map_or(u64::MAX, |amps| amps.saturating_mul(16))
+    }
+}
+
+/// Parses `input` (text or bitcode, at most [`QirRunOptions::default`]'s `max_input_bytes`) and
+/// returns what running any of its functions needs. Cheap next to a run: one parse, one scan.
+pub fn requirements(input: &[u8]) -> Result<QirRequirements> {
+    let module = parse_module(input, QirRunOptions::default().max_input_bytes)?;
+    Ok(requirements_of(&module))
+}
+
+/// [`requirements`] of an already parsed module.
+pub fn requirements_of(module: &model::Module) -> QirRequirements {
+    let intrinsics = program::intrinsics_of(module);
+    let mut req = QirRequirements {
+        qubits: 0,
+        results: 0,
+        dynamic_qubits: false,
+    };
+    let count = |id: Option<u64>| {
+        id.map_or(0, |m| {
+            usize::try_from(m).unwrap_or(usize::MAX).saturating_add(1)
+        })
+    };
+    let declared = |f: &model::Function, key: &str| {
+        f.attr(key)
+            .flatten()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    for f in module.functions.iter().filter(|f| !f.is_declaration) {
+        let u = program::static_usage(f, &intrinsics);
+        req.qubits = req
+            .qubits
+            .max(count(u.max_qubit))
+            .max(declared(f, "required_num_qubits"));
+        req.results = req
+            .results
+            .max(count(u.max_result))
+            .max(declared(f, "required_num_results"));
+        req.dynamic_qubits |= u.dynamic_qubits;
+    }
+    req
+}
+
 /// Parses a QIR program (bitcode or text) into the program model.
 pub fn parse_module(input: &[u8], max_input_bytes: usize) -> Result<model::Module> {
     if input.len() > max_input_bytes {
