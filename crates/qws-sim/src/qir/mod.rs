@@ -195,12 +195,41 @@ pub fn run_qir_items(
         remaining_total: opts.max_total_steps,
         cancel: opts.cancel.clone(),
     };
+    let mut output = OutputBudget::new(&opts.limits);
     for (i, ep) in entry_points.iter().enumerate() {
         let seed = opts.seed.map(|s| s.wrapping_add(i as u64));
-        let shots = run_entry(&module, ep.as_deref(), opts, seed, &mut budget)?;
+        let shots = run_entry_within(&module, ep.as_deref(), opts, seed, &mut budget, &mut output)?;
         results.push(results::results_element(&shots));
     }
     Ok(results::document(results))
+}
+
+/// What the shots of a run may still add to its results ([`Limits::max_output_bytes`]),
+/// counted with [`OutVal::output_bytes`] as each shot's value is made.
+pub struct OutputBudget {
+    used: u64,
+    max: u64,
+}
+
+impl OutputBudget {
+    pub fn new(limits: &Limits) -> Self {
+        OutputBudget {
+            used: 0,
+            max: limits.max_output_bytes,
+        }
+    }
+
+    fn spend(&mut self, v: &OutVal) -> Result<()> {
+        self.used = self.used.saturating_add(v.output_bytes());
+        if self.used > self.max {
+            return Err(SimError::Limit(format!(
+                "the recorded output of the shots passes the output limit (max_output_bytes) of \
+                 {} MiB",
+                self.max >> 20
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Runs one entry point and returns every shot's output value.
@@ -210,6 +239,19 @@ pub fn run_entry(
     opts: &QirRunOptions,
     seed: Option<u64>,
     budget: &mut interp::Budget,
+) -> Result<Vec<OutVal>> {
+    let mut output = OutputBudget::new(&opts.limits);
+    run_entry_within(module, entry, opts, seed, budget, &mut output)
+}
+
+/// [`run_entry`], charging every shot's output to `output`.
+pub fn run_entry_within(
+    module: &model::Module,
+    entry: Option<&str>,
+    opts: &QirRunOptions,
+    seed: Option<u64>,
+    budget: &mut interp::Budget,
+    output: &mut OutputBudget,
 ) -> Result<Vec<OutVal>> {
     let program = program::prepare(module, entry, &opts.limits)?;
     let mut out = Vec::with_capacity(opts.shots.min(1 << 20) as usize);
@@ -231,7 +273,9 @@ pub fn run_entry(
             }
             recs.clear();
             recs.extend(lowered.outputs.iter().map(|t| t.fill(|i| bits.get(i))));
-            out.push(shot_value(&recs, program.num_results, |i| bits.get(i))?);
+            let v = shot_value(&recs, program.num_results, |i| bits.get(i))?;
+            output.spend(&v)?;
+            out.push(v);
         }
         return Ok(out);
     }
@@ -242,7 +286,9 @@ pub fn run_entry(
     for _ in 0..opts.shots {
         crate::cancel::check(opts.cancel.as_ref())?;
         let (recs, res) = interp::run_shot(&program, &mut rng, budget)?;
-        out.push(shot_value(&recs, program.num_results, |i| res[i])?);
+        let v = shot_value(&recs, program.num_results, |i| res[i])?;
+        output.spend(&v)?;
+        out.push(v);
     }
     Ok(out)
 }

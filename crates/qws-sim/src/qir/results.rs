@@ -145,6 +145,21 @@ impl OutVal {
         }
     }
 
+    /// An upper bound of the bytes this value costs a run's results: its own memory plus its
+    /// JSON and display text, in the shot list and (at most once more) in the histogram.
+    pub fn output_bytes(&self) -> u64 {
+        let own = std::mem::size_of::<OutVal>() as u64;
+        match self {
+            OutVal::Result(_) | OutVal::Bool(_) => own + 3 * 6,
+            OutVal::Int(_) | OutVal::Double(_) => own + 3 * 25,
+            // Each item: brackets/separators, and `"ItemN": ` for tuples, in JSON and display.
+            OutVal::Array(items) | OutVal::Tuple(items) => items
+                .iter()
+                .map(|v| v.output_bytes() + 3 * 14)
+                .fold(own + 3 * 4, u64::saturating_add),
+        }
+    }
+
     /// The display string: Python-literal syntax for results, ints, lists and tuples, so that
     /// qiskit's `_qir_to_qiskit_bitstring` turns `"([1], [1, 0])"` into `"1 10"`.
     pub fn display(&self) -> String {
