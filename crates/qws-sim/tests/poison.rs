@@ -262,7 +262,7 @@ fn programs_just_inside_every_bound_parse_lower_and_run_on_a_small_stack() {
     let c = qasm(qasm3_with_angle(&chain)).expect("a 250-term sum parses");
     run_small(c).expect("runs");
     // A condition that deep: `&&` chains lower to nested conditions.
-    let cond = vec!["c[0] == 0"; 120].join(" && ");
+    let cond = format!("{} && c[0] == 0", vec!["!c[0]"; 250].join(" && "));
     let src = format!(
         "OPENQASM 3;\ninclude \"stdgates.inc\";\nqubit[1] q;\nbit[1] c;\nc[0] = measure q[0];\nif ({cond}) {{ x q[0]; }}\nc[0] = measure q[0];\n"
     );
