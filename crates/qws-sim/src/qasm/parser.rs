@@ -136,7 +136,10 @@ impl Parser {
         if self.depth > MAX_NESTING {
             return err(
                 self.pos(),
-                format!("nesting too deep: blocks and expressions are nested deeper than {MAX_NESTING} levels"),
+                format!(
+                    "nesting too deep: blocks and expressions are nested deeper than \
+                     {MAX_NESTING} levels"
+                ),
             );
         }
         Ok(())
