@@ -102,7 +102,7 @@ impl Scope {
             }
             // providers/{namespace} then one or more {type}/{name} pairs.
             let tail = &rest[1..];
-            if tail.len() < 3 || tail.len() % 2 == 0 {
+            if tail.len() < 3 || tail.len() % 2 != 1 {
                 return Err(bad(
                     "a resource scope is providers/{namespace}/{type}/{name}[/{type}/{name}…]",
                 ));

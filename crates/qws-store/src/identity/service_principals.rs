@@ -141,7 +141,7 @@ pub(crate) fn sp_where(
 fn secrets_of(conn: &Connection, oid: &str) -> IdResult<Vec<(SecretInfo, Vec<u8>)>> {
     let mut st = conn.prepare(
         "SELECT key_id, display_name, hint, created_at, expires_at, secret_hash FROM id_sp_secrets
-         WHERE object_id = ?1 ORDER BY created_at, key_id",
+         WHERE object_id = ?1 ORDER BY created_at, rowid",
     )?;
     let rows = st.query_map([oid], |r| {
         Ok((

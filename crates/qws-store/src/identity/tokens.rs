@@ -54,6 +54,17 @@ pub enum Redeemed {
     Reused,
 }
 
+/// A stored token row (without its hash).
+struct StoredToken {
+    family: String,
+    object_id: String,
+    client_id: String,
+    scope: String,
+    issued_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+}
+
 fn token_hash(identity: &Identity<'_>, token: &str) -> Vec<u8> {
     // Domain-separated from client-secret hashes, which use the same derived key.
     identity
@@ -131,25 +142,34 @@ impl Identity<'_> {
         let now = self.now();
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let row: Option<(String, String, String, String, i64, i64, Option<i64>)> = tx
+        let row = tx
             .query_row(
                 "SELECT family_id, object_id, client_id, scope, issued_at, expires_at, used_at
                  FROM id_refresh_tokens WHERE token_hash = ?1",
                 [&hash],
                 |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
+                    Ok(StoredToken {
+                        family: r.get(0)?,
+                        object_id: r.get(1)?,
+                        client_id: r.get(2)?,
+                        scope: r.get(3)?,
+                        issued_at: r.get(4)?,
+                        expires_at: r.get(5)?,
+                        used_at: r.get(6)?,
+                    })
                 },
             )
             .optional()?;
-        let Some((family, oid, client, scope, issued, expires, used)) = row else {
+        let Some(StoredToken {
+            family,
+            object_id: oid,
+            client_id: client,
+            scope,
+            issued_at: issued,
+            expires_at: expires,
+            used_at: used,
+        }) = row
+        else {
             return Ok(Redeemed::Invalid);
         };
         if used.is_some() {
