@@ -241,13 +241,26 @@ impl<'a> Identity<'a> {
         Ok(())
     }
 
-    /// Deletes a user, service principal or group, with its secrets, memberships and refresh
-    /// tokens. Role assignments naming it are kept, as Azure keeps them (they grant nothing, since
+    /// Deletes a user, application service principal or group, with its secrets, memberships and
+    /// refresh tokens (a managed identity is refused: it goes with its workspace). Role assignments naming it are kept, as Azure keeps them (they grant nothing, since
     /// nothing can sign in as the deleted object). Returns whether it existed.
     pub fn delete_object(&self, object_id: &str) -> IdResult<bool> {
         let oid = object_id.to_ascii_lowercase();
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        let managed: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM id_service_principals WHERE object_id = ?1 AND sp_type = 'ManagedIdentity'",
+                [&oid],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if managed.is_some() {
+            // As on Azure: a system-assigned identity lives and dies with its workspace.
+            return Err(IdentityError::Invalid(
+                "a managed identity is deleted with its workspace, not directly".into(),
+            ));
+        }
         tokens::revoke_all_in(&tx, &oid)?;
         let n = tx.execute("DELETE FROM id_objects WHERE object_id = ?1", [&oid])?;
         tx.commit()?;
