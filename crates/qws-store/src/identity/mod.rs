@@ -17,14 +17,14 @@ mod service_principals;
 mod tokens;
 mod users;
 
-pub use groups::{Group, GroupMember};
+pub use groups::{Group, GroupMember, MAX_GROUP_MEMBERS};
 pub use password::{LockoutPolicy, PasswordError, ARGON2_M_KIB, ARGON2_P, ARGON2_T};
 pub use roles::AssignmentRequest;
 pub use service_principals::{
     NewSecret, SecretInfo, ServicePrincipal, SpKind, MAX_SECRETS_PER_PRINCIPAL,
 };
 pub use tokens::{Redeemed, RefreshTokenGrant, REFRESH_TOKEN_PREFIX};
-pub use users::{NewUser, SignIn, User};
+pub use users::{validate_upn, NewUser, SignIn, User, MAX_UPN_LEN};
 
 use crate::store::{Store, StoreError};
 use rusqlite::{Connection, OptionalExtension};
