@@ -6,6 +6,7 @@
 //! * [`connection_string`]: the Azure Quantum connection-string format.
 //! * [`models`]: the ARM JSON models of the management plane.
 //! * [`error`]: the ARM `ErrorResponse` body.
+//! * [`rbac`]: Azure RBAC: scopes, role definitions (built-in and custom), assignments, the check.
 
 pub mod catalog;
 pub mod connection_string;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod keys;
 pub mod models;
 pub mod names;
+pub mod rbac;
 pub mod resource_id;
 pub mod time_fmt;
 
