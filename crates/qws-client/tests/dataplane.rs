@@ -69,7 +69,10 @@ async fn connection_string_targets_jobs_results_and_lists() {
     // Job reads carry a freshly minted SAS: the path names the input blob.
     let input_uri = job.input_data_uri.as_deref().unwrap();
     let (input_path, sas) = input_uri.split_once('?').unwrap_or((input_uri, ""));
-    assert!(input_path.ends_with(&format!("job-{id}/inputData")), "{input_uri}");
+    assert!(
+        input_path.ends_with(&format!("job-{id}/inputData")),
+        "{input_uri}"
+    );
     assert!(sas.contains("sig="), "{input_uri}");
     let done = ws.wait_for_job(&id, quick_wait()).await.unwrap();
     assert_eq!(done.status(), "Succeeded", "{:?}", done.error_data);

@@ -279,12 +279,22 @@ pub fn shots_bytes(num_clbits: usize, shots: u64) -> u64 {
 pub fn check_output_bytes(bytes: u64, what: &str, limits: &Limits) -> Result<()> {
     if bytes > limits.max_output_bytes {
         return Err(SimError::Limit(format!(
-            "{what} would take {} MiB; the output limit (max_output_bytes) is {} MiB",
-            bytes.div_ceil(1 << 20),
-            limits.max_output_bytes >> 20
+            "{what} would take {}; the output limit is {}",
+            human_size(bytes),
+            human_size(limits.max_output_bytes)
         )));
     }
     Ok(())
+}
+
+/// A size for people: bytes below a KiB, KiB below a MiB, MiB above (rounded up, so a size
+/// over a limit never prints as equal to it).
+pub fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1 << 10 => format!("{b} bytes"),
+        b if b < 1 << 20 => format!("{} KiB", b.div_ceil(1 << 10)),
+        b => format!("{} MiB", b.div_ceil(1 << 20)),
+    }
 }
 
 /// Runs `opts.shots` shots. When every measurement is terminal (nothing acts on a measured

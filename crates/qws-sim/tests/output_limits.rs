@@ -23,7 +23,7 @@ fn opts(shots: u64, limits: Limits) -> RunOptions {
 
 fn assert_output_limit<T: std::fmt::Debug>(r: Result<T, SimError>) {
     match r {
-        Err(SimError::Limit(m)) => assert!(m.contains("max_output_bytes"), "{m}"),
+        Err(SimError::Limit(m)) => assert!(m.contains("the output limit is"), "{m}"),
         other => panic!("expected the output limit, got {other:?}"),
     }
 }

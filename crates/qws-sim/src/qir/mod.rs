@@ -223,9 +223,8 @@ impl OutputBudget {
         self.used = self.used.saturating_add(v.output_bytes());
         if self.used > self.max {
             return Err(SimError::Limit(format!(
-                "the recorded output of the shots passes the output limit (max_output_bytes) of \
-                 {} MiB",
-                self.max >> 20
+                "the recorded output of the shots passes the output limit; the output limit is {}",
+                crate::run::human_size(self.max)
             )));
         }
         Ok(())
