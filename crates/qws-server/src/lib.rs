@@ -22,6 +22,7 @@ pub mod dataplane;
 pub mod error;
 pub mod host_policy;
 pub mod listener;
+pub mod paths;
 pub mod proxy;
 pub mod routes;
 pub mod scheduler;

@@ -9,7 +9,6 @@ use crate::state::{AppState, BootstrapIds, PublicUrls, StateInner};
 use anyhow::{bail, Context};
 use qws_core::connection_string::ConnectionString;
 use qws_core::keys::KeySlot;
-use qws_core::names::{ResourceGroupName, SubscriptionId, WorkspaceName};
 use qws_store::crypto::{Crypto, MasterKeySource};
 use qws_store::Store;
 use std::net::SocketAddr;
@@ -96,8 +95,7 @@ fn bootstrap_connection_string(
     ids: &BootstrapIds,
     urls: &PublicUrls,
 ) -> anyhow::Result<Zeroizing<String>> {
-    let sub = SubscriptionId::parse(&ids.subscription_id)?;
-    let Some(w) = store.get_workspace(&sub, &ids.resource_group, &ids.workspace_name)? else {
+    let Some(w) = store.get_workspace(&ids.workspace_id()?)? else {
         return Ok(Zeroizing::new(String::new()));
     };
     let keys = store.workspace_keys(&w.uid)?;
@@ -109,10 +107,11 @@ fn bootstrap_connection_string(
     else {
         return Ok(Zeroizing::new(String::new()));
     };
+    let id = w.id()?;
     let cs = ConnectionString {
-        subscription_id: sub,
-        resource_group: ResourceGroupName::parse(&w.resource_group)?,
-        workspace_name: WorkspaceName::parse(&w.name)?,
+        subscription_id: id.subscription,
+        resource_group: id.resource_group,
+        workspace_name: id.workspace,
         api_key: primary.key.clone(),
         quantum_endpoint: urls.quantum_endpoint_for(&w.location),
     };

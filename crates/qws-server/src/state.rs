@@ -5,7 +5,6 @@ use crate::auth::jwt::TokenSigner;
 use crate::auth::ratelimit::FailureLimiter;
 use crate::config::ServerConfig;
 use crate::error::{ApiError, ApiResult};
-use qws_core::names::SubscriptionId;
 use qws_store::{KeyCheck, Store, StoreError};
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -41,6 +40,19 @@ pub struct BootstrapIds {
     pub location: String,
     /// Administrator client id.
     pub client_id: String,
+}
+
+impl BootstrapIds {
+    /// The bootstrap workspace's id.
+    pub fn workspace_id(
+        &self,
+    ) -> Result<qws_core::resource_id::WorkspaceId, qws_core::names::NameError> {
+        qws_core::resource_id::WorkspaceId::from_parts(
+            &self.subscription_id,
+            &self.resource_group,
+            &self.workspace_name,
+        )
+    }
 }
 
 /// Shared state (cheap to clone).
@@ -118,19 +130,12 @@ impl AppState {
     /// ([`crate::dataplane::auth::check_workspace_key`]); the stored key is compared in constant time.
     pub async fn check_api_key(
         &self,
-        subscription: &SubscriptionId,
-        resource_group: &str,
-        workspace: &str,
+        workspace: &qws_core::resource_id::WorkspaceId,
         presented: &str,
     ) -> ApiResult<KeyCheck> {
-        let (sub, rg, ws, key) = (
-            *subscription,
-            resource_group.to_string(),
-            workspace.to_string(),
-            Zeroizing::new(presented.to_string()),
-        );
+        let (ws, key) = (workspace.clone(), Zeroizing::new(presented.to_string()));
         self.db(move |s| {
-            crate::dataplane::auth::check_workspace_key(s, &sub, &rg, &ws, &key).map(|(c, _)| c)
+            crate::dataplane::auth::check_workspace_key(s, Some(&ws), &key).map(|(c, _)| c)
         })
         .await
     }

@@ -217,9 +217,7 @@ async fn job_error_paths() {
     let uid = state
         .store
         .get_workspace(
-            &qws_core::names::SubscriptionId::parse(&t.sub()).unwrap(),
-            "qws",
-            "dev",
+            &qws_core::resource_id::WorkspaceId::from_parts(&t.sub(), "qws", "dev").unwrap(),
         )
         .unwrap()
         .unwrap()
@@ -498,9 +496,7 @@ async fn jobs_left_executing_run_again_after_restart() {
         state
             .store
             .get_workspace(
-                &qws_core::names::SubscriptionId::parse(&t.sub()).unwrap(),
-                "qws",
-                "dev",
+                &qws_core::resource_id::WorkspaceId::from_parts(&t.sub(), "qws", "dev").unwrap(),
             )
             .unwrap()
             .unwrap()

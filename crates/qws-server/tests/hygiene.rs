@@ -161,11 +161,11 @@ async fn delete_workspace(t: &TestServer, rg: &str, ws: &str) {
 }
 
 fn uid_of(t: &TestServer, rg: &str, ws: &str) -> String {
-    let sub = qws_core::names::SubscriptionId::parse(&t.sub()).unwrap();
+    let id = qws_core::resource_id::WorkspaceId::from_parts(&t.sub(), rg, ws).unwrap();
     t.srv()
         .state
         .store
-        .get_workspace(&sub, rg, ws)
+        .get_workspace(&id)
         .unwrap()
         .expect("workspace exists")
         .uid

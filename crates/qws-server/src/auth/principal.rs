@@ -176,7 +176,14 @@ async fn verify(
 impl FromRequestParts<AppState> for AuthenticatedPrincipal {
     type Rejection = ApiError;
 
+    /// Remembered for the rest of the request, so that later extractors needing the caller
+    /// (such as [`crate::paths::Authorized`]) do not verify the token again.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate_bearer(parts, state, super::MANAGEMENT_AUDIENCES).await
+        if let Some(p) = parts.extensions.get::<AuthenticatedPrincipal>() {
+            return Ok(p.clone());
+        }
+        let p = authenticate_bearer(parts, state, super::MANAGEMENT_AUDIENCES).await?;
+        parts.extensions.insert(p.clone());
+        Ok(p)
     }
 }

@@ -3,17 +3,17 @@
 #![allow(dead_code)]
 
 use crate::common::TestServer;
-use qws_core::names::SubscriptionId;
+use qws_core::resource_id::WorkspaceId;
 use std::io::{Read, Write};
 use time::{Duration, OffsetDateTime};
 
 /// The uid of workspace `rg/ws`.
 pub fn ws_uid(t: &TestServer, rg: &str, ws: &str) -> String {
-    let sub = SubscriptionId::parse(&t.sub()).unwrap();
+    let id = WorkspaceId::from_parts(&t.sub(), rg, ws).unwrap();
     t.srv()
         .state
         .store
-        .get_workspace(&sub, rg, ws)
+        .get_workspace(&id)
         .unwrap()
         .expect("workspace exists")
         .uid
