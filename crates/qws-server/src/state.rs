@@ -1,6 +1,6 @@
 //! [`AppState`]: what every handler shares.
 
-use crate::audit::{AuditEvent, AuditLog};
+use crate::audit::{AuditAction, AuditEvent, AuditLog};
 use crate::auth::jwt::TokenSigner;
 use crate::auth::ratelimit::FailureLimiter;
 use crate::config::ServerConfig;
@@ -144,7 +144,7 @@ impl AppState {
     pub fn audit(
         &self,
         principal: &str,
-        action: &str,
+        action: AuditAction,
         target: &str,
         outcome: &str,
         client: SocketAddr,
@@ -152,7 +152,7 @@ impl AppState {
         let event = AuditEvent {
             time: crate::audit::now(),
             principal: principal.to_string(),
-            action: action.to_string(),
+            action,
             target: target.to_string(),
             outcome: outcome.to_string(),
             client: client.ip().to_string(),

@@ -2,6 +2,7 @@
 
 use super::gate::{self, Failure, Rejection};
 use super::jwt::{Claims, TokenError};
+use crate::audit::AuditAction;
 use crate::conn::{BaseUrl, ConnInfo};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -51,8 +52,12 @@ pub async fn authenticate_bearer(
         match verify_bearer(parts, state, audiences).await {
             Ok(p) => Ok(p),
             Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-                let failure =
-                    Failure::anonymous(conn.remote, "authenticate", parts.uri.path(), &e.code);
+                let failure = Failure::anonymous(
+                    conn.remote,
+                    AuditAction::Authenticate,
+                    parts.uri.path(),
+                    &e.code,
+                );
                 Err(Rejection::Credential(e, failure))
             }
             Err(e) => Err(Rejection::Other(e)),
@@ -61,8 +66,8 @@ pub async fn authenticate_bearer(
     gate::authenticate(state, verification, throttled).await
 }
 
-/// ARM's answer to a throttled failed authentication.
-fn throttled(retry_after: u64) -> ApiError {
+/// ARM's answer to a throttled failed authentication (management and data plane alike).
+pub(crate) fn throttled(retry_after: u64) -> ApiError {
     let mut e = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "TooManyRequests",

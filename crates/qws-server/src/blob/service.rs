@@ -5,6 +5,7 @@ use super::body::FileBody;
 use super::error::StorageError;
 use super::sas::{self, SasGrant, SasRefusal};
 use super::xml::{self, escape};
+use crate::audit::AuditAction;
 use crate::auth::gate::{self, Failure, Rejection};
 use crate::auth::ratelimit::GuessTarget;
 use crate::state::AppState;
@@ -144,7 +145,7 @@ async fn dispatch(state: AppState, req: Request) -> Result<Response> {
             let claimed = query_get(&pairs, "si").unwrap_or("");
             let failure = Failure::anonymous(
                 client,
-                "blob/authenticate",
+                AuditAction::BlobAuthenticate,
                 &format!("/{container}"),
                 reason,
             )

@@ -7,8 +7,9 @@
 //! first; only failures are counted (per client address and per workspace path, through
 //! [`crate::auth::gate`]), and a failing caller over the limit gets 429 with `Retry-After`.
 
+use crate::audit::AuditAction;
 use crate::auth::gate::{self, Failure, Rejection};
-use crate::auth::principal::verify_bearer;
+use crate::auth::principal::{throttled, verify_bearer};
 use crate::auth::ratelimit::GuessTarget;
 use crate::auth::{authorize, DATA_PLANE_AUDIENCES};
 use crate::conn::ConnInfo;
@@ -114,16 +115,6 @@ pub fn unauthorized(state: &AppState) -> ApiError {
     e
 }
 
-fn throttled(retry: u64) -> ApiError {
-    let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "TooManyRequests",
-        "Too many failed authentication attempts. Retry later.",
-    );
-    e.retry_after = Some(retry);
-    e
-}
-
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -136,7 +127,7 @@ impl FromRequestParts<AppState> for Caller {
         // Counted per workspace *path*, existing or not, so throttling reveals nothing either.
         let failure = Failure::anonymous(
             conn.remote,
-            "dataplane/authenticate",
+            AuditAction::DataPlaneAuthenticate,
             &target,
             "Unauthorized",
         )

@@ -10,6 +10,7 @@
 //! `DefaultAzureCredential` work unmodified) and can be switched off with `qws serve --no-msi`.
 //! (It issues the administrator's tokens: narrower roles wait for role assignments.)
 
+use crate::audit::AuditAction;
 use crate::auth::gate::{self, Failure, Rejection};
 use crate::auth::jwt::Claims;
 use crate::auth::ratelimit::GuessTarget;
@@ -451,7 +452,12 @@ async fn issue_for_client(
                 ),
                 Failure {
                     principal: audit_client_name(&client_id),
-                    ..Failure::anonymous(conn.remote, "token", "oauth2/token", "invalid_client")
+                    ..Failure::anonymous(
+                        conn.remote,
+                        AuditAction::Token,
+                        "oauth2/token",
+                        "invalid_client",
+                    )
                 }
                 // Counted per client id as presented, known or not.
                 .guessing(GuessTarget::new("client", &client_id.to_ascii_lowercase())),
@@ -539,7 +545,12 @@ async fn msi_token(
                     40300,
                     "The managed-identity endpoint answers loopback clients only.",
                 ),
-                Failure::anonymous(conn.remote, "msi/token", "msi/token", "non-loopback client"),
+                Failure::anonymous(
+                    conn.remote,
+                    AuditAction::MsiToken,
+                    "msi/token",
+                    "non-loopback client",
+                ),
             ));
         }
         let presented = headers
@@ -558,7 +569,7 @@ async fn msi_token(
             ),
             Failure::anonymous(
                 conn.remote,
-                "msi/token",
+                AuditAction::MsiToken,
                 "msi/token",
                 "invalid identity header",
             )
@@ -601,7 +612,13 @@ async fn msi_token(
     // Every issued token is on record (never the token itself); no record, no token.
     let principal_name = format!("msi:{}", principal.client_id);
     if state
-        .audit(&principal_name, "msi/token", aud, "success", conn.remote)
+        .audit(
+            &principal_name,
+            AuditAction::MsiToken,
+            aud,
+            "success",
+            conn.remote,
+        )
         .is_err()
     {
         return server_error().into_response();

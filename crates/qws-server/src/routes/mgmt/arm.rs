@@ -2,6 +2,7 @@
 
 use super::{actions, require_group};
 use crate::api_version::ArmApiVersion;
+use crate::audit::AuditAction;
 use crate::auth::{authorize, AuthenticatedPrincipal};
 use crate::body::ArmJson;
 use crate::conn::ConnInfo;
@@ -185,7 +186,7 @@ pub(super) async fn delete_group(
             for ws in workspaces {
                 state.audit(
                     &principal.audit_name(),
-                    super::actions::DELETE,
+                    AuditAction::DeleteWorkspaceWithGroup,
                     &group.workspace(WorkspaceName::parse(&ws)?).to_id(),
                     "success",
                     conn.remote,

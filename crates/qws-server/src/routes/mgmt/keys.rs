@@ -4,6 +4,7 @@
 use super::actions;
 use super::workspaces::load;
 use crate::api_version::QuantumApiVersion;
+use crate::audit::AuditAction;
 use crate::auth::{authorize, AuthenticatedPrincipal};
 use crate::body::ArmJson;
 use crate::conn::ConnInfo;
@@ -89,7 +90,7 @@ pub(super) async fn list_keys(
     };
     state.audit(
         &principal.audit_name(),
-        "listKeys",
+        AuditAction::ListKeys,
         &scope,
         outcome,
         conn.remote,
@@ -147,7 +148,7 @@ pub(super) async fn regenerate_key(
         Ok(()) => {
             state.audit(
                 &principal.audit_name(),
-                "regenerateKey",
+                AuditAction::RegenerateKey,
                 &scope,
                 &format!("success: {names}"),
                 conn.remote,
@@ -157,7 +158,7 @@ pub(super) async fn regenerate_key(
         Err(StoreError::KeysDisabled) => {
             state.audit(
                 &principal.audit_name(),
-                "regenerateKey",
+                AuditAction::RegenerateKey,
                 &scope,
                 &format!("refused: keys disabled ({names})"),
                 conn.remote,

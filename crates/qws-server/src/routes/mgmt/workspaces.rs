@@ -3,6 +3,7 @@
 
 use super::{actions, parse_skip_token, skip_token, workspace_model};
 use crate::api_version::QuantumApiVersion;
+use crate::audit::AuditAction;
 use crate::auth::{authorize, AuthenticatedPrincipal};
 use crate::body::ArmJson;
 use crate::conn::{BaseUrl, ConnInfo};
@@ -270,7 +271,7 @@ pub(super) async fn put_workspace(
     if created {
         state.audit(
             &audit_name,
-            "createWorkspace",
+            AuditAction::CreateWorkspace,
             &scope,
             "success",
             conn.remote,
@@ -279,9 +280,9 @@ pub(super) async fn put_workspace(
     if let Some(before) = before {
         if before != rec.api_key_enabled {
             let action = if rec.api_key_enabled {
-                "enableKeys"
+                AuditAction::EnableKeys
             } else {
-                "disableKeys"
+                AuditAction::DisableKeys
             };
             state.audit(&audit_name, action, &scope, "success", conn.remote)?;
         }
@@ -402,7 +403,7 @@ pub(super) async fn delete_workspace(
     crate::blob::purge_deleted_workspaces(&state).await;
     state.audit(
         &principal.audit_name(),
-        "deleteWorkspace",
+        AuditAction::DeleteWorkspace,
         &scope,
         "success",
         conn.remote,
