@@ -4,7 +4,7 @@ use super::gate::{self, Failure, Rejection};
 use super::jwt::{Claims, TokenError};
 use crate::audit::AuditAction;
 use crate::conn::{BaseUrl, ConnInfo};
-use crate::error::ApiError;
+use crate::error::{ApiError, WithHeaders};
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -29,11 +29,9 @@ impl AuthenticatedPrincipal {
 
 fn unauthorized(code: &str, message: String, base: &str, tenant: &str) -> ApiError {
     let description = message.replace('"', "'");
-    let mut e = ApiError::new(StatusCode::UNAUTHORIZED, code, message);
-    e.www_authenticate = Some(format!(
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message).with_www_authenticate(format!(
         "Bearer authorization_uri=\"{base}/{tenant}\", error=\"invalid_token\", error_description=\"{description}\""
-    ));
-    e
+    ))
 }
 
 /// Authenticates the request's bearer token for one of `audiences`, answering with ARM's codes
@@ -68,13 +66,12 @@ pub async fn authenticate_bearer(
 
 /// ARM's answer to a throttled failed authentication (management and data plane alike).
 pub(crate) fn throttled(retry_after: u64) -> ApiError {
-    let mut e = ApiError::new(
+    let e = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "TooManyRequests",
         "Too many failed authentication attempts. Retry later.",
     );
-    e.retry_after = Some(retry_after);
-    e
+    e.with_retry_after(retry_after)
 }
 
 /// Verifies the bearer token without counting a failure: for callers (the data plane) that

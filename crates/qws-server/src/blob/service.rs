@@ -8,6 +8,7 @@ use super::xml::{self, escape};
 use crate::audit::AuditAction;
 use crate::auth::gate::{self, Failure, Rejection};
 use crate::auth::ratelimit::GuessTarget;
+use crate::error::WithHeaders;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::Request;
@@ -190,7 +191,7 @@ async fn dispatch(state: AppState, req: Request) -> Result<Response> {
             "ServerBusy",
             "Too many failed authentication attempts; retry later.",
         )
-        .with_header("retry-after", retry.to_string())
+        .with_retry_after(retry)
     })
     .await?;
     let restype = query_get(&pairs, "restype");
@@ -666,7 +667,7 @@ impl Ctx {
                         "InvalidRange",
                         "The range specified is invalid for the current size of the resource.",
                     )
-                    .with_header("content-range", format!("bytes */{len}")));
+                    .with_header(header::CONTENT_RANGE, format!("bytes */{len}")));
                 }
                 (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
             }

@@ -13,7 +13,7 @@ use crate::auth::principal::{throttled, verify_bearer};
 use crate::auth::ratelimit::GuessTarget;
 use crate::auth::{authorize, DATA_PLANE_AUDIENCES};
 use crate::conn::ConnInfo;
-use crate::error::ApiError;
+use crate::error::{ApiError, WithHeaders};
 use crate::paths::RawWorkspacePath;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
@@ -103,16 +103,15 @@ pub fn check_workspace_key(
 
 /// The uniform data-plane 401.
 pub fn unauthorized(state: &AppState) -> ApiError {
-    let mut e = ApiError::new(
+    let e = ApiError::new(
         StatusCode::UNAUTHORIZED,
         "Unauthorized",
         "Authentication failed: supply a valid access key of this workspace (x-ms-quantum-api-key) or a bearer token for https://quantum.microsoft.com.",
     );
-    e.www_authenticate = Some(format!(
+    e.with_www_authenticate(format!(
         "Bearer authorization_uri=\"{}/{}\", resource_id=\"https://quantum.microsoft.com\"",
         state.urls.https, state.ids.tenant_id
-    ));
-    e
+    ))
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -15,6 +15,7 @@ use crate::auth::gate::{self, Failure, Rejection};
 use crate::auth::jwt::Claims;
 use crate::auth::ratelimit::GuessTarget;
 use crate::conn::{BaseUrl, ConnInfo};
+use crate::error::{ErrorHeaders, WithHeaders};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -60,7 +61,13 @@ pub struct OAuthError {
     error: &'static str,
     code: u32,
     description: String,
-    retry_after: Option<u64>,
+    headers: ErrorHeaders,
+}
+
+impl WithHeaders for OAuthError {
+    fn headers_mut(&mut self) -> &mut ErrorHeaders {
+        &mut self.headers
+    }
 }
 
 impl OAuthError {
@@ -75,7 +82,7 @@ impl OAuthError {
             error,
             code,
             description: description.into(),
-            retry_after: None,
+            headers: ErrorHeaders::default(),
         }
     }
 }
@@ -92,10 +99,7 @@ impl IntoResponse for OAuthError {
             "correlation_id": uuid::Uuid::new_v4().to_string(),
         });
         let mut resp = (self.status, Json(body)).into_response();
-        if let Some(r) = self.retry_after {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(r));
-        }
+        self.headers.apply(resp.headers_mut());
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         resp
@@ -337,14 +341,13 @@ fn server_error() -> OAuthError {
 
 /// The OAuth2 answer to a throttled failed attempt.
 fn throttled(retry_after: u64) -> OAuthError {
-    let mut e = OAuthError::new(
+    OAuthError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "temporarily_unavailable",
         50196,
         "Too many failed authentication attempts. Retry later.",
-    );
-    e.retry_after = Some(retry_after);
-    e
+    )
+    .with_retry_after(retry_after)
 }
 
 async fn issue_for_client(

@@ -134,7 +134,13 @@ pub(super) async fn head_group(
     };
     match found.await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => e.status.into_response(),
+        Err(e) => {
+            // Answered without the body, so logged here rather than by `IntoResponse`.
+            if let Some(cause) = &e.cause {
+                cause.log("ARM");
+            }
+            e.status.into_response()
+        }
     }
 }
 
