@@ -136,13 +136,18 @@ fn normalize_public_url(u: &str) -> anyhow::Result<String> {
 /// Starts the server: opens (or creates and bootstraps) the data directory, binds both
 /// listeners, writes bootstrap.json, and serves until [`RunningServer::shutdown`].
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
-    check_bind(&config.http_listen, config.allow_non_loopback, "--listen")?;
     check_bind(
-        &config.https_listen,
-        config.allow_non_loopback,
+        &config.listeners.http,
+        config.listeners.allow_non_loopback,
+        "--listen",
+    )?;
+    check_bind(
+        &config.listeners.https,
+        config.listeners.allow_non_loopback,
         "--tls-listen",
     )?;
     let public_url = config
+        .listeners
         .public_url
         .as_deref()
         .map(normalize_public_url)
@@ -161,26 +166,29 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let (ids, secrets, first_start) = bootstrap::ensure(&store)?;
     let signer = TokenSigner::load_or_create(&store)?;
 
-    let http = TcpListener::bind(config.http_listen)
+    let http = TcpListener::bind(config.listeners.http)
         .await
-        .with_context(|| format!("binding {}", config.http_listen))?;
-    let https = TcpListener::bind(config.https_listen)
+        .with_context(|| format!("binding {}", config.listeners.http))?;
+    let https = TcpListener::bind(config.listeners.https)
         .await
-        .with_context(|| format!("binding {}", config.https_listen))?;
+        .with_context(|| format!("binding {}", config.listeners.https))?;
     let (http_addr, https_addr) = (http.local_addr()?, https.local_addr()?);
-    let tls =
-        crate::tls::load_or_create_with(&dir, &[config.https_listen.ip()], config.azure_compat)?;
+    let tls = crate::tls::load_or_create_with(
+        &dir,
+        &[config.listeners.https.ip()],
+        config.listeners.azure_compat,
+    )?;
     // --azure-compat: the HTTPS proxy for unmodified Azure clients (crate::proxy).
-    let proxy = if config.azure_compat {
+    let proxy = if config.listeners.azure_compat {
         check_bind(
-            &config.proxy_listen,
-            config.allow_non_loopback,
+            &config.listeners.proxy,
+            config.listeners.allow_non_loopback,
             "--proxy-listen",
         )?;
         let proxy_tls = crate::proxy::cert::load(&dir)?;
-        let listener = TcpListener::bind(config.proxy_listen)
+        let listener = TcpListener::bind(config.listeners.proxy)
             .await
-            .with_context(|| format!("binding {}", config.proxy_listen))?;
+            .with_context(|| format!("binding {}", config.listeners.proxy))?;
         Some((listener, proxy_tls))
     } else {
         None
@@ -189,13 +197,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let (http_url, https_url) = (url_for("http", http_addr), url_for("https", https_addr));
     let hosts = crate::host_policy::HostPolicy::new(
         public_url.as_deref(),
-        &config.allowed_hosts,
-        config.azure_compat,
+        &config.listeners.allowed_hosts,
+        config.listeners.azure_compat,
         &http_url,
         &https_url,
     )?;
     let urls = PublicUrls {
-        quantum_endpoint: if config.azure_compat {
+        quantum_endpoint: if config.listeners.azure_compat {
             crate::proxy::CANONICAL_ENDPOINT_TEMPLATE.to_owned()
         } else {
             public_url.clone().unwrap_or_else(|| format!("{http_url}/"))
@@ -212,7 +220,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         &urls,
         &tls.ca_file,
         &primary_cs,
-        config.enable_msi,
+        config.auth.enable_msi,
     )?;
     let proxy_addr = match &proxy {
         Some((listener, _)) => {
@@ -229,8 +237,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         qws_store::blobs::BlobStore::open(
             &dir,
             qws_store::blobs::BlobLimits {
-                max_blob_size: config.max_blob_size,
-                max_block_size: config.max_block_size.min(config.max_blob_size),
+                max_blob_size: config.blob.max_blob_size,
+                max_block_size: config.blob.max_block_size.min(config.blob.max_blob_size),
             },
         )
         .context("opening the blob store")?,
@@ -243,7 +251,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let dataplane = Arc::new(crate::dataplane::DataPlane::new(
         job_store,
         scheduler.clone(),
-        crate::dataplane::DataPlaneConfig::default(),
+        config.dataplane,
     ));
     let limits = config.connections;
     let BootstrapSecrets {
@@ -254,7 +262,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         blobs,
         dataplane,
         signer,
-        limiter: FailureLimiter::new(config.auth_failure_limit, config.auth_failure_window),
+        limiter: FailureLimiter::new(config.auth.failure_limit, config.auth.failure_window),
         config,
         urls,
         audit,

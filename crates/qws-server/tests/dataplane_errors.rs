@@ -147,7 +147,7 @@ async fn bell_job_end_to_end() {
 
 #[tokio::test]
 async fn authentication_is_uniform_and_throttled() {
-    let t = TestServer::start_with(|c| c.auth_failure_limit = 4).await;
+    let t = TestServer::start_with(|c| c.auth.failure_limit = 4).await;
     t.create_group("g2").await;
     t.create_workspace("g2", "other").await;
     let dp = Dp::new(&t, "qws", "dev").await;

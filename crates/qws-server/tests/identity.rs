@@ -267,7 +267,7 @@ async fn managed_identity_endpoint_requires_the_identity_header() {
 
 #[tokio::test]
 async fn managed_identity_endpoint_can_be_disabled() {
-    let t = TestServer::start_with(|c| c.enable_msi = false).await;
+    let t = TestServer::start_with(|c| c.auth.enable_msi = false).await;
     assert!(t.bootstrap.get("identityEndpoint").is_none());
     let r = t
         .http
@@ -284,7 +284,7 @@ async fn managed_identity_endpoint_can_be_disabled() {
 
 #[tokio::test]
 async fn repeated_failures_are_throttled_with_retry_after() {
-    let t = TestServer::start_with(|c| c.auth_failure_limit = 3).await;
+    let t = TestServer::start_with(|c| c.auth.failure_limit = 3).await;
     let url = format!("{}/{}/oauth2/v2.0/token", t.https_url(), t.b("tenantId"));
     let form = [
         ("client_id", t.b("clientId")),

@@ -1,6 +1,7 @@
 //! `qws serve`: run the qws service in the foreground until SIGINT/SIGTERM.
 
 use anyhow::Context;
+use qws_server::config;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,10 +14,10 @@ pub struct ServeArgs {
     #[arg(long, env = "QWS_DATA_DIR", default_value = "./.qws")]
     pub data_dir: PathBuf,
     /// Plain-HTTP listen address (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value_t = LISTENERS.http)]
     pub listen: SocketAddr,
     /// HTTPS listen address (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8443")]
+    #[arg(long, default_value_t = LISTENERS.https)]
     pub tls_listen: SocketAddr,
     /// Also run an HTTPS proxy for unmodified Azure clients: with HTTPS_PROXY=<proxyUrl from
     /// bootstrap.json> and REQUESTS_CA_BUNDLE=<ca.pem>, connection strings naming
@@ -25,7 +26,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub azure_compat: bool,
     /// Listen address of the --azure-compat proxy (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8081")]
+    #[arg(long, default_value_t = LISTENERS.proxy)]
     pub proxy_listen: SocketAddr,
     /// Allow binding addresses other than loopback (exposes qws on the network).
     #[arg(long)]
@@ -44,20 +45,36 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_msi: bool,
     /// Items per page in management list operations.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, default_value_t = MGMT.page_size as u32, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub page_size: u32,
-    /// Failed authentications allowed per minute, per client address and per guessed target
-    /// (workspace, client id, …), before further failing attempts get 429. Valid credentials
-    /// are never throttled.
-    #[arg(long, default_value_t = 60)]
+    /// Failed authentications allowed per window (--auth-failure-window), per client address
+    /// and per guessed target (workspace, client id, …), before further failing attempts get
+    /// 429. Valid credentials are never throttled.
+    #[arg(long, default_value_t = AUTH.failure_limit)]
     pub auth_failure_limit: u32,
+    /// Seconds over which failed authentications are counted.
+    #[arg(long, value_name = "SECONDS", default_value_t = AUTH.failure_window.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub auth_failure_window: u64,
+    /// Lifetime of issued access tokens, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = AUTH.token_lifetime.as_secs(), value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub token_lifetime: u64,
     /// Base of blob URLs in SAS URIs (default: the HTTP listener spelled http://127.1:<port>,
     /// which azure-storage-blob parses container-first). Must not name localhost or 127.0.0.1.
     #[arg(long, value_parser = qws_server::blob::sas::normalize_blob_public_url)]
     pub blob_public_url: Option<String>,
     /// Largest blob (job input, output or attachment) in bytes.
-    #[arg(long, default_value_t = qws_server::blob::DEFAULT_MAX_BLOB_SIZE)]
+    #[arg(long, value_name = "BYTES", default_value_t = BLOB.max_blob_size)]
     pub max_blob_size: u64,
+    /// Largest block of a block upload in bytes (at most --max-blob-size).
+    #[arg(long, value_name = "BYTES", default_value_t = BLOB.max_block_size, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_block_size: u64,
+    /// Largest job input blob in bytes; larger inputs fail the job.
+    #[arg(long, value_name = "BYTES", default_value_t = DATAPLANE.max_input_bytes, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_job_input_size: u64,
+    /// Jobs per provider per workspace per month, unless the workspace tag
+    /// qws.quota.jobs.<provider> says otherwise.
+    #[arg(long, default_value_t = DATAPLANE.default_monthly_jobs, value_parser = clap::value_parser!(i64).range(0..))]
+    pub monthly_job_quota: i64,
     /// Most connections each listener (HTTP, HTTPS, proxy) holds; further ones are closed at once.
     #[arg(long, default_value_t = LIMITS.max_connections as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
@@ -183,8 +200,58 @@ impl SchedulerArgs {
     }
 }
 
-/// Defaults of the connection flags.
-const LIMITS: qws_server::config::ConnectionLimits = qws_server::config::ConnectionLimits::DEFAULT;
+// The library's defaults, shown by `--help`; no default is written here.
+const LIMITS: config::ConnectionLimits = config::ConnectionLimits::DEFAULT;
+const LISTENERS: config::ListenerConfig = config::ListenerConfig::DEFAULT;
+const AUTH: config::AuthConfig = config::AuthConfig::DEFAULT;
+const MGMT: config::MgmtConfig = config::MgmtConfig::DEFAULT;
+const BLOB: config::BlobConfig = config::BlobConfig::DEFAULT;
+const DATAPLANE: config::DataPlaneConfig = config::DataPlaneConfig::DEFAULT;
+
+impl ServeArgs {
+    /// The server configuration these arguments describe (`data_dir` made absolute by the
+    /// caller). Struct literals, so that a new configuration field cannot be forgotten here.
+    pub fn config(self, data_dir: PathBuf) -> config::ServerConfig {
+        config::ServerConfig {
+            data_dir,
+            listeners: config::ListenerConfig {
+                http: self.listen,
+                https: self.tls_listen,
+                allow_non_loopback: self.allow_non_loopback,
+                public_url: self.public_url,
+                allowed_hosts: self.allowed_hosts,
+                azure_compat: self.azure_compat,
+                proxy: self.proxy_listen,
+            },
+            auth: config::AuthConfig {
+                enable_msi: !self.no_msi,
+                failure_limit: self.auth_failure_limit,
+                failure_window: Duration::from_secs(self.auth_failure_window),
+                token_lifetime: Duration::from_secs(self.token_lifetime),
+            },
+            mgmt: config::MgmtConfig {
+                page_size: self.page_size as usize,
+            },
+            blob: config::BlobConfig {
+                public_url: self.blob_public_url,
+                max_blob_size: self.max_blob_size,
+                max_block_size: self.max_block_size,
+            },
+            dataplane: config::DataPlaneConfig {
+                max_input_bytes: self.max_job_input_size,
+                default_monthly_jobs: self.monthly_job_quota,
+            },
+            scheduler: self.scheduler.config(),
+            connections: config::ConnectionLimits {
+                max_connections: self.max_connections as usize,
+                max_connections_per_ip: self.max_connections_per_ip as usize,
+                handshake_timeout: Duration::from_secs(self.handshake_timeout),
+                header_read_timeout: Duration::from_secs(self.header_read_timeout),
+                idle_timeout: Duration::from_secs(self.idle_timeout),
+            },
+        }
+    }
+}
 
 /// Runs the server.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -199,27 +266,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     // bootstrap.json records the CA and data-dir paths; absolute paths keep them usable from any
     // working directory (e.g. REQUESTS_CA_BUNDLE set from another shell).
     let data_dir = std::path::absolute(&args.data_dir)?;
-    let mut config = qws_server::ServerConfig::new(&data_dir);
-    config.http_listen = args.listen;
-    config.https_listen = args.tls_listen;
-    config.allow_non_loopback = args.allow_non_loopback;
-    config.azure_compat = args.azure_compat;
-    config.proxy_listen = args.proxy_listen;
-    config.public_url = args.public_url;
-    config.allowed_hosts = args.allowed_hosts;
-    config.enable_msi = !args.no_msi;
-    config.page_size = args.page_size as usize;
-    config.auth_failure_limit = args.auth_failure_limit;
-    config.blob_public_url = args.blob_public_url;
-    config.max_blob_size = args.max_blob_size;
-    config.scheduler = args.scheduler.config();
-    config.connections = qws_server::config::ConnectionLimits {
-        max_connections: args.max_connections as usize,
-        max_connections_per_ip: args.max_connections_per_ip as usize,
-        handshake_timeout: Duration::from_secs(args.handshake_timeout),
-        header_read_timeout: Duration::from_secs(args.header_read_timeout),
-        idle_timeout: Duration::from_secs(args.idle_timeout),
-    };
+    let config = args.config(data_dir);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -248,7 +248,7 @@ impl Signed<'_> {
 /// The public base of blob URLs, without trailing slash: `--blob-public-url` if set, else the
 /// HTTP listener with `127.0.0.1` spelled `127.1` (see the module docs).
 pub fn blob_base_url(state: &AppState) -> String {
-    if let Some(u) = &state.config.blob_public_url {
+    if let Some(u) = &state.config.blob.public_url {
         return u.trim_end_matches('/').to_string();
     }
     let http = state.urls.http.trim_end_matches('/');

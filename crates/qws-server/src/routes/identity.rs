@@ -469,7 +469,7 @@ async fn issue_for_client(
     };
     let principal = gate::authenticate(state, verification, throttled).await?;
     let (token, exp) = mint(state, base, &principal, aud)?;
-    let lifetime = state.config.token_lifetime.as_secs().saturating_sub(1);
+    let lifetime = state.config.auth.token_lifetime.as_secs().saturating_sub(1);
     let mut body = json!({
         "token_type": "Bearer",
         "expires_in": lifetime,
@@ -494,7 +494,7 @@ fn mint(
     aud: &str,
 ) -> Result<(String, i64), OAuthError> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let exp = now + state.config.token_lifetime.as_secs() as i64;
+    let exp = now + state.config.auth.token_lifetime.as_secs() as i64;
     let claims = Claims {
         aud: aud.to_string(),
         iss: format!("{base}/{}/v2.0", principal.tenant_id),
@@ -528,7 +528,7 @@ async fn msi_token(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if !state.config.enable_msi {
+    if !state.config.auth.enable_msi {
         return OAuthError::new(
             StatusCode::NOT_FOUND,
             "invalid_request",

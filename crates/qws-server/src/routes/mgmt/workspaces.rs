@@ -428,7 +428,7 @@ async fn list_page(
     version: &str,
 ) -> ApiResult<Json<ListResult<QuantumWorkspace>>> {
     let after = parse_skip_token(uri.query())?;
-    let page = state.config.page_size.max(1);
+    let page = state.config.mgmt.page_size.max(1);
     let mut rows = state
         .db(move |s| {
             s.list_workspaces(
