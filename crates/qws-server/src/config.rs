@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::dataplane::DataPlaneConfig;
+pub use crate::planes::dataplane::DataPlaneConfig;
 pub use crate::scheduler::SchedulerConfig;
 
 /// Everything `qws serve` can configure. [`ServerConfig::new`] gives the documented defaults.
@@ -52,7 +52,7 @@ pub struct ListenerConfig {
     /// (`--allowed-host`); see [`crate::host_policy`].
     pub allowed_hosts: Vec<String>,
     /// `--azure-compat`: also run the HTTPS proxy for unmodified Azure clients (see
-    /// [`crate::proxy`]) and put canonical `https://{location}.quantum.azure.com/` endpoints in
+    /// [`crate::http::proxy`]) and put canonical `https://{location}.quantum.azure.com/` endpoints in
     /// connection strings.
     pub azure_compat: bool,
     /// Listen address of that proxy (`--proxy-listen`).

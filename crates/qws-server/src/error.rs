@@ -1,6 +1,6 @@
 //! [`ApiError`]: every management- and data-plane failure, rendered as ARM's `ErrorResponse`;
-//! and what the three error formats (ARM JSON, Storage XML in [`crate::blob::error`], OAuth2 in
-//! [`crate::routes::identity`]) share: extra headers carried as [`ErrorHeaders`] and set through
+//! and what the three error formats (ARM JSON, Storage XML in [`crate::planes::blob::error`], OAuth2 in
+//! [`crate::planes::identity`]) share: extra headers carried as [`ErrorHeaders`] and set through
 //! [`WithHeaders`], and the cause of a 500 kept as [`InternalCause`] and logged once, when the
 //! error is answered (`IntoResponse`), not when it is built (a built error may be dropped or
 //! replaced before anyone sees it).

@@ -173,19 +173,19 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("binding {}", config.listeners.https))?;
     let (http_addr, https_addr) = (http.local_addr()?, https.local_addr()?);
-    let tls = crate::tls::load_or_create_with(
+    let tls = crate::http::tls::load_or_create_with(
         &dir,
         &[config.listeners.https.ip()],
         config.listeners.azure_compat,
     )?;
-    // --azure-compat: the HTTPS proxy for unmodified Azure clients (crate::proxy).
+    // --azure-compat: the HTTPS proxy for unmodified Azure clients (crate::http::proxy).
     let proxy = if config.listeners.azure_compat {
         check_bind(
             &config.listeners.proxy,
             config.listeners.allow_non_loopback,
             "--proxy-listen",
         )?;
-        let proxy_tls = crate::proxy::cert::load(&dir)?;
+        let proxy_tls = crate::http::tls::proxy_cert::load(&dir)?;
         let listener = TcpListener::bind(config.listeners.proxy)
             .await
             .with_context(|| format!("binding {}", config.listeners.proxy))?;
@@ -204,7 +204,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     )?;
     let urls = PublicUrls {
         quantum_endpoint: if config.listeners.azure_compat {
-            crate::proxy::CANONICAL_ENDPOINT_TEMPLATE.to_owned()
+            crate::http::proxy::CANONICAL_ENDPOINT_TEMPLATE.to_owned()
         } else {
             public_url.clone().unwrap_or_else(|| format!("{http_url}/"))
         },
@@ -225,7 +225,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let proxy_addr = match &proxy {
         Some((listener, _)) => {
             let addr = listener.local_addr()?;
-            crate::proxy::add_proxy_url_to_bootstrap(&dir, &url_for("http", addr))?;
+            crate::http::proxy::add_proxy_url_to_bootstrap(&dir, &url_for("http", addr))?;
             Some(addr)
         }
         None => None,
@@ -243,12 +243,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         )
         .context("opening the blob store")?,
     );
-    crate::blob::purge_orphans(&store, &blobs);
+    crate::planes::blob::purge_orphans(&store, &blobs);
     let job_store =
         Arc::new(qws_store::jobs::JobStore::open(&dir).context("opening the job store")?);
     crate::scheduler::warn_if_budget_narrows_targets(&config.scheduler);
     let scheduler = crate::scheduler::Scheduler::new(job_store.clone(), config.scheduler.clone());
-    let dataplane = Arc::new(crate::dataplane::DataPlane::new(
+    let dataplane = Arc::new(crate::planes::dataplane::DataPlane::new(
         job_store,
         scheduler.clone(),
         config.dataplane,
@@ -277,14 +277,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let (tx, rx) = watch::channel(false);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
     let mut tasks = vec![
-        tokio::spawn(crate::listener::serve(
+        tokio::spawn(crate::http::listener::serve(
             http,
             None,
             app.clone(),
             limits,
             rx.clone(),
         )),
-        tokio::spawn(crate::listener::serve(
+        tokio::spawn(crate::http::listener::serve(
             https,
             Some(acceptor),
             app.clone(),
@@ -293,7 +293,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         )),
     ];
     if let Some((listener, proxy_tls)) = proxy {
-        tasks.push(tokio::spawn(crate::proxy::serve(
+        tasks.push(tokio::spawn(crate::http::proxy::serve(
             listener, proxy_tls, app, limits, rx,
         )));
     }

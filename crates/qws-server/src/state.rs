@@ -68,7 +68,7 @@ pub struct StateInner {
     /// Job data (the blob subset).
     pub blobs: Arc<qws_store::blobs::BlobStore>,
     /// The Azure Quantum data plane (job store, scheduler).
-    pub dataplane: Arc<crate::dataplane::DataPlane>,
+    pub dataplane: Arc<crate::planes::dataplane::DataPlane>,
     /// Token signer/verifier.
     pub signer: TokenSigner,
     /// Configuration.
@@ -127,7 +127,7 @@ impl AppState {
     /// The access-key check used by the data plane: `(workspace, presented key)` →
     /// primary / secondary / refused. Unknown workspace, disabled keys, wrong or malformed
     /// keys are all the same `Refused`, reached by the same steps
-    /// ([`crate::dataplane::auth::check_workspace_key`]); the stored key is compared in constant time.
+    /// ([`crate::planes::dataplane::auth::check_workspace_key`]); the stored key is compared in constant time.
     pub async fn check_api_key(
         &self,
         workspace: &qws_core::resource_id::WorkspaceId,
@@ -135,7 +135,7 @@ impl AppState {
     ) -> ApiResult<KeyCheck> {
         let (ws, key) = (workspace.clone(), Zeroizing::new(presented.to_string()));
         self.db(move |s| {
-            crate::dataplane::auth::check_workspace_key(s, Some(&ws), &key).map(|(c, _)| c)
+            crate::planes::dataplane::auth::check_workspace_key(s, Some(&ws), &key).map(|(c, _)| c)
         })
         .await
     }

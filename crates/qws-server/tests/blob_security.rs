@@ -185,7 +185,7 @@ async fn tampered_expired_and_underprivileged_tokens_are_refused() {
     assert_eq!(messages.len(), 1, "uniform message: {messages:?}");
 
     // Expired (and not-yet-valid) tokens.
-    let expired = qws_server::blob::mint_container_sas(
+    let expired = qws_server::planes::blob::mint_container_sas(
         &t.srv().state,
         &uid,
         &primary_holder(&t, &uid),
@@ -204,7 +204,7 @@ async fn tampered_expired_and_underprivileged_tokens_are_refused() {
     expect_xml_error(r, 403, "AuthenticationFailed").await;
 
     // A blob SAS is for that blob only.
-    let blob_sas = qws_server::blob::mint_blob_sas(
+    let blob_sas = qws_server::planes::blob::mint_blob_sas(
         &t.srv().state,
         &uid,
         &primary_holder(&t, &uid),

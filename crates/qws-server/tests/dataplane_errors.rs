@@ -222,12 +222,16 @@ async fn job_error_paths() {
         .unwrap()
         .unwrap()
         .uid;
-    let expired = qws_server::blob::sas::mint_container_sas(
+    let expired = qws_server::planes::blob::sas::mint_container_sas(
         state,
         &uid,
-        &qws_server::blob::sas::key_holder(&state.store, &uid, qws_core::keys::KeySlot::Primary)
-            .unwrap()
-            .unwrap(),
+        &qws_server::planes::blob::sas::key_holder(
+            &state.store,
+            &uid,
+            qws_core::keys::KeySlot::Primary,
+        )
+        .unwrap()
+        .unwrap(),
         "job-expired",
         "racwl",
         time::OffsetDateTime::now_utc() - time::Duration::minutes(1),

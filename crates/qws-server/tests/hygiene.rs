@@ -232,7 +232,10 @@ async fn recreated_workspace_starts_empty() {
     assert!(js.list_items(&old_uid, None, None, 10).unwrap().is_empty());
     assert!(js.quota_usage(&old_uid, "2026-12").unwrap().is_empty());
     assert!(js
-        .quota_usage(&old_uid, &qws_server::dataplane::jobs::current_period())
+        .quota_usage(
+            &old_uid,
+            &qws_server::planes::dataplane::jobs::current_period()
+        )
         .unwrap()
         .is_empty());
     assert_eq!(

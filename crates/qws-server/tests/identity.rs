@@ -337,11 +337,12 @@ async fn msi_from(t: &TestServer, remote: &str, header: &str) -> (u16, Value) {
     .header("X-IDENTITY-HEADER", header)
     .body(axum::body::Body::empty())
     .unwrap();
-    req.extensions_mut().insert(qws_server::conn::ConnInfo {
-        remote: remote.parse().unwrap(),
-        local: t.srv().http_addr,
-        tls: false,
-    });
+    req.extensions_mut()
+        .insert(qws_server::http::conn::ConnInfo {
+            remote: remote.parse().unwrap(),
+            local: t.srv().http_addr,
+            tls: false,
+        });
     let r = app.oneshot(req).await.unwrap();
     let status = r.status().as_u16();
     let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();

@@ -60,7 +60,7 @@ pub struct ServeArgs {
     pub token_lifetime: u64,
     /// Base of blob URLs in SAS URIs (default: the HTTP listener spelled http://127.1:<port>,
     /// which azure-storage-blob parses container-first). Must not name localhost or 127.0.0.1.
-    #[arg(long, value_parser = qws_server::blob::sas::normalize_blob_public_url)]
+    #[arg(long, value_parser = qws_server::planes::blob::sas::normalize_blob_public_url)]
     pub blob_public_url: Option<String>,
     /// Largest blob (job input, output or attachment) in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = BLOB.max_blob_size)]

@@ -3,8 +3,8 @@
 //! and decide between the plane's ordinary refusal and its "throttled" answer.
 //!
 //! Used by ARM bearer tokens ([`super::principal`]), data-plane keys and tokens
-//! ([`crate::dataplane::auth`]), blob SAS ([`crate::blob`]) and the token and managed-identity
-//! endpoints ([`crate::routes::identity`]).
+//! ([`crate::planes::dataplane::auth`]), blob SAS ([`crate::planes::blob`]) and the token and managed-identity
+//! endpoints ([`crate::planes::identity`]).
 //!
 //! Why verification comes first: counting before verifying let anyone who could send wrong
 //! credentials (from the same address, or at the same workspace) lock every valid caller out.

@@ -3,8 +3,8 @@
 use super::gate::{self, Failure, Rejection};
 use super::jwt::{Claims, TokenError};
 use crate::audit::AuditAction;
-use crate::conn::{BaseUrl, ConnInfo};
 use crate::error::{ApiError, WithHeaders};
+use crate::http::conn::{BaseUrl, ConnInfo};
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -256,7 +256,7 @@ pub fn prepare(
         max_memory_bytes: budget.memory_bytes,
         ..Limits::default()
     };
-    let shots = crate::dataplane::items::requested_shots(doc)
+    let shots = crate::planes::dataplane::items::requested_shots(doc)
         .unwrap_or(DEFAULT_SHOTS)
         .max(1);
     if shots > limits.max_shots {

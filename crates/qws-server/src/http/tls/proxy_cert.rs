@@ -1,7 +1,7 @@
 //! The certificate the `--azure-compat` proxy presents: SANs `*.quantum.azure.com` and
 //! `management.azure.com`, issued by the data directory's local CA (`ca.pem`).
 //!
-//! The CA key exists only while the CA is generated (see [`crate::tls`]), so this certificate is
+//! The CA key exists only while the CA is generated (see [`crate::http::tls`]), so this certificate is
 //! issued then, and only when the data directory is created with `--azure-compat`: a data
 //! directory without it never holds a key that clients trusting `ca.pem` would accept for Azure
 //! names.
@@ -55,7 +55,7 @@ pub fn load(dir: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
             dir.display()
         );
     }
-    Ok(Arc::new(crate::tls::server_config_from_pem(
+    Ok(Arc::new(crate::http::tls::server_config_from_pem(
         &cert_path, &key_path,
     )?))
 }

@@ -12,8 +12,8 @@
 use super::actions;
 use crate::api_version::ArmApiVersion;
 use crate::auth::{authorize, AuthenticatedPrincipal};
-use crate::body::ArmJson;
 use crate::error::{ApiError, ApiResult};
+use crate::http::body::ArmJson;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;

@@ -106,7 +106,7 @@ impl SasHolder {
 /// principal. Fails (uniform 401) when that access has gone meanwhile.
 pub async fn holder_for(
     state: &AppState,
-    caller: &crate::dataplane::auth::Caller,
+    caller: &crate::planes::dataplane::auth::Caller,
 ) -> ApiResult<SasHolder> {
     let uid = caller.ws.uid.clone();
     let by_key = caller.created_by_type == "Key";
@@ -129,7 +129,7 @@ pub async fn holder_for(
             }
         })
         .await?;
-    holder.ok_or_else(|| crate::dataplane::auth::unauthorized(state))
+    holder.ok_or_else(|| crate::planes::dataplane::auth::unauthorized(state))
 }
 
 /// The holder for SAS minted with the workspace's current key in `slot` (for tools and tests);

@@ -6,6 +6,8 @@
 //! dropped, so nothing on disk can mint further certificates trusted through `ca.pem`. Delete the
 //! three files to generate new ones (e.g. to add a SAN for a new listen address).
 
+pub mod proxy_cert;
+
 use anyhow::Context;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
@@ -75,7 +77,7 @@ fn generate(dir: &Path, extra_ips: &[IpAddr], azure_compat: bool) -> anyhow::Res
     let chain = format!("{}{}", leaf_cert.pem(), ca_cert.pem());
     qws_store::crypto::write_private_atomic(&dir.join(CERT_FILE), chain.as_bytes())?;
     if azure_compat {
-        crate::proxy::cert::issue(dir, &ca_cert, &ca_key)?;
+        crate::http::tls::proxy_cert::issue(dir, &ca_cert, &ca_key)?;
     }
     // ca.pem is public; written last so its presence means the set is complete.
     std::fs::write(dir.join(CA_FILE), ca_cert.pem())?;
@@ -88,7 +90,7 @@ pub fn load_or_create(dir: &Path, extra_ips: &[IpAddr]) -> anyhow::Result<Tls> {
 }
 
 /// [`load_or_create`]; with `azure_compat`, a new CA also issues the `--azure-compat` proxy's
-/// certificate ([`crate::proxy::cert`]).
+/// certificate ([`crate::http::tls::proxy_cert`]).
 pub fn load_or_create_with(
     dir: &Path,
     extra_ips: &[IpAddr],

@@ -4,8 +4,8 @@
 use super::actions;
 use crate::api_version::QuantumApiVersion;
 use crate::auth::{authorize, AuthenticatedPrincipal};
-use crate::body::ArmJson;
 use crate::error::{ApiError, ApiResult};
+use crate::http::body::ArmJson;
 use crate::paths::{LocationPath, Scoped, SubscriptionPath};
 use crate::state::AppState;
 use axum::extract::{Path, State};

@@ -4,9 +4,9 @@ use super::{actions, require_group};
 use crate::api_version::ArmApiVersion;
 use crate::audit::AuditAction;
 use crate::auth::{authorize, AuthenticatedPrincipal};
-use crate::body::ArmJson;
-use crate::conn::ConnInfo;
 use crate::error::{ApiError, ApiResult};
+use crate::http::body::ArmJson;
+use crate::http::conn::ConnInfo;
 use crate::paths::{Authorized, GroupPath, Scoped, SubscriptionPath};
 use crate::state::AppState;
 use axum::extract::State;
@@ -188,7 +188,7 @@ pub(super) async fn delete_group(
             group.resource_group.as_str(),
         )),
         Some(workspaces) => {
-            crate::blob::purge_deleted_workspaces(&state).await;
+            crate::planes::blob::purge_deleted_workspaces(&state).await;
             for ws in workspaces {
                 state.audit(
                     &principal.audit_name(),

@@ -5,9 +5,9 @@ use super::{actions, parse_skip_token, skip_token, workspace_model};
 use crate::api_version::QuantumApiVersion;
 use crate::audit::AuditAction;
 use crate::auth::{authorize, AuthenticatedPrincipal};
-use crate::body::ArmJson;
-use crate::conn::{BaseUrl, ConnInfo};
 use crate::error::{ApiError, ApiResult};
+use crate::http::body::ArmJson;
+use crate::http::conn::{BaseUrl, ConnInfo};
 use crate::paths::{Authorized, GroupPath, Scoped, SubscriptionPath, WorkspacePath};
 use crate::state::AppState;
 use axum::extract::State;
@@ -400,7 +400,7 @@ pub(super) async fn delete_workspace(
     for id in &active {
         state.dataplane.scheduler.cancel(&w.uid, id);
     }
-    crate::blob::purge_deleted_workspaces(&state).await;
+    crate::planes::blob::purge_deleted_workspaces(&state).await;
     state.audit(
         &principal.audit_name(),
         AuditAction::DeleteWorkspace,

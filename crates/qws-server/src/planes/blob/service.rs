@@ -130,7 +130,7 @@ async fn dispatch(state: AppState, req: Request) -> Result<Response> {
     }
     let client = req
         .extensions()
-        .get::<crate::conn::ConnInfo>()
+        .get::<crate::http::conn::ConnInfo>()
         .map_or_else(|| ([0, 0, 0, 0], 0).into(), |c| c.remote);
     let (container, blob) = parse_target(req.uri().path())?;
     let pairs = sas::query_pairs(req.uri().query().unwrap_or("")).ok_or_else(|| {

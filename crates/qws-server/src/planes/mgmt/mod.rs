@@ -62,7 +62,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/providers/Microsoft.Quantum/operations", get(catalog::operations))
         .route("/providers/Microsoft.ResourceGraph/resources", post(graph::query))
-        .layer(DefaultBodyLimit::max(crate::body::MAX_MGMT_BODY))
+        .layer(DefaultBodyLimit::max(crate::http::body::MAX_MGMT_BODY))
 }
 
 /// Loads a resource group; 404 `ResourceGroupNotFound` naming it as sent.
