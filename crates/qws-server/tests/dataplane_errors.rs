@@ -525,3 +525,23 @@ async fn jobs_left_executing_run_again_after_restart() {
     assert_eq!(v["status"], "Succeeded", "{v}");
     assert_eq!(v["costEstimate"]["currencyCode"], "USD");
 }
+
+/// The data plane reads the workspace from the matched route like the management plane does,
+/// percent-decoded: a resource group with a non-ASCII name (valid in ARM, percent-encoded on
+/// the wire) is the same group on both planes. (The data plane used to split the raw URI, so
+/// such a workspace's own key was refused.)
+#[tokio::test]
+async fn data_plane_finds_workspaces_in_groups_with_non_ascii_names() {
+    let t = TestServer::start().await;
+    t.create_group("grüne-gruppe").await;
+    t.create_workspace("grüne-gruppe", "ws1").await;
+    let dp = common::dp::Dp::of(&t, "grüne-gruppe", "ws1").await;
+    let r = dp.call(Method::GET, "/jobs", None).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // And a wrong key there is still the uniform 401.
+    let wrong = common::dp::Dp {
+        key: "A".repeat(dp.key.len()),
+        ..dp
+    };
+    assert_eq!(wrong.call(Method::GET, "/jobs", None).await.status(), 401);
+}
