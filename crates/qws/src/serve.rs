@@ -96,9 +96,10 @@ pub struct ServeArgs {
     pub scheduler: SchedulerArgs,
 }
 
-/// Job scheduler options. Unset options keep the defaults of
-/// `qws_server::scheduler::SchedulerConfig`, which are defined there once.
-#[derive(clap::Args, Debug, Default)]
+/// Job scheduler options. The defaults are `qws_server::scheduler::SchedulerConfig`'s, defined
+/// there once: machine-dependent ones (workers, memory budget, running jobs per workspace) are
+/// left unset here and described in words; the others are shown from [`sched`].
+#[derive(clap::Args, Debug)]
 pub struct SchedulerArgs {
     /// Jobs simulated at once [default: one per core].
     #[arg(long, env = "QWS_WORKERS", value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -107,37 +108,41 @@ pub struct SchedulerArgs {
     /// [default: what the widest target needs, at most 3/4 of physical memory].
     #[arg(long, env = "QWS_MEMORY_BUDGET_MIB", value_parser = clap::value_parser!(u64).range(1..))]
     pub memory_budget_mib: Option<u64>,
-    /// Largest output document of one job, in MiB [default: 64].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    pub max_output_mib: Option<u64>,
-    /// Waiting jobs the server holds before submissions get 503 [default: 10000].
-    #[arg(long)]
-    pub max_queued_jobs: Option<usize>,
-    /// Waiting jobs one workspace may have before its submissions get 429 (0: no cap)
-    /// [default: 2000].
-    #[arg(long)]
-    pub max_queued_per_workspace: Option<usize>,
-    /// Waiting jobs one caller (client id, or a workspace key) may have (0: no cap)
-    /// [default: 2000].
-    #[arg(long)]
-    pub max_queued_per_principal: Option<usize>,
+    /// Largest output document of one job, in MiB.
+    #[arg(long, default_value_t = sched().max_output_bytes >> 20, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_output_mib: u64,
+    /// Waiting jobs the server holds before submissions get 503.
+    #[arg(long, default_value_t = sched().max_queue)]
+    pub max_queued_jobs: usize,
+    /// Waiting jobs one workspace may have before its submissions get 429 (0: no cap).
+    #[arg(long, default_value_t = sched().caps.queued_per_workspace)]
+    pub max_queued_per_workspace: usize,
+    /// Waiting jobs one caller (client id, or a workspace key) may have (0: no cap).
+    #[arg(long, default_value_t = sched().caps.queued_per_principal)]
+    pub max_queued_per_principal: usize,
     /// Jobs of one workspace that run at once (0: no cap) [default: workers - 1, at least 1,
     /// so one worker stays free for other workspaces].
     #[arg(long)]
     pub max_running_per_workspace: Option<usize>,
-    /// Jobs of one caller that run at once (0: no cap) [default: 0].
-    #[arg(long)]
-    pub max_running_per_principal: Option<usize>,
+    /// Jobs of one caller that run at once (0: no cap).
+    #[arg(long, default_value_t = sched().caps.running_per_principal)]
+    pub max_running_per_principal: usize,
     /// Attempts at a job during which the server stopped before the job is failed instead of
-    /// retried [default: 3].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub max_job_attempts: Option<u32>,
-    /// Seconds a job may execute before it is stopped and failed [default: 3600].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_execution_time: Option<u64>,
+    /// retried.
+    #[arg(long, default_value_t = sched().max_attempts, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_job_attempts: u32,
+    /// Seconds a job may execute before it is stopped and failed.
+    #[arg(long, default_value_t = sched().max_execution_time.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_execution_time: u64,
     /// A target's own execution time limit, TARGET=SECONDS (repeatable).
     #[arg(long, value_parser = parse_target_limit)]
     pub target_max_execution_time: Vec<(String, u64)>,
+}
+
+/// The scheduler's defaults for one worker: the source of the machine-independent defaults
+/// `--help` shows.
+fn sched() -> qws_server::scheduler::SchedulerConfig {
+    qws_server::scheduler::SchedulerConfig::with_workers(1)
 }
 
 fn parse_target_limit(s: &str) -> Result<(String, u64), String> {
@@ -162,8 +167,8 @@ impl SchedulerArgs {
             Some(w) => qws_server::scheduler::SchedulerConfig::with_workers(w as usize),
             None => qws_server::scheduler::SchedulerConfig::default(),
         };
-        if let Some(m) = self.max_output_mib {
-            c.max_output_bytes = m << 20;
+        if c.max_output_bytes != self.max_output_mib << 20 {
+            c.max_output_bytes = self.max_output_mib << 20;
             // The default budget leaves room for the largest output; keep it so.
             c.memory_budget_bytes =
                 qws_server::scheduler::default_memory_budget_here(c.max_output_bytes);
@@ -171,27 +176,15 @@ impl SchedulerArgs {
         if let Some(m) = self.memory_budget_mib {
             c.memory_budget_bytes = m << 20;
         }
-        if let Some(n) = self.max_queued_jobs {
-            c.max_queue = n;
-        }
-        if let Some(n) = self.max_queued_per_workspace {
-            c.caps.queued_per_workspace = n;
-        }
-        if let Some(n) = self.max_queued_per_principal {
-            c.caps.queued_per_principal = n;
-        }
+        c.max_queue = self.max_queued_jobs;
+        c.caps.queued_per_workspace = self.max_queued_per_workspace;
+        c.caps.queued_per_principal = self.max_queued_per_principal;
         if let Some(n) = self.max_running_per_workspace {
             c.caps.running_per_workspace = n;
         }
-        if let Some(n) = self.max_running_per_principal {
-            c.caps.running_per_principal = n;
-        }
-        if let Some(n) = self.max_job_attempts {
-            c.max_attempts = n;
-        }
-        if let Some(s) = self.max_execution_time {
-            c.max_execution_time = Duration::from_secs(s);
-        }
+        c.caps.running_per_principal = self.max_running_per_principal;
+        c.max_attempts = self.max_job_attempts;
+        c.max_execution_time = Duration::from_secs(self.max_execution_time);
         for (t, s) in &self.target_max_execution_time {
             c.target_max_execution_time
                 .insert(t.clone(), Duration::from_secs(*s));
@@ -320,4 +313,28 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     #[cfg(not(unix))]
     tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    /// With no flags, `qws serve` configures exactly the library's defaults: no default is
+    /// defined twice.
+    #[test]
+    fn no_flags_means_the_library_defaults() {
+        let args = Serve::try_parse_from(["serve"]).unwrap().args;
+        let dir = PathBuf::from("/data");
+        assert_eq!(
+            format!("{:?}", args.config(dir.clone())),
+            format!("{:?}", qws_server::ServerConfig::new(dir))
+        );
+    }
 }
