@@ -202,19 +202,6 @@ pub fn canonical_permissions(p: &str) -> String {
         .collect()
 }
 
-fn format_time(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 /// The signed fields of a SAS, in string-to-sign order.
 struct Signed<'a> {
     sv: &'a str,
@@ -292,8 +279,8 @@ fn mint(
 ) -> String {
     let sp = canonical_permissions(perms);
     let sr = if blob.is_some() { "b" } else { "c" };
-    let st = format_time(OffsetDateTime::now_utc() - START_SKEW);
-    let se = format_time(expiry);
+    let st = qws_core::time_fmt::seconds_z(OffsetDateTime::now_utc() - START_SKEW);
+    let se = qws_core::time_fmt::seconds_z(expiry);
     let sts = Signed {
         sv: SAS_VERSION,
         ws: ws_uid,
@@ -634,7 +621,7 @@ mod tests {
         assert_eq!(canonical_permissions("lwcar"), "racwl");
         assert_eq!(canonical_permissions("rxr"), "r");
         assert_eq!(
-            format_time(time::macros::datetime!(2050-01-02 03:04:05 UTC)),
+            qws_core::time_fmt::seconds_z(time::macros::datetime!(2050-01-02 03:04:05 UTC)),
             "2050-01-02T03:04:05Z"
         );
     }
