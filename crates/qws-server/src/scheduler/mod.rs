@@ -19,8 +19,8 @@ pub mod contain;
 pub mod exec;
 pub mod queue;
 
-use crate::dataplane::items::{self, status};
-use crate::dataplane::now_string;
+use crate::planes::dataplane::items::{self, status};
+use crate::planes::dataplane::now_string;
 use crate::state::AppState;
 use queue::{Caps, FairQueue, QueuedJob, Refusal};
 use qws_store::jobs::JobStore;
@@ -573,7 +573,8 @@ impl Scheduler {
         };
 
         // Read and parse the input before taking any memory.
-        let Some((container, Some(blob))) = crate::blob::sas::parse_blob_url(&s("inputDataUri"))
+        let Some((container, Some(blob))) =
+            crate::planes::blob::sas::parse_blob_url(&s("inputDataUri"))
         else {
             return self
                 .fail_waiting(
@@ -684,7 +685,8 @@ impl Scheduler {
             Some((_, true)) => {}
             _ => return Ok(()),
         }
-        let waited = (crate::dataplane::jobs::now_nanos() - row.created_at).max(0) as f64 / 1e9;
+        let waited =
+            (crate::planes::dataplane::jobs::now_nanos() - row.created_at).max(0) as f64 / 1e9;
         self.record_queue_time(target.id, waited);
 
         let shots = prepared.shots;
@@ -851,7 +853,7 @@ impl Scheduler {
             .to_string();
         let aborted = Self::blocking(move || {
             let out = js.update_item(&w, &s, |r| {
-                if r.item_type != "Session" || crate::dataplane::sessions::session_closed(&r.status) {
+                if r.item_type != "Session" || crate::planes::dataplane::sessions::session_closed(&r.status) {
                     return None;
                 }
                 let d = items::doc_of(r);
@@ -865,7 +867,7 @@ impl Scheduler {
             })?;
             let mut aborted = Vec::new();
             if let Some((_, true)) = out {
-                for j in js.list_items(&w, Some("Job"), Some(&s), crate::dataplane::MAX_LISTED)? {
+                for j in js.list_items(&w, Some("Job"), Some(&s), crate::planes::dataplane::MAX_LISTED)? {
                     let msg = format!("Session '{s}' was aborted because job '{failed_job}' failed (jobFailurePolicy: Abort).");
                     let end = now_string();
                     if let Some((_, true)) = js.update_item(&w, &j.id, |r| {
