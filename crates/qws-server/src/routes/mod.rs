@@ -13,6 +13,7 @@
 //! (verify first, count only failures). Errors are [`ApiError`] (the ARM/Azure
 //! `{"error": {...}}` shape).
 
+pub mod authorization;
 pub mod identity;
 pub mod mgmt;
 pub mod normalize;
@@ -29,6 +30,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(identity::router())
         .merge(mgmt::router())
+        .merge(authorization::router())
         .merge(crate::dataplane::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed_or_blob)
