@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod jobs;
 mod mgmt;
+mod role;
 mod serve;
 mod sim;
 
@@ -29,6 +30,8 @@ enum Command {
     Client(mgmt::ClientCommand),
     #[command(flatten)]
     Jobs(jobs::JobsCommand),
+    /// Azure RBAC: role assignments and role definitions, like `az role`.
+    Role(role::RoleArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +41,7 @@ fn main() -> std::process::ExitCode {
         Command::Sim(args) => sim::run(args),
         Command::Client(cmd) => mgmt::run(cmd),
         Command::Jobs(cmd) => jobs::run(cmd),
+        Command::Role(args) => role::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
