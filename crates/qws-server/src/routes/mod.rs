@@ -14,6 +14,7 @@
 //! `{"error": {...}}` shape).
 
 pub mod authorization;
+pub mod directory;
 pub mod identity;
 pub mod mgmt;
 pub mod normalize;
@@ -31,6 +32,7 @@ pub fn app(state: AppState) -> Router {
         .merge(identity::router())
         .merge(mgmt::router())
         .merge(authorization::router())
+        .merge(directory::router())
         .merge(crate::dataplane::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed_or_blob)
