@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod ad;
 mod jobs;
 mod mgmt;
 mod role;
@@ -32,6 +33,8 @@ enum Command {
     Jobs(jobs::JobsCommand),
     /// Azure RBAC: role assignments and role definitions, like `az role`.
     Role(role::RoleArgs),
+    /// Directory administration: users, service principals, groups, like `az ad`.
+    Ad(ad::AdArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +45,7 @@ fn main() -> std::process::ExitCode {
         Command::Client(cmd) => mgmt::run(cmd),
         Command::Jobs(cmd) => jobs::run(cmd),
         Command::Role(args) => role::run(args),
+        Command::Ad(args) => ad::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -297,7 +297,7 @@ fn assignment_path(scope: &str, name: Option<&str>) -> String {
 }
 
 /// One request to a path given as `/a/b/c` (each segment re-encoded); returns the body JSON.
-async fn send(
+pub(crate) async fn send(
     session: &Session,
     method: Method,
     path: &str,
@@ -319,7 +319,11 @@ fn is_guid(s: &str) -> bool {
 
 /// A role name or id → a role definition id. GUIDs and ids are used as given (as `az` does);
 /// names are looked up at the scope and must match exactly one role.
-async fn resolve_role(session: &Session, scope: &str, role: &str) -> anyhow::Result<String> {
+pub(crate) async fn resolve_role(
+    session: &Session,
+    scope: &str,
+    role: &str,
+) -> anyhow::Result<String> {
     if role.starts_with('/') {
         return Ok(role.to_string());
     }
