@@ -360,7 +360,7 @@ async fn sp(session: &Session, out: GlobalArgs, cmd: SpCommand) -> anyhow::Resul
             scopes,
             years,
         } => {
-            if role.is_some() != !scopes.is_empty() {
+            if role.is_some() == scopes.is_empty() {
                 bail!("--role and --scopes go together");
             }
             // Resolve the role first so a typo creates nothing.
