@@ -50,7 +50,7 @@ enum UserCommand {
         /// `name@domain`.
         #[arg(long = "user-principal-name")]
         user_principal_name: String,
-        /// Initial password (12+ characters of three kinds).
+        /// Initial password (8 to 256 characters, three of: lower case, upper case, digits, symbols).
         #[arg(long)]
         password: String,
         /// Create the account disabled with `false`.
