@@ -769,7 +769,37 @@ async fn delete_definition(
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_filter, Filter};
+    use super::{parse_filter, target, Filter};
+    use qws_core::rbac::ScopeKind;
+
+    #[test]
+    fn target_splits_scope_and_name_and_decodes_segments() {
+        let sub = "00000000-0000-0000-0000-0000000000aa";
+        let uri: axum::http::Uri = format!(
+            "/subscriptions/{sub}/resourceGroups/my%28rg%29/providers/Microsoft.Authorization/roleAssignments/abc?api-version=1"
+        )
+        .parse()
+        .unwrap();
+        let t = target(&uri).unwrap();
+        assert_eq!(
+            t.scope.as_str(),
+            format!("/subscriptions/{sub}/resourceGroups/my(rg)")
+        );
+        assert_eq!(t.name.as_deref(), Some("abc"));
+        let root: axum::http::Uri = "/providers/Microsoft.Authorization/roleDefinitions"
+            .parse()
+            .unwrap();
+        let t = target(&root).unwrap();
+        assert_eq!(t.scope.kind(), ScopeKind::Root);
+        assert_eq!(t.name, None);
+        // A decoded space is not a valid scope segment.
+        let bad: axum::http::Uri = format!(
+            "/subscriptions/{sub}/resourceGroups/a%20b/providers/Microsoft.Authorization/roleAssignments"
+        )
+        .parse()
+        .unwrap();
+        assert_eq!(target(&bad).err().unwrap().code, "InvalidScope");
+    }
 
     const ALL: &[&str] = &[
         "atScope()",
