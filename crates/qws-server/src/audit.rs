@@ -59,11 +59,41 @@ pub enum AuditAction {
     ListKeys,
     /// Access keys were regenerated, or the attempt was refused (`regenerateKey`).
     RegenerateKey,
+    /// A role assignment was created or updated (`Microsoft.Authorization/roleAssignments/write`).
+    RoleAssignmentWrite,
+    /// A role assignment was deleted (`Microsoft.Authorization/roleAssignments/delete`).
+    RoleAssignmentDelete,
+    /// A custom role was created or updated (`Microsoft.Authorization/roleDefinitions/write`).
+    RoleDefinitionWrite,
+    /// A custom role was deleted (`Microsoft.Authorization/roleDefinitions/delete`).
+    RoleDefinitionDelete,
+    /// A user was created (`Microsoft.Directory/users/create`).
+    UserCreate,
+    /// A user was updated (`Microsoft.Directory/users/update`).
+    UserUpdate,
+    /// A user's password was reset (`Microsoft.Directory/users/password/update`).
+    UserPasswordUpdate,
+    /// A user was deleted (`Microsoft.Directory/users/delete`).
+    UserDelete,
+    /// A service principal was created (`Microsoft.Directory/servicePrincipals/create`).
+    ServicePrincipalCreate,
+    /// A service principal was updated (`Microsoft.Directory/servicePrincipals/update`).
+    ServicePrincipalUpdate,
+    /// A service principal was deleted (`Microsoft.Directory/servicePrincipals/delete`).
+    ServicePrincipalDelete,
+    /// A client secret was added, reset or removed (`Microsoft.Directory/servicePrincipals/credentials/update`).
+    ServicePrincipalCredentialsUpdate,
+    /// A group was created (`Microsoft.Directory/groups/create`).
+    GroupCreate,
+    /// A group was deleted (`Microsoft.Directory/groups/delete`).
+    GroupDelete,
+    /// A group member was added or removed (`Microsoft.Directory/groups/members/update`).
+    GroupMembersUpdate,
 }
 
 impl AuditAction {
     /// Every action (for tests and documentation).
-    pub const ALL: [AuditAction; 12] = [
+    pub const ALL: [AuditAction; 27] = [
         AuditAction::Authenticate,
         AuditAction::DataPlaneAuthenticate,
         AuditAction::BlobAuthenticate,
@@ -76,6 +106,21 @@ impl AuditAction {
         AuditAction::DisableKeys,
         AuditAction::ListKeys,
         AuditAction::RegenerateKey,
+        AuditAction::RoleAssignmentWrite,
+        AuditAction::RoleAssignmentDelete,
+        AuditAction::RoleDefinitionWrite,
+        AuditAction::RoleDefinitionDelete,
+        AuditAction::UserCreate,
+        AuditAction::UserUpdate,
+        AuditAction::UserPasswordUpdate,
+        AuditAction::UserDelete,
+        AuditAction::ServicePrincipalCreate,
+        AuditAction::ServicePrincipalUpdate,
+        AuditAction::ServicePrincipalDelete,
+        AuditAction::ServicePrincipalCredentialsUpdate,
+        AuditAction::GroupCreate,
+        AuditAction::GroupDelete,
+        AuditAction::GroupMembersUpdate,
     ];
 
     /// The text written to the log.
@@ -93,7 +138,32 @@ impl AuditAction {
             AuditAction::DisableKeys => "disableKeys",
             AuditAction::ListKeys => "listKeys",
             AuditAction::RegenerateKey => "regenerateKey",
+            AuditAction::RoleAssignmentWrite => "Microsoft.Authorization/roleAssignments/write",
+            AuditAction::RoleAssignmentDelete => "Microsoft.Authorization/roleAssignments/delete",
+            AuditAction::RoleDefinitionWrite => "Microsoft.Authorization/roleDefinitions/write",
+            AuditAction::RoleDefinitionDelete => "Microsoft.Authorization/roleDefinitions/delete",
+            AuditAction::UserCreate => "Microsoft.Directory/users/create",
+            AuditAction::UserUpdate => "Microsoft.Directory/users/update",
+            AuditAction::UserPasswordUpdate => "Microsoft.Directory/users/password/update",
+            AuditAction::UserDelete => "Microsoft.Directory/users/delete",
+            AuditAction::ServicePrincipalCreate => "Microsoft.Directory/servicePrincipals/create",
+            AuditAction::ServicePrincipalUpdate => "Microsoft.Directory/servicePrincipals/update",
+            AuditAction::ServicePrincipalDelete => "Microsoft.Directory/servicePrincipals/delete",
+            AuditAction::ServicePrincipalCredentialsUpdate => {
+                "Microsoft.Directory/servicePrincipals/credentials/update"
+            }
+            AuditAction::GroupCreate => "Microsoft.Directory/groups/create",
+            AuditAction::GroupDelete => "Microsoft.Directory/groups/delete",
+            AuditAction::GroupMembersUpdate => "Microsoft.Directory/groups/members/update",
         }
+    }
+}
+
+impl AuditAction {
+    /// The action whose text is `name` (the ARM and directory action names double as audit
+    /// actions for the changes they make).
+    pub fn named(name: &str) -> Option<AuditAction> {
+        AuditAction::ALL.into_iter().find(|a| a.as_str() == name)
     }
 }
 

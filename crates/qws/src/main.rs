@@ -3,8 +3,10 @@
 
 use clap::{Parser, Subcommand};
 
+mod ad;
 mod jobs;
 mod mgmt;
+mod role;
 mod serve;
 mod sim;
 
@@ -29,6 +31,10 @@ enum Command {
     Client(mgmt::ClientCommand),
     #[command(flatten)]
     Jobs(jobs::JobsCommand),
+    /// Azure RBAC: role assignments and role definitions, like `az role`.
+    Role(role::RoleArgs),
+    /// Directory administration: users, service principals, groups, like `az ad`.
+    Ad(ad::AdArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +44,8 @@ fn main() -> std::process::ExitCode {
         Command::Sim(args) => sim::run(args),
         Command::Client(cmd) => mgmt::run(cmd),
         Command::Jobs(cmd) => jobs::run(cmd),
+        Command::Role(args) => role::run(args),
+        Command::Ad(args) => ad::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -8,7 +8,7 @@
 mod account;
 mod config;
 mod group;
-mod output;
+pub(crate) mod output;
 mod workspace;
 
 use anyhow::{bail, Context};

@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+mod generic;
 mod models;
 mod pager;
 

@@ -1,9 +1,13 @@
 //! The planes the server answers, one module each: [`identity`] (token service and managed
 //! identity), [`mgmt`] (ARM management plane), [`dataplane`] (Azure Quantum jobs, sessions,
-//! quotas) and [`blob`] (the Azure Blob Storage subset). [`crate::routes::app`] merges their
+//! quotas), [`blob`] (the Azure Blob Storage subset), [`authorization`] (ARM
+//! `Microsoft.Authorization`: role assignments and definitions) and [`directory`] (users,
+//! service principals and groups). [`crate::routes::app`] merges their
 //! routers.
 
+pub mod authorization;
 pub mod blob;
 pub mod dataplane;
+pub mod directory;
 pub mod identity;
 pub mod mgmt;

@@ -27,6 +27,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::planes::identity::router())
         .merge(crate::planes::mgmt::router())
         .merge(crate::planes::dataplane::router())
+        .merge(crate::planes::authorization::router())
+        .merge(crate::planes::directory::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed_or_blob)
         .with_state(state)

@@ -27,6 +27,8 @@ const TYPE_WORDS: &[&str] = &[
     "quotas",
     "topLevelItems",
     "storage",
+    "roleAssignments",
+    "roleDefinitions",
 ];
 
 /// Canonical namespaces.
@@ -34,6 +36,7 @@ const NAMESPACES: &[&str] = &[
     "Microsoft.Quantum",
     "Microsoft.ResourceGraph",
     "Microsoft.Resources",
+    "Microsoft.Authorization",
 ];
 
 fn canonical<'a>(seg: &str, table: &[&'a str]) -> Option<&'a str> {
