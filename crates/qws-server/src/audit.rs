@@ -264,6 +264,21 @@ mod tests {
                 "disableKeys",
                 "listKeys",
                 "regenerateKey",
+                "Microsoft.Authorization/roleAssignments/write",
+                "Microsoft.Authorization/roleAssignments/delete",
+                "Microsoft.Authorization/roleDefinitions/write",
+                "Microsoft.Authorization/roleDefinitions/delete",
+                "Microsoft.Directory/users/create",
+                "Microsoft.Directory/users/update",
+                "Microsoft.Directory/users/password/update",
+                "Microsoft.Directory/users/delete",
+                "Microsoft.Directory/servicePrincipals/create",
+                "Microsoft.Directory/servicePrincipals/update",
+                "Microsoft.Directory/servicePrincipals/delete",
+                "Microsoft.Directory/servicePrincipals/credentials/update",
+                "Microsoft.Directory/groups/create",
+                "Microsoft.Directory/groups/delete",
+                "Microsoft.Directory/groups/members/update",
             ]
         );
         let e = AuditEvent {
