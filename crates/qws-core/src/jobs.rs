@@ -398,6 +398,24 @@ impl Item for Session {
     }
 }
 
+/// Unix nanoseconds of an RFC 3339 time or a `YYYY-MM-DD` date, as list filters and job
+/// documents write them (`end_of_day` moves a date to its last nanosecond, for inclusive upper
+/// bounds).
+pub fn parse_time_nanos(v: &str, end_of_day: bool) -> Option<i128> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(v, &Rfc3339) {
+        return Some(t.unix_timestamp_nanos());
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(v, &fmt).ok()?;
+    let t = d.midnight().assume_utc().unix_timestamp_nanos();
+    Some(if end_of_day {
+        t + 86_400_000_000_000 - 1
+    } else {
+        t
+    })
+}
+
 /// `costEstimate` of a finished run (qws simulators are free).
 pub fn cost_estimate(shots: u64) -> Value {
     serde_json::json!({

@@ -10,6 +10,8 @@
 pub mod blobs;
 pub mod crypto;
 pub mod jobs;
+pub mod listing;
+pub mod queue;
 mod schema;
 mod store;
 

@@ -333,22 +333,7 @@ fn strip_enum(v: &str) -> &str {
     }
 }
 
-/// Unix nanoseconds of an RFC 3339 time or a `YYYY-MM-DD` date (`end_of_day` for inclusive
-/// upper bounds).
-fn parse_time(v: &str, end_of_day: bool) -> Option<i128> {
-    use time::format_description::well_known::Rfc3339;
-    if let Ok(t) = time::OffsetDateTime::parse(v, &Rfc3339) {
-        return Some(t.unix_timestamp_nanos());
-    }
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let d = time::Date::parse(v, &fmt).ok()?;
-    let t = d.midnight().assume_utc().unix_timestamp_nanos();
-    Some(if end_of_day {
-        t + 86_400_000_000_000 - 1
-    } else {
-        t
-    })
-}
+use qws_core::jobs::parse_time_nanos as parse_time;
 
 fn field<'a>(doc: &'a Map<String, Value>, f: &str) -> Option<&'a str> {
     doc.get(f).and_then(Value::as_str)
