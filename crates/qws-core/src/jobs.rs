@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 
+/// Name of a job's output blob in its container.
+pub const OUTPUT_BLOB: &str = "outputData";
+
 /// A status with a fixed set of legal moves.
 pub trait Lifecycle: Copy + Eq + fmt::Debug + Send + Sync + 'static {
     /// Whether `self → to` is a legal move (never true for a terminal status).

@@ -23,6 +23,8 @@ pub trait JobQueueStore: Send + Sync + fmt::Debug {
     fn attempts(&self, workspace_uid: &str, id: &str) -> Result<u32>;
     /// One job.
     fn job(&self, workspace_uid: &str, id: &str) -> Result<Option<Stored<Job>>>;
+    /// One session.
+    fn session(&self, workspace_uid: &str, id: &str) -> Result<Option<Stored<Session>>>;
     /// Jobs in `status` across all workspaces, oldest first, at most `limit` (restart
     /// recovery).
     fn jobs_in_status(&self, status: JobStatus, limit: usize) -> Result<Vec<Stored<Job>>>;
@@ -66,6 +68,9 @@ impl JobQueueStore for JobStore {
     }
     fn job(&self, workspace_uid: &str, id: &str) -> Result<Option<Stored<Job>>> {
         self.get::<Job>(workspace_uid, id)
+    }
+    fn session(&self, workspace_uid: &str, id: &str) -> Result<Option<Stored<Session>>> {
+        self.get::<Session>(workspace_uid, id)
     }
     fn jobs_in_status(&self, status: JobStatus, limit: usize) -> Result<Vec<Stored<Job>>> {
         let mut out = Vec::new();

@@ -51,7 +51,7 @@ pub const READ_ONLY_FIELDS: &[&str] = &[
 ];
 
 /// Name of the output blob in the job container.
-pub const OUTPUT_BLOB: &str = "outputData";
+pub use qws_core::jobs::OUTPUT_BLOB;
 /// Lifetime of the SAS on served job URIs.
 pub const OUTPUT_SAS_LIFETIME: time::Duration = time::Duration::hours(24);
 
