@@ -225,7 +225,14 @@ fn cond_sql(c: &Cond, params: &mut Vec<SqlValue>, out: &mut String) {
             out.push(')');
         }
         Cond::Never => out.push_str("0"),
-        Cond::StartsWith(Field::CreationTime, _) => out.push_str("0"),
+        Cond::StartsWith(Field::CreationTime, prefix) => {
+            // Rare (a prefix of the time text): read from the document, not indexed.
+            params.push(SqlValue::Text(prefix.to_lowercase()));
+            out.push_str(&format!(
+                "(instr(lower(json_extract(doc, '$.creationTime')), ?{}) = 1)",
+                params.len()
+            ));
+        }
         Cond::StartsWith(f, prefix) => {
             params.push(SqlValue::Text(prefix.to_lowercase()));
             // instr(…) = 1: the first occurrence is at the start (an empty prefix gives 1).

@@ -10,6 +10,7 @@
 //! Python enum prefix (`'JobStatus.WAITING'`) and compare case-insensitively, and dates are
 //! unquoted `YYYY-MM-DD` (a date-only `le`/`gt` bound covers the whole day).
 
+use qws_store::listing::{CmpOp as SqlOp, Cond, Field, Operand};
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 
@@ -373,6 +374,51 @@ impl Filter {
                 }
             }
         }
+    }
+}
+
+impl Filter {
+    /// The same condition for the store to evaluate in SQL ([`qws_store::listing`]), with the
+    /// values prepared as [`Filter::matches`] compares them: enum prefixes dropped, times
+    /// parsed (a date-only upper bound covers its whole day).
+    pub fn to_cond(&self) -> Cond {
+        match self {
+            Filter::And(a, b) => Cond::And(Box::new(a.to_cond()), Box::new(b.to_cond())),
+            Filter::Or(a, b) => Cond::Or(Box::new(a.to_cond()), Box::new(b.to_cond())),
+            Filter::StartsWith(p, v) => match Field::from_json_name(p) {
+                Some(f) => Cond::StartsWith(f, v.clone()),
+                None => Cond::Never,
+            },
+            Filter::Compare(p, CmpOp(op), v, _quoted) => {
+                let Some(field) = Field::from_json_name(p) else {
+                    return Cond::Never;
+                };
+                let op = match op {
+                    Op::Eq => SqlOp::Eq,
+                    Op::Ne => SqlOp::Ne,
+                    Op::Ge => SqlOp::Ge,
+                    Op::Gt => SqlOp::Gt,
+                    Op::Le => SqlOp::Le,
+                    Op::Lt => SqlOp::Lt,
+                };
+                if field == Field::CreationTime {
+                    let date_only = v.len() == 10;
+                    match parse_time(v, date_only && matches!(op, SqlOp::Le | SqlOp::Gt)) {
+                        Some(t) => Cond::Compare(field, op, Operand::Time(t)),
+                        None => Cond::Never,
+                    }
+                } else {
+                    Cond::Compare(field, op, Operand::Text(strip_enum(v).to_string()))
+                }
+            }
+        }
+    }
+}
+
+impl OrderKey {
+    /// The store's order key: the field, and whether it is descending.
+    pub fn to_store(&self) -> Option<(Field, bool)> {
+        Field::from_json_name(self.field).map(|f| (f, self.desc))
     }
 }
 
