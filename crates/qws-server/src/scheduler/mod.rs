@@ -879,6 +879,9 @@ impl Scheduler {
 }
 
 #[cfg(test)]
+mod store_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
