@@ -136,8 +136,7 @@ async fn a_job_runs_to_succeeded_with_its_output_written() {
     let f = fixture();
     f.add_job("bell", Some(BELL), None);
     let s = f.scheduler();
-    s.start().unwrap();
-    s.enqueue(WS.into(), "bell".into(), "k".into());
+    s.start().unwrap(); // queues every waiting job
     let j = f.wait("bell", |j| j.status.is_terminal()).await;
     assert_eq!(j.status, JobStatus::Succeeded, "{:?}", j.error_data);
     assert!(j.begin_execution_time.is_some() && j.end_execution_time.is_some());
@@ -153,7 +152,6 @@ async fn a_job_cancelled_while_executing_stays_cancelled_without_output() {
     f.add_job("long", Some(&endless_circuit()), None);
     let s = f.scheduler();
     s.start().unwrap();
-    s.enqueue(WS.into(), "long".into(), "k".into());
     f.wait("long", |j| j.status == JobStatus::Executing).await;
     // What the cancel handler does: the transition, then the scheduler's signal.
     let t = f
