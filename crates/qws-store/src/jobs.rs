@@ -337,6 +337,30 @@ impl JobStore {
         Ok(true)
     }
 
+    /// Inserts many items in one transaction (imports, benchmarks), skipping ids that exist;
+    /// returns how many were inserted. No quota is counted.
+    pub fn insert_items(&self, items: &[ItemRow]) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = write_tx(&mut conn)?;
+        let mut n = 0;
+        for item in items {
+            let exists = tx
+                .query_row(
+                    "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
+                    params![item.workspace_uid, item.id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if !exists {
+                Self::insert_row(&tx, item)?;
+                n += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
     fn insert_row(conn: &Connection, item: &ItemRow) -> Result<()> {
         let mut values: Vec<rusqlite::types::Value> = vec![
             item.workspace_uid.clone().into(),
