@@ -147,8 +147,10 @@ impl Lifecycle for SessionStatus {
         use SessionStatus::*;
         matches!(
             (self, to),
-            (Waiting, Executing | Succeeded | Failed | Failures | TimedOut)
-                | (Executing, Succeeded | Failed | Failures | TimedOut)
+            (
+                Waiting,
+                Executing | Succeeded | Failed | Failures | TimedOut
+            ) | (Executing, Succeeded | Failed | Failures | TimedOut)
         )
     }
     /// A closed session: it accepts no more jobs.
@@ -479,7 +481,10 @@ mod tests {
                 (Executing, Cancelled),
             ]
         );
-        assert!(transition(Waiting, Succeeded).is_err(), "no output without running");
+        assert!(
+            transition(Waiting, Succeeded).is_err(),
+            "no output without running"
+        );
         assert!(transition(Waiting, Waiting).is_err());
     }
 
@@ -552,7 +557,11 @@ mod tests {
         job.merge_into(&mut doc);
         let keys: Vec<&str> = doc.keys().map(String::as_str).collect();
         assert_eq!(keys[0], "name", "the first key stays first");
-        assert_eq!(keys[keys.len() - 1], "quantumComputingData", "a new key goes last");
+        assert_eq!(
+            keys[keys.len() - 1],
+            "quantumComputingData",
+            "a new key goes last"
+        );
         assert_eq!(doc["sessionId"], Value::Null, "not dropped");
         assert_eq!(doc["status"], json!("Succeeded"));
         assert_eq!(doc["quantumComputingData"], json!({"count": 1}));

@@ -88,7 +88,9 @@ pub struct Stored<T> {
 fn parse_doc(text: &str) -> Result<Map<String, Value>> {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(m)) => Ok(m),
-        _ => Err(StoreError::Corrupt("an item document is not a JSON object".into())),
+        _ => Err(StoreError::Corrupt(
+            "an item document is not a JSON object".into(),
+        )),
     }
 }
 
@@ -147,8 +149,7 @@ fn index_old_rows(conn: &mut Connection) -> Result<usize> {
         for (w, id, text) in &batch {
             // A document that is not an object still gets indexed (as all-missing fields).
             let doc = parse_doc(text).unwrap_or_default();
-            let mut values: Vec<rusqlite::types::Value> =
-                vec![w.clone().into(), id.clone().into()];
+            let mut values: Vec<rusqlite::types::Value> = vec![w.clone().into(), id.clone().into()];
             values.extend(query_values(&doc));
             tx.execute(
                 &format!(
@@ -174,7 +175,8 @@ impl std::fmt::Debug for JobStore {
     }
 }
 
-pub(crate) const ITEM_COLUMNS: &str = "workspace_uid, id, item_type, session_id, status, created_at, doc";
+pub(crate) const ITEM_COLUMNS: &str =
+    "workspace_uid, id, item_type, session_id, status, created_at, doc";
 
 pub(crate) fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
     Ok(ItemRow {
@@ -536,7 +538,12 @@ impl JobStore {
                AND item_type = 'Job' AND status = ?3 ORDER BY created_at, id LIMIT ?4",
         )?;
         let rows = stmt.query_map(
-            params![workspace_uid, session_id, status, limit.min(i64::MAX as usize) as i64],
+            params![
+                workspace_uid,
+                session_id,
+                status,
+                limit.min(i64::MAX as usize) as i64
+            ],
             |r| r.get(0),
         )?;
         Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
@@ -890,12 +897,21 @@ mod tests {
         .enumerate()
         {
             let id = format!("j{i}");
-            s.insert_job(&full_job(&id, i as i64 + 1, name, target), "ionq", "p", None)
-                .unwrap()
-                .unwrap();
+            s.insert_job(
+                &full_job(&id, i as i64 + 1, name, target),
+                "ionq",
+                "p",
+                None,
+            )
+            .unwrap()
+            .unwrap();
         }
         let ids = |spec: &ListSpec| -> Vec<String> {
-            s.list_page("w1", spec).unwrap().into_iter().map(|r| r.id).collect()
+            s.list_page("w1", spec)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
         };
         let mut spec = ListSpec {
             scope: Scope::Jobs,
@@ -915,13 +931,21 @@ mod tests {
         spec.skip = 1;
         spec.limit = 1;
         assert_eq!(ids(&spec), ["j0"]);
-        spec.cond = Some(Cond::Compare(Field::Name, CmpOp::Ne, Operand::Text("x".into())));
+        spec.cond = Some(Cond::Compare(
+            Field::Name,
+            CmpOp::Ne,
+            Operand::Text("x".into()),
+        ));
         spec.skip = 0;
         spec.limit = 10;
         spec.order = vec![];
         assert_eq!(ids(&spec), ["j0", "j1", "j2"]);
         let day2 = qws_core::jobs::parse_time_nanos("2026-11-02", false).unwrap();
-        spec.cond = Some(Cond::Compare(Field::CreationTime, CmpOp::Ge, Operand::Time(day2)));
+        spec.cond = Some(Cond::Compare(
+            Field::CreationTime,
+            CmpOp::Ge,
+            Operand::Time(day2),
+        ));
         assert_eq!(ids(&spec), ["j1", "j2", "j3"]);
         spec.cond = Some(Cond::Never);
         assert!(ids(&spec).is_empty());
@@ -934,9 +958,14 @@ mod tests {
     fn rows_written_before_the_list_columns_are_indexed_at_open() {
         use crate::listing::*;
         let (d, s) = open();
-        s.insert_job(&full_job("old", 1, "Legacy", "ionq.simulator"), "ionq", "p", None)
-            .unwrap()
-            .unwrap();
+        s.insert_job(
+            &full_job("old", 1, "Legacy", "ionq.simulator"),
+            "ionq",
+            "p",
+            None,
+        )
+        .unwrap()
+        .unwrap();
         s.conn()
             .execute(
                 "UPDATE dp_items SET q_indexed = 0, q_name = NULL, q_target = NULL, q_created = NULL",
@@ -955,7 +984,11 @@ mod tests {
         assert_eq!(s.list_page("w1", &spec).unwrap().len(), 1);
         let left: i64 = s
             .conn()
-            .query_row("SELECT count(*) FROM dp_items WHERE q_indexed = 0", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM dp_items WHERE q_indexed = 0",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(left, 0);
     }

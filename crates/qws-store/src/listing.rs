@@ -224,7 +224,7 @@ fn cond_sql(c: &Cond, params: &mut Vec<SqlValue>, out: &mut String) {
             cond_sql(b, params, out);
             out.push(')');
         }
-        Cond::Never => out.push_str("0"),
+        Cond::Never => out.push('0'),
         Cond::StartsWith(Field::CreationTime, prefix) => {
             // Rare (a prefix of the time text): read from the document, not indexed.
             params.push(SqlValue::Text(prefix.to_lowercase()));
@@ -242,7 +242,7 @@ fn cond_sql(c: &Cond, params: &mut Vec<SqlValue>, out: &mut String) {
             let value = match (f, operand) {
                 (Field::CreationTime, Operand::Time(t)) => SqlValue::Integer(clamp_i64(*t)),
                 (Field::CreationTime, Operand::Text(_)) | (_, Operand::Time(_)) => {
-                    out.push_str("0");
+                    out.push('0');
                     return;
                 }
                 (_, Operand::Text(s)) => SqlValue::Text(s.to_lowercase()),
@@ -260,7 +260,11 @@ fn cond_sql(c: &Cond, params: &mut Vec<SqlValue>, out: &mut String) {
 }
 
 /// The rows of one page.
-pub(crate) fn list(conn: &Connection, workspace_uid: &str, spec: &ListSpec) -> Result<Vec<ItemRow>> {
+pub(crate) fn list(
+    conn: &Connection,
+    workspace_uid: &str,
+    spec: &ListSpec,
+) -> Result<Vec<ItemRow>> {
     let mut params: Vec<SqlValue> = vec![SqlValue::Text(workspace_uid.to_string())];
     let mut sql = format!("SELECT {ITEM_COLUMNS} FROM dp_items WHERE workspace_uid = ?1 AND ");
     match &spec.scope {
@@ -268,7 +272,10 @@ pub(crate) fn list(conn: &Connection, workspace_uid: &str, spec: &ListSpec) -> R
         Scope::Sessions => sql.push_str("item_type = 'Session'"),
         Scope::SessionJobs(s) => {
             params.push(SqlValue::Text(s.clone()));
-            sql.push_str(&format!("item_type = 'Job' AND session_id = ?{}", params.len()));
+            sql.push_str(&format!(
+                "item_type = 'Job' AND session_id = ?{}",
+                params.len()
+            ));
         }
         Scope::TopLevel => sql.push_str("(item_type = 'Session' OR session_id IS NULL)"),
     }
@@ -284,10 +291,7 @@ pub(crate) fn list(conn: &Connection, workspace_uid: &str, spec: &ListSpec) -> R
     params.push(SqlValue::Integer(spec.limit.min(i64::MAX as usize) as i64));
     params.push(SqlValue::Integer(spec.skip.min(i64::MAX as usize) as i64));
     let n = params.len();
-    sql.push_str(&format!(
-        "created_at, id LIMIT ?{} OFFSET ?{n}",
-        n - 1
-    ));
+    sql.push_str(&format!("created_at, id LIMIT ?{} OFFSET ?{n}", n - 1));
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(params), row_to_item)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

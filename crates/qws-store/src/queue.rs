@@ -160,7 +160,11 @@ impl JobDataStore for BlobStore {
         blob: &str,
         max_bytes: u64,
     ) -> std::result::Result<Input, DataError> {
-        let Some(props) = self.blob_props(workspace_uid, container, blob).ok().flatten() else {
+        let Some(props) = self
+            .blob_props(workspace_uid, container, blob)
+            .ok()
+            .flatten()
+        else {
             return Ok(Input::NotFound);
         };
         if props.length > max_bytes {

@@ -561,7 +561,12 @@ mod tests {
             json!(5),
             json!("Zeta"),
         ];
-        let targets = ["ionq.simulator", "IonQ.Simulator", "quantinuum.sim.h1-1e", "rigetti.sim.qvm"];
+        let targets = [
+            "ionq.simulator",
+            "IonQ.Simulator",
+            "quantinuum.sim.h1-1e",
+            "rigetti.sim.qvm",
+        ];
         let statuses = ["Waiting", "Executing", "Succeeded", "Failed", "Cancelled"];
         let times = [
             "2026-11-02T03:00:00.0000000Z",
@@ -573,7 +578,9 @@ mod tests {
         ];
         let mut seed: u64 = 7;
         let mut next = |n: usize| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((seed >> 33) as usize) % n
         };
         let mut rows = Vec::new();
@@ -582,7 +589,10 @@ mod tests {
             let id = format!("j{i:03}");
             let mut d = Map::new();
             d.insert("id".into(), json!(id));
-            d.insert("itemType".into(), json!(if session { "Session" } else { "Job" }));
+            d.insert(
+                "itemType".into(),
+                json!(if session { "Session" } else { "Job" }),
+            );
             let name = names[next(names.len())].clone();
             if next(5) > 0 {
                 d.insert("name".into(), name);
@@ -639,7 +649,8 @@ mod tests {
             Some("SessionId desc, Id"),
         ];
         let pages = [(0, 100), (3, 5), (0, 1000), (200, 10)];
-        let scopes: [(Scope, fn(&ItemRow) -> bool); 4] = [
+        type InScope = fn(&ItemRow) -> bool;
+        let scopes: [(Scope, InScope); 4] = [
             (Scope::Jobs, |r| r.item_type == "Job"),
             (Scope::Sessions, |r| r.item_type == "Session"),
             (Scope::SessionJobs("s1".into()), |r| {
@@ -654,7 +665,7 @@ mod tests {
             let docs: Vec<Map<String, Value>> = rows
                 .iter()
                 .filter(|r| in_scope(r))
-                .map(|r| crate::dataplane::items::doc_of(r))
+                .map(crate::dataplane::items::doc_of)
                 .collect();
             for f in filters {
                 for o in orders {
@@ -673,11 +684,19 @@ mod tests {
                             .take(top)
                             .map(|d| d["id"].as_str().unwrap())
                             .collect();
-                        let got = js.list_page("w", &list_spec(scope.clone(), &q).unwrap()).unwrap();
-                        assert_eq!(got.len() > top, skip + top < all.len(), "{scope:?} {f:?} {o:?}");
-                        let got: Vec<&str> =
-                            got.iter().take(top).map(|r| r.id.as_str()).collect();
-                        assert_eq!(got, want, "{scope:?} filter {f:?} orderby {o:?} skip {skip} top {top}");
+                        let got = js
+                            .list_page("w", &list_spec(scope.clone(), &q).unwrap())
+                            .unwrap();
+                        assert_eq!(
+                            got.len() > top,
+                            skip + top < all.len(),
+                            "{scope:?} {f:?} {o:?}"
+                        );
+                        let got: Vec<&str> = got.iter().take(top).map(|r| r.id.as_str()).collect();
+                        assert_eq!(
+                            got, want,
+                            "{scope:?} filter {f:?} orderby {o:?} skip {skip} top {top}"
+                        );
                         assert!(fetch_limit(&q) > top);
                         checked += 1;
                     }

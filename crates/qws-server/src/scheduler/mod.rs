@@ -385,11 +385,16 @@ impl Scheduler {
             if attempts >= self.config.max_attempts {
                 let f = Self::interrupted(attempts);
                 let end = now_string();
-                self.store
-                    .transition_job(ws, id, &[JobStatus::Executing], JobStatus::Failed, &mut |j| {
+                self.store.transition_job(
+                    ws,
+                    id,
+                    &[JobStatus::Executing],
+                    JobStatus::Failed,
+                    &mut |j| {
                         j.end_execution_time = Some(end.clone());
                         j.error_data = Some(ErrorData::new(f.code, &f.message));
-                    })?;
+                    },
+                )?;
                 failed += 1;
             } else {
                 self.store.transition_job(
@@ -598,10 +603,8 @@ impl Scheduler {
         // Read and parse the input before taking any memory.
         let Some((container, Some(blob))) = crate::blob::sas::parse_blob_url(&job.input_data_uri)
         else {
-            let f = exec::JobFailure::new(
-                "InvalidInputDataUri",
-                "inputDataUri does not name a blob.",
-            );
+            let f =
+                exec::JobFailure::new("InvalidInputDataUri", "inputDataUri does not name a blob.");
             return self.fail_waiting(ws, id, f).await;
         };
         let max_input = self.config.max_input_bytes;
@@ -611,8 +614,10 @@ impl Scheduler {
             Ok(Value::Object(m)) => m,
             _ => Map::new(),
         };
-        let (input_format, output_format) =
-            (job.input_data_format.clone(), job.output_data_format.clone());
+        let (input_format, output_format) = (
+            job.input_data_format.clone(),
+            job.output_data_format.clone(),
+        );
         let (data, w, c, b) = (self.data.clone(), ws.to_string(), container.clone(), blob);
         let read_and_prepare =
             move || -> anyhow::Result<Result<exec::Prepared, exec::JobFailure>> {
@@ -623,8 +628,7 @@ impl Scheduler {
                     Input::Found {
                         data,
                         content_encoding,
-                    } => match exec::decode_content(data, content_encoding.as_deref(), max_input)
-                    {
+                    } => match exec::decode_content(data, content_encoding.as_deref(), max_input) {
                         Ok(d) => d,
                         Err(f) => return Ok(Err(f)),
                     },
@@ -809,16 +813,12 @@ impl Scheduler {
         let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
         let end = now_string();
         let out = Self::blocking(move || {
-            Ok(js.transition_job(
-                &w,
-                &i,
-                &[JobStatus::Waiting],
-                JobStatus::Failed,
-                &mut |j| {
+            Ok(
+                js.transition_job(&w, &i, &[JobStatus::Waiting], JobStatus::Failed, &mut |j| {
                     j.end_execution_time = Some(end.clone());
                     j.error_data = Some(ErrorData::new(f.code, &f.message));
-                },
-            )?)
+                })?,
+            )
         })
         .await?;
         if let Transition::Done(job) = out {

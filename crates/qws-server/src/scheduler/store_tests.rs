@@ -7,7 +7,8 @@ use qws_store::blobs::{BlobHeaders, BlobLimits, BlobStore};
 use qws_store::jobs::{ItemRow, JobStore};
 
 const WS: &str = "ws-1";
-const BELL: &str = r#"{"qubits":2,"circuit":[{"gate":"h","target":0},{"gate":"cnot","control":0,"target":1}]}"#;
+const BELL: &str =
+    r#"{"qubits":2,"circuit":[{"gate":"h","target":0},{"gate":"cnot","control":0,"target":1}]}"#;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -47,7 +48,14 @@ impl Fixture {
         self.blobs.create_container(WS, &container).unwrap();
         if let Some(input) = input {
             self.blobs
-                .put_blob(WS, &container, "inputData", input.as_bytes(), BlobHeaders::default(), false)
+                .put_blob(
+                    WS,
+                    &container,
+                    "inputData",
+                    input.as_bytes(),
+                    BlobHeaders::default(),
+                    false,
+                )
                 .unwrap();
         }
         let mut doc = json!({
@@ -74,7 +82,10 @@ impl Fixture {
             created_at: now_nanos(),
             doc: doc.to_string(),
         };
-        self.jobs.insert_job(&row, "ionq", "p", None).unwrap().unwrap();
+        self.jobs
+            .insert_job(&row, "ionq", "p", None)
+            .unwrap()
+            .unwrap();
     }
 
     fn add_session(&self, id: &str, policy: &str) {
@@ -115,7 +126,10 @@ impl Fixture {
             if done(&j) {
                 return j;
             }
-            assert!(std::time::Instant::now() < deadline, "job {id} stuck: {j:?}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job {id} stuck: {j:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -169,7 +183,10 @@ async fn a_job_cancelled_while_executing_stays_cancelled_without_output() {
     // The signal stops the simulation (minutes of work otherwise): the worker lets go of it.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !lock(&s.running).is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the run was not stopped");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run was not stopped"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     s.shutdown(Duration::from_secs(10)).await;
@@ -189,7 +206,13 @@ async fn start_fails_jobs_that_used_up_their_attempts_and_requeues_the_rest() {
     // `crashed` died once while executing.
     f.jobs.begin_attempt(WS, "crashed").unwrap();
     f.jobs
-        .transition::<Job>(WS, "crashed", &[JobStatus::Waiting], JobStatus::Executing, &mut |_| {})
+        .transition::<Job>(
+            WS,
+            "crashed",
+            &[JobStatus::Waiting],
+            JobStatus::Executing,
+            &mut |_| {},
+        )
         .unwrap();
     let s = f.scheduler();
     s.start().unwrap();
@@ -225,7 +248,11 @@ async fn a_failed_job_aborts_its_session_and_fails_the_waiting_jobs() {
 
     f.wait("c-bad", |j| j.status.is_terminal()).await;
     let next = f.wait("c-next", |j| j.status.is_terminal()).await;
-    assert_eq!(next.status, JobStatus::Succeeded, "Continue keeps the session going");
+    assert_eq!(
+        next.status,
+        JobStatus::Succeeded,
+        "Continue keeps the session going"
+    );
     let session = f.jobs.get::<Session>(WS, "go-on").unwrap().unwrap().item;
     assert_eq!(session.status, SessionStatus::Executing);
     s.shutdown(Duration::from_secs(10)).await;
@@ -237,6 +264,9 @@ fn stored_documents_read_back_as_typed_items() {
     f.add_job("j", Some(BELL), None);
     f.add_session("s", "Abort");
     let doc = crate::dataplane::items::doc_of(&f.jobs.get_item(WS, "s").unwrap().unwrap());
-    assert_eq!(Session::from_doc(&doc).unwrap().job_failure_policy, JobFailurePolicy::Abort);
+    assert_eq!(
+        Session::from_doc(&doc).unwrap().job_failure_policy,
+        JobFailurePolicy::Abort
+    );
     assert_eq!(f.job("j").requested_shots(), Some(10));
 }
