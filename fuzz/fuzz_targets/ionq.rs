@@ -1,5 +1,5 @@
 //! Fuzzes the IonQ JSON front end: any input must give a circuit or an error, never a panic, and a
-//! small accepted circuit must validate and run.
+//! small accepted circuit must validate, run and encode.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -24,4 +24,11 @@ fn qws_sim_fuzz_run(circuit: &qws_sim::ir::Circuit) {
         ..Default::default()
     };
     let _ = qws_sim::run::run(circuit, &opts);
+    for format in [
+        qws_sim::encode::IONQ_RESULTS,
+        qws_sim::encode::HONEYWELL_RESULTS,
+        qws_sim::encode::MICROSOFT_RESULTS_V2,
+    ] {
+        let _ = qws_sim::encode::encode_results(format, circuit, &opts);
+    }
 }

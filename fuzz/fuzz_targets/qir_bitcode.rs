@@ -19,5 +19,6 @@ fuzz_target!(|data: &[u8]| {
         max_total_steps: 20_000,
         ..QirRunOptions::default()
     };
+    let _ = qws_sim::qir::requirements(&input);
     let _ = run_qir(&input, &opts);
 });

@@ -1,6 +1,7 @@
 """Shared fixtures for the compat suites: one real `qws serve` per test session.
 
-The server binary comes from $QWS_BIN, else target/release/qws, else target/debug/qws. It runs in
+The server binary comes from $QWS_BIN, else the newest of target/release/qws and target/debug/qws
+(`find_qws_bin`, the one way every suite finds it; no binary is an error, never a skip). It runs in
 a temporary data dir with both listeners on 127.0.0.1:0; the fixture waits until bootstrap.json
 names the bound ports and the server answers, and stops the server at the end of the session.
 
@@ -13,6 +14,7 @@ The server is shared by every suite: leave the bootstrap workspace's keys and se
 that regenerates or disables keys or deletes things.
 """
 
+import atexit
 import json
 import os
 import pathlib
@@ -31,17 +33,68 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 60
+# The shared server's worker count, fixed so queueing behaviour does not depend on the machine's
+# cores: with 2 workers a workspace runs at most one job at a time (one worker is kept for other
+# workspaces), so a second job of the same workspace is certain to wait.
+SERVER_WORKERS = 2
 
 
 def find_qws_bin() -> pathlib.Path:
+    """The qws binary under test: $QWS_BIN when set, else the most recently built of
+    target/release/qws and target/debug/qws. Raises when there is none, so a missing build
+    fails every test that needs it instead of skipping them."""
     env = os.environ.get("QWS_BIN")
     if env:
-        return pathlib.Path(env).resolve()
-    for profile in ("release", "debug"):
-        candidate = REPO / "target" / profile / "qws"
-        if candidate.exists():
-            return candidate
-    raise RuntimeError("no qws binary: set QWS_BIN or run `cargo build -p qws`")
+        path = pathlib.Path(env).resolve()
+        if not path.is_file():
+            raise RuntimeError(f"QWS_BIN={env} is not a file")
+        return path
+    built = [REPO / "target" / profile / "qws" for profile in ("release", "debug")]
+    built = [p for p in built if p.is_file()]
+    if not built:
+        raise RuntimeError("no qws binary: set QWS_BIN or run `cargo build -p qws`")
+    return max(built, key=lambda p: p.stat().st_mtime)
+
+
+# Servers this pytest process started. They share pytest's process group (no new session), so
+# the test command ends them with that group even when pytest itself is killed; this hook also
+# stops any a failing fixture left behind when pytest exits normally.
+_SERVERS = []
+
+
+def spawn_server(args, log_file) -> subprocess.Popen:
+    """Starts `qws ARGS…` with output to `log_file`, registered for cleanup at exit."""
+    proc = subprocess.Popen([str(a) for a in args], stdout=log_file, stderr=subprocess.STDOUT)
+    _SERVERS.append(proc)
+    return proc
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM (graceful), then SIGKILL after 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@atexit.register
+def _stop_all_servers():
+    for proc in _SERVERS:
+        stop_server(proc)
+
+
+def assert_bell_histogram(histogram: dict, shots: int):
+    """A Bell pair measured `shots` times: only 00 and 11 (keys "0" and "3"), both seen, the
+    probabilities sum to 1 and each is near one half (±0.2 is over 4 standard deviations at
+    100 shots)."""
+    assert set(histogram) == {"0", "3"}, histogram
+    assert abs(sum(histogram.values()) - 1.0) < 1e-6, histogram
+    for p in histogram.values():
+        assert 0.5 - 0.2 <= p <= 0.5 + 0.2, histogram
+        assert abs(p * shots - round(p * shots)) < 1e-6, f"not a whole number of {shots} shots: {histogram}"
 
 
 class CliResult:
@@ -200,9 +253,9 @@ def qws():
     data_dir = tmp / "data"
     log = tmp / "server.log"
     with open(log, "wb") as log_file:
-        proc = subprocess.Popen(
+        proc = spawn_server(
             [
-                str(binary),
+                binary,
                 "serve",
                 "--data-dir",
                 str(data_dir),
@@ -215,10 +268,10 @@ def qws():
                 # the outcome depend on test order.
                 "--auth-failure-limit",
                 "100000",
+                "--workers",
+                SERVER_WORKERS,
             ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            log_file,
         )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -251,13 +304,7 @@ def qws():
                 else:
                     os.environ[k] = v
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_server(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

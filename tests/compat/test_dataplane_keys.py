@@ -50,7 +50,7 @@ def test_key_rotation_story(qws, mgmt_client, mgmt_credential, new_workspace):
     with pytest.raises(ClientAuthenticationError):
         old_primary.get_targets()
     new_primary = key_client(qws, name, mgmt_client.workspace.list_keys(qws.resource_group, name).primary_key.key)
-    assert new_primary.get_targets(name="ionq.simulator") is not None
+    assert new_primary.get_targets(name="ionq.simulator").name == "ionq.simulator"
 
     # 2. Regenerate the secondary: that client's next call fails with 401.
     mgmt_client.workspace.regenerate_keys(qws.resource_group, name, APIKeys(keys=[KeyType.SECONDARY]))

@@ -90,7 +90,8 @@ def test_invalid_workspace_names_are_rejected(qws, mgmt_client, bad_name):
     with pytest.raises(HttpResponseError) as err:
         mgmt_client.workspaces.begin_create_or_update(qws.resource_group, bad_name, new_body(qws)).result()
     assert err.value.status_code == 400
-    assert err.value.error.code
+    assert err.value.error.code == "InvalidResourceName", err.value.error
+    assert f"The workspace name '{bad_name}' is invalid" in err.value.error.message, err.value.error
     names = [w.name for w in mgmt_client.workspaces.list_by_resource_group(qws.resource_group)]
     assert bad_name not in names
 
@@ -102,6 +103,8 @@ def test_missing_location_is_rejected(qws, mgmt_client, unique_name):
             qws.resource_group, name, {"properties": {"apiKeyEnabled": True}}
         ).result()
     assert err.value.status_code == 400
+    assert err.value.error.code == "LocationRequired", err.value.error
+    assert err.value.error.message == "The location property is required for this definition."
     with pytest.raises(ResourceNotFoundError):
         mgmt_client.workspaces.get(qws.resource_group, name)
 

@@ -92,7 +92,8 @@ def test_disable_and_enable_api_keys(qws, mgmt_client, new_workspace):
     with pytest.raises(HttpResponseError) as err:
         mgmt_client.workspace.regenerate_keys(qws.resource_group, name, APIKeys(keys=[KeyType.PRIMARY]))
     assert err.value.status_code == 400
-    assert err.value.error is not None and err.value.error.code
+    assert err.value.error.code == "ApiKeysDisabled", err.value.error
+    assert "Access keys are disabled for this workspace" in err.value.error.message
 
     enabled = set_api_key_enabled(qws, mgmt_client, name, True)
     assert enabled.properties.api_key_enabled is True

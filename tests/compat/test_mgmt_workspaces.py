@@ -93,7 +93,17 @@ def test_check_name_availability(qws, mgmt_client, unique_name):
 
 def test_delete_of_missing_workspace_succeeds(qws, mgmt_client, unique_name):
     # ARM answers 204 for a DELETE of something that does not exist; the poller completes.
-    mgmt_client.workspaces.begin_delete(qws.resource_group, unique_name("never")).result()
+    name = unique_name("never")
+    assert mgmt_client.workspaces.begin_delete(qws.resource_group, name).result() is None
+    status, _, body = qws.request(
+        "DELETE",
+        qws.workspace_path(qws.resource_group, name, "?api-version=2023-11-13-preview"),
+        token=qws.token(),
+    )
+    assert (status, body) == (204, None)
+    # And nothing was created by it.
+    with pytest.raises(ResourceNotFoundError):
+        mgmt_client.workspaces.get(qws.resource_group, name)
 
 
 def test_offerings_and_operations_catalogues(qws, mgmt_client):

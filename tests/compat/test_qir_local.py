@@ -16,17 +16,17 @@ No server is needed.
 import json
 import math
 import os
-import pathlib
 import subprocess
 from types import SimpleNamespace
 
 import pytest
 
+from conftest import find_qws_bin
+
 os.environ.setdefault("QDK_PYTHON_TELEMETRY", "none")
 
 from qdk import qsharp  # noqa: E402
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 SHOTS = 2000
 
 BASE_SRC = """
@@ -81,21 +81,10 @@ BASE_PROGRAMS = ["Bell", "Ghz", "Rot"]
 ADAPTIVE_PROGRAMS = ["Teleport", "RepeatUntilSuccess", "Arithmetic"]
 
 
-def _qws_bin() -> pathlib.Path:
-    env = os.environ.get("QWS_BIN")
-    if env:
-        return pathlib.Path(env)
-    for profile in ("release", "debug"):
-        candidate = REPO / "target" / profile / "qws"
-        if candidate.exists():
-            return candidate
-    pytest.skip("no qws binary: set QWS_BIN or run `cargo build -p qws`")
-
-
 @pytest.fixture(scope="module")
 def qws_sim(tmp_path_factory):
     """Runs `qws sim` on QIR bytes; returns the parsed results document."""
-    binary = _qws_bin()
+    binary = find_qws_bin()
     tmp = tmp_path_factory.mktemp("qir")
     counter = iter(range(1_000_000))
 

@@ -9,32 +9,20 @@ clients decode. No server is needed: every test runs the `qws` binary on a file.
 """
 
 import json
-import os
-import pathlib
 import subprocess
 
 import numpy as np
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from conftest import find_qws_bin
+
 FIDELITY_TOL = 1e-10
-
-
-def _qws_bin() -> pathlib.Path:
-    env = os.environ.get("QWS_BIN")
-    if env:
-        return pathlib.Path(env)
-    for profile in ("release", "debug"):
-        candidate = REPO / "target" / profile / "qws"
-        if candidate.exists():
-            return candidate
-    pytest.skip("no qws binary: set QWS_BIN or run `cargo build -p qws`")
 
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
     """Runs `qws sim` on program text; returns (returncode, stdout, stderr)."""
-    binary = _qws_bin()
+    binary = find_qws_bin()
     tmp = tmp_path_factory.mktemp("sim")
     counter = iter(range(1_000_000))
 

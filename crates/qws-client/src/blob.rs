@@ -1,12 +1,14 @@
 //! Job data in blob storage through SAS URLs: `POST {ws}/storage/sasUri`, Put Blob and a ranged
 //! Get Blob (`x-ms-range`, answered `206` with `Content-Range`), as the Azure Quantum client does.
 //!
-//! Blob requests carry only the SAS query string, never the workspace credential.
+//! Blob requests carry only the SAS query string, never the workspace credential; they go through
+//! the workspace's anonymous pipeline, so they follow the crate's retry rules ([`crate::retry`]).
 
 use time::OffsetDateTime;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{read_body, MAX_RESPONSE_BYTES};
+use crate::http::MAX_RESPONSE_BYTES;
+use crate::pipeline::Request;
 use crate::workspace::Workspace;
 
 /// Storage service version sent with blob requests.
@@ -118,22 +120,15 @@ impl Workspace {
             ));
         }
         let url = blob_url(container_sas, blob)?;
-        let response = self
-            .inner
-            .http
-            .put(url.clone())
+        let request = Request::new(reqwest::Method::PUT, url.clone())
             .header("x-ms-blob-type", "BlockBlob")
             .header("x-ms-blob-content-type", content_type)
             .header("x-ms-version", BLOB_VERSION)
-            .header(reqwest::header::IF_NONE_MATCH, "*")
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .body(data)
-            .send()
-            .await?;
-        let status = response.status().as_u16();
-        let body = read_body(response).await?;
-        if status != 201 && status != 200 {
-            return Err(blob_error(status, &body));
+            .header("if-none-match", "*")
+            .body("application/octet-stream", data);
+        let response = self.inner.blob_pipeline.send(request).await?;
+        if response.status != 201 && response.status != 200 {
+            return Err(blob_error(response.status, &response.body));
         }
         // The service's own spelling of the host (e.g. `127.1`, which URL parsing would turn
         // into `127.0.0.1`) matters to clients that parse blob URLs, so keep it.
@@ -153,21 +148,17 @@ impl Workspace {
     /// Downloads a blob with a ranged GET (`x-ms-range: bytes=0-33554431`). Answers must be
     /// `206` with `Content-Range` (or a plain `200`); blobs over 32 MiB are refused.
     pub async fn download_blob(&self, blob_sas: &url::Url) -> Result<Vec<u8>> {
-        let response = self
-            .inner
-            .http
-            .get(blob_sas.clone())
+        let request = Request::new(reqwest::Method::GET, blob_sas.clone())
             .header("x-ms-range", format!("bytes=0-{}", MAX_RESPONSE_BYTES - 1))
-            .header("x-ms-version", BLOB_VERSION)
-            .send()
-            .await?;
-        let status = response.status().as_u16();
+            .header("x-ms-version", BLOB_VERSION);
+        let response = self.inner.blob_pipeline.send(request).await?;
+        let status = response.status;
         let content_range = response
-            .headers()
+            .headers
             .get(reqwest::header::CONTENT_RANGE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = read_body(response).await?;
+        let body = response.body;
         match status {
             200 => Ok(body),
             206 => {

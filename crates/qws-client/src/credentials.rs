@@ -1,11 +1,14 @@
-//! Credentials that obtain bearer tokens.
+//! Credentials: what a client authenticates with.
 //!
-//! [`ClientSecretCredential`] performs the OAuth2 client-credentials grant against an OIDC
-//! authority, the way `azure-identity`'s `ClientSecretCredential(..., authority=…,
-//! disable_instance_discovery=True)` does: it reads the authority's discovery document for the
-//! `token_endpoint`, then posts `grant_type=client_credentials`. It works with a qws server
-//! (authority = the server's https URL) and with Microsoft Entra ID
-//! (`https://login.microsoftonline.com`). The tenant `adfs` selects the ADFS discovery path.
+//! - [`Credential`]: what a [`Workspace`](crate::Workspace) is given, a workspace access key or
+//!   any [`TokenCredential`].
+//! - [`ClientSecretCredential`] performs the OAuth2 client-credentials grant against an OIDC
+//!   authority, the way `azure-identity`'s `ClientSecretCredential(..., authority=…,
+//!   disable_instance_discovery=True)` does: it reads the authority's discovery document for the
+//!   `token_endpoint`, then posts `grant_type=client_credentials`. It works with a qws server
+//!   (authority = the server's https URL) and with Microsoft Entra ID
+//!   (`https://login.microsoftonline.com`). The tenant `adfs` selects the ADFS discovery path.
+//! - [`StaticTokenCredential`]: one bearer token obtained elsewhere.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -15,7 +18,8 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{is_safe_for_secrets, parse_url, read_body, same_origin, ClientOptions};
+use crate::http::{is_safe_for_secrets, parse_url, same_origin, ClientOptions};
+use crate::pipeline::{AuthPolicy, Pipeline, Request};
 use crate::secret::Secret;
 
 /// A boxed, sendable future (what [`TokenCredential::get_token`] returns).
@@ -39,7 +43,7 @@ pub trait TokenCredential: Send + Sync {
 /// Options for [`ClientSecretCredential`].
 #[derive(Debug, Clone, Default)]
 pub struct ClientSecretCredentialOptions {
-    /// Transport options (CA file, timeout).
+    /// Transport options (CA file, timeout, retries).
     pub client_options: ClientOptions,
 }
 
@@ -53,7 +57,8 @@ pub struct ClientSecretCredential {
     authority: url::Url,
     client_id: String,
     secret: Secret,
-    http: reqwest::Client,
+    /// Anonymous: these requests are the ones that obtain a credential.
+    pipeline: Pipeline,
     token_endpoint: tokio::sync::Mutex<Option<url::Url>>,
     cache: tokio::sync::Mutex<HashMap<String, AccessToken>>,
 }
@@ -115,7 +120,7 @@ impl ClientSecretCredential {
             authority,
             client_id: client_id.to_owned(),
             secret: secret.into(),
-            http: options.client_options.build_http_client()?,
+            pipeline: Pipeline::new(&options.client_options, AuthPolicy::Anonymous)?,
             token_endpoint: tokio::sync::Mutex::new(None),
             cache: tokio::sync::Mutex::new(HashMap::new()),
         }))
@@ -127,13 +132,12 @@ impl ClientSecretCredential {
         if let Some(url) = cached.as_ref() {
             return Ok(url.clone());
         }
-        let response = self.http.get(self.discovery_url.clone()).send().await?;
-        let status = response.status().as_u16();
-        let body = read_body(response).await?;
-        if !(200..300).contains(&status) {
-            return Err(Error::from_response(ErrorKind::Credential, status, &body));
+        let request = Request::new(reqwest::Method::GET, self.discovery_url.clone());
+        let response = self.pipeline.send(request).await?;
+        if !response.is_success() {
+            return Err(response.into_error(ErrorKind::Credential));
         }
-        let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        let doc: serde_json::Value = serde_json::from_slice(&response.body).map_err(|e| {
             Error::new(
                 ErrorKind::Credential,
                 format!(
@@ -171,19 +175,20 @@ impl ClientSecretCredential {
 
     async fn request_token(&self, scope: &str) -> Result<AccessToken> {
         let endpoint = self.token_endpoint().await?;
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.client_id.as_str()),
-            ("client_secret", self.secret.expose()),
-            ("scope", scope),
-        ];
-        let response = self.http.post(endpoint).form(&form).send().await?;
-        let status = response.status().as_u16();
-        let body = read_body(response).await?;
-        if !(200..300).contains(&status) {
-            return Err(Error::from_response(ErrorKind::Credential, status, &body));
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "client_credentials")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("client_secret", self.secret.expose())
+            .append_pair("scope", scope)
+            .finish();
+        let request = Request::new(reqwest::Method::POST, endpoint)
+            .header("accept", "application/json")
+            .body("application/x-www-form-urlencoded", form.into_bytes());
+        let response = self.pipeline.send(request).await?;
+        if !response.is_success() {
+            return Err(response.into_error(ErrorKind::Credential));
         }
-        parse_token_response(&body)
+        parse_token_response(&response.body)
     }
 }
 
@@ -222,6 +227,94 @@ impl TokenCredential for ClientSecretCredential {
             let token = self.request_token(&scope).await?;
             cache.insert(scope, token.clone());
             Ok(token)
+        })
+    }
+}
+
+/// How a [`Workspace`](crate::Workspace) authenticates to the data plane.
+#[derive(Clone)]
+pub enum Credential {
+    /// A workspace access key, sent as `x-ms-quantum-api-key`.
+    ApiKey(Secret),
+    /// A bearer-token credential (scope `https://quantum.microsoft.com/.default` on the data
+    /// plane, `https://management.azure.com/.default` for ARM lookups).
+    Token(Arc<dyn TokenCredential>),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::ApiKey(_) => f.write_str("Credential::ApiKey(***)"),
+            Credential::Token(_) => f.write_str("Credential::Token(..)"),
+        }
+    }
+}
+
+impl Credential {
+    /// An access-key credential.
+    pub fn api_key(key: impl Into<Secret>) -> Self {
+        Credential::ApiKey(key.into())
+    }
+
+    /// A credential that always presents the same bearer token (for tokens obtained elsewhere).
+    pub fn static_token(token: impl Into<Secret>) -> Self {
+        Credential::Token(Arc::new(StaticTokenCredential::new(token)))
+    }
+
+    /// A service principal: OAuth2 client credentials against `authority` (a qws server's https
+    /// URL, or `https://login.microsoftonline.com`); `tenant_id` may be `adfs`.
+    pub fn client_secret(
+        authority: &str,
+        tenant_id: &str,
+        client_id: &str,
+        secret: impl Into<Secret>,
+        client_options: Option<ClientOptions>,
+    ) -> Result<Self> {
+        let credential = ClientSecretCredential::new(
+            authority,
+            tenant_id,
+            client_id,
+            secret,
+            Some(ClientSecretCredentialOptions {
+                client_options: client_options.unwrap_or_default(),
+            }),
+        )?;
+        Ok(Credential::Token(credential))
+    }
+
+    /// Any other token credential.
+    pub fn token(credential: Arc<dyn TokenCredential>) -> Self {
+        Credential::Token(credential)
+    }
+}
+
+/// A [`TokenCredential`] that returns one fixed token.
+pub struct StaticTokenCredential {
+    token: Secret,
+}
+
+impl StaticTokenCredential {
+    /// Wraps a bearer token.
+    pub fn new(token: impl Into<Secret>) -> Self {
+        StaticTokenCredential {
+            token: token.into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for StaticTokenCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StaticTokenCredential(***)")
+    }
+}
+
+impl TokenCredential for StaticTokenCredential {
+    fn get_token<'a>(&'a self, _scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken>> {
+        Box::pin(async move {
+            Ok(AccessToken {
+                token: self.token.clone(),
+                expires_on: OffsetDateTime::now_utc() + time::Duration::hours(1),
+            })
         })
     }
 }

@@ -1,9 +1,11 @@
-//! The HTTP transport shared by every client: TLS trust, timeouts, bounded body reads.
+//! The HTTP transport under every [`Pipeline`](crate::pipeline::Pipeline): TLS trust, timeouts,
+//! bounded body reads, and the URL checks that decide where credentials may go.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::retry::RetryOptions;
 
 /// Largest response body a client reads; anything bigger is an error rather than unbounded memory.
 pub(crate) const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
@@ -20,6 +22,8 @@ pub struct ClientOptions {
     pub timeout: Option<Duration>,
     /// Overrides the `User-Agent` header (default `qws-client/<version>`).
     pub user_agent: Option<String>,
+    /// How failed requests are retried (default: up to 3 retries, see [`crate::retry`]).
+    pub retry: RetryOptions,
 }
 
 impl ClientOptions {

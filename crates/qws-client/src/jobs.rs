@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::pager::Pager;
 use crate::response::Response;
-use crate::workspace::Workspace;
+use crate::workspace::{Pager, Workspace};
 
 /// A job as the service reports it. Unknown fields are kept in [`extra`](Self::extra) so nothing
 /// the service sends is lost.

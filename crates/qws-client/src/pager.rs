@@ -1,7 +1,9 @@
 //! Paging through list results (`{"value":[…],"nextLink":"…"}`), for ARM and the data plane.
 //!
 //! One pager serves both planes; what differs (how a page is fetched, how a `nextLink` is
-//! checked and rewritten) is the [`PageSource`] it is built over.
+//! checked and rewritten) is the [`PageSource`] it is built over, implemented next to each client
+//! ([`workspace::Pager`](crate::workspace::Pager) and [`arm::Pager`](crate::arm::Pager) name the
+//! two pagers).
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -10,20 +12,17 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::workspace::Workspace;
 
 /// Upper bound on pages fetched by one pager, so a misbehaving server cannot loop it forever.
 const MAX_PAGES: usize = 10_000;
 
-mod sealed {
+/// Keeps [`PageSource`] implementable only inside this crate.
+pub(crate) mod sealed {
     pub trait Sealed {}
-    impl Sealed for crate::workspace::Workspace {}
-    impl Sealed for crate::arm::ArmClient {}
 }
 
-/// A client that list pages come from: [`Workspace`] (data plane) or
-/// [`ArmClient`](crate::arm::ArmClient) (management plane). Sealed; not meant to be implemented
-/// outside this crate.
+/// A client that list pages come from (the data-plane workspace or the ARM client). Sealed; not
+/// meant to be implemented outside this crate.
 pub trait PageSource: sealed::Sealed + Clone {
     /// GETs one page and returns its JSON body.
     #[doc(hidden)]
@@ -34,33 +33,10 @@ pub trait PageSource: sealed::Sealed + Clone {
     fn follow_link(&self, link: &str) -> Result<url::Url>;
 }
 
-impl PageSource for Workspace {
-    async fn get_page(&self, url: url::Url) -> Result<serde_json::Value> {
-        self.send::<()>(reqwest::Method::GET, url, None, &[200])
-            .await?
-            .json()
-    }
-    fn follow_link(&self, link: &str) -> Result<url::Url> {
-        // The client's `api-version` replaces the link's, as the Python client does.
-        self.follow_url(link)
-    }
-}
-
-impl PageSource for crate::arm::ArmClient {
-    async fn get_page(&self, url: url::Url) -> Result<serde_json::Value> {
-        self.send::<()>(reqwest::Method::GET, url, None)
-            .await?
-            .json()
-    }
-    fn follow_link(&self, link: &str) -> Result<url::Url> {
-        self.follow_url(link)
-    }
-}
-
 /// Pages of a list operation. Each page is one GET; `nextLink` (absolute or relative) is followed
 /// only while it stays on the client's origin, and paging stops with an error on a repeated link
 /// or after `MAX_PAGES` (10,000) pages.
-pub struct Pager<T, S: PageSource = Workspace> {
+pub struct Pager<T, S: PageSource> {
     source: S,
     next: Option<url::Url>,
     seen: HashSet<String>,

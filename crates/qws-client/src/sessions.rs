@@ -6,9 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::jobs::{check_id, JobDetails};
-use crate::pager::Pager;
 use crate::response::Response;
-use crate::workspace::Workspace;
+use crate::workspace::{Pager, Workspace};
 
 /// A session as the service reports it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -3,8 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::pager::Pager;
-use crate::workspace::Workspace;
+use crate::workspace::{Pager, Workspace};
 
 /// One provider and its targets, as `providerStatus` reports them.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! The SDK unchanged against the Azure host names: a `qws serve --azure-compat` hands out
+//! The SDK unchanged against the Azure host names: a server in `--azure-compat` mode hands out
 //! connection strings with `QuantumEndpoint=https://eastus.quantum.azure.com/`, and with
 //! `HTTPS_PROXY` set to its proxy the SDK reaches it exactly as it would reach Azure Quantum (and
 //! ARM at the default `https://management.azure.com/`).
@@ -17,7 +17,7 @@ const BELL_QASM: &str = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncre
 
 #[tokio::test]
 async fn canonical_connection_strings_and_arm_work_through_the_proxy() {
-    let server = Server::start(&["--azure-compat", "--proxy-listen", "127.0.0.1:0"]);
+    let server = Server::start_with(|config| config.azure_compat = true).await;
     let proxy = server.s("proxyUrl");
     assert!(proxy.starts_with("http://127.0.0.1:"), "{proxy}");
     // reqwest reads the standard proxy variables, as requests does for the Python client.
@@ -75,4 +75,5 @@ async fn canonical_connection_strings_and_arm_work_through_the_proxy() {
         .unwrap();
     assert_eq!(by_name.subscription_id(), server.s("subscriptionId"));
     assert!(!by_name.targets(None).await.unwrap().is_empty());
+    server.stop().await;
 }

@@ -1,6 +1,5 @@
-//! The SDK's data plane against a real `qws serve` (child process, temp data dir, ephemeral
-//! ports). The binary is found through `QWS_BIN`, else `target/{release,debug}/qws`; build it
-//! with `cargo build -p qws`.
+//! The SDK's data plane against a real qws server (started in-process on ephemeral loopback
+//! ports with a temp data dir).
 
 mod common;
 
@@ -28,7 +27,7 @@ fn quick_wait() -> Option<WaitOptions> {
 
 #[tokio::test]
 async fn connection_string_targets_jobs_results_and_lists() {
-    let server = Server::start(&[]);
+    let server = Server::start().await;
     let ws = server.workspace();
 
     let targets = ws.targets(None).await.unwrap();
@@ -67,11 +66,14 @@ async fn connection_string_targets_jobs_results_and_lists() {
         Some("honeywell.openqasm.v1")
     );
     assert_eq!(job.input_params.as_ref().unwrap()["shots"], 200);
-    assert!(job
-        .input_data_uri
-        .as_deref()
-        .unwrap()
-        .ends_with(&format!("job-{id}/inputData")));
+    // Job reads carry a freshly minted SAS: the path names the input blob.
+    let input_uri = job.input_data_uri.as_deref().unwrap();
+    let (input_path, sas) = input_uri.split_once('?').unwrap_or((input_uri, ""));
+    assert!(
+        input_path.ends_with(&format!("job-{id}/inputData")),
+        "{input_uri}"
+    );
+    assert!(sas.contains("sig="), "{input_uri}");
     let done = ws.wait_for_job(&id, quick_wait()).await.unwrap();
     assert_eq!(done.status(), "Succeeded", "{:?}", done.error_data);
     let results = ws.job_results(&done).await.unwrap();
@@ -120,11 +122,12 @@ async fn connection_string_targets_jobs_results_and_lists() {
     ws.delete_job(&ionq_id).await.unwrap();
     let gone = ws.get_job(&ionq_id).await.unwrap_err();
     assert_eq!(gone.status(), Some(404));
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn failures_wrong_keys_and_timeouts_are_clear_errors() {
-    let server = Server::start(&[]);
+    let server = Server::start().await;
     let ws = server.workspace();
 
     // A bad program fails the job; asking for its results says why.
@@ -193,11 +196,12 @@ async fn failures_wrong_keys_and_timeouts_are_clear_errors() {
         .await
         .unwrap_err();
     assert_eq!(e.status(), Some(404));
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn arm_resolution_by_resource_id_triple_and_name() {
-    let server = Server::start(&[]);
+    let server = Server::start().await;
     let (sub, rg, name) = (
         server.s("subscriptionId"),
         server.s("resourceGroup"),
@@ -313,11 +317,12 @@ async fn arm_resolution_by_resource_id_triple_and_name() {
         .await
         .unwrap_err();
     assert_eq!(missing.status(), Some(404), "{missing}");
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn sessions_and_quotas() {
-    let server = Server::start(&[]);
+    let server = Server::start().await;
     let ws = server.workspace();
     let session = ws
         .open_session(
@@ -362,4 +367,5 @@ async fn sessions_and_quotas() {
     );
     let quotas = ws.list_quotas().unwrap().collect_json().await.unwrap();
     assert!(quotas.iter().all(|q| q.get("dimension").is_some()));
+    server.stop().await;
 }

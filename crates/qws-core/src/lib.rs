@@ -7,6 +7,7 @@
 //! * [`models`]: the ARM JSON models of the management plane.
 //! * [`error`]: the ARM `ErrorResponse` body.
 //! * [`jobs`]: data-plane jobs and sessions: statuses, their state machine, typed documents.
+//! * [`rbac`]: Azure RBAC: scopes, role definitions (built-in and custom), assignments, the check.
 
 pub mod catalog;
 pub mod connection_string;
@@ -15,6 +16,7 @@ pub mod jobs;
 pub mod keys;
 pub mod models;
 pub mod names;
+pub mod rbac;
 pub mod resource_id;
 pub mod time_fmt;
 

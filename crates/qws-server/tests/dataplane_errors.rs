@@ -93,23 +93,40 @@ impl<'a> Dp<'a> {
         .await
     }
 
+    async fn job(&self, id: &str) -> Value {
+        self.call(Method::GET, &format!("/jobs/{id}"), None)
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Polls until the job is in a final state (at most [`WAIT_DEADLINE`]).
     async fn wait(&self, id: &str) -> Value {
-        for _ in 0..600 {
+        self.wait_until(id, "a final state", |s| {
+            matches!(s, "Succeeded" | "Failed" | "Cancelled")
+        })
+        .await
+    }
+
+    /// Polls until `done(status)` holds; on timeout, fails naming `what` and the last document.
+    async fn wait_until(&self, id: &str, what: &str, done: impl Fn(&str) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT_DEADLINE;
+        loop {
             let v: Value = self
                 .call(Method::GET, &format!("/jobs/{id}"), None)
                 .await
                 .json()
                 .await
                 .unwrap();
-            if matches!(
-                v["status"].as_str(),
-                Some("Succeeded" | "Failed" | "Cancelled")
-            ) {
+            if done(v["status"].as_str().unwrap_or("")) {
                 return v;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!("job {id} did not reach {what} within {WAIT_DEADLINE:?}; last seen: {v}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("job {id} did not finish");
     }
 }
 
@@ -331,25 +348,18 @@ async fn job_error_paths() {
     expect_error(r, 400, "InvalidFilter").await;
 }
 
-fn slow_circuit() -> String {
-    // 16 qubits and a few thousand gates: long enough to still be running when cancelled.
-    let mut gates = Vec::new();
-    for layer in 0..100 {
-        for q in 0..16 {
-            gates.push(json!({"gate": if layer % 2 == 0 { "h" } else { "t" }, "target": q}));
-        }
-        for q in 0..15 {
-            gates.push(json!({"gate": "cnot", "control": q, "target": q + 1}));
-        }
-    }
-    json!({"qubits": 16, "circuit": gates}).to_string()
-}
-
 #[tokio::test]
 async fn concurrent_cancels_leave_the_job_cancelled() {
-    let t = TestServer::start().await;
+    // One worker: slow-0 executes, the others wait, whatever the machine's cores; and a job
+    // queued after them runs only once the worker is done with slow-0, which orders the check
+    // below after any late write of slow-0's result.
+    let t = TestServer::start_with(|c| {
+        c.scheduler = qws_server::scheduler::SchedulerConfig::with_workers(1)
+    })
+    .await;
     let dp = Dp::new(&t, "qws", "dev").await;
-    let slow = slow_circuit();
+    // Minutes of simulation: slow-0 is certainly still executing when cancelled.
+    let slow = common::dp::endless_circuit();
     for i in 0..3 {
         let r = dp
             .submit(
@@ -361,6 +371,8 @@ async fn concurrent_cancels_leave_the_job_cancelled() {
             .await;
         assert_eq!(r.status(), 200);
     }
+    dp.wait_until("slow-0", "Executing", |s| s == "Executing")
+        .await;
     let cancels = (0..3).flat_map(|i| {
         let dp = &dp;
         (0..4).map(move |_| async move {
@@ -381,21 +393,24 @@ async fn concurrent_cancels_leave_the_job_cancelled() {
             assert!(v["cancellationTime"].is_string());
         }
     }
+    // The worker finishes with slow-0 (its run stopped or completed, its outcome recorded)
+    // before it takes the next job: once that job has succeeded, no late result of slow-0
+    // can still arrive, and Cancelled must have survived it.
+    let after = dp
+        .submit("after", "ionq.simulator", "ionq.circuit.v1", BELL)
+        .await;
+    assert_eq!(after.status(), 200);
+    assert_eq!(dp.wait("after").await["status"], "Succeeded");
     for i in 0..3 {
-        let v = dp.wait(&format!("slow-{i}")).await;
-        if v["status"] == "Cancelled" {
-            // A run that was executing finishes later; its result must not overwrite Cancelled.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let again: Value = dp
-                .call(Method::GET, &format!("/jobs/slow-{i}"), None)
-                .await
-                .json()
-                .await
-                .unwrap();
-            assert_eq!(again["status"], "Cancelled");
-        }
+        let v = dp.job(&format!("slow-{i}")).await;
+        assert_eq!(v["status"], "Cancelled", "{v}");
+        assert!(v["cancellationTime"].is_string(), "{v}");
     }
-    assert!(results.iter().any(|(s, _)| *s == 200));
+    // Each job was cancelled by one of its four calls at least.
+    for i in 0..3 {
+        let per_job = &results[i * 4..(i + 1) * 4];
+        assert!(per_job.iter().any(|(s, _)| *s == 200), "{per_job:?}");
+    }
 }
 
 async fn futures_join<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {

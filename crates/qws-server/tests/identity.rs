@@ -128,6 +128,7 @@ async fn token_endpoint_errors_use_the_oauth2_shape() {
     .await;
     assert_eq!(r.status(), 401);
     let e: Value = r.json().await.unwrap();
+    let bad_secret = e.clone();
     assert_eq!(e["error"], "invalid_client");
     assert!(e["error_description"]
         .as_str()
@@ -148,6 +149,17 @@ async fn token_endpoint_errors_use_the_oauth2_shape() {
         401,
         "unknown client id is refused like a bad secret"
     );
+    // The same error, code and description: nothing tells an unknown client from a wrong secret.
+    let e: Value = r.json().await.unwrap();
+    for k in ["error", "error_codes"] {
+        assert_eq!(e[k], bad_secret[k], "{k}: {e} vs {bad_secret}");
+    }
+    let description = |v: &Value| {
+        let d = v["error_description"].as_str().unwrap().to_string();
+        // Trace and correlation ids and the timestamp differ per response.
+        d.split("Trace ID").next().unwrap().to_string()
+    };
+    assert_eq!(description(&e), description(&bad_secret));
 
     let r = post(vec![
         ("client_id", cid.clone()),

@@ -10,9 +10,11 @@
 
 use crate::error::{Result, SimError};
 use crate::ir::{Circuit, Op};
-use crate::run::{final_state, RunOptions, RunOutput, ShotBits};
+use crate::run::{check_output_bytes, final_state, run, Limits, RunOptions, RunOutput, ShotBits};
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub const IONQ_RESULTS: &str = "ionq.quantum-results.v1";
 pub const HONEYWELL_RESULTS: &str = "honeywell.quantum-results.v1";
@@ -54,6 +56,12 @@ pub fn exact_distribution(
             map.push((*qubit, *clbit));
         }
     }
+    // An exact histogram can have an entry per measured outcome (2^28 for 28 measured qubits in
+    // superposition); when that could pass the output limit, sample instead.
+    let entries = 1u64 << map.len().min(circuit.num_qubits).min(62);
+    if entries.saturating_mul(IONQ_ENTRY_BYTES) > opts.limits.max_output_bytes {
+        return Ok(None);
+    }
     let gates = Circuit {
         num_qubits: circuit.num_qubits,
         num_clbits: 0,
@@ -75,6 +83,100 @@ pub fn exact_distribution(
         *dist.entry(key).or_insert(0.0) += p;
     }
     Ok(Some(dist))
+}
+
+/// Upper bound of one serialized `ionq.quantum-results.v1` entry: a quoted key of up to 20
+/// digits, a colon, a float of up to 24 characters and a comma.
+const IONQ_ENTRY_BYTES: u64 = 48;
+
+/// An upper bound of the serialized size in bytes of the `format` result document of `shots`
+/// shots of `circuit`. For `ionq.quantum-results.v1` it bounds the sampled histogram; the exact
+/// one (an entry per possible outcome) is only computed when it fits
+/// [`Limits::max_output_bytes`], and sampled otherwise. `Unsupported` for other formats.
+pub fn output_bytes(format: &str, circuit: &Circuit, shots: u64) -> Result<u64> {
+    let bits = circuit.num_clbits as u64;
+    let outcomes = 1u64
+        .checked_shl(circuit.num_clbits.min(63) as u32)
+        .unwrap_or(u64::MAX);
+    let distinct = shots.max(1).min(outcomes);
+    Ok(match format {
+        IONQ_RESULTS => 32u64.saturating_add(distinct.saturating_mul(IONQ_ENTRY_BYTES)),
+        HONEYWELL_RESULTS => honeywell_registers(circuit, circuit.num_clbits)
+            .iter()
+            .map(|(name, reg)| {
+                // "name": ["0101", …]: quotes and a comma per shot.
+                (name.len() as u64 + 6).saturating_add(shots.saturating_mul(reg.len() as u64 + 3))
+            })
+            .fold(2u64, u64::saturating_add),
+        MICROSOFT_RESULTS_V2 => {
+            // A shot is [0, 1, …]: two characters per bit plus brackets and a comma; a
+            // histogram entry holds the outcome, its display (three characters per bit) and a count.
+            let shot = 2 * bits + 3;
+            let entry = 5 * bits + 64;
+            shots
+                .saturating_mul(shot)
+                .saturating_add(distinct.saturating_mul(entry))
+                .saturating_add(128)
+        }
+        other => {
+            return Err(SimError::Unsupported(format!(
+                "the size of results in format '{other}'"
+            )))
+        }
+    })
+}
+
+/// Fails with [`SimError::Limit`] when the `format` results of `shots` shots of `circuit` could
+/// exceed `limits.max_output_bytes`, or their shots could (see [`crate::run::shots_bytes`]).
+/// Cheap; call it before accepting or running a job.
+pub fn check_output(format: &str, circuit: &Circuit, shots: u64, limits: &Limits) -> Result<()> {
+    let what = format!(
+        "the {format} results of {shots} shots over {} classical bits",
+        circuit.num_clbits
+    );
+    check_output_bytes(output_bytes(format, circuit, shots)?, &what, limits)?;
+    if format != IONQ_RESULTS {
+        check_output_bytes(
+            crate::run::shots_bytes(circuit.num_clbits, shots),
+            &what,
+            limits,
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs `circuit` and returns its serialized result document in `format`, never holding more
+/// than the shots and the document itself: [`check_output`] first, then the document is
+/// written straight from the shots (no JSON tree per shot), and `ionq.quantum-results.v1`
+/// counts outcomes as they are sampled.
+pub fn encode_results(format: &str, circuit: &Circuit, opts: &RunOptions) -> Result<Vec<u8>> {
+    check_output(format, circuit, opts.shots, &opts.limits)?;
+    let json = |r: serde_json::Result<Vec<u8>>| {
+        r.map_err(|e| SimError::Invalid(format!("cannot encode the results: {e}")))
+    };
+    match format {
+        IONQ_RESULTS => {
+            let dist = match exact_distribution(circuit, opts)? {
+                Some(d) => d,
+                None => crate::run::run_counts(circuit, opts)?.distribution()?,
+            };
+            json(serde_json::to_vec(&ionq_histogram(&dist)))
+        }
+        HONEYWELL_RESULTS => {
+            let out = run(circuit, opts)?;
+            json(serde_json::to_vec(&HoneywellDoc {
+                regs: honeywell_registers(circuit, out.num_clbits),
+                out: &out,
+            }))
+        }
+        MICROSOFT_RESULTS_V2 => {
+            let out = run(circuit, opts)?;
+            json(serde_json::to_vec(&MicrosoftDoc::new(&out)))
+        }
+        other => Err(SimError::Unsupported(format!(
+            "output format '{other}' for a circuit"
+        ))),
+    }
 }
 
 /// The outcome of a shot as an integer (bit 0 least significant); at most 64 bits.
@@ -138,15 +240,7 @@ fn register_string(bits: &ShotBits, reg: &[usize]) -> String {
 /// `honeywell.quantum-results.v1`: `{"<creg>": ["<bits>", … one per shot], …}` in register
 /// declaration order. A circuit without registers reports all its bits as `c`.
 pub fn honeywell_results(circuit: &Circuit, out: &RunOutput) -> Value {
-    let regs: Vec<(String, Vec<usize>)> = if circuit.cregs.is_empty() && out.num_clbits > 0 {
-        vec![("c".into(), (0..out.num_clbits).collect())]
-    } else {
-        circuit
-            .cregs
-            .iter()
-            .map(|r| (r.name.clone(), r.bits.clone()))
-            .collect()
-    };
+    let regs = honeywell_registers(circuit, out.num_clbits);
     let mut m = Map::new();
     for (name, bits) in regs {
         let shots: Vec<Value> = out
@@ -190,6 +284,144 @@ pub fn microsoft_v2_results(out: &RunOutput) -> Value {
         "DataFormat": MICROSOFT_RESULTS_V2,
         "Results": [ { "Histogram": histogram, "Shots": shots } ],
     })
+}
+
+/// The registers a honeywell document reports: the declared ones, or all bits as `c`.
+fn honeywell_registers(circuit: &Circuit, num_clbits: usize) -> Vec<(String, Vec<usize>)> {
+    if circuit.cregs.is_empty() && num_clbits > 0 {
+        vec![("c".into(), (0..num_clbits).collect())]
+    } else {
+        circuit
+            .cregs
+            .iter()
+            .map(|r| (r.name.clone(), r.bits.clone()))
+            .collect()
+    }
+}
+
+/// `honeywell.quantum-results.v1` written from the shots as it is serialized.
+struct HoneywellDoc<'a> {
+    regs: Vec<(String, Vec<usize>)>,
+    out: &'a RunOutput,
+}
+
+impl Serialize for HoneywellDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.regs.len()))?;
+        for (name, bits) in &self.regs {
+            m.serialize_entry(
+                name,
+                &RegisterShots {
+                    bits,
+                    out: self.out,
+                },
+            )?;
+        }
+        m.end()
+    }
+}
+
+struct RegisterShots<'a> {
+    bits: &'a [usize],
+    out: &'a RunOutput,
+}
+
+impl Serialize for RegisterShots<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.out.shots.len()))?;
+        for shot in &self.out.shots {
+            seq.serialize_element(&register_string(shot, self.bits))?;
+        }
+        seq.end()
+    }
+}
+
+/// `microsoft.quantum-results.v2` written from the shots as it is serialized; the histogram
+/// refers to the shots instead of copying outcomes.
+struct MicrosoftDoc<'a> {
+    out: &'a RunOutput,
+    /// Distinct outcomes in order of first occurrence, with their counts.
+    histogram: Vec<(&'a ShotBits, u64)>,
+}
+
+impl<'a> MicrosoftDoc<'a> {
+    fn new(out: &'a RunOutput) -> Self {
+        let mut index: HashMap<&ShotBits, usize> = HashMap::new();
+        let mut histogram: Vec<(&ShotBits, u64)> = Vec::new();
+        for s in &out.shots {
+            let i = *index.entry(s).or_insert_with(|| {
+                histogram.push((s, 0));
+                histogram.len() - 1
+            });
+            histogram[i].1 += 1;
+        }
+        MicrosoftDoc { out, histogram }
+    }
+}
+
+/// One shot's bits as the list `[b0, b1, …]`.
+struct Outcome<'a>(&'a ShotBits, usize);
+
+impl Serialize for Outcome<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.1))?;
+        for b in 0..self.1 {
+            seq.serialize_element(&(self.0.get(b) as u8))?;
+        }
+        seq.end()
+    }
+}
+
+struct HistogramEntry<'a>(&'a ShotBits, usize, u64);
+
+impl Serialize for HistogramEntry<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let bits: Vec<u8> = (0..self.1).map(|b| self.0.get(b) as u8).collect();
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("Outcome", &Outcome(self.0, self.1))?;
+        m.serialize_entry("Display", &display(&bits))?;
+        m.serialize_entry("Count", &self.2)?;
+        m.end()
+    }
+}
+
+struct Seq<I>(std::cell::RefCell<Option<I>>);
+
+impl<I: Iterator<Item = T>, T: Serialize> Serialize for Seq<I> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let items = self.0.borrow_mut().take().expect("serialized once");
+        s.collect_seq(items)
+    }
+}
+
+fn seq<I: Iterator>(items: I) -> Seq<I> {
+    Seq(std::cell::RefCell::new(Some(items)))
+}
+
+impl Serialize for MicrosoftDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let n = self.out.num_clbits;
+        let histogram = seq(self.histogram.iter().map(|(b, c)| HistogramEntry(b, n, *c)));
+        let shots = seq(self.out.shots.iter().map(|b| Outcome(b, n)));
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("DataFormat", MICROSOFT_RESULTS_V2)?;
+        m.serialize_entry("Results", &[ResultElement { histogram, shots }])?;
+        m.end()
+    }
+}
+
+struct ResultElement<H, T> {
+    histogram: H,
+    shots: T,
+}
+
+impl<H: Serialize, T: Serialize> Serialize for ResultElement<H, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("Histogram", &self.histogram)?;
+        m.serialize_entry("Shots", &self.shots)?;
+        m.end()
+    }
 }
 
 fn display(o: &[u8]) -> String {

@@ -14,6 +14,7 @@ use crate::ir::{Circuit, Condition, GateOp, Op};
 use crate::state::{alloc_amps, StateVector};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, HashMap};
 
 /// Bounds every run is checked against before any state is allocated.
 #[derive(Clone, Debug)]
@@ -24,7 +25,14 @@ pub struct Limits {
     pub max_shots: u64,
     /// Operations after lowering (counting the bodies of conditionals).
     pub max_ops: usize,
+    /// Bytes a run's results may take: the shots [`run`] keeps for the encoders, and
+    /// (separately) the encoded document (see [`crate::encode::output_bytes`]). Checked before
+    /// anything is allocated, so `creg c[65536]` with 200,000 shots fails at once.
+    pub max_output_bytes: u64,
 }
+
+/// Default of [`Limits::max_output_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 64 << 20;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -33,6 +41,7 @@ impl Default for Limits {
             max_memory_bytes: 4 << 30,
             max_shots: 1_000_000,
             max_ops: 1_000_000,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
         }
     }
 }
@@ -91,23 +100,29 @@ pub struct RunOutput {
 /// Checks the circuit against `limits` and for well-formedness (indices in range, distinct
 /// operands, finite parameters, matrix sizes). Cheap; allocates no state.
 pub fn validate(circuit: &Circuit, limits: &Limits) -> Result<()> {
-    if circuit.num_qubits > limits.max_qubits {
+    check_qubits(circuit.num_qubits, limits)?;
+    let mut count = 0usize;
+    validate_ops(circuit, &circuit.ops, limits, &mut count)
+}
+
+/// Checks that a state of `num_qubits` qubits fits `limits` (qubit count and memory). Every
+/// statevector allocation for a job goes through this first.
+pub fn check_qubits(num_qubits: usize, limits: &Limits) -> Result<()> {
+    if num_qubits > limits.max_qubits {
         return Err(SimError::Limit(format!(
-            "the circuit uses {} qubits; this simulator allows at most {}",
-            circuit.num_qubits, limits.max_qubits
+            "the program uses {num_qubits} qubits; this simulator allows at most {}",
+            limits.max_qubits
         )));
     }
-    let bytes = 16u128 << circuit.num_qubits;
-    if bytes > limits.max_memory_bytes as u128 {
+    let bytes = 16u128.checked_shl(num_qubits as u32).unwrap_or(u128::MAX);
+    if num_qubits >= 100 || bytes > limits.max_memory_bytes as u128 {
         return Err(SimError::Limit(format!(
-            "{} qubits need {} MiB of state; the memory budget is {} MiB",
-            circuit.num_qubits,
+            "{num_qubits} qubits need {} MiB of state; the memory budget is {} MiB",
             bytes >> 20,
             limits.max_memory_bytes >> 20
         )));
     }
-    let mut count = 0usize;
-    validate_ops(circuit, &circuit.ops, limits, &mut count)
+    Ok(())
 }
 
 fn validate_ops(c: &Circuit, ops: &[Op], limits: &Limits, count: &mut usize) -> Result<()> {
@@ -253,6 +268,35 @@ fn check_shots(opts: &RunOptions) -> Result<()> {
     Ok(())
 }
 
+/// Bytes the [`RunOutput`] of `shots` shots over `num_clbits` classical bits takes in memory
+/// (each shot's bits are a separate allocation).
+pub fn shots_bytes(num_clbits: usize, shots: u64) -> u64 {
+    let per_shot = std::mem::size_of::<ShotBits>() as u64 + 8 * num_clbits.div_ceil(64) as u64;
+    shots.saturating_mul(per_shot)
+}
+
+/// Fails with [`SimError::Limit`] when `bytes` of results exceed `limits.max_output_bytes`.
+pub fn check_output_bytes(bytes: u64, what: &str, limits: &Limits) -> Result<()> {
+    if bytes > limits.max_output_bytes {
+        return Err(SimError::Limit(format!(
+            "{what} would take {}; the output limit is {}",
+            human_size(bytes),
+            human_size(limits.max_output_bytes)
+        )));
+    }
+    Ok(())
+}
+
+/// A size for people: bytes below a KiB, KiB below a MiB, MiB above (rounded up, so a size
+/// over a limit never prints as equal to it).
+pub fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1 << 10 => format!("{b} bytes"),
+        b if b < 1 << 20 => format!("{} KiB", b.div_ceil(1 << 10)),
+        b => format!("{} MiB", b.div_ceil(1 << 20)),
+    }
+}
+
 /// Runs `opts.shots` shots. When every measurement is terminal (nothing acts on a measured
 /// qubit afterwards, no reset of a used qubit, no conditional) the circuit is simulated once
 /// and all shots are sampled from the final distribution; otherwise the measurement-free
@@ -263,6 +307,71 @@ pub fn run(circuit: &Circuit, opts: &RunOptions) -> Result<RunOutput> {
 
 /// [`run`] with explicit engine settings.
 pub fn run_with(circuit: &Circuit, opts: &RunOptions, cfg: &EngineConfig) -> Result<RunOutput> {
+    check_output_bytes(
+        shots_bytes(circuit.num_clbits, opts.shots),
+        &format!(
+            "the classical bits of {} shots over {} bits",
+            opts.shots, circuit.num_clbits
+        ),
+        &opts.limits,
+    )?;
+    let mut shots = Vec::with_capacity(opts.shots.min(opts.limits.max_shots) as usize);
+    run_into(circuit, opts, cfg, &mut |bits| shots.push(bits))?;
+    Ok(RunOutput {
+        num_clbits: circuit.num_clbits,
+        shots,
+    })
+}
+
+/// How often each outcome occurred in a run; see [`run_counts`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Counts {
+    pub num_clbits: usize,
+    pub shots: u64,
+    pub counts: HashMap<ShotBits, u64>,
+}
+
+impl Counts {
+    /// Frequencies keyed by the outcome as an integer (bit 0 least significant), as
+    /// `ionq.quantum-results.v1` wants them; at most 64 classical bits.
+    pub fn distribution(&self) -> Result<BTreeMap<u64, f64>> {
+        if self.num_clbits > 64 {
+            return Err(SimError::Unsupported(format!(
+                "an integer-keyed histogram of {} classical bits (at most 64)",
+                self.num_clbits
+            )));
+        }
+        let total = self.shots.max(1) as f64;
+        let mut d = BTreeMap::new();
+        for (bits, &c) in &self.counts {
+            let k = bits.0.first().copied().unwrap_or(0);
+            *d.entry(k).or_insert(0.0) += c as f64 / total;
+        }
+        Ok(d)
+    }
+}
+
+/// Runs like [`run`] but only counts outcomes as the shots are produced: memory grows with the
+/// number of distinct outcomes, not with the number of shots.
+pub fn run_counts(circuit: &Circuit, opts: &RunOptions) -> Result<Counts> {
+    let mut counts: HashMap<ShotBits, u64> = HashMap::new();
+    run_into(circuit, opts, &EngineConfig::default(), &mut |bits| {
+        *counts.entry(bits).or_insert(0) += 1
+    })?;
+    Ok(Counts {
+        num_clbits: circuit.num_clbits,
+        shots: opts.shots,
+        counts,
+    })
+}
+
+/// The shot loop: hands each shot's bits to `sink`, in shot order.
+fn run_into(
+    circuit: &Circuit,
+    opts: &RunOptions,
+    cfg: &EngineConfig,
+    sink: &mut dyn FnMut(ShotBits),
+) -> Result<()> {
     validate(circuit, &opts.limits)?;
     check_shots(opts)?;
     let stop = opts.cancel.as_ref();
@@ -276,10 +385,13 @@ pub fn run_with(circuit: &Circuit, opts: &RunOptions, cfg: &EngineConfig) -> Res
     if let Some((segments, measures)) = terminal_measurements(circuit) {
         if measures.is_empty() {
             // Nothing is observed: every shot has all-zero bits; skip the simulation.
-            return Ok(RunOutput {
-                num_clbits: circuit.num_clbits,
-                shots: vec![ShotBits::zeros(circuit.num_clbits); shots],
-            });
+            for i in 0..shots {
+                if i.is_multiple_of(CANCEL_CHECK_SHOTS) {
+                    cancel::check(stop)?;
+                }
+                sink(ShotBits::zeros(circuit.num_clbits));
+            }
+            return Ok(());
         }
         let state = simulate(n, &segments, opts.fusion, cfg, stop)?;
         cancel::check(stop)?;
@@ -289,7 +401,6 @@ pub fn run_with(circuit: &Circuit, opts: &RunOptions, cfg: &EngineConfig) -> Res
                 sample::sample_dense(sv.amplitudes(), shots, sv.is_parallel(), &mut rng)
             }
         };
-        let mut shots = Vec::with_capacity(outcomes.len());
         for (i, x) in outcomes.into_iter().enumerate() {
             if i.is_multiple_of(CANCEL_CHECK_SHOTS) {
                 cancel::check(stop)?;
@@ -298,12 +409,9 @@ pub fn run_with(circuit: &Circuit, opts: &RunOptions, cfg: &EngineConfig) -> Res
             for &(q, c) in &measures {
                 bits.set(c, x >> q & 1 == 1);
             }
-            shots.push(bits);
+            sink(bits);
         }
-        return Ok(RunOutput {
-            num_clbits: circuit.num_clbits,
-            shots,
-        });
+        return Ok(());
     }
     // Shot by shot. The leading gates are the same for every shot: simulate them once.
     let (prefix, rest) = split_prefix(circuit);
@@ -318,7 +426,6 @@ pub fn run_with(circuit: &Circuit, opts: &RunOptions, cfg: &EngineConfig) -> Res
     } else {
         None
     };
-    let mut out = Vec::with_capacity(shots);
     for _ in 0..shots {
         cancel::check(stop)?;
         let mut state = match &initial {
@@ -327,12 +434,9 @@ pub fn run_with(circuit: &Circuit, opts: &RunOptions, cfg: &EngineConfig) -> Res
         };
         let mut bits = ShotBits::zeros(circuit.num_clbits);
         exec(&program, &mut state, &mut bits, &mut rng, stop)?;
-        out.push(bits);
+        sink(bits);
     }
-    Ok(RunOutput {
-        num_clbits: circuit.num_clbits,
-        shots: out,
-    })
+    Ok(())
 }
 
 /// The final state of a circuit without measurement, reset or conditionals.

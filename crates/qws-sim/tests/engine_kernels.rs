@@ -1,4 +1,5 @@
-//! Every fast kernel against the reference matrix kernel, on random states; fused and
+//! Every fast kernel (portable and, where the CPU has them, SIMD: chosen explicitly per test)
+//! against the reference matrix kernel, on random states; fused and
 //! sparse paths against the reference on random circuits; threads against one thread.
 
 mod engine_common;
@@ -23,49 +24,39 @@ proptest! {
     fn every_kernel_matches_the_reference(
         (_n, op, amps) in (3usize..=7).prop_flat_map(|n| (Just(n), any_gate_op(n), random_state(n)))
     ) {
-        let mut fast = StateVector::from_amplitudes(amps.clone()).unwrap();
-        let mut slow = StateVector::from_amplitudes(amps).unwrap();
-        fast.apply(&op);
+        let mut slow = StateVector::from_amplitudes(amps.clone()).unwrap();
         slow.apply_reference(&op);
-        let d = max_diff(fast.amplitudes(), slow.amplitudes());
-        prop_assert!(d < 1e-12, "{op:?}: max diff {d}");
-    }
-
-    #[test]
-    fn portable_kernels_match_the_reference(
-        (_n, op, amps) in (3usize..=7).prop_flat_map(|n| (Just(n), any_gate_op(n), random_state(n)))
-    ) {
-        // With SIMD off (process-wide; other tests stay correct either way).
-        #[cfg(target_arch = "x86_64")]
-        qws_sim::engine::simd::set_enabled(false);
-        let mut fast = StateVector::from_amplitudes(amps.clone()).unwrap();
-        let mut slow = StateVector::from_amplitudes(amps).unwrap();
-        fast.apply(&op);
-        #[cfg(target_arch = "x86_64")]
-        qws_sim::engine::simd::set_enabled(true);
-        slow.apply_reference(&op);
-        let d = max_diff(fast.amplitudes(), slow.amplitudes());
-        prop_assert!(d < 1e-12, "{op:?}: max diff {d}");
+        for kernels in kernel_choices() {
+            let mut fast = StateVector::from_amplitudes(amps.clone()).unwrap();
+            with_kernels(kernels, || fast.apply(&op));
+            let d = max_diff(fast.amplitudes(), slow.amplitudes());
+            prop_assert!(d < 1e-12, "{kernels:?} {op:?}: max diff {d}");
+        }
     }
 
     #[test]
     fn kernels_multithreaded_equal_single_threaded(
         op in any_gate_op(15)
     ) {
-        // A 15-qubit random-ish state from a few gates, then the op with and without threads.
-        let mut a = StateVector::new(15);
+        // A 15-qubit random-ish state from a few gates, then the op with and without threads,
+        // with the same kernels both times: every amplitude is computed by the same code, so a
+        // threading bug shows as an O(1) difference.
+        let mut start = StateVector::new(15);
         for q in 0..15 {
-            a.apply(&qws_sim::ir::GateOp::new(qws_sim::ir::Gate::RY(0.3 + q as f64), vec![q]));
+            start.apply(&qws_sim::ir::GateOp::new(qws_sim::ir::Gate::RY(0.3 + q as f64), vec![q]));
         }
-        let mut b = a.clone();
-        a.set_parallel(true);
-        b.set_parallel(false);
-        a.apply(&op);
-        b.apply(&op);
-        // Not bit-exact: another test may switch the SIMD kernels off in between, and the
-        // portable kernel rounds differently. A threading bug gives O(1) differences.
-        let d = max_diff(a.amplitudes(), b.amplitudes());
-        prop_assert!(d < 1e-12, "{op:?}: max diff {d}");
+        for kernels in kernel_choices() {
+            let mut a = start.clone();
+            let mut b = start.clone();
+            a.set_parallel(true);
+            b.set_parallel(false);
+            with_kernels(kernels, || {
+                a.apply(&op);
+                b.apply(&op);
+            });
+            let d = max_diff(a.amplitudes(), b.amplitudes());
+            prop_assert!(d < 1e-12, "{kernels:?} {op:?}: max diff {d}");
+        }
     }
 }
 

@@ -103,7 +103,16 @@ impl Crypto {
     /// Loads the master key from `QWS_MASTER_KEY`, else from `dir/master.key`, creating that file
     /// (32 random bytes, mode 0600) if it does not exist.
     pub fn load_or_create(dir: &Path) -> Result<(Crypto, MasterKeySource), CryptoError> {
-        if let Ok(v) = std::env::var(MASTER_KEY_ENV) {
+        Self::load_or_create_with(dir, std::env::var(MASTER_KEY_ENV).ok().as_deref())
+    }
+
+    /// [`Crypto::load_or_create`] with the environment's value passed in, so tests choose the
+    /// source explicitly instead of depending on the environment they run in.
+    fn load_or_create_with(
+        dir: &Path,
+        env_value: Option<&str>,
+    ) -> Result<(Crypto, MasterKeySource), CryptoError> {
+        if let Some(v) = env_value {
             let key = decode_master(v.trim())?;
             return Ok((Crypto::from_master_key(&key), MasterKeySource::Environment));
         }
@@ -314,13 +323,10 @@ mod tests {
     #[test]
     fn master_key_file_is_created_private_and_reused() {
         let dir = tempfile::tempdir().unwrap();
-        // Only meaningful when the environment does not override the file.
-        if std::env::var(MASTER_KEY_ENV).is_ok() {
-            return;
-        }
-        let (c1, s1) = Crypto::load_or_create(dir.path()).unwrap();
+        // No environment override, whatever the environment running the tests says.
+        let (c1, s1) = Crypto::load_or_create_with(dir.path(), None).unwrap();
         assert_eq!(s1, MasterKeySource::Created);
-        let (c2, s2) = Crypto::load_or_create(dir.path()).unwrap();
+        let (c2, s2) = Crypto::load_or_create_with(dir.path(), None).unwrap();
         assert_eq!(s2, MasterKeySource::File);
         let sealed = c1.seal(b"x", b"y").unwrap();
         assert_eq!(&c2.open(b"x", &sealed).unwrap()[..], b"y");
@@ -333,6 +339,24 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn environment_master_key_wins_over_the_file_and_creates_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let (c, source) = Crypto::load_or_create_with(dir.path(), Some(&env)).unwrap();
+        assert_eq!(source, MasterKeySource::Environment);
+        assert!(!dir.path().join(MASTER_KEY_FILE).exists());
+        // The same key as from_master_key: what one sealed, the other opens.
+        let sealed = c.seal(b"a", b"b").unwrap();
+        assert_eq!(&crypto(7).open(b"a", &sealed).unwrap()[..], b"b");
+        // A file present does not override the environment either.
+        std::fs::write(dir.path().join(MASTER_KEY_FILE), [9u8; 32]).unwrap();
+        let (c, source) = Crypto::load_or_create_with(dir.path(), Some(&env)).unwrap();
+        assert_eq!(source, MasterKeySource::Environment);
+        assert_eq!(&c.open(b"a", &sealed).unwrap()[..], b"b");
+        assert!(Crypto::load_or_create_with(dir.path(), Some("c2hvcnQ=")).is_err());
     }
 
     #[test]

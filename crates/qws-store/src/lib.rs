@@ -1,6 +1,8 @@
 //! qws-store: persistence for qws.
 //!
 //! * [`crypto`]: the master key, AES-256-GCM sealing of secrets, keyed fingerprints and hashes.
+//! * [`identity`]: users, service principals, groups, role assignments, custom roles and refresh
+//!   tokens ([`Store::identity`]).
 //! * [`blobs`]: durable job data (the Azure Blob subset) under `<data dir>/blobs`.
 //! * [`Store`]: the SQLite (WAL) metadata store: tenant, subscriptions, service principals,
 //!   resource groups, workspaces, access keys (sealed) and long-running operation records.
@@ -9,10 +11,12 @@
 
 pub mod blobs;
 pub mod crypto;
+pub mod identity;
 pub mod jobs;
 pub mod listing;
 pub mod queue;
 mod schema;
 mod store;
 
+pub use identity::{IdResult, Identity, IdentityError};
 pub use store::*;

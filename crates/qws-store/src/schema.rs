@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 
 /// Each entry migrates from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE meta (
     k TEXT PRIMARY KEY,
@@ -113,6 +113,162 @@ CREATE INDEX workspaces_name_location ON workspaces(name_key, location);
     r#"
 ALTER TABLE dp_items ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
 "#,
+    // Identity and access (issue 9): users, service principals (applications and workspace
+    // managed identities), groups, role assignments, custom roles and refresh tokens. The single
+    // `principals` table is folded in: each row becomes a service principal keeping its client id,
+    // object id and secret hash (HMAC under the same derived key, so the secret keeps working),
+    // and the bootstrap administrator gets Owner on every subscription of its tenant. Existing
+    // workspace system identities become managed-identity service principals, and triggers keep
+    // that true for workspaces created, given an identity, or deleted later.
+    r#"
+CREATE TABLE id_objects (
+    object_id TEXT PRIMARY KEY,       -- lower-case GUID, unique across users, SPs and groups
+    tenant_id TEXT NOT NULL,
+    kind TEXT NOT NULL,               -- User | ServicePrincipal | Group
+    display_name TEXT NOT NULL,
+    description TEXT,
+    enabled INTEGER NOT NULL,
+    created_at INTEGER NOT NULL       -- unix seconds
+);
+CREATE INDEX id_objects_tenant ON id_objects(tenant_id, kind);
+CREATE TABLE id_users (
+    object_id TEXT PRIMARY KEY REFERENCES id_objects(object_id) ON DELETE CASCADE,
+    tenant_id TEXT NOT NULL,
+    upn TEXT NOT NULL,                -- as created
+    upn_key TEXT NOT NULL,            -- lower case
+    password_hash TEXT NOT NULL,      -- argon2id PHC string (own random salt)
+    password_changed_at INTEGER NOT NULL,
+    failed_sign_ins INTEGER NOT NULL DEFAULT 0,
+    locked_until INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (tenant_id, upn_key)
+);
+CREATE TABLE id_service_principals (
+    object_id TEXT PRIMARY KEY REFERENCES id_objects(object_id) ON DELETE CASCADE,
+    app_id TEXT NOT NULL UNIQUE,      -- lower case (the client id)
+    sp_type TEXT NOT NULL,            -- Application | ManagedIdentity
+    workspace_uid TEXT UNIQUE,        -- the workspace a managed identity belongs to
+    is_bootstrap_admin INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE id_sp_secrets (
+    key_id TEXT PRIMARY KEY,          -- GUID
+    object_id TEXT NOT NULL REFERENCES id_service_principals(object_id) ON DELETE CASCADE,
+    display_name TEXT,
+    hint TEXT NOT NULL,               -- first characters, shown in listings
+    secret_hash BLOB NOT NULL,        -- HMAC-SHA256 under a master-key-derived key
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER                -- unix seconds; NULL only for the migrated bootstrap secret
+);
+CREATE INDEX id_sp_secrets_sp ON id_sp_secrets(object_id);
+CREATE TABLE id_group_members (
+    group_id TEXT NOT NULL REFERENCES id_objects(object_id) ON DELETE CASCADE,
+    member_id TEXT NOT NULL REFERENCES id_objects(object_id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, member_id)
+);
+CREATE INDEX id_group_members_member ON id_group_members(member_id);
+CREATE TABLE id_role_assignments (
+    name TEXT PRIMARY KEY,            -- lower-case GUID
+    scope TEXT NOT NULL,              -- normalised
+    scope_key TEXT NOT NULL,          -- lower case, for inheritance lookups
+    role_definition_id TEXT NOT NULL, -- lower-case GUID
+    principal_id TEXT NOT NULL,       -- no foreign key: like Azure, an assignment outlives its principal
+    principal_type TEXT NOT NULL,
+    description TEXT,
+    created_at INTEGER NOT NULL,
+    created_by TEXT,
+    updated_at INTEGER NOT NULL,
+    updated_by TEXT,
+    UNIQUE (scope_key, role_definition_id, principal_id)
+);
+CREATE INDEX id_role_assignments_scope ON id_role_assignments(scope_key);
+CREATE INDEX id_role_assignments_principal ON id_role_assignments(principal_id);
+CREATE TABLE id_role_definitions (   -- custom roles; built-in roles live in code
+    id TEXT PRIMARY KEY,              -- lower-case GUID
+    role_name_key TEXT NOT NULL UNIQUE,
+    doc TEXT NOT NULL,                -- role name, description, permissions, assignable scopes (JSON)
+    created_at INTEGER NOT NULL,
+    created_by TEXT,
+    updated_at INTEGER NOT NULL,
+    updated_by TEXT
+);
+CREATE TABLE id_refresh_tokens (
+    token_hash BLOB PRIMARY KEY,      -- keyed hash; the token itself is never stored
+    family_id TEXT NOT NULL,          -- all rotations of one sign-in
+    object_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER                   -- set when rotated; presenting it again revokes the family
+);
+CREATE INDEX id_refresh_tokens_object ON id_refresh_tokens(object_id);
+CREATE INDEX id_refresh_tokens_family ON id_refresh_tokens(family_id);
+
+INSERT INTO id_objects (object_id, tenant_id, kind, display_name, enabled, created_at)
+    SELECT lower(object_id), tenant_id, 'ServicePrincipal', display_name, 1, CAST(strftime('%s','now') AS INTEGER)
+    FROM principals;
+INSERT INTO id_service_principals (object_id, app_id, sp_type, is_bootstrap_admin)
+    SELECT lower(object_id), lower(client_id), 'Application', is_admin FROM principals;
+-- Secrets made before this migration were all bootstrap secrets of the form 'qws~…'.
+INSERT INTO id_sp_secrets (key_id, object_id, display_name, hint, secret_hash, created_at, expires_at)
+    SELECT lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-a'
+                 || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))),
+           lower(object_id), 'bootstrap', 'qws', secret_hash, CAST(strftime('%s','now') AS INTEGER), NULL
+    FROM principals;
+INSERT INTO id_role_assignments (name, scope, scope_key, role_definition_id, principal_id, principal_type,
+        description, created_at, created_by, updated_at, updated_by)
+    SELECT lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-a'
+                 || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))),
+           '/subscriptions/' || s.id, '/subscriptions/' || s.id, '8e3af657-a8ff-443c-a75c-2fe8c4bcb635',
+           lower(p.object_id), 'ServicePrincipal', 'bootstrap administrator',
+           CAST(strftime('%s','now') AS INTEGER), NULL, CAST(strftime('%s','now') AS INTEGER), NULL
+    FROM principals p JOIN subscriptions s ON s.tenant_id = p.tenant_id
+    WHERE p.is_admin = 1;
+DROP TABLE principals;
+
+INSERT OR IGNORE INTO id_objects (object_id, tenant_id, kind, display_name, enabled, created_at)
+    SELECT lower(w.identity_principal_id), s.tenant_id, 'ServicePrincipal', w.name, 1, CAST(strftime('%s','now') AS INTEGER)
+    FROM workspaces w JOIN subscriptions s ON s.id = w.subscription_id
+    WHERE w.identity_principal_id IS NOT NULL;
+INSERT OR IGNORE INTO id_service_principals (object_id, app_id, sp_type, workspace_uid)
+    SELECT lower(w.identity_principal_id),
+           lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-a'
+                 || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))),
+           'ManagedIdentity', w.uid
+    FROM workspaces w WHERE w.identity_principal_id IS NOT NULL;
+
+CREATE TRIGGER id_workspace_identity_created AFTER INSERT ON workspaces
+WHEN NEW.identity_principal_id IS NOT NULL
+BEGIN
+    INSERT OR IGNORE INTO id_objects (object_id, tenant_id, kind, display_name, enabled, created_at)
+        SELECT lower(NEW.identity_principal_id), s.tenant_id, 'ServicePrincipal', NEW.name, 1,
+               CAST(strftime('%s','now') AS INTEGER)
+        FROM subscriptions s WHERE s.id = NEW.subscription_id;
+    INSERT OR IGNORE INTO id_service_principals (object_id, app_id, sp_type, workspace_uid)
+        VALUES (lower(NEW.identity_principal_id),
+                lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-a'
+                      || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))),
+                'ManagedIdentity', NEW.uid);
+END;
+CREATE TRIGGER id_workspace_identity_added AFTER UPDATE OF identity_principal_id ON workspaces
+WHEN NEW.identity_principal_id IS NOT NULL AND OLD.identity_principal_id IS NULL
+BEGIN
+    INSERT OR IGNORE INTO id_objects (object_id, tenant_id, kind, display_name, enabled, created_at)
+        SELECT lower(NEW.identity_principal_id), s.tenant_id, 'ServicePrincipal', NEW.name, 1,
+               CAST(strftime('%s','now') AS INTEGER)
+        FROM subscriptions s WHERE s.id = NEW.subscription_id;
+    INSERT OR IGNORE INTO id_service_principals (object_id, app_id, sp_type, workspace_uid)
+        VALUES (lower(NEW.identity_principal_id),
+                lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-a'
+                      || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))),
+                'ManagedIdentity', NEW.uid);
+END;
+CREATE TRIGGER id_workspace_identity_deleted AFTER DELETE ON workspaces
+BEGIN
+    DELETE FROM id_refresh_tokens WHERE object_id IN
+        (SELECT object_id FROM id_service_principals WHERE workspace_uid = OLD.uid);
+    DELETE FROM id_objects WHERE object_id IN
+        (SELECT object_id FROM id_service_principals WHERE workspace_uid = OLD.uid);
+END;
     // Typed job model (job lists filtered, ordered and paged in SQL): the fields the list
     // filter can name, as it compares them (text lower-cased, `creationTime` in unix
     // nanoseconds), kept up to date by every write of a document. `q_indexed = 0` marks rows

@@ -75,7 +75,8 @@ pub struct Principal {
     pub tenant_id: String,
     /// Display name.
     pub display_name: String,
-    /// The bootstrap administrator may do everything.
+    /// The bootstrap administrator (it holds Owner on its tenant's subscriptions; code written
+    /// before role assignments still grants it everything by this flag).
     pub is_admin: bool,
 }
 
@@ -290,7 +291,7 @@ impl Store {
         &self.crypto
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back).
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -368,62 +369,75 @@ impl Store {
         Ok(self.list_subscriptions()?.into_iter().find(|s| s.id == *id))
     }
 
-    /// Creates a service principal with a secret (stored hashed).
+    /// Creates an application service principal with a secret that never expires (stored
+    /// hashed), keeping the given ids. An admin (`is_admin`) gets Owner on every subscription of
+    /// its tenant. Kept for the bootstrap; new code uses [`Store::identity`].
     pub fn create_principal(&self, p: &Principal, secret: &str) -> Result<()> {
-        let hash = self.crypto.secret_hash(secret);
-        self.conn().execute(
-            "INSERT INTO principals (client_id, object_id, tenant_id, display_name, secret_hash, is_admin)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![p.client_id, p.object_id, p.tenant_id, p.display_name, hash, p.is_admin],
-        )?;
+        let id = self.identity();
+        let sp = id
+            .create_service_principal_with_ids(
+                &p.tenant_id,
+                &p.display_name,
+                &p.client_id,
+                &p.object_id,
+                p.is_admin,
+            )
+            .map_err(identity_to_store)?;
+        id.insert_known_secret(
+            &sp.object_id,
+            Some("bootstrap"),
+            None,
+            false,
+            zeroize::Zeroizing::new(secret.to_string()),
+        )
+        .map_err(identity_to_store)?;
+        if p.is_admin {
+            for s in self.list_subscriptions()? {
+                if s.tenant_id != p.tenant_id {
+                    continue;
+                }
+                let scope = qws_core::rbac::Scope::subscription(&s.id);
+                id.put_role_assignment(crate::identity::AssignmentRequest {
+                    name: &uuid::Uuid::new_v4().to_string(),
+                    scope: &scope,
+                    role_definition_id: qws_core::rbac::builtin::OWNER,
+                    principal_id: &sp.object_id,
+                    principal_type: None,
+                    description: Some("bootstrap administrator"),
+                    actor: None,
+                })
+                .map_err(identity_to_store)?;
+            }
+        }
         Ok(())
     }
 
-    fn principal_where(&self, column: &str, value: &str) -> Result<Option<(Principal, Vec<u8>)>> {
-        let sql = format!(
-            "SELECT client_id, object_id, tenant_id, display_name, is_admin, secret_hash FROM principals WHERE {column} = ?1"
-        );
-        Ok(self
-            .conn()
-            .query_row(&sql, [value], |r| {
-                Ok((
-                    Principal {
-                        client_id: r.get(0)?,
-                        object_id: r.get(1)?,
-                        tenant_id: r.get(2)?,
-                        display_name: r.get(3)?,
-                        is_admin: r.get(4)?,
-                    },
-                    r.get(5)?,
-                ))
-            })
-            .optional()?)
-    }
-
-    /// Verifies a client id + secret (constant-time on the hash). `None` for any failure.
+    /// Verifies a client id + secret (constant-time on the hash). `None` for any failure,
+    /// including an expired secret or a disabled principal.
     pub fn authenticate_client(&self, client_id: &str, secret: &str) -> Result<Option<Principal>> {
-        let found = self.principal_where("client_id", &client_id.to_ascii_lowercase())?;
-        Ok(match found {
-            Some((p, hash)) if self.crypto.verify_secret(secret, &hash) => Some(p),
-            Some(_) => None,
-            None => {
-                // Spend the same work as a real check so unknown ids are not distinguishable by time.
-                let _ = self.crypto.verify_secret(secret, &[0u8; 32]);
-                None
-            }
-        })
+        Ok(self
+            .identity()
+            .authenticate_client_secret(client_id, secret)
+            .map_err(identity_to_store)?
+            .map(principal_of))
     }
 
-    /// Looks a principal up by object id (the token's `oid`).
+    /// Looks a service principal up by object id (the token's `oid`).
     pub fn principal_by_object_id(&self, oid: &str) -> Result<Option<Principal>> {
-        Ok(self.principal_where("object_id", oid)?.map(|(p, _)| p))
+        Ok(self
+            .identity()
+            .service_principal(oid)
+            .map_err(identity_to_store)?
+            .map(principal_of))
     }
 
-    /// Looks a principal up by client id.
+    /// Looks a service principal up by client id.
     pub fn principal_by_client_id(&self, client_id: &str) -> Result<Option<Principal>> {
         Ok(self
-            .principal_where("client_id", &client_id.to_ascii_lowercase())?
-            .map(|(p, _)| p))
+            .identity()
+            .service_principal_by_app_id(client_id)
+            .map_err(identity_to_store)?
+            .map(principal_of))
     }
 
     // ---- resource groups -----------------------------------------------------------------
@@ -1133,6 +1147,23 @@ fn purge_data_plane(tx: &Connection, uid: &str) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+fn principal_of(sp: crate::identity::ServicePrincipal) -> Principal {
+    Principal {
+        client_id: sp.app_id,
+        object_id: sp.object_id,
+        tenant_id: sp.tenant_id,
+        display_name: sp.display_name,
+        is_admin: sp.is_bootstrap_admin,
+    }
+}
+
+fn identity_to_store(e: crate::identity::IdentityError) -> StoreError {
+    match e {
+        crate::identity::IdentityError::Store(e) => e,
+        other => StoreError::Corrupt(other.to_string()),
+    }
 }
 
 fn identity_principal(spec: &WorkspaceSpec) -> Option<String> {

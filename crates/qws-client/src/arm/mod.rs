@@ -27,7 +27,9 @@ pub use pager::Pager;
 
 use crate::credentials::TokenCredential;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{is_safe_for_secrets, parse_url, read_body, same_origin, ClientOptions};
+use crate::http::{is_safe_for_secrets, parse_url, same_origin, ClientOptions};
+use crate::pager::PageSource;
+use crate::pipeline::{AuthPolicy, Pipeline, Request};
 use crate::response::Response;
 
 /// `api-version` used for `Microsoft.Quantum` calls unless overridden.
@@ -42,7 +44,7 @@ pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 /// Options for [`ArmClient::new`].
 #[derive(Debug, Clone)]
 pub struct ArmClientOptions {
-    /// Transport options (CA file, timeout, user agent).
+    /// Transport options (CA file, timeout, user agent, retry rules).
     pub client_options: ClientOptions,
     /// `api-version` for `Microsoft.Quantum` calls.
     pub workspace_api_version: String,
@@ -54,8 +56,6 @@ pub struct ArmClientOptions {
     pub scope: String,
     /// How long a long-running operation (create, delete) is polled before giving up.
     pub max_poll_duration: Duration,
-    /// How many times a request answered 429 (throttled) or 503 (unavailable) is retried.
-    pub max_retries: u32,
 }
 
 impl Default for ArmClientOptions {
@@ -67,7 +67,6 @@ impl Default for ArmClientOptions {
             subscription_api_version: DEFAULT_SUBSCRIPTION_API_VERSION.to_owned(),
             scope: ARM_SCOPE.to_owned(),
             max_poll_duration: Duration::from_secs(120),
-            max_retries: 3,
         }
     }
 }
@@ -100,8 +99,8 @@ pub struct ArmClient {
 
 struct Inner {
     endpoint: url::Url,
-    credential: Arc<dyn TokenCredential>,
-    http: reqwest::Client,
+    /// Bearer tokens for `options.scope`; the crate's retry rules.
+    pipeline: Pipeline,
     options: ArmClientOptions,
 }
 
@@ -138,12 +137,12 @@ impl ArmClient {
                 ),
             ));
         }
-        let http = options.client_options.build_http_client()?;
+        let auth = AuthPolicy::bearer(credential, options.scope.clone());
+        let pipeline = Pipeline::new(&options.client_options, auth)?;
         Ok(ArmClient {
             inner: Arc::new(Inner {
                 endpoint,
-                credential,
-                http,
+                pipeline,
                 options,
             }),
         })
@@ -506,72 +505,25 @@ impl ArmClient {
         Ok(url)
     }
 
-    /// Sends one authenticated request; non-2xx responses become [`Error`]s with the service's
-    /// code and message.
+    /// Sends one authenticated request through the pipeline (which retries as
+    /// [`crate::retry`] describes); non-2xx answers become [`Error`]s with the service's code and
+    /// message.
     pub(crate) async fn send<T>(
         &self,
         method: reqwest::Method,
         url: url::Url,
         body: Option<serde_json::Value>,
     ) -> Result<Response<T>> {
-        let body = body
-            .map(|b| {
-                serde_json::to_vec(&b).map_err(|e| {
-                    Error::new(
-                        ErrorKind::DataConversion,
-                        format!("cannot encode request: {e}"),
-                    )
-                })
-            })
-            .transpose()?;
-        let mut attempt = 0;
-        loop {
-            let (status, headers, bytes) = self.send_once(&method, &url, body.as_deref()).await?;
-            if (200..300).contains(&status) {
-                return Ok(Response::new(status, headers, bytes));
-            }
-            // 429 and 503 mean the server did not process the request, so even a POST can be
-            // repeated; the wait honours Retry-After, and the number of tries is bounded.
-            if (status == 429 || status == 503) && attempt < self.inner.options.max_retries {
-                attempt += 1;
-                tokio::time::sleep(retry_delay(&headers, attempt)).await;
-                continue;
-            }
-            return Err(Error::from_response(
-                ErrorKind::HttpResponse { status },
-                status,
-                &bytes,
-            ));
+        let mut request = Request::new(method, url).header("accept", "application/json");
+        if let Some(body) = &body {
+            request = request.json(body)?;
         }
-    }
-
-    async fn send_once(
-        &self,
-        method: &reqwest::Method,
-        url: &url::Url,
-        body: Option<&[u8]>,
-    ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>)> {
-        let scope = self.inner.options.scope.as_str();
-        let token = self.inner.credential.get_token(&[scope]).await?;
-        let mut request = self
-            .inner
-            .http
-            .request(method.clone(), url.clone())
-            .bearer_auth(token.token.expose())
-            .header("accept", "application/json")
-            .header("x-ms-client-request-id", uuid::Uuid::new_v4().to_string());
-        request = match body {
-            Some(body) => request
-                .header("content-type", "application/json")
-                .body(body.to_vec()),
-            // ARM POST actions (listKeys) are sent with an explicit empty body.
-            None => request.header("content-length", "0"),
-        };
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = read_body(response).await?;
-        Ok((status, headers, bytes))
+        let response = self.inner.pipeline.send(request).await?;
+        if !response.is_success() {
+            let status = response.status;
+            return Err(response.into_error(ErrorKind::HttpResponse { status }));
+        }
+        Ok(response.into_response())
     }
 
     /// DELETE with ARM's long-running semantics: 200/204 are final; 202 is polled through
@@ -643,6 +595,20 @@ impl ArmClient {
     }
 }
 
+impl crate::pager::sealed::Sealed for ArmClient {}
+
+impl PageSource for ArmClient {
+    async fn get_page(&self, url: url::Url) -> Result<serde_json::Value> {
+        self.send::<()>(reqwest::Method::GET, url, None)
+            .await?
+            .json()
+    }
+
+    fn follow_link(&self, link: &str) -> Result<url::Url> {
+        self.follow_url(link)
+    }
+}
+
 fn call_version(options: &Option<CallOptions>) -> Option<&str> {
     options.as_ref().and_then(|o| o.api_version.as_deref())
 }
@@ -665,23 +631,16 @@ fn header_str<T>(response: &Response<T>, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The server's `Retry-After` in seconds, clamped to 0–10 s; 1 s when absent.
-fn retry_after<T>(response: &Response<T>) -> Duration {
-    header_str(response, "retry-after")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(|s| Duration::from_secs(s.min(10)))
-        .unwrap_or(Duration::from_secs(1))
-}
+/// Longest pause between two polls of a long-running operation, whatever `Retry-After` says.
+const MAX_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Wait before retry `attempt` (1-based): the server's `Retry-After` (capped at 10 s), else
-/// exponential backoff from 0.5 s.
-fn retry_delay(headers: &reqwest::header::HeaderMap, attempt: u32) -> Duration {
-    headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(|s| Duration::from_secs(s.min(10)))
-        .unwrap_or_else(|| Duration::from_millis(500 << attempt.min(4).saturating_sub(1)))
+/// The pause before the next poll of a long-running operation: the answer's `Retry-After` (read
+/// as the retry policy reads it) capped at 10 s, else 1 s. Polling is not retrying: the
+/// operation is progressing, and `max_poll_duration` bounds the whole wait.
+fn retry_after<T>(response: &Response<T>) -> Duration {
+    crate::retry::retry_after(response.headers(), time::OffsetDateTime::now_utc())
+        .map(|d| d.min(MAX_POLL_INTERVAL))
+        .unwrap_or(Duration::from_secs(1))
 }
 
 /// Sleeps before the next poll, or fails if that would pass the deadline.
@@ -766,61 +725,77 @@ mod tests {
         }
     }
 
-    /// A loopback HTTP peer that answers each request with the next canned status (one request
-    /// per connection) and counts what it served.
-    fn scripted_peer(statuses: Vec<u16>) -> (String, std::thread::JoinHandle<usize>) {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let handle = std::thread::spawn(move || {
-            let mut served = 0;
-            for status in statuses {
-                let (mut stream, _) = listener.accept().unwrap();
-                let mut seen = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let n = stream.read(&mut buf).unwrap();
-                    if n == 0 {
-                        break;
-                    }
-                    seen.extend_from_slice(&buf[..n]);
-                }
+    /// A loopback peer answering the `statuses` in order; 429 and 503 carry `Retry-After: 0`.
+    async fn scripted_peer(statuses: Vec<u16>) -> crate::test_peer::Peer {
+        use crate::test_peer::{error_body, reply, serve};
+        let replies = statuses
+            .into_iter()
+            .map(|status| {
                 let body = if status == 200 {
                     r#"{"location":"eastus","properties":{}}"#.to_owned()
                 } else {
-                    format!(r#"{{"error":{{"code":"S{status}","message":"m"}}}}"#)
+                    error_body(status)
                 };
-                let reply = format!(
-                    "HTTP/1.1 {status} X\r\nretry-after: 0\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                stream.write_all(reply.as_bytes()).unwrap();
-                served += 1;
-            }
-            served
-        });
-        (url, handle)
+                let retry_after: &[(&str, &str)] = if status == 429 || status == 503 {
+                    &[("retry-after", "0")]
+                } else {
+                    &[]
+                };
+                reply(status, retry_after, &body)
+            })
+            .collect();
+        serve(replies).await
     }
 
     #[tokio::test]
     async fn throttled_and_unavailable_answers_are_retried_a_bounded_number_of_times() {
-        let (url, peer) = scripted_peer(vec![503, 429, 200]);
-        let c = ArmClient::new(&url, Arc::new(StaticToken), None).unwrap();
+        let peer = scripted_peer(vec![503, 429, 200]).await;
+        let c = ArmClient::new(&peer.url, Arc::new(StaticToken), None).unwrap();
         let ws = c.get_workspace("s", "g", "w", None).await.unwrap();
         assert_eq!(ws.into_model().unwrap().location, "eastus");
-        assert_eq!(peer.join().unwrap(), 3);
+        assert_eq!(peer.requests().len(), 3);
 
-        let (url, peer) = scripted_peer(vec![429; 4]);
-        let c = ArmClient::new(&url, Arc::new(StaticToken), None).unwrap();
+        let peer = scripted_peer(vec![429; 5]).await;
+        let c = ArmClient::new(&peer.url, Arc::new(StaticToken), None).unwrap();
         let e = c.list_keys("s", "g", "w", None).await.unwrap_err();
         assert_eq!((e.status(), e.code()), (Some(429), Some("S429")));
-        assert_eq!(peer.join().unwrap(), 4, "one try plus three retries");
+        assert_eq!(peer.requests().len(), 4, "one try plus three retries");
 
-        let (url, peer) = scripted_peer(vec![404]);
-        let c = ArmClient::new(&url, Arc::new(StaticToken), None).unwrap();
+        let peer = scripted_peer(vec![404, 200]).await;
+        let c = ArmClient::new(&peer.url, Arc::new(StaticToken), None).unwrap();
         let e = c.get_workspace("s", "g", "w", None).await.unwrap_err();
         assert_eq!(e.code(), Some("S404"));
-        assert_eq!(peer.join().unwrap(), 1, "other errors are not retried");
+        assert_eq!(peer.requests().len(), 1, "other errors are not retried");
+    }
+
+    #[tokio::test]
+    async fn arm_follows_the_shared_retry_rules() {
+        use crate::test_peer::{error_body, reply, serve};
+        let ok = || reply(200, &[], r#"{"location":"eastus","properties":{}}"#);
+        // A GET answered 500 or 502 is retried (the old ARM-only rules retried just 429/503).
+        let peer = serve(vec![reply(500, &[], &error_body(500)), ok()]).await;
+        let c = ArmClient::new(&peer.url, Arc::new(StaticToken), None).unwrap();
+        c.get_workspace("s", "g", "w", None).await.unwrap();
+        assert_eq!(peer.requests().len(), 2);
+        // A POST throttled without Retry-After may have been applied: not repeated.
+        let peer = serve(vec![reply(429, &[], &error_body(429)), ok()]).await;
+        let c = ArmClient::new(&peer.url, Arc::new(StaticToken), None).unwrap();
+        let e = c.list_keys("s", "g", "w", None).await.unwrap_err();
+        assert_eq!((e.status(), peer.requests().len()), (Some(429), 1));
+        // Retry-After as an HTTP-date is understood (one in the past means "retry now").
+        let dated = reply(
+            503,
+            &[("retry-after", "Thu, 01 Jan 2026 00:00:00 GMT")],
+            &error_body(503),
+        );
+        let peer = serve(vec![dated, ok()]).await;
+        let c = ArmClient::new(&peer.url, Arc::new(StaticToken), None).unwrap();
+        let e = c
+            .check_name_availability("s", "eastus", "n", None)
+            .await
+            .map(|_| ());
+        assert!(e.is_ok(), "{e:?}");
+        assert_eq!(peer.requests().len(), 2);
     }
 
     #[tokio::test]

@@ -80,15 +80,6 @@ pub fn memory_for_qubits(n: usize) -> u64 {
     amps.saturating_mul(16).saturating_add(1 << 20)
 }
 
-/// A size for people: bytes below a KiB, KiB below a MiB, MiB above.
-pub fn size_text(bytes: u64) -> String {
-    match bytes {
-        b if b < 1 << 10 => format!("{b} bytes"),
-        b if b < 1 << 20 => format!("{} KiB", b.div_ceil(1 << 10)),
-        b => format!("{} MiB", b.div_ceil(1 << 20)),
-    }
-}
-
 /// What the server lets one job use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
@@ -98,50 +89,17 @@ pub struct Budget {
     pub max_output_bytes: u64,
 }
 
-/// Memory held per byte of output while it is built: the shots' bits, the JSON value tree
-/// (a `Value::String` costs its text plus about 32 bytes of header), and the serialized text.
-pub const OUTPUT_MEMORY_FACTOR: u64 = 4;
+/// Memory a job's results take while built: the shots as bits and the serialized document
+/// (qws-sim writes the document straight from the shots, with no JSON tree per shot).
+pub const OUTPUT_MEMORY_FACTOR: u64 = 2;
 
 /// The memory a job's results can take: at most [`OUTPUT_MEMORY_FACTOR`] times the output cap,
-/// since an output larger than the cap is refused (before the run when it can be foreseen,
-/// after serialization otherwise).
+/// since results larger than the cap are refused (before the run when they can be foreseen,
+/// while they are produced otherwise).
 pub fn memory_for_output(output_bytes: u64, max_output_bytes: u64) -> u64 {
     output_bytes
         .min(max_output_bytes)
         .saturating_mul(OUTPUT_MEMORY_FACTOR)
-}
-
-/// An upper bound of the output document's size, from the program's shape. Exact in form for
-/// the per-shot formats (every shot is written out); for histograms, bounded by the number of
-/// distinct outcomes that can occur.
-pub fn output_bytes_estimate(
-    output_format: &str,
-    qubits: usize,
-    clbits: usize,
-    registers: usize,
-    shots: u64,
-) -> u64 {
-    let (q, c, r) = (qubits as u64, clbits as u64, registers.max(1) as u64);
-    let outcomes = |bits: u64| 1u64.checked_shl(bits.min(63) as u32).unwrap_or(u64::MAX);
-    match output_format {
-        // {"reg": ["0101", …]}: each shot writes every bit plus quotes and a comma per register.
-        "honeywell.quantum-results.v1" => shots.saturating_mul(c + 4 * r).saturating_add(64 * r),
-        // Each shot as a list of bits ("[0,1]"), plus a histogram of distinct outcomes.
-        "microsoft.quantum-results.v2" => {
-            let per_shot = 2 * c + 16;
-            let distinct = shots.min(outcomes(c));
-            shots
-                .saturating_mul(per_shot)
-                .saturating_add(distinct.saturating_mul(per_shot + 16))
-                .saturating_add(256)
-        }
-        // {"histogram": {"<index>": p, …}}: one entry per possible outcome, a decimal index
-        // of at most 20 digits and a probability.
-        _ => outcomes(q)
-            .min(outcomes(c.max(q)))
-            .saturating_mul(48)
-            .saturating_add(64),
-    }
 }
 
 /// The value of a string attribute (`"name"="value"`) in textual QIR.
@@ -150,15 +108,6 @@ fn qir_attr<'a>(bytes: &'a [u8], name: &str) -> Option<&'a str> {
     let key = format!("\"{name}\"=\"");
     let i = text.find(&key)?;
     text[i + key.len()..].split('"').next()
-}
-
-/// Qubits and result slots a QIR program needs.
-fn qir_shape(bytes: &[u8]) -> (usize, usize) {
-    let attr = |name| qir_attr(bytes, name).and_then(|v| v.parse().ok());
-    (
-        attr("required_num_qubits").unwrap_or(20),
-        attr("required_num_results").unwrap_or(0),
-    )
 }
 
 /// Base-profile targets refuse programs that declare another profile (adaptive features need
@@ -254,6 +203,7 @@ pub fn prepare(
     let limits = Limits {
         max_qubits: target.num_qubits as usize,
         max_memory_bytes: budget.memory_bytes,
+        max_output_bytes: budget.max_output_bytes,
         ..Limits::default()
     };
     let shots = crate::dataplane::items::requested_shots(doc)
@@ -304,33 +254,41 @@ pub fn prepare(
             ))
         }
     };
-    let (qubits, clbits, registers) = match &program {
+    // Budget from what the program really uses: the circuit's registers, or the qubits and
+    // results a QIR program addresses (never its attributes alone).
+    let (qubits, output_bytes) = match &program {
         Program::Circuit(c) => {
             qws_sim::run::validate(c, &limits)?;
-            (c.num_qubits, c.num_clbits, c.cregs.len())
+            let results =
+                qws_sim::encode::output_bytes(output_format, c, shots).map_err(|e| match e {
+                    SimError::Unsupported(_) => JobFailure::new(
+                        "InvalidOutputDataFormat",
+                        format!(
+                            "Output format '{output_format}' cannot be produced for this input."
+                        ),
+                    ),
+                    other => other.into(),
+                })?;
+            qws_sim::encode::check_output(output_format, c, shots, &limits)?;
+            let shots_held = if output_format == qws_sim::encode::IONQ_RESULTS {
+                0 // counted as they are sampled
+            } else {
+                qws_sim::run::shots_bytes(c.num_clbits, shots)
+            };
+            (c.num_qubits, results.saturating_add(shots_held))
         }
         Program::Qir { bytes, .. } => {
-            let (q, r) = qir_shape(bytes);
-            (q.min(limits.max_qubits), r, 1)
+            let needs = qws_sim::qir::requirements(bytes)?;
+            qws_sim::run::check_qubits(needs.qubits, &limits)?;
+            let as_circuit = Circuit::new(0, needs.results);
+            let results = qws_sim::encode::output_bytes(
+                qws_sim::encode::MICROSOFT_RESULTS_V2,
+                &as_circuit,
+                shots,
+            )?;
+            (needs.qubits, results)
         }
     };
-    let output_bytes = output_bytes_estimate(output_format, qubits, clbits, registers, shots);
-    // The per-shot formats write every shot out, so their size is known now; refuse before
-    // simulating rather than after. Histograms are checked once serialized.
-    let per_shot = matches!(
-        output_format,
-        "honeywell.quantum-results.v1" | "microsoft.quantum-results.v2"
-    );
-    if per_shot && output_bytes > budget.max_output_bytes {
-        return Err(JobFailure::new(
-            "ExecutionLimitExceeded",
-            format!(
-                "{shots} shots of {clbits} classical bits would produce about {} of results; at most {} are allowed. Use fewer shots or measure fewer bits.",
-                size_text(output_bytes),
-                size_text(budget.max_output_bytes)
-            ),
-        ));
-    }
     Ok(Prepared {
         program,
         output_format: output_format.to_string(),
@@ -353,32 +311,25 @@ pub fn run(p: Prepared, cancel: &qws_sim::CancelToken) -> Result<Vec<u8>, JobFai
         limits: p.limits.clone(),
         cancel: Some(cancel.clone()),
     };
-    let doc = match (&p.program, p.output_format.as_str()) {
-        (Program::Circuit(c), "ionq.quantum-results.v1") => {
-            match qws_sim::encode::ionq_results(c, &opts, None) {
-                Ok(v) => v,
-                Err(SimError::Unsupported(_)) => {
-                    let out = qws_sim::run::run(c, &opts)?;
-                    qws_sim::encode::ionq_results(c, &opts, Some(&out))?
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        (Program::Circuit(c), "honeywell.quantum-results.v1") => {
-            let out = qws_sim::run::run(c, &opts)?;
-            qws_sim::encode::honeywell_results(c, &out)
-        }
-        (Program::Circuit(c), "microsoft.quantum-results.v2") => {
-            let out = qws_sim::run::run(c, &opts)?;
-            qws_sim::encode::microsoft_v2_results(&out)
-        }
-        (
-            Program::Qir {
-                bytes,
-                entry_points,
-            },
-            "microsoft.quantum-results.v2",
-        ) => {
+    let cannot_produce = || {
+        JobFailure::new(
+            "InvalidOutputDataFormat",
+            format!(
+                "Output format '{}' cannot be produced for this input.",
+                p.output_format
+            ),
+        )
+    };
+    let bytes = match &p.program {
+        Program::Circuit(c) => qws_sim::encode::encode_results(&p.output_format, c, &opts)
+            .map_err(|e| match e {
+                SimError::Unsupported(_) => cannot_produce(),
+                other => other.into(),
+            })?,
+        Program::Qir {
+            bytes,
+            entry_points,
+        } if p.output_format == qws_sim::encode::MICROSOFT_RESULTS_V2 => {
             let qopts = qws_sim::qir::QirRunOptions {
                 entry_point: None,
                 shots: p.shots,
@@ -387,23 +338,18 @@ pub fn run(p: Prepared, cancel: &qws_sim::CancelToken) -> Result<Vec<u8>, JobFai
                 cancel: Some(cancel.clone()),
                 ..Default::default()
             };
-            qws_sim::qir::run_qir_items(bytes, entry_points, &qopts)?
+            let doc = qws_sim::qir::run_qir_items(bytes, entry_points, &qopts)?;
+            serde_json::to_vec(&doc).expect("JSON values serialize")
         }
-        (_, other) => {
-            return Err(JobFailure::new(
-                "InvalidOutputDataFormat",
-                format!("Output format '{other}' cannot be produced for this input."),
-            ))
-        }
+        Program::Qir { .. } => return Err(cannot_produce()),
     };
-    let bytes = serde_json::to_vec(&doc).expect("JSON values serialize");
     if bytes.len() as u64 > p.max_output_bytes {
         return Err(JobFailure::new(
             "ExecutionLimitExceeded",
             format!(
                 "The results are {}; at most {} are allowed.",
-                size_text(bytes.len() as u64),
-                size_text(p.max_output_bytes)
+                qws_sim::run::human_size(bytes.len() as u64),
+                qws_sim::run::human_size(p.max_output_bytes)
             ),
         ));
     }
@@ -478,7 +424,7 @@ mod tests {
     #[test]
     fn base_targets_refuse_adaptive_qir() {
         let doc = json!({"inputParams": {"entryPoint": "main"}});
-        let qir = b"define i64 @main() #0 { ret i64 0 }\nattributes #0 = { \"entry_point\" \"qir_profiles\"=\"adaptive_profile\" \"required_num_qubits\"=\"2\" }";
+        let qir = b"define i64 @main() #0 {\n  ret i64 0\n}\nattributes #0 = { \"entry_point\" \"qir_profiles\"=\"adaptive_profile\" \"required_num_qubits\"=\"2\" }";
         let e = prepare(
             "qir.v1",
             "microsoft.quantum-results.v2",
@@ -570,14 +516,14 @@ mod tests {
     }
 
     #[test]
-    fn an_output_over_the_cap_fails_the_job_after_the_run() {
+    fn an_output_over_the_cap_is_refused_before_running() {
         let doc = json!({"inputParams": {"shots": 50}});
         let small = Budget {
             memory_bytes: 1 << 30,
             max_output_bytes: 64,
         };
-        // A histogram cannot be sized before the run; 8 equally likely outcomes exceed 64 bytes.
-        let p = prepare(
+        // Up to 8 outcomes of 50 shots: more histogram than 64 bytes can hold.
+        let e = prepare(
             "ionq.circuit.v1",
             "ionq.quantum-results.v1",
             br#"{"qubits":3,"circuit":[{"gate":"h","targets":[0,1,2]}]}"#,
@@ -585,9 +531,61 @@ mod tests {
             target(),
             &small,
         )
-        .unwrap();
-        let e = run(p, &qws_sim::CancelToken::new()).unwrap_err();
+        .unwrap_err();
         assert_eq!(e.code, "ExecutionLimitExceeded");
-        assert!(e.message.contains("at most 64 bytes"), "{}", e.message);
+        assert!(
+            e.message.contains("the output limit is 64 bytes"),
+            "{}",
+            e.message
+        );
+    }
+
+    /// A QIR program that claims one qubit and addresses 27.
+    fn lying_qir() -> Vec<u8> {
+        let mut ll =
+            String::from("%Qubit = type opaque\n%Result = type opaque\ndefine void @main() #0 {\n");
+        for q in 0..27 {
+            ll.push_str(&format!(
+                "  call void @__quantum__qis__h__body(%Qubit* inttoptr (i64 {q} to %Qubit*))\n"
+            ));
+        }
+        ll.push_str("  ret void\n}\ndeclare void @__quantum__qis__h__body(%Qubit*)\n");
+        ll.push_str("attributes #0 = { \"entry_point\" \"required_num_qubits\"=\"1\" \"required_num_results\"=\"0\" }\n");
+        ll.into_bytes()
+    }
+
+    #[test]
+    fn qir_memory_is_budgeted_from_the_qubits_it_addresses_not_its_attributes() {
+        let doc = json!({"inputParams": {"shots": 1}});
+        let qtm = qws_core::catalog::target("quantinuum.sim.h2-1e").unwrap().1;
+        let roomy = Budget {
+            memory_bytes: 8 << 30,
+            max_output_bytes: 64 << 20,
+        };
+        let p = prepare(
+            "qir.v1",
+            "microsoft.quantum-results.v2",
+            &lying_qir(),
+            doc.as_object().unwrap(),
+            qtm,
+            &roomy,
+        )
+        .unwrap();
+        assert!(
+            p.memory_bytes >= memory_for_qubits(27),
+            "{}",
+            p.memory_bytes
+        );
+        // Against a budget the real program cannot fit, it is refused before running.
+        let e = prepare(
+            "qir.v1",
+            "microsoft.quantum-results.v2",
+            &lying_qir(),
+            doc.as_object().unwrap(),
+            qtm,
+            &BUDGET,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "ExecutionLimitExceeded", "{}", e.message);
     }
 }

@@ -9,6 +9,12 @@ use reqwest::{Client, Method, Response};
 use serde_json::Value;
 use std::path::PathBuf;
 
+/// How long a test waits for a job or the server to reach a state before it fails and says
+/// what it waited for. One generous bound for all waits: the tests share a 2-core machine with
+/// other builds, so a short deadline fails for load, not for a bug. Waits poll, so a passing
+/// test takes only as long as the server needs.
+pub const WAIT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(180);
+
 pub const V: &str = "2025-12-15-preview";
 pub const OLD_V: &str = "2023-11-13-preview";
 

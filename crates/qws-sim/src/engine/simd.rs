@@ -5,28 +5,47 @@
 //! amplitudes, i.e. the same local index of two neighbouring blocks.
 
 use std::arch::x86_64::*;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
 
 // The (re, im) tuple must be laid out as two consecutive f64 for the pointer casts below.
 const _: () = assert!(std::mem::offset_of!((f64, f64), 0) == 0);
 const _: () = assert!(std::mem::offset_of!((f64, f64), 1) == 8);
 const _: () = assert!(std::mem::size_of::<(f64, f64)>() == 16);
 
-static DISABLED: AtomicBool = AtomicBool::new(false);
-
-/// True when the CPU has AVX2 and FMA (the std macro caches the answer) and the SIMD kernels
-/// have not been switched off.
-#[inline]
-pub fn available() -> bool {
-    !DISABLED.load(Ordering::Relaxed)
-        && is_x86_feature_detected!("avx2")
-        && is_x86_feature_detected!("fma")
+thread_local! {
+    /// Set while [`with_portable_kernels`] runs on this thread. Per thread, not process-wide,
+    /// so a test that asks for the portable kernels cannot change which kernels a test on
+    /// another thread exercises. The choice is read once per gate on the calling thread, before
+    /// any work is split across threads, so a parallel gate follows its caller's choice.
+    static PORTABLE_ONLY: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Switches the SIMD kernels off or back on, process-wide (tests use it to exercise the
-/// portable kernels on machines that have AVX2).
-pub fn set_enabled(enabled: bool) {
-    DISABLED.store(!enabled, Ordering::Relaxed);
+/// True when the CPU has AVX2 and FMA (the std macro caches the answer) and the calling thread
+/// is not inside [`with_portable_kernels`].
+#[inline]
+pub fn available() -> bool {
+    cpu_has_simd() && !PORTABLE_ONLY.with(Cell::get)
+}
+
+/// True when the CPU has AVX2 and FMA, whatever the calling thread asked for: tests use it to
+/// know whether a SIMD run really used the SIMD kernels.
+#[inline]
+pub fn cpu_has_simd() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+
+/// Runs `f` on the calling thread with the SIMD kernels switched off, so it exercises the
+/// portable kernels even on a machine with AVX2; the previous choice is restored afterwards,
+/// also when `f` panics.
+pub fn with_portable_kernels<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            PORTABLE_ONLY.with(|p| p.set(self.0));
+        }
+    }
+    let _restore = Restore(PORTABLE_ONLY.with(|p| p.replace(true)));
+    f()
 }
 
 /// Applies the `D x D` matrix (split into real `mr` and imaginary `mi` parts) to `count`

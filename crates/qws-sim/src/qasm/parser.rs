@@ -8,8 +8,17 @@ use super::ast::*;
 use super::lexer::{Tok, Token};
 use crate::error::{Pos, Result, SimError};
 
-/// Deepest nesting of blocks and expressions accepted.
+/// Deepest nesting of blocks, parentheses and unary operators the parser accepts (it recurses
+/// once per level).
 const MAX_NESTING: usize = 128;
+
+/// Deepest expression tree accepted. A chain `a+b+c+…` is as deep as it is long, and evaluation,
+/// lowering of conditions, clone and drop all recurse over the tree, so this bound (not only the
+/// parser's own nesting) is what keeps them within a small thread stack.
+pub const MAX_EXPR_DEPTH: usize = 256;
+
+/// Most nodes accepted in one expression (a parameter, size, index or condition).
+pub const MAX_EXPR_NODES: usize = 4096;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
@@ -22,6 +31,11 @@ pub struct Parser {
     i: usize,
     pub version: Version,
     depth: usize,
+    /// Tree depth of the expression the last expression rule returned.
+    expr_depth: usize,
+    /// Nodes of the outermost expression being parsed, and how many `expr` calls are open.
+    expr_nodes: usize,
+    open_exprs: usize,
 }
 
 fn err<T>(pos: Pos, msg: impl Into<String>) -> Result<T> {
@@ -60,6 +74,9 @@ impl Parser {
             i: 0,
             version,
             depth: 0,
+            expr_depth: 0,
+            expr_nodes: 0,
+            open_exprs: 0,
         }
     }
 
@@ -117,7 +134,13 @@ impl Parser {
     fn enter(&mut self) -> Result<()> {
         self.depth += 1;
         if self.depth > MAX_NESTING {
-            return err(self.pos(), "nesting too deep");
+            return err(
+                self.pos(),
+                format!(
+                    "nesting too deep: blocks and expressions are nested deeper than \
+                     {MAX_NESTING} levels"
+                ),
+            );
         }
         Ok(())
     }
@@ -668,9 +691,37 @@ impl Parser {
 
     pub fn expr(&mut self) -> Result<Expr> {
         self.enter()?;
+        if self.open_exprs == 0 {
+            self.expr_nodes = 0;
+        }
+        self.open_exprs += 1;
         let r = self.binary(0);
+        self.open_exprs -= 1;
         self.leave();
         r
+    }
+
+    /// Accounts for one new expression node of tree depth `depth` (which becomes the depth of
+    /// the expression just built).
+    fn node(&mut self, depth: usize, pos: Pos) -> Result<()> {
+        self.expr_nodes += 1;
+        if depth > MAX_EXPR_DEPTH {
+            return err(
+                pos,
+                format!(
+                    "the expression is nested deeper than {MAX_EXPR_DEPTH} levels \
+                     (each operator in a chain such as a+b+c adds a level)"
+                ),
+            );
+        }
+        if self.expr_nodes > MAX_EXPR_NODES {
+            return err(
+                pos,
+                format!("the expression has more than {MAX_EXPR_NODES} terms and operators"),
+            );
+        }
+        self.expr_depth = depth;
+        Ok(())
     }
 
     fn binop_at(&self, level: usize) -> Option<BinOp> {
@@ -708,23 +759,27 @@ impl Parser {
             return self.unary();
         }
         let mut lhs = self.binary(level + 1)?;
+        let mut depth = self.expr_depth;
         while let Some(op) = self.binop_at(level) {
             let pos = self.pos();
             self.advance();
             let rhs = self.binary(level + 1)?;
+            depth = 1 + depth.max(self.expr_depth);
+            self.node(depth, pos)?;
             lhs = Expr::Binary(op, Box::new(lhs), Box::new(rhs), pos);
         }
+        self.expr_depth = depth;
         Ok(lhs)
     }
 
     fn unary(&mut self) -> Result<Expr> {
+        // Unary plus changes nothing; skip any number of them without recursing.
+        while self.is_sym("+") {
+            self.advance();
+        }
         let pos = self.pos();
         let op = match self.peek() {
             Tok::Sym("-") => Some(UnOp::Neg),
-            Tok::Sym("+") => {
-                self.advance();
-                return self.unary();
-            }
             Tok::Sym("!") => Some(UnOp::Not),
             Tok::Sym("~") => Some(UnOp::BitNot),
             _ => None,
@@ -735,7 +790,9 @@ impl Parser {
                 self.enter()?;
                 let e = self.unary();
                 self.leave();
-                Ok(Expr::Unary(op, Box::new(e?), pos))
+                let e = e?;
+                self.node(self.expr_depth + 1, pos)?;
+                Ok(Expr::Unary(op, Box::new(e), pos))
             }
             None => self.power(),
         }
@@ -743,6 +800,7 @@ impl Parser {
 
     fn power(&mut self) -> Result<Expr> {
         let base = self.primary()?;
+        let base_depth = self.expr_depth;
         let is_pow = self.is_sym("**") || (self.version == Version::V2 && self.is_sym("^"));
         if is_pow {
             let pos = self.pos();
@@ -750,48 +808,55 @@ impl Parser {
             self.enter()?;
             let exp = self.unary();
             self.leave();
-            return Ok(Expr::Binary(
-                BinOp::Pow,
-                Box::new(base),
-                Box::new(exp?),
-                pos,
-            ));
+            let exp = exp?;
+            self.node(1 + base_depth.max(self.expr_depth), pos)?;
+            return Ok(Expr::Binary(BinOp::Pow, Box::new(base), Box::new(exp), pos));
         }
         Ok(base)
     }
 
     fn primary(&mut self) -> Result<Expr> {
         let pos = self.pos();
+        let leaf = |p: &mut Self, e: Expr| -> Result<Expr> {
+            p.node(1, pos)?;
+            Ok(e)
+        };
         match self.advance().tok {
-            Tok::Int(v) => Ok(Expr::Int(v)),
-            Tok::Float(v) => Ok(Expr::Float(v)),
+            Tok::Int(v) => leaf(self, Expr::Int(v)),
+            Tok::Float(v) => leaf(self, Expr::Float(v)),
+            // Parentheses group; they add no node and the inner depth stands.
             Tok::Sym("(") => {
                 let e = self.expr()?;
                 self.expect_sym(")")?;
                 Ok(e)
             }
             Tok::Ident(name) => match name.as_str() {
-                "true" => Ok(Expr::Bool(true)),
-                "false" => Ok(Expr::Bool(false)),
+                "true" => leaf(self, Expr::Bool(true)),
+                "false" => leaf(self, Expr::Bool(false)),
                 _ if self.is_sym("(") => {
                     self.advance();
                     let mut args = Vec::new();
+                    let mut depth = 0;
                     if !self.is_sym(")") {
                         args.push(self.expr()?);
+                        depth = self.expr_depth;
                         while self.eat_sym(",") {
                             args.push(self.expr()?);
+                            depth = depth.max(self.expr_depth);
                         }
                     }
                     self.expect_sym(")")?;
+                    self.node(depth + 1, pos)?;
                     Ok(Expr::Call(name, args, pos))
                 }
                 _ if self.is_sym("[") => {
                     self.advance();
                     let idx = self.expr()?;
                     self.expect_sym("]")?;
+                    self.node(self.expr_depth + 1, pos)?;
                     Ok(Expr::Index(name, Box::new(idx), pos))
                 }
-                _ => Ok(Expr::Ident(name, pos)),
+                _ => leaf(self, Expr::Ident(name, pos)),
             },
             t => err(
                 pos,

@@ -64,10 +64,12 @@ pub fn run_shot<R: Rng + ?Sized>(
     budget: &mut Budget,
 ) -> Result<(Vec<Rec>, Vec<bool>)> {
     let f = p.entry_fn();
+    // Never allocate past the budget, whatever the program declared or `prepare` concluded.
+    crate::run::check_qubits(p.num_qubits, &p.limits)?;
     let mut s = Shot {
         p,
         vals: vec![Val::Undef; f.num_values],
-        state: StateVector::new(p.num_qubits),
+        state: StateVector::try_new(p.num_qubits)?,
         results: vec![false; p.num_results],
         recs: Vec::new(),
         rng,

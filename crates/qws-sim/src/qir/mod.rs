@@ -75,6 +75,71 @@ pub fn looks_like_qir(input: &[u8]) -> bool {
     text.contains("define ") && text.contains("entry_point")
 }
 
+/// What a QIR program needs to run, read from its instructions rather than trusted from its
+/// attributes (a `"required_num_qubits"="1"` on a program that addresses 27 qubits reports 27).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QirRequirements {
+    /// Qubits a run allocates: the highest constant qubit id any intrinsic call uses, plus one,
+    /// or the declared `required_num_qubits` when that is larger (the state is allocated at the
+    /// declared size). The maximum over every defined function, so it covers any entry point.
+    pub qubits: usize,
+    /// Result slots, counted the same way (`required_num_results` when larger).
+    pub results: usize,
+    /// Some qubit id is computed at run time. Its range cannot be known statically; the
+    /// interpreter checks every such id against `qubits` when it runs and fails cleanly past it.
+    pub dynamic_qubits: bool,
+}
+
+impl QirRequirements {
+    /// Bytes of statevector a run allocates (16 per amplitude); saturates for absurd counts.
+    pub fn state_bytes(&self) -> u64 {
+        1u64.checked_shl(self.qubits as u32)
+            .filter(|_| self.qubits < 64)
+            .map_or(u64::MAX, |amps| amps.saturating_mul(16))
+    }
+}
+
+/// Parses `input` (text or bitcode, at most [`QirRunOptions::default`]'s `max_input_bytes`) and
+/// returns what running any of its functions needs. Cheap next to a run: one parse, one scan.
+pub fn requirements(input: &[u8]) -> Result<QirRequirements> {
+    let module = parse_module(input, QirRunOptions::default().max_input_bytes)?;
+    Ok(requirements_of(&module))
+}
+
+/// [`requirements`] of an already parsed module.
+pub fn requirements_of(module: &model::Module) -> QirRequirements {
+    let intrinsics = program::intrinsics_of(module);
+    let mut req = QirRequirements {
+        qubits: 0,
+        results: 0,
+        dynamic_qubits: false,
+    };
+    let count = |id: Option<u64>| {
+        id.map_or(0, |m| {
+            usize::try_from(m).unwrap_or(usize::MAX).saturating_add(1)
+        })
+    };
+    let declared = |f: &model::Function, key: &str| {
+        f.attr(key)
+            .flatten()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    for f in module.functions.iter().filter(|f| !f.is_declaration) {
+        let u = program::static_usage(f, &intrinsics);
+        req.qubits = req
+            .qubits
+            .max(count(u.max_qubit))
+            .max(declared(f, "required_num_qubits"));
+        req.results = req
+            .results
+            .max(count(u.max_result))
+            .max(declared(f, "required_num_results"));
+        req.dynamic_qubits |= u.dynamic_qubits;
+    }
+    req
+}
+
 /// Parses a QIR program (bitcode or text) into the program model.
 pub fn parse_module(input: &[u8], max_input_bytes: usize) -> Result<model::Module> {
     if input.len() > max_input_bytes {
@@ -130,12 +195,40 @@ pub fn run_qir_items(
         remaining_total: opts.max_total_steps,
         cancel: opts.cancel.clone(),
     };
+    let mut output = OutputBudget::new(&opts.limits);
     for (i, ep) in entry_points.iter().enumerate() {
         let seed = opts.seed.map(|s| s.wrapping_add(i as u64));
-        let shots = run_entry(&module, ep.as_deref(), opts, seed, &mut budget)?;
+        let shots = run_entry_within(&module, ep.as_deref(), opts, seed, &mut budget, &mut output)?;
         results.push(results::results_element(&shots));
     }
     Ok(results::document(results))
+}
+
+/// What the shots of a run may still add to its results ([`Limits::max_output_bytes`]),
+/// counted with [`OutVal::output_bytes`] as each shot's value is made.
+pub struct OutputBudget {
+    used: u64,
+    max: u64,
+}
+
+impl OutputBudget {
+    pub fn new(limits: &Limits) -> Self {
+        OutputBudget {
+            used: 0,
+            max: limits.max_output_bytes,
+        }
+    }
+
+    fn spend(&mut self, v: &OutVal) -> Result<()> {
+        self.used = self.used.saturating_add(v.output_bytes());
+        if self.used > self.max {
+            return Err(SimError::Limit(format!(
+                "the recorded output of the shots passes the output limit; the output limit is {}",
+                crate::run::human_size(self.max)
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Runs one entry point and returns every shot's output value.
@@ -145,6 +238,19 @@ pub fn run_entry(
     opts: &QirRunOptions,
     seed: Option<u64>,
     budget: &mut interp::Budget,
+) -> Result<Vec<OutVal>> {
+    let mut output = OutputBudget::new(&opts.limits);
+    run_entry_within(module, entry, opts, seed, budget, &mut output)
+}
+
+/// [`run_entry`], charging every shot's output to `output`.
+pub fn run_entry_within(
+    module: &model::Module,
+    entry: Option<&str>,
+    opts: &QirRunOptions,
+    seed: Option<u64>,
+    budget: &mut interp::Budget,
+    output: &mut OutputBudget,
 ) -> Result<Vec<OutVal>> {
     let program = program::prepare(module, entry, &opts.limits)?;
     let mut out = Vec::with_capacity(opts.shots.min(1 << 20) as usize);
@@ -166,7 +272,9 @@ pub fn run_entry(
             }
             recs.clear();
             recs.extend(lowered.outputs.iter().map(|t| t.fill(|i| bits.get(i))));
-            out.push(shot_value(&recs, program.num_results, |i| bits.get(i))?);
+            let v = shot_value(&recs, program.num_results, |i| bits.get(i))?;
+            output.spend(&v)?;
+            out.push(v);
         }
         return Ok(out);
     }
@@ -177,7 +285,9 @@ pub fn run_entry(
     for _ in 0..opts.shots {
         crate::cancel::check(opts.cancel.as_ref())?;
         let (recs, res) = interp::run_shot(&program, &mut rng, budget)?;
-        out.push(shot_value(&recs, program.num_results, |i| res[i])?);
+        let v = shot_value(&recs, program.num_results, |i| res[i])?;
+        output.spend(&v)?;
+        out.push(v);
     }
     Ok(out)
 }

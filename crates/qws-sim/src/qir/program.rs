@@ -153,6 +153,21 @@ pub fn intrinsic(name: &str) -> Option<Intrinsic> {
     None
 }
 
+/// The meaning of every function of `module` as a callee (`None` for defined functions).
+pub fn intrinsics_of(module: &Module) -> Vec<Option<Intrinsic>> {
+    module
+        .functions
+        .iter()
+        .map(|g| {
+            if g.is_declaration {
+                intrinsic(&g.name)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
 /// A checked program, ready to interpret or lower.
 #[derive(Debug)]
 pub struct Program<'m> {
@@ -162,6 +177,9 @@ pub struct Program<'m> {
     pub intrinsics: Vec<Option<Intrinsic>>,
     pub num_qubits: usize,
     pub num_results: usize,
+    /// The limits the program was checked against; the interpreter checks its allocation
+    /// against them again.
+    pub limits: Limits,
 }
 
 impl<'m> Program<'m> {
@@ -236,20 +254,8 @@ pub fn prepare<'m>(
             )));
         }
     }
-    let intrinsics: Vec<Option<Intrinsic>> = module
-        .functions
-        .iter()
-        .map(|g| {
-            if g.is_declaration {
-                intrinsic(&g.name)
-            } else {
-                None
-            }
-        })
-        .collect();
+    let intrinsics = intrinsics_of(module);
     // Every call must be to an implemented intrinsic with the right number of arguments.
-    let mut max_qubit: Option<u64> = None;
-    let mut max_result: Option<u64> = None;
     for b in &f.blocks {
         for (inst, loc) in &b.insts {
             let Inst::Call { callee, args, dest } = inst else {
@@ -285,26 +291,10 @@ pub fn prepare<'m>(
                     g.name
                 )));
             }
-            let note = |slot: &mut Option<u64>, op: &Operand| {
-                if let Operand::Const(Const::Ptr(id)) = op {
-                    *slot = Some(slot.map_or(*id, |m: u64| m.max(*id)));
-                }
-            };
-            match intr {
-                Intrinsic::Gate { angles, .. } => {
-                    args[angles..].iter().for_each(|a| note(&mut max_qubit, a))
-                }
-                Intrinsic::Measure { .. } => {
-                    note(&mut max_qubit, &args[0]);
-                    note(&mut max_result, &args[1]);
-                }
-                Intrinsic::Reset => note(&mut max_qubit, &args[0]),
-                Intrinsic::ReadResult => note(&mut max_result, &args[0]),
-                Intrinsic::Record(RecordKind::Result) => note(&mut max_result, &args[0]),
-                _ => {}
-            }
         }
     }
+    let usage = static_usage(f, &intrinsics);
+    let (max_qubit, max_result) = (usage.max_qubit, usage.max_result);
     let used_qubits = max_qubit.map_or(0, |m| m.saturating_add(1));
     let used_results = max_result.map_or(0, |m| m.saturating_add(1));
     let num_qubits = count_attr(f, "required_num_qubits")?.unwrap_or(used_qubits as usize);
@@ -318,10 +308,13 @@ pub fn prepare<'m>(
             limits.max_qubits
         )));
     }
-    let bytes = 16u128 << num_qubits;
+    // A lying `required_num_qubits` must not shrink the memory check: use what the program
+    // really addresses when that is more.
+    let need = num_qubits.max(used_qubits as usize);
+    let bytes = 16u128 << need;
     if bytes > limits.max_memory_bytes as u128 {
         return Err(SimError::Limit(format!(
-            "{num_qubits} qubits need {} MiB of state; the memory budget is {} MiB",
+            "{need} qubits need {} MiB of state; the memory budget is {} MiB",
             bytes >> 20,
             limits.max_memory_bytes >> 20
         )));
@@ -354,5 +347,62 @@ pub fn prepare<'m>(
         intrinsics,
         num_qubits,
         num_results,
+        limits: limits.clone(),
     })
+}
+
+/// Constant qubit and result ids a function passes to intrinsics, found from its instructions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StaticUsage {
+    /// Highest constant qubit id (`inttoptr (i64 N to ptr)`, `null` is 0).
+    pub max_qubit: Option<u64>,
+    pub max_result: Option<u64>,
+    /// Some qubit operand is computed at run time; its range is only known when it runs.
+    pub dynamic_qubits: bool,
+    /// Likewise for a result operand.
+    pub dynamic_results: bool,
+}
+
+/// Scans every intrinsic call of `f` for the qubit and result ids it uses. Attributes play no
+/// part: this is what the instructions address.
+pub fn static_usage(f: &Function, intrinsics: &[Option<Intrinsic>]) -> StaticUsage {
+    let mut u = StaticUsage::default();
+    let note = |slot: &mut Option<u64>, dynamic: &mut bool, op: &Operand| match op {
+        Operand::Const(Const::Ptr(id)) => *slot = Some(slot.map_or(*id, |m: u64| m.max(*id))),
+        Operand::Const(Const::Int { value, .. }) => {
+            *slot = Some(slot.map_or(*value, |m: u64| m.max(*value)))
+        }
+        Operand::Const(_) => {}
+        Operand::Local(_) => *dynamic = true,
+    };
+    for b in &f.blocks {
+        for (inst, _) in &b.insts {
+            let Inst::Call { callee, args, .. } = inst else {
+                continue;
+            };
+            let Some(Some(intr)) = intrinsics.get(*callee) else {
+                continue;
+            };
+            if intr.arity().is_some_and(|n| args.len() != n) {
+                continue;
+            }
+            match *intr {
+                Intrinsic::Gate { angles, .. } => {
+                    for a in &args[angles.min(args.len())..] {
+                        note(&mut u.max_qubit, &mut u.dynamic_qubits, a);
+                    }
+                }
+                Intrinsic::Measure { .. } => {
+                    note(&mut u.max_qubit, &mut u.dynamic_qubits, &args[0]);
+                    note(&mut u.max_result, &mut u.dynamic_results, &args[1]);
+                }
+                Intrinsic::Reset => note(&mut u.max_qubit, &mut u.dynamic_qubits, &args[0]),
+                Intrinsic::ReadResult | Intrinsic::Record(RecordKind::Result) => {
+                    note(&mut u.max_result, &mut u.dynamic_results, &args[0])
+                }
+                _ => {}
+            }
+        }
+    }
+    u
 }

@@ -145,6 +145,26 @@ impl OutVal {
         }
     }
 
+    /// An upper bound of the bytes this value costs a run's results: its own memory and its
+    /// JSON value in the shot list, plus its JSON and display text (once more in the histogram).
+    pub fn output_bytes(&self) -> u64 {
+        let own = (std::mem::size_of::<OutVal>() + std::mem::size_of::<Value>()) as u64;
+        match self {
+            OutVal::Result(_) | OutVal::Bool(_) => own + 3 * 6,
+            OutVal::Int(_) | OutVal::Double(_) => own + 3 * 25,
+            // Each item: separators in the JSON and the display text.
+            OutVal::Array(items) => items
+                .iter()
+                .map(|v| v.output_bytes() + 3 * 2)
+                .fold(own + 3 * 4, u64::saturating_add),
+            // Each item also has an `"ItemN"` key: a string and a map entry.
+            OutVal::Tuple(items) => items
+                .iter()
+                .map(|v| v.output_bytes() + 64 + 3 * 12)
+                .fold(own + 3 * 4, u64::saturating_add),
+        }
+    }
+
     /// The display string: Python-literal syntax for results, ints, lists and tuples, so that
     /// qiskit's `_qir_to_qiskit_bitstring` turns `"([1], [1, 0])"` into `"1 10"`.
     pub fn display(&self) -> String {
@@ -278,5 +298,21 @@ mod tests {
             ])
         );
         assert_eq!(el["Shots"], json!([[1, 1], [0, 0], [1, 1], [0, 0]]));
+    }
+
+    #[test]
+    fn output_bytes_bound_the_encoded_element() {
+        let recs = vec![
+            Rec::Container { tuple: true, n: 3 },
+            Rec::Container { tuple: false, n: 2 },
+            Rec::Result(true),
+            Rec::Result(false),
+            Rec::Int(i64::MIN),
+            Rec::Double(-1.234_567_890_123_456_7e-300),
+        ];
+        let v = shape(&recs).unwrap().unwrap();
+        let text = serde_json::to_string(&results_element(std::slice::from_ref(&v))).unwrap();
+        assert!(text.len() as u64 <= v.output_bytes(), "{text}");
+        assert!(OutVal::Array(vec![OutVal::Result(true); 1000]).output_bytes() > 100_000);
     }
 }

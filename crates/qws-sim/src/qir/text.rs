@@ -230,6 +230,7 @@ pub fn parse(src: &str) -> Result<Module> {
         global_index: HashMap::new(),
         attr_groups: HashMap::new(),
         pending_attr_refs: Vec::new(),
+        depth: 0,
     };
     p.module_body()?;
     // Resolve `#N` attribute references now that every group is known.
@@ -251,7 +252,14 @@ struct Parser {
     global_index: HashMap<String, usize>,
     attr_groups: HashMap<u32, Vec<(String, Option<String>)>>,
     pending_attr_refs: Vec<(usize, Vec<u32>)>,
+    /// Open nested types and constant expressions (both parsed recursively).
+    depth: usize,
 }
+
+/// Deepest nesting of types (`[2 x [2 x i8]]`) and constant expressions
+/// (`bitcast (ptr inttoptr (…) to ptr)`) accepted. Compilers write a few levels; the bound keeps
+/// hostile input from overflowing the stack.
+pub const MAX_NESTING: usize = 32;
 
 /// Per-function name tables: SSA values and blocks may be used before they are defined.
 #[derive(Default)]
@@ -651,8 +659,25 @@ impl Parser {
         }
     }
 
+    /// Runs `f` one nesting level deeper, failing past [`MAX_NESTING`].
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if self.depth >= MAX_NESTING {
+            return self.err(format!(
+                "types or constant expressions are nested deeper than {MAX_NESTING} levels"
+            ));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
     /// Parses a type; pointer types of any flavour become [`Ty::Ptr`].
     fn parse_type(&mut self) -> Result<Ty> {
+        self.nested(Self::parse_type_inner)
+    }
+
+    fn parse_type_inner(&mut self) -> Result<Ty> {
         let mut ty = match self.next() {
             Tok::Ident(s) => match s.as_str() {
                 "void" => Ty::Void,
@@ -737,6 +762,10 @@ impl Parser {
 
     /// Parses a value of type `ty`.
     fn parse_value(&mut self, ty: &Ty, scope: &mut FnScope) -> Result<Operand> {
+        self.nested(|p| p.parse_value_inner(ty, scope))
+    }
+
+    fn parse_value_inner(&mut self, ty: &Ty, scope: &mut FnScope) -> Result<Operand> {
         let at = self.here();
         let tok = self.next();
         let c = match tok {

@@ -147,3 +147,40 @@ pub fn max_diff(a: &[Amp], b: &[Amp]) -> f64 {
         .map(|(x, y)| ((x.0 - y.0).powi(2) + (x.1 - y.1).powi(2)).sqrt())
         .fold(0.0, f64::max)
 }
+
+/// Which gate kernels a test exercises. Tests name their choice explicitly: the choice is
+/// per thread, so tests running in parallel cannot change each other's kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    Portable,
+    Simd,
+}
+
+/// Every kernel family this machine can run: the portable kernels always, the SIMD kernels
+/// when the CPU has AVX2 and FMA.
+pub fn kernel_choices() -> Vec<Kernels> {
+    let mut all = vec![Kernels::Portable];
+    #[cfg(target_arch = "x86_64")]
+    if qws_sim::engine::simd::cpu_has_simd() {
+        all.push(Kernels::Simd);
+    }
+    all
+}
+
+/// Runs `f` on the calling thread with the chosen kernels.
+pub fn with_kernels<R>(kernels: Kernels, f: impl FnOnce() -> R) -> R {
+    match kernels {
+        #[cfg(target_arch = "x86_64")]
+        Kernels::Portable => qws_sim::engine::simd::with_portable_kernels(f),
+        #[cfg(not(target_arch = "x86_64"))]
+        Kernels::Portable => f(),
+        Kernels::Simd => {
+            #[cfg(target_arch = "x86_64")]
+            assert!(
+                qws_sim::engine::simd::available(),
+                "SIMD kernels asked for but not available on this thread"
+            );
+            f()
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! `qws serve` as a process: SIGTERM stops it gracefully with exit status 0, a non-loopback
+//! `--listen` is refused unless allowed, `--blob-public-url` is what SAS URIs carry and a job
+//! submitted through them runs, and `qws job cancel` cancels a running job.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const QWS: &str = env!("CARGO_BIN_EXE_qws");
+const DV: &str = "2026-01-15-preview";
+/// One generous bound for every wait: the machine is shared with other builds.
+const DEADLINE: Duration = Duration::from_secs(180);
+
+struct Serve {
+    child: Child,
+    http: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    /// Starts `qws serve` on the data dir with `extra` flags and waits for its listening line.
+    fn start(dir: &Path, extra: &[&str]) -> Serve {
+        let mut child = Command::new(QWS)
+            .args(["serve", "--data-dir"])
+            .arg(dir)
+            .args(["--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn qws serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("qws listening on ") {
+                    let _ = tx.send(rest.split(' ').next().unwrap_or("").to_string());
+                }
+            }
+        });
+        let http = rx
+            .recv_timeout(DEADLINE)
+            .expect("qws serve printed its listening line");
+        Serve { child, http }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "qws serve ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+struct Ws {
+    base: String,
+    key: String,
+    cs: String,
+    ca_file: std::path::PathBuf,
+    http: reqwest::blocking::Client,
+}
+
+impl Ws {
+    fn new(dir: &Path) -> Ws {
+        let b: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("bootstrap.json")).unwrap())
+                .unwrap();
+        let cs = b["primaryConnectionString"].as_str().unwrap().to_string();
+        let key = cs
+            .split(';')
+            .find_map(|p| p.strip_prefix("ApiKey="))
+            .unwrap()
+            .to_string();
+        let base = format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Quantum/workspaces/{}",
+            b["subscriptionId"].as_str().unwrap(),
+            b["resourceGroup"].as_str().unwrap(),
+            b["workspaceName"].as_str().unwrap()
+        );
+        let ca = Path::new(b["caFile"].as_str().unwrap());
+        Ws {
+            base,
+            key,
+            cs,
+            ca_file: dir.join(ca),
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    fn call(&self, s: &Serve, m: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut r = self
+            .http
+            .request(m, format!("{}{}{path}?api-version={DV}", s.http, self.base))
+            .header("x-ms-quantum-api-key", &self.key);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().unwrap()
+    }
+
+    fn sas(&self, s: &Serve, container: &str) -> String {
+        self.call(
+            s,
+            reqwest::Method::POST,
+            "/storage/sasUri",
+            Some(json!({ "containerName": container })),
+        )["sasUri"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Uploads the program through the container SAS and submits it to ionq.simulator.
+    fn submit(&self, s: &Serve, id: &str, program: &str) -> String {
+        let sas = self.sas(s, &format!("job-{id}"));
+        let (container, q) = sas.split_once('?').unwrap();
+        let r = self
+            .http
+            .put(format!("{container}/inputData?{q}"))
+            .header("x-ms-blob-type", "BlockBlob")
+            .body(program.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        self.call(
+            s,
+            reqwest::Method::PUT,
+            &format!("/jobs/{id}"),
+            Some(
+                json!({"containerUri": sas, "inputDataUri": format!("{container}/inputData"),
+                "inputDataFormat": "ionq.circuit.v1", "outputDataFormat": "ionq.quantum-results.v1",
+                "target": "ionq.simulator", "inputParams": {"shots": 10}, "itemType": "Job"}),
+            ),
+        );
+        sas
+    }
+
+    fn wait_for(&self, s: &Serve, id: &str, what: &str, done: impl Fn(&str) -> bool) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let job = self.call(s, reqwest::Method::GET, &format!("/jobs/{id}"), None);
+            if done(job["status"].as_str().unwrap_or("")) {
+                return job;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} did not reach {what}: {job}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+const BELL: &str =
+    r#"{"qubits":2,"circuit":[{"gate":"h","target":0},{"gate":"cnot","control":0,"target":1}]}"#;
+
+/// 22 qubits and thousands of layers: minutes of simulation.
+fn endless() -> String {
+    let mut gates = Vec::new();
+    for layer in 0..5000 {
+        for q in 0..22 {
+            gates.push(json!({"gate": if layer % 2 == 0 { "h" } else { "t" }, "target": q}));
+        }
+        for q in 0..21 {
+            gates.push(json!({"gate": "cnot", "control": q, "target": q + 1}));
+        }
+    }
+    json!({"qubits": 22, "circuit": gates}).to_string()
+}
+
+#[test]
+fn sigterm_stops_the_server_gracefully_with_status_0_and_sets_the_running_job_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Serve::start(dir.path(), &["--workers", "1"]);
+    let ws = Ws::new(dir.path());
+    ws.submit(&s, "long", &endless());
+    ws.wait_for(&s, "long", "Executing", |st| st == "Executing");
+
+    let started = Instant::now();
+    let status = s.terminate();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    // Graceful means the running simulation was stopped, not waited for (minutes).
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    // The listener is closed.
+    assert!(ws
+        .http
+        .get(format!("{}/", s.http))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .is_err());
+
+    // The job was set aside, not failed: the next start runs it again.
+    let s = Serve::start(dir.path(), &["--workers", "1"]);
+    let job = ws.wait_for(&s, "long", "Executing again", |st| st == "Executing");
+    assert!(job["errorData"].is_null(), "{job}");
+}
+
+#[test]
+fn a_non_loopback_listen_address_is_refused_without_the_flag() {
+    // Only the refusal is tested here: tests keep all traffic on loopback, so they never bind
+    // a non-loopback address, even with --allow-non-loopback.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(QWS)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .args(["--listen", "0.0.0.0:0", "--tls-listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_output(out);
+    assert_eq!(out.0.code(), Some(1), "{out:?}");
+    assert!(
+        out.1.contains("refusing to bind --listen 0.0.0.0:0")
+            && out.1.contains("--allow-non-loopback"),
+        "{}",
+        out.1
+    );
+}
+
+fn wait_output(mut child: Child) -> (std::process::ExitStatus, String) {
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("qws did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status, err)
+}
+
+#[test]
+fn sas_uris_carry_the_blob_public_url_and_a_job_runs_through_them() {
+    // The public URL names this server under a host spelling the default never uses
+    // (127.0.0.1 rather than 127.1), on a port chosen before the start.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let public = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(QWS)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--tls-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--blob-public-url", &format!("{public}/")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let http = loop {
+        let line = lines.next().expect("qws serve exited").unwrap();
+        if let Some(rest) = line.strip_prefix("qws listening on ") {
+            break rest.split(' ').next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let s = Serve { child, http };
+    let ws = Ws::new(dir.path());
+    let sas = ws.submit(&s, "bell", BELL);
+    assert!(sas.starts_with(&format!("{public}/")), "{sas}");
+    let job = ws.wait_for(&s, "bell", "a final state", |st| {
+        matches!(st, "Succeeded" | "Failed")
+    });
+    assert_eq!(job["status"], "Succeeded", "{job}");
+    let out = job["outputDataUri"].as_str().unwrap();
+    assert!(out.starts_with(&format!("{public}/")), "{out}");
+    let doc: Value = ws.http.get(out).send().unwrap().json().unwrap();
+    let mut keys: Vec<&String> = doc["histogram"].as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["0", "3"], "{doc}");
+}
+
+#[test]
+fn qws_job_cancel_cancels_a_running_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(dir.path(), &["--workers", "1"]);
+    let ws = Ws::new(dir.path());
+    ws.submit(&s, "long", &endless());
+    ws.wait_for(&s, "long", "Executing", |st| st == "Executing");
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(QWS)
+        .args([
+            "job",
+            "cancel",
+            "-j",
+            "long",
+            "-o",
+            "json",
+            "--connection-string",
+        ])
+        .arg(&ws.cs)
+        .arg("--ca-file")
+        .arg(&ws.ca_file)
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .env_remove("AZURE_QUANTUM_CONNECTION_STRING")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{:?}: {stdout} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value = serde_json::from_str(&stdout).unwrap();
+    let shown = if shown.is_array() {
+        shown[0].clone()
+    } else {
+        shown
+    };
+    assert_eq!(shown["id"], "long", "{shown}");
+    assert_eq!(shown["status"], "Cancelled", "{shown}");
+    let job = ws.call(&s, reqwest::Method::GET, "/jobs/long", None);
+    assert_eq!(job["status"], "Cancelled", "{job}");
+    assert!(job["cancellationTime"].is_string(), "{job}");
+}
