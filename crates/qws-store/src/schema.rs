@@ -269,6 +269,7 @@ BEGIN
     DELETE FROM id_objects WHERE object_id IN
         (SELECT object_id FROM id_service_principals WHERE workspace_uid = OLD.uid);
 END;
+"#,
     // Typed job model (job lists filtered, ordered and paged in SQL): the fields the list
     // filter can name, as it compares them (text lower-cased, `creationTime` in unix
     // nanoseconds), kept up to date by every write of a document. `q_indexed = 0` marks rows
