@@ -342,12 +342,9 @@ impl Item for Job {
 }
 
 impl Job {
-    /// Shots requested by `inputParams` (`shots`, or the older `count`), if any.
+    /// Shots requested by `inputParams` (see [`requested_shots`]).
     pub fn requested_shots(&self) -> Option<u64> {
-        let p = self.input_params.as_ref()?;
-        p.get("shots")
-            .or_else(|| p.get("count"))
-            .and_then(Value::as_u64)
+        requested_shots(self.input_params.as_ref())
     }
 }
 
@@ -401,6 +398,14 @@ impl Item for Session {
     fn set_status_unchecked(&mut self, to: SessionStatus) {
         self.status = to;
     }
+}
+
+/// Shots requested by a job's `inputParams` (`shots`, or the older `count`), if any.
+pub fn requested_shots(input_params: Option<&Value>) -> Option<u64> {
+    let p = input_params?;
+    p.get("shots")
+        .or_else(|| p.get("count"))
+        .and_then(Value::as_u64)
 }
 
 /// Unix nanoseconds of an RFC 3339 time or a `YYYY-MM-DD` date, as list filters and job

@@ -142,8 +142,5 @@ pub fn cost_estimate(shots: u64) -> Value {
 
 /// Shots requested by `inputParams` (`shots`, or the older `count`), if any.
 pub fn requested_shots(doc: &Map<String, Value>) -> Option<u64> {
-    let p = doc.get("inputParams")?;
-    p.get("shots")
-        .or_else(|| p.get("count"))
-        .and_then(Value::as_u64)
+    qws_core::jobs::requested_shots(doc.get("inputParams"))
 }
