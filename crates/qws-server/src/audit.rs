@@ -2,7 +2,8 @@
 //! `O_APPEND` so concurrent writers never interleave partial lines. Events name principals,
 //! actions and targets; they never carry key material or secrets.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use std::fmt;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,14 +21,92 @@ pub struct AuditEvent {
     /// request whose `client_id` is not a GUID (it may be a secret in the wrong field, so it is
     /// never written).
     pub principal: String,
-    /// What, e.g. `Microsoft.Quantum/Workspaces/listKeys/action` or `authenticate`.
-    pub action: String,
+    /// What was done or attempted.
+    pub action: AuditAction,
     /// The resource id or endpoint.
     pub target: String,
     /// `success`, `denied`, `failure: <reason code>`.
     pub outcome: String,
     /// Client IP address.
     pub client: String,
+}
+
+/// What an audit record is about. Written as the same strings audit.log has always held
+/// ([`AuditAction::as_str`]), so existing readers of the log keep working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    /// A failed ARM bearer-token authentication (`authenticate`).
+    Authenticate,
+    /// A failed data-plane key or token authentication (`dataplane/authenticate`).
+    DataPlaneAuthenticate,
+    /// A refused blob SAS (`blob/authenticate`).
+    BlobAuthenticate,
+    /// A failed client-credentials token request (`token`).
+    Token,
+    /// A managed-identity token, issued or refused (`msi/token`).
+    MsiToken,
+    /// A workspace was created (`createWorkspace`).
+    CreateWorkspace,
+    /// A workspace was deleted (`deleteWorkspace`).
+    DeleteWorkspace,
+    /// A workspace was deleted with its resource group (`Microsoft.Quantum/Workspaces/delete`).
+    DeleteWorkspaceWithGroup,
+    /// Access keys were enabled (`enableKeys`).
+    EnableKeys,
+    /// Access keys were disabled (`disableKeys`).
+    DisableKeys,
+    /// Access keys were listed (`listKeys`).
+    ListKeys,
+    /// Access keys were regenerated, or the attempt was refused (`regenerateKey`).
+    RegenerateKey,
+}
+
+impl AuditAction {
+    /// Every action (for tests and documentation).
+    pub const ALL: [AuditAction; 12] = [
+        AuditAction::Authenticate,
+        AuditAction::DataPlaneAuthenticate,
+        AuditAction::BlobAuthenticate,
+        AuditAction::Token,
+        AuditAction::MsiToken,
+        AuditAction::CreateWorkspace,
+        AuditAction::DeleteWorkspace,
+        AuditAction::DeleteWorkspaceWithGroup,
+        AuditAction::EnableKeys,
+        AuditAction::DisableKeys,
+        AuditAction::ListKeys,
+        AuditAction::RegenerateKey,
+    ];
+
+    /// The text written to the log.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Authenticate => "authenticate",
+            AuditAction::DataPlaneAuthenticate => "dataplane/authenticate",
+            AuditAction::BlobAuthenticate => "blob/authenticate",
+            AuditAction::Token => "token",
+            AuditAction::MsiToken => "msi/token",
+            AuditAction::CreateWorkspace => "createWorkspace",
+            AuditAction::DeleteWorkspace => "deleteWorkspace",
+            AuditAction::DeleteWorkspaceWithGroup => "Microsoft.Quantum/Workspaces/delete",
+            AuditAction::EnableKeys => "enableKeys",
+            AuditAction::DisableKeys => "disableKeys",
+            AuditAction::ListKeys => "listKeys",
+            AuditAction::RegenerateKey => "regenerateKey",
+        }
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for AuditAction {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// The audit log writer.
@@ -80,4 +159,54 @@ impl AuditLog {
 /// Now, formatted for events.
 pub fn now() -> String {
     qws_core::time_fmt::arm_precise(time::OffsetDateTime::now_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The log's action strings are an interface (people grep and parse audit.log): the enum
+    /// must keep writing exactly the strings the free-text actions were.
+    #[test]
+    fn actions_are_written_as_before() {
+        let written: Vec<String> = AuditAction::ALL
+            .iter()
+            .map(|a| {
+                serde_json::to_value(a)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            written,
+            [
+                "authenticate",
+                "dataplane/authenticate",
+                "blob/authenticate",
+                "token",
+                "msi/token",
+                "createWorkspace",
+                "deleteWorkspace",
+                "Microsoft.Quantum/Workspaces/delete",
+                "enableKeys",
+                "disableKeys",
+                "listKeys",
+                "regenerateKey",
+            ]
+        );
+        let e = AuditEvent {
+            time: "t".into(),
+            principal: "p".into(),
+            action: AuditAction::ListKeys,
+            target: "x".into(),
+            outcome: "success".into(),
+            client: "127.0.0.1".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"time":"t","principal":"p","action":"listKeys","target":"x","outcome":"success","client":"127.0.0.1"}"#
+        );
+    }
 }

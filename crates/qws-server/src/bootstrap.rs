@@ -88,11 +88,10 @@ pub fn ensure(store: &Store) -> anyhow::Result<(BootstrapIds, BootstrapSecrets, 
         },
         &client_secret,
     )?;
-    store.put_resource_group(&sub, &ids.resource_group, &ids.location, &Tags::new())?;
+    let ws = ids.workspace_id()?;
+    store.put_resource_group(&ws.group(), &ids.location, &Tags::new())?;
     store.put_workspace(
-        &sub,
-        &ids.resource_group,
-        &ids.workspace_name,
+        &ws,
         &WorkspaceSpec {
             location: ids.location.clone(),
             tags: Tags::new(),

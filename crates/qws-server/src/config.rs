@@ -1,55 +1,133 @@
-//! Server configuration.
+//! Server configuration, nested by concern: listeners, authentication, the management plane,
+//! blob limits, the data plane, the scheduler and connection limits. Each concern's defaults
+//! are defined once, as a `DEFAULT` constant next to its type (the scheduler's and the data
+//! plane's next to their code); `qws serve` shows them in `--help` from the same constants.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub use crate::planes::dataplane::DataPlaneConfig;
+pub use crate::scheduler::SchedulerConfig;
 
 /// Everything `qws serve` can configure. [`ServerConfig::new`] gives the documented defaults.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Data directory (SQLite database, master key, TLS files, bootstrap.json, audit log).
     pub data_dir: PathBuf,
-    /// Plain-HTTP listen address (`127.0.0.1:8080`; port 0 picks a free port).
-    pub http_listen: SocketAddr,
-    /// HTTPS listen address (`127.0.0.1:8443`).
-    pub https_listen: SocketAddr,
-    /// Must be true to bind a non-loopback address.
+    /// Listen addresses and the names and URLs the server answers with.
+    pub listeners: ListenerConfig,
+    /// Tokens, the managed-identity endpoint and failed-authentication throttling.
+    pub auth: AuthConfig,
+    /// The management plane.
+    pub mgmt: MgmtConfig,
+    /// Blob service limits and URLs.
+    pub blob: BlobConfig,
+    /// The data plane: job input size and the default monthly job quota.
+    pub dataplane: DataPlaneConfig,
+    /// The job scheduler: workers, memory budget, output cap, queue caps, attempts and time
+    /// limits.
+    pub scheduler: SchedulerConfig,
+    /// Connection limits and timeouts of every listener (HTTP, HTTPS, proxy).
+    pub connections: ConnectionLimits,
+}
+
+const fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
+}
+
+/// Where the server listens and how it names itself in answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// Plain-HTTP listen address (`--listen`; port 0 picks a free port).
+    pub http: SocketAddr,
+    /// HTTPS listen address (`--tls-listen`).
+    pub https: SocketAddr,
+    /// Must be true to bind a non-loopback address (`--allow-non-loopback`).
     pub allow_non_loopback: bool,
-    /// Public data-plane URL; when unset, connection strings use the HTTP listen address and
-    /// `endpointUri` the HTTPS one (token clients require TLS).
+    /// Public data-plane URL (`--public-url`); when unset, connection strings use the HTTP
+    /// listen address and `endpointUri` the HTTPS one (token clients require TLS).
     pub public_url: Option<String>,
     /// Extra `Host` values (`NAME` or `NAME:PORT`) that links in answers may name
     /// (`--allowed-host`); see [`crate::host_policy`].
     pub allowed_hosts: Vec<String>,
-    /// Serve the managed-identity endpoint `/msi/token` (guarded by the identity header in bootstrap.json).
-    pub enable_msi: bool,
-    /// Items per page of management list operations.
-    pub page_size: usize,
-    /// Failed authentications allowed per window, per client address and per guessed target,
-    /// before further failing attempts are throttled ([`crate::auth::gate`]).
-    pub auth_failure_limit: u32,
-    /// Rate-limit window.
-    pub auth_failure_window: Duration,
-    /// Lifetime of issued access tokens.
-    pub token_lifetime: Duration,
     /// `--azure-compat`: also run the HTTPS proxy for unmodified Azure clients (see
-    /// [`crate::proxy`]) and put canonical `https://{location}.quantum.azure.com/` endpoints in
+    /// [`crate::http::proxy`]) and put canonical `https://{location}.quantum.azure.com/` endpoints in
     /// connection strings.
     pub azure_compat: bool,
-    /// Listen address of that proxy (`127.0.0.1:8081`).
-    pub proxy_listen: SocketAddr,
+    /// Listen address of that proxy (`--proxy-listen`).
+    pub proxy: SocketAddr,
+}
+
+impl ListenerConfig {
+    /// The defaults: loopback only, HTTP on 8080, HTTPS on 8443, the proxy (off) on 8081.
+    pub const DEFAULT: ListenerConfig = ListenerConfig {
+        http: loopback(8080),
+        https: loopback(8443),
+        allow_non_loopback: false,
+        public_url: None,
+        allowed_hosts: Vec::new(),
+        azure_compat: false,
+        proxy: loopback(8081),
+    };
+}
+
+/// Tokens, the managed-identity endpoint and failed-authentication throttling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// Serve the managed-identity endpoint `/msi/token` (guarded by the identity header in
+    /// bootstrap.json; `--no-msi` turns it off).
+    pub enable_msi: bool,
+    /// Failed authentications allowed per window, per client address and per guessed target,
+    /// before further failing attempts are throttled ([`crate::auth::gate`]).
+    pub failure_limit: u32,
+    /// The window of that limit.
+    pub failure_window: Duration,
+    /// Lifetime of issued access tokens.
+    pub token_lifetime: Duration,
+}
+
+impl AuthConfig {
+    /// The defaults: 60 failures a minute, one-hour tokens, MSI on.
+    pub const DEFAULT: AuthConfig = AuthConfig {
+        enable_msi: true,
+        failure_limit: 60,
+        failure_window: Duration::from_secs(60),
+        token_lifetime: Duration::from_secs(3600),
+    };
+}
+
+/// The management plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MgmtConfig {
+    /// Items per page of management list operations (`--page-size`).
+    pub page_size: usize,
+}
+
+impl MgmtConfig {
+    /// The defaults: ARM's usual page of 100.
+    pub const DEFAULT: MgmtConfig = MgmtConfig { page_size: 100 };
+}
+
+/// Blob service limits and URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobConfig {
     /// Base of the blob URLs in SAS URIs (`--blob-public-url`); default: the HTTP listener with
     /// `127.0.0.1` spelled `127.1` (see `blob::sas`).
-    pub blob_public_url: Option<String>,
+    pub public_url: Option<String>,
     /// Largest blob in bytes (`--max-blob-size`).
     pub max_blob_size: u64,
-    /// Largest block of a block upload in bytes.
+    /// Largest block of a block upload in bytes (`--max-block-size`; at most the blob size).
     pub max_block_size: u64,
-    /// The job scheduler: workers, memory budget, output cap, queue caps, attempts and time
-    /// limits.
-    pub scheduler: crate::scheduler::SchedulerConfig,
-    /// Connection limits and timeouts of every listener (HTTP, HTTPS, proxy).
-    pub connections: ConnectionLimits,
+}
+
+impl BlobConfig {
+    /// The defaults of the blob store.
+    pub const DEFAULT: BlobConfig = BlobConfig {
+        public_url: None,
+        max_blob_size: qws_store::blobs::DEFAULT_MAX_BLOB_SIZE,
+        max_block_size: qws_store::blobs::DEFAULT_MAX_BLOCK_SIZE,
+    };
 }
 
 /// How many connections a listener holds and how long it waits for slow or silent peers
@@ -101,32 +179,22 @@ impl ServerConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             data_dir: data_dir.into(),
-            http_listen: "127.0.0.1:8080".parse().expect("valid"),
-            https_listen: "127.0.0.1:8443".parse().expect("valid"),
-            allow_non_loopback: false,
-            public_url: None,
-            allowed_hosts: Vec::new(),
-            enable_msi: true,
-            page_size: 100,
-            auth_failure_limit: 60,
-            auth_failure_window: Duration::from_secs(60),
-            token_lifetime: Duration::from_secs(3600),
-            azure_compat: false,
-            proxy_listen: "127.0.0.1:8081".parse().expect("valid"),
-            blob_public_url: None,
-            max_blob_size: qws_store::blobs::DEFAULT_MAX_BLOB_SIZE,
-            max_block_size: qws_store::blobs::DEFAULT_MAX_BLOCK_SIZE,
-            scheduler: crate::scheduler::SchedulerConfig::default(),
-            connections: ConnectionLimits::default(),
+            listeners: ListenerConfig::DEFAULT,
+            auth: AuthConfig::DEFAULT,
+            mgmt: MgmtConfig::DEFAULT,
+            blob: BlobConfig::DEFAULT,
+            dataplane: DataPlaneConfig::DEFAULT,
+            scheduler: SchedulerConfig::default(),
+            connections: ConnectionLimits::DEFAULT,
         }
     }
 
-    /// Both listeners on `127.0.0.1:0` (tests).
+    /// Every listener on `127.0.0.1:0` (tests).
     pub fn ephemeral(data_dir: impl Into<PathBuf>) -> ServerConfig {
         let mut c = ServerConfig::new(data_dir);
-        c.http_listen = "127.0.0.1:0".parse().expect("valid");
-        c.https_listen = "127.0.0.1:0".parse().expect("valid");
-        c.proxy_listen = "127.0.0.1:0".parse().expect("valid");
+        c.listeners.http = loopback(0);
+        c.listeners.https = loopback(0);
+        c.listeners.proxy = loopback(0);
         c
     }
 }

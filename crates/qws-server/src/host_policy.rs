@@ -15,7 +15,7 @@
 //!
 //! Anything else gets the canonical base: `--public-url` when set, else the listener's own URL.
 
-use crate::conn::ConnInfo;
+use crate::http::conn::ConnInfo;
 use anyhow::{bail, Context};
 use axum::http::uri::Authority;
 
@@ -126,8 +126,10 @@ impl HostPolicy {
                 .allowed
                 .iter()
                 .any(|a| a.host == h.host && a.port.is_none_or(|p| p == port));
-            let proxied =
-                self.azure_compat && conn.tls && port == 443 && crate::proxy::allowed_host(&h.host);
+            let proxied = self.azure_compat
+                && conn.tls
+                && port == 443
+                && crate::http::proxy::allowed_host(&h.host);
             if loopback || listed || proxied {
                 return match h.port {
                     Some(p) => format!("{scheme}://{}:{p}", h.host),

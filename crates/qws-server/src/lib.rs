@@ -2,7 +2,10 @@
 //!
 //! * [`server::start`] opens the data directory, bootstraps it on first start, binds the HTTP and
 //!   HTTPS listeners and serves [`routes::app`].
-//! * [`routes`]: one module per plane (`identity`, `mgmt`; the data plane and blob join there).
+//! * [`planes`]: one module per plane: `identity`, `mgmt`, `dataplane`, `blob`.
+//! * [`routes`]: the application router over the planes, and ARM path normalization.
+//! * [`http`]: HTTP plumbing: bodies, connections, listeners, TLS and certificates, the proxy.
+//! * [`paths`]: typed resource-path extractors and the one-place authorization extractor.
 //! * [`error::ApiError`]: every management error as ARM's `ErrorResponse`.
 //! * [`state::AppState`]: shared state, including the access-key check
 //!   [`state::AppState::check_api_key`] used by the data plane.
@@ -12,22 +15,18 @@
 pub mod api_version;
 pub mod audit;
 pub mod auth;
-pub mod blob;
-pub mod body;
 pub mod bootstrap;
 pub mod config;
-pub mod conn;
 pub mod datadir;
-pub mod dataplane;
 pub mod error;
 pub mod host_policy;
-pub mod listener;
-pub mod proxy;
+pub mod http;
+pub mod paths;
+pub mod planes;
 pub mod routes;
 pub mod scheduler;
 pub mod server;
 pub mod state;
-pub mod tls;
 
 pub use config::ServerConfig;
 pub use server::{start, RunningServer};

@@ -9,7 +9,6 @@ use crate::state::{AppState, BootstrapIds, PublicUrls, StateInner};
 use anyhow::{bail, Context};
 use qws_core::connection_string::ConnectionString;
 use qws_core::keys::KeySlot;
-use qws_core::names::{ResourceGroupName, SubscriptionId, WorkspaceName};
 use qws_store::crypto::{Crypto, MasterKeySource};
 use qws_store::Store;
 use std::net::SocketAddr;
@@ -96,8 +95,7 @@ fn bootstrap_connection_string(
     ids: &BootstrapIds,
     urls: &PublicUrls,
 ) -> anyhow::Result<Zeroizing<String>> {
-    let sub = SubscriptionId::parse(&ids.subscription_id)?;
-    let Some(w) = store.get_workspace(&sub, &ids.resource_group, &ids.workspace_name)? else {
+    let Some(w) = store.get_workspace(&ids.workspace_id()?)? else {
         return Ok(Zeroizing::new(String::new()));
     };
     let keys = store.workspace_keys(&w.uid)?;
@@ -109,10 +107,11 @@ fn bootstrap_connection_string(
     else {
         return Ok(Zeroizing::new(String::new()));
     };
+    let id = w.id()?;
     let cs = ConnectionString {
-        subscription_id: sub,
-        resource_group: ResourceGroupName::parse(&w.resource_group)?,
-        workspace_name: WorkspaceName::parse(&w.name)?,
+        subscription_id: id.subscription,
+        resource_group: id.resource_group,
+        workspace_name: id.workspace,
         api_key: primary.key.clone(),
         quantum_endpoint: urls.quantum_endpoint_for(&w.location),
     };
@@ -137,13 +136,18 @@ fn normalize_public_url(u: &str) -> anyhow::Result<String> {
 /// Starts the server: opens (or creates and bootstraps) the data directory, binds both
 /// listeners, writes bootstrap.json, and serves until [`RunningServer::shutdown`].
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
-    check_bind(&config.http_listen, config.allow_non_loopback, "--listen")?;
     check_bind(
-        &config.https_listen,
-        config.allow_non_loopback,
+        &config.listeners.http,
+        config.listeners.allow_non_loopback,
+        "--listen",
+    )?;
+    check_bind(
+        &config.listeners.https,
+        config.listeners.allow_non_loopback,
         "--tls-listen",
     )?;
     let public_url = config
+        .listeners
         .public_url
         .as_deref()
         .map(normalize_public_url)
@@ -162,26 +166,29 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let (ids, secrets, first_start) = bootstrap::ensure(&store)?;
     let signer = TokenSigner::load_or_create(&store)?;
 
-    let http = TcpListener::bind(config.http_listen)
+    let http = TcpListener::bind(config.listeners.http)
         .await
-        .with_context(|| format!("binding {}", config.http_listen))?;
-    let https = TcpListener::bind(config.https_listen)
+        .with_context(|| format!("binding {}", config.listeners.http))?;
+    let https = TcpListener::bind(config.listeners.https)
         .await
-        .with_context(|| format!("binding {}", config.https_listen))?;
+        .with_context(|| format!("binding {}", config.listeners.https))?;
     let (http_addr, https_addr) = (http.local_addr()?, https.local_addr()?);
-    let tls =
-        crate::tls::load_or_create_with(&dir, &[config.https_listen.ip()], config.azure_compat)?;
-    // --azure-compat: the HTTPS proxy for unmodified Azure clients (crate::proxy).
-    let proxy = if config.azure_compat {
+    let tls = crate::http::tls::load_or_create_with(
+        &dir,
+        &[config.listeners.https.ip()],
+        config.listeners.azure_compat,
+    )?;
+    // --azure-compat: the HTTPS proxy for unmodified Azure clients (crate::http::proxy).
+    let proxy = if config.listeners.azure_compat {
         check_bind(
-            &config.proxy_listen,
-            config.allow_non_loopback,
+            &config.listeners.proxy,
+            config.listeners.allow_non_loopback,
             "--proxy-listen",
         )?;
-        let proxy_tls = crate::proxy::cert::load(&dir)?;
-        let listener = TcpListener::bind(config.proxy_listen)
+        let proxy_tls = crate::http::tls::proxy_cert::load(&dir)?;
+        let listener = TcpListener::bind(config.listeners.proxy)
             .await
-            .with_context(|| format!("binding {}", config.proxy_listen))?;
+            .with_context(|| format!("binding {}", config.listeners.proxy))?;
         Some((listener, proxy_tls))
     } else {
         None
@@ -190,14 +197,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let (http_url, https_url) = (url_for("http", http_addr), url_for("https", https_addr));
     let hosts = crate::host_policy::HostPolicy::new(
         public_url.as_deref(),
-        &config.allowed_hosts,
-        config.azure_compat,
+        &config.listeners.allowed_hosts,
+        config.listeners.azure_compat,
         &http_url,
         &https_url,
     )?;
     let urls = PublicUrls {
-        quantum_endpoint: if config.azure_compat {
-            crate::proxy::CANONICAL_ENDPOINT_TEMPLATE.to_owned()
+        quantum_endpoint: if config.listeners.azure_compat {
+            crate::http::proxy::CANONICAL_ENDPOINT_TEMPLATE.to_owned()
         } else {
             public_url.clone().unwrap_or_else(|| format!("{http_url}/"))
         },
@@ -213,12 +220,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         &urls,
         &tls.ca_file,
         &primary_cs,
-        config.enable_msi,
+        config.auth.enable_msi,
     )?;
     let proxy_addr = match &proxy {
         Some((listener, _)) => {
             let addr = listener.local_addr()?;
-            crate::proxy::add_proxy_url_to_bootstrap(&dir, &url_for("http", addr))?;
+            crate::http::proxy::add_proxy_url_to_bootstrap(&dir, &url_for("http", addr))?;
             Some(addr)
         }
         None => None,
@@ -230,29 +237,28 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         qws_store::blobs::BlobStore::open(
             &dir,
             qws_store::blobs::BlobLimits {
-                max_blob_size: config.max_blob_size,
-                max_block_size: config.max_block_size.min(config.max_blob_size),
+                max_blob_size: config.blob.max_blob_size,
+                max_block_size: config.blob.max_block_size.min(config.blob.max_blob_size),
             },
         )
         .context("opening the blob store")?,
     );
-    crate::blob::purge_orphans(&store, &blobs);
+    crate::planes::blob::purge_orphans(&store, &blobs);
     let job_store =
         Arc::new(qws_store::jobs::JobStore::open(&dir).context("opening the job store")?);
     crate::scheduler::warn_if_budget_narrows_targets(&config.scheduler);
-    let dataplane_config = crate::dataplane::DataPlaneConfig::default();
     let scheduler = crate::scheduler::Scheduler::new(
         job_store.clone(),
         blobs.clone(),
         crate::scheduler::SchedulerConfig {
-            max_input_bytes: dataplane_config.max_input_bytes,
+            max_input_bytes: config.dataplane.max_input_bytes,
             ..config.scheduler.clone()
         },
     );
-    let dataplane = Arc::new(crate::dataplane::DataPlane::new(
+    let dataplane = Arc::new(crate::planes::dataplane::DataPlane::new(
         job_store,
         scheduler.clone(),
-        dataplane_config,
+        config.dataplane,
     ));
     let limits = config.connections;
     let BootstrapSecrets {
@@ -263,7 +269,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         blobs,
         dataplane,
         signer,
-        limiter: FailureLimiter::new(config.auth_failure_limit, config.auth_failure_window),
+        limiter: FailureLimiter::new(config.auth.failure_limit, config.auth.failure_window),
         config,
         urls,
         audit,
@@ -276,14 +282,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let (tx, rx) = watch::channel(false);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
     let mut tasks = vec![
-        tokio::spawn(crate::listener::serve(
+        tokio::spawn(crate::http::listener::serve(
             http,
             None,
             app.clone(),
             limits,
             rx.clone(),
         )),
-        tokio::spawn(crate::listener::serve(
+        tokio::spawn(crate::http::listener::serve(
             https,
             Some(acceptor),
             app.clone(),
@@ -292,7 +298,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         )),
     ];
     if let Some((listener, proxy_tls)) = proxy {
-        tasks.push(tokio::spawn(crate::proxy::serve(
+        tasks.push(tokio::spawn(crate::http::proxy::serve(
             listener, proxy_tls, app, limits, rx,
         )));
     }

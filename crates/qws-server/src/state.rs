@@ -1,11 +1,10 @@
 //! [`AppState`]: what every handler shares.
 
-use crate::audit::{AuditEvent, AuditLog};
+use crate::audit::{AuditAction, AuditEvent, AuditLog};
 use crate::auth::jwt::TokenSigner;
 use crate::auth::ratelimit::FailureLimiter;
 use crate::config::ServerConfig;
 use crate::error::{ApiError, ApiResult};
-use qws_core::names::SubscriptionId;
 use qws_store::{KeyCheck, Store, StoreError};
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -43,6 +42,19 @@ pub struct BootstrapIds {
     pub client_id: String,
 }
 
+impl BootstrapIds {
+    /// The bootstrap workspace's id.
+    pub fn workspace_id(
+        &self,
+    ) -> Result<qws_core::resource_id::WorkspaceId, qws_core::names::NameError> {
+        qws_core::resource_id::WorkspaceId::from_parts(
+            &self.subscription_id,
+            &self.resource_group,
+            &self.workspace_name,
+        )
+    }
+}
+
 /// Shared state (cheap to clone).
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -56,7 +68,7 @@ pub struct StateInner {
     /// Job data (the blob subset).
     pub blobs: Arc<qws_store::blobs::BlobStore>,
     /// The Azure Quantum data plane (job store, scheduler).
-    pub dataplane: Arc<crate::dataplane::DataPlane>,
+    pub dataplane: Arc<crate::planes::dataplane::DataPlane>,
     /// Token signer/verifier.
     pub signer: TokenSigner,
     /// Configuration.
@@ -115,22 +127,15 @@ impl AppState {
     /// The access-key check used by the data plane: `(workspace, presented key)` →
     /// primary / secondary / refused. Unknown workspace, disabled keys, wrong or malformed
     /// keys are all the same `Refused`, reached by the same steps
-    /// ([`crate::dataplane::auth::check_workspace_key`]); the stored key is compared in constant time.
+    /// ([`crate::planes::dataplane::auth::check_workspace_key`]); the stored key is compared in constant time.
     pub async fn check_api_key(
         &self,
-        subscription: &SubscriptionId,
-        resource_group: &str,
-        workspace: &str,
+        workspace: &qws_core::resource_id::WorkspaceId,
         presented: &str,
     ) -> ApiResult<KeyCheck> {
-        let (sub, rg, ws, key) = (
-            *subscription,
-            resource_group.to_string(),
-            workspace.to_string(),
-            Zeroizing::new(presented.to_string()),
-        );
+        let (ws, key) = (workspace.clone(), Zeroizing::new(presented.to_string()));
         self.db(move |s| {
-            crate::dataplane::auth::check_workspace_key(s, &sub, &rg, &ws, &key).map(|(c, _)| c)
+            crate::planes::dataplane::auth::check_workspace_key(s, Some(&ws), &key).map(|(c, _)| c)
         })
         .await
     }
@@ -139,7 +144,7 @@ impl AppState {
     pub fn audit(
         &self,
         principal: &str,
-        action: &str,
+        action: AuditAction,
         target: &str,
         outcome: &str,
         client: SocketAddr,
@@ -147,7 +152,7 @@ impl AppState {
         let event = AuditEvent {
             time: crate::audit::now(),
             principal: principal.to_string(),
-            action: action.to_string(),
+            action,
             target: target.to_string(),
             outcome: outcome.to_string(),
             client: client.ip().to_string(),

@@ -477,7 +477,7 @@ async fn list_blobs_xml_paging_and_container_calls() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-ms-lease-state"], "available");
-    let fresh = qws_server::blob::mint_container_sas(
+    let fresh = qws_server::planes::blob::mint_container_sas(
         &t.srv().state,
         &uid,
         &primary_holder(&t, &uid),
@@ -637,7 +637,7 @@ async fn job_data_survives_a_restart() {
         .unwrap();
     assert_eq!(props.length as usize, data.len());
     assert_eq!(
-        qws_server::blob::parse_blob_url(&moved),
+        qws_server::planes::blob::parse_blob_url(&moved),
         Some(("job-durable".to_string(), Some("outputData".to_string())))
     );
 }

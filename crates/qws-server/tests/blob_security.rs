@@ -185,7 +185,7 @@ async fn tampered_expired_and_underprivileged_tokens_are_refused() {
     assert_eq!(messages.len(), 1, "uniform message: {messages:?}");
 
     // Expired (and not-yet-valid) tokens.
-    let expired = qws_server::blob::mint_container_sas(
+    let expired = qws_server::planes::blob::mint_container_sas(
         &t.srv().state,
         &uid,
         &primary_holder(&t, &uid),
@@ -204,7 +204,7 @@ async fn tampered_expired_and_underprivileged_tokens_are_refused() {
     expect_xml_error(r, 403, "AuthenticationFailed").await;
 
     // A blob SAS is for that blob only.
-    let blob_sas = qws_server::blob::mint_blob_sas(
+    let blob_sas = qws_server::planes::blob::mint_blob_sas(
         &t.srv().state,
         &uid,
         &primary_holder(&t, &uid),
@@ -455,8 +455,8 @@ async fn path_traversal_cannot_escape_storage() {
 #[tokio::test]
 async fn oversized_bodies_get_413_and_leave_nothing_behind() {
     let t = TestServer::start_with(|c| {
-        c.max_blob_size = 64 * 1024;
-        c.max_block_size = 16 * 1024;
+        c.blob.max_blob_size = 64 * 1024;
+        c.blob.max_block_size = 16 * 1024;
     })
     .await;
     let uid = bootstrap_uid(&t);
@@ -554,7 +554,7 @@ async fn oversized_bodies_get_413_and_leave_nothing_behind() {
 
 #[tokio::test]
 async fn repeated_sas_failures_are_throttled_per_address() {
-    let t = TestServer::start_with(|c| c.auth_failure_limit = 5).await;
+    let t = TestServer::start_with(|c| c.auth.failure_limit = 5).await;
     let uid = bootstrap_uid(&t);
     let sas = container_sas(&t, &uid, "job-throttle", "racwl");
     let good = blob_in(&sas, "inputData");

@@ -164,7 +164,7 @@ async fn bell_job_end_to_end() {
 
 #[tokio::test]
 async fn authentication_is_uniform_and_throttled() {
-    let t = TestServer::start_with(|c| c.auth_failure_limit = 4).await;
+    let t = TestServer::start_with(|c| c.auth.failure_limit = 4).await;
     t.create_group("g2").await;
     t.create_workspace("g2", "other").await;
     let dp = Dp::new(&t, "qws", "dev").await;
@@ -234,19 +234,21 @@ async fn job_error_paths() {
     let uid = state
         .store
         .get_workspace(
-            &qws_core::names::SubscriptionId::parse(&t.sub()).unwrap(),
-            "qws",
-            "dev",
+            &qws_core::resource_id::WorkspaceId::from_parts(&t.sub(), "qws", "dev").unwrap(),
         )
         .unwrap()
         .unwrap()
         .uid;
-    let expired = qws_server::blob::sas::mint_container_sas(
+    let expired = qws_server::planes::blob::sas::mint_container_sas(
         state,
         &uid,
-        &qws_server::blob::sas::key_holder(&state.store, &uid, qws_core::keys::KeySlot::Primary)
-            .unwrap()
-            .unwrap(),
+        &qws_server::planes::blob::sas::key_holder(
+            &state.store,
+            &uid,
+            qws_core::keys::KeySlot::Primary,
+        )
+        .unwrap()
+        .unwrap(),
         "job-expired",
         "racwl",
         time::OffsetDateTime::now_utc() - time::Duration::minutes(1),
@@ -513,9 +515,7 @@ async fn jobs_left_executing_run_again_after_restart() {
         state
             .store
             .get_workspace(
-                &qws_core::names::SubscriptionId::parse(&t.sub()).unwrap(),
-                "qws",
-                "dev",
+                &qws_core::resource_id::WorkspaceId::from_parts(&t.sub(), "qws", "dev").unwrap(),
             )
             .unwrap()
             .unwrap()
@@ -539,4 +539,24 @@ async fn jobs_left_executing_run_again_after_restart() {
     let v = dp.wait("crash-1").await;
     assert_eq!(v["status"], "Succeeded", "{v}");
     assert_eq!(v["costEstimate"]["currencyCode"], "USD");
+}
+
+/// The data plane reads the workspace from the matched route like the management plane does,
+/// percent-decoded: a resource group with a non-ASCII name (valid in ARM, percent-encoded on
+/// the wire) is the same group on both planes. (The data plane used to split the raw URI, so
+/// such a workspace's own key was refused.)
+#[tokio::test]
+async fn data_plane_finds_workspaces_in_groups_with_non_ascii_names() {
+    let t = TestServer::start().await;
+    t.create_group("grüne-gruppe").await;
+    t.create_workspace("grüne-gruppe", "ws1").await;
+    let dp = common::dp::Dp::of(&t, "grüne-gruppe", "ws1").await;
+    let r = dp.call(Method::GET, "/jobs", None).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // And a wrong key there is still the uniform 401.
+    let wrong = common::dp::Dp {
+        key: "A".repeat(dp.key.len()),
+        ..dp
+    };
+    assert_eq!(wrong.call(Method::GET, "/jobs", None).await.status(), 401);
 }

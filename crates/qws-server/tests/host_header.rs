@@ -83,8 +83,8 @@ async fn a_foreign_host_gets_the_configured_url_in_oidc_documents() {
 #[tokio::test]
 async fn a_foreign_host_gets_the_configured_url_in_next_links() {
     let t = TestServer::start_with(|c| {
-        c.page_size = 1;
-        c.allowed_hosts = vec!["qws.lan".into()];
+        c.mgmt.page_size = 1;
+        c.listeners.allowed_hosts = vec!["qws.lan".into()];
     })
     .await;
     t.create_workspace("qws", "w2").await;
@@ -116,8 +116,10 @@ async fn a_foreign_host_gets_the_configured_url_in_next_links() {
 
 #[tokio::test]
 async fn the_public_url_is_the_canonical_base() {
-    let t =
-        TestServer::start_with(|c| c.public_url = Some("https://qws.example:9443/".into())).await;
+    let t = TestServer::start_with(|c| {
+        c.listeners.public_url = Some("https://qws.example:9443/".into())
+    })
+    .await;
     let v = discovery(&t, "evil.example").await;
     assert_eq!(
         v["issuer"],

@@ -161,11 +161,11 @@ async fn delete_workspace(t: &TestServer, rg: &str, ws: &str) {
 }
 
 fn uid_of(t: &TestServer, rg: &str, ws: &str) -> String {
-    let sub = qws_core::names::SubscriptionId::parse(&t.sub()).unwrap();
+    let id = qws_core::resource_id::WorkspaceId::from_parts(&t.sub(), rg, ws).unwrap();
     t.srv()
         .state
         .store
-        .get_workspace(&sub, rg, ws)
+        .get_workspace(&id)
         .unwrap()
         .expect("workspace exists")
         .uid
@@ -232,7 +232,10 @@ async fn recreated_workspace_starts_empty() {
     assert!(js.list_items(&old_uid, None, None, 10).unwrap().is_empty());
     assert!(js.quota_usage(&old_uid, "2026-12").unwrap().is_empty());
     assert!(js
-        .quota_usage(&old_uid, &qws_server::dataplane::jobs::current_period())
+        .quota_usage(
+            &old_uid,
+            &qws_server::planes::dataplane::jobs::current_period()
+        )
         .unwrap()
         .is_empty());
     assert_eq!(

@@ -279,7 +279,7 @@ async fn managed_identity_endpoint_requires_the_identity_header() {
 
 #[tokio::test]
 async fn managed_identity_endpoint_can_be_disabled() {
-    let t = TestServer::start_with(|c| c.enable_msi = false).await;
+    let t = TestServer::start_with(|c| c.auth.enable_msi = false).await;
     assert!(t.bootstrap.get("identityEndpoint").is_none());
     let r = t
         .http
@@ -296,7 +296,7 @@ async fn managed_identity_endpoint_can_be_disabled() {
 
 #[tokio::test]
 async fn repeated_failures_are_throttled_with_retry_after() {
-    let t = TestServer::start_with(|c| c.auth_failure_limit = 3).await;
+    let t = TestServer::start_with(|c| c.auth.failure_limit = 3).await;
     let url = format!("{}/{}/oauth2/v2.0/token", t.https_url(), t.b("tenantId"));
     let form = [
         ("client_id", t.b("clientId")),
@@ -349,11 +349,12 @@ async fn msi_from(t: &TestServer, remote: &str, header: &str) -> (u16, Value) {
     .header("X-IDENTITY-HEADER", header)
     .body(axum::body::Body::empty())
     .unwrap();
-    req.extensions_mut().insert(qws_server::conn::ConnInfo {
-        remote: remote.parse().unwrap(),
-        local: t.srv().http_addr,
-        tls: false,
-    });
+    req.extensions_mut()
+        .insert(qws_server::http::conn::ConnInfo {
+            remote: remote.parse().unwrap(),
+            local: t.srv().http_addr,
+            tls: false,
+        });
     let r = app.oneshot(req).await.unwrap();
     let status = r.status().as_u16();
     let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();

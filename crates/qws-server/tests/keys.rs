@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use qws_core::names::SubscriptionId;
+use qws_core::resource_id::WorkspaceId;
 use qws_store::KeyCheck;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -13,12 +13,8 @@ fn key_of(v: &Value, slot: &str) -> String {
 }
 
 async fn check(t: &TestServer, ws: &str, key: &str) -> KeyCheck {
-    let sub = SubscriptionId::parse(&t.sub()).unwrap();
-    t.srv()
-        .state
-        .check_api_key(&sub, "qws", ws, key)
-        .await
-        .unwrap()
+    let id = WorkspaceId::from_parts(&t.sub(), "qws", ws).unwrap();
+    t.srv().state.check_api_key(&id, key).await.unwrap()
 }
 
 async fn set_enabled(t: &TestServer, ws: &str, enabled: bool) {

@@ -5,8 +5,8 @@
 //! Not a test (no timing is asserted); run it with
 //! `CARGO_INCREMENTAL=0 cargo test -p qws-server --test list_bench -- --ignored --nocapture`.
 
-use qws_server::dataplane::jobs::{list_spec, select};
-use qws_server::dataplane::{items, ListQuery, MAX_LISTED};
+use qws_server::planes::dataplane::jobs::{list_spec, select};
+use qws_server::planes::dataplane::{items, ListQuery, MAX_LISTED};
 use qws_store::jobs::{ItemRow, JobStore};
 use qws_store::listing::Scope;
 use serde_json::json;

@@ -198,7 +198,7 @@ fn crowd_ip(i: usize) -> IpAddr {
 
 async fn start(limits: ConnectionLimits) -> TestServer {
     TestServer::start_with(|c| {
-        c.azure_compat = true;
+        c.listeners.azure_compat = true;
         c.connections = limits;
     })
     .await

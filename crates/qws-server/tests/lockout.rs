@@ -132,7 +132,7 @@ fn assert_throttled(what: &str, addr: IpAddr, r: &reqwest::Response) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_attempts_never_lock_out_valid_credentials() {
-    let t = TestServer::start_with(|c| c.auth_failure_limit = LIMIT).await;
+    let t = TestServer::start_with(|c| c.auth.failure_limit = LIMIT).await;
     let keys = t.list_keys("qws", "dev").await;
     let a = Attempts {
         t: &t,
@@ -185,7 +185,7 @@ async fn failed_attempts_never_lock_out_valid_credentials() {
 async fn a_fresh_address_is_not_throttled_for_other_targets() {
     // Guessing one workspace's key from one address throttles that address and that workspace,
     // not wrong attempts elsewhere from other addresses (the table of counters is per target).
-    let t = TestServer::start_with(|c| c.auth_failure_limit = LIMIT).await;
+    let t = TestServer::start_with(|c| c.auth.failure_limit = LIMIT).await;
     t.create_group("g2").await;
     t.create_workspace("g2", "other").await;
     let one = clients_from(&t, "127.0.0.1");

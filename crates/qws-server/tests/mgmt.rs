@@ -484,7 +484,7 @@ async fn paths_are_case_insensitive_and_names_keep_their_case() {
 
 #[tokio::test]
 async fn list_paging_follows_next_link() {
-    let t = TestServer::start_with(|c| c.page_size = 2).await;
+    let t = TestServer::start_with(|c| c.mgmt.page_size = 2).await;
     t.create_group("zz").await;
     for ws in ["w1", "w2", "w3"] {
         t.create_workspace("qws", ws).await;

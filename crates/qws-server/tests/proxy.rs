@@ -24,7 +24,7 @@ async fn azure_compat_proxy_end_to_end() {
 
     // A data dir whose CA was made without --azure-compat cannot gain the proxy certificate.
     let mut compat = ServerConfig::ephemeral(dir.path());
-    compat.azure_compat = true;
+    compat.listeners.azure_compat = true;
     let e = match qws_server::start(compat.clone()).await {
         Ok(_) => panic!("--azure-compat started on a CA made without it"),
         Err(e) => format!("{e:#}"),

@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use qws_core::names::SubscriptionId;
+use qws_core::resource_id::WorkspaceId;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -82,14 +82,9 @@ async fn keys_never_appear_in_the_data_dir_or_logs() {
     assert_eq!(keys.len(), 6, "two original and four regenerated keys");
 
     // Key checks with current, old and wrong keys.
-    let sub = SubscriptionId::parse(&t.sub()).unwrap();
+    let id = WorkspaceId::from_parts(&t.sub(), "qws", "secret-ws").unwrap();
     for k in &keys {
-        let _ = t
-            .srv()
-            .state
-            .check_api_key(&sub, "qws", "secret-ws", k)
-            .await
-            .unwrap();
+        let _ = t.srv().state.check_api_key(&id, k).await.unwrap();
     }
     // Disable and re-enable.
     let mut w: Value = t.arm(Method::GET, &path, None).await.json().await.unwrap();

@@ -9,13 +9,13 @@ use serde_json::Value;
 async fn non_loopback_binding_needs_the_explicit_flag() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = qws_server::ServerConfig::ephemeral(dir.path().join("data"));
-    config.http_listen = "0.0.0.0:0".parse().unwrap();
+    config.listeners.http = "0.0.0.0:0".parse().unwrap();
     let err = qws_server::start(config).await.unwrap_err().to_string();
     assert!(err.contains("not a loopback address"), "{err}");
     assert!(err.contains("--allow-non-loopback"), "{err}");
 
     let mut config = qws_server::ServerConfig::ephemeral(dir.path().join("data"));
-    config.https_listen = "0.0.0.0:0".parse().unwrap();
+    config.listeners.https = "0.0.0.0:0".parse().unwrap();
     let err = qws_server::start(config).await.unwrap_err().to_string();
     assert!(err.contains("--tls-listen"), "{err}");
     // (Binding with --allow-non-loopback is not exercised: tests stay on loopback.)
@@ -73,8 +73,10 @@ async fn certificate_is_valid_for_localhost_and_the_loopback_ip() {
 
 #[tokio::test]
 async fn public_url_sets_connection_strings_and_endpoint_uri() {
-    let t = TestServer::start_with(|c| c.public_url = Some("https://qws.example.test:9443".into()))
-        .await;
+    let t = TestServer::start_with(|c| {
+        c.listeners.public_url = Some("https://qws.example.test:9443".into())
+    })
+    .await;
     let keys = t.list_keys("qws", "dev").await;
     assert!(keys["primaryConnectionString"]
         .as_str()
@@ -106,4 +108,26 @@ async fn shutdown_stops_both_listeners() {
         .send()
         .await
         .is_err());
+}
+
+/// The data-plane settings are configuration like any other (they used to be fixed at their
+/// defaults): the monthly job quota set here is the limit `/quotas` reports.
+#[tokio::test]
+async fn data_plane_settings_come_from_the_configuration() {
+    let t = TestServer::start_with(|c| c.dataplane.default_monthly_jobs = 7).await;
+    let dp = common::dp::Dp::new(&t).await;
+    let quotas: Value = dp
+        .call(Method::GET, "/quotas", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let limits: Vec<&Value> = quotas["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| &q["limit"])
+        .collect();
+    assert!(!limits.is_empty(), "{quotas}");
+    assert!(limits.iter().all(|l| **l == 7.0), "{quotas}");
 }

@@ -3,7 +3,8 @@
 use crate::crypto::{Crypto, CryptoError};
 use qws_core::keys::{ApiKey, KeySlot};
 use qws_core::models::{Provider, Tags};
-use qws_core::names::SubscriptionId;
+use qws_core::names::{NameError, ResourceGroupName, SubscriptionId, WorkspaceName};
+use qws_core::resource_id::{ResourceGroupId, WorkspaceId};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Mutex;
@@ -104,6 +105,16 @@ pub struct ResourceGroupRecord {
     pub tags: Tags,
 }
 
+impl ResourceGroupRecord {
+    /// The group's resource id (fails only for a damaged database, as [`WorkspaceRecord::id`]).
+    pub fn id(&self) -> std::result::Result<ResourceGroupId, NameError> {
+        Ok(ResourceGroupId {
+            subscription: self.subscription,
+            resource_group: ResourceGroupName::parse(&self.name)?,
+        })
+    }
+}
+
 /// What a workspace PUT asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkspaceSpec {
@@ -160,6 +171,18 @@ pub struct WorkspaceRecord {
     pub modified_at: i64,
     /// Last modifier.
     pub modified_by: Actor,
+}
+
+impl WorkspaceRecord {
+    /// The workspace's resource id. Stored names were validated on the way in, so this fails
+    /// only for a damaged database.
+    pub fn id(&self) -> std::result::Result<WorkspaceId, NameError> {
+        Ok(WorkspaceId {
+            subscription: self.subscription,
+            resource_group: ResourceGroupName::parse(&self.resource_group)?,
+            workspace: WorkspaceName::parse(&self.name)?,
+        })
+    }
 }
 
 /// One access key, decrypted.
@@ -445,17 +468,21 @@ impl Store {
     /// Creates or updates a resource group; returns it and whether it was created.
     pub fn put_resource_group(
         &self,
-        sub: &SubscriptionId,
-        name: &str,
+        group: &ResourceGroupId,
         location: &str,
         tags: &Tags,
     ) -> Result<(ResourceGroupRecord, bool)> {
+        let (sub, name, key) = (
+            &group.subscription,
+            group.resource_group.as_str(),
+            group.resource_group.key(),
+        );
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
         let existing: Option<(String, String)> = tx
             .query_row(
                 "SELECT name, location FROM resource_groups WHERE subscription_id = ?1 AND name_key = ?2",
-                params![sub.to_string(), name.to_lowercase()],
+                params![sub.to_string(), key],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
@@ -467,7 +494,7 @@ impl Store {
                 }
                 tx.execute(
                     "UPDATE resource_groups SET tags = ?3 WHERE subscription_id = ?1 AND name_key = ?2",
-                    params![sub.to_string(), name.to_lowercase(), to_json(tags)],
+                    params![sub.to_string(), key, to_json(tags)],
                 )?;
                 (n, l)
             }
@@ -475,7 +502,7 @@ impl Store {
                 tx.execute(
                     "INSERT INTO resource_groups (subscription_id, name_key, name, location, tags, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![sub.to_string(), name.to_lowercase(), name, location, to_json(tags), now_nanos()],
+                    params![sub.to_string(), key, name, location, to_json(tags), now_nanos()],
                 )?;
                 (name.to_string(), location.to_string())
             }
@@ -495,14 +522,14 @@ impl Store {
     /// One resource group.
     pub fn get_resource_group(
         &self,
-        sub: &SubscriptionId,
-        name: &str,
+        group: &ResourceGroupId,
     ) -> Result<Option<ResourceGroupRecord>> {
+        let sub = &group.subscription;
         let row: Option<(String, String, String)> = self
             .conn()
             .query_row(
                 "SELECT name, location, tags FROM resource_groups WHERE subscription_id = ?1 AND name_key = ?2",
-                params![sub.to_string(), name.to_lowercase()],
+                params![sub.to_string(), group.resource_group.key()],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
@@ -546,14 +573,10 @@ impl Store {
     /// Deletes a resource group and every workspace in it, with their keys and data-plane rows
     /// (as [`Store::delete_workspace`]). Returns the deleted workspaces' names, or `None` if the
     /// group did not exist.
-    pub fn delete_resource_group(
-        &self,
-        sub: &SubscriptionId,
-        name: &str,
-    ) -> Result<Option<Vec<String>>> {
+    pub fn delete_resource_group(&self, group: &ResourceGroupId) -> Result<Option<Vec<String>>> {
+        let (sub, key) = (&group.subscription, group.resource_group.key());
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
-        let key = name.to_lowercase();
         let exists: Option<i64> = tx
             .query_row(
                 "SELECT 1 FROM resource_groups WHERE subscription_id = ?1 AND name_key = ?2",
@@ -659,20 +682,15 @@ impl Store {
     }
 
     /// One workspace (names case-insensitive).
-    pub fn get_workspace(
-        &self,
-        sub: &SubscriptionId,
-        rg: &str,
-        name: &str,
-    ) -> Result<Option<WorkspaceRecord>> {
+    pub fn get_workspace(&self, ws: &WorkspaceId) -> Result<Option<WorkspaceRecord>> {
         let conn = self.conn();
         let mut v = Self::query_workspaces(
             &conn,
             "subscription_id = ?1 AND rg_key = ?2 AND name_key = ?3",
             &[
-                &sub.to_string(),
-                &rg.to_lowercase(),
-                &name.to_ascii_lowercase(),
+                &ws.subscription.to_string(),
+                &ws.resource_group.key(),
+                &ws.workspace.key(),
             ],
         )?;
         Ok(v.pop())
@@ -680,17 +698,12 @@ impl Store {
 
     /// The internal id of a workspace (names case-insensitive), without decoding the record:
     /// the cheap first step of an access-key check, equally cheap whether or not it exists.
-    pub fn workspace_uid(
-        &self,
-        sub: &SubscriptionId,
-        rg: &str,
-        name: &str,
-    ) -> Result<Option<String>> {
+    pub fn workspace_uid(&self, ws: &WorkspaceId) -> Result<Option<String>> {
         Ok(self
             .conn()
             .query_row(
                 "SELECT uid FROM workspaces WHERE subscription_id = ?1 AND rg_key = ?2 AND name_key = ?3",
-                params![sub.to_string(), rg.to_lowercase(), name.to_ascii_lowercase()],
+                params![ws.subscription.to_string(), ws.resource_group.key(), ws.workspace.key()],
                 |r| r.get(0),
             )
             .optional()?)
@@ -707,7 +720,7 @@ impl Store {
     pub fn list_workspaces(
         &self,
         sub: &SubscriptionId,
-        rg: Option<&str>,
+        rg: Option<&ResourceGroupName>,
         after: Option<(&str, &str)>,
         limit: usize,
     ) -> Result<Vec<WorkspaceRecord>> {
@@ -718,7 +731,7 @@ impl Store {
             Some(rg) => Self::query_workspaces(
                 &conn,
                 "subscription_id = ?1 AND rg_key = ?2 AND name_key > ?3 ORDER BY name_key LIMIT ?4",
-                &[&sub.to_string(), &rg.to_lowercase(), &a_name, &limit],
+                &[&sub.to_string(), &rg.key(), &a_name, &limit],
             ),
             None => Self::query_workspaces(
                 &conn,
@@ -744,12 +757,12 @@ impl Store {
     }
 
     /// Whether a workspace with this name exists in this location (any subscription).
-    pub fn workspace_name_taken(&self, name: &str, location: &str) -> Result<bool> {
+    pub fn workspace_name_taken(&self, name: &WorkspaceName, location: &str) -> Result<bool> {
         Ok(self
             .conn()
             .query_row(
                 "SELECT 1 FROM workspaces WHERE name_key = ?1 AND location = ?2 LIMIT 1",
-                params![name.to_ascii_lowercase(), location],
+                params![name.key(), location],
                 |r| r.get::<_, i64>(0),
             )
             .optional()?
@@ -762,16 +775,15 @@ impl Store {
     /// group or subscription.
     pub fn put_workspace(
         &self,
-        sub: &SubscriptionId,
-        rg: &str,
-        name: &str,
+        ws: &WorkspaceId,
         spec: &WorkspaceSpec,
         actor: &Actor,
     ) -> Result<(WorkspaceRecord, bool)> {
+        let (sub, name) = (&ws.subscription, ws.workspace.as_str());
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
-        let rg_key = rg.to_lowercase();
-        let name_key = name.to_ascii_lowercase();
+        let rg_key = ws.resource_group.key();
+        let name_key = ws.workspace.key();
         let rg_exists: Option<i64> = tx
             .query_row(
                 "SELECT 1 FROM resource_groups WHERE subscription_id = ?1 AND name_key = ?2",
@@ -878,9 +890,7 @@ impl Store {
     /// Replaces the tags of a workspace.
     pub fn set_workspace_tags(
         &self,
-        sub: &SubscriptionId,
-        rg: &str,
-        name: &str,
+        ws: &WorkspaceId,
         tags: &Tags,
         actor: &Actor,
     ) -> Result<WorkspaceRecord> {
@@ -889,9 +899,9 @@ impl Store {
             "UPDATE workspaces SET tags = ?4, etag = ?5, modified_at = ?6, modified_by = ?7, modified_by_type = ?8
              WHERE subscription_id = ?1 AND rg_key = ?2 AND name_key = ?3",
             params![
-                sub.to_string(),
-                rg.to_lowercase(),
-                name.to_ascii_lowercase(),
+                ws.subscription.to_string(),
+                ws.resource_group.key(),
+                ws.workspace.key(),
                 to_json(tags),
                 new_etag(),
                 now_nanos(),
@@ -906,9 +916,9 @@ impl Store {
             &conn,
             "subscription_id = ?1 AND rg_key = ?2 AND name_key = ?3",
             &[
-                &sub.to_string(),
-                &rg.to_lowercase(),
-                &name.to_ascii_lowercase(),
+                &ws.subscription.to_string(),
+                &ws.resource_group.key(),
+                &ws.workspace.key(),
             ],
         )?
         .pop()
@@ -918,21 +928,16 @@ impl Store {
     /// Deletes a workspace with its keys and its data-plane rows (jobs, sessions, container
     /// ownership, quota usage) in one transaction; returns the deleted record, or `None` if
     /// absent. The blob files are the caller's to remove (see `BlobStore::delete_workspace`).
-    pub fn delete_workspace(
-        &self,
-        sub: &SubscriptionId,
-        rg: &str,
-        name: &str,
-    ) -> Result<Option<WorkspaceRecord>> {
+    pub fn delete_workspace(&self, ws: &WorkspaceId) -> Result<Option<WorkspaceRecord>> {
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
         let found = Self::query_workspaces(
             &tx,
             "subscription_id = ?1 AND rg_key = ?2 AND name_key = ?3",
             &[
-                &sub.to_string(),
-                &rg.to_lowercase(),
-                &name.to_ascii_lowercase(),
+                &ws.subscription.to_string(),
+                &ws.resource_group.key(),
+                &ws.workspace.key(),
             ],
         )?
         .pop();

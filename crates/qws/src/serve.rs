@@ -1,6 +1,7 @@
 //! `qws serve`: run the qws service in the foreground until SIGINT/SIGTERM.
 
 use anyhow::Context;
+use qws_server::config;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,10 +14,10 @@ pub struct ServeArgs {
     #[arg(long, env = "QWS_DATA_DIR", default_value = "./.qws")]
     pub data_dir: PathBuf,
     /// Plain-HTTP listen address (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value_t = LISTENERS.http)]
     pub listen: SocketAddr,
     /// HTTPS listen address (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8443")]
+    #[arg(long, default_value_t = LISTENERS.https)]
     pub tls_listen: SocketAddr,
     /// Also run an HTTPS proxy for unmodified Azure clients: with HTTPS_PROXY=<proxyUrl from
     /// bootstrap.json> and REQUESTS_CA_BUNDLE=<ca.pem>, connection strings naming
@@ -25,7 +26,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub azure_compat: bool,
     /// Listen address of the --azure-compat proxy (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8081")]
+    #[arg(long, default_value_t = LISTENERS.proxy)]
     pub proxy_listen: SocketAddr,
     /// Allow binding addresses other than loopback (exposes qws on the network).
     #[arg(long)]
@@ -44,20 +45,36 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_msi: bool,
     /// Items per page in management list operations.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, default_value_t = MGMT.page_size as u32, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub page_size: u32,
-    /// Failed authentications allowed per minute, per client address and per guessed target
-    /// (workspace, client id, …), before further failing attempts get 429. Valid credentials
-    /// are never throttled.
-    #[arg(long, default_value_t = 60)]
+    /// Failed authentications allowed per window (--auth-failure-window), per client address
+    /// and per guessed target (workspace, client id, …), before further failing attempts get
+    /// 429. Valid credentials are never throttled.
+    #[arg(long, default_value_t = AUTH.failure_limit)]
     pub auth_failure_limit: u32,
+    /// Seconds over which failed authentications are counted.
+    #[arg(long, value_name = "SECONDS", default_value_t = AUTH.failure_window.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub auth_failure_window: u64,
+    /// Lifetime of issued access tokens, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = AUTH.token_lifetime.as_secs(), value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub token_lifetime: u64,
     /// Base of blob URLs in SAS URIs (default: the HTTP listener spelled http://127.1:<port>,
     /// which azure-storage-blob parses container-first). Must not name localhost or 127.0.0.1.
-    #[arg(long, value_parser = qws_server::blob::sas::normalize_blob_public_url)]
+    #[arg(long, value_parser = qws_server::planes::blob::sas::normalize_blob_public_url)]
     pub blob_public_url: Option<String>,
     /// Largest blob (job input, output or attachment) in bytes.
-    #[arg(long, default_value_t = qws_server::blob::DEFAULT_MAX_BLOB_SIZE)]
+    #[arg(long, value_name = "BYTES", default_value_t = BLOB.max_blob_size)]
     pub max_blob_size: u64,
+    /// Largest block of a block upload in bytes (at most --max-blob-size).
+    #[arg(long, value_name = "BYTES", default_value_t = BLOB.max_block_size, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_block_size: u64,
+    /// Largest job input blob in bytes; larger inputs fail the job.
+    #[arg(long, value_name = "BYTES", default_value_t = DATAPLANE.max_input_bytes, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_job_input_size: u64,
+    /// Jobs per provider per workspace per month, unless the workspace tag
+    /// qws.quota.jobs.<provider> says otherwise.
+    #[arg(long, default_value_t = DATAPLANE.default_monthly_jobs, value_parser = clap::value_parser!(i64).range(0..))]
+    pub monthly_job_quota: i64,
     /// Most connections each listener (HTTP, HTTPS, proxy) holds; further ones are closed at once.
     #[arg(long, default_value_t = LIMITS.max_connections as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
@@ -79,9 +96,10 @@ pub struct ServeArgs {
     pub scheduler: SchedulerArgs,
 }
 
-/// Job scheduler options. Unset options keep the defaults of
-/// `qws_server::scheduler::SchedulerConfig`, which are defined there once.
-#[derive(clap::Args, Debug, Default)]
+/// Job scheduler options. The defaults are `qws_server::scheduler::SchedulerConfig`'s, defined
+/// there once: machine-dependent ones (workers, memory budget, running jobs per workspace) are
+/// left unset here and described in words; the others are shown from [`sched`].
+#[derive(clap::Args, Debug)]
 pub struct SchedulerArgs {
     /// Jobs simulated at once [default: one per core].
     #[arg(long, env = "QWS_WORKERS", value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -90,37 +108,41 @@ pub struct SchedulerArgs {
     /// [default: what the widest target needs, at most 3/4 of physical memory].
     #[arg(long, env = "QWS_MEMORY_BUDGET_MIB", value_parser = clap::value_parser!(u64).range(1..))]
     pub memory_budget_mib: Option<u64>,
-    /// Largest output document of one job, in MiB [default: 64].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    pub max_output_mib: Option<u64>,
-    /// Waiting jobs the server holds before submissions get 503 [default: 10000].
-    #[arg(long)]
-    pub max_queued_jobs: Option<usize>,
-    /// Waiting jobs one workspace may have before its submissions get 429 (0: no cap)
-    /// [default: 2000].
-    #[arg(long)]
-    pub max_queued_per_workspace: Option<usize>,
-    /// Waiting jobs one caller (client id, or a workspace key) may have (0: no cap)
-    /// [default: 2000].
-    #[arg(long)]
-    pub max_queued_per_principal: Option<usize>,
+    /// Largest output document of one job, in MiB.
+    #[arg(long, default_value_t = sched().max_output_bytes >> 20, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_output_mib: u64,
+    /// Waiting jobs the server holds before submissions get 503.
+    #[arg(long, default_value_t = sched().max_queue)]
+    pub max_queued_jobs: usize,
+    /// Waiting jobs one workspace may have before its submissions get 429 (0: no cap).
+    #[arg(long, default_value_t = sched().caps.queued_per_workspace)]
+    pub max_queued_per_workspace: usize,
+    /// Waiting jobs one caller (client id, or a workspace key) may have (0: no cap).
+    #[arg(long, default_value_t = sched().caps.queued_per_principal)]
+    pub max_queued_per_principal: usize,
     /// Jobs of one workspace that run at once (0: no cap) [default: workers - 1, at least 1,
     /// so one worker stays free for other workspaces].
     #[arg(long)]
     pub max_running_per_workspace: Option<usize>,
-    /// Jobs of one caller that run at once (0: no cap) [default: 0].
-    #[arg(long)]
-    pub max_running_per_principal: Option<usize>,
+    /// Jobs of one caller that run at once (0: no cap).
+    #[arg(long, default_value_t = sched().caps.running_per_principal)]
+    pub max_running_per_principal: usize,
     /// Attempts at a job during which the server stopped before the job is failed instead of
-    /// retried [default: 3].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub max_job_attempts: Option<u32>,
-    /// Seconds a job may execute before it is stopped and failed [default: 3600].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_execution_time: Option<u64>,
+    /// retried.
+    #[arg(long, default_value_t = sched().max_attempts, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_job_attempts: u32,
+    /// Seconds a job may execute before it is stopped and failed.
+    #[arg(long, default_value_t = sched().max_execution_time.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_execution_time: u64,
     /// A target's own execution time limit, TARGET=SECONDS (repeatable).
     #[arg(long, value_parser = parse_target_limit)]
     pub target_max_execution_time: Vec<(String, u64)>,
+}
+
+/// The scheduler's defaults for one worker: the source of the machine-independent defaults
+/// `--help` shows.
+fn sched() -> qws_server::scheduler::SchedulerConfig {
+    qws_server::scheduler::SchedulerConfig::with_workers(1)
 }
 
 fn parse_target_limit(s: &str) -> Result<(String, u64), String> {
@@ -145,8 +167,8 @@ impl SchedulerArgs {
             Some(w) => qws_server::scheduler::SchedulerConfig::with_workers(w as usize),
             None => qws_server::scheduler::SchedulerConfig::default(),
         };
-        if let Some(m) = self.max_output_mib {
-            c.max_output_bytes = m << 20;
+        if c.max_output_bytes != self.max_output_mib << 20 {
+            c.max_output_bytes = self.max_output_mib << 20;
             // The default budget leaves room for the largest output; keep it so.
             c.memory_budget_bytes =
                 qws_server::scheduler::default_memory_budget_here(c.max_output_bytes);
@@ -154,27 +176,15 @@ impl SchedulerArgs {
         if let Some(m) = self.memory_budget_mib {
             c.memory_budget_bytes = m << 20;
         }
-        if let Some(n) = self.max_queued_jobs {
-            c.max_queue = n;
-        }
-        if let Some(n) = self.max_queued_per_workspace {
-            c.caps.queued_per_workspace = n;
-        }
-        if let Some(n) = self.max_queued_per_principal {
-            c.caps.queued_per_principal = n;
-        }
+        c.max_queue = self.max_queued_jobs;
+        c.caps.queued_per_workspace = self.max_queued_per_workspace;
+        c.caps.queued_per_principal = self.max_queued_per_principal;
         if let Some(n) = self.max_running_per_workspace {
             c.caps.running_per_workspace = n;
         }
-        if let Some(n) = self.max_running_per_principal {
-            c.caps.running_per_principal = n;
-        }
-        if let Some(n) = self.max_job_attempts {
-            c.max_attempts = n;
-        }
-        if let Some(s) = self.max_execution_time {
-            c.max_execution_time = Duration::from_secs(s);
-        }
+        c.caps.running_per_principal = self.max_running_per_principal;
+        c.max_attempts = self.max_job_attempts;
+        c.max_execution_time = Duration::from_secs(self.max_execution_time);
         for (t, s) in &self.target_max_execution_time {
             c.target_max_execution_time
                 .insert(t.clone(), Duration::from_secs(*s));
@@ -183,8 +193,58 @@ impl SchedulerArgs {
     }
 }
 
-/// Defaults of the connection flags.
-const LIMITS: qws_server::config::ConnectionLimits = qws_server::config::ConnectionLimits::DEFAULT;
+// The library's defaults, shown by `--help`; no default is written here.
+const LIMITS: config::ConnectionLimits = config::ConnectionLimits::DEFAULT;
+const LISTENERS: config::ListenerConfig = config::ListenerConfig::DEFAULT;
+const AUTH: config::AuthConfig = config::AuthConfig::DEFAULT;
+const MGMT: config::MgmtConfig = config::MgmtConfig::DEFAULT;
+const BLOB: config::BlobConfig = config::BlobConfig::DEFAULT;
+const DATAPLANE: config::DataPlaneConfig = config::DataPlaneConfig::DEFAULT;
+
+impl ServeArgs {
+    /// The server configuration these arguments describe (`data_dir` made absolute by the
+    /// caller). Struct literals, so that a new configuration field cannot be forgotten here.
+    pub fn config(self, data_dir: PathBuf) -> config::ServerConfig {
+        config::ServerConfig {
+            data_dir,
+            listeners: config::ListenerConfig {
+                http: self.listen,
+                https: self.tls_listen,
+                allow_non_loopback: self.allow_non_loopback,
+                public_url: self.public_url,
+                allowed_hosts: self.allowed_hosts,
+                azure_compat: self.azure_compat,
+                proxy: self.proxy_listen,
+            },
+            auth: config::AuthConfig {
+                enable_msi: !self.no_msi,
+                failure_limit: self.auth_failure_limit,
+                failure_window: Duration::from_secs(self.auth_failure_window),
+                token_lifetime: Duration::from_secs(self.token_lifetime),
+            },
+            mgmt: config::MgmtConfig {
+                page_size: self.page_size as usize,
+            },
+            blob: config::BlobConfig {
+                public_url: self.blob_public_url,
+                max_blob_size: self.max_blob_size,
+                max_block_size: self.max_block_size,
+            },
+            dataplane: config::DataPlaneConfig {
+                max_input_bytes: self.max_job_input_size,
+                default_monthly_jobs: self.monthly_job_quota,
+            },
+            scheduler: self.scheduler.config(),
+            connections: config::ConnectionLimits {
+                max_connections: self.max_connections as usize,
+                max_connections_per_ip: self.max_connections_per_ip as usize,
+                handshake_timeout: Duration::from_secs(self.handshake_timeout),
+                header_read_timeout: Duration::from_secs(self.header_read_timeout),
+                idle_timeout: Duration::from_secs(self.idle_timeout),
+            },
+        }
+    }
+}
 
 /// Runs the server.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -199,27 +259,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     // bootstrap.json records the CA and data-dir paths; absolute paths keep them usable from any
     // working directory (e.g. REQUESTS_CA_BUNDLE set from another shell).
     let data_dir = std::path::absolute(&args.data_dir)?;
-    let mut config = qws_server::ServerConfig::new(&data_dir);
-    config.http_listen = args.listen;
-    config.https_listen = args.tls_listen;
-    config.allow_non_loopback = args.allow_non_loopback;
-    config.azure_compat = args.azure_compat;
-    config.proxy_listen = args.proxy_listen;
-    config.public_url = args.public_url;
-    config.allowed_hosts = args.allowed_hosts;
-    config.enable_msi = !args.no_msi;
-    config.page_size = args.page_size as usize;
-    config.auth_failure_limit = args.auth_failure_limit;
-    config.blob_public_url = args.blob_public_url;
-    config.max_blob_size = args.max_blob_size;
-    config.scheduler = args.scheduler.config();
-    config.connections = qws_server::config::ConnectionLimits {
-        max_connections: args.max_connections as usize,
-        max_connections_per_ip: args.max_connections_per_ip as usize,
-        handshake_timeout: Duration::from_secs(args.handshake_timeout),
-        header_read_timeout: Duration::from_secs(args.header_read_timeout),
-        idle_timeout: Duration::from_secs(args.idle_timeout),
-    };
+    let config = args.config(data_dir);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -273,4 +313,28 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     #[cfg(not(unix))]
     tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    /// With no flags, `qws serve` configures exactly the library's defaults: no default is
+    /// defined twice.
+    #[test]
+    fn no_flags_means_the_library_defaults() {
+        let args = Serve::try_parse_from(["serve"]).unwrap().args;
+        let dir = PathBuf::from("/data");
+        assert_eq!(
+            format!("{:?}", args.config(dir.clone())),
+            format!("{:?}", qws_server::ServerConfig::new(dir))
+        );
+    }
 }

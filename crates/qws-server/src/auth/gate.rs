@@ -3,8 +3,8 @@
 //! and decide between the plane's ordinary refusal and its "throttled" answer.
 //!
 //! Used by ARM bearer tokens ([`super::principal`]), data-plane keys and tokens
-//! ([`crate::dataplane::auth`]), blob SAS ([`crate::blob`]) and the token and managed-identity
-//! endpoints ([`crate::routes::identity`]).
+//! ([`crate::planes::dataplane::auth`]), blob SAS ([`crate::planes::blob`]) and the token and managed-identity
+//! endpoints ([`crate::planes::identity`]).
 //!
 //! Why verification comes first: counting before verifying let anyone who could send wrong
 //! credentials (from the same address, or at the same workspace) lock every valid caller out.
@@ -17,6 +17,7 @@
 //! are counted by the name presented, not by what was found.
 
 use super::ratelimit::{GuessTarget, Verdict};
+use crate::audit::AuditAction;
 use crate::state::AppState;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -32,8 +33,8 @@ pub struct Failure {
     pub client: SocketAddr,
     /// What was being guessed, counted across addresses; `None` counts the address only.
     pub target: Option<GuessTarget>,
-    /// Audit action, e.g. `authenticate`, `token`.
-    pub action: &'static str,
+    /// Audit action of the plane, e.g. [`AuditAction::Authenticate`].
+    pub action: AuditAction,
     /// Audit principal: a validated name, or `anonymous`.
     pub principal: String,
     /// Audit target (resource id or endpoint).
@@ -46,7 +47,7 @@ impl Failure {
     /// An anonymous failed attempt at `resource`.
     pub fn anonymous(
         client: SocketAddr,
-        action: &'static str,
+        action: AuditAction,
         resource: &str,
         reason: &str,
     ) -> Failure {
@@ -105,6 +106,6 @@ pub fn refuse(state: &AppState, f: &Failure) -> Verdict {
     };
     // Best effort: a failed audit write must not turn a refusal into a 500.
     let _ = state.audit(&f.principal, f.action, &f.resource, &outcome, f.client);
-    tracing::info!(action = f.action, reason = %f.reason, client = %f.client.ip(), "authentication failed");
+    tracing::info!(action = f.action.as_str(), reason = %f.reason, client = %f.client.ip(), "authentication failed");
     verdict
 }

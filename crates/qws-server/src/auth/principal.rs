@@ -2,8 +2,9 @@
 
 use super::gate::{self, Failure, Rejection};
 use super::jwt::{Claims, TokenError};
-use crate::conn::{BaseUrl, ConnInfo};
-use crate::error::ApiError;
+use crate::audit::AuditAction;
+use crate::error::{ApiError, WithHeaders};
+use crate::http::conn::{BaseUrl, ConnInfo};
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -28,11 +29,9 @@ impl AuthenticatedPrincipal {
 
 fn unauthorized(code: &str, message: String, base: &str, tenant: &str) -> ApiError {
     let description = message.replace('"', "'");
-    let mut e = ApiError::new(StatusCode::UNAUTHORIZED, code, message);
-    e.www_authenticate = Some(format!(
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message).with_www_authenticate(format!(
         "Bearer authorization_uri=\"{base}/{tenant}\", error=\"invalid_token\", error_description=\"{description}\""
-    ));
-    e
+    ))
 }
 
 /// Authenticates the request's bearer token for one of `audiences`, answering with ARM's codes
@@ -51,8 +50,12 @@ pub async fn authenticate_bearer(
         match verify_bearer(parts, state, audiences).await {
             Ok(p) => Ok(p),
             Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-                let failure =
-                    Failure::anonymous(conn.remote, "authenticate", parts.uri.path(), &e.code);
+                let failure = Failure::anonymous(
+                    conn.remote,
+                    AuditAction::Authenticate,
+                    parts.uri.path(),
+                    &e.code,
+                );
                 Err(Rejection::Credential(e, failure))
             }
             Err(e) => Err(Rejection::Other(e)),
@@ -61,15 +64,14 @@ pub async fn authenticate_bearer(
     gate::authenticate(state, verification, throttled).await
 }
 
-/// ARM's answer to a throttled failed authentication.
-fn throttled(retry_after: u64) -> ApiError {
-    let mut e = ApiError::new(
+/// ARM's answer to a throttled failed authentication (management and data plane alike).
+pub(crate) fn throttled(retry_after: u64) -> ApiError {
+    let e = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "TooManyRequests",
         "Too many failed authentication attempts. Retry later.",
     );
-    e.retry_after = Some(retry_after);
-    e
+    e.with_retry_after(retry_after)
 }
 
 /// Verifies the bearer token without counting a failure: for callers (the data plane) that
@@ -176,7 +178,14 @@ async fn verify(
 impl FromRequestParts<AppState> for AuthenticatedPrincipal {
     type Rejection = ApiError;
 
+    /// Remembered for the rest of the request, so that later extractors needing the caller
+    /// (such as [`crate::paths::Authorized`]) do not verify the token again.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate_bearer(parts, state, super::MANAGEMENT_AUDIENCES).await
+        if let Some(p) = parts.extensions.get::<AuthenticatedPrincipal>() {
+            return Ok(p.clone());
+        }
+        let p = authenticate_bearer(parts, state, super::MANAGEMENT_AUDIENCES).await?;
+        parts.extensions.insert(p.clone());
+        Ok(p)
     }
 }

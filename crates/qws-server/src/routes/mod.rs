@@ -1,20 +1,17 @@
-//! The HTTP surface, one module per plane:
-//! [`identity`] (token service), [`mgmt`] (ARM management plane). The data plane and blob
-//! subset join here as `dataplane` and `blob`.
+//! The HTTP surface: the router over the planes in [`crate::planes`] (identity, mgmt,
+//! dataplane, blob).
 //!
 //! ARM paths are case-insensitive in their fixed segments. [`normalize`] rewrites those segments
 //! to canonical spelling before routing, so routes are declared once, in canonical form, and
 //! names keep the caller's case.
 //!
-//! Adding a plane: give its module (as `crate::dataplane` does) a `router() -> Router<AppState>`,
+//! Adding a plane: give its module (as `crate::planes::dataplane` does) a `router() -> Router<AppState>`,
 //! merge it in [`app`], add its fixed path words to `normalize::TYPE_WORDS`, and authenticate with
 //! [`crate::auth::authenticate_bearer`] (e.g. with `DATA_PLANE_AUDIENCES`) or the key check
 //! [`crate::state::AppState::check_api_key`], recording failures through [`crate::auth::gate`]
 //! (verify first, count only failures). Errors are [`ApiError`] (the ARM/Azure
 //! `{"error": {...}}` shape).
 
-pub mod identity;
-pub mod mgmt;
 pub mod normalize;
 
 use crate::error::ApiError;
@@ -27,9 +24,9 @@ use axum::Router;
 /// The complete application router.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .merge(identity::router())
-        .merge(mgmt::router())
-        .merge(crate::dataplane::router())
+        .merge(crate::planes::identity::router())
+        .merge(crate::planes::mgmt::router())
+        .merge(crate::planes::dataplane::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed_or_blob)
         .with_state(state)
@@ -37,8 +34,8 @@ pub fn app(state: AppState) -> Router {
 
 /// Unrouted requests: blob requests go to the blob service, the rest get ARM's 404.
 async fn fallback(State(state): State<AppState>, req: Request) -> Response {
-    if crate::blob::is_blob_request(&req) {
-        crate::blob::handle(state, req).await
+    if crate::planes::blob::is_blob_request(&req) {
+        crate::planes::blob::handle(state, req).await
     } else {
         not_found(req.uri().clone()).await.into_response()
     }
@@ -47,8 +44,8 @@ async fn fallback(State(state): State<AppState>, req: Request) -> Response {
 /// A blob path can collide with a fixed route (e.g. a blob named `oauth2/token`); blob requests
 /// still reach the blob service.
 async fn method_not_allowed_or_blob(State(state): State<AppState>, req: Request) -> Response {
-    if crate::blob::is_blob_request(&req) {
-        crate::blob::handle(state, req).await
+    if crate::planes::blob::is_blob_request(&req) {
+        crate::planes::blob::handle(state, req).await
     } else {
         method_not_allowed(req.method().clone(), req.uri().clone())
             .await

@@ -601,7 +601,8 @@ impl Scheduler {
         };
 
         // Read and parse the input before taking any memory.
-        let Some((container, Some(blob))) = crate::blob::sas::parse_blob_url(&job.input_data_uri)
+        let Some((container, Some(blob))) =
+            crate::planes::blob::sas::parse_blob_url(&job.input_data_uri)
         else {
             let f =
                 exec::JobFailure::new("InvalidInputDataUri", "inputDataUri does not name a blob.");

@@ -263,7 +263,7 @@ fn stored_documents_read_back_as_typed_items() {
     let f = fixture();
     f.add_job("j", Some(BELL), None);
     f.add_session("s", "Abort");
-    let doc = crate::dataplane::items::doc_of(&f.jobs.get_item(WS, "s").unwrap().unwrap());
+    let doc = crate::planes::dataplane::items::doc_of(&f.jobs.get_item(WS, "s").unwrap().unwrap());
     assert_eq!(
         Session::from_doc(&doc).unwrap().job_failure_policy,
         JobFailurePolicy::Abort

@@ -3,17 +3,17 @@
 #![allow(dead_code)]
 
 use crate::common::TestServer;
-use qws_core::names::SubscriptionId;
+use qws_core::resource_id::WorkspaceId;
 use std::io::{Read, Write};
 use time::{Duration, OffsetDateTime};
 
 /// The uid of workspace `rg/ws`.
 pub fn ws_uid(t: &TestServer, rg: &str, ws: &str) -> String {
-    let sub = SubscriptionId::parse(&t.sub()).unwrap();
+    let id = WorkspaceId::from_parts(&t.sub(), rg, ws).unwrap();
     t.srv()
         .state
         .store
-        .get_workspace(&sub, rg, ws)
+        .get_workspace(&id)
         .unwrap()
         .expect("workspace exists")
         .uid
@@ -25,10 +25,14 @@ pub fn bootstrap_uid(t: &TestServer) -> String {
 }
 
 /// The holder of SAS minted with the workspace's current primary key.
-pub fn primary_holder(t: &TestServer, uid: &str) -> qws_server::blob::sas::SasHolder {
-    qws_server::blob::sas::key_holder(&t.srv().state.store, uid, qws_core::keys::KeySlot::Primary)
-        .unwrap()
-        .expect("keys enabled")
+pub fn primary_holder(t: &TestServer, uid: &str) -> qws_server::planes::blob::sas::SasHolder {
+    qws_server::planes::blob::sas::key_holder(
+        &t.srv().state.store,
+        uid,
+        qws_core::keys::KeySlot::Primary,
+    )
+    .unwrap()
+    .expect("keys enabled")
 }
 
 /// Creates `container` for `uid` (as `storage/sasUri` does) and mints a container SAS URL.
@@ -38,7 +42,7 @@ pub fn container_sas(t: &TestServer, uid: &str, container: &str, perms: &str) ->
         .blobs
         .create_container(uid, container)
         .unwrap();
-    qws_server::blob::mint_container_sas(
+    qws_server::planes::blob::mint_container_sas(
         &t.srv().state,
         uid,
         &primary_holder(t, uid),

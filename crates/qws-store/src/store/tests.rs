@@ -37,7 +37,7 @@ fn fixture() -> Fixture {
         })
         .unwrap();
     store
-        .put_resource_group(&sub, "RG", "eastus", &Tags::new())
+        .put_resource_group(&gid(&sub, "RG"), "eastus", &Tags::new())
         .unwrap();
     Fixture {
         _dir: dir,
@@ -51,14 +51,14 @@ fn workspace_lifecycle_is_case_insensitive() {
     let f = fixture();
     let (w, created) = f
         .store
-        .put_workspace(&f.sub, "rg", "MyWs", &spec("eastus"), &actor())
+        .put_workspace(&wid(&f.sub, "rg", "MyWs"), &spec("eastus"), &actor())
         .unwrap();
     assert!(created);
     assert_eq!(w.resource_group, "RG");
     assert_eq!(w.name, "MyWs");
     let (w2, created) = f
         .store
-        .put_workspace(&f.sub, "RG", "myws", &spec("eastus"), &actor())
+        .put_workspace(&wid(&f.sub, "RG", "myws"), &spec("eastus"), &actor())
         .unwrap();
     assert!(!created);
     assert_eq!(w2.uid, w.uid);
@@ -66,27 +66,27 @@ fn workspace_lifecycle_is_case_insensitive() {
     assert_ne!(w2.etag, w.etag);
     assert!(matches!(
         f.store
-            .put_workspace(&f.sub, "rg", "myws", &spec("westus"), &actor()),
+            .put_workspace(&wid(&f.sub, "rg", "myws"), &spec("westus"), &actor()),
         Err(StoreError::LocationChange { .. })
     ));
     assert!(matches!(
         f.store
-            .put_workspace(&f.sub, "nope", "x1", &spec("eastus"), &actor()),
+            .put_workspace(&wid(&f.sub, "nope", "x1"), &spec("eastus"), &actor()),
         Err(StoreError::ResourceGroupNotFound)
     ));
     assert!(f
         .store
-        .delete_workspace(&f.sub, "rg", "MYWS")
+        .delete_workspace(&wid(&f.sub, "rg", "MYWS"))
         .unwrap()
         .is_some());
     assert!(f
         .store
-        .get_workspace(&f.sub, "rg", "myws")
+        .get_workspace(&wid(&f.sub, "rg", "myws"))
         .unwrap()
         .is_none());
     assert!(f
         .store
-        .delete_workspace(&f.sub, "rg", "myws")
+        .delete_workspace(&wid(&f.sub, "rg", "myws"))
         .unwrap()
         .is_none());
 }
@@ -95,11 +95,11 @@ fn workspace_lifecycle_is_case_insensitive() {
 fn paging_is_ordered_and_complete() {
     let f = fixture();
     f.store
-        .put_resource_group(&f.sub, "other", "eastus", &Tags::new())
+        .put_resource_group(&gid(&f.sub, "other"), "eastus", &Tags::new())
         .unwrap();
     for (rg, n) in [("rg", "b1"), ("rg", "a1"), ("other", "c1"), ("rg", "c2")] {
         f.store
-            .put_workspace(&f.sub, rg, n, &spec("eastus"), &actor())
+            .put_workspace(&wid(&f.sub, rg, n), &spec("eastus"), &actor())
             .unwrap();
     }
     let mut seen = vec![];
@@ -124,7 +124,12 @@ fn paging_is_ordered_and_complete() {
     assert_eq!(seen, ["c1", "a1", "b1", "c2"]);
     let rg_only = f
         .store
-        .list_workspaces(&f.sub, Some("RG"), None, 10)
+        .list_workspaces(
+            &f.sub,
+            Some(&ResourceGroupName::parse("RG").unwrap()),
+            None,
+            10,
+        )
         .unwrap();
     assert_eq!(rg_only.len(), 3);
 }
@@ -134,11 +139,11 @@ fn keys_check_regenerate_disable() {
     let f = fixture();
     let (w, _) = f
         .store
-        .put_workspace(&f.sub, "rg", "ws1", &spec("eastus"), &actor())
+        .put_workspace(&wid(&f.sub, "rg", "ws1"), &spec("eastus"), &actor())
         .unwrap();
     let (other, _) = f
         .store
-        .put_workspace(&f.sub, "rg", "ws2", &spec("eastus"), &actor())
+        .put_workspace(&wid(&f.sub, "rg", "ws2"), &spec("eastus"), &actor())
         .unwrap();
     let keys = f.store.workspace_keys(&w.uid).unwrap();
     assert!(keys.enabled);
@@ -183,7 +188,7 @@ fn keys_check_regenerate_disable() {
     let mut disabled = spec("eastus");
     disabled.api_key_enabled = false;
     f.store
-        .put_workspace(&f.sub, "rg", "ws1", &disabled, &actor())
+        .put_workspace(&wid(&f.sub, "rg", "ws1"), &disabled, &actor())
         .unwrap();
     assert_eq!(
         f.store.check_api_key(&w.uid, s.expose()).unwrap(),
@@ -194,7 +199,7 @@ fn keys_check_regenerate_disable() {
         Err(StoreError::KeysDisabled)
     ));
     f.store
-        .put_workspace(&f.sub, "rg", "ws1", &spec("eastus"), &actor())
+        .put_workspace(&wid(&f.sub, "rg", "ws1"), &spec("eastus"), &actor())
         .unwrap();
     let restored = f.store.workspace_keys(&w.uid).unwrap();
     assert_eq!(restored.keys[0].key, after.keys[0].key);
@@ -206,7 +211,7 @@ fn no_plaintext_key_in_database_files() {
     let f = fixture();
     let (w, _) = f
         .store
-        .put_workspace(&f.sub, "rg", "ws1", &spec("eastus"), &actor())
+        .put_workspace(&wid(&f.sub, "rg", "ws1"), &spec("eastus"), &actor())
         .unwrap();
     let keys = f.store.workspace_keys(&w.uid).unwrap();
     for entry in std::fs::read_dir(f._dir.path()).unwrap() {
@@ -249,10 +254,10 @@ fn resource_group_delete_cascades() {
     let f = fixture();
     let (w, _) = f
         .store
-        .put_workspace(&f.sub, "rg", "ws1", &spec("eastus"), &actor())
+        .put_workspace(&wid(&f.sub, "rg", "ws1"), &spec("eastus"), &actor())
         .unwrap();
     assert_eq!(
-        f.store.delete_resource_group(&f.sub, "Rg").unwrap(),
+        f.store.delete_resource_group(&gid(&f.sub, "Rg")).unwrap(),
         Some(vec!["ws1".to_string()])
     );
     assert!(f.store.get_workspace_by_uid(&w.uid).unwrap().is_none());
@@ -260,7 +265,10 @@ fn resource_group_delete_cascades() {
         f.store.check_api_key(&w.uid, "x").unwrap(),
         KeyCheck::Refused
     );
-    assert_eq!(f.store.delete_resource_group(&f.sub, "rg").unwrap(), None);
+    assert_eq!(
+        f.store.delete_resource_group(&gid(&f.sub, "rg")).unwrap(),
+        None
+    );
 }
 
 #[test]
@@ -269,13 +277,13 @@ fn tags_and_operations() {
     let mut s = spec("eastus");
     s.tags.insert("a".into(), "1".into());
     f.store
-        .put_workspace(&f.sub, "rg", "ws1", &s, &actor())
+        .put_workspace(&wid(&f.sub, "rg", "ws1"), &s, &actor())
         .unwrap();
     let mut t = Tags::new();
     t.insert("b".into(), "2".into());
     let w = f
         .store
-        .set_workspace_tags(&f.sub, "rg", "ws1", &t, &actor())
+        .set_workspace_tags(&wid(&f.sub, "rg", "ws1"), &t, &actor())
         .unwrap();
     assert_eq!(w.tags, t);
     let op = OperationRecord {
@@ -303,36 +311,40 @@ fn workspace_names_are_unique_per_location() {
         })
         .unwrap();
     f.store
-        .put_resource_group(&other_sub, "rg", "eastus", &Tags::new())
+        .put_resource_group(&gid(&other_sub, "rg"), "eastus", &Tags::new())
         .unwrap();
     f.store
-        .put_resource_group(&f.sub, "rg2", "eastus", &Tags::new())
+        .put_resource_group(&gid(&f.sub, "rg2"), "eastus", &Tags::new())
         .unwrap();
     f.store
-        .put_workspace(&f.sub, "rg", "Shared", &spec("eastus"), &actor())
+        .put_workspace(&wid(&f.sub, "rg", "Shared"), &spec("eastus"), &actor())
         .unwrap();
     // Same region, other group or other subscription, any case: refused, nothing stored.
     for (sub, rg) in [(f.sub, "rg2"), (other_sub, "rg")] {
         match f
             .store
-            .put_workspace(&sub, rg, "SHARED", &spec("eastus"), &actor())
+            .put_workspace(&wid(&sub, rg, "SHARED"), &spec("eastus"), &actor())
         {
             Err(StoreError::NameNotAvailable { name, location }) => {
                 assert_eq!((name.as_str(), location.as_str()), ("SHARED", "eastus"));
             }
             other => panic!("expected NameNotAvailable, got {other:?}"),
         }
-        assert!(f.store.get_workspace(&sub, rg, "shared").unwrap().is_none());
+        assert!(f
+            .store
+            .get_workspace(&wid(&sub, rg, "shared"))
+            .unwrap()
+            .is_none());
     }
     // Updating the existing workspace is unaffected; another region is fine.
     let (_, created) = f
         .store
-        .put_workspace(&f.sub, "rg", "shared", &spec("eastus"), &actor())
+        .put_workspace(&wid(&f.sub, "rg", "shared"), &spec("eastus"), &actor())
         .unwrap();
     assert!(!created);
     let (_, created) = f
         .store
-        .put_workspace(&other_sub, "rg", "shared", &spec("westus"), &actor())
+        .put_workspace(&wid(&other_sub, "rg", "shared"), &spec("westus"), &actor())
         .unwrap();
     assert!(created);
     assert_eq!(
@@ -347,7 +359,7 @@ fn concurrent_creates_of_one_name_have_one_winner() {
     let groups: Vec<String> = (0..8).map(|i| format!("race{i}")).collect();
     for g in &groups {
         f.store
-            .put_resource_group(&f.sub, g, "eastus", &Tags::new())
+            .put_resource_group(&gid(&f.sub, g), "eastus", &Tags::new())
             .unwrap();
     }
     let store = &f.store;
@@ -357,7 +369,8 @@ fn concurrent_creates_of_one_name_have_one_winner() {
             .iter()
             .map(|g| {
                 s.spawn(move || {
-                    match store.put_workspace(&sub, g, "contested", &spec("eastus"), &actor()) {
+                    match store.put_workspace(&wid(&sub, g, "contested"), &spec("eastus"), &actor())
+                    {
                         Ok((_, created)) => created,
                         Err(StoreError::NameNotAvailable { .. }) => false,
                         Err(e) => panic!("unexpected error: {e}"),
@@ -382,7 +395,7 @@ fn live_key_version_follows_regeneration_disabling_and_deletion() {
     let f = fixture();
     let (w, _) = f
         .store
-        .put_workspace(&f.sub, "rg", "ws1", &spec("eastus"), &actor())
+        .put_workspace(&wid(&f.sub, "rg", "ws1"), &spec("eastus"), &actor())
         .unwrap();
     let live = |slot| f.store.live_key_version(&w.uid, slot).unwrap();
     assert_eq!(live(KeySlot::Primary), Some(1));
@@ -395,15 +408,15 @@ fn live_key_version_follows_regeneration_disabling_and_deletion() {
     let mut disabled = spec("eastus");
     disabled.api_key_enabled = false;
     f.store
-        .put_workspace(&f.sub, "rg", "ws1", &disabled, &actor())
+        .put_workspace(&wid(&f.sub, "rg", "ws1"), &disabled, &actor())
         .unwrap();
     assert_eq!(live(KeySlot::Primary), None);
     assert_eq!(live(KeySlot::Secondary), None);
     f.store
-        .put_workspace(&f.sub, "rg", "ws1", &spec("eastus"), &actor())
+        .put_workspace(&wid(&f.sub, "rg", "ws1"), &spec("eastus"), &actor())
         .unwrap();
     assert_eq!(live(KeySlot::Primary), Some(2));
-    f.store.delete_workspace(&f.sub, "rg", "ws1").unwrap();
+    f.store.delete_workspace(&wid(&f.sub, "rg", "ws1")).unwrap();
     assert_eq!(live(KeySlot::Primary), None);
 }
 
@@ -412,11 +425,11 @@ fn deleting_a_workspace_purges_its_data_plane_rows_only() {
     let f = fixture();
     let (w, _) = f
         .store
-        .put_workspace(&f.sub, "rg", "ws1", &spec("eastus"), &actor())
+        .put_workspace(&wid(&f.sub, "rg", "ws1"), &spec("eastus"), &actor())
         .unwrap();
     let (other, _) = f
         .store
-        .put_workspace(&f.sub, "rg", "ws2", &spec("eastus"), &actor())
+        .put_workspace(&wid(&f.sub, "rg", "ws2"), &spec("eastus"), &actor())
         .unwrap();
     let js = crate::jobs::JobStore::open(f._dir.path()).unwrap();
     for (uid, id) in [(&w.uid, "a"), (&other.uid, "b")] {
@@ -438,7 +451,7 @@ fn deleting_a_workspace_purges_its_data_plane_rows_only() {
         js.active_job_ids(&w.uid, 10).unwrap(),
         vec!["a".to_string()]
     );
-    f.store.delete_workspace(&f.sub, "rg", "ws1").unwrap();
+    f.store.delete_workspace(&wid(&f.sub, "rg", "ws1")).unwrap();
     assert!(js.get_item(&w.uid, "a").unwrap().is_none());
     assert!(js.quota_usage(&w.uid, "2026-12").unwrap().is_empty());
     assert_eq!(js.container_owner("job-a").unwrap(), None);
@@ -454,7 +467,17 @@ fn deleting_a_workspace_purges_its_data_plane_rows_only() {
         js.container_owner("job-b").unwrap().as_deref(),
         Some(other.uid.as_str())
     );
-    f.store.delete_resource_group(&f.sub, "rg").unwrap();
+    f.store.delete_resource_group(&gid(&f.sub, "rg")).unwrap();
     assert!(js.get_item(&other.uid, "b").unwrap().is_none());
     assert!(js.quota_usage(&other.uid, "2026-12").unwrap().is_empty());
+}
+
+/// The workspace `sub/rg/ws` (names valid in every test).
+fn wid(sub: &SubscriptionId, rg: &str, ws: &str) -> WorkspaceId {
+    WorkspaceId::from_parts(&sub.to_string(), rg, ws).unwrap()
+}
+
+/// The resource group `sub/rg`.
+fn gid(sub: &SubscriptionId, rg: &str) -> ResourceGroupId {
+    ResourceGroupId::parse(&sub.to_string(), rg).unwrap()
 }

@@ -12,8 +12,8 @@
 use super::actions;
 use crate::api_version::ArmApiVersion;
 use crate::auth::{authorize, AuthenticatedPrincipal};
-use crate::body::ArmJson;
 use crate::error::{ApiError, ApiResult};
+use crate::http::body::ArmJson;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -132,11 +132,8 @@ pub(super) async fn query(
                 .is_none_or(|l| l.replace(' ', "").eq_ignore_ascii_case(&w.location))
         })
         .filter(|w| {
-            let id = format!(
-                "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Quantum/workspaces/{}",
-                w.subscription, w.resource_group, w.name
-            );
-            authorize(&principal, actions::READ, &id).is_ok()
+            w.id()
+                .is_ok_and(|id| authorize(&principal, actions::READ, &id.to_id()).is_ok())
         })
         .map(|w| {
             json!({"name": w.name, "subscriptionId": w.subscription.to_string(), "resourceGroup": w.resource_group,

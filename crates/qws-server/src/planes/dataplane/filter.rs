@@ -541,8 +541,8 @@ mod tests {
     /// missing and non-string fields, tied times and times that do not parse.
     #[test]
     fn sql_lists_equal_the_in_memory_lists() {
-        use crate::dataplane::jobs::{list_spec, select};
-        use crate::dataplane::{fetch_limit, ListQuery};
+        use crate::planes::dataplane::jobs::{list_spec, select};
+        use crate::planes::dataplane::{fetch_limit, ListQuery};
         use qws_store::jobs::{ItemRow, JobStore};
         use qws_store::listing::Scope;
 
@@ -665,7 +665,7 @@ mod tests {
             let docs: Vec<Map<String, Value>> = rows
                 .iter()
                 .filter(|r| in_scope(r))
-                .map(crate::dataplane::items::doc_of)
+                .map(crate::planes::dataplane::items::doc_of)
                 .collect();
             for f in filters {
                 for o in orders {

@@ -2,6 +2,7 @@
 //! code repeated in `x-ms-error-code`.
 
 use super::xml::escape;
+use crate::error::{ErrorHeaders, InternalCause, WithHeaders};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use qws_store::blobs::BlobError;
@@ -16,7 +17,15 @@ pub struct StorageError {
     /// Human-readable message.
     pub message: String,
     /// Extra headers (e.g. `Content-Range: bytes */len` on 416).
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: ErrorHeaders,
+    /// The cause of a 500, logged when answered.
+    pub cause: Option<Box<InternalCause>>,
+}
+
+impl WithHeaders for StorageError {
+    fn headers_mut(&mut self) -> &mut ErrorHeaders {
+        &mut self.headers
+    }
 }
 
 impl StorageError {
@@ -26,7 +35,8 @@ impl StorageError {
             status,
             code,
             message: message.into(),
-            headers: Vec::new(),
+            headers: ErrorHeaders::default(),
+            cause: None,
         }
     }
 
@@ -53,14 +63,15 @@ impl StorageError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    /// 500 (the cause is logged, not returned).
+    /// 500 (the cause is logged when answered, never returned).
     pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(%context, error = %cause, "blob service internal error");
-        Self::new(
+        let mut e = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalError",
             "The server encountered an internal error. Please retry the request.",
-        )
+        );
+        e.cause = Some(Box::new(InternalCause::new(context, cause)));
+        e
     }
 
     /// 413 for a body beyond `limit` bytes.
@@ -70,12 +81,6 @@ impl StorageError {
             "RequestBodyTooLarge",
             format!("The request body is too large and exceeds the maximum permissible limit of {limit} bytes."),
         )
-    }
-
-    /// Adds a response header.
-    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
-        self.headers.push((name, value));
-        self
     }
 }
 
@@ -103,6 +108,9 @@ impl From<BlobError> for StorageError {
 
 impl IntoResponse for StorageError {
     fn into_response(self) -> Response {
+        if let Some(cause) = &self.cause {
+            cause.log("blob service");
+        }
         let body = format!(
             "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{}</Code><Message>{}</Message></Error>",
             self.code,
@@ -115,11 +123,38 @@ impl IntoResponse for StorageError {
             HeaderValue::from_static("application/xml"),
         );
         h.insert("x-ms-error-code", HeaderValue::from_static(self.code));
-        for (k, v) in self.headers {
-            if let Ok(v) = HeaderValue::from_str(&v) {
-                h.insert(k, v);
-            }
-        }
+        self.headers.apply(h);
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_is_logged_once_when_answered() {
+        let log = crate::error::logged(|| {
+            let e = StorageError::internal("blob store", &"disk on fire");
+            let _dropped = StorageError::internal("blob store", &"never answered");
+            assert_eq!(
+                e.into_response().status(),
+                StatusCode::INTERNAL_SERVER_ERROR
+            );
+        });
+        assert_eq!(log.matches("disk on fire").count(), 1, "{log}");
+        assert!(!log.contains("never answered"), "{log}");
+    }
+
+    #[test]
+    fn headers_are_carried_to_the_response() {
+        let resp = StorageError::new(StatusCode::SERVICE_UNAVAILABLE, "ServerBusy", "m")
+            .with_retry_after(3)
+            .with_header(header::CONTENT_RANGE, "bytes */9")
+            .into_response();
+        let h = resp.headers();
+        assert_eq!(h[header::RETRY_AFTER], "3");
+        assert_eq!(h[header::CONTENT_RANGE], "bytes */9");
+        assert_eq!(h["x-ms-error-code"], "ServerBusy");
     }
 }

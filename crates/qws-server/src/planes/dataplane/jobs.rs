@@ -6,10 +6,11 @@ use super::filter::{compare, parse_filter, parse_orderby, OrderKey};
 use super::items::{self, status};
 use super::targets::{find_target, output_format_for, workspace_providers};
 use super::{error, fetch_limit, now_string, page, page_fetched, ListQuery};
-use crate::blob::sas;
-use crate::body::ArmJson;
-use crate::conn::BaseUrl;
+use crate::error::WithHeaders;
 use crate::error::{ApiError, ApiResult};
+use crate::http::body::ArmJson;
+use crate::http::conn::BaseUrl;
+use crate::planes::blob::sas;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
@@ -230,9 +231,7 @@ pub async fn put_job(
         crate::scheduler::principal_key(&caller.ws.uid, &caller.created_by, caller.created_by_type);
     if let Err(busy) = state.dataplane.scheduler.admit(&caller.ws.uid, &charged) {
         let status = StatusCode::from_u16(busy.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        let mut e = error(status, busy.code, busy.message);
-        e.retry_after = Some(busy.retry_after);
-        return Err(e);
+        return Err(error(status, busy.code, busy.message).with_retry_after(busy.retry_after));
     }
 
     for k in items::READ_ONLY_FIELDS {

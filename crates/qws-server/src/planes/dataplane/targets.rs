@@ -3,8 +3,8 @@
 
 use super::auth::Caller;
 use super::ListQuery;
-use crate::conn::BaseUrl;
 use crate::error::ApiResult;
+use crate::http::conn::BaseUrl;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;

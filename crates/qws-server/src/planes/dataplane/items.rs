@@ -9,7 +9,7 @@
 //! blob URLs and [`render_job`] serves them with fresh SAS minted for the reading caller, so a
 //! copy of the database holds no usable credential and a served SAS follows the reader's access.
 
-use crate::blob::sas;
+use crate::planes::blob::sas;
 use crate::state::AppState;
 use qws_store::jobs::ItemRow;
 use serde_json::{json, Map, Value};

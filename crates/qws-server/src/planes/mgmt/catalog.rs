@@ -1,11 +1,12 @@
 //! Location-scoped and tenant-scoped Microsoft.Quantum endpoints: checkNameAvailability,
 //! offerings, the operation list and operation-status resources.
 
-use super::{actions, require_subscription};
+use super::actions;
 use crate::api_version::QuantumApiVersion;
 use crate::auth::{authorize, AuthenticatedPrincipal};
-use crate::body::ArmJson;
 use crate::error::{ApiError, ApiResult};
+use crate::http::body::ArmJson;
+use crate::paths::{LocationPath, Scoped, SubscriptionPath};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,23 +15,19 @@ use qws_core::catalog::PROVIDERS;
 use qws_core::models::{
     CheckNameAvailabilityRequest, CheckNameAvailabilityResponse, OperationStatus,
 };
-use qws_core::names::{Location, WorkspaceName};
+use qws_core::names::WorkspaceName;
+use qws_core::resource_id;
 use serde_json::{json, Value};
 
 pub(super) async fn check_name(
     principal: AuthenticatedPrincipal,
     _v: QuantumApiVersion,
     State(state): State<AppState>,
-    Path((sub, loc)): Path<(String, String)>,
+    path: LocationPath,
     ArmJson(body): ArmJson<CheckNameAvailabilityRequest>,
 ) -> ApiResult<Json<CheckNameAvailabilityResponse>> {
-    let sub = require_subscription(&state, &sub).await?;
-    let location = Location::parse(&loc)?;
-    authorize(
-        &principal,
-        actions::CHECK_NAME,
-        &format!("/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{location}"),
-    )?;
+    authorize(&principal, actions::CHECK_NAME, &path.scope())?;
+    let location = path.location;
     if let Some(t) = &body.resource_type {
         if !t.eq_ignore_ascii_case("Microsoft.Quantum/Workspaces") {
             return Err(ApiError::invalid_content(
@@ -57,7 +54,7 @@ pub(super) async fn check_name(
     };
     let loc = location.as_str().to_string();
     let taken = state
-        .db(move |s| s.workspace_name_taken(parsed.as_str(), &loc))
+        .db(move |s| s.workspace_name_taken(&parsed, &loc))
         .await?;
     Ok(Json(if taken {
         CheckNameAvailabilityResponse {
@@ -108,16 +105,9 @@ fn offering(p: &qws_core::catalog::ProviderInfo) -> Value {
 pub(super) async fn offerings(
     principal: AuthenticatedPrincipal,
     _v: QuantumApiVersion,
-    State(state): State<AppState>,
-    Path((sub, loc)): Path<(String, String)>,
+    path: LocationPath,
 ) -> ApiResult<Json<Value>> {
-    let sub = require_subscription(&state, &sub).await?;
-    let location = Location::parse(&loc)?;
-    authorize(
-        &principal,
-        actions::OFFERINGS_READ,
-        &format!("/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{location}"),
-    )?;
+    authorize(&principal, actions::OFFERINGS_READ, &path.scope())?;
     Ok(Json(
         json!({"value": PROVIDERS.iter().map(offering).collect::<Vec<_>>()}),
     ))
@@ -149,9 +139,9 @@ pub(super) async fn operation_status(
     principal: AuthenticatedPrincipal,
     _v: QuantumApiVersion,
     State(state): State<AppState>,
-    Path((sub, _loc, id)): Path<(String, String, String)>,
+    SubscriptionPath(sub): SubscriptionPath,
+    Path((_, _, id)): Path<(String, String, String)>,
 ) -> ApiResult<Json<OperationStatus>> {
-    let sub = require_subscription(&state, &sub).await?;
     let id2 = id.clone();
     let op = state.db(move |s| s.get_operation(&id2)).await?;
     let not_found = || {
@@ -173,10 +163,7 @@ pub(super) async fn operation_status(
         )
     };
     Ok(Json(OperationStatus {
-        id: format!(
-            "/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{}/operationStatuses/{}",
-            op.location, op.id
-        ),
+        id: resource_id::operation_status_id(&sub, &op.location, &op.id),
         name: op.id.clone(),
         resource_id: op.resource_id.clone(),
         status: op.status.clone(),

@@ -1,25 +1,28 @@
 //! ARM-owned endpoints: subscriptions, tenants, resource groups.
 
-use super::{actions, require_subscription};
+use super::{actions, require_group};
 use crate::api_version::ArmApiVersion;
+use crate::audit::AuditAction;
 use crate::auth::{authorize, AuthenticatedPrincipal};
-use crate::body::ArmJson;
-use crate::conn::ConnInfo;
 use crate::error::{ApiError, ApiResult};
+use crate::http::body::ArmJson;
+use crate::http::conn::ConnInfo;
+use crate::paths::{Authorized, GroupPath, Scoped, SubscriptionPath};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use qws_core::models::{ListResult, ResourceGroup, ResourceGroupProperties, Subscription, Tags};
-use qws_core::names::{Location, ResourceGroupName};
+use qws_core::names::{Location, WorkspaceName};
+use qws_core::resource_id;
 use qws_store::{ResourceGroupRecord, SubscriptionRecord};
 use serde::Deserialize;
 use serde_json::json;
 
 fn subscription_model(s: &SubscriptionRecord) -> Subscription {
     Subscription {
-        id: format!("/subscriptions/{}", s.id),
+        id: resource_id::subscription_id(&s.id),
         subscription_id: s.id.to_string(),
         tenant_id: s.tenant_id.clone(),
         display_name: s.display_name.clone(),
@@ -41,7 +44,7 @@ pub(super) async fn list_subscriptions(
             authorize(
                 &principal,
                 actions::SUBSCRIPTION_READ,
-                &format!("/subscriptions/{}", s.id),
+                &resource_id::subscription_id(&s.id),
             )
             .is_ok()
         })
@@ -54,21 +57,16 @@ pub(super) async fn list_subscriptions(
 }
 
 pub(super) async fn get_subscription(
-    principal: AuthenticatedPrincipal,
+    _principal: AuthenticatedPrincipal,
     _v: ArmApiVersion,
     State(state): State<AppState>,
-    Path(sub): Path<String>,
+    sub: Authorized<SubscriptionPath, actions::SubscriptionRead>,
 ) -> ApiResult<Json<Subscription>> {
-    let id = require_subscription(&state, &sub).await?;
-    authorize(
-        &principal,
-        actions::SUBSCRIPTION_READ,
-        &format!("/subscriptions/{id}"),
-    )?;
+    let id = sub.path.0;
     let s = state
         .db(move |s| s.get_subscription(&id))
         .await?
-        .ok_or_else(|| ApiError::subscription_not_found(&sub))?;
+        .ok_or_else(|| ApiError::subscription_not_found(&id.to_string()))?;
     Ok(Json(subscription_model(&s)))
 }
 
@@ -84,12 +82,9 @@ pub(super) async fn list_tenants(
     )
 }
 
-fn group_model(g: &ResourceGroupRecord) -> ResourceGroup {
-    ResourceGroup {
-        id: format!(
-            "/subscriptions/{}/resourceGroups/{}",
-            g.subscription, g.name
-        ),
+fn group_model(g: &ResourceGroupRecord) -> ApiResult<ResourceGroup> {
+    Ok(ResourceGroup {
+        id: g.id()?.to_id(),
         name: g.name.clone(),
         resource_type: "Microsoft.Resources/resourceGroups".into(),
         location: g.location.clone(),
@@ -97,47 +92,33 @@ fn group_model(g: &ResourceGroupRecord) -> ResourceGroup {
         properties: ResourceGroupProperties {
             provisioning_state: "Succeeded".into(),
         },
-    }
+    })
 }
 
 pub(super) async fn list_groups(
-    principal: AuthenticatedPrincipal,
+    _principal: AuthenticatedPrincipal,
     _v: ArmApiVersion,
     State(state): State<AppState>,
-    Path(sub): Path<String>,
+    sub: Authorized<SubscriptionPath, actions::GroupRead>,
 ) -> ApiResult<Json<ListResult<ResourceGroup>>> {
-    let id = require_subscription(&state, &sub).await?;
-    authorize(
-        &principal,
-        actions::GROUP_READ,
-        &format!("/subscriptions/{id}"),
-    )?;
+    let id = sub.path.0;
     let groups = state.db(move |s| s.list_resource_groups(&id)).await?;
     Ok(Json(ListResult {
-        value: groups.iter().map(group_model).collect(),
+        value: groups.iter().map(group_model).collect::<ApiResult<_>>()?,
         next_link: None,
     }))
-}
-
-async fn load_group(state: &AppState, sub: &str, rg: &str) -> ApiResult<ResourceGroupRecord> {
-    let id = require_subscription(state, sub).await?;
-    let name = ResourceGroupName::parse(rg)?;
-    let key = name.as_str().to_string();
-    state
-        .db(move |s| s.get_resource_group(&id, &key))
-        .await?
-        .ok_or_else(|| ApiError::resource_group_not_found(name.as_str()))
 }
 
 pub(super) async fn get_group(
     principal: AuthenticatedPrincipal,
     _v: ArmApiVersion,
     State(state): State<AppState>,
-    Path((sub, rg)): Path<(String, String)>,
+    GroupPath(group): GroupPath,
 ) -> ApiResult<Json<ResourceGroup>> {
-    let g = load_group(&state, &sub, &rg).await?;
-    authorize(&principal, actions::GROUP_READ, &group_model(&g).id)?;
-    Ok(Json(group_model(&g)))
+    let g = require_group(&state, &group).await?;
+    let model = group_model(&g)?;
+    authorize(&principal, actions::GROUP_READ, &model.id)?;
+    Ok(Json(model))
 }
 
 /// `HEAD` = check existence: 204 or 404, no body.
@@ -145,14 +126,21 @@ pub(super) async fn head_group(
     principal: AuthenticatedPrincipal,
     _v: ArmApiVersion,
     State(state): State<AppState>,
-    Path((sub, rg)): Path<(String, String)>,
+    group: Result<GroupPath, ApiError>,
 ) -> Response {
-    match load_group(&state, &sub, &rg).await {
-        Ok(g) => match authorize(&principal, actions::GROUP_READ, &group_model(&g).id) {
-            Ok(()) => StatusCode::NO_CONTENT.into_response(),
-            Err(e) => e.status.into_response(),
-        },
-        Err(e) => e.status.into_response(),
+    let found = async {
+        let g = require_group(&state, &group?.0).await?;
+        authorize(&principal, actions::GROUP_READ, &group_model(&g)?.id)
+    };
+    match found.await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            // Answered without the body, so logged here rather than by `IntoResponse`.
+            if let Some(cause) = &e.cause {
+                cause.log("ARM");
+            }
+            e.status.into_response()
+        }
     }
 }
 
@@ -166,28 +154,23 @@ pub(super) async fn put_group(
     principal: AuthenticatedPrincipal,
     _v: ArmApiVersion,
     State(state): State<AppState>,
-    Path((sub, rg)): Path<(String, String)>,
+    path: GroupPath,
     ArmJson(body): ArmJson<GroupPut>,
 ) -> ApiResult<Response> {
-    let id = require_subscription(&state, &sub).await?;
-    let name = ResourceGroupName::parse(&rg)?;
     let location = Location::parse(body.location.as_deref().unwrap_or(""))?;
     let tags = body.tags.unwrap_or_default();
     super::workspaces::validate_tags(&tags)?;
-    authorize(
-        &principal,
-        actions::GROUP_WRITE,
-        &format!("/subscriptions/{id}/resourceGroups/{name}"),
-    )?;
+    authorize(&principal, actions::GROUP_WRITE, &path.scope())?;
+    let id = path.0;
     let (g, created) = state
-        .db(move |s| s.put_resource_group(&id, name.as_str(), location.as_str(), &tags))
+        .db(move |s| s.put_resource_group(&id, location.as_str(), &tags))
         .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(group_model(&g))).into_response())
+    Ok((status, Json(group_model(&g)?)).into_response())
 }
 
 pub(super) async fn delete_group(
@@ -195,25 +178,22 @@ pub(super) async fn delete_group(
     _v: ArmApiVersion,
     State(state): State<AppState>,
     conn: ConnInfo,
-    Path((sub, rg)): Path<(String, String)>,
+    GroupPath(group): GroupPath,
 ) -> ApiResult<StatusCode> {
-    let id = require_subscription(&state, &sub).await?;
-    let name = ResourceGroupName::parse(&rg)?;
-    let scope = format!("/subscriptions/{id}/resourceGroups/{name}");
-    authorize(&principal, actions::GROUP_DELETE, &scope)?;
-    let key = name.as_str().to_string();
-    let deleted = state
-        .db(move |s| s.delete_resource_group(&id, &key))
-        .await?;
+    authorize(&principal, actions::GROUP_DELETE, &group.to_id())?;
+    let key = group.clone();
+    let deleted = state.db(move |s| s.delete_resource_group(&key)).await?;
     match deleted {
-        None => Err(ApiError::resource_group_not_found(name.as_str())),
+        None => Err(ApiError::resource_group_not_found(
+            group.resource_group.as_str(),
+        )),
         Some(workspaces) => {
-            crate::blob::purge_deleted_workspaces(&state).await;
+            crate::planes::blob::purge_deleted_workspaces(&state).await;
             for ws in workspaces {
                 state.audit(
                     &principal.audit_name(),
-                    super::actions::DELETE,
-                    &format!("{scope}/providers/Microsoft.Quantum/workspaces/{ws}"),
+                    AuditAction::DeleteWorkspaceWithGroup,
+                    &group.workspace(WorkspaceName::parse(&ws)?).to_id(),
                     "success",
                     conn.remote,
                 )?;

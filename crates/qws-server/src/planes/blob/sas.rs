@@ -106,7 +106,7 @@ impl SasHolder {
 /// principal. Fails (uniform 401) when that access has gone meanwhile.
 pub async fn holder_for(
     state: &AppState,
-    caller: &crate::dataplane::auth::Caller,
+    caller: &crate::planes::dataplane::auth::Caller,
 ) -> ApiResult<SasHolder> {
     let uid = caller.ws.uid.clone();
     let by_key = caller.created_by_type == "Key";
@@ -129,7 +129,7 @@ pub async fn holder_for(
             }
         })
         .await?;
-    holder.ok_or_else(|| crate::dataplane::auth::unauthorized(state))
+    holder.ok_or_else(|| crate::planes::dataplane::auth::unauthorized(state))
 }
 
 /// The holder for SAS minted with the workspace's current key in `slot` (for tools and tests);
@@ -202,19 +202,6 @@ pub fn canonical_permissions(p: &str) -> String {
         .collect()
 }
 
-fn format_time(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 /// The signed fields of a SAS, in string-to-sign order.
 struct Signed<'a> {
     sv: &'a str,
@@ -248,7 +235,7 @@ impl Signed<'_> {
 /// The public base of blob URLs, without trailing slash: `--blob-public-url` if set, else the
 /// HTTP listener with `127.0.0.1` spelled `127.1` (see the module docs).
 pub fn blob_base_url(state: &AppState) -> String {
-    if let Some(u) = &state.config.blob_public_url {
+    if let Some(u) = &state.config.blob.public_url {
         return u.trim_end_matches('/').to_string();
     }
     let http = state.urls.http.trim_end_matches('/');
@@ -292,8 +279,8 @@ fn mint(
 ) -> String {
     let sp = canonical_permissions(perms);
     let sr = if blob.is_some() { "b" } else { "c" };
-    let st = format_time(OffsetDateTime::now_utc() - START_SKEW);
-    let se = format_time(expiry);
+    let st = qws_core::time_fmt::seconds_z(OffsetDateTime::now_utc() - START_SKEW);
+    let se = qws_core::time_fmt::seconds_z(expiry);
     let sts = Signed {
         sv: SAS_VERSION,
         ws: ws_uid,
@@ -634,7 +621,7 @@ mod tests {
         assert_eq!(canonical_permissions("lwcar"), "racwl");
         assert_eq!(canonical_permissions("rxr"), "r");
         assert_eq!(
-            format_time(time::macros::datetime!(2050-01-02 03:04:05 UTC)),
+            qws_core::time_fmt::seconds_z(time::macros::datetime!(2050-01-02 03:04:05 UTC)),
             "2050-01-02T03:04:05Z"
         );
     }

@@ -7,17 +7,20 @@
 //! first; only failures are counted (per client address and per workspace path, through
 //! [`crate::auth::gate`]), and a failing caller over the limit gets 429 with `Retry-After`.
 
+use crate::audit::AuditAction;
 use crate::auth::gate::{self, Failure, Rejection};
-use crate::auth::principal::verify_bearer;
+use crate::auth::principal::{throttled, verify_bearer};
 use crate::auth::ratelimit::GuessTarget;
 use crate::auth::{authorize, DATA_PLANE_AUDIENCES};
-use crate::conn::ConnInfo;
-use crate::error::ApiError;
+use crate::error::{ApiError, WithHeaders};
+use crate::http::conn::ConnInfo;
+use crate::paths::RawWorkspacePath;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use qws_core::names::SubscriptionId;
+use qws_core::resource_id::WorkspaceId;
 use qws_store::{KeyCheck, Store, StoreError, WorkspaceRecord};
 use zeroize::Zeroizing;
 
@@ -43,12 +46,7 @@ pub struct Caller {
 /// the same steps whether or not the workspace exists.
 pub trait KeyDirectory {
     /// The internal id of the workspace named by the path, if it exists (no record decoded).
-    fn workspace_uid(
-        &self,
-        sub: &SubscriptionId,
-        rg: &str,
-        ws: &str,
-    ) -> Result<Option<String>, StoreError>;
+    fn workspace_uid(&self, ws: &WorkspaceId) -> Result<Option<String>, StoreError>;
     /// Fingerprints `presented` (HMAC) and looks it up among the keys of `workspace_uid`.
     fn check_key(&self, workspace_uid: &str, presented: &str) -> Result<KeyCheck, StoreError>;
     /// The workspace record (only once a key has matched).
@@ -56,13 +54,8 @@ pub trait KeyDirectory {
 }
 
 impl KeyDirectory for Store {
-    fn workspace_uid(
-        &self,
-        sub: &SubscriptionId,
-        rg: &str,
-        ws: &str,
-    ) -> Result<Option<String>, StoreError> {
-        Store::workspace_uid(self, sub, rg, ws)
+    fn workspace_uid(&self, ws: &WorkspaceId) -> Result<Option<String>, StoreError> {
+        Store::workspace_uid(self, ws)
     }
 
     fn check_key(&self, workspace_uid: &str, presented: &str) -> Result<KeyCheck, StoreError> {
@@ -78,23 +71,25 @@ impl KeyDirectory for Store {
 /// against it, so the refusal costs the same HMAC and the same indexed lookup either way.
 const NO_WORKSPACE_UID: &str = "-";
 
-/// Checks `presented` against the keys of workspace `sub/rg/ws`: the matching slot and the
-/// workspace, or `Refused` (unknown workspace, disabled keys, wrong or malformed key — all alike).
+/// Checks `presented` against the keys of workspace `ws` (`None`: the path names no valid
+/// workspace): the matching slot and the workspace, or `Refused` (unknown workspace, disabled
+/// keys, wrong or malformed key — all alike).
 ///
 /// A refusal takes the same steps whether or not the workspace exists — one indexed uid lookup,
 /// one HMAC fingerprint, one indexed key lookup — so its timing does not tell which; the
 /// workspace record is decoded only after a key has matched.
 pub fn check_workspace_key(
     dir: &impl KeyDirectory,
-    sub: &SubscriptionId,
-    rg: &str,
-    ws: &str,
+    ws: Option<&WorkspaceId>,
     presented: &str,
 ) -> Result<(KeyCheck, Option<WorkspaceRecord>), StoreError> {
     if presented.is_empty() || presented.len() > MAX_KEY_LEN {
         return Ok((KeyCheck::Refused, None));
     }
-    let uid = dir.workspace_uid(sub, rg, ws)?;
+    let uid = match ws {
+        Some(ws) => dir.workspace_uid(ws)?,
+        None => None,
+    };
     let check = dir.check_key(uid.as_deref().unwrap_or(NO_WORKSPACE_UID), presented)?;
     let (KeyCheck::Primary | KeyCheck::Secondary, Some(uid)) = (check, uid) else {
         return Ok((KeyCheck::Refused, None));
@@ -108,37 +103,15 @@ pub fn check_workspace_key(
 
 /// The uniform data-plane 401.
 pub fn unauthorized(state: &AppState) -> ApiError {
-    let mut e = ApiError::new(
+    let e = ApiError::new(
         StatusCode::UNAUTHORIZED,
         "Unauthorized",
         "Authentication failed: supply a valid access key of this workspace (x-ms-quantum-api-key) or a bearer token for https://quantum.microsoft.com.",
     );
-    e.www_authenticate = Some(format!(
+    e.with_www_authenticate(format!(
         "Bearer authorization_uri=\"{}/{}\", resource_id=\"https://quantum.microsoft.com\"",
         state.urls.https, state.ids.tenant_id
-    ));
-    e
-}
-
-fn throttled(retry: u64) -> ApiError {
-    let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "TooManyRequests",
-        "Too many failed authentication attempts. Retry later.",
-    );
-    e.retry_after = Some(retry);
-    e
-}
-
-/// `(subscription, resource group, workspace)` from a data-plane path.
-pub fn workspace_path(path: &str) -> Option<(String, String, String)> {
-    let segs: Vec<&str> = path.split('/').collect();
-    match segs.as_slice() {
-        ["", "subscriptions", sub, "resourceGroups", rg, "providers", "Microsoft.Quantum", "workspaces", ws, ..] => {
-            Some((sub.to_string(), rg.to_string(), ws.to_string()))
-        }
-        _ => None,
-    }
+    ))
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -148,19 +121,18 @@ impl FromRequestParts<AppState> for Caller {
         let conn = ConnInfo::from_request_parts(parts, state)
             .await
             .unwrap_or_else(|e| match e {});
-        let target = workspace_path(parts.uri.path())
-            .map(|(sub, rg, ws)| format!("{sub}/{rg}/{ws}").to_lowercase())
-            .unwrap_or_default();
+        let path = RawWorkspacePath::from_parts(parts, state).await;
+        let target = path.as_ref().map(RawWorkspacePath::key).unwrap_or_default();
         // Counted per workspace *path*, existing or not, so throttling reveals nothing either.
         let failure = Failure::anonymous(
             conn.remote,
-            "dataplane/authenticate",
+            AuditAction::DataPlaneAuthenticate,
             &target,
             "Unauthorized",
         )
         .guessing(GuessTarget::new("workspace", &target));
         let verification = async {
-            match verify(parts, state).await {
+            match verify(parts, state, path.as_ref()).await {
                 Ok(c) => Ok(c),
                 Err(NoCaller::Credential) => {
                     Err(Rejection::Credential(unauthorized(state), failure))
@@ -181,20 +153,25 @@ enum NoCaller {
 }
 
 /// Verifies the key or token of a data-plane request.
-async fn verify(parts: &mut Parts, state: &AppState) -> Result<Caller, NoCaller> {
+async fn verify(
+    parts: &mut Parts,
+    state: &AppState,
+    path: Option<&RawWorkspacePath>,
+) -> Result<Caller, NoCaller> {
     let refused = || NoCaller::Credential;
-    let Some((sub, rg, ws)) = workspace_path(parts.uri.path()) else {
+    let Some(path) = path else {
         return Err(refused());
     };
-    let sub_id = SubscriptionId::parse(&sub).ok();
+    // An invalid name cannot name a workspace: answered as an unknown one.
+    let id = path.parse().ok();
 
     if let Some(v) = parts.headers.get(API_KEY_HEADER) {
-        let (Some(sub_id), Ok(key)) = (sub_id, v.to_str()) else {
+        let Ok(key) = v.to_str() else {
             return Err(refused());
         };
         let key = Zeroizing::new(key.to_string());
         let found = state
-            .db(move |s| check_workspace_key(s, &sub_id, &rg, &ws, &key))
+            .db(move |s| check_workspace_key(s, id.as_ref(), &key))
             .await
             .map_err(NoCaller::Other)?;
         let created_by = match found.0 {
@@ -221,18 +198,20 @@ async fn verify(parts: &mut Parts, state: &AppState) -> Result<Caller, NoCaller>
         Err(e) if e.status == StatusCode::UNAUTHORIZED => return Err(refused()),
         Err(e) => return Err(NoCaller::Other(e)),
     };
-    let Some(sub_id) = sub_id else {
-        return Err(NoCaller::Other(ApiError::workspace_not_found(&rg, &ws)));
+    let (rg, ws) = (&path.rg, &path.ws);
+    if SubscriptionId::parse(&path.sub).is_err() {
+        return Err(NoCaller::Other(ApiError::workspace_not_found(rg, ws)));
+    }
+    let w = match id {
+        Some(id) => {
+            authorize(&principal, JOBS_WRITE, &id.to_id()).map_err(NoCaller::Other)?;
+            state
+                .db(move |s| s.get_workspace(&id))
+                .await
+                .map_err(NoCaller::Other)?
+        }
+        None => None,
     };
-    let scope = format!(
-        "/subscriptions/{sub_id}/resourceGroups/{rg}/providers/Microsoft.Quantum/workspaces/{ws}"
-    );
-    authorize(&principal, JOBS_WRITE, &scope).map_err(NoCaller::Other)?;
-    let (rg2, ws2) = (rg.clone(), ws.clone());
-    let w = state
-        .db(move |s| s.get_workspace(&sub_id, &rg2, &ws2))
-        .await
-        .map_err(NoCaller::Other)?;
     match w {
         Some(w) => Ok(Caller {
             ws: w,
@@ -258,14 +237,9 @@ mod tests {
     }
 
     impl KeyDirectory for Recording<'_> {
-        fn workspace_uid(
-            &self,
-            sub: &SubscriptionId,
-            rg: &str,
-            ws: &str,
-        ) -> Result<Option<String>, StoreError> {
+        fn workspace_uid(&self, ws: &WorkspaceId) -> Result<Option<String>, StoreError> {
             self.steps.borrow_mut().push("find workspace uid");
-            KeyDirectory::workspace_uid(self.store, sub, rg, ws)
+            KeyDirectory::workspace_uid(self.store, ws)
         }
         fn check_key(&self, uid: &str, presented: &str) -> Result<KeyCheck, StoreError> {
             // One HMAC fingerprint and one indexed lookup per call.
@@ -284,12 +258,8 @@ mod tests {
         let (crypto, _) = qws_store::crypto::Crypto::load_or_create(dir.path()).unwrap();
         let store = Store::open(dir.path(), crypto).unwrap();
         let (ids, _, _) = crate::bootstrap::ensure(&store).unwrap();
-        let sub = SubscriptionId::parse(&ids.subscription_id).unwrap();
-        let uid = store
-            .get_workspace(&sub, "qws", "dev")
-            .unwrap()
-            .unwrap()
-            .uid;
+        let dev = ids.workspace_id().unwrap();
+        let uid = store.get_workspace(&dev).unwrap().unwrap().uid;
         let keys = store.workspace_keys(&uid).unwrap();
         let right = keys.keys[0].key.expose().to_string();
         let wrong = "A".repeat(right.len());
@@ -299,7 +269,8 @@ mod tests {
                 store: &store,
                 steps: Default::default(),
             };
-            let (check, found) = check_workspace_key(&r, &sub, "qws", ws, key).unwrap();
+            let id = WorkspaceId::from_parts(&ids.subscription_id, "qws", ws).unwrap();
+            let (check, found) = check_workspace_key(&r, Some(&id), key).unwrap();
             (check, found.is_some(), r.steps.into_inner())
         };
         let existing = steps("dev", &wrong);
@@ -322,14 +293,5 @@ mod tests {
         assert_eq!(check, KeyCheck::Primary);
         assert!(found);
         assert_eq!(steps.last(), Some(&"load workspace"));
-    }
-
-    #[test]
-    fn parses_workspace_paths() {
-        assert_eq!(
-            workspace_path("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Quantum/workspaces/w/jobs/1"),
-            Some(("s".into(), "rg".into(), "w".into()))
-        );
-        assert_eq!(workspace_path("/job-1/inputData"), None);
     }
 }

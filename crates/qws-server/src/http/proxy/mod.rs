@@ -5,14 +5,12 @@
 //! `https://management.azure.com/`. With `HTTPS_PROXY` pointing here and `REQUESTS_CA_BUNDLE`
 //! at the server's `ca.pem`, those clients send `CONNECT <host>:443`. This proxy accepts
 //! `CONNECT` only for those Azure hosts, answers `200 Connection Established`, terminates TLS
-//! itself with a certificate for the Azure names issued by the local CA ([`cert`]), and serves
+//! itself with a certificate for the Azure names issued by the local CA ([`crate::http::tls::proxy_cert`]), and serves
 //! the decrypted requests with the same router as the other listeners. It never opens a
 //! connection anywhere: every other host, and every non-`CONNECT` request, is refused.
 
-pub mod cert;
-
 use crate::config::ConnectionLimits;
-use crate::conn::ConnInfo;
+use crate::http::conn::ConnInfo;
 use axum::Router;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -116,7 +114,7 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let app = crate::listener::with_connection_layers(app);
+    let app = crate::http::listener::with_connection_layers(app);
     let accepted = move |tcp: TcpStream, remote, mut shutdown: watch::Receiver<bool>| {
         let (acceptor, app) = (acceptor.clone(), app.clone());
         async move {
@@ -127,11 +125,11 @@ pub async fn serve(
             if let Some((stream, info)) = stream {
                 // The decrypted tunnel is served exactly as the HTTPS listener serves its
                 // connections.
-                crate::listener::serve_connection(stream, info, app, limits, shutdown).await;
+                crate::http::listener::serve_connection(stream, info, app, limits, shutdown).await;
             }
         }
     };
-    crate::listener::accept_loop(listener, "proxy", limits, shutdown, accepted).await;
+    crate::http::listener::accept_loop(listener, "proxy", limits, shutdown, accepted).await;
 }
 
 /// Reads and checks the `CONNECT` head, answers it, and terminates the tunnelled TLS; `None`

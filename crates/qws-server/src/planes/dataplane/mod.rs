@@ -40,7 +40,7 @@ pub const MAX_TOP: usize = 1000;
 pub const MAX_LISTED: usize = 100_000;
 
 /// Data-plane settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataPlaneConfig {
     /// Largest job input blob.
     pub max_input_bytes: u64,
@@ -49,12 +49,18 @@ pub struct DataPlaneConfig {
     pub default_monthly_jobs: i64,
 }
 
+impl DataPlaneConfig {
+    /// The defaults (`qws serve --max-job-input-size`, `--monthly-job-quota`): 64 MiB inputs,
+    /// a quota high enough never to bind unless a workspace tag sets one.
+    pub const DEFAULT: DataPlaneConfig = DataPlaneConfig {
+        max_input_bytes: 64 << 20,
+        default_monthly_jobs: 1_000_000,
+    };
+}
+
 impl Default for DataPlaneConfig {
     fn default() -> Self {
-        DataPlaneConfig {
-            max_input_bytes: 64 << 20,
-            default_monthly_jobs: 1_000_000,
-        }
+        DataPlaneConfig::DEFAULT
     }
 }
 

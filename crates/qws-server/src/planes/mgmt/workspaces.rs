@@ -1,20 +1,23 @@
 //! Microsoft.Quantum workspaces: create-or-update (201 + short LRO / 200), get, PATCH tags,
 //! delete (202 + Location / 204), list by subscription and resource group with `nextLink` paging.
 
-use super::{actions, parse_skip_token, require_subscription, skip_token, workspace_model};
+use super::{actions, parse_skip_token, skip_token, workspace_model};
 use crate::api_version::QuantumApiVersion;
+use crate::audit::AuditAction;
 use crate::auth::{authorize, AuthenticatedPrincipal};
-use crate::body::ArmJson;
-use crate::conn::{BaseUrl, ConnInfo};
 use crate::error::{ApiError, ApiResult};
+use crate::http::body::ArmJson;
+use crate::http::conn::{BaseUrl, ConnInfo};
+use crate::paths::{Authorized, GroupPath, Scoped, SubscriptionPath, WorkspacePath};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use qws_core::catalog;
 use qws_core::models::{ListResult, Provider, QuantumWorkspace, Tags};
-use qws_core::names::{Location, ResourceGroupName, SubscriptionId, WorkspaceName};
+use qws_core::names::{Location, ResourceGroupName, SubscriptionId};
+use qws_core::resource_id::{self, WorkspaceId};
 use qws_store::{Actor, OperationRecord, WorkspaceRecord, WorkspaceSpec};
 use serde::Deserialize;
 
@@ -54,58 +57,20 @@ fn actor(p: &AuthenticatedPrincipal) -> Actor {
     }
 }
 
-struct Names {
-    sub: SubscriptionId,
-    rg: ResourceGroupName,
-    ws: WorkspaceName,
-}
-
-impl Names {
-    fn scope(&self) -> String {
-        format!(
-            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Quantum/workspaces/{}",
-            self.sub, self.rg, self.ws
-        )
-    }
-}
-
-async fn names(state: &AppState, sub: &str, rg: &str, ws: &str) -> ApiResult<Names> {
-    let sub = require_subscription(state, sub).await?;
-    Ok(Names {
-        sub,
-        rg: ResourceGroupName::parse(rg)?,
-        ws: WorkspaceName::parse(ws)?,
-    })
-}
-
 /// Loads a workspace; 404 `ResourceGroupNotFound` or `ResourceNotFound`.
-async fn load(state: &AppState, n: &Names) -> ApiResult<WorkspaceRecord> {
-    let (sub, rg, ws) = (n.sub, n.rg.as_str().to_string(), n.ws.as_str().to_string());
+pub(crate) async fn load(state: &AppState, id: &WorkspaceId) -> ApiResult<WorkspaceRecord> {
+    let key = id.clone();
     let (group, workspace) = state
-        .db(move |s| {
-            Ok((
-                s.get_resource_group(&sub, &rg)?,
-                s.get_workspace(&sub, &rg, &ws)?,
-            ))
-        })
+        .db(move |s| Ok((s.get_resource_group(&key.group())?, s.get_workspace(&key)?)))
         .await?;
     if group.is_none() {
-        return Err(ApiError::resource_group_not_found(n.rg.as_str()));
+        return Err(ApiError::resource_group_not_found(
+            id.resource_group.as_str(),
+        ));
     }
-    workspace.ok_or_else(|| ApiError::workspace_not_found(n.rg.as_str(), n.ws.as_str()))
-}
-
-/// Loads a workspace for a `{sub}/{rg}/{ws}` path after authorizing `action` on it.
-pub(crate) async fn load_authorized(
-    state: &AppState,
-    principal: &AuthenticatedPrincipal,
-    action: &str,
-    (sub, rg, ws): (&str, &str, &str),
-) -> ApiResult<(WorkspaceRecord, String)> {
-    let n = names(state, sub, rg, ws).await?;
-    let scope = n.scope();
-    authorize(principal, action, &scope)?;
-    Ok((load(state, &n).await?, scope))
+    workspace.ok_or_else(|| {
+        ApiError::workspace_not_found(id.resource_group.as_str(), id.workspace.as_str())
+    })
 }
 
 fn with_etag(status: StatusCode, w: &WorkspaceRecord, body: QuantumWorkspace) -> Response {
@@ -117,13 +82,13 @@ fn with_etag(status: StatusCode, w: &WorkspaceRecord, body: QuantumWorkspace) ->
 }
 
 pub(super) async fn get_workspace(
-    principal: AuthenticatedPrincipal,
+    _principal: AuthenticatedPrincipal,
     _v: QuantumApiVersion,
     State(state): State<AppState>,
-    Path((sub, rg, ws)): Path<(String, String, String)>,
+    ws: Authorized<WorkspacePath, actions::Read>,
 ) -> ApiResult<Response> {
-    let (w, _) = load_authorized(&state, &principal, actions::READ, (&sub, &rg, &ws)).await?;
-    Ok(with_etag(StatusCode::OK, &w, workspace_model(&state, &w)))
+    let w = load(&state, &ws.path.0).await?;
+    Ok(with_etag(StatusCode::OK, &w, workspace_model(&state, &w)?))
 }
 
 #[derive(Deserialize)]
@@ -263,22 +228,21 @@ pub(super) async fn put_workspace(
     State(state): State<AppState>,
     conn: ConnInfo,
     BaseUrl(base): BaseUrl,
-    Path((sub, rg, ws)): Path<(String, String, String)>,
+    path: WorkspacePath,
     ArmJson(body): ArmJson<WorkspacePut>,
 ) -> ApiResult<Response> {
-    let n = names(&state, &sub, &rg, &ws).await?;
     let (location, tags, identity_type, props) = validate_put(body)?;
-    let scope = n.scope();
+    let scope = path.scope();
     authorize(&principal, actions::WRITE, &scope)?;
     let who = actor(&principal);
-    let (s, rg_name, ws_name) = (n.sub, n.rg.as_str().to_string(), n.ws.as_str().to_string());
+    let id = path.0.clone();
     let requested_enabled = props.api_key_enabled;
     let result = state
         .db(move |store| {
-            if store.get_resource_group(&s, &rg_name)?.is_none() {
+            if store.get_resource_group(&id.group())?.is_none() {
                 return Ok(None);
             }
-            let existing = store.get_workspace(&s, &rg_name, &ws_name)?;
+            let existing = store.get_workspace(&id)?;
             let spec = WorkspaceSpec {
                 location: location.as_str().to_string(),
                 tags,
@@ -294,18 +258,20 @@ pub(super) async fn put_workspace(
                     .unwrap_or_else(|| "V1".into()),
             };
             let before = existing.map(|w| w.api_key_enabled);
-            let (rec, created) = store.put_workspace(&s, &rg_name, &ws_name, &spec, &who)?;
+            let (rec, created) = store.put_workspace(&id, &spec, &who)?;
             Ok(Some((rec, created, before)))
         })
         .await?;
     let Some((rec, created, before)) = result else {
-        return Err(ApiError::resource_group_not_found(n.rg.as_str()));
+        return Err(ApiError::resource_group_not_found(
+            path.0.resource_group.as_str(),
+        ));
     };
     let audit_name = principal.audit_name();
     if created {
         state.audit(
             &audit_name,
-            "createWorkspace",
+            AuditAction::CreateWorkspace,
             &scope,
             "success",
             conn.remote,
@@ -314,14 +280,14 @@ pub(super) async fn put_workspace(
     if let Some(before) = before {
         if before != rec.api_key_enabled {
             let action = if rec.api_key_enabled {
-                "enableKeys"
+                AuditAction::EnableKeys
             } else {
-                "disableKeys"
+                AuditAction::DisableKeys
             };
             state.audit(&audit_name, action, &scope, "success", conn.remote)?;
         }
     }
-    let model = workspace_model(&state, &rec);
+    let model = workspace_model(&state, &rec)?;
     if !created {
         return Ok(with_etag(StatusCode::OK, &rec, model));
     }
@@ -354,8 +320,8 @@ async fn record_operation(
         end_time: Some(now),
     };
     let url = format!(
-        "{base}/subscriptions/{}/providers/Microsoft.Quantum/locations/{}/operationStatuses/{}?api-version={version}",
-        w.subscription, w.location, op.id
+        "{base}{}?api-version={version}",
+        resource_id::operation_status_id(&w.subscription, &w.location, &op.id)
     );
     state.db(move |s| s.put_operation(&op)).await?;
     Ok(url)
@@ -370,23 +336,24 @@ pub(super) async fn patch_workspace(
     principal: AuthenticatedPrincipal,
     _v: QuantumApiVersion,
     State(state): State<AppState>,
-    Path((sub, rg, ws)): Path<(String, String, String)>,
+    path: WorkspacePath,
     ArmJson(body): ArmJson<TagsPatch>,
 ) -> ApiResult<Response> {
-    let (w, _) = load_authorized(&state, &principal, actions::WRITE, (&sub, &rg, &ws)).await?;
+    authorize(&principal, actions::WRITE, &path.scope())?;
+    let w = load(&state, &path.0).await?;
     let Some(tags) = body.tags else {
-        return Ok(with_etag(StatusCode::OK, &w, workspace_model(&state, &w)));
+        return Ok(with_etag(StatusCode::OK, &w, workspace_model(&state, &w)?));
     };
     validate_tags(&tags)?;
     let who = actor(&principal);
-    let (s, rg_name, ws_name) = (w.subscription, w.resource_group.clone(), w.name.clone());
+    let id = path.0;
     let updated = state
-        .db(move |store| store.set_workspace_tags(&s, &rg_name, &ws_name, &tags, &who))
+        .db(move |store| store.set_workspace_tags(&id, &tags, &who))
         .await?;
     Ok(with_etag(
         StatusCode::OK,
         &updated,
-        workspace_model(&state, &updated),
+        workspace_model(&state, &updated)?,
     ))
 }
 
@@ -400,30 +367,30 @@ pub(super) async fn delete_workspace(
     State(state): State<AppState>,
     conn: ConnInfo,
     BaseUrl(base): BaseUrl,
-    Path((sub, rg, ws)): Path<(String, String, String)>,
+    ws: Authorized<WorkspacePath, actions::Delete>,
 ) -> ApiResult<Response> {
-    let n = names(&state, &sub, &rg, &ws).await?;
-    let scope = n.scope();
-    authorize(&principal, actions::DELETE, &scope)?;
-    let (s, rg_name, ws_name) = (n.sub, n.rg.as_str().to_string(), n.ws.as_str().to_string());
+    let scope = ws.path.scope();
+    let id = ws.path.0.clone();
     let jobs = state.dataplane.jobs.clone();
     let (group, deleted, active) = state
         .db(move |store| {
-            let group = store.get_resource_group(&s, &rg_name)?;
+            let group = store.get_resource_group(&id.group())?;
             // Noted before the rows go (the delete purges them), to stop those jobs after it.
-            let active = match store.get_workspace(&s, &rg_name, &ws_name)? {
+            let active = match store.get_workspace(&id)? {
                 Some(w) => jobs.active_job_ids(&w.uid, MAX_STOPPED_JOBS)?,
                 None => Vec::new(),
             };
             let deleted = match group {
-                Some(_) => store.delete_workspace(&s, &rg_name, &ws_name)?,
+                Some(_) => store.delete_workspace(&id)?,
                 None => None,
             };
             Ok((group, deleted, active))
         })
         .await?;
     if group.is_none() {
-        return Err(ApiError::resource_group_not_found(n.rg.as_str()));
+        return Err(ApiError::resource_group_not_found(
+            ws.path.0.resource_group.as_str(),
+        ));
     }
     let Some(w) = deleted else {
         return Ok(StatusCode::NO_CONTENT.into_response());
@@ -433,10 +400,10 @@ pub(super) async fn delete_workspace(
     for id in &active {
         state.dataplane.scheduler.cancel(&w.uid, id);
     }
-    crate::blob::purge_deleted_workspaces(&state).await;
+    crate::planes::blob::purge_deleted_workspaces(&state).await;
     state.audit(
         &principal.audit_name(),
-        "deleteWorkspace",
+        AuditAction::DeleteWorkspace,
         &scope,
         "success",
         conn.remote,
@@ -455,18 +422,18 @@ async fn list_page(
     state: &AppState,
     principal: &AuthenticatedPrincipal,
     sub: SubscriptionId,
-    rg: Option<String>,
+    rg: Option<ResourceGroupName>,
     uri: &Uri,
     base: &str,
     version: &str,
 ) -> ApiResult<Json<ListResult<QuantumWorkspace>>> {
     let after = parse_skip_token(uri.query())?;
-    let page = state.config.page_size.max(1);
+    let page = state.config.mgmt.page_size.max(1);
     let mut rows = state
         .db(move |s| {
             s.list_workspaces(
                 &sub,
-                rg.as_deref(),
+                rg.as_ref(),
                 after.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
                 page + 1,
             )
@@ -475,21 +442,20 @@ async fn list_page(
     let more = rows.len() > page;
     rows.truncate(page);
     let next_link = match (more, rows.last()) {
-        (true, Some(last)) => Some(format!(
-            "{base}{}?api-version={version}&$skiptoken={}",
-            uri.path(),
-            skip_token(
-                &last.resource_group.to_lowercase(),
-                &last.name.to_ascii_lowercase()
-            )
-        )),
+        (true, Some(last)) => {
+            let last = last.id()?;
+            Some(format!(
+                "{base}{}?api-version={version}&$skiptoken={}",
+                uri.path(),
+                skip_token(&last.resource_group.key(), &last.workspace.key())
+            ))
+        }
         _ => None,
     };
     let value = rows
         .iter()
-        .map(|w| (w, workspace_model(state, w)))
-        .filter(|(_, m)| authorize(principal, actions::READ, &m.id).is_ok())
-        .map(|(_, m)| m)
+        .filter_map(|w| workspace_model(state, w).ok())
+        .filter(|m| authorize(principal, actions::READ, &m.id).is_ok())
         .collect();
     Ok(Json(ListResult { value, next_link }))
 }
@@ -500,9 +466,8 @@ pub(super) async fn list_by_subscription(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     uri: Uri,
-    Path(sub): Path<String>,
+    SubscriptionPath(sub): SubscriptionPath,
 ) -> ApiResult<Json<ListResult<QuantumWorkspace>>> {
-    let sub = require_subscription(&state, &sub).await?;
     list_page(&state, &principal, sub, None, &uri, &base, &version).await
 }
 
@@ -512,23 +477,14 @@ pub(super) async fn list_by_group(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     uri: Uri,
-    Path((sub, rg)): Path<(String, String)>,
+    GroupPath(group): GroupPath,
 ) -> ApiResult<Json<ListResult<QuantumWorkspace>>> {
-    let sub = require_subscription(&state, &sub).await?;
-    let rg = ResourceGroupName::parse(&rg)?;
-    let key = rg.as_str().to_string();
-    if state
-        .db(move |s| s.get_resource_group(&sub, &key))
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::resource_group_not_found(rg.as_str()));
-    }
+    super::require_group(&state, &group).await?;
     list_page(
         &state,
         &principal,
-        sub,
-        Some(rg.as_str().to_string()),
+        group.subscription,
+        Some(group.resource_group),
         &uri,
         &base,
         &version,

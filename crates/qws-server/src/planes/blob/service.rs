@@ -5,8 +5,10 @@ use super::body::FileBody;
 use super::error::StorageError;
 use super::sas::{self, SasGrant, SasRefusal};
 use super::xml::{self, escape};
+use crate::audit::AuditAction;
 use crate::auth::gate::{self, Failure, Rejection};
 use crate::auth::ratelimit::GuessTarget;
+use crate::error::WithHeaders;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::Request;
@@ -128,7 +130,7 @@ async fn dispatch(state: AppState, req: Request) -> Result<Response> {
     }
     let client = req
         .extensions()
-        .get::<crate::conn::ConnInfo>()
+        .get::<crate::http::conn::ConnInfo>()
         .map_or_else(|| ([0, 0, 0, 0], 0).into(), |c| c.remote);
     let (container, blob) = parse_target(req.uri().path())?;
     let pairs = sas::query_pairs(req.uri().query().unwrap_or("")).ok_or_else(|| {
@@ -144,7 +146,7 @@ async fn dispatch(state: AppState, req: Request) -> Result<Response> {
             let claimed = query_get(&pairs, "si").unwrap_or("");
             let failure = Failure::anonymous(
                 client,
-                "blob/authenticate",
+                AuditAction::BlobAuthenticate,
                 &format!("/{container}"),
                 reason,
             )
@@ -189,7 +191,7 @@ async fn dispatch(state: AppState, req: Request) -> Result<Response> {
             "ServerBusy",
             "Too many failed authentication attempts; retry later.",
         )
-        .with_header("retry-after", retry.to_string())
+        .with_retry_after(retry)
     })
     .await?;
     let restype = query_get(&pairs, "restype");
@@ -665,7 +667,7 @@ impl Ctx {
                         "InvalidRange",
                         "The range specified is invalid for the current size of the resource.",
                     )
-                    .with_header("content-range", format!("bytes */{len}")));
+                    .with_header(header::CONTENT_RANGE, format!("bytes */{len}")));
                 }
                 (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
             }

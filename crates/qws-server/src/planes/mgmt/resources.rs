@@ -3,12 +3,13 @@
 //! Supported `$filter` clauses (joined by `and`): `resourceType eq '…'`, `location eq '…'`,
 //! `tagName eq '…'`, `tagValue eq '…'`; other clauses are refused with `InvalidFilterInQueryString`.
 
-use super::{actions, require_subscription};
+use super::{actions, require_group};
 use crate::api_version::{query_param_from_uri, ArmApiVersion};
 use crate::auth::{authorize, AuthenticatedPrincipal};
 use crate::error::{ApiError, ApiResult};
+use crate::paths::{GroupPath, SubscriptionPath};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::Uri;
 use axum::Json;
 use qws_core::names::{ResourceGroupName, SubscriptionId};
@@ -68,7 +69,7 @@ async fn list(
     state: &AppState,
     principal: &AuthenticatedPrincipal,
     sub: SubscriptionId,
-    rg: Option<String>,
+    rg: Option<ResourceGroupName>,
     uri: &Uri,
 ) -> ApiResult<Json<Value>> {
     let filter = match query_param_from_uri(uri, "$filter") {
@@ -83,7 +84,7 @@ async fn list(
         return Ok(Json(json!({"value": []})));
     }
     let rows = state
-        .db(move |s| s.list_workspaces(&sub, rg.as_deref(), None, 1000))
+        .db(move |s| s.list_workspaces(&sub, rg.as_ref(), None, 1000))
         .await?;
     let t = |n: i64| {
         qws_core::time_fmt::arm_precise(
@@ -101,13 +102,7 @@ async fn list(
                 None => w.tags.values().any(|x| x == v),
             })
         })
-        .map(|w| {
-            let id = format!(
-                "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Quantum/workspaces/{}",
-                w.subscription, w.resource_group, w.name
-            );
-            (id, w)
-        })
+        .filter_map(|w| Some((w.id().ok()?.to_id(), w)))
         .filter(|(id, _)| authorize(principal, actions::READ, id).is_ok())
         .map(|(id, w)| {
             json!({"id": id, "name": w.name, "type": "Microsoft.Quantum/Workspaces", "location": w.location,
@@ -123,9 +118,8 @@ pub(super) async fn list_in_subscription(
     _v: ArmApiVersion,
     State(state): State<AppState>,
     uri: Uri,
-    Path(sub): Path<String>,
+    SubscriptionPath(sub): SubscriptionPath,
 ) -> ApiResult<Json<Value>> {
-    let sub = require_subscription(&state, &sub).await?;
     list(&state, &principal, sub, None, &uri).await
 }
 
@@ -134,19 +128,17 @@ pub(super) async fn list_in_group(
     _v: ArmApiVersion,
     State(state): State<AppState>,
     uri: Uri,
-    Path((sub, rg)): Path<(String, String)>,
+    GroupPath(group): GroupPath,
 ) -> ApiResult<Json<Value>> {
-    let sub = require_subscription(&state, &sub).await?;
-    let rg = ResourceGroupName::parse(&rg)?;
-    let key = rg.as_str().to_string();
-    if state
-        .db(move |s| s.get_resource_group(&sub, &key))
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::resource_group_not_found(rg.as_str()));
-    }
-    list(&state, &principal, sub, Some(rg.as_str().to_string()), &uri).await
+    require_group(&state, &group).await?;
+    list(
+        &state,
+        &principal,
+        group.subscription,
+        Some(group.resource_group),
+        &uri,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! dropped, so nothing on disk can mint further certificates trusted through `ca.pem`. Delete the
 //! three files to generate new ones (e.g. to add a SAN for a new listen address).
 
+pub mod proxy_cert;
+
 use anyhow::Context;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
@@ -54,31 +56,70 @@ fn generate(dir: &Path, extra_ips: &[IpAddr], azure_compat: bool) -> anyhow::Res
     }
     leaf.subject_alt_names
         .extend(ips.into_iter().map(SanType::IpAddress));
-    leaf.distinguished_name.push(DnType::CommonName, "qws");
-    leaf.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    leaf.use_authority_key_identifier_extension = true;
-    leaf.not_before = now - time::Duration::days(1);
-    leaf.not_after = now + time::Duration::days(825);
-    let leaf_key = KeyPair::generate().context("generating the server key")?;
-    let leaf_cert = leaf
-        .signed_by(&leaf_key, &ca_cert, &ca_key)
-        .context("signing the server certificate")?;
-
-    qws_store::crypto::write_private_atomic(
-        &dir.join(KEY_FILE),
-        leaf_key.serialize_pem().as_bytes(),
+    issue_leaf(
+        dir,
+        leaf,
+        Leaf {
+            common_name: "qws",
+            what: "server",
+            cert_file: CERT_FILE,
+            key_file: KEY_FILE,
+        },
+        &ca_cert,
+        &ca_key,
     )?;
-    let chain = format!("{}{}", leaf_cert.pem(), ca_cert.pem());
-    qws_store::crypto::write_private_atomic(&dir.join(CERT_FILE), chain.as_bytes())?;
     if azure_compat {
-        crate::proxy::cert::issue(dir, &ca_cert, &ca_key)?;
+        crate::http::tls::proxy_cert::issue(dir, &ca_cert, &ca_key)?;
     }
     // ca.pem is public; written last so its presence means the set is complete.
     std::fs::write(dir.join(CA_FILE), ca_cert.pem())?;
+    Ok(())
+}
+
+/// What distinguishes one leaf certificate from another.
+pub(crate) struct Leaf {
+    /// Subject common name.
+    pub common_name: &'static str,
+    /// What it is for, in error messages (`server`, `proxy`).
+    pub what: &'static str,
+    /// Chain file (leaf then CA) in the data directory.
+    pub cert_file: &'static str,
+    /// Private key file (0600) in the data directory.
+    pub key_file: &'static str,
+}
+
+/// Issues a TLS server certificate for the names in `params`, signed by the CA being created,
+/// and writes its key and its chain (leaf then CA) to `dir`. Every leaf the server issues is
+/// made here, with the same usages and validity.
+pub(crate) fn issue_leaf(
+    dir: &Path,
+    mut params: CertificateParams,
+    leaf: Leaf,
+    ca_cert: &rcgen::Certificate,
+    ca_key: &KeyPair,
+) -> anyhow::Result<()> {
+    let now = time::OffsetDateTime::now_utc();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, leaf.common_name);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(825);
+    let key = KeyPair::generate().with_context(|| format!("generating the {} key", leaf.what))?;
+    let cert = params
+        .signed_by(&key, ca_cert, ca_key)
+        .with_context(|| format!("signing the {} certificate", leaf.what))?;
+    qws_store::crypto::write_private_atomic(
+        &dir.join(leaf.key_file),
+        key.serialize_pem().as_bytes(),
+    )?;
+    let chain = format!("{}{}", cert.pem(), ca_cert.pem());
+    qws_store::crypto::write_private_atomic(&dir.join(leaf.cert_file), chain.as_bytes())?;
     Ok(())
 }
 
@@ -88,7 +129,7 @@ pub fn load_or_create(dir: &Path, extra_ips: &[IpAddr]) -> anyhow::Result<Tls> {
 }
 
 /// [`load_or_create`]; with `azure_compat`, a new CA also issues the `--azure-compat` proxy's
-/// certificate ([`crate::proxy::cert`]).
+/// certificate ([`crate::http::tls::proxy_cert`]).
 pub fn load_or_create_with(
     dir: &Path,
     extra_ips: &[IpAddr],

@@ -9,7 +9,7 @@
 //! (`header_read_timeout`) and [`drive`] closes connections idle for `idle_timeout`.
 
 use crate::config::ConnectionLimits;
-use crate::conn::{Activity, Busy, ConnInfo, ConnLimiter, ConnPermit, Refused, ServerIo};
+use crate::http::conn::{Activity, Busy, ConnInfo, ConnLimiter, ConnPermit, Refused, ServerIo};
 use axum::body::{Body, HttpBody};
 use axum::Router;
 use hyper::body::{Frame, Incoming};

@@ -10,10 +10,12 @@
 //! `DefaultAzureCredential` work unmodified) and can be switched off with `qws serve --no-msi`.
 //! (It issues the administrator's tokens: narrower roles wait for role assignments.)
 
+use crate::audit::AuditAction;
 use crate::auth::gate::{self, Failure, Rejection};
 use crate::auth::jwt::Claims;
 use crate::auth::ratelimit::GuessTarget;
-use crate::conn::{BaseUrl, ConnInfo};
+use crate::error::{ErrorHeaders, WithHeaders};
+use crate::http::conn::{BaseUrl, ConnInfo};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -59,7 +61,13 @@ pub struct OAuthError {
     error: &'static str,
     code: u32,
     description: String,
-    retry_after: Option<u64>,
+    headers: ErrorHeaders,
+}
+
+impl WithHeaders for OAuthError {
+    fn headers_mut(&mut self) -> &mut ErrorHeaders {
+        &mut self.headers
+    }
 }
 
 impl OAuthError {
@@ -74,7 +82,7 @@ impl OAuthError {
             error,
             code,
             description: description.into(),
-            retry_after: None,
+            headers: ErrorHeaders::default(),
         }
     }
 }
@@ -91,10 +99,7 @@ impl IntoResponse for OAuthError {
             "correlation_id": uuid::Uuid::new_v4().to_string(),
         });
         let mut resp = (self.status, Json(body)).into_response();
-        if let Some(r) = self.retry_after {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(r));
-        }
+        self.headers.apply(resp.headers_mut());
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         resp
@@ -336,14 +341,13 @@ fn server_error() -> OAuthError {
 
 /// The OAuth2 answer to a throttled failed attempt.
 fn throttled(retry_after: u64) -> OAuthError {
-    let mut e = OAuthError::new(
+    OAuthError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "temporarily_unavailable",
         50196,
         "Too many failed authentication attempts. Retry later.",
-    );
-    e.retry_after = Some(retry_after);
-    e
+    )
+    .with_retry_after(retry_after)
 }
 
 async fn issue_for_client(
@@ -451,7 +455,12 @@ async fn issue_for_client(
                 ),
                 Failure {
                     principal: audit_client_name(&client_id),
-                    ..Failure::anonymous(conn.remote, "token", "oauth2/token", "invalid_client")
+                    ..Failure::anonymous(
+                        conn.remote,
+                        AuditAction::Token,
+                        "oauth2/token",
+                        "invalid_client",
+                    )
                 }
                 // Counted per client id as presented, known or not.
                 .guessing(GuessTarget::new("client", &client_id.to_ascii_lowercase())),
@@ -460,7 +469,7 @@ async fn issue_for_client(
     };
     let principal = gate::authenticate(state, verification, throttled).await?;
     let (token, exp) = mint(state, base, &principal, aud)?;
-    let lifetime = state.config.token_lifetime.as_secs().saturating_sub(1);
+    let lifetime = state.config.auth.token_lifetime.as_secs().saturating_sub(1);
     let mut body = json!({
         "token_type": "Bearer",
         "expires_in": lifetime,
@@ -485,7 +494,7 @@ fn mint(
     aud: &str,
 ) -> Result<(String, i64), OAuthError> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let exp = now + state.config.token_lifetime.as_secs() as i64;
+    let exp = now + state.config.auth.token_lifetime.as_secs() as i64;
     let claims = Claims {
         aud: aud.to_string(),
         iss: format!("{base}/{}/v2.0", principal.tenant_id),
@@ -519,7 +528,7 @@ async fn msi_token(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if !state.config.enable_msi {
+    if !state.config.auth.enable_msi {
         return OAuthError::new(
             StatusCode::NOT_FOUND,
             "invalid_request",
@@ -539,7 +548,12 @@ async fn msi_token(
                     40300,
                     "The managed-identity endpoint answers loopback clients only.",
                 ),
-                Failure::anonymous(conn.remote, "msi/token", "msi/token", "non-loopback client"),
+                Failure::anonymous(
+                    conn.remote,
+                    AuditAction::MsiToken,
+                    "msi/token",
+                    "non-loopback client",
+                ),
             ));
         }
         let presented = headers
@@ -558,7 +572,7 @@ async fn msi_token(
             ),
             Failure::anonymous(
                 conn.remote,
-                "msi/token",
+                AuditAction::MsiToken,
                 "msi/token",
                 "invalid identity header",
             )
@@ -601,7 +615,13 @@ async fn msi_token(
     // Every issued token is on record (never the token itself); no record, no token.
     let principal_name = format!("msi:{}", principal.client_id);
     if state
-        .audit(&principal_name, "msi/token", aud, "success", conn.remote)
+        .audit(
+            &principal_name,
+            AuditAction::MsiToken,
+            aud,
+            "success",
+            conn.remote,
+        )
         .is_err()
     {
         return server_error().into_response();

@@ -19,8 +19,8 @@ use base64::Engine;
 use qws_core::models::{
     Identity, QuantumWorkspace, SystemData, WorkspaceProperties, WORKSPACE_TYPE,
 };
-use qws_core::names::SubscriptionId;
-use qws_store::WorkspaceRecord;
+use qws_core::resource_id::ResourceGroupId;
+use qws_store::{ResourceGroupRecord, WorkspaceRecord};
 
 /// Management routes (canonical spelling; see [`super::normalize`]).
 pub fn router() -> Router<AppState> {
@@ -62,21 +62,26 @@ pub fn router() -> Router<AppState> {
         )
         .route("/providers/Microsoft.Quantum/operations", get(catalog::operations))
         .route("/providers/Microsoft.ResourceGraph/resources", post(graph::query))
-        .layer(DefaultBodyLimit::max(crate::body::MAX_MGMT_BODY))
+        .layer(DefaultBodyLimit::max(crate::http::body::MAX_MGMT_BODY))
 }
 
-/// Parses the subscription and checks that it exists.
-pub(crate) async fn require_subscription(state: &AppState, sub: &str) -> ApiResult<SubscriptionId> {
-    let id = SubscriptionId::parse(sub)?;
-    let found = state.db(move |s| s.get_subscription(&id)).await?;
-    match found {
-        Some(_) => Ok(id),
-        None => Err(ApiError::subscription_not_found(sub)),
-    }
+/// Loads a resource group; 404 `ResourceGroupNotFound` naming it as sent.
+pub(crate) async fn require_group(
+    state: &AppState,
+    group: &ResourceGroupId,
+) -> ApiResult<ResourceGroupRecord> {
+    let key = group.clone();
+    state
+        .db(move |s| s.get_resource_group(&key))
+        .await?
+        .ok_or_else(|| ApiError::resource_group_not_found(group.resource_group.as_str()))
 }
 
 /// The ARM representation of a stored workspace.
-pub(crate) fn workspace_model(state: &AppState, w: &WorkspaceRecord) -> QuantumWorkspace {
+pub(crate) fn workspace_model(
+    state: &AppState,
+    w: &WorkspaceRecord,
+) -> ApiResult<QuantumWorkspace> {
     let created = qws_core::time_fmt::arm_precise(from_nanos(w.created_at));
     let modified = qws_core::time_fmt::arm_precise(from_nanos(w.modified_at));
     let providers = w
@@ -91,11 +96,8 @@ pub(crate) fn workspace_model(state: &AppState, w: &WorkspaceRecord) -> QuantumW
             p
         })
         .collect();
-    QuantumWorkspace {
-        id: format!(
-            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Quantum/workspaces/{}",
-            w.subscription, w.resource_group, w.name
-        ),
+    Ok(QuantumWorkspace {
+        id: w.id()?.to_id(),
         name: w.name.clone(),
         resource_type: WORKSPACE_TYPE.to_string(),
         location: w.location.clone(),
@@ -122,7 +124,7 @@ pub(crate) fn workspace_model(state: &AppState, w: &WorkspaceRecord) -> QuantumW
             api_key_enabled: Some(w.api_key_enabled),
             workspace_kind: Some(w.workspace_kind.clone()),
         },
-    }
+    })
 }
 
 fn from_nanos(n: i64) -> time::OffsetDateTime {
@@ -174,4 +176,23 @@ pub(crate) mod actions {
     pub const GROUP_READ: &str = "Microsoft.Resources/subscriptions/resourceGroups/read";
     pub const GROUP_WRITE: &str = "Microsoft.Resources/subscriptions/resourceGroups/write";
     pub const GROUP_DELETE: &str = "Microsoft.Resources/subscriptions/resourceGroups/delete";
+
+    /// Marker types for [`crate::paths::Authorized`].
+    macro_rules! marker {
+        ($($ty:ident = $name:ident;)*) => {$(
+            #[doc = concat!("The `", stringify!($name), "` action.")]
+            #[derive(Debug, Clone, Copy)]
+            pub struct $ty;
+            impl crate::paths::Action for $ty {
+                const NAME: &'static str = $name;
+            }
+        )*};
+    }
+    marker! {
+        Read = READ;
+        Delete = DELETE;
+        ListKeys = LIST_KEYS;
+        SubscriptionRead = SUBSCRIPTION_READ;
+        GroupRead = GROUP_READ;
+    }
 }

@@ -2,21 +2,22 @@
 //! response: if it fails, the operation fails (keys are never returned unaudited).
 
 use super::actions;
-use super::workspaces::load_authorized;
+use super::workspaces::load;
 use crate::api_version::QuantumApiVersion;
-use crate::auth::AuthenticatedPrincipal;
-use crate::body::ArmJson;
-use crate::conn::ConnInfo;
+use crate::audit::AuditAction;
+use crate::auth::{authorize, AuthenticatedPrincipal};
 use crate::error::{ApiError, ApiResult};
+use crate::http::body::ArmJson;
+use crate::http::conn::ConnInfo;
+use crate::paths::{Authorized, Scoped, WorkspacePath};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use qws_core::connection_string::ConnectionString;
 use qws_core::keys::KeySlot;
 use qws_core::models::{ApiKeyModel, ApiKeysRequest, ListKeysResult};
-use qws_core::names::{ResourceGroupName, WorkspaceName};
 use qws_store::{StoreError, WorkspaceRecord};
 
 fn connection_string(
@@ -24,10 +25,11 @@ fn connection_string(
     w: &WorkspaceRecord,
     key: &qws_core::ApiKey,
 ) -> ApiResult<String> {
+    let id = w.id()?;
     let cs = ConnectionString {
-        subscription_id: w.subscription,
-        resource_group: ResourceGroupName::parse(&w.resource_group)?,
-        workspace_name: WorkspaceName::parse(&w.name)?,
+        subscription_id: id.subscription,
+        resource_group: id.resource_group,
+        workspace_name: id.workspace,
         api_key: key.clone(),
         quantum_endpoint: state.urls.quantum_endpoint_for(&w.location),
     };
@@ -74,10 +76,10 @@ pub(super) async fn list_keys(
     _v: QuantumApiVersion,
     State(state): State<AppState>,
     conn: ConnInfo,
-    Path((sub, rg, ws)): Path<(String, String, String)>,
+    ws: Authorized<WorkspacePath, actions::ListKeys>,
 ) -> ApiResult<Response> {
-    let (w, scope) =
-        load_authorized(&state, &principal, actions::LIST_KEYS, (&sub, &rg, &ws)).await?;
+    let w = load(&state, &ws.path.0).await?;
+    let scope = ws.path.scope();
     let uid = w.uid.clone();
     let keys = state.db(move |s| s.workspace_keys(&uid)).await?;
     let result = list_keys_result(&state, &w, &keys)?;
@@ -88,7 +90,7 @@ pub(super) async fn list_keys(
     };
     state.audit(
         &principal.audit_name(),
-        "listKeys",
+        AuditAction::ListKeys,
         &scope,
         outcome,
         conn.remote,
@@ -104,16 +106,12 @@ pub(super) async fn regenerate_key(
     _v: QuantumApiVersion,
     State(state): State<AppState>,
     conn: ConnInfo,
-    Path((sub, rg, ws)): Path<(String, String, String)>,
+    path: WorkspacePath,
     ArmJson(body): ArmJson<ApiKeysRequest>,
 ) -> ApiResult<Response> {
-    let (w, scope) = load_authorized(
-        &state,
-        &principal,
-        actions::REGENERATE_KEY,
-        (&sub, &rg, &ws),
-    )
-    .await?;
+    let scope = path.scope();
+    authorize(&principal, actions::REGENERATE_KEY, &scope)?;
+    let w = load(&state, &path.0).await?;
     if body.keys.is_empty() {
         return Err(ApiError::invalid_content(
             "keys",
@@ -150,7 +148,7 @@ pub(super) async fn regenerate_key(
         Ok(()) => {
             state.audit(
                 &principal.audit_name(),
-                "regenerateKey",
+                AuditAction::RegenerateKey,
                 &scope,
                 &format!("success: {names}"),
                 conn.remote,
@@ -160,7 +158,7 @@ pub(super) async fn regenerate_key(
         Err(StoreError::KeysDisabled) => {
             state.audit(
                 &principal.audit_name(),
-                "regenerateKey",
+                AuditAction::RegenerateKey,
                 &scope,
                 &format!("refused: keys disabled ({names})"),
                 conn.remote,
