@@ -17,7 +17,7 @@ const BELL_QASM: &str = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncre
 
 #[tokio::test]
 async fn canonical_connection_strings_and_arm_work_through_the_proxy() {
-    let server = Server::start_with(|config| config.azure_compat = true).await;
+    let server = Server::start_with(|config| config.listeners.azure_compat = true).await;
     let proxy = server.s("proxyUrl");
     assert!(proxy.starts_with("http://127.0.0.1:"), "{proxy}");
     // reqwest reads the standard proxy variables, as requests does for the Python client.

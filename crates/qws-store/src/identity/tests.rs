@@ -100,7 +100,11 @@ fn fx() -> Fx {
         .unwrap();
     for rg in ["rg", "rg_1", "rgx1", "rg10"] {
         store
-            .put_resource_group(&sub, rg, "eastus", &Tags::new())
+            .put_resource_group(
+                &qws_core::resource_id::ResourceGroupId::parse(&sub.to_string(), rg).unwrap(),
+                "eastus",
+                &Tags::new(),
+            )
             .unwrap();
     }
     Fx { dir, store, sub }
@@ -502,7 +506,12 @@ fn workspaces_with_a_system_identity_get_a_managed_identity() {
     let f = fx();
     let (ws, _) = f
         .store
-        .put_workspace(&f.sub, "rg", "ws1", &spec(true), &actor())
+        .put_workspace(
+            &qws_core::resource_id::WorkspaceId::from_parts(&f.sub.to_string(), "rg", "ws1")
+                .unwrap(),
+            &spec(true),
+            &actor(),
+        )
         .unwrap();
     let mi = f
         .id()
@@ -534,14 +543,24 @@ fn workspaces_with_a_system_identity_get_a_managed_identity() {
     // No identity, no principal; deleting the workspace deletes its identity.
     let (plain, _) = f
         .store
-        .put_workspace(&f.sub, "rg", "ws2", &spec(false), &actor())
+        .put_workspace(
+            &qws_core::resource_id::WorkspaceId::from_parts(&f.sub.to_string(), "rg", "ws2")
+                .unwrap(),
+            &spec(false),
+            &actor(),
+        )
         .unwrap();
     assert!(f
         .id()
         .managed_identity_of_workspace(&plain.uid)
         .unwrap()
         .is_none());
-    f.store.delete_workspace(&f.sub, "rg", "ws1").unwrap();
+    f.store
+        .delete_workspace(
+            &qws_core::resource_id::WorkspaceId::from_parts(&f.sub.to_string(), "rg", "ws1")
+                .unwrap(),
+        )
+        .unwrap();
     assert!(f
         .id()
         .managed_identity_of_workspace(&ws.uid)
