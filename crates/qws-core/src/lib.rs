@@ -6,11 +6,13 @@
 //! * [`connection_string`]: the Azure Quantum connection-string format.
 //! * [`models`]: the ARM JSON models of the management plane.
 //! * [`error`]: the ARM `ErrorResponse` body.
+//! * [`jobs`]: data-plane jobs and sessions: statuses, their state machine, typed documents.
 //! * [`rbac`]: Azure RBAC: scopes, role definitions (built-in and custom), assignments, the check.
 
 pub mod catalog;
 pub mod connection_string;
 pub mod error;
+pub mod jobs;
 pub mod keys;
 pub mod models;
 pub mod names;

@@ -247,7 +247,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let job_store =
         Arc::new(qws_store::jobs::JobStore::open(&dir).context("opening the job store")?);
     crate::scheduler::warn_if_budget_narrows_targets(&config.scheduler);
-    let scheduler = crate::scheduler::Scheduler::new(job_store.clone(), config.scheduler.clone());
+    let scheduler = crate::scheduler::Scheduler::new(
+        job_store.clone(),
+        blobs.clone(),
+        crate::scheduler::SchedulerConfig {
+            max_input_bytes: config.dataplane.max_input_bytes,
+            ..config.scheduler.clone()
+        },
+    );
     let dataplane = Arc::new(crate::planes::dataplane::DataPlane::new(
         job_store,
         scheduler.clone(),
@@ -270,9 +277,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         identity_header,
         hosts,
     });
-    scheduler
-        .start(state.clone())
-        .context("starting the job scheduler")?;
+    scheduler.start().context("starting the job scheduler")?;
     let app = crate::routes::app(state.clone());
     let (tx, rx) = watch::channel(false);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());

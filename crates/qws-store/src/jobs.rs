@@ -5,12 +5,17 @@
 //! writes with `synchronous = FULL`: a job is on disk before its PUT is answered. The tables come
 //! from the schema migrations [`crate::Store::open`] runs, so open the `Store` first.
 //!
-//! Items are stored as the JSON document the data plane serves, plus the columns it filters and
-//! orders on. The store does not interpret documents; state transitions are done with
-//! [`JobStore::update_item`], a read-modify-write inside one transaction.
+//! Items are stored as the JSON document the data plane serves, plus the columns lists filter
+//! and order on ([`crate::listing`]). A status changes only through [`JobStore::transition`]:
+//! the typed item ([`qws_core::jobs::Job`], [`qws_core::jobs::Session`]) is read, the move is
+//! checked by [`qws_core::jobs::transition`], and the row is rewritten with a conditional
+//! update (only while it still has the status the move started from).
 
+use crate::listing::{self, query_assignments, query_values, ListSpec};
 use crate::store::{write_tx, Result, StoreError, DB_FILE};
+use qws_core::jobs::{transition, Item, Lifecycle};
 use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{Map, Value};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -58,6 +63,107 @@ pub enum InsertRefusal {
     },
 }
 
+/// The outcome of [`JobStore::transition`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition<T> {
+    /// The move was made; the item as stored now.
+    Done(T),
+    /// The item is not in one of the statuses the move starts from; it is unchanged.
+    Refused(T),
+    /// No such item (of this type).
+    Missing,
+}
+
+/// An item with the columns the store keeps beside its document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored<T> {
+    /// Internal uid of the owning workspace.
+    pub workspace_uid: String,
+    /// Creation time, unix nanoseconds.
+    pub created_at: i64,
+    /// The typed item.
+    pub item: T,
+}
+
+fn parse_doc(text: &str) -> Result<Map<String, Value>> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(StoreError::Corrupt(
+            "an item document is not a JSON object".into(),
+        )),
+    }
+}
+
+fn typed<T: Item>(doc: &Map<String, Value>) -> Result<T> {
+    T::from_doc(doc).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "a stored {} document does not parse: {e}",
+            T::ITEM_TYPE.as_str()
+        ))
+    })
+}
+
+/// Writes an item's document, its status and its list columns.
+fn write_doc(
+    conn: &Connection,
+    workspace_uid: &str,
+    id: &str,
+    status: &str,
+    doc: &Map<String, Value>,
+    only_if_status: &str,
+) -> Result<usize> {
+    let text = serde_json::to_string(doc).expect("JSON values serialize");
+    let mut values: Vec<rusqlite::types::Value> = vec![
+        workspace_uid.to_string().into(),
+        id.to_string().into(),
+        status.to_string().into(),
+        text.into(),
+        only_if_status.to_string().into(),
+    ];
+    values.extend(query_values(doc));
+    Ok(conn.execute(
+        &format!(
+            "UPDATE dp_items SET status = ?3, doc = ?4, {}
+              WHERE workspace_uid = ?1 AND id = ?2 AND status = ?5",
+            query_assignments(6)
+        ),
+        rusqlite::params_from_iter(values),
+    )?)
+}
+
+/// Fills the list columns of rows written before they existed. Idempotent.
+fn index_old_rows(conn: &mut Connection) -> Result<usize> {
+    let mut done = 0;
+    loop {
+        let tx = write_tx(conn)?;
+        let batch: Vec<(String, String, String)> = {
+            let mut stmt = tx.prepare(
+                "SELECT workspace_uid, id, doc FROM dp_items WHERE q_indexed = 0 LIMIT 1000",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        if batch.is_empty() {
+            return Ok(done);
+        }
+        for (w, id, text) in &batch {
+            // A document that is not an object still gets indexed (as all-missing fields).
+            let doc = parse_doc(text).unwrap_or_default();
+            let mut values: Vec<rusqlite::types::Value> = vec![w.clone().into(), id.clone().into()];
+            values.extend(query_values(&doc));
+            tx.execute(
+                &format!(
+                    "UPDATE dp_items SET {} WHERE workspace_uid = ?1 AND id = ?2",
+                    query_assignments(3)
+                ),
+                rusqlite::params_from_iter(values),
+            )?;
+        }
+        tx.commit()?;
+        done += batch.len();
+    }
+}
+
 /// Data-plane store.
 pub struct JobStore {
     conn: Mutex<Connection>,
@@ -69,9 +175,10 @@ impl std::fmt::Debug for JobStore {
     }
 }
 
-const ITEM_COLUMNS: &str = "workspace_uid, id, item_type, session_id, status, created_at, doc";
+pub(crate) const ITEM_COLUMNS: &str =
+    "workspace_uid, id, item_type, session_id, status, created_at, doc";
 
-fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
+pub(crate) fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
     Ok(ItemRow {
         workspace_uid: r.get(0)?,
         id: r.get(1)?,
@@ -124,6 +231,8 @@ impl JobStore {
             ));
         }
         strip_stored_queries(&conn)?;
+        let mut conn = conn;
+        index_old_rows(&mut conn)?;
         Ok(JobStore {
             conn: Mutex::new(conn),
         })
@@ -230,18 +339,48 @@ impl JobStore {
         Ok(true)
     }
 
+    /// Inserts many items in one transaction (imports, benchmarks), skipping ids that exist;
+    /// returns how many were inserted. No quota is counted.
+    pub fn insert_items(&self, items: &[ItemRow]) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = write_tx(&mut conn)?;
+        let mut n = 0;
+        for item in items {
+            let exists = tx
+                .query_row(
+                    "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
+                    params![item.workspace_uid, item.id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if !exists {
+                Self::insert_row(&tx, item)?;
+                n += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
     fn insert_row(conn: &Connection, item: &ItemRow) -> Result<()> {
+        let mut values: Vec<rusqlite::types::Value> = vec![
+            item.workspace_uid.clone().into(),
+            item.id.clone().into(),
+            item.item_type.clone().into(),
+            item.session_id.clone().into(),
+            item.status.clone().into(),
+            item.created_at.into(),
+            item.doc.clone().into(),
+        ];
+        values.extend(query_values(&parse_doc(&item.doc).unwrap_or_default()));
         conn.execute(
-            &format!("INSERT INTO dp_items ({ITEM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-            params![
-                item.workspace_uid,
-                item.id,
-                item.item_type,
-                item.session_id,
-                item.status,
-                item.created_at,
-                item.doc
-            ],
+            &format!(
+                "INSERT INTO dp_items ({ITEM_COLUMNS}, q_id, q_name, q_item_type, q_job_type,
+                   q_provider, q_target, q_status, q_session, q_priority, q_created, q_indexed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 1)"
+            ),
+            rusqlite::params_from_iter(values),
         )?;
         Ok(())
     }
@@ -282,9 +421,140 @@ impl JobStore {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    /// Read-modify-write of one item in a transaction. `f` gets the current row and returns the
-    /// new `(status, doc)`, or `None` to leave it unchanged. Returns the row as stored afterwards
+    /// One page of a list, filtered, ordered and paged by SQLite (see [`crate::listing`]).
+    pub fn list_page(&self, workspace_uid: &str, spec: &ListSpec) -> Result<Vec<ItemRow>> {
+        listing::list(&self.conn(), workspace_uid, spec)
+    }
+
+    /// One typed item.
+    pub fn get<T: Item>(&self, workspace_uid: &str, id: &str) -> Result<Option<Stored<T>>> {
+        match self.get_item(workspace_uid, id)? {
+            Some(row) if row.item_type == T::ITEM_TYPE.as_str() => Ok(Some(Stored {
+                item: typed(&parse_doc(&row.doc)?)?,
+                workspace_uid: row.workspace_uid,
+                created_at: row.created_at,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// The one way a status changes. If the item is in one of `from`, checks the move to `to`
+    /// ([`qws_core::jobs::transition`]; an illegal move is an error and changes nothing),
+    /// applies `edit` to the other fields, and writes it with a conditional update. An item in
+    /// another status is left alone ([`Transition::Refused`]), so a terminal status is never
+    /// overwritten: a result that arrives after `Cancelled` finds the job not `Executing`.
+    pub fn transition<T: Item>(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        from: &[T::Status],
+        to: T::Status,
+        edit: &mut dyn FnMut(&mut T),
+    ) -> Result<Transition<T>> {
+        let mut conn = self.conn();
+        let tx = write_tx(&mut conn)?;
+        let Some(row) = tx
+            .query_row(
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM dp_items WHERE workspace_uid = ?1 AND id = ?2"
+                ),
+                params![workspace_uid, id],
+                row_to_item,
+            )
+            .optional()?
+        else {
+            return Ok(Transition::Missing);
+        };
+        if row.item_type != T::ITEM_TYPE.as_str() {
+            return Ok(Transition::Missing);
+        }
+        let mut doc = parse_doc(&row.doc)?;
+        let mut item: T = typed(&doc)?;
+        let current = item.status();
+        if !from.contains(&current) {
+            return Ok(Transition::Refused(item));
+        }
+        transition(current, to).map_err(|e| StoreError::IllegalTransition(e.to_string()))?;
+        edit(&mut item);
+        item.set_status_unchecked(to);
+        item.merge_into(&mut doc);
+        let n = write_doc(&tx, workspace_uid, id, to.as_str(), &doc, &row.status)?;
+        if n != 1 {
+            return Err(StoreError::Corrupt(
+                "an item changed inside its own transaction".into(),
+            ));
+        }
+        tx.commit()?;
+        Ok(Transition::Done(item))
+    }
+
+    /// Changes fields other than the status (`edit` cannot change it). `None` if the item does
+    /// not exist.
+    pub fn edit<T: Item>(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        edit: &mut dyn FnMut(&mut T),
+    ) -> Result<Option<T>> {
+        let mut conn = self.conn();
+        let tx = write_tx(&mut conn)?;
+        let Some(row) = tx
+            .query_row(
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM dp_items WHERE workspace_uid = ?1 AND id = ?2"
+                ),
+                params![workspace_uid, id],
+                row_to_item,
+            )
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        if row.item_type != T::ITEM_TYPE.as_str() {
+            return Ok(None);
+        }
+        let mut doc = parse_doc(&row.doc)?;
+        let mut item: T = typed(&doc)?;
+        let status = item.status();
+        edit(&mut item);
+        item.set_status_unchecked(status);
+        item.merge_into(&mut doc);
+        write_doc(&tx, workspace_uid, id, &row.status, &doc, &row.status)?;
+        tx.commit()?;
+        Ok(Some(item))
+    }
+
+    /// Ids of a session's jobs in `status`, in creation order, at most `limit`.
+    pub fn session_job_ids(
+        &self,
+        workspace_uid: &str,
+        session_id: &str,
+        status: &str,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id FROM dp_items WHERE workspace_uid = ?1 AND session_id = ?2
+               AND item_type = 'Job' AND status = ?3 ORDER BY created_at, id LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                workspace_uid,
+                session_id,
+                status,
+                limit.min(i64::MAX as usize) as i64
+            ],
+            |r| r.get(0),
+        )?;
+        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    }
+
+    /// Raw rewrite of one item's status and document, bypassing the state machine: for
+    /// repairing a database and for tests that stage a crash. The server changes statuses
+    /// only with [`JobStore::transition`]. `f` gets the current row and returns the new
+    /// `(status, doc)`, or `None` to leave it unchanged. Returns the row as stored afterwards
     /// and whether it changed; `None` if the item does not exist.
+    #[doc(hidden)]
     pub fn update_item<F>(
         &self,
         workspace_uid: &str,
@@ -310,9 +580,20 @@ impl JobStore {
         };
         let changed = match f(&row) {
             Some((status, doc)) => {
+                let mut values: Vec<rusqlite::types::Value> = vec![
+                    workspace_uid.to_string().into(),
+                    id.to_string().into(),
+                    status.clone().into(),
+                    doc.clone().into(),
+                ];
+                values.extend(query_values(&parse_doc(&doc).unwrap_or_default()));
                 tx.execute(
-                    "UPDATE dp_items SET status = ?3, doc = ?4 WHERE workspace_uid = ?1 AND id = ?2",
-                    params![workspace_uid, id, status, doc],
+                    &format!(
+                        "UPDATE dp_items SET status = ?3, doc = ?4, {}
+                          WHERE workspace_uid = ?1 AND id = ?2",
+                        query_assignments(5)
+                    ),
+                    rusqlite::params_from_iter(values),
                 )?;
                 row.status = status;
                 row.doc = doc;
@@ -530,6 +811,186 @@ mod tests {
         assert_eq!(doc["outputDataUri"], "http://127.1:1/job-old/outputData");
         assert_eq!(doc["name"], "keep?me");
         assert_eq!(strip_stored_queries(&s.conn()).unwrap(), 0, "idempotent");
+    }
+
+    fn full_job(id: &str, t: i64, name: &str, target: &str) -> ItemRow {
+        let doc = serde_json::json!({
+            "name": name, "target": target, "inputDataFormat": "ionq.circuit.v1",
+            "id": id, "itemType": "Job", "jobType": "QuantumComputing", "priority": "Standard",
+            "inputParams": {}, "tags": [], "providerId": "ionq", "containerUri": "http://h/c",
+            "inputDataUri": "http://h/c/inputData", "outputDataFormat": "ionq.quantum-results.v1",
+            "outputDataUri": "http://h/c/outputData",
+            "creationTime": format!("2026-11-{:02}T00:00:00.0000000Z", t),
+            "createdBy": "k", "createdByType": "Key", "beginExecutionTime": null,
+            "endExecutionTime": null, "cancellationTime": null, "costEstimate": null,
+            "isCancelling": false, "errorData": null, "status": "Waiting"
+        });
+        ItemRow {
+            doc: doc.to_string(),
+            ..job(id, t)
+        }
+    }
+
+    #[test]
+    fn transitions_are_checked_conditional_and_final() {
+        use qws_core::jobs::{Job, JobStatus::*};
+        let (_d, s) = open();
+        s.insert_job(&full_job("a", 1, "n", "ionq.simulator"), "ionq", "p", None)
+            .unwrap()
+            .unwrap();
+        let t = s
+            .transition::<Job>("w1", "a", &[Waiting], Executing, &mut |j| {
+                j.begin_execution_time = Some("b".into())
+            })
+            .unwrap();
+        assert!(matches!(&t, Transition::Done(j) if j.status == Executing));
+        assert_eq!(s.get_item("w1", "a").unwrap().unwrap().status, "Executing");
+        // Not in `from`: refused, unchanged.
+        let t = s
+            .transition::<Job>("w1", "a", &[Waiting], Failed, &mut |_| {})
+            .unwrap();
+        assert!(matches!(t, Transition::Refused(j) if j.status == Executing));
+        // Illegal even when asked for: an error, nothing written.
+        let e = s
+            .transition::<Job>("w1", "a", &[Executing], Executing, &mut |_| {})
+            .unwrap_err();
+        assert!(matches!(e, StoreError::IllegalTransition(_)), "{e}");
+        s.transition::<Job>("w1", "a", &[Waiting, Executing], Cancelled, &mut |_| {})
+            .unwrap();
+        // A late result never replaces Cancelled.
+        let late = s
+            .transition::<Job>("w1", "a", &[Executing], Succeeded, &mut |_| {})
+            .unwrap();
+        assert!(matches!(late, Transition::Refused(j) if j.status == Cancelled));
+        let doc: Value =
+            serde_json::from_str(&s.get_item("w1", "a").unwrap().unwrap().doc).unwrap();
+        assert_eq!(doc["status"], "Cancelled");
+        assert_eq!(doc["beginExecutionTime"], "b");
+        assert_eq!(
+            s.transition::<Job>("w1", "zz", &[Waiting], Executing, &mut |_| {})
+                .unwrap(),
+            Transition::Missing
+        );
+        // Edits never change the status.
+        let j = s
+            .edit::<Job>("w1", "a", &mut |j| {
+                j.status = Waiting;
+                j.priority = Some("High".into())
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(j.status, Cancelled);
+        assert_eq!(s.get_item("w1", "a").unwrap().unwrap().status, "Cancelled");
+    }
+
+    #[test]
+    fn lists_filter_order_and_page_in_sql() {
+        use crate::listing::*;
+        let (_d, s) = open();
+        for (i, (name, target)) in [
+            ("Bell", "ionq.simulator"),
+            ("ghz", "quantinuum.sim.h1-1e"),
+            ("bell-2", "ionq.simulator"),
+            ("x", "ionq.simulator"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let id = format!("j{i}");
+            s.insert_job(
+                &full_job(&id, i as i64 + 1, name, target),
+                "ionq",
+                "p",
+                None,
+            )
+            .unwrap()
+            .unwrap();
+        }
+        let ids = |spec: &ListSpec| -> Vec<String> {
+            s.list_page("w1", spec)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        let mut spec = ListSpec {
+            scope: Scope::Jobs,
+            cond: Some(Cond::And(
+                Box::new(Cond::StartsWith(Field::Name, "BELL".into())),
+                Box::new(Cond::Compare(
+                    Field::Target,
+                    CmpOp::Eq,
+                    Operand::Text("IonQ.Simulator".into()),
+                )),
+            )),
+            order: vec![(Field::CreationTime, true)],
+            skip: 0,
+            limit: 10,
+        };
+        assert_eq!(ids(&spec), ["j2", "j0"]);
+        spec.skip = 1;
+        spec.limit = 1;
+        assert_eq!(ids(&spec), ["j0"]);
+        spec.cond = Some(Cond::Compare(
+            Field::Name,
+            CmpOp::Ne,
+            Operand::Text("x".into()),
+        ));
+        spec.skip = 0;
+        spec.limit = 10;
+        spec.order = vec![];
+        assert_eq!(ids(&spec), ["j0", "j1", "j2"]);
+        let day2 = qws_core::jobs::parse_time_nanos("2026-11-02", false).unwrap();
+        spec.cond = Some(Cond::Compare(
+            Field::CreationTime,
+            CmpOp::Ge,
+            Operand::Time(day2),
+        ));
+        assert_eq!(ids(&spec), ["j1", "j2", "j3"]);
+        spec.cond = Some(Cond::Never);
+        assert!(ids(&spec).is_empty());
+        spec.cond = None;
+        spec.scope = Scope::Sessions;
+        assert!(ids(&spec).is_empty());
+    }
+
+    #[test]
+    fn rows_written_before_the_list_columns_are_indexed_at_open() {
+        use crate::listing::*;
+        let (d, s) = open();
+        s.insert_job(
+            &full_job("old", 1, "Legacy", "ionq.simulator"),
+            "ionq",
+            "p",
+            None,
+        )
+        .unwrap()
+        .unwrap();
+        s.conn()
+            .execute(
+                "UPDATE dp_items SET q_indexed = 0, q_name = NULL, q_target = NULL, q_created = NULL",
+                [],
+            )
+            .unwrap();
+        drop(s);
+        let s = JobStore::open(d.path()).unwrap();
+        let spec = ListSpec {
+            scope: Scope::Jobs,
+            cond: Some(Cond::StartsWith(Field::Name, "leg".into())),
+            order: vec![(Field::CreationTime, false)],
+            skip: 0,
+            limit: 10,
+        };
+        assert_eq!(s.list_page("w1", &spec).unwrap().len(), 1);
+        let left: i64 = s
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM dp_items WHERE q_indexed = 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
     }
 
     #[test]

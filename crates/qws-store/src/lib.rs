@@ -13,6 +13,8 @@ pub mod blobs;
 pub mod crypto;
 pub mod identity;
 pub mod jobs;
+pub mod listing;
+pub mod queue;
 mod schema;
 mod store;
 

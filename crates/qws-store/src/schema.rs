@@ -270,6 +270,29 @@ BEGIN
         (SELECT object_id FROM id_service_principals WHERE workspace_uid = OLD.uid);
 END;
 "#,
+    // Typed job model (job lists filtered, ordered and paged in SQL): the fields the list
+    // filter can name, as it compares them (text lower-cased, `creationTime` in unix
+    // nanoseconds), kept up to date by every write of a document. `q_indexed = 0` marks rows
+    // written before this migration; `JobStore::open` fills them in. Indexes serve the
+    // filters clients send: `CreationTime` ranges and order, `Target`, `State`, sessions.
+    r#"
+ALTER TABLE dp_items ADD COLUMN q_indexed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE dp_items ADD COLUMN q_id TEXT;
+ALTER TABLE dp_items ADD COLUMN q_name TEXT;
+ALTER TABLE dp_items ADD COLUMN q_item_type TEXT;
+ALTER TABLE dp_items ADD COLUMN q_job_type TEXT;
+ALTER TABLE dp_items ADD COLUMN q_provider TEXT;
+ALTER TABLE dp_items ADD COLUMN q_target TEXT;
+ALTER TABLE dp_items ADD COLUMN q_status TEXT;
+ALTER TABLE dp_items ADD COLUMN q_session TEXT;
+ALTER TABLE dp_items ADD COLUMN q_priority TEXT;
+ALTER TABLE dp_items ADD COLUMN q_created INTEGER;
+CREATE INDEX dp_items_q_created ON dp_items(workspace_uid, item_type, q_created);
+CREATE INDEX dp_items_q_target ON dp_items(workspace_uid, item_type, q_target, q_created);
+CREATE INDEX dp_items_q_status ON dp_items(workspace_uid, item_type, q_status, q_created);
+CREATE INDEX dp_items_session ON dp_items(workspace_uid, session_id, created_at);
+CREATE INDEX dp_items_unindexed ON dp_items(q_indexed) WHERE q_indexed = 0;
+"#,
 ];
 
 /// Brings the database to the newest schema.

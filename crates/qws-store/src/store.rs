@@ -21,6 +21,9 @@ pub enum StoreError {
     /// Encryption failed or the master key does not match the data.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// A status change the job or session state machine does not allow.
+    #[error("illegal status change: {0}")]
+    IllegalTransition(String),
     /// Stored JSON is corrupt.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),

@@ -206,7 +206,7 @@ pub fn prepare(
         max_output_bytes: budget.max_output_bytes,
         ..Limits::default()
     };
-    let shots = crate::planes::dataplane::items::requested_shots(doc)
+    let shots = qws_core::jobs::requested_shots(doc.get("inputParams"))
         .unwrap_or(DEFAULT_SHOTS)
         .max(1);
     if shots > limits.max_shots {

@@ -14,16 +14,21 @@
 //! * At start-up, jobs left `Executing` by a crash return to `Waiting` and every waiting job is
 //!   queued again, oldest first.
 //! * `averageQueueTime` per target is a moving average of measured Waiting → Executing delays.
+//!
+//! The scheduler sees the store only through [`JobQueueStore`] (job and session metadata; every
+//! status change is a [`qws_store::jobs::JobStore::transition`]) and [`JobDataStore`] (input
+//! and output blobs), not the server's state, so it is tested on its own (see `tests`).
 
 pub mod contain;
 pub mod exec;
 pub mod queue;
 
-use crate::planes::dataplane::items::{self, status};
-use crate::planes::dataplane::now_string;
-use crate::state::AppState;
 use queue::{Caps, FairQueue, QueuedJob, Refusal};
-use qws_store::jobs::JobStore;
+use qws_core::jobs::{
+    cost_estimate, ErrorData, Job, JobFailurePolicy, JobStatus, SessionStatus, OUTPUT_BLOB,
+};
+use qws_store::jobs::Transition;
+use qws_store::queue::{Input, JobDataStore, JobQueueStore};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -114,6 +119,8 @@ pub struct SchedulerConfig {
     pub max_execution_time: Duration,
     /// Per-target execution time limits (`--target-max-execution-time TARGET=SECONDS`).
     pub target_max_execution_time: BTreeMap<String, Duration>,
+    /// Largest job input blob (the data plane's limit; set by the server).
+    pub max_input_bytes: u64,
 }
 
 impl SchedulerConfig {
@@ -136,6 +143,7 @@ impl SchedulerConfig {
             max_attempts: 3,
             max_execution_time: Duration::from_secs(3600),
             target_max_execution_time: BTreeMap::new(),
+            max_input_bytes: 64 << 20,
         }
     }
 
@@ -184,7 +192,8 @@ pub struct Busy {
 #[derive(Debug)]
 pub struct Scheduler {
     config: SchedulerConfig,
-    jobs: Arc<JobStore>,
+    store: Arc<dyn JobQueueStore>,
+    data: Arc<dyn JobDataStore>,
     queue: Mutex<FairQueue>,
     notify: Notify,
     memory: Arc<Semaphore>,
@@ -220,19 +229,36 @@ pub fn principal_key(workspace: &str, created_by: &str, created_by_type: &str) -
     }
 }
 
-fn submitter(workspace: &str, doc: &Map<String, Value>) -> String {
-    let s = |k| doc.get(k).and_then(Value::as_str).unwrap_or("");
-    principal_key(workspace, s("createdBy"), s("createdByType"))
+fn submitter(workspace: &str, job: &Job) -> String {
+    principal_key(workspace, &job.created_by, &job.created_by_type)
 }
+
+/// Now, in the wire format.
+fn now_string() -> String {
+    qws_core::time_fmt::arm_precise(time::OffsetDateTime::now_utc())
+}
+
+/// Unix nanoseconds now.
+fn now_nanos() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Most jobs of one session that an abort fails.
+const MAX_SESSION_JOBS: usize = 100_000;
 
 impl Scheduler {
     /// A scheduler over the job store (not yet running; see [`Scheduler::start`]).
-    pub fn new(jobs: Arc<JobStore>, config: SchedulerConfig) -> Arc<Scheduler> {
+    pub fn new(
+        store: Arc<dyn JobQueueStore>,
+        data: Arc<dyn JobDataStore>,
+        config: SchedulerConfig,
+    ) -> Arc<Scheduler> {
         let permits = (config.memory_budget_bytes / MIB).clamp(1, u32::MAX as u64 >> 3) as usize;
         Arc::new(Scheduler {
             memory: Arc::new(Semaphore::new(permits)),
             config,
-            jobs,
+            store,
+            data,
             queue: Mutex::new(FairQueue::default()),
             notify: Notify::new(),
             cancelled: Mutex::new(HashSet::new()),
@@ -348,32 +374,37 @@ impl Scheduler {
     /// again, oldest first, unless it has already been started [`SchedulerConfig::max_attempts`]
     /// times: then the process died during each attempt, and the job fails instead of taking
     /// the server down once more.
-    pub fn start(self: &Arc<Self>, state: AppState) -> anyhow::Result<()> {
+    pub fn start(self: &Arc<Self>) -> anyhow::Result<()> {
         let stale = self
-            .jobs
-            .jobs_with_status(&[status::EXECUTING], usize::MAX >> 1)?;
+            .store
+            .jobs_in_status(JobStatus::Executing, usize::MAX >> 1)?;
         let mut failed = 0usize;
-        for row in &stale {
-            let attempts = self.jobs.attempts(&row.workspace_uid, &row.id)?;
-            let give_up = attempts >= self.config.max_attempts;
-            let end = now_string();
-            self.jobs.update_item(&row.workspace_uid, &row.id, |r| {
-                (r.status == status::EXECUTING).then(|| {
-                    let mut d = items::doc_of(r);
-                    if give_up {
-                        let f = Self::interrupted(attempts);
-                        d.insert("status".into(), json!(status::FAILED));
-                        d.insert("endExecutionTime".into(), json!(end));
-                        d.insert("errorData".into(), items::error_data(f.code, &f.message));
-                        (status::FAILED.to_string(), items::to_text(&d))
-                    } else {
-                        d.insert("status".into(), json!(status::WAITING));
-                        d.insert("beginExecutionTime".into(), Value::Null);
-                        (status::WAITING.to_string(), items::to_text(&d))
-                    }
-                })
-            })?;
-            failed += give_up as usize;
+        for s in &stale {
+            let (ws, id) = (&s.workspace_uid, &s.item.id);
+            let attempts = self.store.attempts(ws, id)?;
+            if attempts >= self.config.max_attempts {
+                let f = Self::interrupted(attempts);
+                let end = now_string();
+                self.store.transition_job(
+                    ws,
+                    id,
+                    &[JobStatus::Executing],
+                    JobStatus::Failed,
+                    &mut |j| {
+                        j.end_execution_time = Some(end.clone());
+                        j.error_data = Some(ErrorData::new(f.code, &f.message));
+                    },
+                )?;
+                failed += 1;
+            } else {
+                self.store.transition_job(
+                    ws,
+                    id,
+                    &[JobStatus::Executing],
+                    JobStatus::Waiting,
+                    &mut |j| j.begin_execution_time = None,
+                )?;
+            }
         }
         if !stale.is_empty() {
             tracing::info!(
@@ -382,31 +413,32 @@ impl Scheduler {
             );
         }
         let waiting = self
-            .jobs
-            .jobs_with_status(&[status::WAITING], usize::MAX >> 1)?;
+            .store
+            .jobs_in_status(JobStatus::Waiting, usize::MAX >> 1)?;
         let mut queue = Vec::with_capacity(waiting.len());
-        for row in waiting {
-            let attempts = self.jobs.attempts(&row.workspace_uid, &row.id)?;
+        for s in waiting {
+            let attempts = self.store.attempts(&s.workspace_uid, &s.item.id)?;
             if attempts >= self.config.max_attempts {
                 // Died while being prepared, every time.
                 let f = Self::interrupted(attempts);
                 let end = now_string();
-                self.jobs.update_item(&row.workspace_uid, &row.id, |r| {
-                    (r.status == status::WAITING).then(|| {
-                        let mut d = items::doc_of(r);
-                        d.insert("status".into(), json!(status::FAILED));
-                        d.insert("endExecutionTime".into(), json!(end));
-                        d.insert("errorData".into(), items::error_data(f.code, &f.message));
-                        (status::FAILED.to_string(), items::to_text(&d))
-                    })
-                })?;
+                self.store.transition_job(
+                    &s.workspace_uid,
+                    &s.item.id,
+                    &[JobStatus::Waiting],
+                    JobStatus::Failed,
+                    &mut |j| {
+                        j.end_execution_time = Some(end.clone());
+                        j.error_data = Some(ErrorData::new(f.code, &f.message));
+                    },
+                )?;
                 failed += 1;
                 continue;
             }
-            let principal = submitter(&row.workspace_uid, &items::doc_of(&row));
+            let principal = submitter(&s.workspace_uid, &s.item);
             queue.push(QueuedJob {
-                workspace: row.workspace_uid,
-                id: row.id,
+                workspace: s.workspace_uid,
+                id: s.item.id,
                 principal,
             });
         }
@@ -425,8 +457,8 @@ impl Scheduler {
         }
         let mut tasks = lock(&self.worker_tasks);
         for _ in 0..self.config.workers {
-            let (me, st) = (self.clone(), state.clone());
-            tasks.push(tokio::spawn(async move { me.worker(st).await }));
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move { me.worker().await }));
         }
         self.notify.notify_waiters();
         Ok(())
@@ -470,17 +502,22 @@ impl Scheduler {
 
     /// Puts a job the shutdown interrupted back to `Waiting` and takes back its attempt.
     async fn set_aside(&self, ws: &str, id: &str) -> anyhow::Result<()> {
-        let (js, w, i) = (self.jobs.clone(), ws.to_string(), id.to_string());
+        let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
         Self::blocking(move || {
-            let back = js.update_item(&w, &i, |r| {
-                (r.status == status::EXECUTING || r.status == status::WAITING).then(|| {
-                    let mut d = items::doc_of(r);
-                    d.insert("status".into(), json!(status::WAITING));
-                    d.insert("beginExecutionTime".into(), Value::Null);
-                    (status::WAITING.to_string(), items::to_text(&d))
-                })
-            })?;
-            if let Some((_, true)) = back {
+            let back = js.transition_job(
+                &w,
+                &i,
+                &[JobStatus::Executing],
+                JobStatus::Waiting,
+                &mut |j| j.begin_execution_time = None,
+            )?;
+            let set_aside = match back {
+                Transition::Done(_) => true,
+                // Stopped before it began executing: still Waiting, but the attempt counted.
+                Transition::Refused(j) => j.status == JobStatus::Waiting,
+                Transition::Missing => false,
+            };
+            if set_aside {
                 js.release_attempt(&w, &i)?;
             }
             Ok(())
@@ -503,13 +540,13 @@ impl Scheduler {
         }
     }
 
-    async fn worker(self: Arc<Self>, state: AppState) {
+    async fn worker(self: Arc<Self>) {
         loop {
             let Some(job) = self.next_job().await else {
                 return;
             };
             let (ws, id) = (job.workspace.clone(), job.id.clone());
-            if let Err(e) = self.process(&state, &ws, &id).await {
+            if let Err(e) = self.process(&ws, &id).await {
                 tracing::error!(job = %id, error = %e, "job processing failed");
                 let failure = exec::JobFailure::new(
                     "InternalError",
@@ -517,8 +554,8 @@ impl Scheduler {
                 );
                 // Whichever state the job was left in, it ends failed (never replacing
                 // Cancelled or a terminal state).
-                let _ = self.fail_waiting(&state, &ws, &id, failure.clone()).await;
-                let _ = self.finish(&state, &ws, &id, Err(failure), 0).await;
+                let _ = self.fail_waiting(&ws, &id, failure.clone()).await;
+                let _ = self.finish(&ws, &id, Err(failure), 0).await;
             }
             lock(&self.queue).finished(&job);
             // A slot of this workspace or principal is free: another worker may now take a
@@ -538,98 +575,78 @@ impl Scheduler {
             .map_err(|e| anyhow::anyhow!("blocking task: {e}"))?
     }
 
-    async fn process(&self, state: &AppState, ws: &str, id: &str) -> anyhow::Result<()> {
+    async fn process(&self, ws: &str, id: &str) -> anyhow::Result<()> {
         // Count the attempt before touching the program (see `start`).
-        let (js, w, i) = (self.jobs.clone(), ws.to_string(), id.to_string());
+        let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
         if Self::blocking(move || Ok(js.begin_attempt(&w, &i)?))
             .await?
             .is_none()
         {
             return Ok(()); // cancelled or deleted meanwhile
         }
-        let (js, w, i) = (self.jobs.clone(), ws.to_string(), id.to_string());
-        let Some(row) = Self::blocking(move || Ok(js.get_item(&w, &i)?)).await? else {
+        let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
+        let Some(stored) = Self::blocking(move || Ok(js.job(&w, &i)?)).await? else {
             return Ok(());
         };
-        if row.status != status::WAITING {
+        let job = stored.item;
+        if job.status != JobStatus::Waiting {
             return Ok(());
         }
-        let doc = items::doc_of(&row);
-        let s = |k: &str| doc.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        let (target_id, input_format, output_format) =
-            (s("target"), s("inputDataFormat"), s("outputDataFormat"));
-        let Some((_, target)) = qws_core::catalog::target(&target_id) else {
-            return self
-                .fail_waiting(
-                    state,
-                    ws,
-                    id,
-                    exec::JobFailure::new(
-                        "UnknownTarget",
-                        format!("The target '{target_id}' is no longer offered."),
-                    ),
-                )
-                .await;
+        let Some((_, target)) = qws_core::catalog::target(&job.target) else {
+            let f = exec::JobFailure::new(
+                "UnknownTarget",
+                format!("The target '{}' is no longer offered.", job.target),
+            );
+            return self.fail_waiting(ws, id, f).await;
         };
 
         // Read and parse the input before taking any memory.
         let Some((container, Some(blob))) =
-            crate::planes::blob::sas::parse_blob_url(&s("inputDataUri"))
+            crate::planes::blob::sas::parse_blob_url(&job.input_data_uri)
         else {
-            return self
-                .fail_waiting(
-                    state,
-                    ws,
-                    id,
-                    exec::JobFailure::new(
-                        "InvalidInputDataUri",
-                        "inputDataUri does not name a blob.",
-                    ),
-                )
-                .await;
+            let f =
+                exec::JobFailure::new("InvalidInputDataUri", "inputDataUri does not name a blob.");
+            return self.fail_waiting(ws, id, f).await;
         };
-        let max_input = state.dataplane.config.max_input_bytes;
+        let max_input = self.config.max_input_bytes;
         let budget = self.config.budget();
-        let (blobs, w, c, b, d) = (
-            state.blobs.clone(),
-            ws.to_string(),
-            container.clone(),
-            blob.clone(),
-            doc.clone(),
+        // The program's parameters, as `prepare` reads them from the document.
+        let d = match serde_json::to_value(&job) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        let (input_format, output_format) = (
+            job.input_data_format.clone(),
+            job.output_data_format.clone(),
         );
+        let (data, w, c, b) = (self.data.clone(), ws.to_string(), container.clone(), blob);
         let read_and_prepare =
             move || -> anyhow::Result<Result<exec::Prepared, exec::JobFailure>> {
-                let props = match blobs.blob_props(&w, &c, &b) {
-                    Ok(Some(p)) => p,
-                    Ok(None) | Err(_) => {
+                let data = match data
+                    .read_input(&w, &c, &b, max_input)
+                    .map_err(|e| anyhow::anyhow!("reading the input: {e}"))?
+                {
+                    Input::Found {
+                        data,
+                        content_encoding,
+                    } => match exec::decode_content(data, content_encoding.as_deref(), max_input) {
+                        Ok(d) => d,
+                        Err(f) => return Ok(Err(f)),
+                    },
+                    Input::NotFound => {
                         return Ok(Err(exec::JobFailure::new(
                             "InputDataNotFound",
                             format!("The input blob '{b}' was not found in container '{c}'."),
                         )))
                     }
-                };
-                if props.length > max_input {
-                    return Ok(Err(exec::JobFailure::new(
-                        "InputDataTooLarge",
-                        format!(
-                            "The input is {} bytes; at most {max_input} are accepted.",
-                            props.length
-                        ),
-                    )));
-                }
-                let Some((data, props)) = blobs.get_blob(&w, &c, &b)? else {
-                    return Ok(Err(exec::JobFailure::new(
-                        "InputDataNotFound",
-                        format!("The input blob '{b}' was not found."),
-                    )));
-                };
-                let data = match exec::decode_content(
-                    data,
-                    props.content_encoding.as_deref(),
-                    max_input,
-                ) {
-                    Ok(d) => d,
-                    Err(f) => return Ok(Err(f)),
+                    Input::TooLarge(length) => {
+                        return Ok(Err(exec::JobFailure::new(
+                            "InputDataTooLarge",
+                            format!(
+                                "The input is {length} bytes; at most {max_input} are accepted."
+                            ),
+                        )))
+                    }
                 };
                 Ok(exec::prepare(
                     &input_format,
@@ -647,7 +664,7 @@ impl Scheduler {
         };
         let prepared = match prepared {
             Ok(p) => p,
-            Err(f) => return self.fail_waiting(state, ws, id, f).await,
+            Err(f) => return self.fail_waiting(ws, id, f).await,
         };
         let permits = prepared.memory_bytes.div_ceil(MIB).max(1);
         if permits > (budget.memory_bytes / MIB).max(1) {
@@ -659,7 +676,7 @@ impl Scheduler {
                     budget.memory_bytes / MIB
                 ),
             );
-            return self.fail_waiting(state, ws, id, f).await;
+            return self.fail_waiting(ws, id, f).await;
         }
         let acquire = self.memory.clone().acquire_many_owned(permits as u32);
         let _permit = tokio::select! {
@@ -668,25 +685,22 @@ impl Scheduler {
         };
 
         // Waiting → Executing (unless cancelled or deleted meanwhile).
-        let (js, w, i) = (self.jobs.clone(), ws.to_string(), id.to_string());
+        let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
         let begin = now_string();
         let started = Self::blocking(move || {
-            Ok(js.update_item(&w, &i, |r| {
-                (r.status == status::WAITING).then(|| {
-                    let mut d = items::doc_of(r);
-                    d.insert("status".into(), json!(status::EXECUTING));
-                    d.insert("beginExecutionTime".into(), json!(begin));
-                    (status::EXECUTING.to_string(), items::to_text(&d))
-                })
-            })?)
+            Ok(js.transition_job(
+                &w,
+                &i,
+                &[JobStatus::Waiting],
+                JobStatus::Executing,
+                &mut |j| j.begin_execution_time = Some(begin.clone()),
+            )?)
         })
         .await?;
-        match started {
-            Some((_, true)) => {}
-            _ => return Ok(()),
+        if !matches!(started, Transition::Done(_)) {
+            return Ok(());
         }
-        let waited =
-            (crate::planes::dataplane::jobs::now_nanos() - row.created_at).max(0) as f64 / 1e9;
+        let waited = (now_nanos() - stored.created_at).max(0) as f64 / 1e9;
         self.record_queue_time(target.id, waited);
 
         let shots = prepared.shots;
@@ -707,17 +721,12 @@ impl Scheduler {
         }
         let result = match result {
             Ok(bytes) => {
-                let (blobs, w, c) = (state.blobs.clone(), ws.to_string(), container);
-                let written = Self::blocking(move || {
-                    let headers = qws_store::blobs::BlobHeaders {
-                        content_type: Some("application/json".into()),
-                        ..Default::default()
-                    };
-                    Ok(blobs.put_blob(&w, &c, items::OUTPUT_BLOB, &bytes, headers, false))
-                })
-                .await?;
+                let (data, w, c) = (self.data.clone(), ws.to_string(), container);
+                let written =
+                    Self::blocking(move || Ok(data.write_output(&w, &c, OUTPUT_BLOB, &bytes)))
+                        .await?;
                 match written {
-                    Ok(_) => Ok(()),
+                    Ok(()) => Ok(()),
                     Err(e) => Err(exec::JobFailure::new(
                         "OutputWriteFailed",
                         format!("The output could not be stored: {e}"),
@@ -726,7 +735,7 @@ impl Scheduler {
             }
             Err(f) => Err(f),
         };
-        self.finish(state, ws, id, result, shots).await
+        self.finish(ws, id, result, shots).await
     }
 
     /// Simulates on a contained thread; past `limit` the run is stopped through its cancel
@@ -768,118 +777,95 @@ impl Scheduler {
     /// Executing → Succeeded/Failed (never replacing Cancelled), then session bookkeeping.
     async fn finish(
         &self,
-        state: &AppState,
         ws: &str,
         id: &str,
         result: Result<(), exec::JobFailure>,
         shots: u64,
     ) -> anyhow::Result<()> {
-        let (js, w, i) = (self.jobs.clone(), ws.to_string(), id.to_string());
-        let failed = result.is_err();
+        let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
         let end = now_string();
+        let to = match result {
+            Ok(()) => JobStatus::Succeeded,
+            Err(_) => JobStatus::Failed,
+        };
         let out = Self::blocking(move || {
-            Ok(js.update_item(&w, &i, |r| {
-                if r.status != status::EXECUTING {
-                    return None;
-                }
-                let mut d = items::doc_of(r);
-                d.insert("endExecutionTime".into(), json!(end));
-                let st = match &result {
-                    Ok(()) => {
-                        d.insert("costEstimate".into(), items::cost_estimate(shots));
-                        d.insert("quantumComputingData".into(), json!({"count": 1}));
-                        status::SUCCEEDED
+            Ok(
+                js.transition_job(&w, &i, &[JobStatus::Executing], to, &mut |j| {
+                    j.end_execution_time = Some(end.clone());
+                    match &result {
+                        Ok(()) => {
+                            j.cost_estimate = Some(cost_estimate(shots));
+                            j.quantum_computing_data = Some(json!({"count": 1}));
+                        }
+                        Err(f) => j.error_data = Some(ErrorData::new(f.code, &f.message)),
                     }
-                    Err(f) => {
-                        d.insert("errorData".into(), items::error_data(f.code, &f.message));
-                        status::FAILED
-                    }
-                };
-                d.insert("status".into(), json!(st));
-                Some((st.to_string(), items::to_text(&d)))
-            })?)
+                })?,
+            )
         })
         .await?;
-        if let (true, Some((row, true))) = (failed, out) {
-            self.after_failure(state, ws, &items::doc_of(&row)).await?;
+        if let (JobStatus::Failed, Transition::Done(job)) = (to, out) {
+            self.after_failure(ws, &job).await?;
         }
         Ok(())
     }
 
     /// Waiting → Failed for jobs that never started.
-    async fn fail_waiting(
-        &self,
-        state: &AppState,
-        ws: &str,
-        id: &str,
-        f: exec::JobFailure,
-    ) -> anyhow::Result<()> {
-        let (js, w, i) = (self.jobs.clone(), ws.to_string(), id.to_string());
+    async fn fail_waiting(&self, ws: &str, id: &str, f: exec::JobFailure) -> anyhow::Result<()> {
+        let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
         let end = now_string();
         let out = Self::blocking(move || {
-            Ok(js.update_item(&w, &i, |r| {
-                (r.status == status::WAITING).then(|| {
-                    let mut d = items::doc_of(r);
-                    d.insert("status".into(), json!(status::FAILED));
-                    d.insert("endExecutionTime".into(), json!(end));
-                    d.insert("errorData".into(), items::error_data(f.code, &f.message));
-                    (status::FAILED.to_string(), items::to_text(&d))
-                })
-            })?)
+            Ok(
+                js.transition_job(&w, &i, &[JobStatus::Waiting], JobStatus::Failed, &mut |j| {
+                    j.end_execution_time = Some(end.clone());
+                    j.error_data = Some(ErrorData::new(f.code, &f.message));
+                })?,
+            )
         })
         .await?;
-        if let Some((row, true)) = out {
-            self.after_failure(state, ws, &items::doc_of(&row)).await?;
+        if let Transition::Done(job) = out {
+            self.after_failure(ws, &job).await?;
         }
         Ok(())
     }
 
     /// With `jobFailurePolicy: Abort`, a failed job ends its session: the session becomes
     /// `Failed` and its waiting jobs fail.
-    async fn after_failure(
-        &self,
-        _state: &AppState,
-        ws: &str,
-        job: &Map<String, Value>,
-    ) -> anyhow::Result<()> {
-        let Some(sid) = job.get("sessionId").and_then(Value::as_str) else {
+    async fn after_failure(&self, ws: &str, job: &Job) -> anyhow::Result<()> {
+        let Some(sid) = job.session_id.clone() else {
             return Ok(());
         };
-        let (js, w, s) = (self.jobs.clone(), ws.to_string(), sid.to_string());
-        let failed_job = job
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let (js, w) = (self.store.clone(), ws.to_string());
+        let failed_job = job.id.clone();
         let aborted = Self::blocking(move || {
-            let out = js.update_item(&w, &s, |r| {
-                if r.item_type != "Session" || crate::planes::dataplane::sessions::session_closed(&r.status) {
-                    return None;
-                }
-                let d = items::doc_of(r);
-                if d.get("jobFailurePolicy").and_then(Value::as_str) == Some("Continue") {
-                    return None;
-                }
-                let mut d = d;
-                d.insert("status".into(), json!(status::FAILED));
-                d.insert("endExecutionTime".into(), json!(now_string()));
-                Some((status::FAILED.to_string(), items::to_text(&d)))
-            })?;
+            match js.session(&w, &sid)? {
+                Some(s) if s.item.job_failure_policy == JobFailurePolicy::Abort => {}
+                _ => return Ok(Vec::new()),
+            }
+            let end = now_string();
+            let out = js.transition_session(
+                &w,
+                &sid,
+                &[SessionStatus::Waiting, SessionStatus::Executing],
+                SessionStatus::Failed,
+                &mut |s| s.end_execution_time = Some(end.clone()),
+            )?;
             let mut aborted = Vec::new();
-            if let Some((_, true)) = out {
-                for j in js.list_items(&w, Some("Job"), Some(&s), crate::planes::dataplane::MAX_LISTED)? {
-                    let msg = format!("Session '{s}' was aborted because job '{failed_job}' failed (jobFailurePolicy: Abort).");
+            if let Transition::Done(_) = out {
+                let msg = format!("Session '{sid}' was aborted because job '{failed_job}' failed (jobFailurePolicy: Abort).");
+                for id in js.session_jobs_in_status(&w, &sid, JobStatus::Waiting, MAX_SESSION_JOBS)? {
                     let end = now_string();
-                    if let Some((_, true)) = js.update_item(&w, &j.id, |r| {
-                        (r.status == status::WAITING).then(|| {
-                            let mut d = items::doc_of(r);
-                            d.insert("status".into(), json!(status::FAILED));
-                            d.insert("endExecutionTime".into(), json!(end));
-                            d.insert("errorData".into(), items::error_data("SessionAborted", &msg));
-                            (status::FAILED.to_string(), items::to_text(&d))
-                        })
-                    })? {
-                        aborted.push(j.id);
+                    let t = js.transition_job(
+                        &w,
+                        &id,
+                        &[JobStatus::Waiting],
+                        JobStatus::Failed,
+                        &mut |j| {
+                            j.end_execution_time = Some(end.clone());
+                            j.error_data = Some(ErrorData::new("SessionAborted", &msg));
+                        },
+                    )?;
+                    if let Transition::Done(_) = t {
+                        aborted.push(id);
                     }
                 }
             }
@@ -892,6 +878,9 @@ impl Scheduler {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod store_tests;
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@
 //! Python enum prefix (`'JobStatus.WAITING'`) and compare case-insensitively, and dates are
 //! unquoted `YYYY-MM-DD` (a date-only `le`/`gt` bound covers the whole day).
 
+use qws_store::listing::{CmpOp as SqlOp, Cond, Field, Operand};
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 
@@ -333,22 +334,7 @@ fn strip_enum(v: &str) -> &str {
     }
 }
 
-/// Unix nanoseconds of an RFC 3339 time or a `YYYY-MM-DD` date (`end_of_day` for inclusive
-/// upper bounds).
-fn parse_time(v: &str, end_of_day: bool) -> Option<i128> {
-    use time::format_description::well_known::Rfc3339;
-    if let Ok(t) = time::OffsetDateTime::parse(v, &Rfc3339) {
-        return Some(t.unix_timestamp_nanos());
-    }
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let d = time::Date::parse(v, &fmt).ok()?;
-    let t = d.midnight().assume_utc().unix_timestamp_nanos();
-    Some(if end_of_day {
-        t + 86_400_000_000_000 - 1
-    } else {
-        t
-    })
-}
+use qws_core::jobs::parse_time_nanos as parse_time;
 
 fn field<'a>(doc: &'a Map<String, Value>, f: &str) -> Option<&'a str> {
     doc.get(f).and_then(Value::as_str)
@@ -388,6 +374,51 @@ impl Filter {
                 }
             }
         }
+    }
+}
+
+impl Filter {
+    /// The same condition for the store to evaluate in SQL ([`qws_store::listing`]), with the
+    /// values prepared as [`Filter::matches`] compares them: enum prefixes dropped, times
+    /// parsed (a date-only upper bound covers its whole day).
+    pub fn to_cond(&self) -> Cond {
+        match self {
+            Filter::And(a, b) => Cond::And(Box::new(a.to_cond()), Box::new(b.to_cond())),
+            Filter::Or(a, b) => Cond::Or(Box::new(a.to_cond()), Box::new(b.to_cond())),
+            Filter::StartsWith(p, v) => match Field::from_json_name(p) {
+                Some(f) => Cond::StartsWith(f, v.clone()),
+                None => Cond::Never,
+            },
+            Filter::Compare(p, CmpOp(op), v, _quoted) => {
+                let Some(field) = Field::from_json_name(p) else {
+                    return Cond::Never;
+                };
+                let op = match op {
+                    Op::Eq => SqlOp::Eq,
+                    Op::Ne => SqlOp::Ne,
+                    Op::Ge => SqlOp::Ge,
+                    Op::Gt => SqlOp::Gt,
+                    Op::Le => SqlOp::Le,
+                    Op::Lt => SqlOp::Lt,
+                };
+                if field == Field::CreationTime {
+                    let date_only = v.len() == 10;
+                    match parse_time(v, date_only && matches!(op, SqlOp::Le | SqlOp::Gt)) {
+                        Some(t) => Cond::Compare(field, op, Operand::Time(t)),
+                        None => Cond::Never,
+                    }
+                } else {
+                    Cond::Compare(field, op, Operand::Text(strip_enum(v).to_string()))
+                }
+            }
+        }
+    }
+}
+
+impl OrderKey {
+    /// The store's order key: the field, and whether it is descending.
+    pub fn to_store(&self) -> Option<(Field, bool)> {
+        Field::from_json_name(self.field).map(|f| (f, self.desc))
     }
 }
 
@@ -503,5 +534,175 @@ mod tests {
         assert_eq!(compare(&a, &b, &keys), Ordering::Greater);
         assert!(parse_orderby("Colour asc").is_err());
         assert!(parse_orderby("Name sideways").is_err());
+    }
+
+    /// The same lists through SQL ([`Filter::to_cond`], `JobStore::list_page`) as through the
+    /// in-memory filter and sort (`select`), over documents with mixed case, non-ASCII names,
+    /// missing and non-string fields, tied times and times that do not parse.
+    #[test]
+    fn sql_lists_equal_the_in_memory_lists() {
+        use crate::planes::dataplane::jobs::{list_spec, select};
+        use crate::planes::dataplane::{fetch_limit, ListQuery};
+        use qws_store::jobs::{ItemRow, JobStore};
+        use qws_store::listing::Scope;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (crypto, _) = qws_store::crypto::Crypto::load_or_create(dir.path()).unwrap();
+        let _store = qws_store::Store::open(dir.path(), crypto).unwrap();
+        let js = JobStore::open(dir.path()).unwrap();
+
+        let names = [
+            json!("Bell"),
+            json!("bell-2"),
+            json!("ÄPFEL"),
+            json!("äpfel"),
+            json!("ghz"),
+            Value::Null,
+            json!(5),
+            json!("Zeta"),
+        ];
+        let targets = [
+            "ionq.simulator",
+            "IonQ.Simulator",
+            "quantinuum.sim.h1-1e",
+            "rigetti.sim.qvm",
+        ];
+        let statuses = ["Waiting", "Executing", "Succeeded", "Failed", "Cancelled"];
+        let times = [
+            "2026-11-02T03:00:00.0000000Z",
+            "2026-11-05T12:00:00.0000000Z",
+            "2026-11-05T23:59:59.9999999Z",
+            "2026-11-06T00:00:00.0000000Z",
+            "2026-11-05T13:00:00+01:00",
+            "not a time",
+        ];
+        let mut seed: u64 = 7;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % n
+        };
+        let mut rows = Vec::new();
+        for i in 0..240 {
+            let session = i % 7 == 0;
+            let id = format!("j{i:03}");
+            let mut d = Map::new();
+            d.insert("id".into(), json!(id));
+            d.insert(
+                "itemType".into(),
+                json!(if session { "Session" } else { "Job" }),
+            );
+            let name = names[next(names.len())].clone();
+            if next(5) > 0 {
+                d.insert("name".into(), name);
+            }
+            d.insert("target".into(), json!(targets[next(targets.len())]));
+            d.insert("providerId".into(), json!(["ionq", "quantinuum"][next(2)]));
+            d.insert("status".into(), json!(statuses[next(statuses.len())]));
+            d.insert("creationTime".into(), json!(times[next(times.len())]));
+            d.insert("priority".into(), json!(["Standard", "High"][next(2)]));
+            d.insert("jobType".into(), json!("QuantumComputing"));
+            let sid = (!session && next(3) == 0).then(|| format!("s{}", next(2)));
+            if let Some(s) = &sid {
+                d.insert("sessionId".into(), json!(s));
+            }
+            let row = ItemRow {
+                workspace_uid: "w".into(),
+                id: id.clone(),
+                item_type: if session { "Session" } else { "Job" }.into(),
+                session_id: sid,
+                status: d["status"].as_str().unwrap().into(),
+                created_at: (i / 3) as i64,
+                doc: Value::Object(d).to_string(),
+            };
+            assert!(js.insert_item(&row).unwrap());
+            rows.push(row);
+        }
+
+        let filters = [
+            None,
+            Some("startswith(Name, 'bel')"),
+            Some("startswith(Name, 'äp')"),
+            Some("Name eq 'ÄPFEL'"),
+            Some("Name ne 'ghz'"),
+            Some("Name gt 'b' and Name le 'g'"),
+            Some("(Target eq 'ionq.simulator') and CreationTime ge 2026-11-03"),
+            Some("State eq 'JobStatus.WAITING' or State eq 'Succeeded'"),
+            Some("CreationTime le 2026-11-05"),
+            Some("CreationTime gt 2026-11-05"),
+            Some("CreationTime lt 2026-11-05T12:00:00Z"),
+            Some("CreationTime ne 2026-11-02T03:00:00Z"),
+            Some("CreationTime ge notadate"),
+            Some("startswith(CreationTime, '2026-11-05')"),
+            Some("ItemType eq 'Session' or SessionId eq 's1'"),
+            Some("SessionId ne 's0'"),
+            Some("Priority ne 'High' and (JobType eq 'QuantumComputing' or ProviderId eq 'x')"),
+            Some("Id ge 'j100' and Id lt 'j2'"),
+        ];
+        let orders = [
+            None,
+            Some("CreationTime desc"),
+            Some("Name asc, CreationTime desc"),
+            Some("Target desc"),
+            Some("State"),
+            Some("SessionId desc, Id"),
+        ];
+        let pages = [(0, 100), (3, 5), (0, 1000), (200, 10)];
+        type InScope = fn(&ItemRow) -> bool;
+        let scopes: [(Scope, InScope); 4] = [
+            (Scope::Jobs, |r| r.item_type == "Job"),
+            (Scope::Sessions, |r| r.item_type == "Session"),
+            (Scope::SessionJobs("s1".into()), |r| {
+                r.item_type == "Job" && r.session_id.as_deref() == Some("s1")
+            }),
+            (Scope::TopLevel, |r| {
+                r.item_type == "Session" || r.session_id.is_none()
+            }),
+        ];
+        let mut checked = 0;
+        for (scope, in_scope) in &scopes {
+            let docs: Vec<Map<String, Value>> = rows
+                .iter()
+                .filter(|r| in_scope(r))
+                .map(crate::planes::dataplane::items::doc_of)
+                .collect();
+            for f in filters {
+                for o in orders {
+                    for (skip, top) in pages {
+                        let q = ListQuery {
+                            filter: f.map(str::to_string),
+                            orderby: o.map(str::to_string),
+                            skip,
+                            top,
+                            ..ListQuery::default()
+                        };
+                        let all = select(docs.clone(), &q).unwrap();
+                        let want: Vec<&str> = all
+                            .iter()
+                            .skip(skip)
+                            .take(top)
+                            .map(|d| d["id"].as_str().unwrap())
+                            .collect();
+                        let got = js
+                            .list_page("w", &list_spec(scope.clone(), &q).unwrap())
+                            .unwrap();
+                        assert_eq!(
+                            got.len() > top,
+                            skip + top < all.len(),
+                            "{scope:?} {f:?} {o:?}"
+                        );
+                        let got: Vec<&str> = got.iter().take(top).map(|r| r.id.as_str()).collect();
+                        assert_eq!(
+                            got, want,
+                            "{scope:?} filter {f:?} orderby {o:?} skip {skip} top {top}"
+                        );
+                        assert!(fetch_limit(&q) > top);
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 4 * 18 * 6 * 4);
     }
 }

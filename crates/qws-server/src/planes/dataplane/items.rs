@@ -51,7 +51,7 @@ pub const READ_ONLY_FIELDS: &[&str] = &[
 ];
 
 /// Name of the output blob in the job container.
-pub const OUTPUT_BLOB: &str = "outputData";
+pub use qws_core::jobs::OUTPUT_BLOB;
 /// Lifetime of the SAS on served job URIs.
 pub const OUTPUT_SAS_LIFETIME: time::Duration = time::Duration::hours(24);
 
@@ -142,8 +142,5 @@ pub fn cost_estimate(shots: u64) -> Value {
 
 /// Shots requested by `inputParams` (`shots`, or the older `count`), if any.
 pub fn requested_shots(doc: &Map<String, Value>) -> Option<u64> {
-    let p = doc.get("inputParams")?;
-    p.get("shots")
-        .or_else(|| p.get("count"))
-        .and_then(Value::as_u64)
+    qws_core::jobs::requested_shots(doc.get("inputParams"))
 }

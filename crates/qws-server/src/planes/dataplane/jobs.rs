@@ -5,7 +5,7 @@ use super::auth::Caller;
 use super::filter::{compare, parse_filter, parse_orderby, OrderKey};
 use super::items::{self, status};
 use super::targets::{find_target, output_format_for, workspace_providers};
-use super::{error, now_string, page, page_rendered, ListQuery, MAX_LISTED};
+use super::{error, fetch_limit, now_string, page, page_fetched, ListQuery};
 use crate::error::WithHeaders;
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::ArmJson;
@@ -16,7 +16,9 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use qws_store::jobs::{InsertRefusal, ItemRow};
+use qws_core::jobs::{Item, Job, JobStatus, Lifecycle};
+use qws_store::jobs::{InsertRefusal, ItemRow, Transition};
+use qws_store::listing::{ListSpec, Scope};
 use qws_store::WorkspaceRecord;
 use serde_json::{json, Map, Value};
 
@@ -297,6 +299,13 @@ pub async fn put_job(
         status::WAITING
     };
     doc.insert("status".into(), json!(st));
+    // Every stored job must read back as a typed `Job`: its status changes go through it.
+    if let Err(e) = Job::from_doc(&doc) {
+        return Err(ApiError::bad_request(
+            "InvalidJobDefinition",
+            format!("The job definition is invalid: {e}."),
+        ));
+    }
 
     let row = ItemRow {
         workspace_uid: caller.ws.uid.clone(),
@@ -417,17 +426,48 @@ pub fn select(docs: Vec<Map<String, Value>>, q: &ListQuery) -> ApiResult<Vec<Map
     Ok(out)
 }
 
-/// Lists items of a workspace as documents.
-pub async fn list_docs(
+/// The store query for one page of a list: the filter and order of `q` (checked as
+/// [`select`] checks them), with one row more than the page.
+pub fn list_spec(scope: Scope, q: &ListQuery) -> ApiResult<ListSpec> {
+    let cond = match &q.filter {
+        Some(f) => Some(
+            parse_filter(f)
+                .map_err(|e| {
+                    ApiError::bad_request("InvalidFilter", format!("The filter is invalid {e}."))
+                })?
+                .to_cond(),
+        ),
+        None => None,
+    };
+    let order = match &q.orderby {
+        Some(o) => parse_orderby(o)
+            .map_err(|e| {
+                ApiError::bad_request("InvalidOrderBy", format!("The orderby is invalid {e}."))
+            })?
+            .iter()
+            .filter_map(OrderKey::to_store)
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(ListSpec {
+        scope,
+        cond,
+        order,
+        skip: q.skip,
+        limit: fetch_limit(q),
+    })
+}
+
+/// One page (plus one row) of a workspace's items, filtered, ordered and paged by the store.
+pub async fn list_page(
     state: &AppState,
     ws_uid: &str,
-    item_type: Option<&'static str>,
-    session: Option<String>,
+    scope: Scope,
+    q: &ListQuery,
 ) -> ApiResult<Vec<ItemRow>> {
+    let spec = list_spec(scope, q)?;
     let (js, w) = (state.dataplane.jobs.clone(), ws_uid.to_string());
-    state
-        .db(move |_| js.list_items(&w, item_type, session.as_deref(), MAX_LISTED))
-        .await
+    state.db(move |_| js.list_page(&w, &spec)).await
 }
 
 /// `GET {ws}/jobs`.
@@ -438,11 +478,10 @@ pub async fn list_jobs(
     q: ListQuery,
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
-    let rows = list_docs(&state, &caller.ws.uid, Some("Job"), None).await?;
-    let docs = select(rows.iter().map(items::doc_of).collect(), &q)?;
+    let rows = list_page(&state, &caller.ws.uid, Scope::Jobs, &q).await?;
     let holder = sas::holder_for(&state, &caller).await?;
-    Ok(Json(page_rendered(docs, &q, &base, uri.path(), |d| {
-        items::render_job(&state, &caller.ws.uid, &holder, d)
+    Ok(Json(page_fetched(rows, &q, &base, uri.path(), |r| {
+        items::render_job(&state, &caller.ws.uid, &holder, items::doc_of(&r))
     })))
 }
 
@@ -482,43 +521,40 @@ pub async fn cancel(
     let now = now_string();
     let out = state
         .db(move |_| {
-            js.update_item(&w, &i, |row| {
-                if row.item_type != "Job"
-                    || !matches!(row.status.as_str(), status::WAITING | status::EXECUTING)
-                {
-                    return None;
-                }
-                let mut d = items::doc_of(row);
-                d.insert("status".into(), json!(status::CANCELLED));
-                d.insert("cancellationTime".into(), json!(now));
-                d.insert("endExecutionTime".into(), json!(now));
-                Some((status::CANCELLED.to_string(), items::to_text(&d)))
-            })
+            js.transition::<Job>(
+                &w,
+                &i,
+                &[JobStatus::Waiting, JobStatus::Executing],
+                JobStatus::Cancelled,
+                &mut |j| {
+                    j.cancellation_time = Some(now.clone());
+                    j.end_execution_time = Some(now.clone());
+                },
+            )
         })
         .await?;
     match out {
-        Some((row, changed)) if row.item_type == "Job" => {
-            if changed {
-                state.dataplane.scheduler.cancel(ws_uid, id);
-            } else if row.status != status::CANCELLED {
-                return Err(error(
-                    StatusCode::CONFLICT,
-                    "InvalidJobState",
-                    format!(
-                        "The job '{id}' has already finished ({}) and cannot be cancelled.",
-                        row.status
-                    ),
-                ));
-            }
-            Ok(items::render_job(
-                state,
-                ws_uid,
-                holder,
-                items::doc_of(&row),
+        Transition::Done(_) => state.dataplane.scheduler.cancel(ws_uid, id),
+        Transition::Refused(j) if j.status == JobStatus::Cancelled => {}
+        Transition::Refused(j) => {
+            return Err(error(
+                StatusCode::CONFLICT,
+                "InvalidJobState",
+                format!(
+                    "The job '{id}' has already finished ({}) and cannot be cancelled.",
+                    j.status.as_str()
+                ),
             ))
         }
-        _ => Err(not_found(id)),
+        Transition::Missing => return Err(not_found(id)),
     }
+    let row = load_job(state, ws_uid, id).await?;
+    Ok(items::render_job(
+        state,
+        ws_uid,
+        holder,
+        items::doc_of(&row),
+    ))
 }
 
 /// `PATCH {ws}/jobs/{id}` (merge patch of `name`, `priority`, `tags`).
@@ -565,29 +601,27 @@ pub async fn patch_job(
     );
     let out = state
         .db(move |_| {
-            js.update_item(&w, &i, |row| {
-                if row.item_type != "Job" {
-                    return None;
+            js.edit::<Job>(&w, &i, &mut |j| {
+                for (k, v) in &patch {
+                    match k.as_str() {
+                        "priority" => j.priority = v.as_str().map(str::to_string),
+                        "tags" => j.tags = serde_json::from_value(v.clone()).ok(),
+                        _ => {
+                            j.extra.insert(k.clone(), v.clone());
+                        }
+                    }
                 }
-                let mut d = items::doc_of(row);
-                for (k, v) in patch {
-                    d.insert(k, v);
-                }
-                Some((row.status.clone(), items::to_text(&d)))
             })
         })
         .await?;
     match out {
-        Some((row, true)) => {
-            let d = items::doc_of(&row);
-            Ok(Json(json!({
-                "id": id,
-                "name": d.get("name").cloned().unwrap_or(Value::Null),
-                "priority": d.get("priority").cloned().unwrap_or(Value::Null),
-                "tags": d.get("tags").cloned().unwrap_or(json!([])),
-            })))
-        }
-        _ => Err(not_found(&id)),
+        Some(j) => Ok(Json(json!({
+            "id": id,
+            "name": j.extra.get("name").cloned().unwrap_or(Value::Null),
+            "priority": j.priority,
+            "tags": j.tags.unwrap_or_default(),
+        }))),
+        None => Err(not_found(&id)),
     }
 }
 

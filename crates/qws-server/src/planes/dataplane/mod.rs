@@ -191,6 +191,46 @@ pub fn page(items: Vec<Value>, q: &ListQuery, base: &str, path: &str) -> Value {
     page_rendered(items, q, base, path, |v| v)
 }
 
+/// One page of items the store fetched from `q.skip` with [`fetch_limit`] (one more than the
+/// page, to tell whether another page follows), rendered and with the same `nextLink` as
+/// [`page_rendered`] gives for the whole list.
+pub fn page_fetched<T>(
+    mut items: Vec<T>,
+    q: &ListQuery,
+    base: &str,
+    path: &str,
+    render: impl FnMut(T) -> Value,
+) -> Value {
+    let more = items.len() > q.top;
+    items.truncate(q.top);
+    let value: Vec<Value> = items.into_iter().map(render).collect();
+    let next_link = more.then(|| next_link(q, base, path));
+    json!({"value": value, "nextLink": next_link})
+}
+
+/// Rows to fetch for one page: the page and one more.
+pub fn fetch_limit(q: &ListQuery) -> usize {
+    q.top.saturating_add(1)
+}
+
+fn next_link(q: &ListQuery, base: &str, path: &str) -> String {
+    let next = q.skip.saturating_add(q.top);
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    ser.append_pair(
+        "api-version",
+        q.api_version.as_deref().unwrap_or("2026-01-15-preview"),
+    );
+    if let Some(f) = &q.filter {
+        ser.append_pair("filter", f);
+    }
+    if let Some(o) = &q.orderby {
+        ser.append_pair("orderby", o);
+    }
+    ser.append_pair("skip", &next.to_string());
+    ser.append_pair("top", &q.top.to_string());
+    format!("{base}{path}?{}", ser.finish())
+}
+
 /// [`page`] that renders only the items on the page (rendering a job mints its SAS).
 pub fn page_rendered<T>(
     items: Vec<T>,
@@ -207,22 +247,7 @@ pub fn page_rendered<T>(
         .map(render)
         .collect();
     let next = q.skip.saturating_add(q.top);
-    let next_link = (next < total).then(|| {
-        let mut ser = url::form_urlencoded::Serializer::new(String::new());
-        ser.append_pair(
-            "api-version",
-            q.api_version.as_deref().unwrap_or("2026-01-15-preview"),
-        );
-        if let Some(f) = &q.filter {
-            ser.append_pair("filter", f);
-        }
-        if let Some(o) = &q.orderby {
-            ser.append_pair("orderby", o);
-        }
-        ser.append_pair("skip", &next.to_string());
-        ser.append_pair("top", &q.top.to_string());
-        format!("{base}{path}?{}", ser.finish())
-    });
+    let next_link = (next < total).then(|| next_link(q, base, path));
     json!({"value": value, "nextLink": next_link})
 }
 

@@ -7,9 +7,9 @@
 
 use super::auth::Caller;
 use super::items::{self, status};
-use super::jobs::{check_id, list_docs, now_nanos, select};
+use super::jobs::{check_id, list_page, now_nanos};
 use super::targets::find_target;
-use super::{error, now_string, page, page_rendered, ListQuery};
+use super::{error, now_string, page_fetched, ListQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::ArmJson;
 use crate::http::conn::BaseUrl;
@@ -18,8 +18,10 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::Json;
-use qws_store::jobs::ItemRow;
-use serde_json::{json, Map, Value};
+use qws_core::jobs::{Item, JobStatus, Lifecycle, Session, SessionStatus};
+use qws_store::jobs::{ItemRow, Transition};
+use qws_store::listing::Scope;
+use serde_json::{json, Value};
 
 type ItemPath = (String, String, String, String);
 
@@ -36,7 +38,7 @@ fn not_found(id: &str) -> ApiError {
 
 /// True once a session accepts no more jobs.
 pub fn session_closed(st: &str) -> bool {
-    matches!(st, "Succeeded" | "Failed" | "TimedOut" | "Failure(s)")
+    SessionStatus::parse(st).is_some_and(SessionStatus::is_terminal)
 }
 
 async fn load(state: &AppState, ws_uid: &str, id: &str) -> ApiResult<ItemRow> {
@@ -73,16 +75,16 @@ pub async fn mark_session_executing(state: &AppState, ws_uid: &str, id: &str) ->
         ws_uid.to_string(),
         id.to_string(),
     );
+    let begin = now_string();
     state
         .db(move |_| {
-            js.update_item(&w, &i, |row| {
-                (row.status == status::WAITING).then(|| {
-                    let mut d = items::doc_of(row);
-                    d.insert("status".into(), json!(status::EXECUTING));
-                    d.insert("beginExecutionTime".into(), json!(now_string()));
-                    (status::EXECUTING.to_string(), items::to_text(&d))
-                })
-            })
+            js.transition::<Session>(
+                &w,
+                &i,
+                &[SessionStatus::Waiting],
+                SessionStatus::Executing,
+                &mut |s| s.begin_execution_time = Some(begin.clone()),
+            )
         })
         .await?;
     Ok(())
@@ -151,6 +153,11 @@ pub async fn put_session(
     doc.insert("endExecutionTime".into(), Value::Null);
     doc.insert("createdBy".into(), json!(caller.created_by));
     doc.insert("createdByType".into(), json!(caller.created_by_type));
+    // Every stored session must read back as a typed `Session`: its status changes go
+    // through it.
+    if let Err(e) = Session::from_doc(&doc) {
+        return Err(bad(format!("The session is invalid: {e}.")));
+    }
     let row = ItemRow {
         workspace_uid: caller.ws.uid.clone(),
         id: id.clone(),
@@ -201,35 +208,36 @@ pub async fn post_session_action(
         ));
     };
     load(&state, &caller.ws.uid, sid).await?;
-    let jobs = list_docs(&state, &caller.ws.uid, Some("Job"), Some(sid.to_string())).await?;
-    let any_failed = jobs.iter().any(|j| j.status == status::FAILED);
     let (js, w, i) = (
         state.dataplane.jobs.clone(),
         caller.ws.uid.clone(),
         sid.to_string(),
     );
+    let end = now_string();
     let out = state
         .db(move |_| {
-            js.update_item(&w, &i, |row| {
-                if session_closed(&row.status) {
-                    return None;
-                }
-                let st = if any_failed {
-                    status::FAILED
-                } else {
-                    status::SUCCEEDED
-                };
-                let mut d = items::doc_of(row);
-                d.insert("status".into(), json!(st));
-                d.insert("endExecutionTime".into(), json!(now_string()));
-                Some((st.to_string(), items::to_text(&d)))
-            })
+            let any_failed = !js
+                .session_job_ids(&w, &i, JobStatus::Failed.as_str(), 1)?
+                .is_empty();
+            let to = if any_failed {
+                SessionStatus::Failed
+            } else {
+                SessionStatus::Succeeded
+            };
+            js.transition::<Session>(
+                &w,
+                &i,
+                &[SessionStatus::Waiting, SessionStatus::Executing],
+                to,
+                &mut |s| s.end_execution_time = Some(end.clone()),
+            )
         })
         .await?;
-    match out {
-        Some((row, _)) => Ok(Json(Value::Object(items::doc_of(&row)))),
-        None => Err(not_found(sid)),
+    if let Transition::Missing = out {
+        return Err(not_found(sid));
     }
+    let row = load(&state, &caller.ws.uid, sid).await?;
+    Ok(Json(Value::Object(items::doc_of(&row))))
 }
 
 /// `GET {ws}/sessions`.
@@ -240,14 +248,10 @@ pub async fn list_sessions(
     q: ListQuery,
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
-    let rows = list_docs(&state, &caller.ws.uid, Some("Session"), None).await?;
-    let docs = select(rows.iter().map(items::doc_of).collect(), &q)?;
-    Ok(Json(page(
-        docs.into_iter().map(Value::Object).collect(),
-        &q,
-        &base,
-        uri.path(),
-    )))
+    let rows = list_page(&state, &caller.ws.uid, Scope::Sessions, &q).await?;
+    Ok(Json(page_fetched(rows, &q, &base, uri.path(), |r| {
+        Value::Object(items::doc_of(&r))
+    })))
 }
 
 /// `GET {ws}/sessions/{id}/jobs`.
@@ -260,11 +264,10 @@ pub async fn list_session_jobs(
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
     load(&state, &caller.ws.uid, &id).await?;
-    let rows = list_docs(&state, &caller.ws.uid, Some("Job"), Some(id)).await?;
-    let docs = select(rows.iter().map(items::doc_of).collect(), &q)?;
+    let rows = list_page(&state, &caller.ws.uid, Scope::SessionJobs(id), &q).await?;
     let holder = sas::holder_for(&state, &caller).await?;
-    Ok(Json(page_rendered(docs, &q, &base, uri.path(), |d| {
-        items::render_job(&state, &caller.ws.uid, &holder, d)
+    Ok(Json(page_fetched(rows, &q, &base, uri.path(), |r| {
+        items::render_job(&state, &caller.ws.uid, &holder, items::doc_of(&r))
     })))
 }
 
@@ -276,15 +279,10 @@ pub async fn top_level_items(
     q: ListQuery,
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
-    let rows = list_docs(&state, &caller.ws.uid, None, None).await?;
-    let docs: Vec<Map<String, Value>> = rows
-        .iter()
-        .filter(|r| r.item_type == "Session" || r.session_id.is_none())
-        .map(items::doc_of)
-        .collect();
-    let docs = select(docs, &q)?;
+    let rows = list_page(&state, &caller.ws.uid, Scope::TopLevel, &q).await?;
     let holder = sas::holder_for(&state, &caller).await?;
-    Ok(Json(page_rendered(docs, &q, &base, uri.path(), |d| {
+    Ok(Json(page_fetched(rows, &q, &base, uri.path(), |r| {
+        let d = items::doc_of(&r);
         if d.get("itemType").and_then(Value::as_str) == Some("Job") {
             items::render_job(&state, &caller.ws.uid, &holder, d)
         } else {

@@ -1,0 +1,195 @@
+//! The narrow views of the store the job scheduler works through.
+//!
+//! [`JobQueueStore`] is the job and session metadata the scheduler reads and moves through
+//! their statuses; [`JobDataStore`] is the job data (input and output blobs). The scheduler
+//! depends on these traits only, not on the server's state, so it can be tested against a
+//! store in a temporary directory and another backend can implement them.
+
+use crate::blobs::{BlobHeaders, BlobStore};
+use crate::jobs::{JobStore, Stored, Transition};
+use crate::store::Result;
+use qws_core::jobs::{Job, JobStatus, Lifecycle, Session, SessionStatus};
+use std::fmt;
+
+/// Job and session metadata, as the scheduler uses it.
+pub trait JobQueueStore: Send + Sync + fmt::Debug {
+    /// Counts one more attempt at a job that is still `Waiting` and returns the new count
+    /// (`None` when the job is gone or no longer waiting). Called before the scheduler touches
+    /// the program, so a program that kills the process is counted.
+    fn begin_attempt(&self, workspace_uid: &str, id: &str) -> Result<Option<u32>>;
+    /// Takes back the attempt of a job set aside on purpose (a graceful shutdown).
+    fn release_attempt(&self, workspace_uid: &str, id: &str) -> Result<()>;
+    /// Attempts counted so far (0 for an unknown job).
+    fn attempts(&self, workspace_uid: &str, id: &str) -> Result<u32>;
+    /// One job.
+    fn job(&self, workspace_uid: &str, id: &str) -> Result<Option<Stored<Job>>>;
+    /// One session.
+    fn session(&self, workspace_uid: &str, id: &str) -> Result<Option<Stored<Session>>>;
+    /// Jobs in `status` across all workspaces, oldest first, at most `limit` (restart
+    /// recovery).
+    fn jobs_in_status(&self, status: JobStatus, limit: usize) -> Result<Vec<Stored<Job>>>;
+    /// Ids of a session's jobs in `status`, oldest first, at most `limit`.
+    fn session_jobs_in_status(
+        &self,
+        workspace_uid: &str,
+        session_id: &str,
+        status: JobStatus,
+        limit: usize,
+    ) -> Result<Vec<String>>;
+    /// Moves a job from one of `from` to `to` (see [`JobStore::transition`]).
+    fn transition_job(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        from: &[JobStatus],
+        to: JobStatus,
+        edit: &mut dyn FnMut(&mut Job),
+    ) -> Result<Transition<Job>>;
+    /// Moves a session from one of `from` to `to` (see [`JobStore::transition`]).
+    fn transition_session(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        from: &[SessionStatus],
+        to: SessionStatus,
+        edit: &mut dyn FnMut(&mut Session),
+    ) -> Result<Transition<Session>>;
+}
+
+impl JobQueueStore for JobStore {
+    fn begin_attempt(&self, workspace_uid: &str, id: &str) -> Result<Option<u32>> {
+        JobStore::begin_attempt(self, workspace_uid, id)
+    }
+    fn release_attempt(&self, workspace_uid: &str, id: &str) -> Result<()> {
+        JobStore::release_attempt(self, workspace_uid, id)
+    }
+    fn attempts(&self, workspace_uid: &str, id: &str) -> Result<u32> {
+        JobStore::attempts(self, workspace_uid, id)
+    }
+    fn job(&self, workspace_uid: &str, id: &str) -> Result<Option<Stored<Job>>> {
+        self.get::<Job>(workspace_uid, id)
+    }
+    fn session(&self, workspace_uid: &str, id: &str) -> Result<Option<Stored<Session>>> {
+        self.get::<Session>(workspace_uid, id)
+    }
+    fn jobs_in_status(&self, status: JobStatus, limit: usize) -> Result<Vec<Stored<Job>>> {
+        let mut out = Vec::new();
+        for row in self.jobs_with_status(&[status.as_str()], limit)? {
+            // A document that no longer parses cannot be run; it is left as it is.
+            if let Some(job) = self.get::<Job>(&row.workspace_uid, &row.id).ok().flatten() {
+                out.push(job);
+            }
+        }
+        Ok(out)
+    }
+    fn session_jobs_in_status(
+        &self,
+        workspace_uid: &str,
+        session_id: &str,
+        status: JobStatus,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        self.session_job_ids(workspace_uid, session_id, status.as_str(), limit)
+    }
+    fn transition_job(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        from: &[JobStatus],
+        to: JobStatus,
+        edit: &mut dyn FnMut(&mut Job),
+    ) -> Result<Transition<Job>> {
+        self.transition(workspace_uid, id, from, to, edit)
+    }
+    fn transition_session(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        from: &[SessionStatus],
+        to: SessionStatus,
+        edit: &mut dyn FnMut(&mut Session),
+    ) -> Result<Transition<Session>> {
+        self.transition(workspace_uid, id, from, to, edit)
+    }
+}
+
+/// Reading a job's input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// The bytes as stored, with their `Content-Encoding`.
+    Found {
+        /// Stored bytes.
+        data: Vec<u8>,
+        /// `Content-Encoding` (e.g. `gzip`), if any.
+        content_encoding: Option<String>,
+    },
+    /// No such blob (or container).
+    NotFound,
+    /// Larger than the limit (its stored length); not read.
+    TooLarge(u64),
+}
+
+/// A job data failure, as text (backends differ in their error types).
+pub type DataError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Job data, as the scheduler uses it.
+pub trait JobDataStore: Send + Sync + fmt::Debug {
+    /// Reads an input blob of at most `max_bytes` stored bytes.
+    fn read_input(
+        &self,
+        workspace_uid: &str,
+        container: &str,
+        blob: &str,
+        max_bytes: u64,
+    ) -> std::result::Result<Input, DataError>;
+    /// Writes (replaces) an output blob as `application/json`.
+    fn write_output(
+        &self,
+        workspace_uid: &str,
+        container: &str,
+        blob: &str,
+        data: &[u8],
+    ) -> std::result::Result<(), DataError>;
+}
+
+impl JobDataStore for BlobStore {
+    fn read_input(
+        &self,
+        workspace_uid: &str,
+        container: &str,
+        blob: &str,
+        max_bytes: u64,
+    ) -> std::result::Result<Input, DataError> {
+        let Some(props) = self
+            .blob_props(workspace_uid, container, blob)
+            .ok()
+            .flatten()
+        else {
+            return Ok(Input::NotFound);
+        };
+        if props.length > max_bytes {
+            return Ok(Input::TooLarge(props.length));
+        }
+        match self.get_blob(workspace_uid, container, blob)? {
+            Some((data, props)) => Ok(Input::Found {
+                data,
+                content_encoding: props.content_encoding,
+            }),
+            None => Ok(Input::NotFound),
+        }
+    }
+    fn write_output(
+        &self,
+        workspace_uid: &str,
+        container: &str,
+        blob: &str,
+        data: &[u8],
+    ) -> std::result::Result<(), DataError> {
+        let headers = BlobHeaders {
+            content_type: Some("application/json".into()),
+            ..Default::default()
+        };
+        self.put_blob(workspace_uid, container, blob, data, headers, false)?;
+        Ok(())
+    }
+}
