@@ -91,24 +91,24 @@ class Server:
             line = self.proc.stdout.readline().decode(errors="replace")
             if not line:
                 raise RuntimeError(f"qws serve exited: {log.read_text(errors='replace')[-2000:]}")
-            out.write(line.encode())
-            out.flush()
+            # stdout is the first-start banner, which prints the credentials once on purpose;
+            # it is not kept. The log file holds stderr, where no secret may ever appear.
             if line.startswith("qws listening on "):
                 parts = line.split()
                 self.http_url, self.https_url = parts[3], parts[5]
                 break
         else:
             raise RuntimeError("qws serve did not print its listening line")
+        out.close()
         # Keep draining stdout so the child never blocks on a full pipe.
-        threading.Thread(target=self._drain, args=(self.proc, out), daemon=True).start()
+        threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
         self.http_port = int(self.http_url.rsplit(":", 1)[1])
         self.https_port = int(self.https_url.rsplit(":", 1)[1])
 
     @staticmethod
-    def _drain(proc, out):
-        for line in proc.stdout:
-            out.write(line)
-        out.close()
+    def _drain(proc):
+        for _ in proc.stdout:
+            pass
 
     def alive(self):
         return self.proc.poll() is None
