@@ -73,7 +73,7 @@ impl ListenerConfig {
 }
 
 /// Tokens, the managed-identity endpoint and failed-authentication throttling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthConfig {
     /// Serve the managed-identity endpoint `/msi/token` (guarded by the identity header in
     /// bootstrap.json; `--no-msi` turns it off).
@@ -85,6 +85,9 @@ pub struct AuthConfig {
     pub failure_window: Duration,
     /// Lifetime of issued access tokens.
     pub token_lifetime: Duration,
+    /// Roles the managed identity holds at the bootstrap subscription (`--msi-role`); empty:
+    /// [`crate::auth::msi_identity::DEFAULT_ROLES`].
+    pub msi_roles: Vec<String>,
 }
 
 impl AuthConfig {
@@ -94,6 +97,7 @@ impl AuthConfig {
         failure_limit: 60,
         failure_window: Duration::from_secs(60),
         token_lifetime: Duration::from_secs(3600),
+        msi_roles: Vec::new(),
     };
 }
 

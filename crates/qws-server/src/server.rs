@@ -164,6 +164,16 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         tracing::info!(dir = %dir.display(), "created a new master key file");
     }
     let (ids, secrets, first_start) = bootstrap::ensure(&store)?;
+    let msi_roles: Vec<String> = if config.auth.msi_roles.is_empty() {
+        crate::auth::msi_identity::DEFAULT_ROLES
+            .iter()
+            .map(|r| r.to_string())
+            .collect()
+    } else {
+        config.auth.msi_roles.clone()
+    };
+    let msi_client_id = crate::auth::msi_identity::ensure(&store, &ids, &msi_roles)
+        .context("setting up the managed identity")?;
     let signer = TokenSigner::load_or_create(&store)?;
 
     let http = TcpListener::bind(config.listeners.http)
@@ -275,6 +285,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         audit,
         ids,
         identity_header,
+        msi_client_id,
         hosts,
     });
     scheduler.start().context("starting the job scheduler")?;

@@ -83,6 +83,8 @@ pub struct StateInner {
     pub ids: BootstrapIds,
     /// The managed-identity header secret.
     pub identity_header: Zeroizing<String>,
+    /// The client id `/msi/token` issues tokens for ([`crate::auth::msi_identity`]).
+    pub msi_client_id: String,
     /// Which `Host` values links in answers may name.
     pub hosts: crate::host_policy::HostPolicy,
 }

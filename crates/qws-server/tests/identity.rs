@@ -408,7 +408,10 @@ async fn every_managed_identity_token_is_audited_without_the_token() {
         .filter(|l| l["action"] == "msi/token" && l["outcome"] == "success")
         .collect();
     assert_eq!(issued.len(), 1, "{issued:?}");
-    assert_eq!(issued[0]["principal"], format!("msi:{}", t.b("clientId")));
+    // The managed identity is a principal of its own, not the administrator.
+    let msi_client = v["client_id"].as_str().unwrap();
+    assert_ne!(msi_client, t.b("clientId"));
+    assert_eq!(issued[0]["principal"], format!("msi:{msi_client}"));
     assert_eq!(issued[0]["target"], "https://quantum.microsoft.com");
     assert_eq!(issued[0]["client"], "127.0.0.1");
     let log = std::fs::read_to_string(t.data_dir().join("audit.log")).unwrap();

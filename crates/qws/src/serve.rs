@@ -44,6 +44,11 @@ pub struct ServeArgs {
     /// the identityHeader secret in bootstrap.json).
     #[arg(long)]
     pub no_msi: bool,
+    /// A role the managed identity holds at the bootstrap subscription (repeatable; a built-in
+    /// or custom role name, or Administrator for administrator tokens) [default: Contributor
+    /// and Quantum Workspace Data Contributor].
+    #[arg(long = "msi-role", value_name = "ROLE")]
+    pub msi_roles: Vec<String>,
     /// Items per page in management list operations.
     #[arg(long, default_value_t = MGMT.page_size as u32, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub page_size: u32,
@@ -221,6 +226,7 @@ impl ServeArgs {
                 failure_limit: self.auth_failure_limit,
                 failure_window: Duration::from_secs(self.auth_failure_window),
                 token_lifetime: Duration::from_secs(self.token_lifetime),
+                msi_roles: self.msi_roles,
             },
             mgmt: config::MgmtConfig {
                 page_size: self.page_size as usize,

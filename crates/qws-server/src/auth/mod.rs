@@ -8,6 +8,7 @@
 
 pub mod gate;
 pub mod jwt;
+pub mod msi_identity;
 pub mod principal;
 pub mod ratelimit;
 
@@ -30,11 +31,71 @@ pub const DATA_PLANE_AUDIENCES: &[&str] = &[
     "https://quantum.microsoft.com/",
 ];
 
+/// What a caller's roles grant: its role assignments (direct and through groups, at every
+/// scope) and the custom roles they name. Evaluated in memory per check with
+/// [`qws_core::rbac::check`], which keeps only the assignments at or above the scope.
+#[derive(Debug, Default)]
+pub struct Access {
+    assignments: Vec<qws_core::rbac::RoleAssignment>,
+    custom_roles: Vec<qws_core::rbac::RoleDefinition>,
+}
+
+impl Access {
+    /// Reads the caller's current assignments (none are needed for the bootstrap
+    /// administrator).
+    pub async fn load(
+        state: &crate::state::AppState,
+        principal: &qws_store::Principal,
+    ) -> Result<Access, ApiError> {
+        if principal.is_admin {
+            return Ok(Access::default());
+        }
+        let oid = principal.object_id.clone();
+        state
+            .db(move |s| {
+                let id = s.identity();
+                let assignments = id
+                    .role_assignments_assigned_to(&oid)
+                    .map_err(identity_error)?;
+                let custom_roles = if assignments
+                    .iter()
+                    .any(|a| qws_core::rbac::builtin_role(&a.role_definition_id).is_none())
+                {
+                    id.custom_roles().map_err(identity_error)?
+                } else {
+                    Vec::new()
+                };
+                Ok(Access {
+                    assignments,
+                    custom_roles,
+                })
+            })
+            .await
+    }
+}
+
+fn identity_error(e: qws_store::identity::IdentityError) -> qws_store::StoreError {
+    match e {
+        qws_store::identity::IdentityError::Store(e) => e,
+        other => qws_store::StoreError::Corrupt(other.to_string()),
+    }
+}
+
+/// Data actions (`Microsoft.Quantum/Workspaces/jobs/…`) are granted only by a role's
+/// `dataActions`; everything else is a control action.
+fn action_kind(action: &str) -> qws_core::rbac::ActionKind {
+    if action.to_ascii_lowercase().contains("/workspaces/jobs/") {
+        qws_core::rbac::ActionKind::Data
+    } else {
+        qws_core::rbac::ActionKind::Control
+    }
+}
+
 /// Decides whether `principal` may perform `action` (an ARM action string such as
-/// `Microsoft.Quantum/Workspaces/listKeys/action`) on `scope` (an ARM resource id).
-///
-/// Today only the bootstrap administrator exists and it may do everything; role assignments
-/// will plug in here without touching the handlers.
+/// `Microsoft.Quantum/Workspaces/listKeys/action`) on `scope` (an ARM resource id): the
+/// bootstrap administrator may do everything; anyone else needs a role assignment at the
+/// scope or above whose role grants the action (Azure RBAC, deny by default). A refusal is
+/// Azure's 403 `AuthorizationFailed`.
 pub fn authorize(
     principal: &AuthenticatedPrincipal,
     action: &str,
@@ -43,12 +104,27 @@ pub fn authorize(
     if principal.principal.is_admin {
         return Ok(());
     }
+    if let Ok(parsed) = qws_core::rbac::Scope::parse(scope) {
+        let access = &principal.access;
+        let decision = qws_core::rbac::check(
+            &access.assignments,
+            &access.custom_roles,
+            action,
+            action_kind(action),
+            &parsed,
+        );
+        if decision.allowed {
+            return Ok(());
+        }
+    }
     Err(ApiError::new(
         StatusCode::FORBIDDEN,
         "AuthorizationFailed",
-        format!(
-            "The client '{}' with object id '{}' does not have authorization to perform action '{action}' over scope '{scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.",
-            principal.principal.client_id, principal.principal.object_id
+        qws_core::rbac::authorization_failed_message(
+            &principal.principal.client_id,
+            &principal.principal.object_id,
+            action,
+            scope,
         ),
     ))
 }

@@ -18,6 +18,10 @@ pub struct AuthenticatedPrincipal {
     pub principal: Principal,
     /// The verified claims.
     pub claims: Claims,
+    /// The role assignments that apply to the caller (its own and its groups'), read from the
+    /// store for this request, so a role change applies to the very next request. Empty for
+    /// the bootstrap administrator, which is granted everything by its flag.
+    pub access: std::sync::Arc<super::Access>,
 }
 
 impl AuthenticatedPrincipal {
@@ -170,7 +174,14 @@ async fn verify(
     let oid = claims.oid.clone();
     let principal = state.db(move |s| s.principal_by_object_id(&oid)).await?;
     match principal {
-        Some(principal) => Ok(AuthenticatedPrincipal { principal, claims }),
+        Some(principal) => {
+            let access = super::Access::load(state, &principal).await?;
+            Ok(AuthenticatedPrincipal {
+                principal,
+                claims,
+                access: std::sync::Arc::new(access),
+            })
+        }
         None => Err(invalid()),
     }
 }

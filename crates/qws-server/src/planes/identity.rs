@@ -592,7 +592,7 @@ async fn msi_token(
         )
         .into_response();
     };
-    let client_id = state.ids.client_id.clone();
+    let client_id = state.msi_client_id.clone();
     let principal = match state
         .db(move |s| s.principal_by_client_id(&client_id))
         .await
