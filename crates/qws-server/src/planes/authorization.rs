@@ -126,7 +126,7 @@ async fn require_scope(state: &AppState, scope: &Scope) -> ApiResult<()> {
         return Ok(());
     };
     let sub_id = qws_core::names::SubscriptionId::parse(sub)?;
-    let key = sub_id.clone();
+    let key = sub_id;
     if state.db(move |s| s.get_subscription(&key)).await?.is_none() {
         return Err(ApiError::subscription_not_found(sub));
     }
