@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qws_server::dataplane::filter::{compare, parse_filter, parse_orderby};
+use qws_server::planes::dataplane::filter::{compare, parse_filter, parse_orderby};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qws_server::blob::sas::{canonical_permissions, has_sas, parse_blob_url, query_pairs};
+use qws_server::planes::blob::sas::{canonical_permissions, has_sas, parse_blob_url, query_pairs};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

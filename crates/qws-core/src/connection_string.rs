@@ -84,9 +84,12 @@ impl ConnectionString {
         for key in ORDER {
             let rest = &s[pos..];
             let head = rest.get(..key.len() + 1);
-            let matches = head
-                .map(|h| h[..key.len()].eq_ignore_ascii_case(key) && h.ends_with('='))
-                .unwrap_or(false);
+            // `get`, not indexing: the byte after the key may be inside a multi-byte character.
+            let matches = head.is_some_and(|h| {
+                h.get(..key.len())
+                    .is_some_and(|k| k.eq_ignore_ascii_case(key))
+                    && h.ends_with('=')
+            });
             if !matches {
                 return Err(ConnectionStringError::Expected {
                     expected: key,
@@ -161,6 +164,19 @@ mod tests {
             "SubscriptionId={SUB};ResourceGroupName=myrg;WorkspaceName=myworkspace;ApiKey={};QuantumEndpoint={endpoint};",
             key.expose()
         )
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/connection_string.rs): a multi-byte character right
+    /// after a key-length prefix made the key comparison slice inside the character.
+    #[test]
+    fn a_multibyte_character_after_a_key_length_prefix_is_refused_not_a_panic() {
+        for s in [
+            "$sss\u{10}s|sswss\n\u{c5}|",
+            "SubscriptionI\u{e9}=x;",
+            "Subscriptio\u{1f600}",
+        ] {
+            assert!(ConnectionString::parse(s).is_err(), "{s:?}");
+        }
     }
 
     #[test]
