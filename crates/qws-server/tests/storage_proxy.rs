@@ -175,7 +175,7 @@ async fn foreign_hosts_and_non_blob_targets_are_refused() {
         format!("http://169.254.169.254/{path}"),
         format!("https://example.invalid/{path}"),
         format!("http://127.0.0.2:{}/{path}", t.srv().http_addr.port()),
-        format!("file:///etc/passwd"),
+        "file:///etc/passwd".to_string(),
         // A container, not a blob.
         sas.clone(),
         // Dot segments never resolve into another container.
