@@ -91,6 +91,20 @@ pub(crate) async fn verify_bearer(
     verify(parts, state, audiences, &base).await
 }
 
+/// Public Entra authority named in challenges in `--azure-compat` mode.
+pub const ENTRA_AUTHORITY: &str = "https://login.microsoftonline.com";
+
+/// The authority a 401 challenge names: Azure tools (the QDK editor extension, the Azure SDKs)
+/// read the tenant from `authorization_uri` and accept only Entra's host, so `--azure-compat`
+/// names that host (which the compat proxy answers as qws); otherwise qws's own URL as called.
+pub fn challenge_authority<'a>(state: &AppState, base: &'a str) -> &'a str {
+    if state.config.listeners.azure_compat {
+        ENTRA_AUTHORITY
+    } else {
+        base
+    }
+}
+
 async fn verify(
     parts: &Parts,
     state: &AppState,
@@ -98,6 +112,7 @@ async fn verify(
     base: &str,
 ) -> Result<AuthenticatedPrincipal, ApiError> {
     let tenant = state.ids.tenant_id.clone();
+    let base = challenge_authority(state, base);
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
         return Err(unauthorized(
             "AuthenticationFailed",

@@ -76,9 +76,34 @@ pub fn normalize_path(path: &str) -> Option<String> {
     (joined != path).then_some(joined)
 }
 
-/// Rewrites the request URI in place (keeping the query).
+/// Collapses runs of `/` into one, or `None` if there are none.
+///
+/// Azure clients build URLs as `{endpoint}{resourceId}`; the endpoint ends in `/` and the id starts
+/// with one, so `//subscriptions/…` is what they really send. Only literal slashes collapse:
+/// `%2F` stays encoded (a name segment can never turn into a separator) and dot segments are not
+/// resolved (`..` stays a literal segment, which no route accepts), so collapsing cannot move a
+/// request into another resource. Runs before routing, authentication and SAS checks, so all of
+/// them see the same path.
+pub fn collapse_slashes(path: &str) -> Option<String> {
+    if !path.contains("//") {
+        return None;
+    }
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c == '/' && out.ends_with('/') {
+            continue;
+        }
+        out.push(c);
+    }
+    Some(out)
+}
+
+/// Rewrites the request URI in place (keeping the query): repeated slashes collapse, then ARM's
+/// fixed segments get their canonical spelling.
 pub fn normalize_request<B>(req: &mut axum::http::Request<B>) {
-    let Some(path) = normalize_path(req.uri().path()) else {
+    let collapsed = collapse_slashes(req.uri().path());
+    let path = collapsed.as_deref().unwrap_or(req.uri().path());
+    let Some(path) = normalize_path(path).or(collapsed) else {
         return;
     };
     let pq = match req.uri().query() {
@@ -96,7 +121,38 @@ pub fn normalize_request<B>(req: &mut axum::http::Request<B>) {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize_path;
+    use super::{collapse_slashes, normalize_path};
+
+    #[test]
+    fn collapses_repeated_slashes_only() {
+        assert_eq!(
+            collapse_slashes("//subscriptions//s///x/").as_deref(),
+            Some("/subscriptions/s/x/")
+        );
+        assert_eq!(collapse_slashes("/a/b"), None);
+        // Encoded slashes and dot segments are left alone.
+        assert_eq!(
+            collapse_slashes("//w/A%2F%2F..//B").as_deref(),
+            Some("/w/A%2F%2F../B")
+        );
+    }
+
+    #[test]
+    fn request_keeps_query_after_collapsing() {
+        let mut req = axum::http::Request::builder()
+            .uri("http://h//metadata//endpoints?api-version=1")
+            .body(())
+            .unwrap();
+        super::normalize_request(&mut req);
+        assert_eq!(req.uri().path(), "/metadata/endpoints");
+        assert_eq!(req.uri().query(), Some("api-version=1"));
+        let mut req = axum::http::Request::builder()
+            .uri("//SUBSCRIPTIONS/s//resourcegroups/g")
+            .body(())
+            .unwrap();
+        super::normalize_request(&mut req);
+        assert_eq!(req.uri().path(), "/subscriptions/s/resourceGroups/g");
+    }
 
     #[test]
     fn rewrites_type_positions_only() {

@@ -6,6 +6,7 @@
 //! * [`targets`]: the workspace's providers and targets, `providerStatus`.
 //! * [`jobs`]: job create/get/list/cancel/update/delete, `sasUri`, `quotas`.
 //! * [`sessions`]: sessions and `topLevelItems`.
+//! * [`storage_proxy`]: `storage/proxy`, blob requests relayed in-process (`x-proxy-to`).
 //! * [`filter`]: the `filter`/`orderby` language of list calls.
 //! * [`items`]: the JSON documents (JobDetails, SessionDetails) and their rendering.
 //!
@@ -16,6 +17,7 @@ pub mod filter;
 pub mod items;
 pub mod jobs;
 pub mod sessions;
+pub mod storage_proxy;
 pub mod targets;
 
 use crate::api_version::{query_param, well_formed};
@@ -96,6 +98,12 @@ pub fn router() -> Router<AppState> {
             get(targets::provider_status),
         )
         .route(&format!("{WS}/storage/sasUri"), post(jobs::sas_uri))
+        .route(
+            &format!("{WS}/storage/proxy"),
+            get(storage_proxy::storage_proxy)
+                .put(storage_proxy::storage_proxy)
+                .post(storage_proxy::storage_proxy),
+        )
         .route(&format!("{WS}/jobs"), get(jobs::list_jobs))
         .route(
             &format!("{WS}/jobs/{{id}}"),

@@ -70,8 +70,12 @@ pub async fn provider_status(
     q: ListQuery,
     uri: axum::http::Uri,
 ) -> ApiResult<Json<Value>> {
+    // A provider with no targets (`microsoft-qc`, a billing plan here) would show as an empty,
+    // unusable node in tools that draw providerStatus as a tree; only providers that can run
+    // something are listed.
     let all: Vec<Value> = workspace_providers(&caller.ws)
         .into_iter()
+        .filter(|p| !p.targets.is_empty())
         .map(|p| {
             let targets: Vec<Value> = p.targets.iter().map(|t| target_status(&state, t)).collect();
             json!({"id": p.id, "currentAvailability": "Available", "targets": targets})
