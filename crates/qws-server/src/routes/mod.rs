@@ -16,6 +16,7 @@
 pub mod identity;
 pub mod mgmt;
 pub mod normalize;
+pub mod signin;
 
 use crate::error::ApiError;
 use crate::state::AppState;
