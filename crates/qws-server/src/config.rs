@@ -32,6 +32,11 @@ pub struct ServerConfig {
     pub auth_failure_window: Duration,
     /// Lifetime of issued access tokens.
     pub token_lifetime: Duration,
+    /// How long a device code waits for its user (`--device-code-lifetime`; Entra: 15 minutes).
+    pub device_code_lifetime: Duration,
+    /// Most sign-ins waiting at once: device codes not yet redeemed
+    /// (`--max-pending-sign-ins`); further requests get 503.
+    pub max_pending_sign_ins: usize,
     /// `--azure-compat`: also run the HTTPS proxy for unmodified Azure clients (see
     /// [`crate::proxy`]) and put canonical `https://{location}.quantum.azure.com/` endpoints in
     /// connection strings.
@@ -111,6 +116,8 @@ impl ServerConfig {
             auth_failure_limit: 60,
             auth_failure_window: Duration::from_secs(60),
             token_lifetime: Duration::from_secs(3600),
+            device_code_lifetime: Duration::from_secs(900),
+            max_pending_sign_ins: 1000,
             azure_compat: false,
             proxy_listen: "127.0.0.1:8081".parse().expect("valid"),
             blob_public_url: None,

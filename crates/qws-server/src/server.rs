@@ -262,6 +262,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         ids,
         identity_header,
         hosts,
+        sign_ins: Default::default(),
     });
     scheduler
         .start(state.clone())

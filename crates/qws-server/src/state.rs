@@ -73,6 +73,8 @@ pub struct StateInner {
     pub identity_header: Zeroizing<String>,
     /// Which `Host` values links in answers may name.
     pub hosts: crate::host_policy::HostPolicy,
+    /// Sign-ins in progress (device codes).
+    pub sign_ins: crate::routes::signin::PendingSignIns,
 }
 
 impl std::fmt::Debug for StateInner {

@@ -274,3 +274,257 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_sign_in() {
     let (status, v) = refresh(&t, "qws_rt.nope").await;
     assert_grant_error(status, &v, 70000);
 }
+
+// ---- device code flow ----------------------------------------------------------------------
+
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+async fn device_code(t: &TestServer) -> Value {
+    let r = t
+        .https
+        .post(format!(
+            "{}/{}/oauth2/v2.0/devicecode",
+            t.https_url(),
+            t.b("tenantId")
+        ))
+        .form(&[("client_id", AZ_CLI), ("scope", ARM_SCOPE)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+async fn poll(t: &TestServer, device_code: &str) -> (u16, Value) {
+    post_token(
+        t,
+        &[
+            ("grant_type", DEVICE_GRANT),
+            ("client_id", AZ_CLI),
+            ("device_code", device_code),
+        ],
+    )
+    .await
+}
+
+/// Polls (as MSAL does, once a second) until the answer is neither pending nor slow_down.
+async fn poll_until_final(t: &TestServer, device_code: &str) -> (u16, Value) {
+    let deadline = std::time::Instant::now() + WAIT_DEADLINE;
+    loop {
+        let (status, v) = poll(t, device_code).await;
+        let e = v["error"].as_str().unwrap_or("");
+        if e != "authorization_pending" && e != "slow_down" {
+            return (status, v);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "device code still pending"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// Loads the verification page; returns the CSRF form field and the cookie to send back.
+async fn verification_form(t: &TestServer, url: &str) -> (String, String) {
+    let r = t.https.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Secure")
+    );
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'none'"));
+    let html = r.text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    (csrf, cookie)
+}
+
+async fn submit_form(
+    t: &TestServer,
+    url: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
+    let r = t
+        .https
+        .post(url)
+        .header("cookie", cookie)
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn device_code_flow_completes_through_the_verification_page() {
+    let t = TestServer::start().await;
+    let oid = create_user(&t, "dana@qws.test");
+    let dc = device_code(&t).await;
+    let url = dc["verification_uri"].as_str().unwrap().to_string();
+    assert_eq!(url, format!("{}/devicelogin", t.https_url()));
+    assert_eq!(dc["interval"], 5);
+    assert_eq!(dc["expires_in"], 900);
+    let user_code = dc["user_code"].as_str().unwrap().to_string();
+    assert!(dc["message"].as_str().unwrap().contains(&user_code));
+    let device = dc["device_code"].as_str().unwrap().to_string();
+
+    let (status, v) = poll(&t, &device).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (400, Some("authorization_pending"))
+    );
+    let (status, v) = poll(&t, &device).await;
+    assert_eq!((status, v["error"].as_str()), (400, Some("slow_down")));
+
+    let (csrf, cookie) = verification_form(&t, &url).await;
+    // Without the matching cookie the form is refused, whatever it carries.
+    let (status, _) = submit_form(
+        &t,
+        &url,
+        "qws_csrf=forged",
+        &[
+            ("csrf", &csrf),
+            ("user_code", &user_code),
+            ("username", "dana@qws.test"),
+            ("password", PASSWORD),
+            ("action", "approve"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 403);
+    // A wrong password leaves the code waiting.
+    let (status, html) = submit_form(
+        &t,
+        &url,
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("user_code", &user_code),
+            ("username", "dana@qws.test"),
+            ("password", "Wrong-pass1"),
+            ("action", "approve"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(html.contains("incorrect"));
+    // An unknown code is refused.
+    let (status, _) = submit_form(
+        &t,
+        &url,
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("user_code", "ZZZZZZZZZ"),
+            ("username", "dana@qws.test"),
+            ("password", PASSWORD),
+            ("action", "approve"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    // Lower case with a dash, as people type it.
+    let typed = format!("{}-{}", &user_code[..4].to_lowercase(), &user_code[4..]);
+    let (status, html) = submit_form(
+        &t,
+        &url,
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("user_code", &typed),
+            ("username", "dana@qws.test"),
+            ("password", PASSWORD),
+            ("action", "approve"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("signed in"));
+
+    let (status, v) = poll_until_final(&t, &device).await;
+    assert_eq!(status, 200, "{v}");
+    let c = claims(v["access_token"].as_str().unwrap());
+    assert_eq!(c["oid"], oid.as_str());
+    assert_eq!(c["idtyp"], "user");
+    assert!(v["refresh_token"].is_string());
+    assert!(v["id_token"].is_string());
+    // A device code is redeemed once.
+    let (status, v) = poll(&t, &device).await;
+    assert_eq!((status, v["error"].as_str()), (400, Some("invalid_grant")));
+}
+
+#[tokio::test]
+async fn device_codes_expire_and_can_be_declined() {
+    let t = TestServer::start_with(|c| {
+        c.device_code_lifetime = std::time::Duration::from_secs(1);
+    })
+    .await;
+    create_user(&t, "erin@qws.test");
+    let dc = device_code(&t).await;
+    let (status, v) = poll_until_final(&t, dc["device_code"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (400, Some("expired_token")),
+        "{v}"
+    );
+    assert_eq!(v["error_codes"][0], 70020);
+    t.stop().await;
+
+    let t = TestServer::start().await;
+    let dc = device_code(&t).await;
+    let url = dc["verification_uri"].as_str().unwrap();
+    let (csrf, cookie) = verification_form(&t, url).await;
+    let (status, html) = submit_form(
+        &t,
+        url,
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("user_code", dc["user_code"].as_str().unwrap()),
+            ("action", "deny"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("declined"));
+    let (status, v) = poll_until_final(&t, dc["device_code"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (400, Some("access_denied")),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn pending_device_codes_are_bounded() {
+    let t = TestServer::start_with(|c| c.max_pending_sign_ins = 2).await;
+    device_code(&t).await;
+    device_code(&t).await;
+    let r = t
+        .https
+        .post(format!(
+            "{}/{}/oauth2/v2.0/devicecode",
+            t.https_url(),
+            t.b("tenantId")
+        ))
+        .form(&[("client_id", AZ_CLI), ("scope", ARM_SCOPE)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "temporarily_unavailable");
+}

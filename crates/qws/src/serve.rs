@@ -55,6 +55,12 @@ pub struct ServeArgs {
     /// which azure-storage-blob parses container-first). Must not name localhost or 127.0.0.1.
     #[arg(long, value_parser = qws_server::blob::sas::normalize_blob_public_url)]
     pub blob_public_url: Option<String>,
+    /// Seconds a device code (`az login --use-device-code`) waits for its user.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub device_code_lifetime: u64,
+    /// Most sign-ins waiting at once (device codes not yet redeemed); more get 503.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_pending_sign_ins: u32,
     /// Largest blob (job input, output or attachment) in bytes.
     #[arg(long, default_value_t = qws_server::blob::DEFAULT_MAX_BLOB_SIZE)]
     pub max_blob_size: u64,
@@ -212,6 +218,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.auth_failure_limit = args.auth_failure_limit;
     config.blob_public_url = args.blob_public_url;
     config.max_blob_size = args.max_blob_size;
+    config.device_code_lifetime = Duration::from_secs(args.device_code_lifetime);
+    config.max_pending_sign_ins = args.max_pending_sign_ins as usize;
     config.scheduler = args.scheduler.config();
     config.connections = qws_server::config::ConnectionLimits {
         max_connections: args.max_connections as usize,

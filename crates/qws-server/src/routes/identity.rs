@@ -51,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .route("/{tenant}/oauth2/v2.0/token", post(v2_token))
         .route("/{tenant}/oauth2/token", post(v1_token))
         .route("/metadata/endpoints", get(cloud_metadata))
+        .merge(super::signin::router())
 }
 
 /// An OAuth2 error response (`{"error", "error_description", "error_codes", ...}`).

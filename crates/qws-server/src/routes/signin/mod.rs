@@ -12,17 +12,23 @@
 //! and the `id_token`'s `aud`. A client that also sends a `client_secret` must be a service
 //! principal and the secret must verify.
 
+pub mod device;
+mod forms;
+
 use super::identity::{
     audience_for, audit_client_name, server_error, throttled, Flavor, OAuthError,
 };
 use crate::auth::gate::{self, Failure, Rejection};
 use crate::auth::jwt::Claims;
 use crate::auth::ratelimit::GuessTarget;
-use crate::conn::ConnInfo;
+use crate::conn::{BaseUrl, ConnInfo};
 use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use base64::Engine;
 use qws_store::identity::{Redeemed, RefreshTokenGrant, SignIn, User};
 use serde_json::json;
@@ -78,13 +84,86 @@ pub(crate) async fn user_grant(req: TokenRequest<'_>, grant: &str) -> Result<Res
     match grant {
         "password" => password_grant(req).await,
         "refresh_token" => refresh_grant(req).await,
+        device::GRANT => device::token(req).await,
         _ => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             70003,
-            "The app requested an unsupported grant type. qws supports 'client_credentials', 'password' and 'refresh_token'.",
+            "The app requested an unsupported grant type. qws supports 'client_credentials', 'password', 'refresh_token' and 'urn:ietf:params:oauth:grant-type:device_code'.",
         )),
     }
+}
+
+/// Sign-ins in progress, kept in memory: device codes waiting for their users.
+#[derive(Default)]
+pub struct PendingSignIns {
+    pub(crate) devices: std::sync::Mutex<device::Devices>,
+}
+
+/// The device-code endpoints and the verification page.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode_v2))
+        .route("/{tenant}/oauth2/devicecode", post(devicecode_v1))
+        .route(
+            "/devicelogin",
+            get(forms::device_login_page).post(forms::device_login_submit),
+        )
+}
+
+async fn devicecode_v2(
+    State(state): State<AppState>,
+    conn: ConnInfo,
+    BaseUrl(base): BaseUrl,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    devicecode(&state, conn, &base, &tenant, Flavor::V2, &headers, &body).await
+}
+
+async fn devicecode_v1(
+    State(state): State<AppState>,
+    conn: ConnInfo,
+    BaseUrl(base): BaseUrl,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    devicecode(&state, conn, &base, &tenant, Flavor::V1, &headers, &body).await
+}
+
+async fn devicecode(
+    state: &AppState,
+    conn: ConnInfo,
+    base: &str,
+    tenant: &str,
+    flavor: Flavor,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let result = async {
+        let tid = super::identity::resolve_tenant(state, tenant)?;
+        let form = forms::parse_form(body).ok_or_else(|| {
+            OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                90014,
+                "The request body is too large.",
+            )
+        })?;
+        let req = TokenRequest {
+            state,
+            conn,
+            base,
+            tid: &tid,
+            flavor,
+            headers,
+            form: &form,
+        };
+        device::start(req).await
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Checks the client: a well-formed client id and, if a secret came with it, the secret.
@@ -240,6 +319,19 @@ pub(crate) enum SignInError {
 }
 
 impl SignInError {
+    /// What a person is told on a sign-in page; says nothing the token endpoint would not.
+    pub fn message(self) -> &'static str {
+        match self {
+            SignInError::InvalidCredentials => "Your account or password is incorrect.",
+            SignInError::Locked => {
+                "Your account is temporarily locked to prevent unauthorized use. Try again later."
+            }
+            SignInError::Disabled => "Your account has been disabled. Contact your administrator.",
+            SignInError::Throttled(_) => "Too many failed sign-in attempts. Try again later.",
+            SignInError::Internal => "Sign-in failed because of an internal error.",
+        }
+    }
+
     /// The token endpoint's answer, with Entra's codes.
     pub fn oauth(self) -> OAuthError {
         let (code, text) = match self {
