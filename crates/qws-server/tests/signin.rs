@@ -528,3 +528,212 @@ async fn pending_device_codes_are_bounded() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"], "temporarily_unavailable");
 }
+
+// ---- authorization code with PKCE ------------------------------------------------------------
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-verifier-0123";
+const REDIRECT: &str = "http://localhost:8400/callback";
+
+fn challenge(verifier: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d.as_ref())
+}
+
+/// An HTTPS client that does not follow redirects (the redirect goes to the client's listener).
+fn no_redirects(t: &TestServer) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&t.srv().ca_file).unwrap()).unwrap();
+    reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .tls_built_in_root_certs(false)
+        .use_rustls_tls()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn authorize_url(t: &TestServer, redirect: &str) -> String {
+    let mut u = url::Url::parse(&format!(
+        "{}/{}/oauth2/v2.0/authorize",
+        t.https_url(),
+        t.b("tenantId")
+    ))
+    .unwrap();
+    u.query_pairs_mut()
+        .append_pair("client_id", AZ_CLI)
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", redirect)
+        .append_pair("scope", ARM_SCOPE)
+        .append_pair("state", "st&ate 1")
+        .append_pair("nonce", "n-0S6")
+        .append_pair("code_challenge", &challenge(VERIFIER))
+        .append_pair("code_challenge_method", "S256");
+    u.to_string()
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Signs in through the authorize page; returns the redirect location.
+async fn authorize(t: &TestServer, user: &str, password: &str) -> url::Url {
+    let c = no_redirects(t);
+    let url = authorize_url(t, REDIRECT);
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = r.text().await.unwrap();
+    let mut fields: Vec<(String, String)> = html
+        .split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|s| {
+            let (name, rest) = s.split_once("\" value=\"").unwrap();
+            (name.to_string(), unescape(rest.split('"').next().unwrap()))
+        })
+        .collect();
+    fields.push(("username".into(), user.into()));
+    fields.push(("password".into(), password.into()));
+    let r = c
+        .post(url.split('?').next().unwrap())
+        .header("cookie", cookie)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "{}", r.text().await.unwrap());
+    url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap()
+}
+
+fn query(u: &url::Url, k: &str) -> Option<String> {
+    u.query_pairs()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn redeem(t: &TestServer, code: &str, verifier: &str, redirect: &str) -> (u16, Value) {
+    post_token(
+        t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", AZ_CLI),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+            ("scope", ARM_SCOPE),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn authorization_code_with_pkce_signs_a_user_in_once() {
+    let t = TestServer::start().await;
+    let oid = create_user(&t, "frank@qws.test");
+    let to = authorize(&t, "frank@qws.test", PASSWORD).await;
+    assert!(to.as_str().starts_with(REDIRECT));
+    assert_eq!(query(&to, "state").as_deref(), Some("st&ate 1"));
+    let code = query(&to, "code").unwrap();
+
+    // Another redirect URI or client: refused (and the code is spent).
+    let (status, v) = redeem(&t, &code, VERIFIER, "http://localhost:8401/callback").await;
+    assert_grant_error(status, &v, 70000);
+    let (status, v) = redeem(&t, &code, VERIFIER, REDIRECT).await;
+    assert_grant_error(status, &v, 54005);
+
+    // A wrong verifier: refused.
+    let code = query(&authorize(&t, "frank@qws.test", PASSWORD).await, "code").unwrap();
+    let (status, v) = redeem(&t, &code, &format!("{VERIFIER}x"), REDIRECT).await;
+    assert_grant_error(status, &v, 501481);
+
+    // The right one: tokens, with the nonce in the ID token; then the code is used up.
+    let code = query(&authorize(&t, "frank@qws.test", PASSWORD).await, "code").unwrap();
+    let (status, v) = redeem(&t, &code, VERIFIER, REDIRECT).await;
+    assert_eq!(status, 200, "{v}");
+    let c = claims(v["access_token"].as_str().unwrap());
+    assert_eq!(c["oid"], oid.as_str());
+    assert_eq!(c["idtyp"], "user");
+    assert_eq!(claims(v["id_token"].as_str().unwrap())["nonce"], "n-0S6");
+    assert!(v["refresh_token"].is_string());
+    let (status, v) = redeem(&t, &code, VERIFIER, REDIRECT).await;
+    assert_grant_error(status, &v, 54005);
+}
+
+#[tokio::test]
+async fn authorize_refuses_foreign_redirects_missing_pkce_and_wrong_passwords() {
+    let t = TestServer::start().await;
+    create_user(&t, "gina@qws.test");
+    let c = no_redirects(&t);
+    for bad in [
+        "https://evil.example/callback",
+        "http://localhost.evil.example/cb",
+        "http://user@localhost/cb",
+        "http://10.0.0.1/cb",
+        "https://localhost/cb",
+    ] {
+        let r = c.get(authorize_url(&t, bad)).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        assert!(r.headers().get("location").is_none(), "{bad}");
+    }
+    // 127.0.0.1 is a loopback redirect too.
+    let r = c
+        .get(authorize_url(&t, "http://127.0.0.1:9999/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Without PKCE: the error goes back to the (valid) redirect URI.
+    let no_pkce = authorize_url(&t, REDIRECT)
+        .replace("code_challenge_method=S256", "code_challenge_method=plain");
+    let r = c.get(no_pkce).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let to = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(query(&to, "error").as_deref(), Some("invalid_request"));
+    assert_eq!(query(&to, "state").as_deref(), Some("st&ate 1"));
+
+    // A wrong password shows the form again, no redirect.
+    let url = authorize_url(&t, REDIRECT);
+    let r = c.get(&url).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = r.text().await.unwrap();
+    let fields: Vec<(String, String)> = html
+        .split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|s| {
+            let (name, rest) = s.split_once("\" value=\"").unwrap();
+            (name.to_string(), unescape(rest.split('"').next().unwrap()))
+        })
+        .chain([
+            ("username".to_string(), "gina@qws.test".to_string()),
+            ("password".to_string(), "Wrong-pass1".to_string()),
+        ])
+        .collect();
+    let post = url.split('?').next().unwrap().to_string();
+    let r = c
+        .post(&post)
+        .header("cookie", &cookie)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+    // And without the CSRF cookie the form is refused.
+    let r = c.post(&post).form(&fields).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+}

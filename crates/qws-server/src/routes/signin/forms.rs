@@ -77,7 +77,7 @@ pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
 }
 
 /// A page holding a form, with a new CSRF token in the form and its cookie.
-fn form_page(
+pub(crate) fn form_page(
     conn: &ConnInfo,
     status: StatusCode,
     title: &str,

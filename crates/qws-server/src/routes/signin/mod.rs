@@ -12,6 +12,7 @@
 //! and the `id_token`'s `aud`. A client that also sends a `client_secret` must be a service
 //! principal and the secret must verify.
 
+mod authcode;
 pub mod device;
 mod forms;
 
@@ -85,24 +86,31 @@ pub(crate) async fn user_grant(req: TokenRequest<'_>, grant: &str) -> Result<Res
         "password" => password_grant(req).await,
         "refresh_token" => refresh_grant(req).await,
         device::GRANT => device::token(req).await,
+        "authorization_code" => authcode::token(req).await,
         _ => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             70003,
-            "The app requested an unsupported grant type. qws supports 'client_credentials', 'password', 'refresh_token' and 'urn:ietf:params:oauth:grant-type:device_code'.",
+            "The app requested an unsupported grant type. qws supports 'client_credentials', 'password', 'refresh_token', 'authorization_code' and 'urn:ietf:params:oauth:grant-type:device_code'.",
         )),
     }
 }
 
-/// Sign-ins in progress, kept in memory: device codes waiting for their users.
+/// Sign-ins in progress, kept in memory: device codes waiting for their users, and
+/// authorization codes waiting for redemption.
 #[derive(Default)]
 pub struct PendingSignIns {
     pub(crate) devices: std::sync::Mutex<device::Devices>,
+    pub(crate) codes: std::sync::Mutex<HashMap<String, authcode::AuthCode>>,
 }
 
-/// The device-code endpoints and the verification page.
+/// The device-code endpoints, the verification page and the authorization endpoint.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(authcode::authorize_page).post(authcode::authorize_submit),
+        )
         .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode_v2))
         .route("/{tenant}/oauth2/devicecode", post(devicecode_v1))
         .route(
