@@ -103,7 +103,9 @@ fn found(to: &url::Url) -> Response {
     }
 }
 
-/// Validates an authorization request; the error is the whole answer.
+/// Validates an authorization request; the error is the whole answer (built once per request,
+/// so its size does not matter).
+#[allow(clippy::result_large_err)]
 fn validate(p: &HashMap<String, String>) -> Result<AuthRequest, Response> {
     let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let client_id = get("client_id")
