@@ -34,8 +34,8 @@ pub struct ServerConfig {
     pub token_lifetime: Duration,
     /// How long a device code waits for its user (`--device-code-lifetime`; Entra: 15 minutes).
     pub device_code_lifetime: Duration,
-    /// Most sign-ins waiting at once: device codes not yet redeemed
-    /// (`--max-pending-sign-ins`); further requests get 503.
+    /// Most sign-ins waiting at once, each of device codes and authorization codes not yet
+    /// redeemed (`--max-pending-sign-ins`); further requests are refused.
     pub max_pending_sign_ins: usize,
     /// `--azure-compat`: also run the HTTPS proxy for unmodified Azure clients (see
     /// [`crate::proxy`]) and put canonical `https://{location}.quantum.azure.com/` endpoints in

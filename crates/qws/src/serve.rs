@@ -58,7 +58,8 @@ pub struct ServeArgs {
     /// Seconds a device code (`az login --use-device-code`) waits for its user.
     #[arg(long, value_name = "SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub device_code_lifetime: u64,
-    /// Most sign-ins waiting at once (device codes not yet redeemed); more get 503.
+    /// Most sign-ins waiting at once (each of device codes and authorization codes not yet
+    /// redeemed); more are refused.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_pending_sign_ins: u32,
     /// Largest blob (job input, output or attachment) in bytes.

@@ -1,6 +1,7 @@
 //! The token service: OIDC discovery (Entra v2 form and ADFS form), JWKS, the OAuth2
 //! client-credentials grant as MSAL / azure-identity send it, and the App Service
-//! managed-identity endpoint.
+//! managed-identity endpoint. User sign-in flows (password, refresh token, device code,
+//! authorization code) are in [`super::signin`].
 //!
 //! The managed-identity endpoint (`GET /msi/token`) issues administrator tokens over plain
 //! HTTP to a loopback caller that presents the `X-IDENTITY-HEADER` secret written to
