@@ -155,6 +155,24 @@ async fn password_grant_issues_user_tokens_shaped_like_entra() {
 }
 
 #[tokio::test]
+async fn user_realm_discovery_says_managed_so_msal_sends_the_password_grant() {
+    let t = TestServer::start().await;
+    let r = t
+        .https
+        .get(format!(
+            "{}/common/userrealm/alice@qws.test?api-version=1.0",
+            t.https_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["account_type"], "Managed");
+    assert_eq!(v["domain_name"], "qws.test");
+}
+
+#[tokio::test]
 async fn password_grant_refuses_wrong_passwords_locks_out_and_refuses_disabled_users() {
     let t = TestServer::start().await;
     let oid = create_user(&t, "bob@qws.test");

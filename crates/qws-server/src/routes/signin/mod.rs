@@ -113,10 +113,29 @@ pub fn router() -> Router<AppState> {
         )
         .route("/{tenant}/oauth2/v2.0/devicecode", post(devicecode_v2))
         .route("/{tenant}/oauth2/devicecode", post(devicecode_v1))
+        .route("/common/userrealm/{username}", get(user_realm))
         .route(
             "/devicelogin",
             get(forms::device_login_page).post(forms::device_login_submit),
         )
+}
+
+/// MSAL's user realm discovery before a password grant: every qws user is a managed (not
+/// federated) account, so the password goes straight to the token endpoint.
+async fn user_realm(Path(username): Path<String>) -> Response {
+    let domain = username
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .filter(|d| qws_store::identity::validate_upn(&format!("x@{d}")).is_ok())
+        .unwrap_or("");
+    Json(json!({
+        "ver": "1.0",
+        "account_type": "Managed",
+        "domain_name": domain,
+        "cloud_instance_name": "qws",
+        "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+    }))
+    .into_response()
 }
 
 async fn devicecode_v2(
