@@ -755,3 +755,44 @@ async fn authorize_refuses_foreign_redirects_missing_pkce_and_wrong_passwords() 
     let r = c.post(&post).form(&fields).send().await.unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn the_adfs_authority_has_the_user_flows_too() {
+    let t = TestServer::start().await;
+    create_user(&t, "hana@qws.test");
+    let v: Value = t
+        .https
+        .get(format!(
+            "{}/adfs/.well-known/openid-configuration",
+            t.https_url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let devicecode = v["device_authorization_endpoint"].as_str().unwrap();
+    let r = t
+        .https
+        .post(devicecode)
+        .form(&[("client_id", AZ_CLI), ("scope", ARM_SCOPE)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = t
+        .https
+        .post(format!("{}/adfs/oauth2/token", t.https_url()))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", AZ_CLI),
+            ("username", "hana@qws.test"),
+            ("password", PASSWORD),
+            ("scope", ARM_SCOPE),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

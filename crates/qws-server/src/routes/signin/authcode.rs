@@ -16,7 +16,7 @@ use super::{parse_scope, password_sign_in, public_client_id, Requested, TokenReq
 use crate::auth::gate::{self, Failure, Rejection};
 use crate::auth::ratelimit::GuessTarget;
 use crate::conn::ConnInfo;
-use crate::routes::identity::{resolve_tenant, server_error, throttled, OAuthError};
+use crate::routes::identity::{server_error, throttled, OAuthError};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -197,7 +197,7 @@ pub(crate) async fn authorize_page(
     Path(tenant): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if resolve_tenant(&state, &tenant).is_err() {
+    if super::signin_tenant(&state, &tenant).is_err() {
         return bad_request_page("The tenant in the address is not this server's.");
     }
     let a = match validate(&q) {
@@ -218,7 +218,7 @@ pub(crate) async fn authorize_submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Ok(tid) = resolve_tenant(&state, &tenant) else {
+    let Ok(tid) = super::signin_tenant(&state, &tenant) else {
         return bad_request_page("The tenant in the address is not this server's.");
     };
     let Some(form) = parse_form(&body) else {

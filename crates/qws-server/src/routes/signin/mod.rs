@@ -120,6 +120,16 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// The tenant of a sign-in endpoint: ours, its aliases, or `adfs` (the ADFS discovery document
+/// points its device-code and authorize endpoints under `/adfs/`).
+pub(crate) fn signin_tenant(state: &AppState, tenant: &str) -> Result<String, OAuthError> {
+    if tenant.eq_ignore_ascii_case("adfs") {
+        Ok(state.ids.tenant_id.clone())
+    } else {
+        super::identity::resolve_tenant(state, tenant)
+    }
+}
+
 /// MSAL's user realm discovery before a password grant: every qws user is a managed (not
 /// federated) account, so the password goes straight to the token endpoint.
 async fn user_realm(Path(username): Path<String>) -> Response {
@@ -170,7 +180,7 @@ async fn devicecode(
     body: &[u8],
 ) -> Response {
     let result = async {
-        let tid = super::identity::resolve_tenant(state, tenant)?;
+        let tid = signin_tenant(state, tenant)?;
         let form = forms::parse_form(body).ok_or_else(|| {
             OAuthError::new(
                 StatusCode::BAD_REQUEST,
