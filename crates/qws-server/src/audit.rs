@@ -45,6 +45,9 @@ pub enum AuditAction {
     Token,
     /// A managed-identity token, issued or refused (`msi/token`).
     MsiToken,
+    /// A failed interactive sign-in: a password on a sign-in page or a device user code
+    /// (`signin`).
+    SignIn,
     /// A workspace was created (`createWorkspace`).
     CreateWorkspace,
     /// A workspace was deleted (`deleteWorkspace`).
@@ -93,12 +96,13 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action (for tests and documentation).
-    pub const ALL: [AuditAction; 27] = [
+    pub const ALL: [AuditAction; 28] = [
         AuditAction::Authenticate,
         AuditAction::DataPlaneAuthenticate,
         AuditAction::BlobAuthenticate,
         AuditAction::Token,
         AuditAction::MsiToken,
+        AuditAction::SignIn,
         AuditAction::CreateWorkspace,
         AuditAction::DeleteWorkspace,
         AuditAction::DeleteWorkspaceWithGroup,
@@ -131,6 +135,7 @@ impl AuditAction {
             AuditAction::BlobAuthenticate => "blob/authenticate",
             AuditAction::Token => "token",
             AuditAction::MsiToken => "msi/token",
+            AuditAction::SignIn => "signin",
             AuditAction::CreateWorkspace => "createWorkspace",
             AuditAction::DeleteWorkspace => "deleteWorkspace",
             AuditAction::DeleteWorkspaceWithGroup => "Microsoft.Quantum/Workspaces/delete",
@@ -257,6 +262,7 @@ mod tests {
                 "blob/authenticate",
                 "token",
                 "msi/token",
+                "signin",
                 "createWorkspace",
                 "deleteWorkspace",
                 "Microsoft.Quantum/Workspaces/delete",

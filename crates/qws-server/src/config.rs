@@ -88,6 +88,11 @@ pub struct AuthConfig {
     /// Roles the managed identity holds at the bootstrap subscription (`--msi-role`); empty:
     /// [`crate::auth::msi_identity::DEFAULT_ROLES`].
     pub msi_roles: Vec<String>,
+    /// How long a device code waits for its user (`--device-code-lifetime`; Entra: 15 minutes).
+    pub device_code_lifetime: Duration,
+    /// Most sign-ins waiting at once, each of device codes and authorization codes not yet
+    /// redeemed (`--max-pending-sign-ins`); further requests are refused.
+    pub max_pending_sign_ins: usize,
 }
 
 impl AuthConfig {
@@ -98,6 +103,8 @@ impl AuthConfig {
         failure_window: Duration::from_secs(60),
         token_lifetime: Duration::from_secs(3600),
         msi_roles: Vec::new(),
+        device_code_lifetime: Duration::from_secs(900),
+        max_pending_sign_ins: 1000,
     };
 }
 

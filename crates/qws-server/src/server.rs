@@ -287,6 +287,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         identity_header,
         msi_client_id,
         hosts,
+        sign_ins: Default::default(),
     });
     scheduler.start().context("starting the job scheduler")?;
     let app = crate::routes::app(state.clone());

@@ -87,6 +87,8 @@ pub struct StateInner {
     pub msi_client_id: String,
     /// Which `Host` values links in answers may name.
     pub hosts: crate::host_policy::HostPolicy,
+    /// Sign-ins in progress (device codes).
+    pub sign_ins: crate::planes::signin::PendingSignIns,
 }
 
 impl std::fmt::Debug for StateInner {

@@ -31,6 +31,7 @@ fn claims(t: &TestServer, aud: &str, exp_offset: i64) -> Claims {
         idtyp: "app".into(),
         ver: "2.0".into(),
         uti: "x".into(),
+        ..Default::default()
     }
 }
 

@@ -163,7 +163,10 @@ async fn token_endpoint_errors_use_the_oauth2_shape() {
 
     let r = post(vec![
         ("client_id", cid.clone()),
-        ("grant_type", "password".into()),
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:saml1_1-bearer".into(),
+        ),
         ("scope", scope.clone()),
     ])
     .await;

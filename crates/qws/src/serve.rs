@@ -67,6 +67,13 @@ pub struct ServeArgs {
     /// which azure-storage-blob parses container-first). Must not name localhost or 127.0.0.1.
     #[arg(long, value_parser = qws_server::planes::blob::sas::normalize_blob_public_url)]
     pub blob_public_url: Option<String>,
+    /// Seconds a device code (`az login --use-device-code`) waits for its user.
+    #[arg(long, value_name = "SECONDS", default_value_t = AUTH.device_code_lifetime.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub device_code_lifetime: u64,
+    /// Most sign-ins waiting at once (each of device codes and authorization codes not yet
+    /// redeemed); more are refused.
+    #[arg(long, default_value_t = AUTH.max_pending_sign_ins as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_pending_sign_ins: u32,
     /// Largest blob (job input, output or attachment) in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = BLOB.max_blob_size)]
     pub max_blob_size: u64,
@@ -227,6 +234,8 @@ impl ServeArgs {
                 failure_window: Duration::from_secs(self.auth_failure_window),
                 token_lifetime: Duration::from_secs(self.token_lifetime),
                 msi_roles: self.msi_roles,
+                device_code_lifetime: Duration::from_secs(self.device_code_lifetime),
+                max_pending_sign_ins: self.max_pending_sign_ins as usize,
             },
             mgmt: config::MgmtConfig {
                 page_size: self.page_size as usize,

@@ -11,8 +11,10 @@ const SIGNING_KEY_META: &str = "jwt_signing_key_pkcs8";
 /// Longest token accepted; real ones are ~1–2 KiB.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
-/// The claims qws puts in (and requires from) a token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The claims qws puts in (and requires from) a token. The optional ones are those Entra puts
+/// only in some tokens: `upn`, `name` and `scp` in delegated (user) tokens, `roles` where roles
+/// were granted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// Audience (resource).
     pub aud: String,
@@ -34,12 +36,34 @@ pub struct Claims {
     pub appid: String,
     /// Authorized party (= appid).
     pub azp: String,
-    /// `app`.
+    /// `app` for an application's own token, `user` for a token issued to a signed-in user.
     pub idtyp: String,
     /// Token version.
     pub ver: String,
     /// Unique token id.
     pub uti: String,
+    /// Unique token id (the JWT spelling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// User principal name (user tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
+    /// Display name (user tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Delegated scopes, space-separated (user tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scp: Option<String>,
+    /// Granted application roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+}
+
+impl Claims {
+    /// Whether the token was issued to a signed-in user (delegated), not to an application.
+    pub fn is_user(&self) -> bool {
+        self.idtyp == "user"
+    }
 }
 
 /// Why a token failed verification (before time and audience checks).
@@ -101,6 +125,11 @@ impl TokenSigner {
 
     /// Signs claims into a compact JWS.
     pub fn issue(&self, claims: &Claims) -> anyhow::Result<String> {
+        self.issue_any(claims)
+    }
+
+    /// Signs any claims set (ID tokens have their own) into a compact JWS.
+    pub fn issue_any<T: Serialize>(&self, claims: &T) -> anyhow::Result<String> {
         let header = Header {
             alg: "ES256".into(),
             typ: "JWT".into(),

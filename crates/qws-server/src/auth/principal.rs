@@ -11,7 +11,9 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use qws_store::Principal;
 
-/// A caller whose bearer token verified and whose principal exists.
+/// A caller whose bearer token verified and whose principal exists: a service principal, or a
+/// signed-in user (then `principal.client_id` is the application the user signed in through,
+/// the token's `appid`, and `claims.upn` the user principal name).
 #[derive(Debug, Clone)]
 pub struct AuthenticatedPrincipal {
     /// The principal.
@@ -27,7 +29,16 @@ pub struct AuthenticatedPrincipal {
 impl AuthenticatedPrincipal {
     /// How the principal appears in audit records and `systemData`.
     pub fn audit_name(&self) -> String {
-        format!("app:{}", self.principal.client_id)
+        if self.claims.is_user() {
+            format!("user:{}", self.principal.object_id)
+        } else {
+            format!("app:{}", self.principal.client_id)
+        }
+    }
+
+    /// The user principal name, for a user's token.
+    pub fn upn(&self) -> Option<&str> {
+        self.claims.upn.as_deref().filter(|_| self.claims.is_user())
     }
 }
 
@@ -187,7 +198,13 @@ async fn verify(
         ));
     }
     let oid = claims.oid.clone();
-    let principal = state.db(move |s| s.principal_by_object_id(&oid)).await?;
+    let principal = if claims.is_user() {
+        let app = claims.appid.clone();
+        state.db(move |s| user_principal(s, &oid, &app)).await?
+    } else {
+        state.db(move |s| s.principal_by_object_id(&oid)).await?
+    };
+    let principal = principal.filter(|p| p.tenant_id == tenant);
     match principal {
         Some(principal) => {
             let access = super::Access::load(state, &principal).await?;
@@ -199,6 +216,26 @@ async fn verify(
         }
         None => Err(invalid()),
     }
+}
+
+/// The principal of a user's token: the user, signed in through `app`. Never the administrator:
+/// `is_admin` belongs to the bootstrap service principal alone.
+fn user_principal(
+    store: &qws_store::Store,
+    oid: &str,
+    app: &str,
+) -> Result<Option<Principal>, qws_store::StoreError> {
+    let user = store.identity().user(oid).map_err(|e| match e {
+        qws_store::IdentityError::Store(e) => e,
+        other => qws_store::StoreError::Corrupt(other.to_string()),
+    })?;
+    Ok(user.map(|u| Principal {
+        client_id: app.to_string(),
+        object_id: u.object_id,
+        tenant_id: u.tenant_id,
+        display_name: u.display_name,
+        is_admin: false,
+    }))
 }
 
 impl FromRequestParts<AppState> for AuthenticatedPrincipal {

@@ -1,6 +1,7 @@
 //! The token service: OIDC discovery (Entra v2 form and ADFS form), JWKS, the OAuth2
 //! client-credentials grant as MSAL / azure-identity send it, and the App Service
-//! managed-identity endpoint.
+//! managed-identity endpoint. User sign-in flows (password, refresh token, device code,
+//! authorization code) are in [`super::signin`].
 //!
 //! The managed-identity endpoint (`GET /msi/token`) issues administrator tokens over plain
 //! HTTP to a loopback caller that presents the `X-IDENTITY-HEADER` secret written to
@@ -53,12 +54,13 @@ pub fn router() -> Router<AppState> {
         .route("/{tenant}/oauth2/v2.0/token", post(v2_token))
         .route("/{tenant}/oauth2/token", post(v1_token))
         .route("/metadata/endpoints", get(cloud_metadata))
+        .merge(super::signin::router())
 }
 
 /// An OAuth2 error response (`{"error", "error_description", "error_codes", ...}`).
 pub struct OAuthError {
-    status: StatusCode,
-    error: &'static str,
+    pub(crate) status: StatusCode,
+    pub(crate) error: &'static str,
     code: u32,
     description: String,
     headers: ErrorHeaders,
@@ -71,7 +73,7 @@ impl WithHeaders for OAuthError {
 }
 
 impl OAuthError {
-    fn new(
+    pub(crate) fn new(
         status: StatusCode,
         error: &'static str,
         code: u32,
@@ -107,7 +109,7 @@ impl IntoResponse for OAuthError {
 }
 
 /// Maps a path tenant to ours: our tenant id, or the `organizations`/`common` aliases.
-fn resolve_tenant(state: &AppState, tenant: &str) -> Result<String, OAuthError> {
+pub(crate) fn resolve_tenant(state: &AppState, tenant: &str) -> Result<String, OAuthError> {
     let ours = &state.ids.tenant_id;
     if tenant.eq_ignore_ascii_case(ours)
         || tenant.eq_ignore_ascii_case("organizations")
@@ -141,11 +143,16 @@ fn discovery_doc(
         "device_authorization_endpoint": format!("{base}/{prefix}/oauth2/v2.0/devicecode"),
         "jwks_uri": format!("{base}/{prefix}/{keys_path}"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-        "response_types_supported": ["token"],
-        "grant_types_supported": ["client_credentials"],
+        "response_types_supported": ["code", "token"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "grant_types_supported": ["client_credentials", "password", "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code", "authorization_code"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["ES256"],
-        "scopes_supported": ["openid"],
+        "scopes_supported": ["openid", "profile", "offline_access"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "oid", "tid", "name",
+            "preferred_username", "nonce"],
         "tenant_region_scope": "qws",
     })
 }
@@ -209,8 +216,10 @@ async fn cloud_metadata(BaseUrl(base): BaseUrl) -> Json<serde_json::Value> {
     }))
 }
 
+/// Which token endpoint a request came to: they differ in how the resource is named
+/// (`scope` or `resource`) and in the response fields.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Flavor {
+pub(crate) enum Flavor {
     V2,
     V1,
     Adfs,
@@ -249,7 +258,7 @@ async fn adfs_token(
 }
 
 /// Resources qws issues tokens for, and the `aud` each gets.
-fn audience_for(resource: &str) -> Option<&'static str> {
+pub(crate) fn audience_for(resource: &str) -> Option<&'static str> {
     let r = resource.trim_end_matches('/').to_ascii_lowercase();
     match r.as_str() {
         "https://management.azure.com" => Some("https://management.azure.com/"),
@@ -300,7 +309,7 @@ async fn token(
     }
 }
 
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     use base64::Engine;
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = v.split_once(' ')?;
@@ -323,14 +332,14 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 
 /// How a token request's `client_id` appears in the audit log: only a well-formed client id (a
 /// GUID) is written; anything else may be a secret pasted into the wrong field.
-fn audit_client_name(client_id: &str) -> String {
+pub(crate) fn audit_client_name(client_id: &str) -> String {
     match uuid::Uuid::try_parse(client_id) {
         Ok(id) if client_id.len() == 36 => format!("app:{}", id.hyphenated()),
         _ => "app:<invalid>".into(),
     }
 }
 
-fn server_error() -> OAuthError {
+pub(crate) fn server_error() -> OAuthError {
     OAuthError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "server_error",
@@ -340,7 +349,7 @@ fn server_error() -> OAuthError {
 }
 
 /// The OAuth2 answer to a throttled failed attempt.
-fn throttled(retry_after: u64) -> OAuthError {
+pub(crate) fn throttled(retry_after: u64) -> OAuthError {
     OAuthError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "temporarily_unavailable",
@@ -382,12 +391,16 @@ async fn issue_for_client(
         ));
     }
     if grant != "client_credentials" {
-        return Err(OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            70003,
-            "The app requested an unsupported grant type. qws supports only 'client_credentials'.",
-        ));
+        let request = super::signin::TokenRequest {
+            state,
+            conn,
+            base,
+            tid: &tid,
+            flavor,
+            headers,
+            form: &form,
+        };
+        return super::signin::user_grant(request, grant).await;
     }
     let (client_id, secret) = match (form.get("client_id"), form.get("client_secret")) {
         (Some(id), Some(secret)) => (id.clone(), secret.clone()),
@@ -509,6 +522,8 @@ fn mint(
         idtyp: "app".into(),
         ver: "2.0".into(),
         uti: uuid::Uuid::new_v4().simple().to_string(),
+        jti: Some(uuid::Uuid::new_v4().to_string()),
+        ..Default::default()
     };
     let token = state.signer.issue(&claims).map_err(|_| {
         OAuthError::new(

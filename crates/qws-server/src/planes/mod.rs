@@ -11,3 +11,4 @@ pub mod dataplane;
 pub mod directory;
 pub mod identity;
 pub mod mgmt;
+pub mod signin;
