@@ -359,13 +359,25 @@ async fn sessions_and_quotas() {
     assert!(sessions
         .iter()
         .any(|s| s.id.as_deref() == Some(sid.as_str())));
+    // Closing a session whose jobs did not fail ends it Succeeded, as read back.
     let closed = ws.close_session(&sid).await.unwrap().into_model().unwrap();
     assert_eq!(closed.id.as_deref(), Some(sid.as_str()));
-    assert_eq!(
-        ws.get_session(&sid).await.unwrap().into_model().unwrap().id,
-        Some(sid)
-    );
+    assert_eq!(closed.status.as_deref(), Some("Succeeded"), "{closed:?}");
+    let again = ws.get_session(&sid).await.unwrap().into_model().unwrap();
+    assert_eq!(again.id.as_deref(), Some(sid.as_str()));
+    assert_eq!(again.status.as_deref(), Some("Succeeded"), "{again:?}");
+    // One jobs quota per provider of the workspace, ionq's counting the job just submitted.
     let quotas = ws.list_quotas().unwrap().collect_json().await.unwrap();
-    assert!(quotas.iter().all(|q| q.get("dimension").is_some()));
+    assert!(!quotas.is_empty());
+    assert!(
+        quotas.iter().all(|q| q["dimension"] == "jobs"),
+        "{quotas:?}"
+    );
+    let ionq = quotas
+        .iter()
+        .find(|q| q["providerId"] == "ionq")
+        .unwrap_or_else(|| panic!("no ionq quota in {quotas:?}"));
+    assert!(ionq["utilization"].as_f64().unwrap() >= 1.0, "{ionq}");
+    assert!(ionq["limit"].as_f64().unwrap() > 0.0, "{ionq}");
     server.stop().await;
 }

@@ -179,3 +179,35 @@ fn qws_job_cancel_cancels_a_running_job() {
     assert_eq!(job["status"], "Cancelled", "{job}");
     assert!(job["cancellationTime"].is_string(), "{job}");
 }
+
+#[test]
+fn with_the_flag_a_non_loopback_listen_address_is_bound_and_serves() {
+    // 0.0.0.0 covers loopback too, so the test still only talks to 127.0.0.1.
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(
+        dir.path(),
+        &["--listen", "0.0.0.0:0", "--allow-non-loopback"],
+    );
+    let port = s.http.rsplit(':').next().unwrap().trim_end_matches('/');
+    let ws = Ws::new(dir.path());
+    let r = ws
+        .http
+        .get(format!(
+            "http://127.0.0.1:{port}{}/providerStatus?api-version={DV}",
+            ws.base
+        ))
+        .header("x-ms-quantum-api-key", &ws.key)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let b: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("bootstrap.json")).unwrap())
+            .unwrap();
+    assert!(
+        b["httpUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(":{port}")),
+        "{b}"
+    );
+}

@@ -207,31 +207,15 @@ pub(super) fn normalize_location(location: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// Splits a workspace resource id into (subscription, group, name).
+/// Splits a workspace resource id into (subscription, group, name), with the one parser the
+/// server uses too ([`qws_core::resource_id::WorkspaceId::parse`]).
 pub fn parse_resource_id(id: &str) -> Result<(String, String, String)> {
-    let bad = || {
-        invalid(format!(
-            "invalid resource id '{id}': expected /subscriptions/<guid>/resourceGroups/<group>/providers/Microsoft.Quantum/Workspaces/<name>"
-        ))
-    };
-    let parts: Vec<&str> = id.split('/').collect();
-    if parts.len() != 9
-        || !parts[0].is_empty()
-        || !parts[1].eq_ignore_ascii_case("subscriptions")
-        || !parts[3].eq_ignore_ascii_case("resourceGroups")
-        || !parts[5].eq_ignore_ascii_case("providers")
-        || !parts[6].eq_ignore_ascii_case("Microsoft.Quantum")
-        || !parts[7].eq_ignore_ascii_case("Workspaces")
-    {
-        return Err(bad());
-    }
-    SubscriptionId::parse(parts[2]).map_err(|e| invalid(format!("invalid resource id: {e}")))?;
-    ResourceGroupName::parse(parts[4]).map_err(|e| invalid(format!("invalid resource id: {e}")))?;
-    WorkspaceName::parse(parts[8]).map_err(|e| invalid(format!("invalid resource id: {e}")))?;
+    let parsed = qws_core::resource_id::WorkspaceId::parse(id)
+        .map_err(|e| invalid(format!("invalid resource id: {e}")))?;
     Ok((
-        parts[2].to_owned(),
-        parts[4].to_owned(),
-        parts[8].to_owned(),
+        parsed.subscription.to_string(),
+        parsed.resource_group.to_string(),
+        parsed.workspace.to_string(),
     ))
 }
 

@@ -32,7 +32,12 @@ impl Serve {
         let mut child = Command::new(QWS)
             .args(["serve", "--data-dir"])
             .arg(dir)
-            .args(["--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0"])
+            .args(if extra.contains(&"--listen") {
+                &[][..]
+            } else {
+                &["--listen", "127.0.0.1:0"][..]
+            })
+            .args(["--tls-listen", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
