@@ -176,6 +176,24 @@ def test_subscription_group_name_with_managed_identity(compat, monkeypatch):
     run_bell(ws)
 
 
+def test_the_python_snippet_the_vscode_extension_generates(compat, adfs_env):
+    """The QDK extension's "Copy Python code to connect" text, unmodified: qdk.azure's Workspace
+    from subscription, group, name and the location it parses from the endpoint, with the
+    default credential chain (here EnvironmentCredential from the ADFS-style environment)."""
+    from qdk.azure import Workspace
+
+    endpoint = dict(p.split("=", 1) for p in compat.cs.split(";") if p)["QuantumEndpoint"]
+    location = urllib.parse.urlsplit(endpoint).hostname.split(".")[0]
+    assert location == "eastus"
+    workspace = Workspace(
+        subscription_id=compat.b["subscriptionId"],
+        resource_group=compat.b["resourceGroup"],
+        name=compat.b["workspaceName"],
+        location=location,
+    )
+    run_bell(workspace)
+
+
 def test_name_only_through_resource_graph(compat, adfs_env):
     from azure.identity import DefaultAzureCredential
     from azure.quantum import Workspace

@@ -56,3 +56,39 @@ async fn plain_mode_names_qws_itself() {
     );
     assert!(!c.contains("login.microsoftonline.com"), "{c}");
 }
+
+/// The data plane's challenge, for a request with no credential at all.
+async fn data_plane_challenge(t: &TestServer) -> String {
+    let r = t
+        .http
+        .get(format!(
+            "{}{}/providerStatus?api-version=2026-01-15-preview",
+            t.http_url(),
+            t.ws_path("qws", "dev")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_data_plane_challenge_names_the_same_authority() {
+    let t = TestServer::start_with(|c| c.listeners.azure_compat = true).await;
+    let c = data_plane_challenge(&t).await;
+    assert!(
+        c.contains(&format!(
+            "authorization_uri=\"https://login.microsoftonline.com/{}\"",
+            tenant(&t)
+        )),
+        "{c}"
+    );
+    let t = TestServer::start().await;
+    let c = data_plane_challenge(&t).await;
+    assert!(!c.contains("login.microsoftonline.com"), "{c}");
+    assert!(c.contains(&tenant(&t)), "{c}");
+}

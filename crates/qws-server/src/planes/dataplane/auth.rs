@@ -108,9 +108,12 @@ pub fn unauthorized(state: &AppState) -> ApiError {
         "Unauthorized",
         "Authentication failed: supply a valid access key of this workspace (x-ms-quantum-api-key) or a bearer token for https://quantum.microsoft.com.",
     );
+    // The same authority as the management plane's challenge: Entra's in --azure-compat mode
+    // (tools read the tenant from it), qws's own otherwise.
+    let authority = crate::auth::principal::challenge_authority(state, &state.urls.https);
     e.with_www_authenticate(format!(
-        "Bearer authorization_uri=\"{}/{}\", resource_id=\"https://quantum.microsoft.com\"",
-        state.urls.https, state.ids.tenant_id
+        "Bearer authorization_uri=\"{authority}/{}\", resource_id=\"https://quantum.microsoft.com\"",
+        state.ids.tenant_id
     ))
 }
 
