@@ -1,7 +1,7 @@
 //! `qws ad user|sp|group …` against a real `qws serve`.
 
-mod cli_support;
-use cli_support::Server;
+mod common;
+use common::cli::Server;
 use serde_json::Value;
 
 /// Whether the service principal's secret gets a management token from the server.

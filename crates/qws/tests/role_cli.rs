@@ -1,8 +1,8 @@
 //! `qws role assignment create|list|delete` and `qws role definition list` against a real
 //! `qws serve`.
 
-mod cli_support;
-use cli_support::Server;
+mod common;
+use common::cli::Server;
 
 const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 

@@ -3,6 +3,8 @@
 //! workspace's data plane with its primary key.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
