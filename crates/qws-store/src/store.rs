@@ -405,7 +405,7 @@ impl Store {
                 &p.object_id,
                 p.is_admin,
             )
-            .map_err(identity_to_store)?;
+            .map_err(StoreError::from)?;
         id.insert_known_secret(
             &sp.object_id,
             Some("bootstrap"),
@@ -413,7 +413,7 @@ impl Store {
             false,
             zeroize::Zeroizing::new(secret.to_string()),
         )
-        .map_err(identity_to_store)?;
+        .map_err(StoreError::from)?;
         if p.is_admin {
             for s in self.list_subscriptions()? {
                 if s.tenant_id != p.tenant_id {
@@ -429,7 +429,7 @@ impl Store {
                     description: Some("bootstrap administrator"),
                     actor: None,
                 })
-                .map_err(identity_to_store)?;
+                .map_err(StoreError::from)?;
             }
         }
         Ok(())
@@ -441,7 +441,7 @@ impl Store {
         Ok(self
             .identity()
             .authenticate_client_secret(client_id, secret)
-            .map_err(identity_to_store)?
+            .map_err(StoreError::from)?
             .map(principal_of))
     }
 
@@ -450,7 +450,7 @@ impl Store {
         Ok(self
             .identity()
             .service_principal(oid)
-            .map_err(identity_to_store)?
+            .map_err(StoreError::from)?
             .map(principal_of))
     }
 
@@ -459,7 +459,7 @@ impl Store {
         Ok(self
             .identity()
             .service_principal_by_app_id(client_id)
-            .map_err(identity_to_store)?
+            .map_err(StoreError::from)?
             .map(principal_of))
     }
 
@@ -1161,13 +1161,6 @@ fn principal_of(sp: crate::identity::ServicePrincipal) -> Principal {
         tenant_id: sp.tenant_id,
         display_name: sp.display_name,
         is_admin: sp.is_bootstrap_admin,
-    }
-}
-
-fn identity_to_store(e: crate::identity::IdentityError) -> StoreError {
-    match e {
-        crate::identity::IdentityError::Store(e) => e,
-        other => StoreError::Corrupt(other.to_string()),
     }
 }
 

@@ -56,12 +56,12 @@ impl Access {
                 let id = s.identity();
                 let assignments = id
                     .role_assignments_assigned_to(&oid)
-                    .map_err(identity_error)?;
+                    .map_err(qws_store::StoreError::from)?;
                 let custom_roles = if assignments
                     .iter()
                     .any(|a| qws_core::rbac::builtin_role(&a.role_definition_id).is_none())
                 {
-                    id.custom_roles().map_err(identity_error)?
+                    id.custom_roles().map_err(qws_store::StoreError::from)?
                 } else {
                     Vec::new()
                 };
@@ -71,13 +71,6 @@ impl Access {
                 })
             })
             .await
-    }
-}
-
-fn identity_error(e: qws_store::identity::IdentityError) -> qws_store::StoreError {
-    match e {
-        qws_store::identity::IdentityError::Store(e) => e,
-        other => qws_store::StoreError::Corrupt(other.to_string()),
     }
 }
 

@@ -225,10 +225,10 @@ fn user_principal(
     oid: &str,
     app: &str,
 ) -> Result<Option<Principal>, qws_store::StoreError> {
-    let user = store.identity().user(oid).map_err(|e| match e {
-        qws_store::IdentityError::Store(e) => e,
-        other => qws_store::StoreError::Corrupt(other.to_string()),
-    })?;
+    let user = store
+        .identity()
+        .user(oid)
+        .map_err(qws_store::StoreError::from)?;
     Ok(user.map(|u| Principal {
         client_id: app.to_string(),
         object_id: u.object_id,

@@ -191,6 +191,14 @@ pub fn decode_content(
     }
 }
 
+/// The failure of a job whose output format its program cannot produce.
+fn cannot_produce(output_format: &str) -> JobFailure {
+    JobFailure::new(
+        "InvalidOutputDataFormat",
+        format!("Output format '{output_format}' cannot be produced for this input."),
+    )
+}
+
 /// Parses and checks a job's input.
 pub fn prepare(
     input_format: &str,
@@ -261,12 +269,7 @@ pub fn prepare(
             qws_sim::run::validate(c, &limits)?;
             let results =
                 qws_sim::encode::output_bytes(output_format, c, shots).map_err(|e| match e {
-                    SimError::Unsupported(_) => JobFailure::new(
-                        "InvalidOutputDataFormat",
-                        format!(
-                            "Output format '{output_format}' cannot be produced for this input."
-                        ),
-                    ),
+                    SimError::Unsupported(_) => cannot_produce(output_format),
                     other => other.into(),
                 })?;
             qws_sim::encode::check_output(output_format, c, shots, &limits)?;
@@ -311,19 +314,10 @@ pub fn run(p: Prepared, cancel: &qws_sim::CancelToken) -> Result<Vec<u8>, JobFai
         limits: p.limits.clone(),
         cancel: Some(cancel.clone()),
     };
-    let cannot_produce = || {
-        JobFailure::new(
-            "InvalidOutputDataFormat",
-            format!(
-                "Output format '{}' cannot be produced for this input.",
-                p.output_format
-            ),
-        )
-    };
     let bytes = match &p.program {
         Program::Circuit(c) => qws_sim::encode::encode_results(&p.output_format, c, &opts)
             .map_err(|e| match e {
-                SimError::Unsupported(_) => cannot_produce(),
+                SimError::Unsupported(_) => cannot_produce(&p.output_format),
                 other => other.into(),
             })?,
         Program::Qir {
@@ -341,7 +335,7 @@ pub fn run(p: Prepared, cancel: &qws_sim::CancelToken) -> Result<Vec<u8>, JobFai
             let doc = qws_sim::qir::run_qir_items(bytes, entry_points, &qopts)?;
             serde_json::to_vec(&doc).expect("JSON values serialize")
         }
-        Program::Qir { .. } => return Err(cannot_produce()),
+        Program::Qir { .. } => return Err(cannot_produce(&p.output_format)),
     };
     if bytes.len() as u64 > p.max_output_bytes {
         return Err(JobFailure::new(

@@ -369,6 +369,25 @@ impl Scheduler {
         )
     }
 
+    /// `from` → Failed with [`Scheduler::interrupted`]: the job's every attempt ended with the
+    /// process dying.
+    fn fail_interrupted(
+        &self,
+        ws: &str,
+        id: &str,
+        from: JobStatus,
+        attempts: u32,
+    ) -> anyhow::Result<()> {
+        let f = Self::interrupted(attempts);
+        let end = now_string();
+        self.store
+            .transition_job(ws, id, &[from], JobStatus::Failed, &mut |j| {
+                j.end_execution_time = Some(end.clone());
+                j.error_data = Some(ErrorData::new(f.code, &f.message));
+            })?;
+        Ok(())
+    }
+
     /// Recovers after a restart and starts the workers. Blocking database work; call once at
     /// start-up. Jobs left `Executing` go back to `Waiting`, and every waiting job is queued
     /// again, oldest first, unless it has already been started [`SchedulerConfig::max_attempts`]
@@ -383,18 +402,7 @@ impl Scheduler {
             let (ws, id) = (&s.workspace_uid, &s.item.id);
             let attempts = self.store.attempts(ws, id)?;
             if attempts >= self.config.max_attempts {
-                let f = Self::interrupted(attempts);
-                let end = now_string();
-                self.store.transition_job(
-                    ws,
-                    id,
-                    &[JobStatus::Executing],
-                    JobStatus::Failed,
-                    &mut |j| {
-                        j.end_execution_time = Some(end.clone());
-                        j.error_data = Some(ErrorData::new(f.code, &f.message));
-                    },
-                )?;
+                self.fail_interrupted(ws, id, JobStatus::Executing, attempts)?;
                 failed += 1;
             } else {
                 self.store.transition_job(
@@ -420,18 +428,7 @@ impl Scheduler {
             let attempts = self.store.attempts(&s.workspace_uid, &s.item.id)?;
             if attempts >= self.config.max_attempts {
                 // Died while being prepared, every time.
-                let f = Self::interrupted(attempts);
-                let end = now_string();
-                self.store.transition_job(
-                    &s.workspace_uid,
-                    &s.item.id,
-                    &[JobStatus::Waiting],
-                    JobStatus::Failed,
-                    &mut |j| {
-                        j.end_execution_time = Some(end.clone());
-                        j.error_data = Some(ErrorData::new(f.code, &f.message));
-                    },
-                )?;
+                self.fail_interrupted(&s.workspace_uid, &s.item.id, JobStatus::Waiting, attempts)?;
                 failed += 1;
                 continue;
             }

@@ -85,6 +85,18 @@ pub enum IdentityError {
     LimitReached(String),
 }
 
+/// The store's view of an identity failure, for callers that speak [`StoreError`] (such as the
+/// server's blocking-database helper): a store failure stays itself, any other identity error is
+/// reported as a refusal of the data (`Corrupt`) with its message.
+impl From<IdentityError> for StoreError {
+    fn from(e: IdentityError) -> StoreError {
+        match e {
+            IdentityError::Store(e) => e,
+            other => StoreError::Corrupt(other.to_string()),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for IdentityError {
     fn from(e: rusqlite::Error) -> Self {
         IdentityError::Store(StoreError::Db(e))

@@ -378,7 +378,7 @@ pub(crate) async fn token(req: TokenRequest<'_>) -> Result<Response, OAuthError>
     // The user may have been disabled or deleted since signing in.
     let oid = c.user.object_id.clone();
     let current = state
-        .db(move |s| s.identity().user(&oid).map_err(super::store_error))
+        .db(move |s| s.identity().user(&oid).map_err(qws_store::StoreError::from))
         .await
         .map_err(|_| server_error())?;
     let Some(user) = current.filter(|u| u.enabled) else {

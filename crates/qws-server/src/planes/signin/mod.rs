@@ -433,7 +433,11 @@ pub(crate) async fn password_sign_in(
             Zeroizing::new(password.to_string()),
         );
         let outcome = state
-            .db(move |s| s.identity().sign_in(&t, &u, &p).map_err(store_error))
+            .db(move |s| {
+                s.identity()
+                    .sign_in(&t, &u, &p)
+                    .map_err(qws_store::StoreError::from)
+            })
             .await
             .map_err(|_| Rejection::Other(SignInError::Internal))?;
         match outcome {
@@ -474,14 +478,6 @@ pub(crate) async fn password_sign_in(
         conn.remote,
     );
     Ok(user)
-}
-
-/// Maps the identity layer's error to the store's, for [`AppState::db`].
-pub(crate) fn store_error(e: qws_store::IdentityError) -> qws_store::StoreError {
-    match e {
-        qws_store::IdentityError::Store(e) => e,
-        other => qws_store::StoreError::Corrupt(other.to_string()),
-    }
 }
 
 /// Signs a delegated access token for `user` through `client_id`; returns it and its expiry.
@@ -585,7 +581,7 @@ pub(crate) async fn respond_user_tokens(
                 .db(move |s| {
                     s.identity()
                         .issue_refresh_token(&oid, &client, &resource, REFRESH_TOKEN_LIFETIME_SECS)
-                        .map_err(store_error)
+                        .map_err(qws_store::StoreError::from)
                 })
                 .await
                 .map_err(|_| server_error())?
@@ -659,7 +655,7 @@ async fn refresh_grant(req: TokenRequest<'_>) -> Result<Response, OAuthError> {
             .db(move |s| {
                 s.identity()
                     .redeem_refresh_token(&t, &c)
-                    .map_err(store_error)
+                    .map_err(qws_store::StoreError::from)
             })
             .await
             .map_err(|_| Rejection::Other(server_error()))?;
@@ -680,7 +676,7 @@ async fn refresh_grant(req: TokenRequest<'_>) -> Result<Response, OAuthError> {
                 ..
             } => {
                 let user = state
-                    .db(move |s| s.identity().user(&object_id).map_err(store_error))
+                    .db(move |s| s.identity().user(&object_id).map_err(qws_store::StoreError::from))
                     .await
                     .map_err(|_| Rejection::Other(server_error()))?;
                 match user {
