@@ -263,3 +263,20 @@ async fn msi_role_sets_what_the_managed_identity_may_do() {
         200
     );
 }
+
+#[tokio::test]
+async fn an_unknown_msi_role_stops_the_server_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = qws_server::ServerConfig::ephemeral(dir.path().join("data"));
+    config.auth.msi_roles = vec!["Galactic Emperor".into()];
+    let e = qws_server::start(config).await.err().expect("refused");
+    let text = format!("{e:#}");
+    assert!(
+        text.contains("--msi-role 'Galactic Emperor': no role has that name"),
+        "{text}"
+    );
+    let mut config = qws_server::ServerConfig::ephemeral(dir.path().join("data2"));
+    config.auth.msi_roles = vec!["Administrator".into(), "Reader".into()];
+    let e = qws_server::start(config).await.err().expect("refused");
+    assert!(format!("{e:#}").contains("cannot be combined"), "{e:#}");
+}

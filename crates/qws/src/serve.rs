@@ -352,4 +352,24 @@ mod tests {
             format!("{:?}", qws_server::ServerConfig::new(dir))
         );
     }
+
+    #[test]
+    fn target_time_limits_are_validated() {
+        assert_eq!(
+            parse_target_limit("ionq.simulator=30"),
+            Ok(("ionq.simulator".to_string(), 30))
+        );
+        let e = parse_target_limit("ionq.simulator").unwrap_err();
+        assert!(e.contains("expected TARGET=SECONDS"), "{e}");
+        let e = parse_target_limit("rigetti.qpu.aspen-11=30").unwrap_err();
+        assert!(e.contains("not a target qws offers"), "{e}");
+        for bad in [
+            "ionq.simulator=0",
+            "ionq.simulator=-1",
+            "ionq.simulator=soon",
+        ] {
+            let e = parse_target_limit(bad).unwrap_err();
+            assert!(e.contains("positive number of seconds"), "{bad}: {e}");
+        }
+    }
 }
