@@ -269,7 +269,9 @@ async fn an_unknown_msi_role_stops_the_server_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = qws_server::ServerConfig::ephemeral(dir.path().join("data"));
     config.auth.msi_roles = vec!["Galactic Emperor".into()];
-    let e = qws_server::start(config).await.err().expect("refused");
+    let Err(e) = qws_server::start(config).await else {
+        panic!("an unknown role must stop the server")
+    };
     let text = format!("{e:#}");
     assert!(
         text.contains("--msi-role 'Galactic Emperor': no role has that name"),
@@ -277,6 +279,8 @@ async fn an_unknown_msi_role_stops_the_server_with_a_clear_error() {
     );
     let mut config = qws_server::ServerConfig::ephemeral(dir.path().join("data2"));
     config.auth.msi_roles = vec!["Administrator".into(), "Reader".into()];
-    let e = qws_server::start(config).await.err().expect("refused");
+    let Err(e) = qws_server::start(config).await else {
+        panic!("Administrator with another role must stop the server")
+    };
     assert!(format!("{e:#}").contains("cannot be combined"), "{e:#}");
 }
