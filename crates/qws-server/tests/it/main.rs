@@ -1,0 +1,38 @@
+//! The integration tests of `qws-server`, one test binary: each module is one area, every
+//! test starts a real server on 127.0.0.1 with a temporary data directory ([`common`]).
+//!
+//! Tests run as threads of this one process; a test that changes process-wide state runs in a
+//! child process of its own ([`common::own_process`]). The `list_bench` module is a
+//! measurement, ignored by default:
+//! `cargo test -p qws-server --test it list_bench -- --ignored --nocapture`.
+
+mod common;
+
+mod arm_challenge;
+mod auth;
+mod authorization_api;
+mod blob_api;
+mod blob_errors;
+mod blob_security;
+mod cancel_executing;
+mod dataplane_behaviour;
+mod dataplane_errors;
+mod directory_api;
+mod double_slash;
+mod host_header;
+mod hygiene;
+mod identity;
+mod keys;
+mod list_bench;
+mod listeners;
+mod lockout;
+mod master_key;
+mod mgmt;
+mod provider_status;
+mod proxy;
+mod rbac_enforcement;
+mod scheduler_limits;
+mod secrets;
+mod server;
+mod signin;
+mod storage_proxy;
