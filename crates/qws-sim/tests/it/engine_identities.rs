@@ -1,9 +1,8 @@
 //! Gate matrices are unitary (also in controlled form), known identities hold through the
 //! fast kernels, and random circuits preserve the norm.
 
-mod engine_common;
 
-use engine_common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use qws_sim::ir::{Gate, GateOp};
 use qws_sim::state::{Amp, StateVector};

@@ -2,9 +2,8 @@
 //! against the reference matrix kernel, on random states; fused and
 //! sparse paths against the reference on random circuits; threads against one thread.
 
-mod engine_common;
 
-use engine_common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use qws_sim::ir::Circuit;
 use qws_sim::run::{final_state_with, EngineConfig, RunOptions, SparseMode};

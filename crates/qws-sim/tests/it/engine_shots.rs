@@ -2,9 +2,8 @@
 //! determinism, the shot-by-shot path (mid-circuit measurement, reset, conditionals,
 //! teleportation), and limits refused before anything is allocated.
 
-mod engine_common;
 
-use engine_common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use qws_sim::ir::{Circuit, Condition, Gate, Op};
 use qws_sim::run::{run, run_with, validate, EngineConfig, Limits, RunOptions, SparseMode};

@@ -3,9 +3,8 @@
 //! entry in a gate definition fails this test, through both kernel families, also when the gate
 //! sits on non-adjacent, out-of-order qubits and under a control.
 
-mod engine_common;
 
-use engine_common::*;
+use crate::common::*;
 use qws_sim::ir::{Gate, GateOp};
 use qws_sim::state::{Amp, StateVector};
 use std::f64::consts::{FRAC_1_SQRT_2, PI};

@@ -8,6 +8,7 @@
 //! `$TMPDIR/qws-fuzz-smoke-<front end>.last`, so an abort leaves the culprit behind.
 //! The cargo-fuzz targets in `fuzz/` run the same checks under libFuzzer.
 
+use crate::common::on_small_stack;
 use qws_sim::encode::{encode_results, HONEYWELL_RESULTS, IONQ_RESULTS, MICROSOFT_RESULTS_V2};
 use qws_sim::qir::{run_qir, QirRunOptions, BITCODE_MAGIC};
 use qws_sim::run::{Limits, RunOptions};
@@ -15,7 +16,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::time::{Duration, Instant};
 
-const STACK: usize = 2 << 20;
 const MAX_INPUT: usize = 64 << 10;
 const CORPUS_CAP: usize = 256;
 
@@ -163,9 +163,7 @@ fn mutate(rng: &mut ChaCha8Rng, input: &mut Vec<u8>, other: &[u8]) {
 fn fuzz(name: &'static str, seeds: Vec<Vec<u8>>, target: fn(&[u8]) -> bool) -> u64 {
     let budget = Duration::from_secs_f64(fuzz_secs());
     let seed = fuzz_seed();
-    std::thread::Builder::new()
-        .stack_size(STACK)
-        .spawn(move || {
+    on_small_stack(move || {
             let last = std::env::temp_dir().join(format!("qws-fuzz-smoke-{name}.last"));
             let mut rng = ChaCha8Rng::seed_from_u64(seed ^ name.len() as u64);
             let mut corpus = seeds;
@@ -199,10 +197,7 @@ fn fuzz(name: &'static str, seeds: Vec<Vec<u8>>, target: fn(&[u8]) -> bool) -> u
                 corpus.len()
             );
             tried
-        })
-        .expect("spawn")
-        .join()
-        .expect("the fuzz thread must not panic")
+    })
 }
 
 /// Runs and encodes circuits small enough to simulate at once; rejections are fine.

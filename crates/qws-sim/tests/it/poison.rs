@@ -5,20 +5,9 @@
 //! — so a recursion that is unbounded, or bounded too generously for a debug build, overflows
 //! here and aborts the test binary.
 
+use crate::common::on_small_stack;
 use qws_sim::qir::{run_qir, QirRunOptions};
 use qws_sim::SimError;
-
-const STACK: usize = 2 << 20;
-
-/// Runs `f` on a thread with a [`STACK`]-byte stack and returns its result.
-fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::Builder::new()
-        .stack_size(STACK)
-        .spawn(f)
-        .expect("spawn")
-        .join()
-        .expect("no panic")
-}
 
 /// Parses `src` as OpenQASM (version from the header) on a small stack.
 fn qasm(src: String) -> Result<qws_sim::ir::Circuit, SimError> {

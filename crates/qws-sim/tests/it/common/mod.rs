@@ -1,5 +1,6 @@
-//! Shared helpers for the engine tests: random states, random gates, random circuits, and a
-//! reference simulation that applies every gate through its full matrix.
+//! Shared helpers of the simulator's integration tests: random states, random gates, random
+//! circuits, a reference simulation that applies every gate through its full matrix, and a
+//! small thread stack for the tests that hunt stack overflows.
 #![allow(dead_code)]
 
 use proptest::prelude::*;
@@ -183,4 +184,19 @@ pub fn with_kernels<R>(kernels: Kernels, f: impl FnOnce() -> R) -> R {
             f()
         }
     }
+}
+
+/// The stack of the threads poison programs and fuzz inputs run on: 2 MiB, the default stack
+/// of a spawned thread, so a recursion that is unbounded, or bounded too generously for a debug
+/// build, overflows here (and aborts the test binary) instead of passing by luck.
+pub const STACK: usize = 2 << 20;
+
+/// Runs `f` on a thread with a [`STACK`]-byte stack and returns its result.
+pub fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(STACK)
+        .spawn(f)
+        .expect("spawn")
+        .join()
+        .expect("no panic")
 }

@@ -1,4 +1,3 @@
-; The Bell program as qdk writes it (typed pointers); bell.bc is its LLVM 14 bitcode.
 %Result = type opaque
 %Qubit = type opaque
 
