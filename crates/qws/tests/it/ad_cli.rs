@@ -1,7 +1,6 @@
 //! `qws ad user|sp|group …` against a real `qws serve`.
 
-mod common;
-use common::cli::Server;
+use crate::common::cli::Server;
 use serde_json::Value;
 
 /// Whether the service principal's secret gets a management token from the server.

@@ -1,132 +1,48 @@
 //! The Rust SDK's management client and the `qws` CLI against a real `qws serve`
-//! (started from the built binary on 127.0.0.1:0 with a temporary data dir).
+//! (started from the built binary on 127.0.0.1:0 with a temporary data dir, [`Server`]).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+
+use crate::common::cli::Server;
 
 use qws_client::arm::{ArmClient, ArmClientOptions, KeyType, Workspace};
 use qws_client::credentials::{ClientSecretCredential, ClientSecretCredentialOptions};
 use qws_client::{ClientOptions, ErrorKind};
 
-const QWS: &str = env!("CARGO_BIN_EXE_qws");
-
-/// A running server; killed on drop.
-struct Server {
-    child: Child,
-    data_dir: tempfile::TempDir,
-    bootstrap: serde_json::Value,
+/// The SDK's management client as the holder of `secret`, trusting the server's CA.
+fn arm(server: &Server, secret: &str) -> ArmClient {
+    let tls = ClientOptions::with_ca_file(ca_file(server));
+    let credential = ClientSecretCredential::new(
+        &server.get("httpsUrl"),
+        &server.get("tenantId"),
+        &server.get("clientId"),
+        secret,
+        Some(ClientSecretCredentialOptions {
+            client_options: tls.clone(),
+        }),
+    )
+    .unwrap();
+    ArmClient::new(
+        &server.get("httpsUrl"),
+        credential,
+        Some(ArmClientOptions::from(tls)),
+    )
+    .unwrap()
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start() -> Server {
-        Server::start_with(&[])
-    }
-
-    fn start_with(extra_args: &[&str]) -> Server {
-        let data_dir = tempfile::tempdir().unwrap();
-        let child = Command::new(QWS)
-            .args(["serve", "--data-dir"])
-            .arg(data_dir.path())
-            .args(["--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0"])
-            .args(extra_args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn qws serve");
-        let mut server = Server {
-            child,
-            data_dir,
-            bootstrap: serde_json::Value::Null,
-        };
-        // Readiness wait (not a timing assertion): bootstrap.json with bound ports.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let path = server.data_dir.path().join("bootstrap.json");
-        loop {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("qws serve exited early: {status}");
-            }
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) {
-                    let bound = |k: &str| {
-                        json[k]
-                            .as_str()
-                            .is_some_and(|u| !u.trim_end_matches('/').ends_with(":0"))
-                    };
-                    if bound("httpUrl") && bound("httpsUrl") {
-                        server.bootstrap = json;
-                        return server;
-                    }
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "qws serve did not write bootstrap.json"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn get(&self, key: &str) -> String {
-        self.bootstrap[key]
-            .as_str()
-            .unwrap_or_else(|| panic!("bootstrap.json has no {key}"))
-            .to_owned()
-    }
-
-    fn ca_file(&self) -> PathBuf {
-        let ca = PathBuf::from(self.get("caFile"));
-        if ca.is_relative() {
-            self.data_dir.path().join(ca)
-        } else {
-            ca
-        }
-    }
-
-    fn arm(&self, secret: &str) -> ArmClient {
-        let tls = ClientOptions::with_ca_file(self.ca_file());
-        let credential = ClientSecretCredential::new(
-            &self.get("httpsUrl"),
-            &self.get("tenantId"),
-            &self.get("clientId"),
-            secret,
-            Some(ClientSecretCredentialOptions {
-                client_options: tls.clone(),
-            }),
-        )
-        .unwrap();
-        ArmClient::new(
-            &self.get("httpsUrl"),
-            credential,
-            Some(ArmClientOptions::from(tls)),
-        )
-        .unwrap()
-    }
-
-    /// Runs the CLI with its config under `home`.
-    fn cli(&self, home: &Path, args: &[&str]) -> Output {
-        Command::new(QWS)
-            .args(args)
-            .env("HOME", home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env_remove("QWS_CLIENT_SECRET")
-            .current_dir(home)
-            .output()
-            .expect("run qws")
+fn ca_file(server: &Server) -> PathBuf {
+    let ca = PathBuf::from(server.get("caFile"));
+    if ca.is_relative() {
+        server.data_dir.path().join(ca)
+    } else {
+        ca
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_manages_workspaces_and_keys() {
-    let server = Server::start();
-    let arm = server.arm(&server.get("clientSecret"));
+    let server = Server::start(&[]);
+    let arm = arm(&server, &server.get("clientSecret"));
     let (sub, rg, dev) = (
         server.get("subscriptionId"),
         server.get("resourceGroup"),
@@ -256,8 +172,8 @@ async fn sdk_manages_workspaces_and_keys() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pager_follows_next_links() {
-    let server = Server::start_with(&["--page-size", "2"]);
-    let arm = server.arm(&server.get("clientSecret"));
+    let server = Server::start(&["--page-size", "2"]);
+    let arm = arm(&server, &server.get("clientSecret"));
     let (sub, rg) = (server.get("subscriptionId"), server.get("resourceGroup"));
     let body = Workspace {
         location: server.get("location"),
@@ -299,11 +215,9 @@ async fn pager_follows_next_links() {
     assert_eq!(all.len(), 5);
 
     // The CLI merges every page into one list too.
-    let home = tempfile::tempdir().unwrap();
-    let data_dir = server.data_dir.path().to_str().unwrap().to_owned();
-    let login = server.cli(home.path(), &["login", "--data-dir", &data_dir]);
+    let login = server.login();
     assert!(login.status.success(), "{login:?}");
-    let listed = server.cli(home.path(), &["workspace", "list", "-o", "json"]);
+    let listed = server.run(&["workspace", "list", "-o", "json"]);
     assert!(listed.status.success(), "{listed:?}");
     let listed: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(listed.len(), 5);
@@ -311,8 +225,8 @@ async fn pager_follows_next_links() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_reports_a_wrong_secret_without_revealing_it() {
-    let server = Server::start();
-    let arm = server.arm("definitely-wrong-secret");
+    let server = Server::start(&[]);
+    let arm = arm(&server, "definitely-wrong-secret");
     let err = arm
         .get_workspace(&server.get("subscriptionId"), "g", "w", None)
         .await
@@ -324,33 +238,27 @@ async fn sdk_reports_a_wrong_secret_without_revealing_it() {
 
 #[test]
 fn cli_login_keys_and_errors() {
-    let server = Server::start();
-    let home = tempfile::tempdir().unwrap();
-    let data_dir = server.data_dir.path().to_str().unwrap().to_owned();
+    let server = Server::start(&[]);
 
-    let login = server.cli(home.path(), &["login", "--data-dir", &data_dir]);
+    let login = server.login();
     assert!(login.status.success(), "{login:?}");
     let secret = server.get("clientSecret");
     assert!(!String::from_utf8_lossy(&login.stdout).contains(&secret));
 
-    let keys = server.cli(home.path(), &["workspace", "keys", "list", "-o", "json"]);
+    let keys = server.run(&["workspace", "keys", "list", "-o", "json"]);
     assert!(keys.status.success(), "{keys:?}");
     let keys: serde_json::Value = serde_json::from_slice(&keys.stdout).unwrap();
     assert_eq!(keys["apiKeyEnabled"], true);
     let primary = keys["primaryKey"]["key"].as_str().unwrap().to_owned();
 
-    let regen = server.cli(
-        home.path(),
-        &["workspace", "keys", "regenerate", "--key-type", "Primary"],
+    let regen = server.run(&["workspace", "keys", "regenerate", "--key-type", "Primary"],
     );
     assert!(regen.status.success(), "{regen:?}");
-    let keys = server.cli(home.path(), &["workspace", "keys", "list", "-o", "json"]);
+    let keys = server.run(&["workspace", "keys", "list", "-o", "json"]);
     let keys: serde_json::Value = serde_json::from_slice(&keys.stdout).unwrap();
     assert_ne!(keys["primaryKey"]["key"].as_str().unwrap(), primary);
 
-    let missing = server.cli(
-        home.path(),
-        &["workspace", "show", "-g", "nope", "-w", "xy"],
+    let missing = server.run(&["workspace", "show", "-g", "nope", "-w", "xy"],
     );
     assert_eq!(missing.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&missing.stderr);

@@ -4,8 +4,7 @@
 //! here is real: `qws serve` runs as a child process and is killed with SIGKILL while the job
 //! executes.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const FLAGS: &[&str] = &["--workers", "1", "--max-job-attempts", "2"];
 
@@ -14,7 +13,7 @@ fn a_job_the_process_dies_on_is_retried_then_failed_and_the_server_serves() {
     let dir = tempfile::tempdir().unwrap();
     let s = Serve::start(dir.path(), FLAGS);
     let ws = Ws::new(dir.path());
-    ws.submit(&s, "poison", &endless());
+    ws.submit(&s, "poison", &endless_circuit());
     ws.wait_for(&s, "poison", "Executing", |st| st == "Executing");
     s.crash();
 

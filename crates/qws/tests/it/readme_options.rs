@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-const QWS: &str = env!("CARGO_BIN_EXE_qws");
-const README: &str = include_str!("../../../README.md");
+use crate::common::QWS;
+const README: &str = include_str!("../../../../README.md");
 
 /// The `--flag` words at the start of `--help`'s option lines (`-h`/`--help` excluded).
 fn help_flags() -> BTreeSet<String> {

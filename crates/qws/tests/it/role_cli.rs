@@ -1,8 +1,7 @@
 //! `qws role assignment create|list|delete` and `qws role definition list` against a real
 //! `qws serve`.
 
-mod common;
-use common::cli::Server;
+use crate::common::cli::Server;
 
 const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 

@@ -2,8 +2,7 @@
 //! `--listen` is refused unless allowed, `--blob-public-url` is what SAS URIs carry and a job
 //! submitted through them runs, and `qws job cancel` cancels a running job.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -14,7 +13,7 @@ fn sigterm_stops_the_server_gracefully_with_status_0_and_sets_the_running_job_as
     let dir = tempfile::tempdir().unwrap();
     let mut s = Serve::start(dir.path(), &["--workers", "1"]);
     let ws = Ws::new(dir.path());
-    ws.submit(&s, "long", &endless());
+    ws.submit(&s, "long", &endless_circuit());
     ws.wait_for(&s, "long", "Executing", |st| st == "Executing");
 
     let started = Instant::now();
@@ -139,7 +138,7 @@ fn qws_job_cancel_cancels_a_running_job() {
     let dir = tempfile::tempdir().unwrap();
     let s = Serve::start(dir.path(), &["--workers", "1"]);
     let ws = Ws::new(dir.path());
-    ws.submit(&s, "long", &endless());
+    ws.submit(&s, "long", &endless_circuit());
     ws.wait_for(&s, "long", "Executing", |st| st == "Executing");
     let home = tempfile::tempdir().unwrap();
     let out = Command::new(QWS)

@@ -1,5 +1,5 @@
 //! The `qws` CLI run against a `qws serve` child process ([`super::Serve`]), with the CLI's
-//! config in a temporary home (shared by the CLI test files).
+//! config in a temporary home.
 
 use super::QWS;
 use std::path::Path;
@@ -14,24 +14,34 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the server and signs the CLI in to it (`qws login --data-dir`).
-    pub fn start_and_login() -> Server {
+    /// Starts the server with `extra` flags; the CLI has a fresh home and is not signed in.
+    pub fn start(extra: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
-        let serve = super::Serve::start(data_dir.path(), &[]);
+        let serve = super::Serve::start(data_dir.path(), extra);
         let bootstrap = serde_json::from_str(
             &std::fs::read_to_string(data_dir.path().join("bootstrap.json")).unwrap(),
         )
         .unwrap();
-        let server = Server {
+        Server {
             serve,
             data_dir,
             bootstrap,
             home: tempfile::tempdir().unwrap(),
-        };
-        let dir = server.data_dir.path().to_str().unwrap().to_owned();
-        let login = server.run(&["login", "--data-dir", &dir]);
+        }
+    }
+
+    /// Starts the server and signs the CLI in to it (`qws login --data-dir`).
+    pub fn start_and_login() -> Server {
+        let server = Server::start(&[]);
+        let login = server.login();
         assert!(login.status.success(), "{login:?}");
         server
+    }
+
+    /// `qws login --data-dir` for this server's data directory.
+    pub fn login(&self) -> Output {
+        let dir = self.data_dir.path().to_str().unwrap().to_owned();
+        self.run(&["login", "--data-dir", &dir])
     }
 
     /// The server's plain-HTTP URL.

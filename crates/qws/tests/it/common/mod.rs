@@ -4,6 +4,10 @@
 #![allow(dead_code)]
 
 pub mod cli;
+// The server's tests submit the same programs; one file serves both.
+#[path = "../../../../qws-server/tests/it/common/programs.rs"]
+mod programs;
+pub use programs::{endless_circuit, BELL};
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -185,19 +189,3 @@ impl Ws {
     }
 }
 
-pub const BELL: &str =
-    r#"{"qubits":2,"circuit":[{"gate":"h","target":0},{"gate":"cnot","control":0,"target":1}]}"#;
-
-/// 22 qubits and thousands of layers: minutes of simulation.
-pub fn endless() -> String {
-    let mut gates = Vec::new();
-    for layer in 0..5000 {
-        for q in 0..22 {
-            gates.push(json!({"gate": if layer % 2 == 0 { "h" } else { "t" }, "target": q}));
-        }
-        for q in 0..21 {
-            gates.push(json!({"gate": "cnot", "control": q, "target": q + 1}));
-        }
-    }
-    json!({"qubits": 22, "circuit": gates}).to_string()
-}

@@ -1,0 +1,11 @@
+//! The integration tests of the `qws` binary, one test binary: `qws serve` and the CLI run
+//! as child processes on 127.0.0.1 with temporary data directories and homes ([`common`]).
+
+mod common;
+
+mod ad_cli;
+mod mgmt_client;
+mod poison_jobs;
+mod readme_options;
+mod role_cli;
+mod serve_process;
