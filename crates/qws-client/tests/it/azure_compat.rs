@@ -3,13 +3,14 @@
 //! `HTTPS_PROXY` set to its proxy the SDK reaches it exactly as it would reach Azure Quantum (and
 //! ARM at the default `https://management.azure.com/`).
 //!
-//! One test per process: it sets the proxy environment variables before any client exists.
+//! The proxy environment variables are process-wide, so the test runs in a process of its own,
+//! where it sets them before any client exists.
 
-mod common;
 
 use std::time::Duration;
 
-use common::Server;
+use crate::common::own_process::in_own_process;
+use crate::common::Server;
 use qws_client::jobs::{SubmitJobOptions, WaitOptions};
 use qws_client::{Workspace, WorkspaceOptions};
 
@@ -17,6 +18,9 @@ const BELL_QASM: &str = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncre
 
 #[tokio::test]
 async fn canonical_connection_strings_and_arm_work_through_the_proxy() {
+    if !in_own_process("azure_compat::canonical_connection_strings_and_arm_work_through_the_proxy") {
+        return;
+    }
     let server = Server::start_with(|config| config.listeners.azure_compat = true).await;
     let proxy = server.s("proxyUrl");
     assert!(proxy.starts_with("http://127.0.0.1:"), "{proxy}");

@@ -1,11 +1,10 @@
 //! The SDK's data plane against a real qws server (started in-process on ephemeral loopback
 //! ports with a temp data dir).
 
-mod common;
 
 use std::time::Duration;
 
-use common::Server;
+use crate::common::Server;
 
 use qws_client::jobs::{JobFormat, ListJobsOptions, SubmitJobOptions, WaitOptions};
 use qws_client::sessions::OpenSessionOptions;

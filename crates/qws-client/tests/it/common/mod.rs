@@ -2,6 +2,10 @@
 //! server's own tests do) on 127.0.0.1 ephemeral ports with a temporary data directory, so
 //! `cargo test -p qws-client` needs no prebuilt binary.
 
+// The server's test helpers run one test in a child process the same way; one file serves both.
+#[path = "../../../../qws-server/tests/it/common/own_process.rs"]
+pub mod own_process;
+
 use qws_client::{ClientOptions, Credential, Workspace};
 use qws_server::{RunningServer, ServerConfig};
 
