@@ -5,6 +5,7 @@ use crate::auth::jwt::TokenSigner;
 use crate::auth::ratelimit::FailureLimiter;
 use crate::bootstrap::{self, BootstrapSecrets};
 use crate::config::ServerConfig;
+use crate::http::listener::Front;
 use crate::state::{AppState, BootstrapIds, PublicUrls, StateInner};
 use anyhow::{bail, Context};
 use qws_core::connection_string::ConnectionString;
@@ -293,27 +294,23 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let app = crate::routes::app(state.clone());
     let (tx, rx) = watch::channel(false);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
-    let mut tasks = vec![
-        tokio::spawn(crate::http::listener::serve(
-            http,
-            None,
-            app.clone(),
-            limits,
-            rx.clone(),
-        )),
-        tokio::spawn(crate::http::listener::serve(
-            https,
-            Some(acceptor),
-            app.clone(),
-            limits,
-            rx.clone(),
-        )),
-    ];
+    let mut listeners = vec![(http, Front::Plain), (https, Front::Tls(acceptor))];
     if let Some((listener, proxy_tls)) = proxy {
-        tasks.push(tokio::spawn(crate::http::proxy::serve(
-            listener, proxy_tls, app, limits, rx,
-        )));
+        let acceptor = tokio_rustls::TlsAcceptor::from(proxy_tls);
+        listeners.push((listener, Front::ConnectProxy(acceptor)));
     }
+    let tasks = listeners
+        .into_iter()
+        .map(|(listener, front)| {
+            tokio::spawn(crate::http::listener::serve(
+                listener,
+                front,
+                app.clone(),
+                limits,
+                rx.clone(),
+            ))
+        })
+        .collect();
     tracing::info!(http = %http_addr, https = %https_addr, "qws started");
     Ok(RunningServer {
         http_addr,

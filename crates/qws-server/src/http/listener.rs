@@ -1,9 +1,10 @@
-//! Accept loops for the HTTP and HTTPS listeners (hyper + rustls), with per-connection
-//! [`ConnInfo`], path normalization before routing, connection caps, timeouts for every phase
-//! a silent peer could stretch, and graceful shutdown.
+//! The one accept loop behind every listener — HTTP, HTTPS and the `--azure-compat` proxy
+//! (hyper + rustls) — with per-connection [`ConnInfo`], path normalization before routing,
+//! connection caps, timeouts for every phase a silent peer could stretch, and graceful shutdown.
 //!
 //! A connection passes through: admission (the caps, [`ConnLimiter`]; over a cap it is closed
-//! at once), the TLS handshake (HTTPS), protocol detection (its first bytes say HTTP/1 or
+//! at once), its [`Front`] (nothing for HTTP; the TLS handshake for HTTPS; the `CONNECT` head
+//! and the tunnelled TLS handshake for the proxy), protocol detection (its first bytes say HTTP/1 or
 //! HTTP/2) — each bounded by `handshake_timeout` and done in the connection's own task, never
 //! in the accept loop — then HTTP, where hyper bounds HTTP/1 request heads
 //! (`header_read_timeout`) and [`drive`] closes connections idle for `idle_timeout`.
@@ -38,10 +39,35 @@ const CAP_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 /// The HTTP/2 connection preface; a connection starting with it speaks HTTP/2.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Runs one listener until `shutdown` flips to true, then drains its connections.
+/// What a listener does with a connection before HTTP starts on it.
+#[derive(Clone)]
+pub enum Front {
+    /// Nothing: plain HTTP.
+    Plain,
+    /// A TLS handshake: HTTPS.
+    Tls(TlsAcceptor),
+    /// The `--azure-compat` proxy: a `CONNECT` head for an Azure host, then a TLS handshake
+    /// inside the tunnel ([`crate::http::proxy`]).
+    ConnectProxy(TlsAcceptor),
+}
+
+impl Front {
+    /// The listener's name in log lines.
+    fn name(&self) -> &'static str {
+        match self {
+            Front::Plain => "http",
+            Front::Tls(_) => "https",
+            Front::ConnectProxy(_) => "proxy",
+        }
+    }
+}
+
+/// Runs one listener (HTTP, HTTPS or the proxy, as `front` says) until `shutdown` flips to
+/// true, then drains its connections. Every kind shares the accept loop, the caps and timeouts
+/// of `limits` and the HTTP serving: only what happens before HTTP differs.
 pub async fn serve(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    front: Front,
     app: Router,
     limits: ConnectionLimits,
     shutdown: watch::Receiver<bool>,
@@ -50,39 +76,63 @@ pub async fn serve(
     let local = listener
         .local_addr()
         .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
+    let name = front.name();
     let accepted = move |tcp: TcpStream,
                          remote: SocketAddr,
                          mut shutdown: watch::Receiver<bool>| {
-        let info = ConnInfo {
-            remote,
-            local,
-            tls: tls.is_some(),
-        };
-        let (app, tls) = (app.clone(), tls.clone());
+        let (app, front) = (app.clone(), front.clone());
         async move {
-            let Some(acceptor) = tls else {
-                return serve_connection(tcp, info, app, limits, shutdown).await;
-            };
-            let handshake = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp));
-            let stream = tokio::select! {
-                r = handshake => r,
-                _ = shutdown.changed() => return,
-            };
-            match stream {
-                Ok(Ok(stream)) => serve_connection(stream, info, app, limits, shutdown).await,
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, client = %remote.ip(), "TLS handshake failed")
+            match front {
+                Front::Plain => {
+                    let info = ConnInfo {
+                        remote,
+                        local,
+                        tls: false,
+                    };
+                    serve_connection(tcp, info, app, limits, shutdown).await
                 }
-                Err(_) => tracing::debug!(client = %remote.ip(), "TLS handshake timed out"),
+                Front::Tls(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp));
+                    let stream = tokio::select! {
+                        r = handshake => r,
+                        _ = shutdown.changed() => return,
+                    };
+                    let info = ConnInfo {
+                        remote,
+                        local,
+                        tls: true,
+                    };
+                    match stream {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, info, app, limits, shutdown).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, client = %remote.ip(), "TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(client = %remote.ip(), "TLS handshake timed out"),
+                    }
+                }
+                Front::ConnectProxy(acceptor) => {
+                    let tunnel = tokio::select! {
+                        s = crate::http::proxy::open_tunnel(tcp, remote, acceptor, limits) => s,
+                        _ = shutdown.changed() => None,
+                    };
+                    // The decrypted tunnel is served exactly as the HTTPS listener serves its
+                    // connections.
+                    if let Some((stream, info)) = tunnel {
+                        serve_connection(stream, info, app, limits, shutdown).await
+                    }
+                }
             }
         }
     };
-    accept_loop(listener, "listener", limits, shutdown, accepted).await;
+    accept_loop(listener, name, limits, shutdown, accepted).await;
 }
 
 /// The router as every listener serves it: request ids and logging, and `Connection: close`
 /// on HTTP/1 responses sent before their request body was read.
-pub(crate) fn with_connection_layers(app: Router) -> Router {
+fn with_connection_layers(app: Router) -> Router {
     app.layer(axum::middleware::from_fn(request_log))
         .layer(axum::middleware::from_fn(close_when_body_unread))
 }
@@ -90,7 +140,7 @@ pub(crate) fn with_connection_layers(app: Router) -> Router {
 /// Accepts connections until `shutdown` flips to true, admits each under the caps of
 /// `limits` (closing it at once when a cap is full) and runs `handle` for it in its own task,
 /// so no peer can slow the loop down. Then waits (bounded) for the connections to end.
-pub(crate) async fn accept_loop<F, Fut>(
+async fn accept_loop<F, Fut>(
     listener: TcpListener,
     name: &'static str,
     limits: ConnectionLimits,
@@ -174,10 +224,9 @@ async fn sniff<IO: AsyncRead + Unpin>(io: &mut IO) -> std::io::Result<Option<(Pr
     }
 }
 
-/// Serves one accepted (and, for HTTPS, decrypted) connection with the application router until
-/// it ends, idles out or shutdown drains it. The `--azure-compat` proxy serves its tunnels with
-/// this too.
-pub(crate) async fn serve_connection<IO>(
+/// Serves one accepted (and, for HTTPS and the proxy, decrypted) connection with the
+/// application router until it ends, idles out or shutdown drains it.
+async fn serve_connection<IO>(
     mut io: IO,
     info: ConnInfo,
     app: Router,

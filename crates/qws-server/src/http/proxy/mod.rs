@@ -5,17 +5,15 @@
 //! `https://management.azure.com/`. With `HTTPS_PROXY` pointing here and `REQUESTS_CA_BUNDLE`
 //! at the server's `ca.pem`, those clients send `CONNECT <host>:443`. This proxy accepts
 //! `CONNECT` only for those Azure hosts, answers `200 Connection Established`, terminates TLS
-//! itself with a certificate for the Azure names issued by the local CA ([`crate::http::tls::proxy_cert`]), and serves
-//! the decrypted requests with the same router as the other listeners. It never opens a
+//! itself with a certificate for the Azure names issued by the local CA
+//! ([`crate::http::tls::proxy_cert`]), and serves the decrypted requests with the same accept
+//! loop and router as the other listeners ([`crate::http::listener`]). It never opens a
 //! connection anywhere: every other host, and every non-`CONNECT` request, is refused.
 
 use crate::config::ConnectionLimits;
 use crate::http::conn::ConnInfo;
-use axum::Router;
-use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
 /// Largest `CONNECT` request head.
@@ -103,38 +101,12 @@ async fn read_head(tcp: &mut TcpStream) -> std::io::Result<Option<String>> {
     Ok(String::from_utf8(head).ok())
 }
 
-/// Runs the proxy listener until `shutdown` flips to true. It holds connections under the same
-/// caps and timeouts as the other listeners (`limits`): the `CONNECT` head and the tunnelled
-/// TLS handshake each get `handshake_timeout`.
-pub async fn serve(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    app: Router,
-    limits: ConnectionLimits,
-    shutdown: watch::Receiver<bool>,
-) {
-    let acceptor = TlsAcceptor::from(tls);
-    let app = crate::http::listener::with_connection_layers(app);
-    let accepted = move |tcp: TcpStream, remote, mut shutdown: watch::Receiver<bool>| {
-        let (acceptor, app) = (acceptor.clone(), app.clone());
-        async move {
-            let stream = tokio::select! {
-                s = open_tunnel(tcp, remote, acceptor, limits) => s,
-                _ = shutdown.changed() => None,
-            };
-            if let Some((stream, info)) = stream {
-                // The decrypted tunnel is served exactly as the HTTPS listener serves its
-                // connections.
-                crate::http::listener::serve_connection(stream, info, app, limits, shutdown).await;
-            }
-        }
-    };
-    crate::http::listener::accept_loop(listener, "proxy", limits, shutdown, accepted).await;
-}
-
 /// Reads and checks the `CONNECT` head, answers it, and terminates the tunnelled TLS; `None`
-/// when the request was refused or the client too slow.
-async fn open_tunnel(
+/// when the request was refused or the client too slow. The proxy listener runs this for each
+/// connection it admits ([`crate::http::listener::Front::ConnectProxy`]), under the same caps
+/// and timeouts as the other listeners: the head and the handshake each get
+/// `handshake_timeout`.
+pub(crate) async fn open_tunnel(
     mut tcp: TcpStream,
     remote: std::net::SocketAddr,
     acceptor: TlsAcceptor,
