@@ -178,6 +178,17 @@ impl std::fmt::Debug for JobStore {
 pub(crate) const ITEM_COLUMNS: &str =
     "workspace_uid, id, item_type, session_id, status, created_at, doc";
 
+/// The row of item `id` of a workspace, if any.
+fn read_item(conn: &Connection, workspace_uid: &str, id: &str) -> Result<Option<ItemRow>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {ITEM_COLUMNS} FROM dp_items WHERE workspace_uid = ?1 AND id = ?2"),
+            params![workspace_uid, id],
+            row_to_item,
+        )
+        .optional()?)
+}
+
 pub(crate) fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
     Ok(ItemRow {
         workspace_uid: r.get(0)?,
@@ -387,16 +398,7 @@ impl JobStore {
 
     /// One item.
     pub fn get_item(&self, workspace_uid: &str, id: &str) -> Result<Option<ItemRow>> {
-        Ok(self
-            .conn()
-            .query_row(
-                &format!(
-                    "SELECT {ITEM_COLUMNS} FROM dp_items WHERE workspace_uid = ?1 AND id = ?2"
-                ),
-                params![workspace_uid, id],
-                row_to_item,
-            )
-            .optional()?)
+        read_item(&self.conn(), workspace_uid, id)
     }
 
     /// Items of a workspace in creation order, optionally of one type and/or one session.
@@ -453,15 +455,7 @@ impl JobStore {
     ) -> Result<Transition<T>> {
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
-        let Some(row) = tx
-            .query_row(
-                &format!(
-                    "SELECT {ITEM_COLUMNS} FROM dp_items WHERE workspace_uid = ?1 AND id = ?2"
-                ),
-                params![workspace_uid, id],
-                row_to_item,
-            )
-            .optional()?
+        let Some(row) = read_item(&tx, workspace_uid, id)?
         else {
             return Ok(Transition::Missing);
         };
@@ -498,15 +492,7 @@ impl JobStore {
     ) -> Result<Option<T>> {
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
-        let Some(row) = tx
-            .query_row(
-                &format!(
-                    "SELECT {ITEM_COLUMNS} FROM dp_items WHERE workspace_uid = ?1 AND id = ?2"
-                ),
-                params![workspace_uid, id],
-                row_to_item,
-            )
-            .optional()?
+        let Some(row) = read_item(&tx, workspace_uid, id)?
         else {
             return Ok(None);
         };
@@ -566,15 +552,7 @@ impl JobStore {
     {
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
-        let Some(mut row) = tx
-            .query_row(
-                &format!(
-                    "SELECT {ITEM_COLUMNS} FROM dp_items WHERE workspace_uid = ?1 AND id = ?2"
-                ),
-                params![workspace_uid, id],
-                row_to_item,
-            )
-            .optional()?
+        let Some(mut row) = read_item(&tx, workspace_uid, id)?
         else {
             return Ok(None);
         };

@@ -36,15 +36,8 @@ pub struct WorkspaceArgs {
     /// Extra CA certificate (PEM) to trust for an https endpoint, e.g. a qws server's ca.pem.
     #[arg(long)]
     ca_file: Option<PathBuf>,
-    /// Resource group (default: `qws workspace set`).
-    #[arg(short = 'g', long = "resource-group")]
-    group: Option<String>,
-    /// Workspace name (default: `qws workspace set`).
-    #[arg(short = 'w', long = "workspace-name")]
-    workspace: Option<String>,
-    /// Subscription id (default: `qws account set`).
-    #[arg(long)]
-    subscription: Option<String>,
+    #[command(flatten)]
+    target: crate::mgmt::workspace::Target,
     #[command(flatten)]
     global: GlobalArgs,
 }
@@ -252,35 +245,27 @@ async fn open(args: &WorkspaceArgs) -> anyhow::Result<Workspace> {
     let session = crate::mgmt::Session::open().context(
         "no workspace: pass --connection-string, set AZURE_QUANTUM_CONNECTION_STRING, or `qws login` and `qws workspace set`",
     )?;
-    let sub = session.subscription(&args.subscription)?;
-    let group = session.group(&args.group)?;
-    let name = session.workspace(&args.workspace)?;
+    let sub = session.subscription(&args.target.subscription)?;
+    let group = session.group(&args.target.group)?;
+    let name = session.workspace(&args.target.workspace)?;
     let config = &session.config;
-    let (Some(server), Some(tenant), Some(client), Some(secret)) = (
-        &config.server,
-        &config.tenant_id,
-        &config.client_id,
-        &config.client_secret,
-    ) else {
-        bail!("not logged in: run `qws login` first");
-    };
+    let login = config.login()?;
     let tls = ClientOptions {
         ca_file: args.ca_file.clone().or_else(|| config.ca_file.clone()),
         ..ClientOptions::default()
     };
-    let authority = config.authority.as_deref().unwrap_or(server);
     let credential = Credential::client_secret(
-        authority,
-        tenant,
-        client,
-        secret.as_str(),
+        login.authority,
+        login.tenant_id,
+        login.client_id,
+        login.client_secret,
         Some(tls.clone()),
     )?;
     Ok(Workspace::builder()
         .subscription_id(sub)
         .resource_group(group)
         .name(name)
-        .arm_endpoint(server.clone())
+        .arm_endpoint(login.server.to_owned())
         .credential(credential)
         .options(WorkspaceOptions::from(tls))
         .build()

@@ -9,7 +9,7 @@ mod account;
 mod config;
 mod group;
 pub(crate) mod output;
-mod workspace;
+pub(crate) mod workspace;
 
 use anyhow::{bail, Context};
 use qws_client::arm::{ArmClient, ArmClientOptions};
@@ -134,30 +134,22 @@ impl Session {
 
 /// Builds an ARM client from the stored login.
 pub(crate) fn arm_client(config: &Config) -> anyhow::Result<ArmClient> {
-    let (Some(server), Some(tenant), Some(client_id), Some(secret)) = (
-        &config.server,
-        &config.tenant_id,
-        &config.client_id,
-        &config.client_secret,
-    ) else {
-        bail!("not logged in: run `qws login` first");
-    };
+    let login = config.login()?;
     let tls = ClientOptions {
         ca_file: config.ca_file.clone(),
         ..ClientOptions::default()
     };
-    let authority = config.authority.as_deref().unwrap_or(server);
     let credential = ClientSecretCredential::new(
-        authority,
-        tenant,
-        client_id,
-        secret.as_str(),
+        login.authority,
+        login.tenant_id,
+        login.client_id,
+        login.client_secret,
         Some(ClientSecretCredentialOptions {
             client_options: tls.clone(),
         }),
     )?;
     Ok(ArmClient::new(
-        server,
+        login.server,
         credential,
         Some(ArmClientOptions::from(tls)),
     )?)

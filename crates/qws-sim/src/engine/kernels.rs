@@ -50,6 +50,22 @@ fn insert_zeros(mut x: usize, holes: &[usize]) -> usize {
 /// Blocks per parallel task: big enough to amortise scheduling, small enough to balance.
 const MIN_CHUNK: usize = 1 << 11;
 
+/// Runs `work(lo, hi)` over the block indices `0..nb`: in chunks on the thread pool when `par`
+/// and there are enough blocks, else in one call. `nb` is a power of two, so every chunk holds
+/// an even number of blocks and [`for_each_pair`]'s pairs never straddle two chunks.
+#[inline(always)]
+fn over_blocks(nb: usize, par: bool, work: impl Fn(usize, usize) + Sync) {
+    if par && nb >= 2 * MIN_CHUNK {
+        let chunk = (nb / 64).max(MIN_CHUNK);
+        let tasks = nb.div_ceil(chunk);
+        (0..tasks)
+            .into_par_iter()
+            .for_each(|t| work(t * chunk, ((t + 1) * chunk).min(nb)));
+    } else {
+        work(0, nb);
+    }
+}
+
 /// Calls `f(base, count)` for runs of `count` consecutive amplitude indices covering every
 /// index whose `holes` bits are zero, with `fixed` OR'ed in. `holes` must be sorted ascending
 /// and distinct; `fixed` must only use hole bits.
@@ -73,15 +89,7 @@ fn for_each_run<F: Fn(usize, usize) + Sync>(
             b = end;
         }
     };
-    if par && nb >= 2 * MIN_CHUNK {
-        let chunk = (nb / 64).max(MIN_CHUNK);
-        let tasks = nb.div_ceil(chunk);
-        (0..tasks)
-            .into_par_iter()
-            .for_each(|t| work(t * chunk, ((t + 1) * chunk).min(nb)));
-    } else {
-        work(0, nb);
-    }
+    over_blocks(nb, par, work);
 }
 
 /// Calls `f(base_a, base_b)` for the blocks of block indices `2i` and `2i + 1` (the number of
@@ -107,15 +115,7 @@ fn for_each_pair<F: Fn(usize, usize) + Sync>(
             b += 2;
         }
     };
-    if par && nb >= 2 * MIN_CHUNK {
-        let chunk = (nb / 64).max(MIN_CHUNK);
-        let tasks = nb.div_ceil(chunk);
-        (0..tasks)
-            .into_par_iter()
-            .for_each(|t| work(t * chunk, ((t + 1) * chunk).min(nb)));
-    } else {
-        work(0, nb);
-    }
+    over_blocks(nb, par, work);
 }
 
 /// Calls `f(base)` for every amplitude index whose `holes` bits are zero, with `fixed` OR'ed in.

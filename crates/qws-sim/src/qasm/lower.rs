@@ -12,6 +12,13 @@ use crate::ir::{Circuit, ClassicalRegister, Condition, Gate, GateOp, Op, Quantum
 use std::collections::HashMap;
 use std::rc::Rc;
 
+/// Which kind of register a declaration adds.
+#[derive(Clone, Copy)]
+enum Register {
+    Quantum,
+    Classical,
+}
+
 fn perr<T>(pos: Pos, msg: impl Into<String>) -> Result<T> {
     Err(SimError::parse(pos.line, pos.col, msg))
 }
@@ -182,6 +189,34 @@ impl<'a> Lowerer<'a> {
             || self.scopes.iter().any(|s| s.contains_key(name))
     }
 
+    /// The indices of a new register `name` of `size` qubits or bits, after those already
+    /// declared: refused when the name is taken or the total would pass the limit.
+    fn allocate(
+        &mut self,
+        name: &str,
+        size: &Option<Expr>,
+        pos: Pos,
+        kind: Register,
+    ) -> Result<std::ops::Range<usize>> {
+        if self.name_taken(name) {
+            return perr(pos, format!("'{name}' is already declared"));
+        }
+        let n = self.decl_size(size, pos)?;
+        let (count, limit, what) = match kind {
+            Register::Quantum => (&mut self.num_qubits, self.limits.max_qubits, "qubits"),
+            Register::Classical => (&mut self.num_clbits, self.limits.max_clbits, "bits"),
+        };
+        if n > limit.saturating_sub(*count) {
+            return Err(SimError::Limit(format!(
+                "{}:{}: declaring {n} more {what} exceeds the limit of {limit}",
+                pos.line, pos.col
+            )));
+        }
+        let start = *count;
+        *count += n;
+        Ok(start..start + n)
+    }
+
     fn decl_size(&self, size: &Option<Expr>, pos: Pos) -> Result<usize> {
         match size {
             None => Ok(1),
@@ -208,21 +243,10 @@ impl<'a> Lowerer<'a> {
                 ),
             },
             Stmt::QubitDecl { name, size, pos } => {
-                if self.name_taken(name) {
-                    return perr(*pos, format!("'{name}' is already declared"));
-                }
-                let n = self.decl_size(size, *pos)?;
-                if n > self.limits.max_qubits.saturating_sub(self.num_qubits) {
-                    return Err(SimError::Limit(format!(
-                        "{}:{}: declaring {n} more qubits exceeds the limit of {}",
-                        pos.line, pos.col, self.limits.max_qubits
-                    )));
-                }
-                let start = self.num_qubits;
-                self.num_qubits += n;
+                let qubits = self.allocate(name, size, *pos, Register::Quantum)?;
                 self.qregs.push(QuantumRegister {
                     name: name.clone(),
-                    qubits: (start..start + n).collect(),
+                    qubits: qubits.collect(),
                 });
                 Ok(())
             }
@@ -232,21 +256,10 @@ impl<'a> Lowerer<'a> {
                 init,
                 pos,
             } => {
-                if self.name_taken(name) {
-                    return perr(*pos, format!("'{name}' is already declared"));
-                }
-                let n = self.decl_size(size, *pos)?;
-                if n > self.limits.max_clbits.saturating_sub(self.num_clbits) {
-                    return Err(SimError::Limit(format!(
-                        "{}:{}: declaring {n} more bits exceeds the limit of {}",
-                        pos.line, pos.col, self.limits.max_clbits
-                    )));
-                }
-                let start = self.num_clbits;
-                self.num_clbits += n;
+                let bits = self.allocate(name, size, *pos, Register::Classical)?;
                 self.cregs.push(ClassicalRegister {
                     name: name.clone(),
-                    bits: (start..start + n).collect(),
+                    bits: bits.collect(),
                 });
                 if let Some(q) = init {
                     self.measure(q, &Operand::Name(name.clone(), *pos), *pos, out)?;

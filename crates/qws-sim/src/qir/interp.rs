@@ -5,7 +5,7 @@
 use super::model::*;
 use super::program::{Intrinsic, Program, RecordKind};
 use super::results::Rec;
-use super::text::mask;
+use super::text::{mask, sext};
 use crate::error::{Result, SimError};
 use crate::ir::GateOp;
 use crate::state::StateVector;
@@ -34,15 +34,6 @@ pub struct Budget {
 
 /// Interpreter steps between two cancellation checks.
 pub const CANCEL_CHECK_STEPS: u64 = 64;
-
-fn sext(v: u64, bits: u32) -> i64 {
-    if bits >= 64 {
-        v as i64
-    } else {
-        let shift = 64 - bits;
-        ((v << shift) as i64) >> shift
-    }
-}
 
 fn rt(loc: Loc, msg: impl std::fmt::Display) -> SimError {
     SimError::Invalid(format!("{msg} (at {loc})"))

@@ -4,6 +4,7 @@
 use super::model::*;
 use super::program::{Intrinsic, Program, RecordKind};
 use super::results::Rec;
+use super::text::sext;
 use crate::ir::{Circuit, GateOp, Op};
 
 /// An output record whose result values are filled in from a shot's classical bits.
@@ -145,13 +146,4 @@ pub fn lower(p: &Program<'_>) -> Option<Lowered> {
         }
     }
     Some(Lowered { circuit, outputs })
-}
-
-fn sext(v: u64, bits: u32) -> i64 {
-    if bits >= 64 {
-        v as i64
-    } else {
-        let s = 64 - bits;
-        ((v << s) as i64) >> s
-    }
 }

@@ -343,6 +343,21 @@ impl Parser {
         let (l, c) = self.here();
         Err(perr(l, c, msg))
     }
+
+    /// Skips to the `close` that matches an `open` just read (nested pairs included), all on
+    /// one line; `unterminated` is the error when the line ends first.
+    fn skip_nested(&mut self, open: char, close: char, unterminated: &str) -> Result<()> {
+        let mut depth = 1;
+        while depth > 0 {
+            match self.next() {
+                Tok::Punct(c) if c == open => depth += 1,
+                Tok::Punct(c) if c == close => depth -= 1,
+                Tok::Newline | Tok::Eof => return self.err(unterminated),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
     fn describe(&self) -> String {
         match self.peek() {
             Tok::Newline => "end of line".into(),
@@ -712,27 +727,11 @@ impl Parser {
             }
             Tok::Punct('<') => {
                 // Vector or packed struct: skip to the matching '>'.
-                let mut depth = 1;
-                while depth > 0 {
-                    match self.next() {
-                        Tok::Punct('<') => depth += 1,
-                        Tok::Punct('>') => depth -= 1,
-                        Tok::Newline | Tok::Eof => return self.err("unterminated vector type"),
-                        _ => {}
-                    }
-                }
+                self.skip_nested('<', '>', "unterminated vector type")?;
                 Ty::Other("vector".into())
             }
             Tok::Punct('{') => {
-                let mut depth = 1;
-                while depth > 0 {
-                    match self.next() {
-                        Tok::Punct('{') => depth += 1,
-                        Tok::Punct('}') => depth -= 1,
-                        Tok::Newline | Tok::Eof => return self.err("unterminated struct type"),
-                        _ => {}
-                    }
-                }
+                self.skip_nested('{', '}', "unterminated struct type")?;
                 Ty::Other("struct".into())
             }
             _ => {
@@ -1447,6 +1446,16 @@ pub(crate) fn mask(v: u64, bits: u32) -> u64 {
         v
     } else {
         v & ((1u64 << bits) - 1)
+    }
+}
+
+/// The low `bits` bits of `v` as a signed (two's complement) `bits`-bit integer.
+pub(crate) fn sext(v: u64, bits: u32) -> i64 {
+    if bits >= 64 {
+        v as i64
+    } else {
+        let shift = 64 - bits;
+        ((v << shift) as i64) >> shift
     }
 }
 

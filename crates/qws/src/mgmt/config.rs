@@ -65,7 +65,37 @@ pub fn config_path() -> anyhow::Result<PathBuf> {
     Ok(dir.join("qws").join("config.json"))
 }
 
+/// The service principal and server a `qws login` stored.
+pub struct StoredLogin<'a> {
+    /// ARM endpoint.
+    pub server: &'a str,
+    /// Token authority (the server itself unless the login named another).
+    pub authority: &'a str,
+    pub tenant_id: &'a str,
+    pub client_id: &'a str,
+    pub client_secret: &'a str,
+}
+
 impl Config {
+    /// The stored login, or the error that tells the user to run `qws login`.
+    pub fn login(&self) -> anyhow::Result<StoredLogin<'_>> {
+        let (Some(server), Some(tenant_id), Some(client_id), Some(client_secret)) = (
+            &self.server,
+            &self.tenant_id,
+            &self.client_id,
+            &self.client_secret,
+        ) else {
+            anyhow::bail!("not logged in: run `qws login` first");
+        };
+        Ok(StoredLogin {
+            server,
+            authority: self.authority.as_deref().unwrap_or(server),
+            tenant_id,
+            client_id,
+            client_secret,
+        })
+    }
+
     /// Loads the config, or an empty one when the file does not exist yet.
     pub fn load() -> anyhow::Result<Config> {
         let path = config_path()?;

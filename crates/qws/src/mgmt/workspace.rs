@@ -16,18 +16,19 @@ pub struct WorkspaceArgs {
     global: GlobalArgs,
 }
 
-/// Which workspace: flags, else the defaults from `qws workspace set` / `qws login`.
-#[derive(clap::Args)]
-struct Target {
+/// Which workspace: flags, else the defaults from `qws workspace set` / `qws login` (the
+/// data-plane commands take the same flags).
+#[derive(clap::Args, Clone)]
+pub(crate) struct Target {
     /// Resource group (default: `qws workspace set`).
     #[arg(short = 'g', long = "resource-group")]
-    group: Option<String>,
+    pub(crate) group: Option<String>,
     /// Workspace name (default: `qws workspace set`).
     #[arg(short = 'w', long = "workspace-name")]
-    workspace: Option<String>,
+    pub(crate) workspace: Option<String>,
     /// Subscription id (default: `qws account set`).
     #[arg(long)]
-    subscription: Option<String>,
+    pub(crate) subscription: Option<String>,
 }
 
 #[derive(clap::Subcommand)]

@@ -124,22 +124,6 @@ pub fn error_data(code: &str, message: &str) -> Value {
     json!({"code": code, "message": message})
 }
 
-/// `costEstimate` of a finished run (qws simulators are free).
-pub fn cost_estimate(shots: u64) -> Value {
-    json!({
-        "currencyCode": "USD",
-        "events": [{
-            "dimensionId": "shots",
-            "dimensionName": "Shots",
-            "measureUnit": "shots",
-            "amountBilled": 0.0,
-            "amountConsumed": shots as f64,
-            "unitPrice": 0.0
-        }],
-        "estimatedTotal": 0.0
-    })
-}
-
 /// Shots requested by `inputParams` (`shots`, or the older `count`), if any.
 pub fn requested_shots(doc: &Map<String, Value>) -> Option<u64> {
     qws_core::jobs::requested_shots(doc.get("inputParams"))
