@@ -178,6 +178,18 @@ impl std::fmt::Debug for JobStore {
 pub(crate) const ITEM_COLUMNS: &str =
     "workspace_uid, id, item_type, session_id, status, created_at, doc";
 
+/// Whether the workspace has an item `id`.
+fn item_exists(conn: &Connection, workspace_uid: &str, id: &str) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
+            params![workspace_uid, id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 /// The row of item `id` of a workspace, if any.
 fn read_item(conn: &Connection, workspace_uid: &str, id: &str) -> Result<Option<ItemRow>> {
     Ok(conn
@@ -296,14 +308,7 @@ impl JobStore {
     ) -> Result<std::result::Result<(), InsertRefusal>> {
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
-        let exists: bool = tx
-            .query_row(
-                "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
-                params![item.workspace_uid, item.id],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
+        let exists = item_exists(&tx, &item.workspace_uid, &item.id)?;
         if exists {
             return Ok(Err(InsertRefusal::Exists));
         }
@@ -334,14 +339,7 @@ impl JobStore {
     pub fn insert_item(&self, item: &ItemRow) -> Result<bool> {
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
-        let exists = tx
-            .query_row(
-                "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
-                params![item.workspace_uid, item.id],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
+        let exists = item_exists(&tx, &item.workspace_uid, &item.id)?;
         if exists {
             return Ok(false);
         }
@@ -357,14 +355,7 @@ impl JobStore {
         let tx = write_tx(&mut conn)?;
         let mut n = 0;
         for item in items {
-            let exists = tx
-                .query_row(
-                    "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
-                    params![item.workspace_uid, item.id],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some();
+            let exists = item_exists(&tx, &item.workspace_uid, &item.id)?;
             if !exists {
                 Self::insert_row(&tx, item)?;
                 n += 1;
@@ -455,8 +446,7 @@ impl JobStore {
     ) -> Result<Transition<T>> {
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
-        let Some(row) = read_item(&tx, workspace_uid, id)?
-        else {
+        let Some(row) = read_item(&tx, workspace_uid, id)? else {
             return Ok(Transition::Missing);
         };
         if row.item_type != T::ITEM_TYPE.as_str() {
@@ -492,8 +482,7 @@ impl JobStore {
     ) -> Result<Option<T>> {
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
-        let Some(row) = read_item(&tx, workspace_uid, id)?
-        else {
+        let Some(row) = read_item(&tx, workspace_uid, id)? else {
             return Ok(None);
         };
         if row.item_type != T::ITEM_TYPE.as_str() {
@@ -552,8 +541,7 @@ impl JobStore {
     {
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
-        let Some(mut row) = read_item(&tx, workspace_uid, id)?
-        else {
+        let Some(mut row) = read_item(&tx, workspace_uid, id)? else {
             return Ok(None);
         };
         let changed = match f(&row) {

@@ -344,6 +344,20 @@ impl Parser {
         Err(perr(l, c, msg))
     }
 
+    /// After one item of a parenthesised list: consumes a `,`, or leaves the closing `)` for
+    /// the caller; anything else is an error naming the list (`what`).
+    fn list_separator(&mut self, what: &str) -> Result<()> {
+        if self.is_punct(',') {
+            self.next();
+        } else if !self.is_punct(')') {
+            return self.err(format!(
+                "expected ',' or ')' in {what}, found {}",
+                self.describe()
+            ));
+        }
+        Ok(())
+    }
+
     /// Skips to the `close` that matches an `open` just read (nested pairs included), all on
     /// one line; `unterminated` is the error when the line ends first.
     fn skip_nested(&mut self, open: char, close: char, unterminated: &str) -> Result<()> {
@@ -582,14 +596,7 @@ impl Parser {
                 scope.define(&num_params.to_string(), at)?;
             }
             num_params += 1;
-            if self.is_punct(',') {
-                self.next();
-            } else if !self.is_punct(')') {
-                return self.err(format!(
-                    "expected ',' or ')' in parameters, found {}",
-                    self.describe()
-                ));
-            }
+            self.list_separator("parameters")?;
         }
         self.next();
         // Function attributes up to `{` (definitions) or end of line (declarations).
@@ -1059,14 +1066,7 @@ impl Parser {
                     if args.len() > 64 {
                         return self.err("too many call arguments");
                     }
-                    if self.is_punct(',') {
-                        self.next();
-                    } else if !self.is_punct(')') {
-                        return self.err(format!(
-                            "expected ',' or ')' in call arguments, found {}",
-                            self.describe()
-                        ));
-                    }
+                    self.list_separator("call arguments")?;
                 }
                 self.next();
                 let dest = match (&dest_name, ret) {
