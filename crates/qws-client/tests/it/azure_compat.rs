@@ -6,7 +6,6 @@
 //! The proxy environment variables are process-wide, so the test runs in a process of its own,
 //! where it sets them before any client exists.
 
-
 use std::time::Duration;
 
 use crate::common::own_process::in_own_process;
@@ -18,7 +17,8 @@ const BELL_QASM: &str = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncre
 
 #[tokio::test]
 async fn canonical_connection_strings_and_arm_work_through_the_proxy() {
-    if !in_own_process("azure_compat::canonical_connection_strings_and_arm_work_through_the_proxy") {
+    if !in_own_process("azure_compat::canonical_connection_strings_and_arm_work_through_the_proxy")
+    {
         return;
     }
     let server = Server::start_with(|config| config.listeners.azure_compat = true).await;

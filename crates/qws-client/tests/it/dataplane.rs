@@ -1,7 +1,6 @@
 //! The SDK's data plane against a real qws server (started in-process on ephemeral loopback
 //! ports with a temp data dir).
 
-
 use std::time::Duration;
 
 use crate::common::Server;

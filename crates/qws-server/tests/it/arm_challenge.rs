@@ -2,7 +2,6 @@
 //! host in `--azure-compat` mode (tools match `login.microsoftonline.com/<tenant>` to find the
 //! tenant), qws's own URL otherwise.
 
-
 use crate::common::TestServer;
 
 async fn challenge(t: &TestServer) -> String {

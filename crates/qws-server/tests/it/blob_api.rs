@@ -1,7 +1,6 @@
 //! The blob subset against a real server: uploads, ranged downloads, blocks, listing, container
 //! calls, routing next to the ARM 404, and durability across a restart.
 
-
 use crate::common::blob::*;
 use crate::common::{url_encode, TestServer};
 use reqwest::Method;

@@ -3,7 +3,6 @@
 //! mapping is not reachable through any route), and `InvalidMetadata`, `UnsupportedHeader` and
 //! `UnsupportedHttpVerb` from the blob endpoint (storage XML), none of which stores anything.
 
-
 use crate::common::blob::*;
 use crate::common::dp::Dp;
 use crate::common::*;

@@ -1,7 +1,6 @@
 //! Blob error paths that guard data: foreign, tampered, expired and under-privileged SAS tokens,
 //! path traversal (checked on the file system too), oversized bodies, deleted workspaces.
 
-
 use crate::common::blob::*;
 use crate::common::TestServer;
 use reqwest::Method;

@@ -14,7 +14,8 @@ async fn cancelling_an_executing_job_frees_its_worker() {
     })
     .await;
     let dp = Dp::new(&t).await;
-    dp.submit("long", &crate::common::dp::endless_circuit()).await;
+    dp.submit("long", &crate::common::dp::endless_circuit())
+        .await;
     dp.wait_for("long", 120, |s| s != "Waiting").await;
     let r = dp.call(Method::POST, "/jobs/long:cancel", None).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());

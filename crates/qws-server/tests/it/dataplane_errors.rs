@@ -7,7 +7,6 @@ use crate::common::dp::{Dp, BELL, DV};
 use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// The jobs of this file: named `n-<id>`, 10 shots and one metadata entry.
 trait SubmitJob {

@@ -1,7 +1,6 @@
 //! Repeated slashes in a request path count as one, before routing, authentication and SAS checks:
 //! Azure clients build `{endpoint}{resourceId}` with an endpoint ending in `/`.
 
-
 use crate::common::blob::*;
 use crate::common::dp::{Dp, DV};
 use crate::common::{expect_error, TestServer};

@@ -8,7 +8,6 @@ use crate::common::dp::{Dp, BELL, DV};
 use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// A job for the Bell circuit in the container `container_sas`.
 fn job_body(container_sas: &str) -> Value {

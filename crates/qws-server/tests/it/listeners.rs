@@ -5,7 +5,6 @@
 //! number of connections; and an early answer that leaves the request body unread says
 //! `Connection: close` and lets the client finish sending before the connection closes.
 
-
 use crate::common::TestServer;
 use qws_server::config::ConnectionLimits;
 use rustls::pki_types::ServerName;

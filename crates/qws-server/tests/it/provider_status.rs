@@ -1,7 +1,6 @@
 //! `providerStatus` lists only providers that have targets: a provider with none
 //! (`microsoft-qc`) would be an empty node in tools that draw it as a tree.
 
-
 use crate::common::dp::Dp;
 use crate::common::TestServer;
 use reqwest::Method;

@@ -9,7 +9,6 @@ use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-
 /// A new service principal with a secret, and a management token for it.
 async fn principal(t: &TestServer) -> (String, String, String) {
     let r = t

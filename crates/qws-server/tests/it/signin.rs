@@ -2,8 +2,8 @@
 //! accounts), refresh-token rotation and reuse revocation, and user tokens on the management
 //! plane.
 
-use base64::Engine;
 use crate::common::*;
+use base64::Engine;
 use reqwest::Method;
 use serde_json::Value;
 

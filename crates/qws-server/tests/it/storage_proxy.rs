@@ -1,7 +1,6 @@
 //! `{workspace}/storage/proxy`: blob requests relayed in-process to the blob named in
 //! `x-proxy-to`, only for this workspace's own containers.
 
-
 use crate::common::blob::*;
 use crate::common::dp::{Dp, DV};
 use crate::common::TestServer;

@@ -1,7 +1,6 @@
 //! Gate matrices are unitary (also in controlled form), known identities hold through the
 //! fast kernels, and random circuits preserve the norm.
 
-
 use crate::common::*;
 use proptest::prelude::*;
 use qws_sim::ir::{Gate, GateOp};

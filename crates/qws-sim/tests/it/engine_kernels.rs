@@ -2,7 +2,6 @@
 //! against the reference matrix kernel, on random states; fused and
 //! sparse paths against the reference on random circuits; threads against one thread.
 
-
 use crate::common::*;
 use proptest::prelude::*;
 use qws_sim::ir::Circuit;

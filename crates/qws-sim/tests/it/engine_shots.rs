@@ -2,7 +2,6 @@
 //! determinism, the shot-by-shot path (mid-circuit measurement, reset, conditionals,
 //! teleportation), and limits refused before anything is allocated.
 
-
 use crate::common::*;
 use proptest::prelude::*;
 use qws_sim::ir::{Circuit, Condition, Gate, Op};

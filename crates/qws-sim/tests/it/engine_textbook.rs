@@ -3,7 +3,6 @@
 //! entry in a gate definition fails this test, through both kernel families, also when the gate
 //! sits on non-adjacent, out-of-order qubits and under a control.
 
-
 use crate::common::*;
 use qws_sim::ir::{Gate, GateOp};
 use qws_sim::state::{Amp, StateVector};

@@ -164,39 +164,39 @@ fn fuzz(name: &'static str, seeds: Vec<Vec<u8>>, target: fn(&[u8]) -> bool) -> u
     let budget = Duration::from_secs_f64(fuzz_secs());
     let seed = fuzz_seed();
     on_small_stack(move || {
-            let last = std::env::temp_dir().join(format!("qws-fuzz-smoke-{name}.last"));
-            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ name.len() as u64);
-            let mut corpus = seeds;
-            for s in corpus.clone() {
-                assert!(target(&s), "{name}: a seed must be accepted");
+        let last = std::env::temp_dir().join(format!("qws-fuzz-smoke-{name}.last"));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ name.len() as u64);
+        let mut corpus = seeds;
+        for s in corpus.clone() {
+            assert!(target(&s), "{name}: a seed must be accepted");
+        }
+        let start = Instant::now();
+        let mut tried = 0u64;
+        while start.elapsed() < budget {
+            let mut input = corpus[rng.gen_range(0..corpus.len())].clone();
+            let other = corpus[rng.gen_range(0..corpus.len())].clone();
+            for _ in 0..rng.gen_range(1..=4) {
+                mutate(&mut rng, &mut input, &other);
             }
-            let start = Instant::now();
-            let mut tried = 0u64;
-            while start.elapsed() < budget {
-                let mut input = corpus[rng.gen_range(0..corpus.len())].clone();
-                let other = corpus[rng.gen_range(0..corpus.len())].clone();
-                for _ in 0..rng.gen_range(1..=4) {
-                    mutate(&mut rng, &mut input, &other);
-                }
-                let _ = std::fs::write(&last, &input);
-                let accepted = std::panic::catch_unwind(|| target(&input)).unwrap_or_else(|_| {
-                    panic!(
-                        "{name} panicked on input {:?}",
-                        String::from_utf8_lossy(&input)
-                    )
-                });
-                if accepted && corpus.len() < CORPUS_CAP {
-                    corpus.push(input);
-                }
-                tried += 1;
+            let _ = std::fs::write(&last, &input);
+            let accepted = std::panic::catch_unwind(|| target(&input)).unwrap_or_else(|_| {
+                panic!(
+                    "{name} panicked on input {:?}",
+                    String::from_utf8_lossy(&input)
+                )
+            });
+            if accepted && corpus.len() < CORPUS_CAP {
+                corpus.push(input);
             }
-            let _ = std::fs::remove_file(&last);
-            eprintln!(
-                "{name}: {tried} inputs in {:.1}s, corpus {}",
-                start.elapsed().as_secs_f64(),
-                corpus.len()
-            );
-            tried
+            tried += 1;
+        }
+        let _ = std::fs::remove_file(&last);
+        eprintln!(
+            "{name}: {tried} inputs in {:.1}s, corpus {}",
+            start.elapsed().as_secs_f64(),
+            corpus.len()
+        );
+        tried
     })
 }
 

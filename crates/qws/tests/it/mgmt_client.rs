@@ -251,15 +251,13 @@ fn cli_login_keys_and_errors() {
     assert_eq!(keys["apiKeyEnabled"], true);
     let primary = keys["primaryKey"]["key"].as_str().unwrap().to_owned();
 
-    let regen = server.run(&["workspace", "keys", "regenerate", "--key-type", "Primary"],
-    );
+    let regen = server.run(&["workspace", "keys", "regenerate", "--key-type", "Primary"]);
     assert!(regen.status.success(), "{regen:?}");
     let keys = server.run(&["workspace", "keys", "list", "-o", "json"]);
     let keys: serde_json::Value = serde_json::from_slice(&keys.stdout).unwrap();
     assert_ne!(keys["primaryKey"]["key"].as_str().unwrap(), primary);
 
-    let missing = server.run(&["workspace", "show", "-g", "nope", "-w", "xy"],
-    );
+    let missing = server.run(&["workspace", "show", "-g", "nope", "-w", "xy"]);
     assert_eq!(missing.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(

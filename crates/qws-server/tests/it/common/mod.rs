@@ -95,7 +95,11 @@ impl TestServer {
 
     /// The token endpoint (v2.0) of the server's tenant, over HTTPS.
     pub fn token_url(&self) -> String {
-        format!("{}/{}/oauth2/v2.0/token", self.https_url(), self.b("tenantId"))
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.https_url(),
+            self.b("tenantId")
+        )
     }
 
     /// A client-credentials token request for `client_id` with `secret`.
