@@ -11,7 +11,7 @@
 //! count against `max_pending_sign_ins`. There are no browser sessions, so `prompt=none` gets
 //! `login_required`.
 
-use super::forms::{csrf_ok, escape, form_page, page, parse_form};
+use super::forms::{csrf_ok, escape, failed_sign_in_status, form_page, page, parse_form};
 use super::{parse_scope, password_sign_in, public_client_id, Requested, TokenRequest};
 use crate::auth::gate::{self, Failure, Rejection};
 use crate::auth::ratelimit::GuessTarget;
@@ -246,14 +246,7 @@ pub(crate) async fn authorize_submit(
     let password = zeroize::Zeroizing::new(form.get("password").cloned().unwrap_or_default());
     let user = match password_sign_in(&state, conn, &tid, &username, &password, "authorize").await {
         Ok(u) => u,
-        Err(e) => {
-            let status = match e {
-                super::SignInError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-                super::SignInError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            return retry(status, e.message());
-        }
+        Err(e) => return retry(failed_sign_in_status(&e), e.message()),
     };
     let mut bytes = [0u8; 32];
     if qws_core::keys::fill_random(&mut bytes).is_err() {

@@ -40,6 +40,16 @@ pub(crate) fn escape(s: &str) -> String {
     out
 }
 
+/// The status a sign-in form is shown again with after a failed password sign-in: 429 while
+/// the attempts are throttled, 500 for an internal failure, else 400.
+pub(crate) fn failed_sign_in_status(e: &super::SignInError) -> StatusCode {
+    match e {
+        super::SignInError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+        super::SignInError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
 fn new_csrf_token() -> Option<String> {
     let mut b = [0u8; 32];
     qws_core::keys::fill_random(&mut b).ok()?;
@@ -227,14 +237,7 @@ pub(crate) async fn device_login_submit(
     .await
     {
         Ok(u) => u,
-        Err(e) => {
-            let status = match e {
-                super::SignInError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-                super::SignInError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            return retry(status, e.message());
-        }
+        Err(e) => return retry(failed_sign_in_status(&e), e.message()),
     };
     let name = user.user_principal_name.clone();
     if !device::decide(&state, &user_code, Decision::Approve(user)) {
