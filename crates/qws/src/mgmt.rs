@@ -6,7 +6,7 @@
 //! `error: <code>: <message>` and exit with status 1.
 
 mod account;
-mod config;
+pub(crate) mod config;
 mod group;
 pub(crate) mod output;
 mod workspace;
@@ -143,7 +143,7 @@ pub(crate) fn arm_client(config: &Config) -> anyhow::Result<ArmClient> {
         bail!("not logged in: run `qws login` first");
     };
     let tls = ClientOptions {
-        ca_file: config.ca_file.clone(),
+        ca_file: config::trusted_ca(None, config.ca_file.as_deref()),
         ..ClientOptions::default()
     };
     let authority = config.authority.as_deref().unwrap_or(server);
