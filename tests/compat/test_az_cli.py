@@ -77,8 +77,18 @@ class AzResult:
         self.stderr = completed.stderr
 
     def json(self):
+        """The JSON document on stdout. The extension prints progress before it (the providers
+        a create requested, `job wait`'s dots), so the document starts at the first line that
+        opens one."""
         assert self.returncode == 0, self
-        return json.loads(self.stdout)
+        lines = self.stdout.splitlines(keepends=True)
+        for i, line in enumerate(lines):
+            if line[:1] in ("{", "["):
+                try:
+                    return json.loads("".join(lines[i:]))
+                except ValueError:
+                    continue  # a Python repr, not JSON
+        raise AssertionError(f"no JSON document on stdout: {self}")
 
     def __repr__(self):
         return f"az {' '.join(self.args)} -> rc={self.returncode}\nstdout: {self.stdout[-3000:]}\nstderr: {self.stderr[-3000:]}"
@@ -466,9 +476,11 @@ def test_role_assignment_create_list_delete(azs, workspace):
     home = azs.tmp / "qws-roles"
     home.mkdir()
     assert azs.qws("login", "--data-dir", azs.data_dir, home=home).returncode == 0
-    sp = azs.qws("ad", "sp", "create", "--display-name", f"az-sp-{os.urandom(3).hex()}", "-o", "json", home=home)
+    sp = azs.qws("ad", "sp", "create-for-rbac", "--name", f"az-sp-{os.urandom(3).hex()}", "-o", "json", home=home)
     assert sp.returncode == 0, sp.stderr
-    oid = json.loads(sp.stdout)["id"]
+    shown = azs.qws("ad", "sp", "show", "--id", json.loads(sp.stdout)["appId"], "-o", "json", home=home)
+    assert shown.returncode == 0, shown.stderr
+    oid = json.loads(shown.stdout)["id"]
     scope = workspace["created"]["id"]
     created = azs.json("role", "assignment", "create", "--assignee-object-id", oid,
                        "--assignee-principal-type", "ServicePrincipal", "--role", "Reader", "--scope", scope)

@@ -886,7 +886,7 @@ impl Scheduler {
 /// quote the user's program).
 fn log_failure(job: &Job) {
     let code = job.error_data.as_ref().map_or("", |e| e.code.as_str());
-    tracing::info!(job = %job.id, target = %job.target, code, "job failed");
+    tracing::info!(job = %job.id, target = %job.target, code = %code, "job failed");
 }
 
 #[cfg(test)]
