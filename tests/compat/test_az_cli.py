@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import pathlib
+import re
 import shutil
 import socket
 import subprocess
@@ -289,7 +290,9 @@ def test_a_wrong_secret_is_refused(azs):
     assert "7000215" in r.stderr or "invalid_client" in r.stderr, r
 
 
-def test_user_password_login(azs, signed_in):
+@pytest.fixture(scope="module")
+def az_user(azs):
+    """A directory user (`qws ad user create`) with Reader on the subscription."""
     home = azs.tmp / "qws-admin"
     home.mkdir()
     assert azs.qws("login", "--data-dir", azs.data_dir, home=home).returncode == 0
@@ -301,9 +304,10 @@ def test_user_password_login(azs, signed_in):
     granted = azs.qws("role", "assignment", "create", "--assignee-object-id", oid,
                       "--assignee-principal-type", "User", "--role", "Reader", home=home)
     assert granted.returncode == 0, granted.stderr
+    return upn, password
 
-    config = new_config_dir(azs, "azure-config-user")
-    accounts = azs.json("login", "-u", upn, "-p", password, config_dir=config)
+
+def assert_signed_in_as(azs, config, accounts, upn):
     assert [a["id"] for a in accounts] == [azs.b["subscriptionId"]]
     assert accounts[0]["user"] == {"name": upn, "type": "user"}
     account = azs.json("account", "show", config_dir=config)
@@ -311,9 +315,47 @@ def test_user_password_login(azs, signed_in):
     groups = azs.json("group", "list", config_dir=config)
     assert azs.b["resourceGroup"] in [g["name"] for g in groups]
 
+
+def test_user_password_login(azs, az_user):
+    upn, password = az_user
+    config = new_config_dir(azs, "azure-config-user")
+    accounts = azs.json("login", "-u", upn, "-p", password, config_dir=config)
+    assert_signed_in_as(azs, config, accounts, upn)
+
     wrong = azs.az("login", "-u", upn, "-p", "wrong-" + password, config_dir=new_config_dir(azs, "azure-config-bad"))
     assert wrong.returncode != 0, wrong
     assert "50126" in wrong.stderr or "invalid_grant" in wrong.stderr, wrong
+
+
+def test_device_code_login(azs, az_user):
+    upn, password = az_user
+    config = new_config_dir(azs, "azure-config-device")
+    proc = subprocess.Popen([str(AZ), "login", "--use-device-code", "-o", "json"], env=azs.az_env(config),
+                            cwd=str(azs.tmp), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # az prints the page and the code, then polls the token endpoint until the user approves.
+        prompt = proc.stderr.readline()
+        match = re.search(r"open the page (\S+) and enter the code (\S+) ", prompt)
+        assert match, prompt
+        page, code = match.groups()
+        # The page is qws's own HTTPS listener (a browser reaches it directly, not through the proxy).
+        assert page == azs.b["httpsUrl"].rstrip("/") + "/devicelogin", prompt
+        browser = requests.Session()
+        browser.trust_env = False
+        browser.verify = azs.env["REQUESTS_CA_BUNDLE"]
+        form = browser.get(page, timeout=30).text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+        approved = browser.post(page, timeout=30, data={
+            "csrf": csrf, "user_code": code, "username": upn, "password": password, "action": "approve"})
+        assert approved.status_code == 200 and "signed in" in approved.text, approved.text[:500]
+        out, err = proc.communicate(timeout=AZ_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    accounts = AzResult(["login", "--use-device-code"], subprocess.CompletedProcess([], 0, out, err)).json()
+    assert_signed_in_as(azs, config, accounts, upn)
 
 
 # ---- groups and resources ---------------------------------------------------------------------------
