@@ -219,3 +219,25 @@ async fn signs_in_as_entra(
         .unwrap();
     assert_eq!(wrong.status(), 400);
 }
+
+/// The stored CA key issues proxy certificates only for the `ca.pem` it belongs to: a `ca.pem`
+/// replaced by hand is refused with a clear error instead of a certificate no client trusts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_ca_pem_gets_no_proxy_certificate() {
+    let (one, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for dir in [&one, &other] {
+        qws_server::start(ServerConfig::ephemeral(dir.path()))
+            .await
+            .unwrap()
+            .shutdown()
+            .await;
+    }
+    std::fs::copy(other.path().join("ca.pem"), one.path().join("ca.pem")).unwrap();
+    let mut compat = ServerConfig::ephemeral(one.path());
+    compat.listeners.azure_compat = true;
+    let e = match qws_server::start(compat).await {
+        Ok(_) => panic!("--azure-compat started with a foreign ca.pem"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(e.contains("does not belong") && e.contains("ca.pem"), "{e}");
+}
