@@ -2,8 +2,8 @@
 //! JWKS, the OAuth2 client-credentials grant as MSAL / azure-identity send it, and the App
 //! Service managed-identity endpoint. With `--azure-compat` the same routes answer as
 //! `https://login.microsoftonline.com` through the proxy ([`crate::http::proxy`]), so the default
-//! cloud's sign-in (`az login`) needs no configuration. User sign-in flows (password, refresh token, device code,
-//! authorization code) are in [`super::signin`].
+//! cloud's sign-in (`az login`) needs no configuration. User sign-in flows (password, refresh
+//! token, device code, authorization code) are in [`super::signin`].
 //!
 //! The managed-identity endpoint (`GET /msi/token`) issues administrator tokens over plain
 //! HTTP to a loopback caller that presents the `X-IDENTITY-HEADER` secret written to
