@@ -220,7 +220,7 @@ def connect_raw(proxy_url: str, target: str) -> bytes:
 
 
 def test_proxy_refuses_other_hosts_ports_and_plain_requests(compat):
-    for target in ("example.com:443", "login.microsoftonline.com:443", "management.azure.com:80",
+    for target in ("example.com:443", "login.windows.net:443", "management.azure.com:80",
                    "127.0.0.1:443", "eastus.quantum.azure.com.evil.com:443"):
         answer = connect_raw(compat.proxy_url, target)
         assert answer.startswith(b"HTTP/1.1 403"), (target, answer)
@@ -233,7 +233,8 @@ def test_proxy_refuses_other_hosts_ports_and_plain_requests(compat):
 def test_proxy_certificate_is_issued_by_the_local_ca_for_the_azure_names(compat):
     host, port = urllib.parse.urlsplit(compat.proxy_url).netloc.split(":")
     ctx = ssl.create_default_context(cafile=compat.ca_file)
-    for name in ("westus2.quantum.azure.com", "westus2-v2.quantum.azure.com", "management.azure.com"):
+    for name in ("westus2.quantum.azure.com", "westus2-v2.quantum.azure.com", "management.azure.com",
+                 "login.microsoftonline.com"):
         raw = socket.create_connection((host, int(port)), timeout=10)
         raw.sendall(f"CONNECT {name}:443 HTTP/1.1\r\nHost: {name}:443\r\n\r\n".encode())
         head = b""

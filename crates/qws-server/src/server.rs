@@ -184,11 +184,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("binding {}", config.listeners.https))?;
     let (http_addr, https_addr) = (http.local_addr()?, https.local_addr()?);
-    let tls = crate::http::tls::load_or_create_with(
-        &dir,
-        &[config.listeners.https.ip()],
-        config.listeners.azure_compat,
-    )?;
+    let tls = crate::http::tls::load_or_create(&dir, &[config.listeners.https.ip()], &store)?;
     // --azure-compat: the HTTPS proxy for unmodified Azure clients (crate::http::proxy).
     let proxy = if config.listeners.azure_compat {
         check_bind(
@@ -196,7 +192,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             config.listeners.allow_non_loopback,
             "--proxy-listen",
         )?;
-        let proxy_tls = crate::http::tls::proxy_cert::load(&dir)?;
+        let proxy_tls = crate::http::tls::proxy_cert::load_or_issue(&dir, &store)?;
         let listener = TcpListener::bind(config.listeners.proxy)
             .await
             .with_context(|| format!("binding {}", config.listeners.proxy))?;

@@ -33,7 +33,8 @@ pub struct WorkspaceArgs {
     /// workspace chosen with `qws workspace set`).
     #[arg(long, env = "AZURE_QUANTUM_CONNECTION_STRING", hide_env_values = true)]
     connection_string: Option<String>,
-    /// Extra CA certificate (PEM) to trust for an https endpoint, e.g. a qws server's ca.pem.
+    /// Extra CA certificate (PEM) to trust for an https endpoint, e.g. a qws server's ca.pem
+    /// (default: the stored login's, else $REQUESTS_CA_BUNDLE or $SSL_CERT_FILE).
     #[arg(long)]
     ca_file: Option<PathBuf>,
     #[command(flatten)]
@@ -234,7 +235,7 @@ pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
 async fn open(args: &WorkspaceArgs) -> anyhow::Result<Workspace> {
     if let Some(cs) = args.connection_string.as_deref().filter(|c| !c.is_empty()) {
         let options = WorkspaceOptions::from(ClientOptions {
-            ca_file: args.ca_file.clone(),
+            ca_file: crate::mgmt::config::trusted_ca(args.ca_file.as_deref(), None),
             ..ClientOptions::default()
         });
         return Ok(Workspace::from_connection_string_with_options(
@@ -251,7 +252,10 @@ async fn open(args: &WorkspaceArgs) -> anyhow::Result<Workspace> {
     let config = &session.config;
     let login = config.login()?;
     let tls = ClientOptions {
-        ca_file: args.ca_file.clone().or_else(|| config.ca_file.clone()),
+        ca_file: crate::mgmt::config::trusted_ca(
+            args.ca_file.as_deref(),
+            config.ca_file.as_deref(),
+        ),
         ..ClientOptions::default()
     };
     let credential = Credential::client_secret(

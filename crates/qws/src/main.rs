@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod ad;
+mod env;
 mod jobs;
 mod mgmt;
 mod role;
@@ -35,6 +36,9 @@ enum Command {
     Role(role::RoleArgs),
     /// Directory administration: users, service principals, groups, like `az ad`.
     Ad(ad::AdArgs),
+    /// Print the environment variables (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, …) that
+    /// point unmodified Azure tools at the local server: `eval "$(qws env)"`.
+    Env(env::EnvArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Command::Jobs(cmd) => jobs::run(cmd),
         Command::Role(args) => role::run(args),
         Command::Ad(args) => ad::run(args),
+        Command::Env(args) => env::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

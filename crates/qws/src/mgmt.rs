@@ -6,7 +6,7 @@
 //! `error: <code>: <message>` and exit with status 1.
 
 mod account;
-mod config;
+pub(crate) mod config;
 mod group;
 pub(crate) mod output;
 pub(crate) mod workspace;
@@ -136,7 +136,7 @@ impl Session {
 pub(crate) fn arm_client(config: &Config) -> anyhow::Result<ArmClient> {
     let login = config.login()?;
     let tls = ClientOptions {
-        ca_file: config.ca_file.clone(),
+        ca_file: config::trusted_ca(None, config.ca_file.as_deref()),
         ..ClientOptions::default()
     };
     let credential = ClientSecretCredential::new(

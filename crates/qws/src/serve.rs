@@ -19,10 +19,11 @@ pub struct ServeArgs {
     /// HTTPS listen address (port 0 picks a free port).
     #[arg(long, default_value_t = LISTENERS.https)]
     pub tls_listen: SocketAddr,
-    /// Also run an HTTPS proxy for unmodified Azure clients: with HTTPS_PROXY=<proxyUrl from
-    /// bootstrap.json> and REQUESTS_CA_BUNDLE=<ca.pem>, connection strings naming
-    /// https://<region>.quantum.azure.com/ and ARM calls to management.azure.com reach this
-    /// server (no other host is proxied). Connection strings then use the canonical Azure endpoint.
+    /// Also run an HTTPS proxy for unmodified Azure clients: with the variables `qws env` prints
+    /// (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE), connection strings naming
+    /// https://<region>.quantum.azure.com/, ARM calls to management.azure.com and sign-ins at
+    /// login.microsoftonline.com reach this server (no other host is proxied). Connection
+    /// strings then use the canonical Azure endpoint.
     #[arg(long)]
     pub azure_compat: bool,
     /// Listen address of the --azure-compat proxy (port 0 picks a free port).
@@ -266,9 +267,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("QWS_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: a log redirected to a file stays greppable.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 
     // bootstrap.json records the CA and data-dir paths; absolute paths keep them usable from any

@@ -161,7 +161,11 @@ async fn verify(
         Ok(c) => c,
         Err(TokenError::Malformed | TokenError::BadSignature) => return Err(invalid()),
     };
-    if claims.tid != tenant || !claims.iss.ends_with(&format!("/{tenant}/v2.0")) {
+    // v2 tokens name the authority the client signed in at (this server, or the Entra host it
+    // answers for through the proxy); v1 tokens name Entra's v1 issuer.
+    let v2_issuer = claims.iss.ends_with(&format!("/{tenant}/v2.0"));
+    let v1_issuer = claims.iss == format!("{}{tenant}/", crate::planes::identity::V1_ISSUER_PREFIX);
+    if claims.tid != tenant || !(v2_issuer || v1_issuer) {
         return Err(invalid());
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -135,6 +135,9 @@ pub async fn serve(
 fn with_connection_layers(app: Router) -> Router {
     app.layer(axum::middleware::from_fn(request_log))
         .layer(axum::middleware::from_fn(close_when_body_unread))
+        .layer(axum::middleware::from_fn(
+            crate::http::drain::drain_unread_body,
+        ))
 }
 
 /// Accepts connections until `shutdown` flips to true, admits each under the caps of
@@ -438,13 +441,28 @@ async fn close_when_body_unread(
 }
 
 /// Gives every response an `x-ms-request-id` (echoing the client's `x-ms-client-request-id` as
-/// `x-ms-client-request-id`) and logs method, path, status and latency at debug level. Only the
-/// path is logged: query strings can carry signatures.
+/// `x-ms-client-request-id`) and logs method, host, path, status and latency at debug level,
+/// the same for every listener and the `--azure-compat` proxy's tunnels (whose host names the
+/// Azure service the client meant). Only the path is logged: query strings can carry signatures.
 async fn request_log(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let method = req.method().clone();
+    let host: String = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| {
+            req.headers()
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
+        .unwrap_or("")
+        .chars()
+        .take(255)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect();
     let path: String = req.uri().path().chars().take(512).collect();
     let client_request_id = req
         .headers()
@@ -454,7 +472,7 @@ async fn request_log(
     let started = std::time::Instant::now();
     let mut resp = next.run(req).await;
     let request_id = uuid::Uuid::new_v4().to_string();
-    tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, %request_id, "request");
+    tracing::debug!(%method, %host, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, %request_id, "request");
     let h = resp.headers_mut();
     if let Ok(v) = axum::http::HeaderValue::from_str(&request_id) {
         h.insert("x-ms-request-id", v);

@@ -1,7 +1,9 @@
-//! The token service: OIDC discovery (Entra v2 form and ADFS form), JWKS, the OAuth2
-//! client-credentials grant as MSAL / azure-identity send it, and the App Service
-//! managed-identity endpoint. User sign-in flows (password, refresh token, device code,
-//! authorization code) are in [`super::signin`].
+//! The token service: OIDC discovery (Entra v2 form and ADFS form), MSAL's instance discovery,
+//! JWKS, the OAuth2 client-credentials grant as MSAL / azure-identity send it, and the App
+//! Service managed-identity endpoint. With `--azure-compat` the same routes answer as
+//! `https://login.microsoftonline.com` through the proxy ([`crate::http::proxy`]), so the default
+//! cloud's sign-in (`az login`) needs no configuration. User sign-in flows (password, refresh
+//! token, device code, authorization code) are in [`super::signin`].
 //!
 //! The managed-identity endpoint (`GET /msi/token`) issues administrator tokens over plain
 //! HTTP to a loopback caller that presents the `X-IDENTITY-HEADER` secret written to
@@ -38,7 +40,13 @@ pub fn router() -> Router<AppState> {
             "/adfs/.well-known/openid-configuration",
             get(adfs_discovery),
         )
+        // az's tenant check with `--tenant adfs` names `adfs` twice.
+        .route(
+            "/adfs/adfs/v2.0/.well-known/openid-configuration",
+            get(adfs_discovery),
+        )
         .route("/adfs/discovery/keys", get(jwks))
+        .route("/common/discovery/instance", get(instance_discovery))
         .route("/adfs/oauth2/token", post(adfs_token))
         .route("/msi/token", get(msi_token))
         .route(
@@ -186,6 +194,51 @@ async fn adfs_discovery(BaseUrl(base): BaseUrl) -> Response {
     .into_response()
 }
 
+/// MSAL's instance discovery (`GET /common/discovery/instance?authorization_endpoint=…`): an
+/// authority on this server, or on the Entra host this server answers for, is known; its tenant
+/// discovery document is this server's v2 OpenID configuration for the same tenant.
+async fn instance_discovery(
+    BaseUrl(base): BaseUrl,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let unknown = || {
+        OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_instance",
+            50049,
+            "Unknown or invalid instance.",
+        )
+        .into_response()
+    };
+    let Some(endpoint) = q
+        .get("authorization_endpoint")
+        .and_then(|e| url::Url::parse(e).ok())
+    else {
+        return unknown();
+    };
+    let origin = endpoint.origin().ascii_serialization();
+    let entra = format!("https://{}", crate::http::proxy::LOGIN_HOST);
+    if origin != base && origin != entra {
+        return unknown();
+    }
+    let tenant = endpoint
+        .path_segments()
+        .and_then(|mut s| s.next())
+        .filter(|t| !t.is_empty() && t.len() <= 64)
+        .unwrap_or("common");
+    let host = endpoint.host_str().unwrap_or_default().to_string();
+    Json(json!({
+        "tenant_discovery_endpoint": format!("{origin}/{tenant}/v2.0/.well-known/openid-configuration"),
+        "api-version": "1.1",
+        "metadata": [{
+            "preferred_network": host,
+            "preferred_cache": host,
+            "aliases": [host],
+        }],
+    }))
+    .into_response()
+}
+
 async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(state.signer.jwks())
 }
@@ -217,12 +270,29 @@ async fn cloud_metadata(BaseUrl(base): BaseUrl) -> Json<serde_json::Value> {
 }
 
 /// Which token endpoint a request came to: they differ in how the resource is named
-/// (`scope` or `resource`) and in the response fields.
+/// (`scope` or `resource`), in the response fields and in the tokens' issuer.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Flavor {
     V2,
     V1,
     Adfs,
+}
+
+/// The issuer Entra writes into v1 tokens, whatever host issued them.
+pub(crate) const V1_ISSUER_PREFIX: &str = "https://sts.windows.net/";
+
+impl Flavor {
+    /// The `iss` and `ver` of an access token from this endpoint at `base` for tenant `tid`, as
+    /// Entra writes them: v1 tokens name `https://sts.windows.net/{tid}/`; v2 (and ADFS-form)
+    /// tokens name the authority the client used, `{base}/{tid}/v2.0`, which is the issuer of
+    /// the v2 discovery document. The management and data planes accept both
+    /// ([`crate::auth::principal`]).
+    pub(crate) fn issuer(self, base: &str, tid: &str) -> (String, &'static str) {
+        match self {
+            Flavor::V1 => (format!("{V1_ISSUER_PREFIX}{tid}/"), "1.0"),
+            Flavor::V2 | Flavor::Adfs => (format!("{base}/{tid}/v2.0"), "2.0"),
+        }
+    }
 }
 
 async fn v2_token(
@@ -481,7 +551,7 @@ async fn issue_for_client(
         }
     };
     let principal = gate::authenticate(state, verification, throttled).await?;
-    let (token, exp) = mint(state, base, &principal, aud)?;
+    let (token, exp) = mint(state, base, flavor, &principal, aud)?;
     let lifetime = state.config.auth.token_lifetime.as_secs().saturating_sub(1);
     let mut body = json!({
         "token_type": "Bearer",
@@ -503,14 +573,16 @@ async fn issue_for_client(
 fn mint(
     state: &AppState,
     base: &str,
+    flavor: Flavor,
     principal: &qws_store::Principal,
     aud: &str,
 ) -> Result<(String, i64), OAuthError> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let exp = now + state.config.auth.token_lifetime.as_secs() as i64;
+    let (iss, ver) = flavor.issuer(base, &principal.tenant_id);
     let claims = Claims {
         aud: aud.to_string(),
-        iss: format!("{base}/{}/v2.0", principal.tenant_id),
+        iss,
         iat: now,
         nbf: now,
         exp,
@@ -520,7 +592,7 @@ fn mint(
         appid: principal.client_id.clone(),
         azp: principal.client_id.clone(),
         idtyp: "app".into(),
-        ver: "2.0".into(),
+        ver: ver.into(),
         uti: uuid::Uuid::new_v4().simple().to_string(),
         jti: Some(uuid::Uuid::new_v4().to_string()),
         ..Default::default()
@@ -623,7 +695,7 @@ async fn msi_token(
             .into_response()
         }
     };
-    let (token, exp) = match mint(&state, &base, &principal, aud) {
+    let (token, exp) = match mint(&state, &base, Flavor::V2, &principal, aud) {
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };

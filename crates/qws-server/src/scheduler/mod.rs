@@ -380,11 +380,15 @@ impl Scheduler {
     ) -> anyhow::Result<()> {
         let f = Self::interrupted(attempts);
         let end = now_string();
-        self.store
+        let out = self
+            .store
             .transition_job(ws, id, &[from], JobStatus::Failed, &mut |j| {
                 j.end_execution_time = Some(end.clone());
                 j.error_data = Some(ErrorData::new(f.code, &f.message));
             })?;
+        if let Transition::Done(job) = out {
+            log_failure(&job);
+        }
         Ok(())
     }
 
@@ -826,8 +830,10 @@ impl Scheduler {
     }
 
     /// With `jobFailurePolicy: Abort`, a failed job ends its session: the session becomes
-    /// `Failed` and its waiting jobs fail.
+    /// `Failed` and its waiting jobs fail. Every failure the scheduler records passes here and
+    /// is logged at info level, so an operator can match a user's failed job to its cause.
     async fn after_failure(&self, ws: &str, job: &Job) -> anyhow::Result<()> {
+        log_failure(job);
         let Some(sid) = job.session_id.clone() else {
             return Ok(());
         };
@@ -874,6 +880,13 @@ impl Scheduler {
         }
         Ok(())
     }
+}
+
+/// One info line per failed job: its id, target and error code (not the message, which may
+/// quote the user's program).
+fn log_failure(job: &Job) {
+    let code = job.error_data.as_ref().map_or("", |e| e.code.as_str());
+    tracing::info!(job = %job.id, target = %job.target, code = %code, "job failed");
 }
 
 #[cfg(test)]

@@ -35,7 +35,8 @@ pub struct LoginArgs {
     /// Token authority, when it is not the server itself (e.g. https://login.microsoftonline.com).
     #[arg(long)]
     authority: Option<String>,
-    /// PEM file with the CA certificate to trust (a qws server's ca.pem).
+    /// PEM file with the CA certificate to trust (a qws server's ca.pem); default:
+    /// $REQUESTS_CA_BUNDLE or $SSL_CERT_FILE.
     #[arg(long)]
     ca_file: Option<PathBuf>,
     /// Data directory of a local `qws serve` whose bootstrap.json to use (default ./.qws).

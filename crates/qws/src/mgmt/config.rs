@@ -58,6 +58,26 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// The CA file to trust when neither `--ca-file` nor the stored login names one: the bundle
+/// Python clients and `az` are pointed at (`REQUESTS_CA_BUNDLE`), else `SSL_CERT_FILE` (what
+/// `qws env` prints), so one set of variables serves every tool.
+pub fn ca_file_from_env() -> Option<PathBuf> {
+    ["REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"]
+        .iter()
+        .filter_map(std::env::var_os)
+        .find(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// `explicit` (a `--ca-file`), else `stored` (remembered by `qws login`), else
+/// [`ca_file_from_env`].
+pub fn trusted_ca(explicit: Option<&Path>, stored: Option<&Path>) -> Option<PathBuf> {
+    explicit
+        .or(stored)
+        .map(Path::to_path_buf)
+        .or_else(ca_file_from_env)
+}
+
 /// `<config dir>/qws/config.json`.
 pub fn config_path() -> anyhow::Result<PathBuf> {
     let dir = dirs::config_dir()
@@ -158,6 +178,10 @@ pub struct Bootstrap {
     pub location: Option<String>,
     pub https_url: Option<String>,
     pub ca_file: Option<PathBuf>,
+    /// The `--azure-compat` proxy's URL (the value for `HTTPS_PROXY`), when it runs.
+    pub proxy_url: Option<String>,
+    /// The bootstrap workspace's primary connection string ("" when it has none).
+    pub primary_connection_string: Option<String>,
 }
 
 impl Bootstrap {

@@ -2,7 +2,8 @@
 //!
 //! The Azure Quantum Python client only accepts connection strings whose `QuantumEndpoint` is
 //! `https://<region>[-v2].quantum.azure.com/`, and its ARM lookups go to
-//! `https://management.azure.com/`. With `HTTPS_PROXY` pointing here and `REQUESTS_CA_BUNDLE`
+//! `https://management.azure.com/`, and MSAL (`az login`, azure-identity) signs in at
+//! `https://login.microsoftonline.com/`. With `HTTPS_PROXY` pointing here and `REQUESTS_CA_BUNDLE`
 //! at the server's `ca.pem`, those clients send `CONNECT <host>:443`. This proxy accepts
 //! `CONNECT` only for those Azure hosts, answers `200 Connection Established`, terminates TLS
 //! itself with a certificate for the Azure names issued by the local CA
@@ -19,12 +20,15 @@ use tokio_rustls::TlsAcceptor;
 /// Largest `CONNECT` request head.
 const MAX_HEAD_BYTES: usize = 8 * 1024;
 
+/// The Entra sign-in host, served by qws's own token service through the proxy.
+pub const LOGIN_HOST: &str = "login.microsoftonline.com";
+
 /// Whether the proxy serves `host` (the `CONNECT` authority without port):
-/// `<region>.quantum.azure.com`, `<region>-v2.quantum.azure.com` (region = letters and digits)
-/// and `management.azure.com`, case-insensitively.
+/// `<region>.quantum.azure.com`, `<region>-v2.quantum.azure.com` (region = letters and digits),
+/// `management.azure.com` and `login.microsoftonline.com`, case-insensitively.
 pub fn allowed_host(host: &str) -> bool {
     let host = host.to_ascii_lowercase();
-    if host == "management.azure.com" {
+    if host == "management.azure.com" || host == LOGIN_HOST {
         return true;
     }
     let Some(label) = host.strip_suffix(".quantum.azure.com") else {
@@ -64,7 +68,7 @@ pub fn check_connect(head: &str) -> Result<String, Refusal> {
     if method != "CONNECT" {
         return Err(refuse(
             405,
-            "this proxy only tunnels CONNECT to the Azure Quantum and ARM hosts it serves",
+            "this proxy only tunnels CONNECT to the Azure Quantum, ARM and sign-in hosts it serves",
         ));
     }
     let (host, port) = target
@@ -77,12 +81,27 @@ pub fn check_connect(head: &str) -> Result<String, Refusal> {
         return Err(refuse(
             403,
             format!(
-                "host '{}' is not served by qws; only <region>.quantum.azure.com, <region>-v2.quantum.azure.com and management.azure.com",
+                "host '{}' is not served by qws; only <region>.quantum.azure.com, <region>-v2.quantum.azure.com, management.azure.com and login.microsoftonline.com",
                 host.chars().take(100).collect::<String>()
             ),
         ));
     }
     Ok(host.to_ascii_lowercase())
+}
+
+/// The request line's target (`host:port` for `CONNECT`) as the log may show it: printable
+/// ASCII only, at most 100 characters.
+pub fn requested_target(head: &str) -> String {
+    let target = head
+        .lines()
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .unwrap_or("");
+    target
+        .chars()
+        .take(100)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect()
 }
 
 /// Reads the request head byte by byte (so no TLS bytes that follow it are consumed), bounded.
@@ -126,7 +145,13 @@ pub(crate) async fn open_tunnel(
     let host = match check_connect(&head) {
         Ok(host) => host,
         Err(refusal) => {
-            tracing::info!(client = %remote.ip(), status = refusal.status, "proxy refused a request");
+            tracing::info!(
+                client = %remote.ip(),
+                target = %requested_target(&head),
+                status = refusal.status,
+                reason = %refusal.reason,
+                "proxy refused a request"
+            );
             let _ = answer(&mut tcp, &refusal).await;
             return None;
         }
@@ -222,6 +247,7 @@ mod tests {
             "eastus.quantum.azure.com",
             "WestUS2-v2.quantum.azure.com",
             "management.azure.com",
+            "Login.MicrosoftOnline.com",
         ] {
             assert!(allowed_host(ok), "{ok}");
         }
@@ -230,7 +256,9 @@ mod tests {
             ".quantum.azure.com",
             "a.b.quantum.azure.com",
             "eastus.quantum.azure.com.evil.com",
-            "login.microsoftonline.com",
+            "login.microsoftonline.com.evil.com",
+            "login.windows.net",
+            "graph.microsoft.com",
             "example.com",
             "127.0.0.1",
             "east_us.quantum.azure.com",
@@ -264,6 +292,20 @@ mod tests {
             405
         );
         assert_eq!(check_connect("garbage\r\n\r\n").unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn refused_targets_are_named_safely_in_the_log() {
+        assert_eq!(
+            requested_target("CONNECT example.com:443 HTTP/1.1\r\n\r\n"),
+            "example.com:443"
+        );
+        assert_eq!(requested_target("CONNECT a\u{7}b:1 HTTP/1.1\r\n"), "a?b:1");
+        assert_eq!(requested_target("garbage"), "");
+        assert_eq!(
+            requested_target(&format!("CONNECT {} HTTP/1.1", "x".repeat(500))).len(),
+            100
+        );
     }
 
     #[test]

@@ -482,17 +482,18 @@ pub(crate) async fn password_sign_in(
 
 /// Signs a delegated access token for `user` through `client_id`; returns it and its expiry.
 fn mint_user(
-    state: &AppState,
-    base: &str,
+    req: &TokenRequest<'_>,
     user: &User,
     client_id: &str,
     aud: &str,
 ) -> Result<(String, i64), OAuthError> {
+    let state = req.state;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let exp = now + state.config.auth.token_lifetime.as_secs() as i64;
+    let (iss, ver) = req.flavor.issuer(req.base, &user.tenant_id);
     let claims = Claims {
         aud: aud.to_string(),
-        iss: format!("{base}/{}/v2.0", user.tenant_id),
+        iss,
         iat: now,
         nbf: now,
         exp,
@@ -502,7 +503,7 @@ fn mint_user(
         appid: client_id.to_string(),
         azp: client_id.to_string(),
         idtyp: "user".into(),
-        ver: "2.0".into(),
+        ver: ver.into(),
         uti: uuid::Uuid::new_v4().simple().to_string(),
         jti: Some(uuid::Uuid::new_v4().to_string()),
         upn: Some(user.user_principal_name.clone()),
@@ -568,7 +569,7 @@ pub(crate) async fn respond_user_tokens(
     refresh: Option<RefreshTokenGrant>,
 ) -> Result<Response, OAuthError> {
     let state = req.state;
-    let (access, exp) = mint_user(state, req.base, user, client_id, want.aud)?;
+    let (access, exp) = mint_user(req, user, client_id, want.aud)?;
     let refresh = match refresh {
         Some(r) => r,
         None => {
