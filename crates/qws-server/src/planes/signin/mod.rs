@@ -481,7 +481,7 @@ pub(crate) async fn password_sign_in(
 }
 
 /// Signs a delegated access token for `user` through `client_id`; returns it and its expiry.
-fn mint_user(
+pub(crate) fn mint_user(
     state: &AppState,
     base: &str,
     user: &User,
