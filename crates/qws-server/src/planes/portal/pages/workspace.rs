@@ -121,12 +121,15 @@ async fn overview(
     respond(async {
         let ws = Ws::from_path(&p)?;
         let w = portal.arm(&ws.quantum("")).await?;
+        // Someone granted a role on the workspace alone may not read the subscription; its
+        // name is then not shown.
         let sub = portal
             .arm(&format!(
                 "/subscriptions/{}?api-version={ARM_API}",
                 ws.id.subscription
             ))
-            .await?;
+            .await
+            .unwrap_or_default();
         let props = &w["properties"];
         let tags = w["tags"].as_object().cloned().unwrap_or_default();
         let tag_text: String = tags
@@ -167,7 +170,7 @@ async fn overview(
             ("Resource group", esc(ws.id.resource_group.as_str())),
             ("Status", esc(status)),
             ("Location", esc(s(&w, "location"))),
-            ("Subscription", esc(s(&sub, "displayName"))),
+            ("Subscription", esc(sub["displayName"].as_str().unwrap_or("—"))),
             ("Subscription ID", format!("<code>{}</code>", esc(&ws.id.subscription.to_string()))),
             ("Endpoint URI", format!("<code>{}</code>", esc(props["endpointUri"].as_str().unwrap_or("")))),
             ("Storage account", esc(props["storageAccount"].as_str().unwrap_or("None"))),
