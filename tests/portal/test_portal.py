@@ -298,3 +298,56 @@ def test_home_lists_and_searches_and_manages_resource_groups(admin, server):
     confirm(page)
     expect(page.get_by_role("status")).to_contain_text("The resource group was deleted.")
     assert server.arm("GET", f"/subscriptions/{server.sub}/resourceGroups/portal-temp", api=ARM_API)[0] == 404
+
+
+def test_a_failed_job_shows_its_error_details(admin, server):
+    page = admin
+    client = key_client(server, "dev", server.list_keys("dev")["primaryKey"]["key"])
+    job = client.get_targets(name="ionq.simulator").submit(
+        {"qubits": 1, "circuit": [{"gate": "nope", "target": 0}]}, name="portal-broken", shots=1
+    )
+    job.wait_until_completed(timeout_secs=300)
+    page.goto(ws_url(server, "dev", "jobs") + "?status=Failed")
+    page.get_by_role("link", name="portal-broken").click()
+    expect(page.get_by_role("heading", name="Error details")).to_be_visible()
+    expect(page.locator("main")).to_contain_text(job.details.error_data.message)
+    axe_check(page)
+
+
+def test_keyboard_only_the_switch_asks_and_no_changes_nothing(admin, server):
+    page = admin
+    server.create_workspace("kbd")
+    page.goto(ws_url(server, "kbd", "keys"))
+    switch = page.get_by_role("switch", name="Enable access keys")
+    switch.focus()
+    page.keyboard.press("Space")
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    # The safe answer has the focus; Enter on it closes the dialog and changes nothing.
+    expect(dialog.get_by_role("button", name="No")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_hidden()
+    expect(switch).to_have_attribute("aria-checked", "true")
+    _, ws = server.arm("GET", server.ws_id("qws", "kbd"))
+    assert ws["properties"]["apiKeyEnabled"] is True
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_phone_width_and_both_themes(browser, server, scheme):
+    ctx = browser.new_context(
+        ignore_https_errors=True,
+        base_url=server.https_url,
+        viewport={"width": 375, "height": 740},
+        color_scheme=scheme,
+    )
+    page = ctx.new_page()
+    try:
+        sign_in(page, server.b["adminUser"], server.b["adminPassword"])
+        for blade in ["overview", "keys", "jobs"]:
+            page.goto(ws_url(server, "dev", blade))
+            # Nothing wider than the phone but the tables' own scrolling boxes.
+            assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+            axe_check(page)
+        screenshot(page, f"jobs-phone-{scheme}")
+    finally:
+        ctx.close()

@@ -197,9 +197,10 @@ pub fn notice(kind: &str, text: &str) -> String {
 
 /// A table from a header row and body rows (cells already HTML).
 pub fn table(caption: &str, head: &[&str], rows: &[Vec<String>]) -> String {
+    // The box scrolls sideways on narrow screens, so it must be reachable by keyboard.
     let mut out = format!(
-        "<div class=\"scroll\"><table><caption>{}</caption><thead><tr>",
-        esc(caption)
+        "<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{c}\"><table><caption>{c}</caption><thead><tr>",
+        c = esc(caption)
     );
     for h in head {
         let _ = write!(out, "<th scope=\"col\">{}</th>", esc(h));
