@@ -34,9 +34,19 @@ use zeroize::Zeroizing;
 /// The largest form the portal accepts.
 const MAX_FORM: usize = 64 * 1024;
 
-/// The portal's address: `{endpoint}portal/`.
+/// The portal's address: `{endpoint}portal/` when the public endpoint is https (a
+/// `--public-url`), else on the TLS listener.
 pub fn portal_url(urls: &PublicUrls) -> String {
-    format!("{}portal/", urls.endpoint_uri)
+    format!("{}/portal/", https_origin(urls))
+}
+
+/// The https origin browsers are sent to (no trailing slash).
+fn https_origin(urls: &PublicUrls) -> String {
+    if urls.endpoint_uri.starts_with("https://") {
+        urls.endpoint_uri.trim_end_matches('/').to_string()
+    } else {
+        urls.https.clone()
+    }
 }
 
 const CSS: &str = include_str!("assets/portal.css");
@@ -72,7 +82,8 @@ async fn tls_only(State(state): State<AppState>, req: Request, next: Next) -> Re
     let is_portal = path == "/portal" || path.starts_with("/portal/");
     if is_portal && !tls {
         if req.method() == Method::GET {
-            return html::redirect(&format!("{}{path}", https_base(&state)));
+            let pq = req.uri().path_and_query().map_or(path, |p| p.as_str());
+            return html::redirect(&format!("{}{pq}", https_origin(&state.urls)));
         }
         return html::secure(
             (
@@ -88,11 +99,6 @@ async fn tls_only(State(state): State<AppState>, req: Request, next: Next) -> Re
     } else {
         resp
     }
-}
-
-/// The https origin browsers are sent to.
-fn https_base(state: &AppState) -> String {
-    state.urls.endpoint_uri.trim_end_matches('/').to_string()
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
