@@ -351,3 +351,23 @@ def test_phone_width_and_both_themes(browser, server, scheme):
         screenshot(page, f"jobs-phone-{scheme}")
     finally:
         ctx.close()
+
+
+def test_job_management_pages_through_jobs(admin, server):
+    page = admin
+    server.create_workspace("paged")
+    client = key_client(server, "paged", server.list_keys("paged")["primaryKey"]["key"])
+    target = client.get_targets(name="ionq.simulator")
+    names = {f"page-{i:02d}" for i in range(23)}
+    for name in sorted(names):
+        target.submit(BELL, name=name, shots=1)
+    page.goto(ws_url(server, "paged", "jobs") + "?name=page-")
+    table = page.get_by_role("table", name="Jobs, newest first")
+    first = set(table.get_by_role("link").all_inner_texts())
+    assert len(first) == 20
+    expect(page.get_by_role("link", name="Previous page")).to_have_count(0)
+    page.get_by_role("link", name="Next page").click()
+    expect(page.get_by_text("Page 2")).to_be_visible()
+    second = set(page.get_by_role("table", name="Jobs, newest first").get_by_role("link").all_inner_texts())
+    assert len(second) == 3 and not first & second and first | second == names
+    expect(page.get_by_role("link", name="Next page")).to_have_count(0)
