@@ -17,6 +17,11 @@ pub const BOOTSTRAP_FILE: &str = "bootstrap.json";
 const IDS_META: &str = "bootstrap_ids";
 const SECRET_META: &str = "bootstrap_client_secret";
 const IDENTITY_HEADER_META: &str = "msi_identity_header";
+const ADMIN_USER_META: &str = "portal_admin_user";
+const ADMIN_PASSWORD_META: &str = "portal_admin_password";
+
+/// The portal administrator's user principal name (created at first start).
+pub const ADMIN_USER_UPN: &str = "admin@qws.local";
 
 /// Default names created at first start.
 pub const DEFAULT_RESOURCE_GROUP: &str = "qws";
@@ -127,6 +132,80 @@ pub fn ensure(store: &Store) -> anyhow::Result<(BootstrapIds, BootstrapSecrets, 
     ))
 }
 
+/// The portal's administrator: a user (not the service principal) holding Owner at
+/// subscription scope, so people sign in to the portal with a password and every portal action
+/// is authorized by RBAC like any other user's. Created once (also in data directories made
+/// before the portal existed); its initial password is kept sealed so bootstrap.json can be
+/// rewritten on every start.
+pub struct AdminUser {
+    /// User principal name.
+    pub upn: String,
+    /// The initial password.
+    pub password: Zeroizing<String>,
+}
+
+/// Creates the portal administrator if it does not exist yet; returns it either way.
+pub fn ensure_admin_user(store: &Store, ids: &BootstrapIds) -> anyhow::Result<AdminUser> {
+    if let (Some(upn), Some(password)) = (
+        store.get_meta(ADMIN_USER_META)?,
+        store.get_sealed_meta(ADMIN_PASSWORD_META)?,
+    ) {
+        return Ok(AdminUser {
+            upn: String::from_utf8(upn).context("portal admin user")?,
+            password: Zeroizing::new(
+                String::from_utf8(password.to_vec()).context("portal admin password")?,
+            ),
+        });
+    }
+    // Three character classes whatever the random part holds ("Q", "w", "~").
+    let password = Zeroizing::new(format!("Qws~{}", random_token(24)?.as_str()));
+    let id = store.identity();
+    let user = match id.user_by_upn(&ids.tenant_id, ADMIN_USER_UPN)? {
+        Some(u) => u,
+        None => id.create_user(qws_store::identity::NewUser {
+            tenant_id: &ids.tenant_id,
+            user_principal_name: ADMIN_USER_UPN,
+            display_name: "qws administrator",
+            password: &password,
+        })?,
+    };
+    // An existing user of that name (made by hand) gets the generated password, so the one
+    // bootstrap.json shows is the one that works.
+    id.reset_password(&user.object_id, &password)?;
+    let scope = qws_core::rbac::Scope::parse(&qws_core::resource_id::subscription_id(
+        &SubscriptionId::parse(&ids.subscription_id)?,
+    ))
+    .map_err(|e| anyhow::anyhow!("subscription scope: {}", e.0))?;
+    // Owner manages everything; job data needs a role with data actions as well (Owner has
+    // none, as in Azure), so the administrator also holds Quantum Workspace Data Contributor.
+    for role in [
+        qws_core::rbac::builtin::OWNER,
+        qws_core::rbac::builtin::QUANTUM_WORKSPACE_DATA_CONTRIBUTOR,
+    ] {
+        let name = uuid::Uuid::new_v4().to_string();
+        let assigned = id.put_role_assignment(qws_store::identity::AssignmentRequest {
+            name: &name,
+            scope: &scope,
+            role_definition_id: role,
+            principal_id: &user.object_id,
+            principal_type: Some(qws_core::rbac::PrincipalType::User),
+            description: Some("portal administrator, created at first start"),
+            actor: None,
+        });
+        match assigned {
+            Ok(_) | Err(qws_store::identity::IdentityError::AssignmentExists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    store.set_sealed_meta(ADMIN_PASSWORD_META, password.as_bytes())?;
+    // Written last: its presence marks a complete set-up.
+    store.set_meta(ADMIN_USER_META, ADMIN_USER_UPN.as_bytes())?;
+    Ok(AdminUser {
+        upn: ADMIN_USER_UPN.into(),
+        password,
+    })
+}
+
 /// The contents of bootstrap.json.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -167,6 +246,12 @@ pub struct BootstrapFile<'a> {
     pub identity_header: Option<&'a str>,
     /// The data directory.
     pub data_dir: String,
+    /// The portal's address.
+    pub portal_url: String,
+    /// The portal administrator's user name.
+    pub admin_user: &'a str,
+    /// Its initial password.
+    pub admin_password: &'a str,
 }
 
 /// Writes bootstrap.json atomically with mode 0600.
@@ -179,6 +264,7 @@ pub fn write_file(
     ca_file: &Path,
     primary_connection_string: &str,
     msi: bool,
+    admin: &AdminUser,
 ) -> anyhow::Result<()> {
     let f = BootstrapFile {
         tenant_id: &ids.tenant_id,
@@ -198,6 +284,9 @@ pub fn write_file(
         identity_endpoint: msi.then(|| format!("{}/msi/token", urls.http)),
         identity_header: msi.then_some(secrets.identity_header.as_str()),
         data_dir: dir.display().to_string(),
+        portal_url: crate::planes::portal::portal_url(urls),
+        admin_user: &admin.upn,
+        admin_password: &admin.password,
     };
     let mut text = Zeroizing::new(serde_json::to_vec_pretty(&f)?);
     text.push(b'\n');

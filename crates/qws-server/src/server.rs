@@ -220,6 +220,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         https: https_url,
     };
     let primary_cs = bootstrap_connection_string(&store, &ids, &urls)?;
+    let admin_user =
+        bootstrap::ensure_admin_user(&store, &ids).context("creating the portal administrator")?;
     bootstrap::write_file(
         &dir,
         &ids,
@@ -228,6 +230,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         &tls.ca_file,
         &primary_cs,
         config.auth.enable_msi,
+        &admin_user,
     )?;
     let proxy_addr = match &proxy {
         Some((listener, _)) => {
@@ -237,7 +240,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         }
         None => None,
     };
-    let banner = first_start.then(|| first_start_banner(&ids, &secrets, &primary_cs, &dir));
+    let banner = first_start
+        .then(|| first_start_banner(&ids, &secrets, &primary_cs, &dir, &urls, &admin_user));
 
     let audit = AuditLog::open(&dir).context("opening the audit log")?;
     let blobs = Arc::new(
@@ -285,6 +289,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         msi_client_id,
         hosts,
         sign_ins: Default::default(),
+        portal_sessions: Default::default(),
     });
     scheduler.start().context("starting the job scheduler")?;
     let app = crate::routes::app(state.clone());
@@ -328,6 +333,8 @@ fn first_start_banner(
     secrets: &BootstrapSecrets,
     cs: &str,
     dir: &std::path::Path,
+    urls: &PublicUrls,
+    admin: &bootstrap::AdminUser,
 ) -> Zeroizing<String> {
     Zeroizing::new(format!(
         "First start: created tenant {tenant}, subscription {sub}, resource group '{rg}' and workspace '{ws}' ({loc}).\n\
@@ -336,7 +343,8 @@ fn first_start_banner(
          \x20 clientId:     {cid}\n\
          \x20 clientSecret: {secret}\n\
          Primary connection string of '{ws}':\n\
-         \x20 {cs}\n",
+         \x20 {cs}\n\
+         Portal: {portal} (user {admin_user}, password {admin_password})\n",
         tenant = ids.tenant_id,
         sub = ids.subscription_id,
         rg = ids.resource_group,
@@ -345,5 +353,8 @@ fn first_start_banner(
         cid = ids.client_id,
         secret = secrets.client_secret.as_str(),
         dir = dir.display(),
+        portal = crate::planes::portal::portal_url(urls),
+        admin_user = admin.upn,
+        admin_password = admin.password.as_str(),
     ))
 }

@@ -89,6 +89,8 @@ pub struct StateInner {
     pub hosts: crate::host_policy::HostPolicy,
     /// Sign-ins in progress (device codes).
     pub sign_ins: crate::planes::signin::PendingSignIns,
+    /// Signed-in portal sessions.
+    pub portal_sessions: crate::planes::portal::session::Sessions,
 }
 
 impl std::fmt::Debug for StateInner {

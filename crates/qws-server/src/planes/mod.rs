@@ -2,7 +2,7 @@
 //! identity), [`mgmt`] (ARM management plane), [`dataplane`] (Azure Quantum jobs, sessions,
 //! quotas), [`blob`] (the Azure Blob Storage subset), [`authorization`] (ARM
 //! `Microsoft.Authorization`: role assignments and definitions) and [`directory`] (users,
-//! service principals and groups). [`crate::routes::app`] merges their
+//! service principals and groups) and [`portal`] (the browser portal). [`crate::routes::app`] merges their
 //! routers.
 
 pub mod authorization;
@@ -11,4 +11,5 @@ pub mod dataplane;
 pub mod directory;
 pub mod identity;
 pub mod mgmt;
+pub mod portal;
 pub mod signin;

@@ -29,6 +29,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::planes::dataplane::router())
         .merge(crate::planes::authorization::router())
         .merge(crate::planes::directory::router())
+        .merge(crate::planes::portal::router(state.clone()))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed_or_blob)
         .with_state(state)

@@ -80,7 +80,15 @@ async fn users_create_show_update_delete() {
         assert_eq!(ok_json(r, 200).await["id"], id.as_str());
     }
     let list = ok_json(t.arm(Method::GET, "/qws/directory/users", None).await, 200).await;
-    assert_eq!(list["value"].as_array().unwrap().len(), 1);
+    // Alice and the portal administrator created at first start.
+    let upns: Vec<&str> = list["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userPrincipalName"].as_str().unwrap())
+        .collect();
+    assert_eq!(upns.len(), 2, "{upns:?}");
+    assert!(upns.contains(&"alice@qws.local") && upns.contains(&"admin@qws.local"));
 
     let r = t
         .arm(

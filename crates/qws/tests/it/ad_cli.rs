@@ -64,7 +64,15 @@ fn users_create_list_show_update_delete() {
     ]);
     assert!(weak.contains("InvalidPassword"), "{weak}");
     let listed = s.json(&["ad", "user", "list", "-o", "json"]);
-    assert_eq!(listed.as_array().unwrap().len(), 1);
+    // Alice and the portal administrator created at first start.
+    let upns: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userPrincipalName"].as_str().unwrap())
+        .collect();
+    assert_eq!(upns.len(), 2, "{upns:?}");
+    assert!(upns.contains(&"alice@qws.local") && upns.contains(&"admin@qws.local"));
     let shown = s.json(&[
         "ad",
         "user",

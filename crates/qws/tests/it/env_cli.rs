@@ -1,9 +1,7 @@
 //! `qws env` prints what points Azure tools at a local server, and the CLI trusts the CA those
 //! variables name when `--ca-file` is not given.
 
-mod common;
-
-use common::{Serve, QWS};
+use crate::common::{Serve, QWS};
 use std::process::{Command, Output};
 
 fn qws(args: &[&str], home: &std::path::Path, env: &[(&str, &str)]) -> Output {

@@ -4,6 +4,7 @@
 mod common;
 
 mod ad_cli;
+mod env_cli;
 mod mgmt_client;
 mod poison_jobs;
 mod readme_options;

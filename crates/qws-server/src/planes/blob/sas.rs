@@ -111,6 +111,7 @@ pub async fn holder_for(
     let uid = caller.ws.uid.clone();
     let by_key = caller.created_by_type == "Key";
     let who = caller.created_by.clone();
+    let object_id = caller.object_id.clone();
     let holder = state
         .db(move |s| {
             if by_key {
@@ -121,6 +122,10 @@ pub async fn holder_for(
                 };
                 Ok(s.live_key_version(&uid, slot)?
                     .map(|version| SasHolder::Key { slot, version }))
+            } else if let Some(oid) = object_id {
+                // A signed-in user's token names the application it came through, not the
+                // user: the holder is the caller's own object (user or service principal).
+                Ok(principal_is_live(s, &oid)?.then_some(SasHolder::Principal { object_id: oid }))
             } else {
                 Ok(s.principal_by_client_id(&who)?
                     .map(|p| SasHolder::Principal {
@@ -155,10 +160,21 @@ fn holder_is_live(
             store.live_key_version(ws_uid, *slot)? == Some(*version)
         }
         SasHolder::Principal { object_id } => {
-            store.principal_by_object_id(object_id)?.is_some()
-                && store.get_workspace_by_uid(ws_uid)?.is_some()
+            principal_is_live(store, object_id)? && store.get_workspace_by_uid(ws_uid)?.is_some()
         }
     })
+}
+
+/// True while `object_id` is a service principal, or an enabled user.
+fn principal_is_live(store: &qws_store::Store, object_id: &str) -> qws_store::Result<bool> {
+    if store.principal_by_object_id(object_id)?.is_some() {
+        return Ok(true);
+    }
+    Ok(store
+        .identity()
+        .user(object_id)
+        .map_err(qws_store::StoreError::from)?
+        .is_some_and(|u| u.enabled))
 }
 
 /// What a verified SAS grants.

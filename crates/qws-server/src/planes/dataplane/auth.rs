@@ -40,6 +40,9 @@ pub struct Caller {
     pub created_by: String,
     /// `createdByType`: `Key` or `Application`.
     pub created_by_type: &'static str,
+    /// The object id of a bearer-token caller (a service principal or a signed-in user),
+    /// whose access the SAS URLs it is given stand on.
+    pub object_id: Option<String>,
 }
 
 /// The store steps of a key check. A trait so that a test can record them: a refusal must take
@@ -187,6 +190,7 @@ async fn verify(
             ws,
             created_by: created_by.into(),
             created_by_type: "Key",
+            object_id: None,
         });
     }
 
@@ -220,6 +224,7 @@ async fn verify(
             ws: w,
             created_by: principal.principal.client_id.clone(),
             created_by_type: "Application",
+            object_id: Some(principal.principal.object_id.clone()),
         }),
         None => Err(NoCaller::Other(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -481,16 +481,17 @@ pub(crate) async fn password_sign_in(
 }
 
 /// Signs a delegated access token for `user` through `client_id`; returns it and its expiry.
-fn mint_user(
-    req: &TokenRequest<'_>,
+pub(crate) fn mint_user(
+    state: &AppState,
+    base: &str,
+    flavor: Flavor,
     user: &User,
     client_id: &str,
     aud: &str,
 ) -> Result<(String, i64), OAuthError> {
-    let state = req.state;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let exp = now + state.config.auth.token_lifetime.as_secs() as i64;
-    let (iss, ver) = req.flavor.issuer(req.base, &user.tenant_id);
+    let (iss, ver) = flavor.issuer(base, &user.tenant_id);
     let claims = Claims {
         aud: aud.to_string(),
         iss,
@@ -569,7 +570,7 @@ pub(crate) async fn respond_user_tokens(
     refresh: Option<RefreshTokenGrant>,
 ) -> Result<Response, OAuthError> {
     let state = req.state;
-    let (access, exp) = mint_user(req, user, client_id, want.aud)?;
+    let (access, exp) = mint_user(req.state, req.base, req.flavor, user, client_id, want.aud)?;
     let refresh = match refresh {
         Some(r) => r,
         None => {
