@@ -35,6 +35,12 @@ pub fn operation_status_id(s: &SubscriptionId, location: &str, operation: &str) 
     format!("/subscriptions/{s}/providers/Microsoft.Quantum/locations/{location}/operationStatuses/{operation}")
 }
 
+/// `…/locations/{loc}/operationResults/{operation}`: the `Location` of an asynchronous
+/// operation (202 while it runs, then its result).
+pub fn operation_result_id(s: &SubscriptionId, location: &str, operation: &str) -> String {
+    format!("/subscriptions/{s}/providers/Microsoft.Quantum/locations/{location}/operationResults/{operation}")
+}
+
 /// A resource group, addressed by subscription and (validated) name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResourceGroupId {

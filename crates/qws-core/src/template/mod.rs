@@ -12,7 +12,7 @@ pub mod expr;
 pub mod plan;
 
 pub use eval::{References, Scope};
-pub use plan::{plan, validate, PlannedResource};
+pub use plan::{bind_parameters, plan, validate, PlannedResource};
 
 /// A template that cannot be deployed: ARM's error code and a message that names the cause.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

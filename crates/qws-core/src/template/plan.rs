@@ -498,3 +498,143 @@ mod tests {
         assert!(validate(&json!({"resources": []})).is_ok());
     }
 }
+
+/// Binds a template's declared parameters into `scope.parameters`: the supplied value
+/// (`{"value": …}`), else the declared `defaultValue` (evaluated, so it may use earlier
+/// parameters or `resourceGroup()`), checked against the declared type and `allowedValues`. A
+/// supplied parameter the template does not declare, or a missing one, is refused.
+pub fn bind_parameters(
+    template: &Value,
+    supplied: &Map<String, Value>,
+    scope: &mut Scope<'_>,
+) -> Result<(), TemplateError> {
+    let empty = Map::new();
+    let declared = template
+        .get("parameters")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    if let Some(extra) = supplied
+        .keys()
+        .find(|k| !declared.keys().any(|d| d.eq_ignore_ascii_case(k)))
+    {
+        return Err(TemplateError::invalid(format!(
+            "The template parameter '{extra}' is not valid: it is not declared in the template."
+        )));
+    }
+    for (name, decl) in declared {
+        let given = supplied
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v);
+        let value = match given {
+            Some(v) => match v.get("value") {
+                Some(v) => v.clone(),
+                None => {
+                    return Err(TemplateError::invalid(format!(
+                        "The parameter '{name}' must be given as {{\"value\": …}} (Key Vault references are not supported)."
+                    )))
+                }
+            },
+            None => match decl.get("defaultValue") {
+                Some(d) => scope.eval_value(d)?,
+                None => {
+                    return Err(TemplateError::invalid(format!(
+                        "The value for the template parameter '{name}' is not provided."
+                    )))
+                }
+            },
+        };
+        let declared_type = decl.get("type").and_then(Value::as_str).unwrap_or("");
+        let fits = match declared_type.to_ascii_lowercase().as_str() {
+            "string" | "securestring" => value.is_string(),
+            "int" => value.is_i64() || value.is_u64(),
+            "bool" => value.is_boolean(),
+            "object" | "secureobject" => value.is_object(),
+            "array" => value.is_array(),
+            _ => {
+                return Err(TemplateError::invalid(format!(
+                    "The template parameter '{name}' has an unknown type '{declared_type}'."
+                )))
+            }
+        };
+        if !fits {
+            return Err(TemplateError::invalid(format!(
+                "The value of the template parameter '{name}' is not of the declared type '{declared_type}'."
+            )));
+        }
+        if let Some(Value::Array(allowed)) = decl.get("allowedValues") {
+            if !allowed.contains(&value) {
+                return Err(TemplateError::invalid(format!(
+                    "The value of the template parameter '{name}' is not one of its allowed values."
+                )));
+            }
+        }
+        scope.parameters.insert(name.clone(), value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod parameter_tests {
+    use super::super::eval::References;
+    use super::*;
+    use serde_json::json;
+
+    struct NoRefs;
+    impl References for NoRefs {
+        fn full_resource(&self, _: &str) -> Option<Value> {
+            None
+        }
+    }
+
+    fn bind(template: Value, supplied: Value) -> Result<Map<String, Value>, TemplateError> {
+        let refs = NoRefs;
+        let mut scope = Scope {
+            parameters: Map::new(),
+            variables: Map::new(),
+            subscription_id: "s".into(),
+            resource_group: "rg".into(),
+            resource_group_location: "westus".into(),
+            references: &refs,
+        };
+        bind_parameters(&template, supplied.as_object().unwrap(), &mut scope)?;
+        Ok(scope.parameters)
+    }
+
+    #[test]
+    fn binds_supplied_and_default_values() {
+        let t = json!({"parameters": {
+            "name": {"type": "string"},
+            "loc": {"type": "string", "defaultValue": "[resourceGroup().location]"},
+            "tags": {"type": "object", "defaultValue": {}},
+            "shared": {"type": "bool", "defaultValue": false},
+        }});
+        let p = bind(
+            t.clone(),
+            json!({"NAME": {"value": "ws"}, "shared": {"value": true}}),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(p),
+            json!({"name": "ws", "loc": "westus", "tags": {}, "shared": true})
+        );
+        assert!(bind(t.clone(), json!({}))
+            .unwrap_err()
+            .message
+            .contains("'name' is not provided"));
+        assert!(bind(t.clone(), json!({"name": {"value": 1}}))
+            .unwrap_err()
+            .message
+            .contains("declared type 'string'"));
+        assert!(bind(
+            t.clone(),
+            json!({"name": {"value": "a"}, "other": {"value": 1}})
+        )
+        .unwrap_err()
+        .message
+        .contains("'other'"));
+        assert!(bind(t, json!({"name": "bare"})).is_err());
+        let allowed = json!({"parameters": {"sku": {"type": "string", "allowedValues": ["A"]}}});
+        assert!(bind(allowed, json!({"sku": {"value": "B"}})).is_err());
+    }
+}
