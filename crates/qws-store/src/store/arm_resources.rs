@@ -251,17 +251,18 @@ impl Store {
 
     /// Where the job data of workspace `workspace_uid` lives: the uid of the qws storage account
     /// its `storageAccount` names, else the workspace's own uid; `None` if the workspace does
-    /// not exist. The one place this mapping is decided.
+    /// not exist or is being deleted. The one place this mapping is decided.
     pub fn blob_namespace(&self, workspace_uid: &str) -> Result<Option<String>> {
         let conn = self.conn();
-        let row: Option<Option<String>> = conn
+        let row: Option<(Option<String>, Option<String>)> = conn
             .query_row(
-                "SELECT storage_account FROM workspaces WHERE uid = ?1",
+                "SELECT storage_account, deleting_op FROM workspaces WHERE uid = ?1",
                 [workspace_uid],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let Some(storage_account) = row else {
+        // A workspace being deleted no longer reaches its data.
+        let Some((storage_account, None)) = row else {
             return Ok(None);
         };
         let account = match storage_account.as_deref().and_then(StorageAccountId::parse) {
