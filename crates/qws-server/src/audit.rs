@@ -297,6 +297,9 @@ mod tests {
                 "Microsoft.Directory/groups/create",
                 "Microsoft.Directory/groups/delete",
                 "Microsoft.Directory/groups/members/update",
+                "Microsoft.Storage/storageAccounts/write",
+                "Microsoft.Storage/storageAccounts/delete",
+                "Microsoft.Resources/deployments/write",
             ]
         );
         let e = AuditEvent {

@@ -31,6 +31,11 @@ pub const SUPPORTED_FUNCTIONS: &[&str] = &[
 const GUID_NAMESPACE: uuid::Uuid = uuid::uuid!("11fb06fb-712d-4ddd-98c7-e71bbd588830");
 /// How deep variables may refer to variables.
 const MAX_VARIABLE_DEPTH: usize = 32;
+/// Most function calls one scope evaluates (variables referring to variables twice over could
+/// otherwise take exponential time).
+pub const MAX_STEPS: u32 = 100_000;
+/// Longest string or array an expression may build.
+pub const MAX_VALUE_LEN: usize = 1024 * 1024;
 
 /// Resources that `reference()` can read: the deployment's view of existing resources.
 pub trait References {
@@ -53,6 +58,8 @@ pub struct Scope<'a> {
     pub resource_group_location: String,
     /// Existing resources.
     pub references: &'a dyn References,
+    /// Function calls evaluated so far (bounded by [`MAX_STEPS`]); start at `Default::default()`.
+    pub steps: std::cell::Cell<u32>,
 }
 
 /// Checks that every expression in `v` parses and calls only supported functions; the error
@@ -77,6 +84,12 @@ pub fn check_functions(v: &Value) -> Result<(), TemplateError> {
         Value::Object(o) => o.values().try_for_each(check_functions),
         _ => Ok(()),
     }
+}
+
+fn too_long(fname: &str) -> TemplateError {
+    TemplateError::invalid(format!(
+        "The template function '{fname}' would build a value longer than {MAX_VALUE_LEN} bytes."
+    ))
 }
 
 fn unknown_function(name: &str) -> TemplateError {
@@ -186,6 +199,13 @@ impl Scope<'_> {
     }
 
     fn call(&self, name: &str, args: &[Expr], depth: usize) -> Result<Value, TemplateError> {
+        let steps = self.steps.get() + 1;
+        if steps > MAX_STEPS {
+            return Err(TemplateError::invalid(format!(
+                "The template takes more than {MAX_STEPS} function calls to evaluate."
+            )));
+        }
+        self.steps.set(steps);
         let arity = |min: usize, max: usize| {
             if args.len() < min || args.len() > max {
                 Err(TemplateError::invalid(format!(
@@ -214,7 +234,7 @@ impl Scope<'_> {
                 let [v] = <[String; 1]>::try_from(self.strings(name, args, depth)?).expect("arity");
                 if depth >= MAX_VARIABLE_DEPTH {
                     return Err(TemplateError::invalid(format!(
-                        "The template variable '{v}' refers to itself, directly or through other variables."
+                        "The template variable '{v}' refers to itself, or variables refer to variables more than {MAX_VARIABLE_DEPTH} levels deep."
                     )));
                 }
                 let def = lookup(&self.variables, &v).ok_or_else(|| {
@@ -228,6 +248,10 @@ impl Scope<'_> {
                     .map(|a| self.eval(a, depth))
                     .collect::<Result<_, _>>()?;
                 if !vals.is_empty() && vals.iter().all(Value::is_array) {
+                    let len: usize = vals.iter().filter_map(Value::as_array).map(Vec::len).sum();
+                    if len > MAX_VALUE_LEN / 64 {
+                        return Err(too_long(name));
+                    }
                     return Ok(Value::Array(
                         vals.into_iter()
                             .flat_map(|v| match v {
@@ -240,6 +264,9 @@ impl Scope<'_> {
                 let mut out = String::new();
                 for v in &vals {
                     out.push_str(&as_text(v, name)?);
+                    if out.len() > MAX_VALUE_LEN {
+                        return Err(too_long(name));
+                    }
                 }
                 Ok(Value::String(out))
             }
@@ -485,6 +512,7 @@ mod tests {
             resource_group: "rg".into(),
             resource_group_location: "eastus".into(),
             references: refs,
+            steps: Default::default(),
         }
     }
 
@@ -616,6 +644,32 @@ mod tests {
         assert_eq!(ev(&s, "[string(parameters('n'))]").unwrap(), json!("3"));
         assert_eq!(ev(&s, "[true()]").unwrap(), json!(true));
         assert_eq!(ev(&s, "[parameters('list')[0]]").unwrap(), json!("a"));
+    }
+
+    #[test]
+    fn runaway_evaluation_is_bounded() {
+        let refs = Existing(vec![]);
+        let mut s = scope(&refs);
+        // Each variable uses the previous one twice: 2^30 calls without a bound.
+        let mut vars = serde_json::Map::new();
+        vars.insert("v0".into(), json!("x"));
+        for i in 1..=30 {
+            vars.insert(
+                format!("v{i}"),
+                json!(format!(
+                    "[concat(variables('v{}'), variables('v{}'))]",
+                    i - 1,
+                    i - 1
+                )),
+            );
+        }
+        s.variables = vars;
+        let e = ev(&s, "[variables('v30')]").unwrap_err();
+        assert!(
+            e.message.contains("function calls") || e.message.contains("longer than"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

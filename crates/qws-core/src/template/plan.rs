@@ -390,6 +390,7 @@ mod tests {
             resource_group: "rg".into(),
             resource_group_location: "eastus".into(),
             references: refs,
+            steps: Default::default(),
         }
     }
 
@@ -596,6 +597,7 @@ mod parameter_tests {
             resource_group: "rg".into(),
             resource_group_location: "westus".into(),
             references: &refs,
+            steps: Default::default(),
         };
         bind_parameters(&template, supplied.as_object().unwrap(), &mut scope)?;
         Ok(scope.parameters)

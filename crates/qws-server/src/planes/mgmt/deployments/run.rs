@@ -61,6 +61,7 @@ impl Level {
             resource_group: self.group.resource_group.as_str().to_string(),
             resource_group_location: self.location.clone(),
             references: refs,
+            steps: Default::default(),
         }
     }
 
