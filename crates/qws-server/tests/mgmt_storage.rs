@@ -643,3 +643,27 @@ async fn job_data_in_an_account_outlives_the_workspace() {
     assert!(!contains_bytes(&blobs, b"own-namespace-data"));
     assert!(contains_bytes(&blobs, b"kept-after-workspace"));
 }
+
+#[tokio::test]
+async fn a_deletion_interrupted_by_a_restart_finishes_at_the_next_start() {
+    let long = |c: &mut qws_server::ServerConfig| {
+        c.mgmt.delete_grace = std::time::Duration::from_secs(3600)
+    };
+    let t = TestServer::start_with(long).await;
+    t.create_group("g1").await;
+    t.create_workspace("g1", "ws-restart").await;
+    let p = t.ws_path("g1", "ws-restart");
+    assert_eq!(t.arm(Method::DELETE, &p, None).await.status(), 202);
+    let w = json_of(t.arm(Method::GET, &p, None).await).await;
+    assert_eq!(w["properties"]["provisioningState"], "Deleting");
+    let dir = t.stop().await;
+    let t = TestServer::start_in(dir, long).await;
+    let deadline = tokio::time::Instant::now() + WAIT_DEADLINE;
+    while t.arm(Method::GET, &p, None).await.status() != 404 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the interrupted deletion never finished"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
