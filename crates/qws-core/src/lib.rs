@@ -7,6 +7,7 @@
 //! * [`models`]: the ARM JSON models of the management plane.
 //! * [`error`]: the ARM `ErrorResponse` body.
 //! * [`jobs`]: data-plane jobs and sessions: statuses, their state machine, typed documents.
+//! * [`template`]: ARM template deployments: expressions, functions, dependency order.
 //! * [`rbac`]: Azure RBAC: scopes, role definitions (built-in and custom), assignments, the check.
 
 pub mod catalog;
@@ -18,8 +19,12 @@ pub mod models;
 pub mod names;
 pub mod rbac;
 pub mod resource_id;
+pub mod template;
 pub mod time_fmt;
 
 pub use error::{ErrorDetail, ErrorResponse};
 pub use keys::{ApiKey, KeySlot};
-pub use names::{Location, NameError, ResourceGroupName, SubscriptionId, WorkspaceName};
+pub use names::{
+    DeploymentName, Location, NameError, ResourceGroupName, StorageAccountName, SubscriptionId,
+    WorkspaceName,
+};

@@ -193,6 +193,82 @@ impl fmt::Display for WorkspaceName {
     }
 }
 
+/// A storage account name: 3–24 lower-case letters and digits, unique across all of Azure (and
+/// across all of a qws server).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StorageAccountName(String);
+
+impl StorageAccountName {
+    /// Validates a storage account name (ARM's `AccountNameInvalid`).
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        let ok = (3..=24).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !ok {
+            return Err(err(
+                "AccountNameInvalid",
+                "accountName",
+                format!(
+                    "'{}' is not a valid storage account name. Storage account name must be between 3 and 24 characters in length and use numbers and lower-case letters only.",
+                    clip(s)
+                ),
+            ));
+        }
+        Ok(StorageAccountName(s.to_string()))
+    }
+
+    /// The name (already lower case, so it is also the lookup key).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StorageAccountName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A template deployment name: 1–64 characters of letters, digits, `-`, `_`, `.`, `(`, `)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeploymentName(String);
+
+impl DeploymentName {
+    /// Validates a deployment name (ARM's `InvalidDeploymentName`).
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        let ok = (1..=64).contains(&s.chars().count())
+            && s.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'));
+        if !ok {
+            return Err(err(
+                "InvalidDeploymentName",
+                "deploymentName",
+                format!(
+                    "The deployment name '{}' is invalid: it must be 1 to 64 characters of letters, digits, '-', '_', '.', '(' and ')'.",
+                    clip(s)
+                ),
+            ));
+        }
+        Ok(DeploymentName(s.to_string()))
+    }
+
+    /// The name as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The case-insensitive lookup key (lower case).
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+impl fmt::Display for DeploymentName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// An Azure location in ARM's normalized form: lower case without spaces (`East US` → `eastus`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Location(String);
@@ -284,6 +360,29 @@ mod tests {
                 WorkspaceName::parse(bad).unwrap_err().code,
                 "InvalidResourceName",
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn storage_account_and_deployment_names() {
+        for ok in ["abc", "qws01", &"a".repeat(24)] {
+            assert!(StorageAccountName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["ab", "Abc", "a-bc", "a_bc", &"a".repeat(25), "äbc"] {
+            assert_eq!(
+                StorageAccountName::parse(bad).unwrap_err().code,
+                "AccountNameInvalid",
+                "{bad}"
+            );
+        }
+        for ok in ["d", "Microsoft.AzureQuantum-ws1", "a_(b)", &"x".repeat(64)] {
+            assert!(DeploymentName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b", "a/b", &"x".repeat(65)] {
+            assert_eq!(
+                DeploymentName::parse(bad).unwrap_err().code,
+                "InvalidDeploymentName"
             );
         }
     }

@@ -3,7 +3,10 @@
 //! Formatting uses ARM's canonical spelling; parsing matches the fixed segments
 //! case-insensitively, as ARM does.
 
-use crate::names::{Location, NameError, ResourceGroupName, SubscriptionId, WorkspaceName};
+use crate::names::{
+    DeploymentName, Location, NameError, ResourceGroupName, StorageAccountName, SubscriptionId,
+    WorkspaceName,
+};
 
 /// `/subscriptions/{s}`.
 pub fn subscription_id(s: &SubscriptionId) -> String {
@@ -32,6 +35,12 @@ pub fn operation_status_id(s: &SubscriptionId, location: &str, operation: &str) 
     format!("/subscriptions/{s}/providers/Microsoft.Quantum/locations/{location}/operationStatuses/{operation}")
 }
 
+/// `…/locations/{loc}/operationResults/{operation}`: the `Location` of an asynchronous
+/// operation (202 while it runs, then its result).
+pub fn operation_result_id(s: &SubscriptionId, location: &str, operation: &str) -> String {
+    format!("/subscriptions/{s}/providers/Microsoft.Quantum/locations/{location}/operationResults/{operation}")
+}
+
 /// A resource group, addressed by subscription and (validated) name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResourceGroupId {
@@ -55,6 +64,22 @@ impl ResourceGroupId {
         resource_group_id(&self.subscription, &self.resource_group)
     }
 
+    /// The storage account `name` in this group.
+    pub fn storage_account(&self, name: StorageAccountName) -> StorageAccountId {
+        StorageAccountId {
+            group: self.clone(),
+            account: name,
+        }
+    }
+
+    /// The template deployment `name` in this group.
+    pub fn deployment(&self, name: DeploymentName) -> DeploymentId {
+        DeploymentId {
+            group: self.clone(),
+            deployment: name,
+        }
+    }
+
     /// The workspace `name` in this group.
     pub fn workspace(&self, name: WorkspaceName) -> WorkspaceId {
         WorkspaceId {
@@ -62,6 +87,81 @@ impl ResourceGroupId {
             resource_group: self.resource_group.clone(),
             workspace: name,
         }
+    }
+}
+
+/// The type of storage accounts.
+pub const STORAGE_ACCOUNT_TYPE: &str = "Microsoft.Storage/storageAccounts";
+/// The type of template deployments.
+pub const DEPLOYMENT_TYPE: &str = "Microsoft.Resources/deployments";
+
+/// A parsed storage account resource id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StorageAccountId {
+    /// The resource group holding the account.
+    pub group: ResourceGroupId,
+    /// The account.
+    pub account: StorageAccountName,
+}
+
+impl StorageAccountId {
+    /// Parses `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/{name}`
+    /// (fixed segments case-insensitive, trailing `/` tolerated). `None` for anything else.
+    pub fn parse(id: &str) -> Option<StorageAccountId> {
+        let trimmed = id.strip_prefix('/')?;
+        let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+        let seg: Vec<&str> = trimmed.split('/').collect();
+        let fixed = [
+            (0, "subscriptions"),
+            (2, "resourceGroups"),
+            (4, "providers"),
+            (5, "Microsoft.Storage"),
+            (6, "storageAccounts"),
+        ];
+        if seg.len() != 8 || !fixed.iter().all(|(i, w)| seg[*i].eq_ignore_ascii_case(w)) {
+            return None;
+        }
+        let group = ResourceGroupId::parse(seg[1], seg[3]).ok()?;
+        Some(group.storage_account(StorageAccountName::parse(seg[7]).ok()?))
+    }
+
+    /// The canonical id text.
+    pub fn to_id(&self) -> String {
+        format!(
+            "{}/providers/{STORAGE_ACCOUNT_TYPE}/{}",
+            self.group.to_id(),
+            self.account
+        )
+    }
+}
+
+/// A template deployment at resource-group scope.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeploymentId {
+    /// The resource group deployed to.
+    pub group: ResourceGroupId,
+    /// The deployment.
+    pub deployment: DeploymentName,
+}
+
+impl DeploymentId {
+    /// The canonical id text.
+    pub fn to_id(&self) -> String {
+        format!(
+            "{}/providers/{DEPLOYMENT_TYPE}/{}",
+            self.group.to_id(),
+            self.deployment
+        )
+    }
+
+    /// The status resource of one of the deployment's asynchronous operations.
+    pub fn operation_status_id(&self, operation: &str) -> String {
+        format!("{}/operationStatuses/{operation}", self.to_id())
+    }
+
+    /// One entry of the deployment's operation list.
+    pub fn operation_id(&self, operation: &str) -> String {
+        format!("{}/operations/{operation}", self.to_id())
     }
 }
 
@@ -145,6 +245,25 @@ impl WorkspaceId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_account_ids() {
+        let id = "/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000001/resourcegroups/RG/providers/microsoft.storage/STORAGEACCOUNTS/qws01/";
+        let a = StorageAccountId::parse(id).unwrap();
+        assert_eq!(
+            a.to_id(),
+            "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/RG/providers/Microsoft.Storage/storageAccounts/qws01"
+        );
+        assert_eq!(StorageAccountId::parse(&a.to_id()), Some(a));
+        for bad in [
+            "/subscriptions/x/resourceGroups/rg1/providers/Microsoft.Storage/storageAccounts/sa1",
+            "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/UPPER",
+            "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Quantum/workspaces/ws",
+            "sa1",
+        ] {
+            assert_eq!(StorageAccountId::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn round_trip_and_case_insensitive() {

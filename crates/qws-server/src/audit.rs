@@ -92,11 +92,17 @@ pub enum AuditAction {
     GroupDelete,
     /// A group member was added or removed (`Microsoft.Directory/groups/members/update`).
     GroupMembersUpdate,
+    /// A storage account was created (`Microsoft.Storage/storageAccounts/write`).
+    StorageAccountCreate,
+    /// A storage account was deleted with its blob data (`Microsoft.Storage/storageAccounts/delete`).
+    StorageAccountDelete,
+    /// A template deployment was started (`Microsoft.Resources/deployments/write`).
+    DeploymentWrite,
 }
 
 impl AuditAction {
     /// Every action (for tests and documentation).
-    pub const ALL: [AuditAction; 28] = [
+    pub const ALL: [AuditAction; 31] = [
         AuditAction::Authenticate,
         AuditAction::DataPlaneAuthenticate,
         AuditAction::BlobAuthenticate,
@@ -125,6 +131,9 @@ impl AuditAction {
         AuditAction::GroupCreate,
         AuditAction::GroupDelete,
         AuditAction::GroupMembersUpdate,
+        AuditAction::StorageAccountCreate,
+        AuditAction::StorageAccountDelete,
+        AuditAction::DeploymentWrite,
     ];
 
     /// The text written to the log.
@@ -160,6 +169,9 @@ impl AuditAction {
             AuditAction::GroupCreate => "Microsoft.Directory/groups/create",
             AuditAction::GroupDelete => "Microsoft.Directory/groups/delete",
             AuditAction::GroupMembersUpdate => "Microsoft.Directory/groups/members/update",
+            AuditAction::StorageAccountCreate => "Microsoft.Storage/storageAccounts/write",
+            AuditAction::StorageAccountDelete => "Microsoft.Storage/storageAccounts/delete",
+            AuditAction::DeploymentWrite => "Microsoft.Resources/deployments/write",
         }
     }
 }
@@ -285,6 +297,9 @@ mod tests {
                 "Microsoft.Directory/groups/create",
                 "Microsoft.Directory/groups/delete",
                 "Microsoft.Directory/groups/members/update",
+                "Microsoft.Storage/storageAccounts/write",
+                "Microsoft.Storage/storageAccounts/delete",
+                "Microsoft.Resources/deployments/write",
             ]
         );
         let e = AuditEvent {

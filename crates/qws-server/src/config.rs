@@ -113,11 +113,17 @@ impl AuthConfig {
 pub struct MgmtConfig {
     /// Items per page of management list operations (`--page-size`).
     pub page_size: usize,
+    /// How long a deleted workspace stays readable (`provisioningState: Deleting`) when nobody
+    /// polls its delete operation; a poll of the operation finishes it at once.
+    pub delete_grace: std::time::Duration,
 }
 
 impl MgmtConfig {
-    /// The defaults: ARM's usual page of 100.
-    pub const DEFAULT: MgmtConfig = MgmtConfig { page_size: 100 };
+    /// The defaults: ARM's usual page of 100; deletions finish within 5 seconds.
+    pub const DEFAULT: MgmtConfig = MgmtConfig {
+        page_size: 100,
+        delete_grace: std::time::Duration::from_secs(5),
+    };
 }
 
 /// Blob service limits and URLs.

@@ -17,7 +17,7 @@ use crate::state::AppState;
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use qws_core::names::{Location, NameError, SubscriptionId};
-use qws_core::resource_id::{self, ResourceGroupId, WorkspaceId};
+use qws_core::resource_id::{self, DeploymentId, ResourceGroupId, StorageAccountId, WorkspaceId};
 use std::marker::PhantomData;
 
 /// The segments of the matched route, percent-decoded but not validated.
@@ -114,6 +114,50 @@ impl FromRequestParts<AppState> for WorkspacePath {
 }
 
 impl Scoped for WorkspacePath {
+    fn scope(&self) -> String {
+        self.0.to_id()
+    }
+}
+
+/// `{sub}/{rg}/…/storageAccounts/{account}`: a valid account name in an existing subscription
+/// (neither group nor account is looked up).
+#[derive(Debug, Clone)]
+pub struct StorageAccountPath(pub StorageAccountId);
+
+impl FromRequestParts<AppState> for StorageAccountPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let GroupPath(group) = GroupPath::from_request_parts(parts, state).await?;
+        let params = raw_params(parts, state).await?;
+        let name = qws_core::names::StorageAccountName::parse(segment(&params, "account"))?;
+        Ok(StorageAccountPath(group.storage_account(name)))
+    }
+}
+
+impl Scoped for StorageAccountPath {
+    fn scope(&self) -> String {
+        self.0.to_id()
+    }
+}
+
+/// `{sub}/{rg}/…/Microsoft.Resources/deployments/{deployment}`: a valid deployment name in an
+/// existing subscription (the group is not looked up).
+#[derive(Debug, Clone)]
+pub struct DeploymentPath(pub DeploymentId);
+
+impl FromRequestParts<AppState> for DeploymentPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let GroupPath(group) = GroupPath::from_request_parts(parts, state).await?;
+        let params = raw_params(parts, state).await?;
+        let name = qws_core::names::DeploymentName::parse(segment(&params, "deployment"))?;
+        Ok(DeploymentPath(group.deployment(name)))
+    }
+}
+
+impl Scoped for DeploymentPath {
     fn scope(&self) -> String {
         self.0.to_id()
     }

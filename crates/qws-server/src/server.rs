@@ -260,7 +260,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     crate::scheduler::warn_if_budget_narrows_targets(&config.scheduler);
     let scheduler = crate::scheduler::Scheduler::new(
         job_store.clone(),
-        blobs.clone(),
+        Arc::new(crate::planes::blob::namespace::NamespacedJobData::new(
+            store.clone(),
+            blobs.clone(),
+        )),
         crate::scheduler::SchedulerConfig {
             max_input_bytes: config.dataplane.max_input_bytes,
             ..config.scheduler.clone()
@@ -292,6 +295,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         portal_sessions: Default::default(),
     });
     scheduler.start().context("starting the job scheduler")?;
+    // Workspace deletions a restart interrupted finish now (their 202 was already answered).
+    tokio::spawn({
+        let state = state.clone();
+        async move { crate::planes::mgmt::deletion::resume(&state).await }
+    });
     let app = crate::routes::app(state.clone());
     let (tx, rx) = watch::channel(false);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());

@@ -293,6 +293,35 @@ CREATE INDEX dp_items_q_status ON dp_items(workspace_uid, item_type, q_status, q
 CREATE INDEX dp_items_session ON dp_items(workspace_uid, session_id, created_at);
 CREATE INDEX dp_items_unindexed ON dp_items(q_indexed) WHERE q_indexed = 0;
 "#,
+    // Storage accounts and template deployments (issue 10). A storage account's uid is also its
+    // blob namespace: the job data of every workspace that names the account lives there. A
+    // workspace being deleted keeps its row, marked with the deleting operation, until the
+    // operation finishes.
+    r#"
+CREATE TABLE storage_accounts (
+    uid TEXT PRIMARY KEY,
+    subscription_id TEXT NOT NULL,
+    rg_key TEXT NOT NULL,
+    name TEXT NOT NULL UNIQUE,        -- lower case by rule; unique on the server, as in Azure
+    location TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    properties TEXT NOT NULL,         -- the settable properties (JSON object)
+    created_at INTEGER NOT NULL       -- unix nanoseconds
+);
+CREATE INDEX storage_accounts_group ON storage_accounts(subscription_id, rg_key);
+CREATE TABLE deployments (
+    subscription_id TEXT NOT NULL,
+    rg_key TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    doc TEXT NOT NULL,                -- the deployment's ARM representation (JSON)
+    operations TEXT NOT NULL,         -- its per-resource operations (JSON array)
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (subscription_id, rg_key, name_key)
+);
+ALTER TABLE workspaces ADD COLUMN deleting_op TEXT;
+"#,
 ];
 
 /// Brings the database to the newest schema.

@@ -171,6 +171,8 @@ pub struct WorkspaceRecord {
     pub modified_at: i64,
     /// Last modifier.
     pub modified_by: Actor,
+    /// The operation deleting the workspace, while it runs (`provisioningState: Deleting`).
+    pub deleting_op: Option<String>,
 }
 
 impl WorkspaceRecord {
@@ -604,6 +606,14 @@ impl Store {
             "DELETE FROM workspaces WHERE subscription_id = ?1 AND rg_key = ?2",
             params![sub.to_string(), key],
         )?;
+        // Storage accounts go with their group (their blob data is purged as orphaned), and
+        // so does the group's deployment history.
+        for table in ["storage_accounts", "deployments"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE subscription_id = ?1 AND rg_key = ?2"),
+                params![sub.to_string(), key],
+            )?;
+        }
         tx.execute(
             "DELETE FROM resource_groups WHERE subscription_id = ?1 AND name_key = ?2",
             params![sub.to_string(), key],
@@ -617,7 +627,8 @@ impl Store {
     const WS_COLUMNS: &'static str = "uid, subscription_id, name, location, tags, providers, storage_account,
         identity_type, identity_principal_id, api_key_enabled, workspace_kind, etag, created_at, created_by,
         created_by_type, modified_at, modified_by, modified_by_type,
-        (SELECT name FROM resource_groups g WHERE g.subscription_id = w.subscription_id AND g.name_key = w.rg_key)";
+        (SELECT name FROM resource_groups g WHERE g.subscription_id = w.subscription_id AND g.name_key = w.rg_key),
+        deleting_op";
 
     fn ws_from_row(
         r: &rusqlite::Row<'_>,
@@ -649,6 +660,7 @@ impl Store {
                     name: r.get(16)?,
                     kind: r.get(17)?,
                 },
+                deleting_op: r.get(19)?,
             },
             r.get(4)?,
             r.get(5)?,
@@ -1170,6 +1182,9 @@ fn identity_principal(spec: &WorkspaceSpec) -> Option<String> {
         _ => None,
     }
 }
+
+mod arm_resources;
+pub use arm_resources::*;
 
 #[cfg(test)]
 mod tests;

@@ -240,6 +240,7 @@ impl ServeArgs {
             },
             mgmt: config::MgmtConfig {
                 page_size: self.page_size as usize,
+                ..config::MgmtConfig::DEFAULT
             },
             blob: config::BlobConfig {
                 public_url: self.blob_public_url,

@@ -121,7 +121,7 @@ fn invalid_scope(why: &str) -> ApiError {
 
 /// Checks that the objects the scope names exist: ARM answers for a missing subscription,
 /// resource group or workspace before it looks at assignments.
-async fn require_scope(state: &AppState, scope: &Scope) -> ApiResult<()> {
+pub(crate) async fn require_scope(state: &AppState, scope: &Scope) -> ApiResult<()> {
     let Some(sub) = scope.subscription_id() else {
         return Ok(());
     };
@@ -166,7 +166,7 @@ where
 }
 
 /// The identity store's errors in ARM's words.
-fn arm_error(e: IdentityError, tenant: &str) -> ApiError {
+pub(crate) fn arm_error(e: IdentityError, tenant: &str) -> ApiError {
     match e {
         IdentityError::RoleDefinitionNotFound(id) => ApiError::bad_request(
             "RoleDefinitionDoesNotExist",
@@ -214,7 +214,7 @@ fn arm_error(e: IdentityError, tenant: &str) -> ApiError {
     }
 }
 
-fn principal_not_found(pid: &str, tenant: &str) -> ApiError {
+pub(crate) fn principal_not_found(pid: &str, tenant: &str) -> ApiError {
     ApiError::bad_request(
         "PrincipalNotFound",
         format!("Principal {} does not exist in the directory {tenant}. Check that you have the correct principal ID.", pid.replace('-', "")),

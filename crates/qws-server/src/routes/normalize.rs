@@ -29,6 +29,9 @@ const TYPE_WORDS: &[&str] = &[
     "storage",
     "roleAssignments",
     "roleDefinitions",
+    "storageAccounts",
+    "deployments",
+    "operationResults",
 ];
 
 /// Canonical namespaces.
@@ -37,6 +40,7 @@ const NAMESPACES: &[&str] = &[
     "Microsoft.ResourceGraph",
     "Microsoft.Resources",
     "Microsoft.Authorization",
+    "Microsoft.Storage",
 ];
 
 fn canonical<'a>(seg: &str, table: &[&'a str]) -> Option<&'a str> {

@@ -308,6 +308,19 @@ async fn deleting_a_workspace_revokes_its_sas() {
         .arm(Method::DELETE, &t.ws_path("rg-d", "ws-d"), None)
         .await;
     assert!(r.status().is_success(), "{}", r.status());
+    let status = r.headers()["azure-asyncoperation"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    // Refused as soon as the deletion is accepted, before it finishes.
+    let r = t.http.get(blob_in(&sas, "inputData")).send().await.unwrap();
+    expect_xml_error(r, 403, "AuthenticationFailed").await;
+    let token = t.mgmt_token().await;
+    let s = t.https.get(status).bearer_auth(token).send().await.unwrap();
+    assert_eq!(
+        s.json::<serde_json::Value>().await.unwrap()["status"],
+        "Succeeded"
+    );
     let r = t.http.get(blob_in(&sas, "inputData")).send().await.unwrap();
     expect_xml_error(r, 403, "AuthenticationFailed").await;
     // Its data is gone from disk, and other workspaces keep theirs.

@@ -69,9 +69,26 @@ async fn blob_get(t: &TestServer, url: &str) -> reqwest::Response {
     t.http.get(url).send().await.unwrap()
 }
 
+/// Deletes a workspace and waits for the deletion to finish (polling its operation).
 async fn delete_workspace(t: &TestServer, rg: &str, ws: &str) {
     let r = t.arm(Method::DELETE, &t.ws_path(rg, ws), None).await;
-    assert!(r.status() == 202 || r.status() == 200, "{}", r.status());
+    assert_eq!(r.status(), 202);
+    let status = r.headers()["azure-asyncoperation"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let token = t.mgmt_token().await;
+    let s: Value = t
+        .https
+        .get(status)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["status"], "Succeeded");
 }
 
 // ---- a deleted workspace leaves nothing behind ---------------------------------------------

@@ -228,12 +228,21 @@ async fn workspace_create_lro_get_update_delete() {
         .await;
     expect_error(r, 400, "InvalidResourceLocation").await;
 
-    // Delete: 202 + Location, the status completes, then 404; a second delete is 204.
+    // Delete: 202 + Location and Azure-AsyncOperation, the status completes, then 404; a
+    // second delete is 204 (tests/mgmt_storage.rs covers the Deleting state in between).
     let r = t.arm(Method::DELETE, &p, None).await;
     assert_eq!(r.status(), 202);
-    let loc = r.headers()["location"].to_str().unwrap().to_string();
-    assert_eq!(r.text().await.unwrap(), "null");
-    let s = t.https.get(&loc).bearer_auth(&token).send().await.unwrap();
+    let status_url = r.headers()["azure-asyncoperation"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let s = t
+        .https
+        .get(&status_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(s.status(), 200);
     assert_eq!(s.json::<Value>().await.unwrap()["status"], "Succeeded");
     expect_error(t.arm(Method::GET, &p, None).await, 404, "ResourceNotFound").await;

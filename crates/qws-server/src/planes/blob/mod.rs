@@ -6,11 +6,14 @@
 //!   router's fallback for requests that look like blob requests ([`is_blob_request`]).
 //! * [`error`]: storage XML errors; [`xml`]: List Blobs output and the block-list parser.
 //!
-//! Data lives in [`qws_store::blobs::BlobStore`] under `<data dir>/blobs/<workspace uid>/…`; the
-//! workspace comes only from a verified SAS, so a SAS never reaches another workspace's data.
+//! Data lives in [`qws_store::blobs::BlobStore`] under `<data dir>/blobs/<namespace>/…`, where the
+//! namespace is the workspace's storage account (or the workspace itself, when it names no qws
+//! storage account), decided in one place, [`qws_store::Store::blob_namespace`]. The workspace
+//! comes only from a verified SAS, so a SAS never reaches data outside its workspace's namespace.
 
 pub mod body;
 pub mod error;
+pub mod namespace;
 pub mod sas;
 pub mod service;
 pub mod xml;
@@ -81,8 +84,8 @@ pub fn api_error(e: BlobError) -> ApiError {
     }
 }
 
-/// Removes the blob data of workspaces that no longer exist (deleted on their own, with their
-/// resource group, or while qws was down); returns how many were purged. Failures are logged,
+/// Removes blob namespaces that no longer have an owner (a workspace or storage account deleted
+/// on its own, with its resource group, or while qws was down); returns how many were purged. Failures are logged,
 /// never raised: a SAS of a deleted workspace is refused anyway (see [`service`]).
 pub fn purge_orphans(store: &qws_store::Store, blobs: &qws_store::blobs::BlobStore) -> usize {
     let uids = match blobs.workspace_uids() {
@@ -94,12 +97,12 @@ pub fn purge_orphans(store: &qws_store::Store, blobs: &qws_store::blobs::BlobSto
     };
     let mut purged = 0;
     for uid in uids {
-        match store.get_workspace_by_uid(&uid) {
-            Ok(None) => match blobs.delete_workspace(&uid) {
+        match store.blob_namespace_in_use(&uid) {
+            Ok(false) => match blobs.delete_workspace(&uid) {
                 Ok(()) => purged += 1,
                 Err(e) => tracing::warn!(error = %e, "purging blob data failed"),
             },
-            Ok(Some(_)) => {}
+            Ok(true) => {}
             Err(e) => tracing::warn!(error = %e, "workspace lookup failed"),
         }
     }

@@ -182,6 +182,8 @@ fn principal_is_live(store: &qws_store::Store, object_id: &str) -> qws_store::Re
 pub struct SasGrant {
     /// Workspace uid whose data the SAS addresses.
     pub workspace_uid: String,
+    /// The blob namespace that workspace's data lives in (its storage account's, or its own).
+    pub namespace: String,
     /// Whose access it stands on.
     pub holder: SasHolder,
     /// Container.
@@ -457,7 +459,8 @@ pub fn has_sas(pairs: &[(String, String)]) -> bool {
 
 /// Verifies a SAS for a request on `container` (and `blob`, if the request addresses a blob):
 /// the signature (in constant time, before any field is interpreted), the validity window, and
-/// that the access it was minted under (its [`SasHolder`]) still exists.
+/// that the access it was minted under (its [`SasHolder`]) still exists. The grant carries the
+/// blob namespace the workspace's data lives in ([`qws_store::Store::blob_namespace`]).
 pub async fn verify(
     state: &AppState,
     pairs: &[(String, String)],
@@ -465,11 +468,22 @@ pub async fn verify(
     blob: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<SasGrant, SasRefusal> {
-    let grant = verify_signature(state, pairs, container, blob, now)?;
+    let mut grant = verify_signature(state, pairs, container, blob, now)?;
     let (uid, holder) = (grant.workspace_uid.clone(), grant.holder.clone());
-    match state.db(move |s| holder_is_live(s, &uid, &holder)).await {
-        Ok(true) => Ok(grant),
-        Ok(false) => Err(SasRefusal::Invalid),
+    let live = state
+        .db(move |s| {
+            if !holder_is_live(s, &uid, &holder)? {
+                return Ok(None);
+            }
+            s.blob_namespace(&uid)
+        })
+        .await;
+    match live {
+        Ok(Some(namespace)) => {
+            grant.namespace = namespace;
+            Ok(grant)
+        }
+        Ok(None) => Err(SasRefusal::Invalid),
         Err(e) => {
             tracing::warn!(error = %e.message, "SAS holder check failed");
             Err(SasRefusal::Invalid)
@@ -545,6 +559,7 @@ fn verify_signature(
     }
     Ok(SasGrant {
         workspace_uid: ws.to_string(),
+        namespace: ws.to_string(),
         holder,
         container: container.to_string(),
         blob: signed_blob.map(str::to_string),

@@ -416,8 +416,9 @@ fn parse_range(v: &str) -> Option<RangeSpec> {
 }
 
 impl Ctx {
+    /// The blob namespace the request addresses.
     fn ws(&self) -> String {
-        self.grant.workspace_uid.clone()
+        self.grant.namespace.clone()
     }
 
     fn need(&self, any_of: &str) -> Result<()> {

@@ -66,7 +66,10 @@ impl KeyDirectory for Store {
     }
 
     fn load_workspace(&self, workspace_uid: &str) -> Result<Option<WorkspaceRecord>, StoreError> {
-        self.get_workspace_by_uid(workspace_uid)
+        // A workspace being deleted no longer serves its data plane.
+        Ok(self
+            .get_workspace_by_uid(workspace_uid)?
+            .filter(|w| w.deleting_op.is_none()))
     }
 }
 

@@ -679,12 +679,13 @@ pub async fn sas_uri(
         container.clone(),
     );
     let owned = state
-        .db(move |_| {
+        .db(move |store| {
             if !js.claim_container(&w, &c)? {
                 return Ok(false);
             }
+            let namespace = store.blob_namespace(&w)?.unwrap_or(w);
             blobs
-                .create_container(&w, &c)
+                .create_container(&namespace, &c)
                 .map_err(|e| qws_store::StoreError::Corrupt(e.to_string()))?;
             Ok(true)
         })

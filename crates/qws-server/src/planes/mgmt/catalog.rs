@@ -1,22 +1,25 @@
 //! Location-scoped and tenant-scoped Microsoft.Quantum endpoints: checkNameAvailability,
-//! offerings, the operation list and operation-status resources.
+//! offerings, the operation list and the operation status and result resources.
 
 use super::actions;
 use crate::api_version::QuantumApiVersion;
 use crate::auth::{authorize, AuthenticatedPrincipal};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::ArmJson;
+use crate::http::conn::BaseUrl;
 use crate::paths::{LocationPath, Scoped, SubscriptionPath};
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use qws_core::catalog::PROVIDERS;
 use qws_core::models::{
     CheckNameAvailabilityRequest, CheckNameAvailabilityResponse, OperationStatus,
 };
-use qws_core::names::WorkspaceName;
+use qws_core::names::{SubscriptionId, WorkspaceName};
 use qws_core::resource_id;
+use qws_store::OperationRecord;
 use serde_json::{json, Value};
 
 pub(super) async fn check_name(
@@ -135,15 +138,14 @@ pub(super) async fn operations(
     ]}))
 }
 
-pub(super) async fn operation_status(
-    principal: AuthenticatedPrincipal,
-    _v: QuantumApiVersion,
-    State(state): State<AppState>,
-    SubscriptionPath(sub): SubscriptionPath,
-    Path((_, _, id)): Path<(String, String, String)>,
-) -> ApiResult<Json<OperationStatus>> {
-    let id2 = id.clone();
-    let op = state.db(move |s| s.get_operation(&id2)).await?;
+/// Loads an operation of this subscription, finishing a pending workspace deletion first (a
+/// poll completes it, see [`super::deletion`]), and checks the caller may read it.
+async fn polled_operation(
+    state: &AppState,
+    principal: &AuthenticatedPrincipal,
+    sub: SubscriptionId,
+    id: &str,
+) -> ApiResult<OperationRecord> {
     let not_found = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -154,14 +156,31 @@ pub(super) async fn operation_status(
             ),
         )
     };
-    let op = op.filter(|o| o.subscription == sub).ok_or_else(not_found)?;
-    authorize(&principal, actions::OPERATION_STATUS_READ, &op.resource_id)?;
+    let load = |id: String| async move { state.db(move |s| s.get_operation(&id)).await };
+    let op = load(id.to_string())
+        .await?
+        .filter(|o| o.subscription == sub)
+        .ok_or_else(not_found)?;
+    authorize(principal, actions::OPERATION_STATUS_READ, &op.resource_id)?;
+    super::deletion::finish_polled(state, &op).await?;
+    load(id.to_string()).await?.ok_or_else(not_found)
+}
+
+pub(super) async fn operation_status(
+    principal: AuthenticatedPrincipal,
+    _v: QuantumApiVersion,
+    State(state): State<AppState>,
+    SubscriptionPath(sub): SubscriptionPath,
+    Path((_, _, id)): Path<(String, String, String)>,
+) -> ApiResult<Json<OperationStatus>> {
+    let op = polled_operation(&state, &principal, sub, &id).await?;
     let t = |n: i64| {
         qws_core::time_fmt::arm_precise(
             time::OffsetDateTime::from_unix_timestamp_nanos(n as i128)
                 .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
         )
     };
+    let done = op.status != "InProgress";
     Ok(Json(OperationStatus {
         id: resource_id::operation_status_id(&sub, &op.location, &op.id),
         name: op.id.clone(),
@@ -169,6 +188,33 @@ pub(super) async fn operation_status(
         status: op.status.clone(),
         start_time: t(op.start_time),
         end_time: op.end_time.map(t),
-        percent_complete: 100.0,
+        percent_complete: if done { 100.0 } else { 0.0 },
     }))
+}
+
+/// `…/operationResults/{id}`: the `Location` of a workspace deletion: 202 (with `Location`
+/// and `Retry-After`) while it runs, 204 once it has succeeded.
+pub(super) async fn operation_result(
+    principal: AuthenticatedPrincipal,
+    QuantumApiVersion(version): QuantumApiVersion,
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    SubscriptionPath(sub): SubscriptionPath,
+    Path((_, _, id)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let op = polled_operation(&state, &principal, sub, &id).await?;
+    if op.status != "InProgress" {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let mut resp = StatusCode::ACCEPTED.into_response();
+    let again = format!(
+        "{base}{}?api-version={version}",
+        resource_id::operation_result_id(&sub, &op.location, &op.id)
+    );
+    if let Ok(v) = HeaderValue::from_str(&again) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    Ok(resp)
 }

@@ -1,13 +1,17 @@
 //! The ARM-compatible management plane: subscriptions, resource groups, Microsoft.Quantum
-//! workspaces (CRUD, keys, names, offerings, operations, LRO status) and the Resource Graph query
-//! azure-quantum sends. Every route requires a management bearer token and authorizes through
+//! workspaces (CRUD, keys, names, offerings, operations, LRO status), Microsoft.Storage storage
+//! accounts, Microsoft.Resources template deployments, the generic resource list and the
+//! Resource Graph query azure-quantum sends. Every route requires a management bearer token and authorizes through
 //! [`crate::auth::authorize`].
 
 mod arm;
 mod catalog;
+pub(crate) mod deletion;
+mod deployments;
 mod graph;
 mod keys;
 mod resources;
+mod storage;
 mod workspaces;
 
 use crate::error::{ApiError, ApiResult};
@@ -24,6 +28,7 @@ use qws_store::{ResourceGroupRecord, WorkspaceRecord};
 
 /// Management routes (canonical spelling; see [`super::normalize`]).
 pub fn router() -> Router<AppState> {
+    const RG: &str = "/subscriptions/{sub}/resourceGroups/{rg}";
     const WS: &str =
         "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Quantum/workspaces/{ws}";
     Router::new()
@@ -60,6 +65,18 @@ pub fn router() -> Router<AppState> {
             "/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{loc}/operationStatuses/{id}",
             get(catalog::operation_status),
         )
+        .route(
+            "/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{loc}/operationResults/{id}",
+            get(catalog::operation_result),
+        )
+        .route("/subscriptions/{sub}/providers/Microsoft.Storage/storageAccounts", get(storage::list_by_subscription))
+        .route("/subscriptions/{sub}/providers/Microsoft.Storage/checkNameAvailability", post(storage::check_name))
+        .route(&format!("{RG}/providers/Microsoft.Storage/storageAccounts"), get(storage::list_by_group))
+        .route(
+            &format!("{RG}/providers/Microsoft.Storage/storageAccounts/{{account}}"),
+            get(storage::get_account).put(storage::put_account).delete(storage::delete_account),
+        )
+        .merge(deployments::router())
         .route("/providers/Microsoft.Quantum/operations", get(catalog::operations))
         .route("/providers/Microsoft.ResourceGraph/resources", post(graph::query))
         .layer(DefaultBodyLimit::max(crate::http::body::MAX_MGMT_BODY))
@@ -118,7 +135,14 @@ pub(crate) fn workspace_model(
         properties: WorkspaceProperties {
             providers,
             usable: Some("Yes".into()),
-            provisioning_state: Some("Succeeded".into()),
+            provisioning_state: Some(
+                if w.deleting_op.is_some() {
+                    "Deleting"
+                } else {
+                    "Succeeded"
+                }
+                .into(),
+            ),
             storage_account: w.storage_account.clone(),
             endpoint_uri: Some(state.urls.endpoint_uri.clone()),
             api_key_enabled: Some(w.api_key_enabled),
@@ -176,6 +200,15 @@ pub(crate) mod actions {
     pub const GROUP_READ: &str = "Microsoft.Resources/subscriptions/resourceGroups/read";
     pub const GROUP_WRITE: &str = "Microsoft.Resources/subscriptions/resourceGroups/write";
     pub const GROUP_DELETE: &str = "Microsoft.Resources/subscriptions/resourceGroups/delete";
+    pub const STORAGE_READ: &str = "Microsoft.Storage/storageAccounts/read";
+    pub const STORAGE_WRITE: &str = "Microsoft.Storage/storageAccounts/write";
+    pub const STORAGE_DELETE: &str = "Microsoft.Storage/storageAccounts/delete";
+    pub const STORAGE_CHECK_NAME: &str = "Microsoft.Storage/checknameavailability/read";
+    pub const DEPLOYMENT_READ: &str = "Microsoft.Resources/deployments/read";
+    pub const DEPLOYMENT_WRITE: &str = "Microsoft.Resources/deployments/write";
+    pub const DEPLOYMENT_OPERATIONS_READ: &str = "Microsoft.Resources/deployments/operations/read";
+    pub const DEPLOYMENT_STATUS_READ: &str =
+        "Microsoft.Resources/deployments/operationstatuses/read";
 
     /// Marker types for [`crate::paths::Authorized`].
     macro_rules! marker {
@@ -194,5 +227,13 @@ pub(crate) mod actions {
         ListKeys = LIST_KEYS;
         SubscriptionRead = SUBSCRIPTION_READ;
         GroupRead = GROUP_READ;
+        StorageRead = STORAGE_READ;
+        StorageWrite = STORAGE_WRITE;
+        StorageDelete = STORAGE_DELETE;
+        StorageCheckName = STORAGE_CHECK_NAME;
+        DeploymentRead = DEPLOYMENT_READ;
+        DeploymentWrite = DEPLOYMENT_WRITE;
+        DeploymentOperationsRead = DEPLOYMENT_OPERATIONS_READ;
+        DeploymentStatusRead = DEPLOYMENT_STATUS_READ;
     }
 }

@@ -1,7 +1,10 @@
 //! The generic ARM resource list (`GET /subscriptions/{s}[/resourceGroups/{rg}]/resources`) as
-//! `az quantum workspace list` / `az resource list` call it, answered from qws's workspaces.
-//! Supported `$filter` clauses (joined by `and`): `resourceType eq '…'`, `location eq '…'`,
-//! `tagName eq '…'`, `tagValue eq '…'`; other clauses are refused with `InvalidFilterInQueryString`.
+//! `az quantum workspace list` / `az resource list` call it, answered from qws's workspaces and
+//! storage accounts. Supported `$filter` clauses (joined by `and`): `resourceGroup eq '…'`,
+//! `resourceType eq '…'`, `location eq '…'`, `tagName eq '…'`, `tagValue eq '…'` (values
+//! compared case-insensitively, except tag values); other clauses are refused with
+//! `InvalidFilterInQueryString`. `$expand` (e.g. `createdTime,changedTime,provisioningState`)
+//! is accepted: those fields are always present.
 
 use super::{actions, require_group};
 use crate::api_version::{query_param_from_uri, ArmApiVersion};
@@ -17,6 +20,7 @@ use serde_json::{json, Value};
 
 #[derive(Default)]
 struct Filter {
+    resource_group: Option<String>,
     resource_type: Option<String>,
     location: Option<String>,
     tag_name: Option<String>,
@@ -27,7 +31,7 @@ fn parse_filter(f: &str) -> ApiResult<Filter> {
     let bad = || {
         ApiError::bad_request(
             "InvalidFilterInQueryString",
-            "Supported $filter clauses: resourceType eq '…', location eq '…', tagName eq '…', tagValue eq '…', joined by 'and'.",
+            "Supported $filter clauses: resourceGroup eq '…', resourceType eq '…', location eq '…', tagName eq '…', tagValue eq '…', joined by 'and'.",
         )
         .with_target("$filter")
     };
@@ -46,6 +50,7 @@ fn parse_filter(f: &str) -> ApiResult<Filter> {
         let end = quoted.find('\'').ok_or_else(bad)?;
         let value = quoted[..end].to_string();
         match field.to_ascii_lowercase().as_str() {
+            "resourcegroup" => out.resource_group = Some(value),
             "resourcetype" => out.resource_type = Some(value),
             "location" => out.location = Some(value),
             "tagname" => out.tag_name = Some(value),
@@ -65,6 +70,41 @@ fn parse_filter(f: &str) -> ApiResult<Filter> {
     Ok(out)
 }
 
+/// One row of the generic list, with what the filter looks at.
+struct Row {
+    id: String,
+    group: String,
+    resource_type: &'static str,
+    location: String,
+    tags: qws_core::models::Tags,
+    body: Value,
+}
+
+impl Filter {
+    fn keeps(&self, r: &Row) -> bool {
+        let same = |want: &Option<String>, have: &str| {
+            want.as_ref().is_none_or(|w| w.eq_ignore_ascii_case(have))
+        };
+        same(&self.resource_group, &r.group)
+            && same(&self.resource_type, r.resource_type)
+            && self
+                .location
+                .as_ref()
+                .is_none_or(|l| l.replace(' ', "").eq_ignore_ascii_case(&r.location))
+            && self
+                .tag_name
+                .as_ref()
+                .is_none_or(|k| r.tags.contains_key(k))
+            && self
+                .tag_value
+                .as_ref()
+                .is_none_or(|v| match &self.tag_name {
+                    Some(k) => r.tags.get(k) == Some(v),
+                    None => r.tags.values().any(|x| x == v),
+                })
+    }
+}
+
 async fn list(
     state: &AppState,
     principal: &AuthenticatedPrincipal,
@@ -76,15 +116,13 @@ async fn list(
         Some(f) => parse_filter(&f)?,
         None => Filter::default(),
     };
-    if filter
-        .resource_type
-        .as_ref()
-        .is_some_and(|t| !t.eq_ignore_ascii_case("Microsoft.Quantum/Workspaces"))
-    {
-        return Ok(Json(json!({"value": []})));
-    }
-    let rows = state
-        .db(move |s| s.list_workspaces(&sub, rg.as_ref(), None, 1000))
+    let (workspaces, accounts) = state
+        .db(move |s| {
+            Ok((
+                s.list_workspaces(&sub, rg.as_ref(), None, 1000)?,
+                s.list_storage_accounts(&sub, rg.as_ref())?,
+            ))
+        })
         .await?;
     let t = |n: i64| {
         qws_core::time_fmt::arm_precise(
@@ -92,22 +130,53 @@ async fn list(
                 .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
         )
     };
+    let mut rows: Vec<(Row, &str)> = Vec::new();
+    for w in &workspaces {
+        let Ok(id) = w.id() else { continue };
+        let state_text = if w.deleting_op.is_some() {
+            "Deleting"
+        } else {
+            "Succeeded"
+        };
+        rows.push((
+            Row {
+                id: id.to_id(),
+                group: w.resource_group.clone(),
+                resource_type: "Microsoft.Quantum/Workspaces",
+                location: w.location.clone(),
+                tags: w.tags.clone(),
+                body: json!({"createdTime": t(w.created_at), "changedTime": t(w.modified_at),
+                             "provisioningState": state_text, "name": w.name}),
+            },
+            actions::READ,
+        ));
+    }
+    for a in &accounts {
+        let m = super::storage::model(state, a);
+        rows.push((
+            Row {
+                id: a.id.to_id(),
+                group: a.id.group.resource_group.as_str().to_string(),
+                resource_type: qws_core::resource_id::STORAGE_ACCOUNT_TYPE,
+                location: a.spec.location.clone(),
+                tags: a.spec.tags.clone(),
+                body: json!({"createdTime": t(a.created_at), "changedTime": t(a.created_at),
+                             "provisioningState": "Succeeded", "name": a.id.account.as_str(),
+                             "sku": m["sku"], "kind": m["kind"]}),
+            },
+            actions::STORAGE_READ,
+        ));
+    }
     let value: Vec<Value> = rows
-        .iter()
-        .filter(|w| filter.location.as_ref().is_none_or(|l| l.replace(' ', "").eq_ignore_ascii_case(&w.location)))
-        .filter(|w| filter.tag_name.as_ref().is_none_or(|k| w.tags.contains_key(k)))
-        .filter(|w| {
-            filter.tag_value.as_ref().is_none_or(|v| match &filter.tag_name {
-                Some(k) => w.tags.get(k) == Some(v),
-                None => w.tags.values().any(|x| x == v),
-            })
-        })
-        .filter_map(|w| Some((w.id().ok()?.to_id(), w)))
-        .filter(|(id, _)| authorize(principal, actions::READ, id).is_ok())
-        .map(|(id, w)| {
-            json!({"id": id, "name": w.name, "type": "Microsoft.Quantum/Workspaces", "location": w.location,
-                   "tags": w.tags, "createdTime": t(w.created_at), "changedTime": t(w.modified_at),
-                   "provisioningState": "Succeeded"})
+        .into_iter()
+        .filter(|(r, _)| filter.keeps(r))
+        .filter(|(r, action)| authorize(principal, action, &r.id).is_ok())
+        .map(|(r, _)| {
+            let mut v = json!({"id": r.id, "type": r.resource_type, "location": r.location, "tags": r.tags});
+            if let (Value::Object(out), Value::Object(extra)) = (&mut v, r.body) {
+                out.extend(extra);
+            }
+            v
         })
         .collect();
     Ok(Json(json!({ "value": value })))
@@ -156,6 +225,11 @@ mod tests {
             Some("Microsoft.Quantum/Workspaces")
         );
         assert_eq!(f.location.as_deref(), Some("East US"));
+        let f = parse_filter(
+            "resourceGroup eq 'qws' and resourceType eq 'Microsoft.Quantum/Workspaces'",
+        )
+        .unwrap();
+        assert_eq!(f.resource_group.as_deref(), Some("qws"));
         let f = parse_filter("tagName eq 'env' and tagValue eq 'Prod'").unwrap();
         assert_eq!(
             (f.tag_name.as_deref(), f.tag_value.as_deref()),

@@ -93,7 +93,7 @@ pub(super) async fn get_workspace(
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct WorkspacePut {
+pub(crate) struct WorkspacePut {
     location: Option<String>,
     tags: Option<Tags>,
     identity: Option<IdentityIn>,
@@ -221,7 +221,6 @@ fn validate_offered(index: usize, id: &str, sku: &str) -> ApiResult<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn put_workspace(
     principal: AuthenticatedPrincipal,
     QuantumApiVersion(version): QuantumApiVersion,
@@ -231,18 +230,48 @@ pub(super) async fn put_workspace(
     path: WorkspacePath,
     ArmJson(body): ArmJson<WorkspacePut>,
 ) -> ApiResult<Response> {
-    let (location, tags, identity_type, props) = validate_put(body)?;
     let scope = path.scope();
-    authorize(&principal, actions::WRITE, &scope)?;
-    let who = actor(&principal);
-    let id = path.0.clone();
+    let (rec, created) = apply(&state, &principal, conn.remote, &path.0, body).await?;
+    let model = workspace_model(&state, &rec)?;
+    if !created {
+        return Ok(with_etag(StatusCode::OK, &rec, model));
+    }
+    let op_url = record_operation(&state, &base, &rec, &scope, &version).await?;
+    let mut resp = with_etag(StatusCode::CREATED, &rec, model);
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&op_url) {
+        h.insert("azure-asyncoperation", v);
+    }
+    h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    Ok(resp)
+}
+
+/// Creates or updates workspace `id` from a PUT body for `principal`: validates the body,
+/// authorizes `Microsoft.Quantum/Workspaces/write`, stores, and audits a creation and a change
+/// of key access. Shared by the PUT route and template deployments.
+pub(crate) async fn apply(
+    state: &AppState,
+    principal: &AuthenticatedPrincipal,
+    remote: std::net::SocketAddr,
+    id: &WorkspaceId,
+    body: WorkspacePut,
+) -> ApiResult<(WorkspaceRecord, bool)> {
+    let (location, tags, identity_type, props) = validate_put(body)?;
+    let scope = id.to_id();
+    authorize(principal, actions::WRITE, &scope)?;
+    let who = actor(principal);
+    let key = id.clone();
     let requested_enabled = props.api_key_enabled;
     let result = state
         .db(move |store| {
+            let id = key;
             if store.get_resource_group(&id.group())?.is_none() {
-                return Ok(None);
+                return Ok(Ok(None));
             }
             let existing = store.get_workspace(&id)?;
+            if existing.as_ref().is_some_and(|w| w.deleting_op.is_some()) {
+                return Ok(Err(()));
+            }
             let spec = WorkspaceSpec {
                 location: location.as_str().to_string(),
                 tags,
@@ -259,12 +288,19 @@ pub(super) async fn put_workspace(
             };
             let before = existing.map(|w| w.api_key_enabled);
             let (rec, created) = store.put_workspace(&id, &spec, &who)?;
-            Ok(Some((rec, created, before)))
+            Ok(Ok(Some((rec, created, before))))
         })
         .await?;
+    let Ok(result) = result else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "ResourceDeleting",
+            format!("The workspace '{}' is being deleted.", id.workspace),
+        ));
+    };
     let Some((rec, created, before)) = result else {
         return Err(ApiError::resource_group_not_found(
-            path.0.resource_group.as_str(),
+            id.resource_group.as_str(),
         ));
     };
     let audit_name = principal.audit_name();
@@ -274,7 +310,7 @@ pub(super) async fn put_workspace(
             AuditAction::CreateWorkspace,
             &scope,
             "success",
-            conn.remote,
+            remote,
         )?;
     }
     if let Some(before) = before {
@@ -284,21 +320,10 @@ pub(super) async fn put_workspace(
             } else {
                 AuditAction::DisableKeys
             };
-            state.audit(&audit_name, action, &scope, "success", conn.remote)?;
+            state.audit(&audit_name, action, &scope, "success", remote)?;
         }
     }
-    let model = workspace_model(&state, &rec)?;
-    if !created {
-        return Ok(with_etag(StatusCode::OK, &rec, model));
-    }
-    let op_url = record_operation(&state, &base, &rec, &scope, &version).await?;
-    let mut resp = with_etag(StatusCode::CREATED, &rec, model);
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&op_url) {
-        h.insert("azure-asyncoperation", v);
-    }
-    h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    Ok(resp)
+    Ok((rec, created))
 }
 
 /// Stores a completed operation record and returns its absolute status URL.
@@ -341,6 +366,7 @@ pub(super) async fn patch_workspace(
 ) -> ApiResult<Response> {
     authorize(&principal, actions::WRITE, &path.scope())?;
     let w = load(&state, &path.0).await?;
+    refuse_if_deleting(&w)?;
     let Some(tags) = body.tags else {
         return Ok(with_etag(StatusCode::OK, &w, workspace_model(&state, &w)?));
     };
@@ -357,12 +383,7 @@ pub(super) async fn patch_workspace(
     ))
 }
 
-/// Jobs of a deleted workspace whose queued or running work is stopped at once; any further
-/// ones find no row when a worker takes them, and are dropped then.
-const MAX_STOPPED_JOBS: usize = 10_000;
-
 pub(super) async fn delete_workspace(
-    principal: AuthenticatedPrincipal,
     QuantumApiVersion(version): QuantumApiVersion,
     State(state): State<AppState>,
     conn: ConnInfo,
@@ -370,52 +391,52 @@ pub(super) async fn delete_workspace(
     ws: Authorized<WorkspacePath, actions::Delete>,
 ) -> ApiResult<Response> {
     let scope = ws.path.scope();
-    let id = ws.path.0.clone();
-    let jobs = state.dataplane.jobs.clone();
-    let (group, deleted, active) = state
-        .db(move |store| {
-            let group = store.get_resource_group(&id.group())?;
-            // Noted before the rows go (the delete purges them), to stop those jobs after it.
-            let active = match store.get_workspace(&id)? {
-                Some(w) => jobs.active_job_ids(&w.uid, MAX_STOPPED_JOBS)?,
-                None => Vec::new(),
-            };
-            let deleted = match group {
-                Some(_) => store.delete_workspace(&id)?,
-                None => None,
-            };
-            Ok((group, deleted, active))
-        })
-        .await?;
-    if group.is_none() {
-        return Err(ApiError::resource_group_not_found(
-            ws.path.0.resource_group.as_str(),
-        ));
-    }
-    let Some(w) = deleted else {
+    super::require_group(&state, &ws.path.0.group()).await?;
+    let Some((op, started)) = super::deletion::begin(&state, &ws.path.0).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    // The job rows are gone; the scheduler drops queued ones and abandons running ones (their
-    // final conditional update would find no row anyway, and the container is purged below).
-    for id in &active {
-        state.dataplane.scheduler.cancel(&w.uid, id);
+    if started {
+        state.audit(
+            &ws.principal.audit_name(),
+            AuditAction::DeleteWorkspace,
+            &scope,
+            "success",
+            conn.remote,
+        )?;
     }
-    crate::planes::blob::purge_deleted_workspaces(&state).await;
-    state.audit(
-        &principal.audit_name(),
-        AuditAction::DeleteWorkspace,
-        &scope,
-        "success",
-        conn.remote,
-    )?;
-    let op_url = record_operation(&state, &base, &w, &scope, &version).await?;
-    let mut resp = (StatusCode::ACCEPTED, Json(serde_json::Value::Null)).into_response();
+    let w = load(&state, &ws.path.0).await.ok();
+    let location = w.as_ref().map_or("", |w| w.location.as_str());
+    let sub = ws.path.0.subscription;
+    let status_url = format!(
+        "{base}{}?api-version={version}",
+        resource_id::operation_status_id(&sub, location, &op)
+    );
+    let result_url = format!(
+        "{base}{}?api-version={version}",
+        resource_id::operation_result_id(&sub, location, &op)
+    );
+    let mut resp = StatusCode::ACCEPTED.into_response();
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&op_url) {
+    if let Ok(v) = HeaderValue::from_str(&result_url) {
         h.insert(header::LOCATION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&status_url) {
+        h.insert("azure-asyncoperation", v);
     }
     h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     Ok(resp)
+}
+
+/// Refuses a change to a workspace that is being deleted (ARM: 409 while another operation runs).
+fn refuse_if_deleting(w: &WorkspaceRecord) -> ApiResult<()> {
+    if w.deleting_op.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "ResourceDeleting",
+            format!("The workspace '{}' is being deleted.", w.name),
+        ));
+    }
+    Ok(())
 }
 
 async fn list_page(
