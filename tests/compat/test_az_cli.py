@@ -43,7 +43,6 @@ DATA_PLANE_API = "2026-01-15-preview"
 
 BELL_QASM = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\nmeasure q -> c;\n'
 BELL_IONQ = {"qubits": 2, "circuit": [{"gate": "h", "target": 0}, {"gate": "cnot", "control": 0, "target": 1}]}
-NEEDS_ARM_ROUTES = "needs resource $filter / delete LRO"
 
 
 def shared_wheels_dir() -> pathlib.Path:
@@ -369,7 +368,6 @@ def test_group_create_and_list(azs, signed_in):
     assert {name, azs.b["resourceGroup"]} <= {g["name"] for g in listed}
 
 
-@pytest.mark.xfail(strict=False, reason=NEEDS_ARM_ROUTES)
 def test_resource_list_by_group(azs, workspace):
     listed = azs.json("resource", "list", "-g", workspace["group"])
     assert workspace["name"] in [r["name"] for r in listed]
@@ -388,10 +386,33 @@ def test_workspace_create_set_show(azs, workspace):
     assert {p["providerId"] for p in shown["properties"]["providers"]} >= {"ionq", "quantinuum"}
 
 
-@pytest.mark.xfail(strict=False, reason=NEEDS_ARM_ROUTES)
 def test_workspace_list(azs, workspace):
     listed = azs.json("quantum", "workspace", "list", "-g", workspace["group"])
     assert workspace["name"] in [w["name"] for w in listed]
+
+
+def test_workspace_create_with_role_assignment(azs, signed_in):
+    """Without --skip-role-assignment the extension deploys its template: the workspace with a
+    system-assigned identity, then a nested deployment with the storage account and two role
+    assignments for that identity. The workspace is usable at once."""
+    suffix = os.urandom(4).hex()
+    group, name, storage = f"az-rg-ra-{suffix}", f"az-ws-ra-{suffix}", f"azstra{suffix}"
+    azs.ok("group", "create", "-n", group, "-l", LOCATION, "-o", "none")
+    created = azs.json("quantum", "workspace", "create", "-g", group, "-w", name, "-l", LOCATION,
+                       "-a", storage, "-r", "ionq/pay-as-you-go-cred")
+    assert created["name"] == name
+    assert created["properties"]["provisioningState"] == "Succeeded"
+    principal = created["identity"]["principalId"]
+    assert created["identity"]["type"] == "SystemAssigned" and principal
+    account = azs.json("storage", "account", "show", "-g", group, "-n", storage)
+    assert account["provisioningState"] == "Succeeded"
+    assert account["id"] == created["properties"]["storageAccount"]
+    granted = azs.json("role", "assignment", "list", "--scope", account["id"],
+                       "--fill-principal-name", "false")
+    roles = {a["roleDefinitionId"].rsplit("/", 1)[-1] for a in granted if a["principalId"] == principal}
+    assert roles == {"17d1049b-9a84-46fb-8f53-869881c3d3ab", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"}
+    keys = azs.json("quantum", "workspace", "keys", "list", "-g", group, "-w", name)
+    assert azs.data_plane(created["id"], keys["primaryKey"]["key"]) == 200
 
 
 def test_keys_list_regenerate_and_disable(azs, workspace):
@@ -541,7 +562,6 @@ def test_role_assignment_create_list_delete(azs, workspace):
 # ---- deletion (last: the workspace is gone afterwards) ------------------------------------------------
 
 
-@pytest.mark.xfail(strict=False, reason=NEEDS_ARM_ROUTES)
 def test_workspace_delete(azs, workspace):
     azs.ok("quantum", "workspace", "delete", "-g", workspace["group"], "-w", workspace["name"], "-o", "none")
     shown = azs.az("quantum", "workspace", "show", "-g", workspace["group"], "-w", workspace["name"])

@@ -6,6 +6,9 @@
 //! measurement, ignored by default:
 //! `cargo test -p qws-server --test it list_bench -- --ignored --nocapture`.
 
+// The deployment tests build large `json!` templates.
+#![recursion_limit = "256"]
+
 mod common;
 
 mod arm_challenge;
@@ -29,6 +32,8 @@ mod listeners;
 mod lockout;
 mod master_key;
 mod mgmt;
+mod mgmt_deployments;
+mod mgmt_storage;
 mod portal;
 mod provider_status;
 mod proxy;

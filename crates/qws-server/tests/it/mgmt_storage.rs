@@ -1,8 +1,7 @@
 //! Storage accounts, the generic resource list's filters, and ARM's asynchronous workspace
 //! delete, against a real server over HTTPS.
 
-mod common;
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -479,7 +478,7 @@ async fn job_data_lives_in_the_workspace_storage_account() {
         )
         .await;
     assert_eq!(r.status(), 201);
-    let dp = common::dp::Dp::of(&t, "g1", "ws-sa").await;
+    let dp = crate::common::dp::Dp::of(&t, "g1", "ws-sa").await;
     let r = dp
         .call(
             Method::POST,
@@ -552,7 +551,7 @@ async fn job_data_in_an_account_outlives_the_workspace() {
         )
         .await;
     assert_eq!(r.status(), 201);
-    let dp = common::dp::Dp::of(&t, "g1", "ws-sa2").await;
+    let dp = crate::common::dp::Dp::of(&t, "g1", "ws-sa2").await;
     let sas = json_of(
         dp.call(
             Method::POST,
@@ -601,7 +600,7 @@ async fn job_data_in_an_account_outlives_the_workspace() {
         "the data stays in the account"
     );
     // A workspace without an account keeps the old behaviour: its data goes with it.
-    let dev = common::dp::Dp::new(&t).await;
+    let dev = crate::common::dp::Dp::new(&t).await;
     let sas = json_of(
         dev.call(
             Method::POST,

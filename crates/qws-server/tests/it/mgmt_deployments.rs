@@ -3,13 +3,11 @@
 //! template, its parameters, its api-versions, its polling.
 //!
 //! The template is read from the quantum extension's wheel when one is found (`QWS_QUANTUM_WHEEL`,
+//! `$QWS_SHARED_DIR/wheels/…`,
 //! or `shared/wheels/quantum-1.0.0b16-py3-none-any.whl` in a parent directory); otherwise a
 //! template of the same shape is used ([`same_shape_template`]).
 
-#![recursion_limit = "256"]
-
-mod common;
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -23,6 +21,12 @@ const STORAGE_BLOB_DATA_CONTRIBUTOR: &str = "ba92f5b4-2d11-453d-a403-e96b0029c9f
 fn find_wheel() -> Option<std::path::PathBuf> {
     if let Ok(p) = std::env::var("QWS_QUANTUM_WHEEL") {
         return Some(p.into());
+    }
+    if let Ok(d) = std::env::var("QWS_SHARED_DIR") {
+        let candidate = std::path::Path::new(&d).join("wheels").join(WHEEL);
+        if candidate.is_file() {
+            return Some(candidate);
+        }
     }
     let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     loop {
@@ -406,7 +410,7 @@ async fn az_quantum_workspace_create_deployment_succeeds_and_the_workspace_is_us
     );
 
     // Usable at once: keys, and a job container in the account.
-    let dp = common::dp::Dp::of(&t, "azq", ws).await;
+    let dp = crate::common::dp::Dp::of(&t, "azq", ws).await;
     let r = dp
         .call(
             Method::POST,
