@@ -398,9 +398,12 @@ def test_workspace_create_with_role_assignment(azs, signed_in):
     suffix = os.urandom(4).hex()
     group, name, storage = f"az-rg-ra-{suffix}", f"az-ws-ra-{suffix}", f"azstra{suffix}"
     azs.ok("group", "create", "-n", group, "-l", LOCATION, "-o", "none")
-    created = azs.json("quantum", "workspace", "create", "-g", group, "-w", name, "-l", LOCATION,
-                       "-a", storage, "-r", "ionq/pay-as-you-go-cred")
-    assert created["name"] == name
+    deployment = azs.json("quantum", "workspace", "create", "-g", group, "-w", name, "-l", LOCATION,
+                          "-a", storage, "-r", "ionq/pay-as-you-go-cred")
+    # This path prints the finished deployment, not the workspace.
+    assert deployment["name"] == f"Microsoft.AzureQuantum-{name}"
+    assert deployment["properties"]["provisioningState"] == "Succeeded"
+    created = azs.json("quantum", "workspace", "show", "-g", group, "-w", name)
     assert created["properties"]["provisioningState"] == "Succeeded"
     principal = created["identity"]["principalId"]
     assert created["identity"]["type"] == "SystemAssigned" and principal
@@ -564,5 +567,13 @@ def test_role_assignment_create_list_delete(azs, workspace):
 
 def test_workspace_delete(azs, workspace):
     azs.ok("quantum", "workspace", "delete", "-g", workspace["group"], "-w", workspace["name"], "-o", "none")
-    shown = azs.az("quantum", "workspace", "show", "-g", workspace["group"], "-w", workspace["name"])
-    assert shown.returncode != 0 and "ResourceNotFound" in shown.stderr, shown
+    # As on Azure, the workspace stays readable as Deleting until the operation ends, then is gone.
+    deadline = time.monotonic() + 60
+    while True:
+        shown = azs.az("quantum", "workspace", "show", "-g", workspace["group"], "-w", workspace["name"])
+        if shown.returncode != 0:
+            break
+        assert shown.json()["properties"]["provisioningState"] == "Deleting", shown
+        assert time.monotonic() < deadline, "the workspace was never deleted"
+        time.sleep(1)
+    assert "ResourceNotFound" in shown.stderr, shown
