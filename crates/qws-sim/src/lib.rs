@@ -11,6 +11,7 @@ pub mod error;
 pub mod gates;
 pub mod ionq;
 pub mod ir;
+pub mod noise;
 pub mod qasm;
 pub mod qir;
 pub mod run;
