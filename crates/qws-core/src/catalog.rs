@@ -26,7 +26,8 @@ pub struct TargetInfo {
     /// Qubits of the real target, reported as `numQubits` and accepted by its checks.
     pub num_qubits: u32,
     /// Qubits qws's statevector simulates for this target (at most `num_qubits`): a wider
-    /// program is refused with a clear limit error rather than allocating terabytes.
+    /// program is refused with a clear limit error rather than allocating terabytes. Syntax
+    /// checkers simulate nothing (0); they accept programs up to `num_qubits`.
     pub sim_qubits: u32,
     /// Accepted input formats.
     pub input_formats: &'static [&'static str],
@@ -106,7 +107,7 @@ const QUANTINUUM: &[TargetInfo] = &[
         name: "H2-1 Syntax Checker",
         description: "Validates programs as the H2-1 syntax checker does; results are all zeros.",
         num_qubits: 56,
-        sim_qubits: 56,
+        sim_qubits: 0,
         input_formats: &["honeywell.openqasm.v1", "qir.v1"],
         target_profile: "Adaptive_RI",
         kind: TargetKind::SyntaxChecker,
@@ -116,7 +117,7 @@ const QUANTINUUM: &[TargetInfo] = &[
         name: "H2-2 Syntax Checker",
         description: "Validates programs as the H2-2 syntax checker does; results are all zeros.",
         num_qubits: 56,
-        sim_qubits: 56,
+        sim_qubits: 0,
         input_formats: &["honeywell.openqasm.v1", "qir.v1"],
         target_profile: "Adaptive_RI",
         kind: TargetKind::SyntaxChecker,
@@ -171,7 +172,7 @@ const RIGETTI: &[TargetInfo] = &[
         description: "Ideal statevector simulation standing in for the Rigetti QVM.",
         num_qubits: 26,
         sim_qubits: 26,
-        input_formats: &["qir.v1"],
+        input_formats: &["rigetti.quil.v1", "qir.v1"],
         target_profile: "Base",
         kind: TargetKind::Ideal,
     },
@@ -181,7 +182,7 @@ const RIGETTI: &[TargetInfo] = &[
         description: "Served by the qws simulator; 108 qubits advertised, 26 simulated.",
         num_qubits: 108,
         sim_qubits: 26,
-        input_formats: &["qir.v1"],
+        input_formats: &["rigetti.quil.v1", "qir.v1"],
         target_profile: "Base",
         kind: TargetKind::Ideal,
     },

@@ -21,7 +21,7 @@
 //!   `readout_1to0` (the state collapses to the true outcome).
 //!
 //! Per-gate overrides (`gates`, keyed by gate name such as `h`, `x`, `cx`, `rz`) replace the
-//! depolarizing and damping rates for that gate.
+//! depolarizing or damping rates they set for that gate; the rates they leave out stay global.
 
 use crate::cancel::{self, CancelToken};
 use crate::error::{Result, SimError};
@@ -33,13 +33,20 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// Noise applied by one gate (a per-gate override, or the model's defaults).
+/// A per-gate override: the rates it sets replace the model's for that gate; the others stay.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct GateNoise {
     /// Depolarizing probability (the 1- or 2-qubit channel by the gate's width).
-    pub depolarizing: f64,
-    pub amplitude_damping: f64,
-    pub phase_damping: f64,
+    pub depolarizing: Option<f64>,
+    pub amplitude_damping: Option<f64>,
+    pub phase_damping: Option<f64>,
+}
+
+/// The rates one gate applies.
+struct Rates {
+    depolarizing: f64,
+    amplitude_damping: f64,
+    phase_damping: f64,
 }
 
 /// A noise model; see the module documentation for what each rate means.
@@ -214,19 +221,22 @@ impl NoiseModel {
         Ok(m)
     }
 
-    fn for_gate(&self, g: &GateOp) -> GateNoise {
-        if let Some(n) = self.gates.get(gate_name(g)) {
-            return n.clone();
-        }
+    fn for_gate(&self, g: &GateOp) -> Rates {
         let width = g.targets.len() + g.controls.len();
-        GateNoise {
-            depolarizing: if width >= 2 {
-                self.depolarizing_2q
-            } else {
-                self.depolarizing_1q
-            },
-            amplitude_damping: self.amplitude_damping,
-            phase_damping: self.phase_damping,
+        let depolarizing = if width >= 2 {
+            self.depolarizing_2q
+        } else {
+            self.depolarizing_1q
+        };
+        let o = self.gates.get(gate_name(g));
+        Rates {
+            depolarizing: o.and_then(|o| o.depolarizing).unwrap_or(depolarizing),
+            amplitude_damping: o
+                .and_then(|o| o.amplitude_damping)
+                .unwrap_or(self.amplitude_damping),
+            phase_damping: o
+                .and_then(|o| o.phase_damping)
+                .unwrap_or(self.phase_damping),
         }
     }
 }
@@ -255,9 +265,9 @@ fn gate_noise(name: &str, v: &Value) -> Result<GateNoise> {
     for (k, v) in obj {
         let what = format!("noise.gates.{name}.{k}");
         match k.as_str() {
-            "depolarizing" => g.depolarizing = prob(v, &what)?,
-            "amplitudeDamping" => g.amplitude_damping = prob(v, &what)?,
-            "phaseDamping" => g.phase_damping = prob(v, &what)?,
+            "depolarizing" => g.depolarizing = Some(prob(v, &what)?),
+            "amplitudeDamping" => g.amplitude_damping = Some(prob(v, &what)?),
+            "phaseDamping" => g.phase_damping = Some(prob(v, &what)?),
             other => {
                 return Err(SimError::Invalid(format!(
                     "noise.gates.{name} has no setting '{other}' (depolarizing, amplitudeDamping, phaseDamping)"
@@ -581,7 +591,8 @@ mod tests {
         .unwrap();
         assert_eq!(m.depolarizing_1q, 0.1);
         assert_eq!((m.readout_0to1, m.readout_1to0), (0.01, 0.02));
-        assert_eq!(m.gates["cx"].depolarizing, 0.5);
+        assert_eq!(m.gates["cx"].depolarizing, Some(0.5));
+        assert_eq!(m.gates["cx"].amplitude_damping, None);
         for bad in [
             json!({"depolarising1q": 0.1}),
             json!({"depolarizing1q": 1.5}),

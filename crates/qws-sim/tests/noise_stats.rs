@@ -67,13 +67,27 @@ fn per_gate_overrides_replace_the_global_rate() {
     m.gates.insert(
         "x".into(),
         qws_sim::noise::GateNoise {
-            depolarizing: 0.03,
+            depolarizing: Some(0.03),
             ..Default::default()
         },
     );
     let mut c = Circuit::new(1, 1);
     c.gate(Gate::X, &[0]).measure(0, 0);
     assert_close(error_rate(&c, &m, 3, 1), 0.02, "override on x");
+    // An override names only what it changes: the global damping still applies to x.
+    let mut m = NoiseModel {
+        depolarizing_1q: 0.5,
+        amplitude_damping: 0.1,
+        ..NoiseModel::default()
+    };
+    m.gates.insert(
+        "x".into(),
+        qws_sim::noise::GateNoise {
+            depolarizing: Some(0.0),
+            ..Default::default()
+        },
+    );
+    assert_close(error_rate(&c, &m, 14, 1), 0.1, "override keeps damping");
 }
 
 #[test]

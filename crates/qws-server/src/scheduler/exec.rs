@@ -55,7 +55,15 @@ enum Program {
         bytes: Vec<u8>,
         entry_points: Vec<Option<String>>,
     },
+    /// A Quil program and the memory values of each run (one per substitution set).
+    Quil {
+        program: qws_sim::quil::QuilProgram,
+        runs: Vec<std::collections::HashMap<String, Vec<f64>>>,
+    },
 }
+
+/// Rigetti's result format for Quil programs.
+const QUIL_RESULTS: &str = "rigetti.quil-results.v1";
 
 /// A parsed job ready to run.
 pub struct Prepared {
@@ -433,6 +441,17 @@ pub fn prepare(
                 entry_points,
             }
         }
+        "rigetti.quil.v1" => {
+            if output_format != QUIL_RESULTS {
+                return Err(cannot_produce(output_format));
+            }
+            let program = qws_sim::quil::parse(text()?)?;
+            let runs = qws_sim::quil::substitution_runs(
+                &program,
+                params.and_then(|p| p.get("substitutions")),
+            )?;
+            Program::Quil { program, runs }
+        }
         other => {
             return Err(JobFailure::new(
                 "InvalidInputDataFormat",
@@ -468,6 +487,19 @@ pub fn prepare(
             }
             qws_sim::run::check_output_bytes(total, "the results of all circuits", &limits)?;
             (widest, total)
+        }
+        Program::Quil { program, runs } => {
+            let c = program.circuit(&runs[0])?;
+            qws_sim::run::validate(&c, &limits)?;
+            // Per shot and region element: a digit and a separator, plus brackets per shot;
+            // the shots are held as bits while the document is built.
+            let per_shot = 2 * c.num_clbits as u64 + 8 * program.regions.len() as u64 + 4;
+            let all = shots.saturating_mul(runs.len() as u64);
+            let bytes = all
+                .saturating_mul(per_shot)
+                .saturating_add(qws_sim::run::shots_bytes(c.num_clbits, all));
+            qws_sim::run::check_output_bytes(bytes, "the Quil results", &limits)?;
+            (c.num_qubits, bytes)
         }
         Program::Qir { bytes, .. } => {
             let needs = qws_sim::qir::requirements(bytes)?;
@@ -547,6 +579,18 @@ pub fn run(p: Prepared, cancel: &qws_sim::CancelToken) -> Result<Vec<u8>, JobFai
             serde_json::to_vec(&doc).expect("JSON values serialize")
         }
         Program::Qir { .. } => return Err(cannot_produce(&p.output_format)),
+        Program::Quil { program, runs } => {
+            let mut outs = Vec::with_capacity(runs.len());
+            for (i, values) in runs.iter().enumerate() {
+                let one = RunOptions {
+                    seed: opts.seed.map(|s| s.wrapping_add(i as u64)),
+                    ..opts.clone()
+                };
+                outs.push(qws_sim::run::run(&program.circuit(values)?, &one)?);
+            }
+            serde_json::to_vec(&qws_sim::quil::quil_results(program, &outs))
+                .expect("JSON values serialize")
+        }
     };
     if bytes.len() as u64 > p.max_output_bytes {
         return Err(JobFailure::new(
@@ -918,6 +962,34 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code, "InvalidOutputDataFormat");
+    }
+
+    #[test]
+    fn quil_runs_on_rigetti_targets_with_substitutions() {
+        let quil = b"DECLARE ro BIT[2]\nDECLARE theta REAL[1]\nRX(theta[0]) 0\nCNOT 0 1\nMEASURE 0 ro[0]\nMEASURE 1 ro[1]\n";
+        let out = run_doc(
+            "rigetti.quil.v1",
+            "rigetti.quil-results.v1",
+            quil,
+            json!({"inputParams": {"shots": 3, "substitutions": {"theta": [[0.0], [std::f64::consts::PI]]}}}),
+            "rigetti.qpu.cepheus-1-108q",
+        )
+        .unwrap();
+        // Two runs of three shots: θ = 0 gives 00, θ = π gives 11.
+        assert_eq!(
+            out,
+            json!({"ro": [[0, 0], [0, 0], [0, 0], [1, 1], [1, 1], [1, 1]]})
+        );
+        let e = run_doc(
+            "rigetti.quil.v1",
+            "rigetti.quil-results.v1",
+            b"DECLARE ro BIT[1]\nLABEL @a\n",
+            json!({}),
+            "rigetti.sim.qvm",
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "InvalidInputData");
+        assert!(e.message.contains("LABEL"), "{}", e.message);
     }
 
     #[test]
