@@ -283,3 +283,35 @@ def test_qws_simulator_explicit_noise_model(ws):
     zeros = job.get_results()["c"].count("0") / shots
     # Decay (0.1) or, surviving it, a 1→0 readout flip (0.05).
     _within(zeros, 0.1 + 0.9 * 0.05, shots, "damping + readout")
+
+
+# ---- Rigetti Quil ------------------------------------------------------------------------------
+
+
+def test_quil_through_the_rigetti_target_with_substitutions(ws):
+    from azure.quantum.target.rigetti import InputParams, Result, Rigetti, RigettiTarget
+
+    bell = "DECLARE ro BIT[2]\n\nH 0\nCNOT 0 1\n\nMEASURE 0 ro[0]\nMEASURE 1 ro[1]\n"
+    for name in (RigettiTarget.QVM, RigettiTarget.CEPHEUS_1_108Q):
+        target = Rigetti(workspace=ws, name=name)
+        job = _succeeded(target.submit(input_data=bell, name="bell-quil", shots=20,
+                                       input_params=InputParams(skip_quilc=False)))
+        ro = Result(job)["ro"]
+        assert len(ro) == 20
+        assert all(shot in ([0, 0], [1, 1]) for shot in ro), ro
+    # The SDK docstring's example: one run per substitution set, each of `count` shots.
+    program = (
+        "DECLARE ro BIT[3]\nDECLARE theta REAL[2]\nDECLARE beta REAL[1]\n"
+        "RX(theta[0]) 0\nRX(theta[1]) 1\nRX(beta) 2\n"
+        "MEASURE 0 ro[0]\nMEASURE 1 ro[1]\nMEASURE 2 ro[2]\n"
+    )
+    params = InputParams(
+        count=2,
+        substitutions={"theta": [[0.0, math.pi], [math.pi, 0.0]], "beta": [[2 * math.pi], [2 * math.pi]]},
+    )
+    job = _succeeded(Rigetti(workspace=ws).submit(program, name="quil-subs", input_params=params))
+    assert job.details.output_data_format == "rigetti.quil-results.v1"
+    assert Result(job)["ro"] == [[0, 1, 0], [0, 1, 0], [1, 0, 0], [1, 0, 0]]
+    bad = _finished(Rigetti(workspace=ws).submit("DECLARE ro BIT[1]\nLABEL @start\nJUMP @start\n", name="quil-bad"))
+    assert bad.details.status == JobStatus.FAILED
+    assert "LABEL" in bad.details.error_data.message

@@ -10,7 +10,7 @@
 //! (`LABEL`, `JUMP*`), `DEFCIRCUIT`, `FORKED` and Quil-T are refused with a positioned error.
 //!
 //! Qubit labels may be any non-negative integers (a Cepheus program names physical qubits up to
-//! 107); the simulator packs the labels used into dense indices. In a gate's matrix the first
+//! 107); the simulator packs the labels used into dense indices, lowest label first. In a gate's matrix the first
 //! qubit argument is the most significant bit, as in Quil.
 //!
 //! Bounded: input size, instruction count, expression depth, matrix size, memory size.
@@ -184,7 +184,7 @@ pub fn parse_with(src: &str, limits: &QuilLimits) -> Result<QuilProgram> {
             let (head, rest) = split_word(stmt);
             match head.to_ascii_uppercase().as_str() {
                 "PRAGMA" | "NOP" => {}
-                "HALT" => return Ok(p),
+                "HALT" => return Ok(p.packed()),
                 "DECLARE" => {
                     let r = declare(rest, line_no)?;
                     if p.regions.iter().any(|x| x.name == r.name) {
@@ -270,10 +270,18 @@ pub fn parse_with(src: &str, limits: &QuilLimits) -> Result<QuilProgram> {
             }
         }
     }
-    Ok(p)
+    Ok(p.packed())
 }
 
 impl QuilProgram {
+    /// Dense indices in label order: the lowest label used is qubit 0.
+    fn packed(mut self) -> QuilProgram {
+        for (i, v) in self.qubits.values_mut().enumerate() {
+            *v = i;
+        }
+        self
+    }
+
     fn use_qubit(&mut self, q: usize, limits: &QuilLimits) -> Result<()> {
         if !self.qubits.contains_key(&q) {
             if self.qubits.len() >= limits.max_qubits {
