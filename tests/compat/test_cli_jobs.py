@@ -51,7 +51,12 @@ def test_target_list_in_every_output_format(cli):
 
 def test_run_prints_an_ascii_histogram(cli, programs):
     qasm, _ = programs
-    r = cli("run", "-t", "quantinuum.sim.h2-1e", "--job-input-file", qasm, "--shots", "200")
+    # The emulator's noise model off (as `az quantum run --job-params error-model=false`), so the
+    # histogram holds exactly the two Bell outcomes.
+    r = cli(
+        "run", "-t", "quantinuum.sim.h2-1e", "--job-input-file", qasm, "--shots", "200",
+        "--job-params", "error-model=false",
+    )
     assert r.returncode == 0, r
     lines = r.stdout.splitlines()
     assert lines[0].split() == ["Outcome", "Count", "Probability"]

@@ -179,6 +179,27 @@ pub fn encode_results(format: &str, circuit: &Circuit, opts: &RunOptions) -> Res
     }
 }
 
+/// Encodes shots already run (noisy trajectories, or a syntax checker's zeros) in `format`.
+/// `ionq.quantum-results.v1` reports their frequencies.
+pub fn encode_run(format: &str, circuit: &Circuit, out: &RunOutput) -> Result<Vec<u8>> {
+    let json = |r: serde_json::Result<Vec<u8>>| {
+        r.map_err(|e| SimError::Invalid(format!("cannot encode the results: {e}")))
+    };
+    match format {
+        IONQ_RESULTS => json(serde_json::to_vec(&ionq_histogram(&shot_distribution(
+            out,
+        )?))),
+        HONEYWELL_RESULTS => json(serde_json::to_vec(&HoneywellDoc {
+            regs: honeywell_registers(circuit, out.num_clbits),
+            out,
+        })),
+        MICROSOFT_RESULTS_V2 => json(serde_json::to_vec(&MicrosoftDoc::new(out))),
+        other => Err(SimError::Unsupported(format!(
+            "output format '{other}' for a circuit"
+        ))),
+    }
+}
+
 /// The outcome of a shot as an integer (bit 0 least significant); at most 64 bits.
 fn shot_value(bits: &ShotBits, num_clbits: usize) -> Result<u64> {
     if num_clbits > 64 {

@@ -57,6 +57,77 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T> {
     Err(SimError::Invalid(msg.into()))
 }
 
+/// Most circuits one multi-circuit job may hold.
+pub const MAX_CIRCUITS: usize = 1000;
+
+/// Parses an IonQ job input that is one circuit (`"circuit"`) or several (`"circuits": [{"name",
+/// "circuit", …}, …]`, IonQ's multi-circuit job): one [`Circuit`] per circuit, in order. An
+/// entry inherits `qubits` and `gateset` from the top level unless it sets its own; the gate
+/// limit counts all circuits together.
+pub fn parse_multi(src: &str, limits: &IonqLimits) -> Result<Vec<Circuit>> {
+    if src.len() > limits.max_bytes {
+        return Err(SimError::Limit(format!(
+            "the input is {} bytes; at most {} are accepted",
+            src.len(),
+            limits.max_bytes
+        )));
+    }
+    let doc: Value = serde_json::from_str(src).map_err(|e| {
+        SimError::parse(
+            e.line().max(1) as u32,
+            e.column().max(1) as u32,
+            format!("malformed JSON: {e}"),
+        )
+    })?;
+    let Some(obj) = doc.as_object() else {
+        return invalid("an IonQ circuit must be a JSON object");
+    };
+    let entries = match obj.get("circuits") {
+        None => return Ok(vec![from_value(&doc, limits)?]),
+        Some(Value::Array(a)) if !a.is_empty() => a,
+        Some(_) => return invalid("\"circuits\" must be a non-empty array of circuits"),
+    };
+    if obj.contains_key("circuit") {
+        return invalid("an IonQ job has \"circuit\" or \"circuits\", not both");
+    }
+    if entries.len() > MAX_CIRCUITS {
+        return Err(SimError::Limit(format!(
+            "the job has {} circuits; at most {MAX_CIRCUITS} are accepted",
+            entries.len()
+        )));
+    }
+    let mut gates_left = limits.max_gates;
+    let mut out = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let Some(entry) = e.as_object() else {
+            return invalid(format!("circuits[{i}] must be an object"));
+        };
+        let mut merged = entry.clone();
+        for key in ["qubits", "gateset"] {
+            if let (false, Some(v)) = (merged.contains_key(key), obj.get(key)) {
+                merged.insert(key.into(), v.clone());
+            }
+        }
+        let this = IonqLimits {
+            max_gates: gates_left,
+            ..limits.clone()
+        };
+        let c = from_value(&Value::Object(merged), &this).map_err(|e| match e {
+            SimError::Invalid(m) => SimError::Invalid(format!("circuits[{i}]: {m}")),
+            SimError::Unsupported(m) => SimError::Unsupported(format!("circuits[{i}]: {m}")),
+            SimError::Limit(m) => SimError::Limit(format!("circuits[{i}]: {m}")),
+            other => other,
+        })?;
+        let used = entry
+            .get("circuit")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        gates_left = gates_left.saturating_sub(used);
+        out.push(c);
+    }
+    Ok(out)
+}
+
 /// Lowers an already-decoded IonQ circuit document.
 pub fn from_value(doc: &Value, limits: &IonqLimits) -> Result<Circuit> {
     let Some(obj) = doc.as_object() else {
@@ -74,7 +145,8 @@ pub fn from_value(doc: &Value, limits: &IonqLimits) -> Result<Circuit> {
     };
     if obj.contains_key("circuits") && !obj.contains_key("circuit") {
         return Err(SimError::Unsupported(
-            "multi-circuit IonQ jobs (\"circuits\")".into(),
+            "multi-circuit IonQ jobs (\"circuits\") in a single-circuit parse; use parse_multi"
+                .into(),
         ));
     }
     let n = match obj.get("qubits") {

@@ -1,8 +1,9 @@
 //! qws-sim: the quantum simulation engine of qws.
 //!
-//! Front ends ([`qasm`] for OpenQASM 2 and 3, [`ionq`] for IonQ JSON, [`qir`] for QIR) lower
-//! programs to the circuit IR in [`ir`]; [`run`] executes it on the statevector backend in
-//! [`state`]; [`encode`] turns results into the providers' result formats.
+//! Front ends ([`qasm`] for OpenQASM 2 and 3, [`ionq`] for IonQ JSON, [`qir`] for QIR, [`quil`]
+//! for Rigetti Quil) lower programs to the circuit IR in [`ir`]; [`run`] executes it on the
+//! statevector backend in [`state`] ([`noise`] adds noisy trajectories); [`encode`] turns
+//! results into the providers' result formats.
 
 pub mod cancel;
 pub mod encode;
@@ -11,8 +12,10 @@ pub mod error;
 pub mod gates;
 pub mod ionq;
 pub mod ir;
+pub mod noise;
 pub mod qasm;
 pub mod qir;
+pub mod quil;
 pub mod run;
 pub mod state;
 

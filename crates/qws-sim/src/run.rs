@@ -687,7 +687,7 @@ fn compile(ops: &[Op], fusion: bool, cfg: &FusionConfig) -> Vec<Step> {
     steps
 }
 
-fn eval(cond: &Condition, bits: &ShotBits) -> bool {
+pub(crate) fn eval(cond: &Condition, bits: &ShotBits) -> bool {
     match cond {
         Condition::Equals { bits: idx, value } => {
             let v = idx

@@ -170,7 +170,7 @@ impl StateVector {
         }
     }
 
-    fn collapse(&mut self, qubit: usize, outcome: bool, prob: f64) {
+    pub(crate) fn collapse(&mut self, qubit: usize, outcome: bool, prob: f64) {
         let bit = 1usize << qubit;
         let norm = if prob > 0.0 { 1.0 / prob.sqrt() } else { 0.0 };
         let part = |base: usize, c: &mut [Amp]| {
@@ -181,6 +181,31 @@ impl StateVector {
                 } else {
                     *a = (0.0, 0.0);
                 }
+            }
+        };
+        if self.parallel {
+            self.amps
+                .par_chunks_mut(CHUNK)
+                .enumerate()
+                .for_each(|(k, c)| part(k * CHUNK, c));
+        } else {
+            part(0, &mut self.amps);
+        }
+    }
+
+    /// Multiplies the amplitudes where `qubit` is 1 by `factor`, then every amplitude by
+    /// `norm` (a non-unitary Kraus operator followed by renormalisation; used by noise).
+    pub(crate) fn damp_one(&mut self, qubit: usize, factor: f64, norm: f64) {
+        let bit = 1usize << qubit;
+        let part = |base: usize, c: &mut [Amp]| {
+            for (i, a) in c.iter_mut().enumerate() {
+                let f = if (base + i) & bit != 0 {
+                    factor * norm
+                } else {
+                    norm
+                };
+                a.0 *= f;
+                a.1 *= f;
             }
         };
         if self.parallel {

@@ -3,14 +3,19 @@
 //! [`prepare`] parses and checks the program (cheap, bounded) and estimates the memory the run
 //! needs, so the scheduler can admit it against its budget; [`run`] simulates and encodes.
 
-use qws_core::catalog::TargetInfo;
+use qws_core::catalog::{TargetInfo, TargetKind};
 use qws_sim::ir::Circuit;
-use qws_sim::run::{Limits, RunOptions};
+use qws_sim::noise::NoiseModel;
+use qws_sim::qir::interp::ShotMode;
+use qws_sim::run::{Limits, RunOptions, RunOutput, ShotBits};
 use qws_sim::SimError;
 use serde_json::{Map, Value};
 
 /// Shots when the job does not say.
 pub const DEFAULT_SHOTS: u64 = 100;
+
+/// Shots of an IonQ noise-model simulation that does not say (IonQ's default).
+pub const DEFAULT_NOISY_IONQ_SHOTS: u64 = 1000;
 
 /// Why a job failed, as its `errorData`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,12 +49,21 @@ impl From<SimError> for JobFailure {
 }
 
 enum Program {
-    Circuit(Circuit),
+    /// One circuit, or the circuits of an IonQ multi-circuit job.
+    Circuits(Vec<Circuit>),
     Qir {
         bytes: Vec<u8>,
         entry_points: Vec<Option<String>>,
     },
+    /// A Quil program and the memory values of each run (one per substitution set).
+    Quil {
+        program: qws_sim::quil::QuilProgram,
+        runs: Vec<std::collections::HashMap<String, Vec<f64>>>,
+    },
 }
+
+/// Rigetti's result format for Quil programs.
+const QUIL_RESULTS: &str = "rigetti.quil-results.v1";
 
 /// A parsed job ready to run.
 pub struct Prepared {
@@ -63,6 +77,10 @@ pub struct Prepared {
     pub output_bytes: u64,
     max_output_bytes: u64,
     limits: Limits,
+    /// The target is a syntax checker: report zeros instead of simulating.
+    zeros: bool,
+    noise: Option<NoiseModel>,
+    seed: Option<u64>,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -110,12 +128,15 @@ fn qir_attr<'a>(bytes: &'a [u8], name: &str) -> Option<&'a str> {
     text[i + key.len()..].split('"').next()
 }
 
-/// Base-profile targets refuse programs that declare another profile (adaptive features need
-/// mid-circuit measurement and branching the target does not offer).
+/// Base-profile targets refuse programs that need the adaptive profile. What counts is what the
+/// program does, not its label: qdk labels the straight-line QIR it makes from cirq and
+/// PennyLane circuits `adaptive_profile`, and such a program runs on a Base target as it would on
+/// Azure. A program that branches or computes on a measured result (or loops) is refused.
 fn check_profile(
     bytes: &[u8],
     doc: &Map<String, Value>,
     target: &TargetInfo,
+    entry_points: &[Option<String>],
 ) -> Result<(), JobFailure> {
     if target.target_profile != "Base" {
         return Ok(());
@@ -129,15 +150,150 @@ fn check_profile(
                 .map(str::to_string)
         });
     match declared {
-        Some(p) if p.to_ascii_lowercase().contains("adaptive") => Err(JobFailure::new(
-            "UnsupportedProfile",
-            format!(
-                "The target '{}' runs the Base QIR profile; the program declares '{p}'.",
-                target.id
-            ),
-        )),
+        Some(p)
+            if p.to_ascii_lowercase().contains("adaptive")
+                && qws_sim::qir::needs_adaptive_profile(bytes, entry_points) =>
+        {
+            Err(JobFailure::new(
+                "UnsupportedProfile",
+                format!(
+                    "The target '{}' runs the Base QIR profile; the program (declared '{p}') \
+                     uses measurement feedback or other control flow (a branch or computation on \
+                     a measured result, or a loop) that only the Adaptive profile offers.",
+                    target.id
+                ),
+            ))
+        }
         _ => Ok(()),
     }
+}
+
+/// A failure of the job's `inputParams`.
+fn bad_params(message: impl Into<String>) -> JobFailure {
+    JobFailure::new("InvalidInputParams", message)
+}
+
+/// The noise model a job runs with and its seed, from the target and its `inputParams`:
+/// Quantinuum emulators use the machine's published model unless `error-model` is false, with
+/// `error-params` overrides; `ionq.simulator` follows IonQ's `noise: {model, seed}`;
+/// `qws.simulator` takes an explicit `noise` object. `seed` (any target) fixes the run.
+fn noise_for(
+    target: &TargetInfo,
+    params: Option<&Value>,
+) -> Result<(Option<NoiseModel>, Option<u64>), JobFailure> {
+    let p = params.and_then(Value::as_object);
+    let get = |k: &str| p.and_then(|p| p.get(k)).filter(|v| !v.is_null());
+    let mut seed = match get("seed") {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| bad_params("inputParams.seed must be a non-negative integer."))?,
+        ),
+    };
+    let sim = |e: SimError| bad_params(format!("{e}."));
+    let model = match target.kind {
+        TargetKind::SyntaxChecker => None,
+        TargetKind::Emulator(machine) => {
+            if get("error-model").and_then(Value::as_bool) == Some(false) {
+                None
+            } else {
+                let m = NoiseModel::quantinuum(machine).unwrap_or_default();
+                Some(match get("error-params") {
+                    None => m,
+                    Some(Value::Object(o)) => m.with_quantinuum_params(o).map_err(sim)?,
+                    Some(_) => {
+                        return Err(bad_params("inputParams.error-params must be an object."))
+                    }
+                })
+            }
+        }
+        TargetKind::Ideal if target.id == "ionq.simulator" => {
+            match get("noise") {
+                None => None,
+                Some(Value::Object(n)) => {
+                    let name = match n.get("model") {
+                        None | Some(Value::Null) => "ideal",
+                        Some(Value::String(s)) => s.as_str(),
+                        Some(_) => {
+                            return Err(bad_params("inputParams.noise.model must be a string."))
+                        }
+                    };
+                    if let Some(v) = n.get("seed").filter(|v| !v.is_null()) {
+                        seed = Some(v.as_u64().filter(|s| (1..=1 << 31).contains(s)).ok_or_else(
+                        || bad_params("inputParams.noise.seed must be an integer between 1 and 2^31."),
+                    )?);
+                    }
+                    Some(NoiseModel::ionq(name).map_err(sim)?).filter(|m| !m.is_ideal())
+                }
+                Some(_) => {
+                    return Err(bad_params(
+                        "inputParams.noise must be an object {\"model\", \"seed\"}.",
+                    ))
+                }
+            }
+        }
+        TargetKind::Ideal if target.id == "qws.simulator" => match get("noise") {
+            None => None,
+            Some(v) => Some(NoiseModel::from_json(v).map_err(sim)?).filter(|m| !m.is_ideal()),
+        },
+        TargetKind::Ideal => None,
+    };
+    Ok((model, seed))
+}
+
+/// The qubits an IonQ noise model simulates at most: its machine's (IonQ limits the Aria models
+/// to Aria's 25 qubits; Forte models run up to 29).
+fn ionq_noise_qubits(params: Option<&Value>) -> Option<usize> {
+    let model = params?.get("noise")?.get("model")?.as_str()?;
+    model.starts_with("aria").then_some(25)
+}
+
+/// A Quantinuum program must be OpenQASM 2.0, as Quantinuum's compiler requires: its first
+/// statement (after comments) is `OPENQASM 2.0;`.
+fn check_openqasm2_header(text: &str) -> Result<(), JobFailure> {
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start();
+        if let Some(r) = rest.strip_prefix("//") {
+            rest = r.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, r)| r);
+        } else {
+            break;
+        }
+    }
+    let header: String = rest
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if header == "OPENQASM 2.0" || header == "OPENQASM 2" {
+        Ok(())
+    } else {
+        Err(JobFailure::new(
+            "InvalidInputData",
+            format!(
+                "Quantinuum targets take OpenQASM 2.0: the program must begin with 'OPENQASM 2.0;' (found '{}').",
+                header.chars().take(40).collect::<String>()
+            ),
+        ))
+    }
+}
+
+/// A syntax checker refuses programs wider than its machine.
+fn check_width(qubits: usize, target: &TargetInfo) -> Result<(), JobFailure> {
+    if qubits > target.num_qubits as usize {
+        return Err(JobFailure::new(
+            "InvalidInputData",
+            format!(
+                "The program uses {qubits} qubits; {} has {}.",
+                target.name, target.num_qubits
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn entry_points(params: Option<&Value>) -> Vec<Option<String>> {
@@ -208,14 +364,33 @@ pub fn prepare(
     target: &TargetInfo,
     budget: &Budget,
 ) -> Result<Prepared, JobFailure> {
-    let limits = Limits {
-        max_qubits: target.num_qubits as usize,
+    let zeros = target.kind == TargetKind::SyntaxChecker;
+    let params = doc.get("inputParams");
+    let (noise, seed) = noise_for(target, params)?;
+    let mut limits = Limits {
+        max_qubits: target.sim_qubits as usize,
         max_memory_bytes: budget.memory_bytes,
         max_output_bytes: budget.max_output_bytes,
         ..Limits::default()
     };
-    let shots = qws_core::jobs::requested_shots(doc.get("inputParams"))
-        .unwrap_or(DEFAULT_SHOTS)
+    if zeros {
+        // Nothing is simulated: the machine's width counts, not the statevector's memory.
+        limits.max_qubits = target.num_qubits as usize;
+        limits.max_memory_bytes = u64::MAX;
+    }
+    let noisy_ionq = noise.is_some() && target.id == "ionq.simulator";
+    if noisy_ionq {
+        if let Some(q) = ionq_noise_qubits(params) {
+            limits.max_qubits = limits.max_qubits.min(q);
+        }
+    }
+    let default_shots = if noisy_ionq {
+        DEFAULT_NOISY_IONQ_SHOTS
+    } else {
+        DEFAULT_SHOTS
+    };
+    let shots = qws_core::jobs::requested_shots(params)
+        .unwrap_or(default_shots)
         .max(1);
     if shots > limits.max_shots {
         return Err(JobFailure::new(
@@ -238,9 +413,19 @@ pub fn prepare(
         })
     };
     let program = match input_format {
-        "ionq.circuit.v1" => Program::Circuit(qws_sim::ionq::parse(text()?)?),
+        "ionq.circuit.v1" => {
+            let circuits = qws_sim::ionq::parse_multi(text()?, &Default::default())?;
+            if circuits.len() > 1 && output_format != qws_sim::encode::IONQ_RESULTS {
+                return Err(cannot_produce(output_format));
+            }
+            Program::Circuits(circuits)
+        }
         "honeywell.openqasm.v1" | "openqasm.v3" | "openqasm.v2" => {
-            Program::Circuit(qws_sim::qasm::parse(text()?)?)
+            let text = text()?;
+            if zeros && input_format == "honeywell.openqasm.v1" {
+                check_openqasm2_header(text)?;
+            }
+            Program::Circuits(vec![qws_sim::qasm::parse(text)?])
         }
         "qir.v1" => {
             if !qws_sim::qir::looks_like_qir(input) {
@@ -249,11 +434,23 @@ pub fn prepare(
                     "The input is neither QIR text (a function with the entry_point attribute) nor LLVM bitcode.",
                 ));
             }
-            check_profile(input, doc, target)?;
+            let entry_points = entry_points(params);
+            check_profile(input, doc, target, &entry_points)?;
             Program::Qir {
                 bytes: input.to_vec(),
-                entry_points: entry_points(doc.get("inputParams")),
+                entry_points,
             }
+        }
+        "rigetti.quil.v1" => {
+            if output_format != QUIL_RESULTS {
+                return Err(cannot_produce(output_format));
+            }
+            let program = qws_sim::quil::parse(text()?)?;
+            let runs = qws_sim::quil::substitution_runs(
+                &program,
+                params.and_then(|p| p.get("substitutions")),
+            )?;
+            Program::Quil { program, runs }
         }
         other => {
             return Err(JobFailure::new(
@@ -265,23 +462,50 @@ pub fn prepare(
     // Budget from what the program really uses: the circuit's registers, or the qubits and
     // results a QIR program addresses (never its attributes alone).
     let (qubits, output_bytes) = match &program {
-        Program::Circuit(c) => {
-            qws_sim::run::validate(c, &limits)?;
-            let results =
-                qws_sim::encode::output_bytes(output_format, c, shots).map_err(|e| match e {
-                    SimError::Unsupported(_) => cannot_produce(output_format),
-                    other => other.into(),
-                })?;
-            qws_sim::encode::check_output(output_format, c, shots, &limits)?;
-            let shots_held = if output_format == qws_sim::encode::IONQ_RESULTS {
-                0 // counted as they are sampled
-            } else {
-                qws_sim::run::shots_bytes(c.num_clbits, shots)
-            };
-            (c.num_qubits, results.saturating_add(shots_held))
+        Program::Circuits(circuits) => {
+            let mut widest = 0;
+            let mut total = 0u64;
+            for c in circuits {
+                if zeros {
+                    check_width(c.num_qubits, target)?;
+                }
+                qws_sim::run::validate(c, &limits)?;
+                let results = qws_sim::encode::output_bytes(output_format, c, shots).map_err(
+                    |e| match e {
+                        SimError::Unsupported(_) => cannot_produce(output_format),
+                        other => other.into(),
+                    },
+                )?;
+                qws_sim::encode::check_output(output_format, c, shots, &limits)?;
+                let shots_held = if output_format == qws_sim::encode::IONQ_RESULTS {
+                    0 // counted as they are sampled
+                } else {
+                    qws_sim::run::shots_bytes(c.num_clbits, shots)
+                };
+                widest = widest.max(c.num_qubits);
+                total = total.saturating_add(results.saturating_add(shots_held));
+            }
+            qws_sim::run::check_output_bytes(total, "the results of all circuits", &limits)?;
+            (widest, total)
+        }
+        Program::Quil { program, runs } => {
+            let c = program.circuit(&runs[0])?;
+            qws_sim::run::validate(&c, &limits)?;
+            // Per shot and region element: a digit and a separator, plus brackets per shot;
+            // the shots are held as bits while the document is built.
+            let per_shot = 2 * c.num_clbits as u64 + 8 * program.regions.len() as u64 + 4;
+            let all = shots.saturating_mul(runs.len() as u64);
+            let bytes = all
+                .saturating_mul(per_shot)
+                .saturating_add(qws_sim::run::shots_bytes(c.num_clbits, all));
+            qws_sim::run::check_output_bytes(bytes, "the Quil results", &limits)?;
+            (c.num_qubits, bytes)
         }
         Program::Qir { bytes, .. } => {
             let needs = qws_sim::qir::requirements(bytes)?;
+            if zeros {
+                check_width(needs.qubits, target)?;
+            }
             qws_sim::run::check_qubits(needs.qubits, &limits)?;
             let as_circuit = Circuit::new(0, needs.results);
             let results = qws_sim::encode::output_bytes(
@@ -292,15 +516,24 @@ pub fn prepare(
             (needs.qubits, results)
         }
     };
+    // A syntax checker allocates no state.
+    let state_bytes = if zeros {
+        1 << 20
+    } else {
+        memory_for_qubits(qubits)
+    };
     Ok(Prepared {
         program,
         output_format: output_format.to_string(),
         shots,
-        memory_bytes: memory_for_qubits(qubits)
+        memory_bytes: state_bytes
             .saturating_add(memory_for_output(output_bytes, budget.max_output_bytes)),
         output_bytes,
         max_output_bytes: budget.max_output_bytes,
         limits,
+        zeros,
+        noise,
+        seed,
     })
 }
 
@@ -309,17 +542,22 @@ pub fn prepare(
 pub fn run(p: Prepared, cancel: &qws_sim::CancelToken) -> Result<Vec<u8>, JobFailure> {
     let opts = RunOptions {
         shots: p.shots,
-        seed: None,
+        seed: p.seed,
         fusion: true,
         limits: p.limits.clone(),
         cancel: Some(cancel.clone()),
     };
+    let unproducible = |e: SimError| match e {
+        SimError::Unsupported(_) => cannot_produce(&p.output_format),
+        other => other.into(),
+    };
     let bytes = match &p.program {
-        Program::Circuit(c) => qws_sim::encode::encode_results(&p.output_format, c, &opts)
-            .map_err(|e| match e {
-                SimError::Unsupported(_) => cannot_produce(&p.output_format),
-                other => other.into(),
-            })?,
+        Program::Circuits(circuits) if circuits.len() == 1 => {
+            run_circuit(&p, &circuits[0], &opts).map_err(unproducible)?
+        }
+        Program::Circuits(circuits) => {
+            run_ionq_circuits(&p, circuits, &opts).map_err(unproducible)?
+        }
         Program::Qir {
             bytes,
             entry_points,
@@ -327,15 +565,32 @@ pub fn run(p: Prepared, cancel: &qws_sim::CancelToken) -> Result<Vec<u8>, JobFai
             let qopts = qws_sim::qir::QirRunOptions {
                 entry_point: None,
                 shots: p.shots,
-                seed: None,
+                seed: p.seed,
                 limits: p.limits.clone(),
                 cancel: Some(cancel.clone()),
                 ..Default::default()
             };
-            let doc = qws_sim::qir::run_qir_items(bytes, entry_points, &qopts)?;
+            let mode = if p.zeros {
+                ShotMode::Zeros
+            } else {
+                ShotMode::Simulate(p.noise.as_ref())
+            };
+            let doc = qws_sim::qir::run_qir_items_with(bytes, entry_points, &qopts, mode)?;
             serde_json::to_vec(&doc).expect("JSON values serialize")
         }
         Program::Qir { .. } => return Err(cannot_produce(&p.output_format)),
+        Program::Quil { program, runs } => {
+            let mut outs = Vec::with_capacity(runs.len());
+            for (i, values) in runs.iter().enumerate() {
+                let one = RunOptions {
+                    seed: opts.seed.map(|s| s.wrapping_add(i as u64)),
+                    ..opts.clone()
+                };
+                outs.push(qws_sim::run::run(&program.circuit(values)?, &one)?);
+            }
+            serde_json::to_vec(&qws_sim::quil::quil_results(program, &outs))
+                .expect("JSON values serialize")
+        }
     };
     if bytes.len() as u64 > p.max_output_bytes {
         return Err(JobFailure::new(
@@ -348,6 +603,50 @@ pub fn run(p: Prepared, cancel: &qws_sim::CancelToken) -> Result<Vec<u8>, JobFai
         ));
     }
     Ok(bytes)
+}
+
+/// One circuit: all zeros (a syntax checker), noisy trajectories, or the ideal engine.
+fn run_circuit(p: &Prepared, c: &Circuit, opts: &RunOptions) -> Result<Vec<u8>, SimError> {
+    use qws_sim::encode::{encode_results, encode_run, ionq_histogram, IONQ_RESULTS};
+    if p.zeros {
+        let out = RunOutput {
+            num_clbits: c.num_clbits,
+            shots: vec![ShotBits::zeros(c.num_clbits); p.shots as usize],
+        };
+        return encode_run(&p.output_format, c, &out);
+    }
+    match &p.noise {
+        None => encode_results(&p.output_format, c, opts),
+        Some(m) if p.output_format == IONQ_RESULTS => {
+            let dist = qws_sim::noise::noisy_distribution(c, opts, m)?;
+            serde_json::to_vec(&ionq_histogram(&dist))
+                .map_err(|e| SimError::Invalid(format!("cannot encode the results: {e}")))
+        }
+        Some(m) => encode_run(&p.output_format, c, &qws_sim::noise::run_noisy(c, opts, m)?),
+    }
+}
+
+/// An IonQ multi-circuit job: as IonQ reports it, one distribution per circuit keyed by the
+/// circuit's child-job id (a UUID), in submission order.
+fn run_ionq_circuits(
+    p: &Prepared,
+    circuits: &[Circuit],
+    opts: &RunOptions,
+) -> Result<Vec<u8>, SimError> {
+    let mut doc = Map::new();
+    for (i, c) in circuits.iter().enumerate() {
+        let one = RunOptions {
+            seed: opts.seed.map(|s| s.wrapping_add(i as u64)),
+            ..opts.clone()
+        };
+        let bytes = run_circuit(p, c, &one)?;
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| SimError::Invalid(format!("cannot encode the results: {e}")))?;
+        let histogram = v.get("histogram").cloned().unwrap_or(Value::Null);
+        doc.insert(uuid::Uuid::new_v4().to_string(), histogram);
+    }
+    serde_json::to_vec(&doc)
+        .map_err(|e| SimError::Invalid(format!("cannot encode the results: {e}")))
 }
 
 #[cfg(test)]
@@ -415,25 +714,50 @@ mod tests {
         assert!((h["3"].as_f64().unwrap() - 0.5).abs() < 1e-9);
     }
 
+    /// Straight-line QIR labelled adaptive, as qdk makes it from a cirq circuit.
+    const LABELLED_ADAPTIVE: &[u8] = b"%Qubit = type opaque\n%Result = type opaque\ndefine i64 @main() #0 {\nblock_0:\n  call void @__quantum__qis__h__body(%Qubit* inttoptr (i64 0 to %Qubit*))\n  call void @__quantum__qis__cx__body(%Qubit* inttoptr (i64 0 to %Qubit*), %Qubit* inttoptr (i64 1 to %Qubit*))\n  call void @__quantum__qis__m__body(%Qubit* inttoptr (i64 0 to %Qubit*), %Result* inttoptr (i64 0 to %Result*))\n  call void @__quantum__qis__m__body(%Qubit* inttoptr (i64 1 to %Qubit*), %Result* inttoptr (i64 1 to %Result*))\n  ret i64 0\n}\ndeclare void @__quantum__qis__h__body(%Qubit*)\ndeclare void @__quantum__qis__cx__body(%Qubit*, %Qubit*)\ndeclare void @__quantum__qis__m__body(%Qubit*, %Result*)\nattributes #0 = { \"entry_point\" \"qir_profiles\"=\"adaptive_profile\" \"required_num_qubits\"=\"2\" \"required_num_results\"=\"2\" }\n";
+
+    /// A program that branches on a measured result.
+    const FEEDBACK: &[u8] = b"%Qubit = type opaque\n%Result = type opaque\ndefine i64 @main() #0 {\nentry:\n  call void @__quantum__qis__h__body(%Qubit* null)\n  call void @__quantum__qis__mz__body(%Qubit* null, %Result* null)\n  %0 = call i1 @__quantum__qis__read_result__body(%Result* null)\n  br i1 %0, label %then, label %end\nthen:\n  call void @__quantum__qis__x__body(%Qubit* inttoptr (i64 1 to %Qubit*))\n  br label %end\nend:\n  ret i64 0\n}\ndeclare void @__quantum__qis__h__body(%Qubit*)\ndeclare void @__quantum__qis__x__body(%Qubit*)\ndeclare void @__quantum__qis__mz__body(%Qubit*, %Result*)\ndeclare i1 @__quantum__qis__read_result__body(%Result*)\nattributes #0 = { \"entry_point\" \"qir_profiles\"=\"adaptive_profile\" \"required_num_qubits\"=\"2\" \"required_num_results\"=\"1\" }\n";
+
     #[test]
-    fn base_targets_refuse_adaptive_qir() {
-        let doc = json!({"inputParams": {"entryPoint": "main"}});
-        let qir = b"define i64 @main() #0 {\n  ret i64 0\n}\nattributes #0 = { \"entry_point\" \"qir_profiles\"=\"adaptive_profile\" \"required_num_qubits\"=\"2\" }";
+    fn base_targets_judge_qir_by_what_it_does() {
+        let doc = json!({"inputParams": {"entryPoint": "main", "shots": 4}});
+        let rigetti = qws_core::catalog::target("rigetti.sim.qvm").unwrap().1;
+        // Labelled adaptive, but straight-line: runs on Base targets.
+        for t in [target(), rigetti] {
+            let p = prepare(
+                "qir.v1",
+                "microsoft.quantum-results.v2",
+                LABELLED_ADAPTIVE,
+                doc.as_object().unwrap(),
+                t,
+                &BUDGET,
+            )
+            .unwrap();
+            let out: Value =
+                serde_json::from_slice(&run(p, &qws_sim::CancelToken::new()).unwrap()).unwrap();
+            for shot in out["Results"][0]["Shots"].as_array().unwrap() {
+                assert!(shot == &json!([0, 0]) || shot == &json!([1, 1]), "{shot}");
+            }
+        }
+        // Real feedback: refused clearly on Base, run on Adaptive_RI.
         let e = prepare(
             "qir.v1",
             "microsoft.quantum-results.v2",
-            qir,
+            FEEDBACK,
             doc.as_object().unwrap(),
-            target(),
+            rigetti,
             &BUDGET,
         )
         .unwrap_err();
         assert_eq!(e.code, "UnsupportedProfile");
+        assert!(e.message.contains("measurement feedback"), "{}", e.message);
         let qtm = qws_core::catalog::target("quantinuum.sim.h2-1e").unwrap().1;
         let p = prepare(
             "qir.v1",
             "microsoft.quantum-results.v2",
-            qir,
+            FEEDBACK,
             doc.as_object().unwrap(),
             qtm,
             &BUDGET,
@@ -443,6 +767,254 @@ mod tests {
             p.memory_bytes,
             memory_for_qubits(2) + memory_for_output(p.output_bytes, BUDGET.max_output_bytes)
         );
+    }
+
+    fn run_doc(
+        input_format: &str,
+        output_format: &str,
+        input: &[u8],
+        doc: Value,
+        target_id: &str,
+    ) -> Result<Value, JobFailure> {
+        let t = qws_core::catalog::target(target_id).unwrap().1;
+        let p = prepare(
+            input_format,
+            output_format,
+            input,
+            doc.as_object().unwrap(),
+            t,
+            &BUDGET,
+        )?;
+        Ok(serde_json::from_slice(&run(p, &qws_sim::CancelToken::new())?).unwrap())
+    }
+
+    #[test]
+    fn syntax_checkers_validate_and_report_zeros() {
+        let bell = b"OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\nmeasure q -> c;\n";
+        for sc in ["quantinuum.sim.h2-1sc", "quantinuum.sim.h2-2sc"] {
+            let out = run_doc(
+                "honeywell.openqasm.v1",
+                "honeywell.quantum-results.v1",
+                bell,
+                json!({"inputParams": {"shots": 5}}),
+                sc,
+            )
+            .unwrap();
+            assert_eq!(out, json!({"c": ["00", "00", "00", "00", "00"]}), "{sc}");
+        }
+        // 50 qubits: more than qws can simulate, fine for the 56-qubit checker, which
+        // allocates nothing.
+        let wide = b"OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[50];\ncreg c[50];\nh q;\nmeasure q -> c;\n";
+        let out = run_doc(
+            "honeywell.openqasm.v1",
+            "honeywell.quantum-results.v1",
+            wide,
+            json!({"inputParams": {"shots": 2}}),
+            "quantinuum.sim.h2-1sc",
+        )
+        .unwrap();
+        assert_eq!(out["c"][1], json!("0".repeat(50)));
+        // Rejected as the real checker would: too wide, not OpenQASM 2, unknown gate.
+        let too_wide = b"OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[57];\n";
+        let v3 = b"OPENQASM 3.0;\ninclude \"stdgates.inc\";\nqubit[1] q;\n";
+        let bad_gate = b"OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[1];\nfoo q[0];\n";
+        for (prog, want) in [
+            (&too_wide[..], "57 qubits"),
+            (&v3[..], "OpenQASM 2.0"),
+            (&bad_gate[..], "foo"),
+        ] {
+            let e = run_doc(
+                "honeywell.openqasm.v1",
+                "honeywell.quantum-results.v1",
+                prog,
+                json!({}),
+                "quantinuum.sim.h2-2sc",
+            )
+            .unwrap_err();
+            assert_eq!(e.code, "InvalidInputData", "{want}");
+            assert!(e.message.contains(want), "{}", e.message);
+        }
+        // QIR, including a program with feedback: every result reads 0.
+        let out = run_doc(
+            "qir.v1",
+            "microsoft.quantum-results.v2",
+            FEEDBACK,
+            json!({"inputParams": {"entryPoint": "main", "shots": 3}}),
+            "quantinuum.sim.h2-1sc",
+        )
+        .unwrap();
+        assert_eq!(out["Results"][0]["Shots"], json!([[0], [0], [0]]));
+    }
+
+    #[test]
+    fn emulators_are_noisy_unless_switched_off_and_seeds_repeat() {
+        // 300 CX gates that cancel: ideal outcome 00, with H2-1's two-qubit error about 30%
+        // of shots go wrong.
+        let mut prog =
+            String::from("OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\n");
+        for _ in 0..300 {
+            prog.push_str("cx q[0],q[1];\n");
+        }
+        prog.push_str("measure q -> c;\n");
+        let run_with = |params: Value| {
+            run_doc(
+                "honeywell.openqasm.v1",
+                "honeywell.quantum-results.v1",
+                prog.as_bytes(),
+                json!({ "inputParams": params }),
+                "quantinuum.sim.h2-1e",
+            )
+            .unwrap()
+        };
+        let errors = |v: &Value| {
+            v["c"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| *s != "00")
+                .count()
+        };
+        let noisy = run_with(json!({"shots": 400, "seed": 7}));
+        let e = errors(&noisy);
+        assert!((40..=250).contains(&e), "{e} errors of 400");
+        assert_eq!(run_with(json!({"shots": 400, "seed": 7})), noisy);
+        let ideal = run_with(json!({"shots": 400, "error-model": false}));
+        assert_eq!(errors(&ideal), 0);
+        let quiet = run_with(
+            json!({"shots": 400, "seed": 7, "error-params": {"p2": 0.0, "p1": 0.0, "p_meas": 0.0}}),
+        );
+        assert_eq!(errors(&quiet), 0);
+        let bad = run_doc(
+            "honeywell.openqasm.v1",
+            "honeywell.quantum-results.v1",
+            prog.as_bytes(),
+            json!({"inputParams": {"error-params": {"p2": 3}}}),
+            "quantinuum.sim.h2-1e",
+        )
+        .unwrap_err();
+        assert_eq!(bad.code, "InvalidInputParams");
+    }
+
+    #[test]
+    fn ionq_noise_parameter_and_multi_circuit_jobs() {
+        let bell = br#"{"qubits":2,"circuit":[{"gate":"h","target":0},{"gate":"cnot","control":0,"target":1}]}"#;
+        let ideal = run_doc(
+            "ionq.circuit.v1",
+            "ionq.quantum-results.v1",
+            bell,
+            json!({"inputParams": {"shots": 10}}),
+            "ionq.simulator",
+        )
+        .unwrap();
+        assert_eq!(ideal["histogram"].as_object().unwrap().len(), 2);
+        let noisy = |seed: u64| {
+            run_doc(
+                "ionq.circuit.v1",
+                "ionq.quantum-results.v1",
+                bell,
+                json!({"inputParams": {"shots": 2000, "noise": {"model": "aria-1", "seed": seed}}}),
+                "ionq.simulator",
+            )
+            .unwrap()
+        };
+        let a = noisy(5);
+        assert_eq!(a, noisy(5));
+        let h = a["histogram"].as_object().unwrap();
+        // Shot-aware: frequencies of 2000 shots, so every value is a multiple of 1/2000.
+        for p in h.values() {
+            let k = p.as_f64().unwrap() * 2000.0;
+            assert!((k - k.round()).abs() < 1e-6, "{p}");
+        }
+        let e = run_doc(
+            "ionq.circuit.v1",
+            "ionq.quantum-results.v1",
+            bell,
+            json!({"inputParams": {"noise": {"model": "harmony"}}}),
+            "ionq.simulator",
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "InvalidInputParams");
+        assert!(e.message.contains("forte-1"), "{}", e.message);
+        // Two circuits: one distribution each, keyed by child id, in order.
+        let multi = br#"{"qubits":2,"circuits":[
+            {"name":"x","circuit":[{"gate":"x","targets":[0]}]},
+            {"name":"bell","circuit":[{"gate":"h","targets":[0]},{"gate":"cnot","control":0,"target":1}]}]}"#;
+        let out = run_doc(
+            "ionq.circuit.v1",
+            "ionq.quantum-results.v1",
+            multi,
+            json!({"inputParams": {"shots": 100}}),
+            "ionq.simulator",
+        )
+        .unwrap();
+        let children: Vec<(&String, &Value)> = out.as_object().unwrap().iter().collect();
+        assert_eq!(children.len(), 2);
+        assert!(uuid::Uuid::parse_str(children[0].0).is_ok());
+        assert_eq!(children[0].1, &json!({"1": 1.0}));
+        assert_eq!(children[1].1.as_object().unwrap().len(), 2);
+        // Multi-circuit results exist only as IonQ histograms.
+        let e = run_doc(
+            "ionq.circuit.v1",
+            "microsoft.quantum-results.v2",
+            multi,
+            json!({}),
+            "qws.simulator",
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "InvalidOutputDataFormat");
+    }
+
+    #[test]
+    fn quil_runs_on_rigetti_targets_with_substitutions() {
+        let quil = b"DECLARE ro BIT[2]\nDECLARE theta REAL[1]\nRX(theta[0]) 0\nCNOT 0 1\nMEASURE 0 ro[0]\nMEASURE 1 ro[1]\n";
+        let out = run_doc(
+            "rigetti.quil.v1",
+            "rigetti.quil-results.v1",
+            quil,
+            json!({"inputParams": {"shots": 3, "substitutions": {"theta": [[0.0], [std::f64::consts::PI]]}}}),
+            "rigetti.qpu.cepheus-1-108q",
+        )
+        .unwrap();
+        // Two runs of three shots: θ = 0 gives 00, θ = π gives 11.
+        assert_eq!(
+            out,
+            json!({"ro": [[0, 0], [0, 0], [0, 0], [1, 1], [1, 1], [1, 1]]})
+        );
+        let e = run_doc(
+            "rigetti.quil.v1",
+            "rigetti.quil-results.v1",
+            b"DECLARE ro BIT[1]\nLABEL @a\n",
+            json!({}),
+            "rigetti.sim.qvm",
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "InvalidInputData");
+        assert!(e.message.contains("LABEL"), "{}", e.message);
+    }
+
+    #[test]
+    fn qws_simulator_takes_an_explicit_noise_model() {
+        let one = b"OPENQASM 3.0;\ninclude \"stdgates.inc\";\nqubit[1] q;\nbit[1] c;\nc[0] = measure q[0];\n";
+        let out = run_doc(
+            "openqasm.v3",
+            "microsoft.quantum-results.v2",
+            one,
+            json!({"inputParams": {"shots": 1000, "seed": 3, "noise": {"readout": 1.0}}}),
+            "qws.simulator",
+        )
+        .unwrap();
+        // Readout error 1: every 0 is reported as 1.
+        assert_eq!(out["Results"][0]["Histogram"][0]["Count"], json!(1000));
+        assert_eq!(out["Results"][0]["Histogram"][0]["Outcome"], json!([1]));
+        let e = run_doc(
+            "openqasm.v3",
+            "microsoft.quantum-results.v2",
+            one,
+            json!({"inputParams": {"noise": {"readout": 2}}}),
+            "qws.simulator",
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "InvalidInputParams");
     }
 
     #[test]

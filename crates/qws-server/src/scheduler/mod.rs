@@ -47,7 +47,7 @@ pub fn widest_target_memory(max_output_bytes: u64) -> u64 {
     let widest = qws_core::catalog::PROVIDERS
         .iter()
         .flat_map(|p| p.targets.iter())
-        .map(|t| t.num_qubits as usize)
+        .map(|t| t.sim_qubits as usize)
         .max()
         .unwrap_or(0);
     exec::memory_for_qubits(widest)
@@ -79,11 +79,11 @@ pub fn warn_if_budget_narrows_targets(config: &SchedulerConfig) {
         .iter()
         .flat_map(|p| p.targets.iter())
     {
-        let need = exec::memory_for_qubits(t.num_qubits as usize);
+        let need = exec::memory_for_qubits(t.sim_qubits as usize);
         if need > config.memory_budget_bytes {
             tracing::warn!(
                 target_id = t.id,
-                qubits = t.num_qubits,
+                qubits = t.sim_qubits,
                 need_mib = need.div_ceil(MIB),
                 budget_mib = config.memory_budget_bytes / MIB,
                 "the memory budget is too small for this target's widest jobs"
@@ -910,7 +910,7 @@ mod tests {
             .flat_map(|p| p.targets.iter())
         {
             // The widest program the target accepts, with the most output a job may make.
-            let need = exec::memory_for_qubits(t.num_qubits as usize)
+            let need = exec::memory_for_qubits(t.sim_qubits as usize)
                 + exec::memory_for_output(u64::MAX, DEFAULT_MAX_OUTPUT_BYTES);
             assert!(
                 need.div_ceil(MIB) <= budget / MIB,

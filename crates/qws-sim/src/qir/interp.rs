@@ -8,6 +8,7 @@ use super::results::Rec;
 use super::text::{mask, sext};
 use crate::error::{Result, SimError};
 use crate::ir::GateOp;
+use crate::noise::NoiseModel;
 use crate::state::StateVector;
 use rand::Rng;
 
@@ -39,10 +40,22 @@ fn rt(loc: Loc, msg: impl std::fmt::Display) -> SimError {
     SimError::Invalid(format!("{msg} (at {loc})"))
 }
 
+/// How a shot treats its quantum operations.
+#[derive(Clone, Copy, Debug)]
+pub enum ShotMode<'n> {
+    /// Simulate on a statevector, with the noise model's errors when there is one.
+    Simulate(Option<&'n NoiseModel>),
+    /// Check and run the classical program but no quantum state: every measurement reads 0
+    /// (what a syntax checker reports). Needs no memory for qubits.
+    Zeros,
+}
+
 struct Shot<'a, 'm, R: Rng + ?Sized> {
     p: &'a Program<'m>,
     vals: Vec<Val>,
-    state: StateVector,
+    /// `None` in [`ShotMode::Zeros`].
+    state: Option<StateVector>,
+    noise: Option<&'a NoiseModel>,
     results: Vec<bool>,
     recs: Vec<Rec>,
     rng: &'a mut R,
@@ -54,13 +67,37 @@ pub fn run_shot<R: Rng + ?Sized>(
     rng: &mut R,
     budget: &mut Budget,
 ) -> Result<(Vec<Rec>, Vec<bool>)> {
+    run_shot_with(p, rng, budget, ShotMode::Simulate(None))
+}
+
+/// [`run_shot`] in the given mode.
+pub fn run_shot_with<R: Rng + ?Sized>(
+    p: &Program<'_>,
+    rng: &mut R,
+    budget: &mut Budget,
+    mode: ShotMode<'_>,
+) -> Result<(Vec<Rec>, Vec<bool>)> {
     let f = p.entry_fn();
-    // Never allocate past the budget, whatever the program declared or `prepare` concluded.
-    crate::run::check_qubits(p.num_qubits, &p.limits)?;
+    let (state, noise) = match mode {
+        ShotMode::Simulate(noise) => {
+            // Never allocate past the budget, whatever the program declared or `prepare`
+            // concluded.
+            crate::run::check_qubits(p.num_qubits, &p.limits)?;
+            let mut state = StateVector::try_new(p.num_qubits)?;
+            if let Some(m) = noise {
+                for q in 0..p.num_qubits {
+                    crate::noise::prepare(m, &mut state, q, rng);
+                }
+            }
+            (Some(state), noise)
+        }
+        ShotMode::Zeros => (None, None),
+    };
     let mut s = Shot {
         p,
         vals: vec![Val::Undef; f.num_values],
-        state: StateVector::try_new(p.num_qubits)?,
+        state,
+        noise,
         results: vec![false; p.num_results],
         recs: Vec::new(),
         rng,
@@ -435,22 +472,44 @@ impl<R: Rng + ?Sized> Shot<'_, '_, R> {
                     qs[..controls].to_vec(),
                     qs[controls..n].to_vec(),
                 );
-                self.state.apply(&op);
+                if let Some(state) = self.state.as_mut() {
+                    state.apply(&op);
+                    if let Some(m) = self.noise {
+                        crate::noise::after_gate(m, nq, &op, state, self.rng);
+                    }
+                }
                 Ok(None)
             }
             Intrinsic::Measure { reset } => {
                 let q = self.id(&args[0], "qubit", nq, loc)?;
                 let r = self.id(&args[1], "result", nr, loc)?;
-                let m = self.state.measure(q, self.rng);
-                self.results[r] = m;
-                if reset && m {
-                    self.state.apply(&GateOp::new(crate::ir::Gate::X, vec![q]));
+                let Some(state) = self.state.as_mut() else {
+                    self.results[r] = false;
+                    return Ok(None);
+                };
+                let m = state.measure(q, self.rng);
+                self.results[r] = match self.noise {
+                    Some(model) => crate::noise::readout(model, m, self.rng),
+                    None => m,
+                };
+                if reset {
+                    if m {
+                        state.apply(&GateOp::new(crate::ir::Gate::X, vec![q]));
+                    }
+                    if let Some(model) = self.noise {
+                        crate::noise::prepare(model, state, q, self.rng);
+                    }
                 }
                 Ok(None)
             }
             Intrinsic::Reset => {
                 let q = self.id(&args[0], "qubit", nq, loc)?;
-                self.state.reset(q, self.rng);
+                if let Some(state) = self.state.as_mut() {
+                    state.reset(q, self.rng);
+                    if let Some(model) = self.noise {
+                        crate::noise::prepare(model, state, q, self.rng);
+                    }
+                }
                 Ok(None)
             }
             Intrinsic::ReadResult => {

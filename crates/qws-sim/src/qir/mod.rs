@@ -178,6 +178,17 @@ pub fn run_qir_items(
     entry_points: &[Option<String>],
     opts: &QirRunOptions,
 ) -> Result<Value> {
+    run_qir_items_with(input, entry_points, opts, interp::ShotMode::Simulate(None))
+}
+
+/// [`run_qir_items`] in a given mode: with a noise model, or as a syntax checker (every
+/// measurement reads 0, no state is allocated; pass limits without a memory bound for that).
+pub fn run_qir_items_with(
+    input: &[u8],
+    entry_points: &[Option<String>],
+    opts: &QirRunOptions,
+    mode: interp::ShotMode<'_>,
+) -> Result<Value> {
     if opts.shots > opts.limits.max_shots {
         return Err(SimError::Limit(format!(
             "{} shots requested; at most {} are allowed",
@@ -198,7 +209,15 @@ pub fn run_qir_items(
     let mut output = OutputBudget::new(&opts.limits);
     for (i, ep) in entry_points.iter().enumerate() {
         let seed = opts.seed.map(|s| s.wrapping_add(i as u64));
-        let shots = run_entry_within(&module, ep.as_deref(), opts, seed, &mut budget, &mut output)?;
+        let shots = run_entry_mode(
+            &module,
+            ep.as_deref(),
+            opts,
+            seed,
+            &mut budget,
+            &mut output,
+            mode,
+        )?;
         results.push(results::results_element(&shots));
     }
     Ok(results::document(results))
@@ -252,21 +271,56 @@ pub fn run_entry_within(
     budget: &mut interp::Budget,
     output: &mut OutputBudget,
 ) -> Result<Vec<OutVal>> {
+    run_entry_mode(
+        module,
+        entry,
+        opts,
+        seed,
+        budget,
+        output,
+        interp::ShotMode::Simulate(None),
+    )
+}
+
+/// [`run_entry_within`] in a given mode.
+pub fn run_entry_mode(
+    module: &model::Module,
+    entry: Option<&str>,
+    opts: &QirRunOptions,
+    seed: Option<u64>,
+    budget: &mut interp::Budget,
+    output: &mut OutputBudget,
+    mode: interp::ShotMode<'_>,
+) -> Result<Vec<OutVal>> {
     let program = program::prepare(module, entry, &opts.limits)?;
     let mut out = Vec::with_capacity(opts.shots.min(1 << 20) as usize);
     if let Some(lowered) = lower::lower(&program) {
-        let run = crate::run::run(
-            &lowered.circuit,
-            &RunOptions {
-                shots: opts.shots,
-                seed,
-                fusion: true,
-                limits: opts.limits.clone(),
-                cancel: opts.cancel.clone(),
+        let run_opts = RunOptions {
+            shots: opts.shots,
+            seed,
+            fusion: true,
+            limits: opts.limits.clone(),
+            cancel: opts.cancel.clone(),
+        };
+        let run = match mode {
+            interp::ShotMode::Simulate(None) => crate::run::run(&lowered.circuit, &run_opts)?,
+            interp::ShotMode::Simulate(Some(m)) => {
+                crate::noise::run_noisy(&lowered.circuit, &run_opts, m)?
+            }
+            interp::ShotMode::Zeros => crate::run::RunOutput {
+                num_clbits: lowered.circuit.num_clbits,
+                shots: Vec::new(),
             },
-        )?;
+        };
+        let zeros = crate::run::ShotBits::zeros(lowered.circuit.num_clbits);
+        let shot_count = if matches!(mode, interp::ShotMode::Zeros) {
+            opts.shots as usize
+        } else {
+            run.shots.len()
+        };
         let mut recs = Vec::with_capacity(lowered.outputs.len());
-        for (i, bits) in run.shots.iter().enumerate() {
+        for i in 0..shot_count {
+            let bits = run.shots.get(i).unwrap_or(&zeros);
             if i.is_multiple_of(4096) {
                 crate::cancel::check(opts.cancel.as_ref())?;
             }
@@ -284,12 +338,30 @@ pub fn run_entry_within(
     };
     for _ in 0..opts.shots {
         crate::cancel::check(opts.cancel.as_ref())?;
-        let (recs, res) = interp::run_shot(&program, &mut rng, budget)?;
+        let (recs, res) = interp::run_shot_with(&program, &mut rng, budget, mode)?;
         let v = shot_value(&recs, program.num_results, |i| res[i])?;
         output.spend(&v)?;
         out.push(v);
     }
     Ok(out)
+}
+
+/// True when some entry point of the program uses measurement feedback or other control flow
+/// the Base profile lacks (branches, loops, reading a result): what decides whether a program
+/// runs on a Base-profile target, whatever its `qir_profiles` label says. A program that does not
+/// parse or prepare counts as straight-line here; running it reports the real error.
+pub fn needs_adaptive_profile(input: &[u8], entry_points: &[Option<String>]) -> bool {
+    let Ok(module) = parse_module(input, QirRunOptions::default().max_input_bytes) else {
+        return false;
+    };
+    let limits = Limits {
+        max_qubits: 63,
+        max_memory_bytes: u64::MAX,
+        ..Limits::default()
+    };
+    entry_points.iter().any(|ep| {
+        program::prepare(&module, ep.as_deref(), &limits).is_ok_and(|p| lower::lower(&p).is_none())
+    })
 }
 
 /// A shot's output; a program that records nothing reports all its results as an array.

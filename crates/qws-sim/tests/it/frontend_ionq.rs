@@ -256,7 +256,45 @@ fn limits_apply_before_allocation() {
 }
 
 #[test]
-fn multi_circuit_jobs_are_refused_clearly() {
+fn multi_circuit_jobs_parse_to_one_circuit_each() {
+    // The single-circuit parser still refuses them clearly.
     let e = parse(r#"{"qubits":1,"circuits":[{"circuit":[]}]}"#).unwrap_err();
     assert!(matches!(e, SimError::Unsupported(_)), "{e}");
+    let cs = qws_sim::ionq::parse_multi(
+        r#"{"qubits":3,"gateset":"qis","circuits":[
+            {"name":"a","circuit":[{"gate":"x","targets":[0]}]},
+            {"name":"b","qubits":2,"circuit":[{"gate":"h","targets":[1]}]}]}"#,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(cs.len(), 2);
+    assert_eq!((cs[0].num_qubits, cs[1].num_qubits), (3, 2));
+    // One circuit parses as a list of one.
+    let one = qws_sim::ionq::parse_multi(r#"{"qubits":1,"circuit":[]}"#, &Default::default());
+    assert_eq!(one.unwrap().len(), 1);
+    for (bad, want) in [
+        (r#"{"qubits":1,"circuits":[]}"#, "non-empty"),
+        (r#"{"qubits":1,"circuits":[1]}"#, "circuits[0]"),
+        (
+            r#"{"qubits":1,"circuits":[{"circuit":[{"gate":"nope","targets":[0]}]}]}"#,
+            "circuits[0]",
+        ),
+        (
+            r#"{"qubits":1,"circuit":[],"circuits":[{"circuit":[]}]}"#,
+            "not both",
+        ),
+    ] {
+        let e = qws_sim::ionq::parse_multi(bad, &Default::default()).unwrap_err();
+        assert!(e.to_string().contains(want), "{bad}: {e}");
+    }
+    // The gate limit counts every circuit together.
+    let limits = qws_sim::ionq::IonqLimits {
+        max_gates: 1,
+        ..Default::default()
+    };
+    let two = r#"{"qubits":1,"circuits":[{"circuit":[{"gate":"x","targets":[0]}]},{"circuit":[{"gate":"x","targets":[0]}]}]}"#;
+    assert!(matches!(
+        qws_sim::ionq::parse_multi(two, &limits),
+        Err(SimError::Limit(_))
+    ));
 }

@@ -242,6 +242,19 @@ fn qasm3_target(data: &[u8]) -> bool {
     }
 }
 
+fn quil_target(data: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return false;
+    };
+    let Ok(program) = qws_sim::quil::parse(text) else {
+        return false;
+    };
+    if let Ok(c) = program.circuit(&Default::default()) {
+        run_small(&c);
+    }
+    true
+}
+
 fn ionq_target(data: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(data) else {
         return false;
@@ -302,6 +315,12 @@ const IONQ_SEEDS: &[&str] = &[
     r#"{"qubits":2,"circuit":[{"gate":"rx","targets":[0],"rotation":1.5},{"gate":"pauliexp","targets":[0,1],"terms":["ZZ","XX"],"coefficients":[0.5,0.25],"time":1}]}"#,
 ];
 
+const QUIL_SEEDS: &[&str] = &[
+    "DECLARE ro BIT[2]\nH 0\nCNOT 0 1\nMEASURE 0 ro[0]\nMEASURE 1 ro[1]\n",
+    "DECLARE ro BIT[1]\nDECLARE theta REAL[2]\nRX(theta[0]*2 - pi/4) 3\nCONTROLLED DAGGER RZ(-theta[1]) 3 7\nCPHASE01(sin(0.5)^2) 7 3\nMEASURE 3 ro\nRESET\n",
+    "DEFGATE G(%a):\n    cos(%a), -i*sin(%a)\n    -i*sin(%a), cos(%a)\nDEFGATE P AS PERMUTATION:\n    0, 1, 3, 2\nDECLARE ro BIT[2]\nG(0.3) 0\nP 0 1\nXY(pi) 0 1; PSWAP(1.0) 1 0\nMEASURE 1 ro[1]\nPRAGMA INITIAL_REWIRING \"PARTIAL\"\n",
+];
+
 const QIR_TEXT_SEEDS: &[&str] = &[
     include_str!("data/bell.ll"),
     r#"define void @main() #0 {
@@ -349,6 +368,12 @@ fn fuzz_smoke_qasm3() {
 #[test]
 fn fuzz_smoke_ionq() {
     let n = fuzz("ionq", seeds(IONQ_SEEDS), ionq_target);
+    assert!(n > 0);
+}
+
+#[test]
+fn fuzz_smoke_quil() {
+    let n = fuzz("quil", seeds(QUIL_SEEDS), quil_target);
     assert!(n > 0);
 }
 

@@ -44,6 +44,7 @@ pub fn output_format_for(input_format: &str) -> &'static str {
     match input_format {
         "ionq.circuit.v1" => "ionq.quantum-results.v1",
         "honeywell.openqasm.v1" => "honeywell.quantum-results.v1",
+        "rigetti.quil.v1" => "rigetti.quil-results.v1",
         _ => "microsoft.quantum-results.v2",
     }
 }
