@@ -84,6 +84,22 @@ fn action_kind(action: &str) -> qws_core::rbac::ActionKind {
     }
 }
 
+/// ARM shows a subscription (`GET /subscriptions[/{id}]`) to anyone holding a role anywhere in
+/// it, so that a principal with access to one resource group or workspace can select the
+/// subscription (`az login`, `az account set`) and reach what it was given.
+fn reads_subscription_through_a_role_within(
+    access: &Access,
+    action: &str,
+    scope: &qws_core::rbac::Scope,
+) -> bool {
+    scope.kind() == qws_core::rbac::ScopeKind::Subscription
+        && action.eq_ignore_ascii_case(SUBSCRIPTION_READ)
+        && access.assignments.iter().any(|a| scope.contains(&a.scope))
+}
+
+/// Reading a subscription itself.
+const SUBSCRIPTION_READ: &str = "Microsoft.Resources/subscriptions/read";
+
 /// Decides whether `principal` may perform `action` (an ARM action string such as
 /// `Microsoft.Quantum/Workspaces/listKeys/action`) on `scope` (an ARM resource id): the
 /// bootstrap administrator may do everything; anyone else needs a role assignment at the
@@ -99,6 +115,9 @@ pub fn authorize(
     }
     if let Ok(parsed) = qws_core::rbac::Scope::parse(scope) {
         let access = &principal.access;
+        if reads_subscription_through_a_role_within(access, action, &parsed) {
+            return Ok(());
+        }
         let decision = qws_core::rbac::check(
             &access.assignments,
             &access.custom_roles,

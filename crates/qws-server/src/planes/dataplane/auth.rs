@@ -26,8 +26,21 @@ use zeroize::Zeroizing;
 
 /// Header carrying an access key.
 pub const API_KEY_HEADER: &str = "x-ms-quantum-api-key";
-/// RBAC data action required of token callers.
+/// RBAC data action required of token callers that change something.
 pub const JOBS_WRITE: &str = "Microsoft.Quantum/Workspaces/jobs/write";
+/// RBAC data action required of token callers that only read.
+pub const JOBS_READ: &str = "Microsoft.Quantum/Workspaces/jobs/read";
+
+/// The data action a data-plane request needs: reading (`GET`, `HEAD`) needs `jobs/read`, the
+/// rest (submitting, cancelling, sessions, storage SAS, uploads) `jobs/write`, which is how
+/// Azure splits *Quantum Workspace Data Reader* from *Data Contributor*.
+pub fn data_action(method: &axum::http::Method) -> &'static str {
+    if method == axum::http::Method::GET || method == axum::http::Method::HEAD {
+        JOBS_READ
+    } else {
+        JOBS_WRITE
+    }
+}
 /// Longest access key considered (real ones are 88 characters).
 pub const MAX_KEY_LEN: usize = 1024;
 
@@ -207,7 +220,8 @@ async fn verify(
     }
     let w = match id {
         Some(id) => {
-            authorize(&principal, JOBS_WRITE, &id.to_id()).map_err(NoCaller::Other)?;
+            authorize(&principal, data_action(&parts.method), &id.to_id())
+                .map_err(NoCaller::Other)?;
             state
                 .db(move |s| s.get_workspace(&id))
                 .await
