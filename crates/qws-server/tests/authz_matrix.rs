@@ -176,6 +176,11 @@ fn routes() -> Vec<Row> {
         row("DELETE", WS, Action("Microsoft.Quantum/Workspaces/delete"), Ws),
         row("POST", ws!("/listKeys"), Action("Microsoft.Quantum/Workspaces/listKeys/action"), Ws),
         row("POST", ws!("/regenerateKey"), Action("Microsoft.Quantum/Workspaces/regenerateKey/action"), Ws),
+        // qws's own: workspace access tokens
+        row("GET", ws!("/accessTokens"), Action("Microsoft.Quantum/Workspaces/accessTokens/read"), Ws),
+        row("GET", ws!("/accessTokens/{name}"), Action("Microsoft.Quantum/Workspaces/accessTokens/read"), Ws),
+        row("PUT", ws!("/accessTokens/{name}"), Action("Microsoft.Quantum/Workspaces/accessTokens/write"), Ws),
+        row("DELETE", ws!("/accessTokens/{name}"), Action("Microsoft.Quantum/Workspaces/accessTokens/delete"), Ws),
         row("POST", "/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{loc}/checkNameAvailability", Action("Microsoft.Quantum/locations/checkNameAvailability/action"), Location),
         row("GET", "/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{loc}/offerings", Action("Microsoft.Quantum/locations/offerings/read"), Location),
         row("GET", "/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{loc}/operationStatuses/{id}", Action("Microsoft.Quantum/locations/operationStatuses/read"), Ws),
@@ -500,6 +505,10 @@ fn request(w: &World, row: &Row) -> (Method, String, Option<Value>, bool) {
                 json!({"properties": {"roleName": format!("matrix {fresh}"), "type": "CustomRole",
                 "permissions": [{"actions": ["Microsoft.Quantum/Workspaces/read"]}], "assignableScopes": [scope]}}),
             )
+        }
+        ("PUT", p) if p.ends_with("/accessTokens/{name}") => {
+            Some(json!({"properties": {"access": "Read",
+            "expiresOn": qws_core::time_fmt::seconds_z(time::OffsetDateTime::now_utc() + time::Duration::hours(1))}}))
         }
         ("POST", p) if p.ends_with("/storage/sasUri") => Some(json!({"containerName": "matrix"})),
         ("PUT", p) if p.ends_with("/jobs/{id}") => Some(

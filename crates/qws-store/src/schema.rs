@@ -293,6 +293,22 @@ CREATE INDEX dp_items_q_status ON dp_items(workspace_uid, item_type, q_status, q
 CREATE INDEX dp_items_session ON dp_items(workspace_uid, session_id, created_at);
 CREATE INDEX dp_items_unindexed ON dp_items(q_indexed) WHERE q_indexed = 0;
 "#,
+    // Workspace access tokens (`access_tokens.rs`): only an HMAC fingerprint of each token.
+    r#"
+CREATE TABLE ws_access_tokens (
+    workspace_uid TEXT NOT NULL REFERENCES workspaces(uid) ON DELETE CASCADE,
+    name_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    access TEXT NOT NULL,
+    fingerprint BLOB NOT NULL UNIQUE,
+    hint TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    PRIMARY KEY (workspace_uid, name_key)
+);
+"#,
 ];
 
 /// Brings the database to the newest schema.

@@ -3,6 +3,7 @@
 //! azure-quantum sends. Every route requires a management bearer token and authorizes through
 //! [`crate::auth::authorize`].
 
+mod access_tokens;
 mod arm;
 mod catalog;
 mod graph;
@@ -55,6 +56,19 @@ pub fn router() -> Routes {
         .delete(WS, workspaces::delete_workspace)
         .post(&format!("{WS}/listKeys"), keys::list_keys)
         .post(&format!("{WS}/regenerateKey"), keys::regenerate_key)
+        .get(&format!("{WS}/accessTokens"), access_tokens::list_tokens)
+        .get(
+            &format!("{WS}/accessTokens/{{name}}"),
+            access_tokens::get_token,
+        )
+        .put(
+            &format!("{WS}/accessTokens/{{name}}"),
+            access_tokens::put_token,
+        )
+        .delete(
+            &format!("{WS}/accessTokens/{{name}}"),
+            access_tokens::delete_token,
+        )
         .post(&format!("{LOC}/checkNameAvailability"), catalog::check_name)
         .get(&format!("{LOC}/offerings"), catalog::offerings)
         .get(
@@ -180,6 +194,10 @@ pub(crate) mod actions {
     pub const GROUP_READ: &str = "Microsoft.Resources/subscriptions/resourceGroups/read";
     pub const GROUP_WRITE: &str = "Microsoft.Resources/subscriptions/resourceGroups/write";
     pub const GROUP_DELETE: &str = "Microsoft.Resources/subscriptions/resourceGroups/delete";
+    /// qws's own (workspace access tokens, beyond Azure).
+    pub const ACCESS_TOKENS_READ: &str = "Microsoft.Quantum/Workspaces/accessTokens/read";
+    pub const ACCESS_TOKENS_WRITE: &str = "Microsoft.Quantum/Workspaces/accessTokens/write";
+    pub const ACCESS_TOKENS_DELETE: &str = "Microsoft.Quantum/Workspaces/accessTokens/delete";
 
     /// Marker types for [`crate::paths::Authorized`].
     macro_rules! marker {
