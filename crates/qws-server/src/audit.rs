@@ -278,6 +278,8 @@ mod tests {
                 "disableKeys",
                 "listKeys",
                 "regenerateKey",
+                "Microsoft.Quantum/Workspaces/accessTokens/write",
+                "Microsoft.Quantum/Workspaces/accessTokens/delete",
                 "Microsoft.Authorization/roleAssignments/write",
                 "Microsoft.Authorization/roleAssignments/delete",
                 "Microsoft.Authorization/roleDefinitions/write",
