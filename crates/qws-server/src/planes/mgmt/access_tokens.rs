@@ -151,6 +151,15 @@ pub(super) async fn put_token(
     )?;
     let mut v = model(&scope, &meta);
     v["properties"]["token"] = Value::String(token.to_string());
+    // Ready to hand to a collaborator: azure-quantum's `Workspace.from_connection_string`.
+    let cs = qws_core::connection_string::ConnectionString {
+        subscription_id: path.0.subscription,
+        resource_group: path.0.resource_group.clone(),
+        workspace_name: path.0.workspace.clone(),
+        api_key: qws_core::ApiKey::from_presented(&token),
+        quantum_endpoint: state.urls.quantum_endpoint_for(&w.location),
+    };
+    v["properties"]["connectionString"] = Value::String(cs.to_secret_string());
     let mut resp = (StatusCode::CREATED, Json(v)).into_response();
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
