@@ -42,42 +42,34 @@ pub struct Access {
 
 impl Access {
     /// Reads the caller's current assignments (none are needed for the bootstrap
-    /// administrator).
-    pub async fn load(
-        state: &crate::state::AppState,
+    /// administrator): one indexed query per request, so a role change applies to the next one.
+    pub fn read(
+        store: &qws_store::Store,
         principal: &qws_store::Principal,
-    ) -> Result<Access, ApiError> {
+    ) -> Result<Access, qws_store::StoreError> {
         if principal.is_admin {
             return Ok(Access::default());
         }
-        let oid = principal.object_id.clone();
-        state
-            .db(move |s| {
-                let id = s.identity();
-                let assignments = id
-                    .role_assignments_assigned_to(&oid)
-                    .map_err(qws_store::StoreError::from)?;
-                let custom_roles = if assignments
-                    .iter()
-                    .any(|a| qws_core::rbac::builtin_role(&a.role_definition_id).is_none())
-                {
-                    id.custom_roles().map_err(qws_store::StoreError::from)?
-                } else {
-                    Vec::new()
-                };
-                Ok(Access {
-                    assignments,
-                    custom_roles,
-                })
-            })
-            .await
+        let (assignments, custom_roles) = store
+            .identity()
+            .access_of(&principal.object_id)
+            .map_err(qws_store::StoreError::from)?;
+        Ok(Access {
+            assignments,
+            custom_roles,
+        })
     }
 }
 
 /// Data actions (`Microsoft.Quantum/Workspaces/jobs/…`) are granted only by a role's
 /// `dataActions`; everything else is a control action.
 fn action_kind(action: &str) -> qws_core::rbac::ActionKind {
-    if action.to_ascii_lowercase().contains("/workspaces/jobs/") {
+    const DATA: &[u8] = b"/workspaces/jobs/";
+    let is_data = action
+        .as_bytes()
+        .windows(DATA.len())
+        .any(|w| w.eq_ignore_ascii_case(DATA));
+    if is_data {
         qws_core::rbac::ActionKind::Data
     } else {
         qws_core::rbac::ActionKind::Control

@@ -198,22 +198,30 @@ async fn verify(
         ));
     }
     let oid = claims.oid.clone();
-    let principal = if claims.is_user() {
-        let app = claims.appid.clone();
-        state.db(move |s| user_principal(s, &oid, &app)).await?
-    } else {
-        state.db(move |s| service_principal(s, &oid)).await?
-    };
-    let principal = principal.filter(|p| p.tenant_id == tenant);
-    match principal {
-        Some(principal) => {
-            let access = super::Access::load(state, &principal).await?;
-            Ok(AuthenticatedPrincipal {
-                principal,
-                claims,
-                access: std::sync::Arc::new(access),
-            })
-        }
+    let (is_user, app, tid) = (claims.is_user(), claims.appid.clone(), tenant.clone());
+    // The principal and what its roles grant, read in one trip to the database.
+    let found = state
+        .db(move |s| {
+            let principal = if is_user {
+                user_principal(s, &oid, &app)?
+            } else {
+                service_principal(s, &oid)?
+            };
+            match principal.filter(|p| p.tenant_id == tid) {
+                Some(p) => {
+                    let access = super::Access::read(s, &p)?;
+                    Ok(Some((p, access)))
+                }
+                None => Ok(None),
+            }
+        })
+        .await?;
+    match found {
+        Some((principal, access)) => Ok(AuthenticatedPrincipal {
+            principal,
+            claims,
+            access: std::sync::Arc::new(access),
+        }),
         None => Err(invalid()),
     }
 }
