@@ -36,13 +36,13 @@ pub const DATA_PLANE_AUDIENCES: &[&str] = &[
 /// [`qws_core::rbac::check`], which keeps only the assignments at or above the scope.
 #[derive(Debug, Default)]
 pub struct Access {
-    assignments: Vec<qws_core::rbac::RoleAssignment>,
-    custom_roles: Vec<qws_core::rbac::RoleDefinition>,
+    grants: std::sync::Arc<qws_store::identity::AccessGrants>,
 }
 
 impl Access {
-    /// Reads the caller's current assignments (none are needed for the bootstrap
-    /// administrator): one indexed query per request, so a role change applies to the next one.
+    /// The caller's current grants (none are needed for the bootstrap administrator), as of
+    /// this request: the store serves them from memory only while no assignment, membership or
+    /// role has changed since they were read, so a change applies to the next request.
     pub fn read(
         store: &qws_store::Store,
         principal: &qws_store::Principal,
@@ -50,14 +50,11 @@ impl Access {
         if principal.is_admin {
             return Ok(Access::default());
         }
-        let (assignments, custom_roles) = store
+        let grants = store
             .identity()
             .access_of(&principal.object_id)
             .map_err(qws_store::StoreError::from)?;
-        Ok(Access {
-            assignments,
-            custom_roles,
-        })
+        Ok(Access { grants })
     }
 }
 
@@ -86,7 +83,11 @@ fn reads_subscription_through_a_role_within(
 ) -> bool {
     scope.kind() == qws_core::rbac::ScopeKind::Subscription
         && action.eq_ignore_ascii_case(SUBSCRIPTION_READ)
-        && access.assignments.iter().any(|a| scope.contains(&a.scope))
+        && access
+            .grants
+            .assignments
+            .iter()
+            .any(|a| scope.contains(&a.scope))
 }
 
 /// Reading a subscription itself.
@@ -111,8 +112,8 @@ pub fn authorize(
             return Ok(());
         }
         let decision = qws_core::rbac::check(
-            &access.assignments,
-            &access.custom_roles,
+            &access.grants.assignments,
+            &access.grants.custom_roles,
             action,
             action_kind(action),
             &parsed,
