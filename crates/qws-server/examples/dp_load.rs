@@ -4,12 +4,18 @@
 //! dp_load <base-url> <workspace-path> <api-key> latency <jobs>
 //! dp_load <base-url> <workspace-path> <api-key> submit  <seconds> <concurrency>
 //! dp_load <base-url> <workspace-path> <api-key> get     <seconds> <concurrency>
+//! dp_load <base-url> <workspace-path> <api-key> mget    <seconds> <concurrency>
 //! ```
+//!
+//! `<api-key>` may be `bearer:<access token>` instead: the requests then carry that token (for
+//! the data plane's audience; for `mget`, the management audience), which is how
+//! `bench/rbac/run.sh` compares RBAC evaluation against the administrator, which skips it.
 //!
 //! * `latency`: sequential Bell jobs through the client's flow (sasUri, upload, PUT job, poll GET
 //!   every millisecond until Succeeded, ranged GET of the output); median and p99 in ms.
 //! * `submit`: concurrent submit flows (sasUri + upload + PUT) for a fixed time; jobs/s.
 //! * `get`: concurrent authenticated `GET job` of one finished job; requests/s.
+//! * `mget`: concurrent management `GET` of the workspace; requests/s.
 //!
 //! Every mode is bounded in time or count and only talks to the given (loopback) URL.
 
@@ -34,11 +40,31 @@ impl Ctx {
         format!("{}{p}?api-version={DV}", self.base)
     }
 
+    /// The request with the caller's credential: an access key or a bearer token.
+    fn auth(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.key.strip_prefix("bearer:") {
+            Some(token) => rb.bearer_auth(token),
+            None => rb.header("x-ms-quantum-api-key", &self.key),
+        }
+    }
+
+    async fn mget(&self) -> Result<(), String> {
+        let url = format!("{}?api-version=2023-11-13-preview", self.base);
+        let r = self
+            .auth(self.http.get(url))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if r.status() != 200 {
+            return Err(format!("GET workspace: {}", r.status()));
+        }
+        r.bytes().await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
     async fn submit(&self, id: &str) -> Result<(), String> {
         let r = self
-            .http
-            .post(self.url("/storage/sasUri"))
-            .header("x-ms-quantum-api-key", &self.key)
+            .auth(self.http.post(self.url("/storage/sasUri")))
             .json(&json!({"containerName": format!("job-{id}")}))
             .send()
             .await
@@ -59,9 +85,7 @@ impl Ctx {
         }
         loop {
             let r = self
-                .http
-                .put(self.url(&format!("/jobs/{id}")))
-                .header("x-ms-quantum-api-key", &self.key)
+                .auth(self.http.put(self.url(&format!("/jobs/{id}"))))
                 .json(&json!({"containerUri": sas, "inputDataUri": format!("{cbase}/inputData"),
                     "inputDataFormat": "ionq.circuit.v1", "outputDataFormat": "ionq.quantum-results.v1",
                     "providerId": "ionq", "target": "ionq.simulator", "inputParams": {"shots": 100},
@@ -79,9 +103,7 @@ impl Ctx {
 
     async fn get(&self, id: &str) -> Result<Value, String> {
         let r = self
-            .http
-            .get(self.url(&format!("/jobs/{id}")))
-            .header("x-ms-quantum-api-key", &self.key)
+            .auth(self.http.get(self.url(&format!("/jobs/{id}"))))
             .send()
             .await
             .map_err(|e| e.to_string())?;
@@ -128,7 +150,7 @@ async fn run_for(
     ctx: Arc<Ctx>,
     secs: u64,
     conc: usize,
-    submit: bool,
+    mode: &'static str,
     get_id: String,
 ) -> (u64, u64) {
     let ok = Arc::new(AtomicU64::new(0));
@@ -140,11 +162,13 @@ async fn run_for(
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < end {
-                let r = if submit {
-                    ctx.submit(&format!("bench-{w}-{n}-{}", std::process::id()))
-                        .await
-                } else {
-                    ctx.get(&get_id).await.map(|_| ())
+                let r = match mode {
+                    "submit" => {
+                        ctx.submit(&format!("bench-{w}-{n}-{}", std::process::id()))
+                            .await
+                    }
+                    "mget" => ctx.mget().await,
+                    _ => ctx.get(&get_id).await.map(|_| ()),
                 };
                 match r {
                     Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
@@ -164,7 +188,7 @@ async fn run_for(
 async fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() < 6 {
-        eprintln!("usage: dp_load <base-url> <workspace-path> <api-key> latency <jobs> | submit <secs> <conc> | get <secs> <conc>");
+        eprintln!("usage: dp_load <base-url> <workspace-path> <api-key|bearer:TOKEN> latency <jobs> | submit <secs> <conc> | get <secs> <conc> | mget <secs> <conc>");
         std::process::exit(2);
     }
     let ctx = Arc::new(Ctx {
@@ -195,7 +219,7 @@ async fn main() {
                 pct(&ms, 0.99)
             );
         }
-        mode @ ("submit" | "get") => {
+        mode @ ("submit" | "get" | "mget") => {
             let conc: usize = a
                 .get(6)
                 .and_then(|c| c.parse().ok())
@@ -210,7 +234,12 @@ async fn main() {
                 String::new()
             };
             let t0 = Instant::now();
-            let (ok, err) = run_for(ctx.clone(), n.min(120), conc, mode == "submit", get_id).await;
+            let mode = match mode {
+                "submit" => "submit",
+                "mget" => "mget",
+                _ => "get",
+            };
+            let (ok, err) = run_for(ctx.clone(), n.min(120), conc, mode, get_id).await;
             let secs = t0.elapsed().as_secs_f64();
             println!(
                 "{mode}: concurrency={conc} seconds={secs:.1} ok={ok} errors={err} per_second={:.0}",

@@ -62,6 +62,10 @@ pub enum AuditAction {
     ListKeys,
     /// Access keys were regenerated, or the attempt was refused (`regenerateKey`).
     RegenerateKey,
+    /// A workspace access token was created (`Microsoft.Quantum/Workspaces/accessTokens/write`).
+    AccessTokenCreate,
+    /// A workspace access token was revoked (`Microsoft.Quantum/Workspaces/accessTokens/delete`).
+    AccessTokenRevoke,
     /// A role assignment was created or updated (`Microsoft.Authorization/roleAssignments/write`).
     RoleAssignmentWrite,
     /// A role assignment was deleted (`Microsoft.Authorization/roleAssignments/delete`).
@@ -102,7 +106,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action (for tests and documentation).
-    pub const ALL: [AuditAction; 31] = [
+    pub const ALL: [AuditAction; 33] = [
         AuditAction::Authenticate,
         AuditAction::DataPlaneAuthenticate,
         AuditAction::BlobAuthenticate,
@@ -116,6 +120,8 @@ impl AuditAction {
         AuditAction::DisableKeys,
         AuditAction::ListKeys,
         AuditAction::RegenerateKey,
+        AuditAction::AccessTokenCreate,
+        AuditAction::AccessTokenRevoke,
         AuditAction::RoleAssignmentWrite,
         AuditAction::RoleAssignmentDelete,
         AuditAction::RoleDefinitionWrite,
@@ -152,6 +158,8 @@ impl AuditAction {
             AuditAction::DisableKeys => "disableKeys",
             AuditAction::ListKeys => "listKeys",
             AuditAction::RegenerateKey => "regenerateKey",
+            AuditAction::AccessTokenCreate => "Microsoft.Quantum/Workspaces/accessTokens/write",
+            AuditAction::AccessTokenRevoke => "Microsoft.Quantum/Workspaces/accessTokens/delete",
             AuditAction::RoleAssignmentWrite => "Microsoft.Authorization/roleAssignments/write",
             AuditAction::RoleAssignmentDelete => "Microsoft.Authorization/roleAssignments/delete",
             AuditAction::RoleDefinitionWrite => "Microsoft.Authorization/roleDefinitions/write",
@@ -282,6 +290,8 @@ mod tests {
                 "disableKeys",
                 "listKeys",
                 "regenerateKey",
+                "Microsoft.Quantum/Workspaces/accessTokens/write",
+                "Microsoft.Quantum/Workspaces/accessTokens/delete",
                 "Microsoft.Authorization/roleAssignments/write",
                 "Microsoft.Authorization/roleAssignments/delete",
                 "Microsoft.Authorization/roleDefinitions/write",

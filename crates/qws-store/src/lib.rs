@@ -9,6 +9,7 @@
 //!
 //! All methods are synchronous and short; async callers run them on a blocking thread.
 
+pub mod access_tokens;
 pub mod blobs;
 pub mod crypto;
 pub mod identity;

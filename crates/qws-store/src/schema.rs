@@ -322,6 +322,22 @@ CREATE TABLE deployments (
 );
 ALTER TABLE workspaces ADD COLUMN deleting_op TEXT;
 "#,
+    // Workspace access tokens (`access_tokens.rs`): only an HMAC fingerprint of each token.
+    r#"
+CREATE TABLE ws_access_tokens (
+    workspace_uid TEXT NOT NULL REFERENCES workspaces(uid) ON DELETE CASCADE,
+    name_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    access TEXT NOT NULL,
+    fingerprint BLOB NOT NULL UNIQUE,
+    hint TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    PRIMARY KEY (workspace_uid, name_key)
+);
+"#,
 ];
 
 /// Brings the database to the newest schema.

@@ -241,6 +241,10 @@ pub struct OperationRecord {
 pub struct Store {
     conn: Mutex<Connection>,
     crypto: Crypto,
+    /// Bumped (by SQLite's update hook on `conn`) on every change to an identity table, so
+    /// cached access decisions know when they are stale; see [`crate::identity::AccessCache`].
+    pub(crate) identity_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pub(crate) access_cache: crate::identity::AccessCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -295,9 +299,22 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         crate::schema::migrate(&mut conn)?;
+        let generation = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let bump = generation.clone();
+        // Every row written to an identity table through this connection (the only one that
+        // writes them) moves the generation on, whichever code path wrote it.
+        conn.update_hook(Some(
+            move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| {
+                if table.starts_with("id_") {
+                    bump.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            },
+        ));
         let store = Store {
             conn: Mutex::new(conn),
             crypto,
+            identity_generation: generation,
+            access_cache: Default::default(),
         };
         match store.get_meta(MASTER_CHECK)? {
             Some(sealed) => {

@@ -1,10 +1,11 @@
 //! Azure's built-in roles that qws implements, with their real ids and permissions (the ids are
 //! the same in every tenant, so scripts and templates that name them by id work unchanged).
 //!
-//! Not included, because their definitions could not be confirmed from a public source when this
-//! was written: *Quantum Workspace Data Reader* (id unknown) and *Quantum Workspace Owner*
-//! (id `30b3bcf2-670a-4bdc-8669-7e0ae0c0dfda` per the `az quantum` extension, permissions unknown).
-//! Guessing either would grant or refuse the wrong things; add them here once confirmed.
+//! Two roles Azure names but whose definitions (ids and permission lists) are not published
+//! anywhere public yet, *Quantum Workspace Data Reader* and *Quantum Workspace Owner*, are
+//! defined here as Azure describes them in words, with ids of qws's own: name-based (version 5)
+//! UUIDs under [`QWS_ROLE_NAMESPACE`], so they are the same in every installation and can never
+//! collide with one of Azure's (random, version 4) ids. Replace them once Azure publishes its own.
 
 use super::role::{Permission, RoleDefinition, RoleType};
 use std::sync::OnceLock;
@@ -19,6 +20,13 @@ pub const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 pub const USER_ACCESS_ADMINISTRATOR: &str = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9";
 /// Quantum Workspace Data Contributor.
 pub const QUANTUM_WORKSPACE_DATA_CONTRIBUTOR: &str = "c1410b24-3e69-4857-8f86-4d0a2e603250";
+/// Quantum Workspace Data Reader (qws's id, see the module documentation).
+pub const QUANTUM_WORKSPACE_DATA_READER: &str = "ca381ccc-ae04-55c8-a026-3107d4b77412";
+/// Quantum Workspace Owner (qws's id, see the module documentation).
+pub const QUANTUM_WORKSPACE_OWNER: &str = "6e0976fb-aad1-5c32-9209-82389c85ab43";
+/// The namespace of qws's own role ids: each is the version-5 UUID of the role's name in it
+/// (itself the version-5 UUID of `https://github.com/qws/roles` in the URL namespace).
+pub const QWS_ROLE_NAMESPACE: &str = "f8576e92-1c9f-5469-907d-81bf9bdee521";
 /// Storage Account Contributor.
 pub const STORAGE_ACCOUNT_CONTRIBUTOR: &str = "17d1049b-9a84-46fb-8f53-869881c3d3ab";
 /// Storage Blob Data Contributor.
@@ -95,6 +103,36 @@ const SPECS: &[Spec] = &[
             "Microsoft.Quantum/Workspaces/jobs/read",
             "Microsoft.Quantum/Workspaces/jobs/write",
         ],
+    },
+    Spec {
+        id: QUANTUM_WORKSPACE_DATA_READER,
+        name: "Quantum Workspace Data Reader",
+        description: "Read jobs, their results and other Workspace data, and the workspace itself. Defined by qws until Azure publishes this role's definition.",
+        actions: &[
+            "Microsoft.Authorization/*/read",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            "Microsoft.Quantum/Workspaces/read",
+            "Microsoft.Quantum/locations/offerings/read",
+        ],
+        not_actions: &[],
+        data_actions: &["Microsoft.Quantum/Workspaces/jobs/read"],
+    },
+    Spec {
+        id: QUANTUM_WORKSPACE_OWNER,
+        name: "Quantum Workspace Owner",
+        description: "Manage the workspace, its access keys and its jobs, and grant access to it. Defined by qws until Azure publishes this role's definition.",
+        actions: &[
+            "Microsoft.Authorization/*/read",
+            "Microsoft.Authorization/roleAssignments/write",
+            "Microsoft.Authorization/roleAssignments/delete",
+            "Microsoft.Insights/alertRules/*",
+            "Microsoft.Resources/deployments/*",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            "Microsoft.Quantum/Workspaces/*",
+            "Microsoft.Quantum/locations/offerings/read",
+        ],
+        not_actions: &[],
+        data_actions: &["Microsoft.Quantum/Workspaces/jobs/*"],
     },
     Spec {
         id: STORAGE_ACCOUNT_CONTRIBUTOR,
@@ -213,6 +251,75 @@ mod tests {
             "Quantum Workspace Data Contributor"
         );
         assert!(builtin_role("00000000-0000-0000-0000-000000000000").is_none());
+    }
+
+    #[test]
+    fn qws_own_ids_are_name_based_and_cannot_be_azures() {
+        // Derived once (uuid5(uuid5(URL, "https://github.com/qws/roles"), name)); a version-5
+        // UUID is never one Azure assigned.
+        for (id, name) in [
+            (
+                QUANTUM_WORKSPACE_DATA_READER,
+                "Quantum Workspace Data Reader",
+            ),
+            (QUANTUM_WORKSPACE_OWNER, "Quantum Workspace Owner"),
+        ] {
+            assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 5);
+            assert_eq!(builtin_role_by_name(name).unwrap().id, id);
+        }
+        assert_eq!(
+            uuid::Uuid::parse_str(QWS_ROLE_NAMESPACE)
+                .unwrap()
+                .get_version_num(),
+            5
+        );
+    }
+
+    #[test]
+    fn the_quantum_roles_grant_what_azure_describes() {
+        use crate::rbac::ActionKind::{Control, Data};
+        let allows = |id: &str, action: &str, kind| builtin_role(id).unwrap().allows(action, kind);
+        let (reader, owner) = (QUANTUM_WORKSPACE_DATA_READER, QUANTUM_WORKSPACE_OWNER);
+        assert!(allows(reader, "Microsoft.Quantum/Workspaces/read", Control));
+        assert!(allows(
+            reader,
+            "Microsoft.Quantum/Workspaces/jobs/read",
+            Data
+        ));
+        assert!(!allows(
+            reader,
+            "Microsoft.Quantum/Workspaces/jobs/write",
+            Data
+        ));
+        assert!(!allows(
+            reader,
+            "Microsoft.Quantum/Workspaces/listKeys/action",
+            Control
+        ));
+        for a in [
+            "Microsoft.Quantum/Workspaces/write",
+            "Microsoft.Quantum/Workspaces/delete",
+            "Microsoft.Quantum/Workspaces/listKeys/action",
+            "Microsoft.Quantum/Workspaces/regenerateKey/action",
+            "Microsoft.Authorization/roleAssignments/write",
+        ] {
+            assert!(allows(owner, a, Control), "{a}");
+        }
+        assert!(allows(
+            owner,
+            "Microsoft.Quantum/Workspaces/jobs/write",
+            Data
+        ));
+        assert!(!allows(
+            owner,
+            "Microsoft.Authorization/roleDefinitions/write",
+            Control
+        ));
+        assert!(!allows(
+            owner,
+            "Microsoft.Resources/subscriptions/resourceGroups/write",
+            Control
+        ));
     }
 
     #[test]

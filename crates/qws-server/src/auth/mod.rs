@@ -36,53 +36,62 @@ pub const DATA_PLANE_AUDIENCES: &[&str] = &[
 /// [`qws_core::rbac::check`], which keeps only the assignments at or above the scope.
 #[derive(Debug, Default)]
 pub struct Access {
-    assignments: Vec<qws_core::rbac::RoleAssignment>,
-    custom_roles: Vec<qws_core::rbac::RoleDefinition>,
+    grants: std::sync::Arc<qws_store::identity::AccessGrants>,
 }
 
 impl Access {
-    /// Reads the caller's current assignments (none are needed for the bootstrap
-    /// administrator).
-    pub async fn load(
-        state: &crate::state::AppState,
+    /// The caller's current grants (none are needed for the bootstrap administrator), as of
+    /// this request: the store serves them from memory only while no assignment, membership or
+    /// role has changed since they were read, so a change applies to the next request.
+    pub fn read(
+        store: &qws_store::Store,
         principal: &qws_store::Principal,
-    ) -> Result<Access, ApiError> {
+    ) -> Result<Access, qws_store::StoreError> {
         if principal.is_admin {
             return Ok(Access::default());
         }
-        let oid = principal.object_id.clone();
-        state
-            .db(move |s| {
-                let id = s.identity();
-                let assignments = id
-                    .role_assignments_assigned_to(&oid)
-                    .map_err(qws_store::StoreError::from)?;
-                let custom_roles = if assignments
-                    .iter()
-                    .any(|a| qws_core::rbac::builtin_role(&a.role_definition_id).is_none())
-                {
-                    id.custom_roles().map_err(qws_store::StoreError::from)?
-                } else {
-                    Vec::new()
-                };
-                Ok(Access {
-                    assignments,
-                    custom_roles,
-                })
-            })
-            .await
+        let grants = store
+            .identity()
+            .access_of(&principal.object_id)
+            .map_err(qws_store::StoreError::from)?;
+        Ok(Access { grants })
     }
 }
 
 /// Data actions (`Microsoft.Quantum/Workspaces/jobs/…`) are granted only by a role's
 /// `dataActions`; everything else is a control action.
 fn action_kind(action: &str) -> qws_core::rbac::ActionKind {
-    if action.to_ascii_lowercase().contains("/workspaces/jobs/") {
+    const DATA: &[u8] = b"/workspaces/jobs/";
+    let is_data = action
+        .as_bytes()
+        .windows(DATA.len())
+        .any(|w| w.eq_ignore_ascii_case(DATA));
+    if is_data {
         qws_core::rbac::ActionKind::Data
     } else {
         qws_core::rbac::ActionKind::Control
     }
 }
+
+/// ARM shows a subscription (`GET /subscriptions[/{id}]`) to anyone holding a role anywhere in
+/// it, so that a principal with access to one resource group or workspace can select the
+/// subscription (`az login`, `az account set`) and reach what it was given.
+fn reads_subscription_through_a_role_within(
+    access: &Access,
+    action: &str,
+    scope: &qws_core::rbac::Scope,
+) -> bool {
+    scope.kind() == qws_core::rbac::ScopeKind::Subscription
+        && action.eq_ignore_ascii_case(SUBSCRIPTION_READ)
+        && access
+            .grants
+            .assignments
+            .iter()
+            .any(|a| scope.contains(&a.scope))
+}
+
+/// Reading a subscription itself.
+const SUBSCRIPTION_READ: &str = "Microsoft.Resources/subscriptions/read";
 
 /// Decides whether `principal` may perform `action` (an ARM action string such as
 /// `Microsoft.Quantum/Workspaces/listKeys/action`) on `scope` (an ARM resource id): the
@@ -99,9 +108,12 @@ pub fn authorize(
     }
     if let Ok(parsed) = qws_core::rbac::Scope::parse(scope) {
         let access = &principal.access;
+        if reads_subscription_through_a_role_within(access, action, &parsed) {
+            return Ok(());
+        }
         let decision = qws_core::rbac::check(
-            &access.assignments,
-            &access.custom_roles,
+            &access.grants.assignments,
+            &access.grants.custom_roles,
             action,
             action_kind(action),
             &parsed,

@@ -202,24 +202,52 @@ async fn verify(
         ));
     }
     let oid = claims.oid.clone();
-    let principal = if claims.is_user() {
-        let app = claims.appid.clone();
-        state.db(move |s| user_principal(s, &oid, &app)).await?
-    } else {
-        state.db(move |s| s.principal_by_object_id(&oid)).await?
-    };
-    let principal = principal.filter(|p| p.tenant_id == tenant);
-    match principal {
-        Some(principal) => {
-            let access = super::Access::load(state, &principal).await?;
-            Ok(AuthenticatedPrincipal {
-                principal,
-                claims,
-                access: std::sync::Arc::new(access),
-            })
-        }
+    let (is_user, app, tid) = (claims.is_user(), claims.appid.clone(), tenant.clone());
+    // The principal and what its roles grant, read in one trip to the database.
+    let found = state
+        .db(move |s| {
+            let principal = if is_user {
+                user_principal(s, &oid, &app)?
+            } else {
+                service_principal(s, &oid)?
+            };
+            match principal.filter(|p| p.tenant_id == tid) {
+                Some(p) => {
+                    let access = super::Access::read(s, &p)?;
+                    Ok(Some((p, access)))
+                }
+                None => Ok(None),
+            }
+        })
+        .await?;
+    match found {
+        Some((principal, access)) => Ok(AuthenticatedPrincipal {
+            principal,
+            claims,
+            access: std::sync::Arc::new(access),
+        }),
         None => Err(invalid()),
     }
+}
+
+/// The principal of an application's token, while it is enabled. Disabling (like deleting)
+/// takes effect on the next request rather than when the token expires, as Entra's continuous
+/// access evaluation does for Azure Resource Manager: the principal is read per request anyway.
+fn service_principal(
+    store: &qws_store::Store,
+    oid: &str,
+) -> Result<Option<Principal>, qws_store::StoreError> {
+    let sp = store
+        .identity()
+        .service_principal(oid)
+        .map_err(qws_store::StoreError::from)?;
+    Ok(sp.filter(|sp| sp.enabled).map(|sp| Principal {
+        client_id: sp.app_id,
+        object_id: sp.object_id,
+        tenant_id: sp.tenant_id,
+        display_name: sp.display_name,
+        is_admin: sp.is_bootstrap_admin,
+    }))
 }
 
 /// The principal of a user's token: the user, signed in through `app`. Never the administrator:
@@ -232,7 +260,8 @@ fn user_principal(
     let user = store
         .identity()
         .user(oid)
-        .map_err(qws_store::StoreError::from)?;
+        .map_err(qws_store::StoreError::from)?
+        .filter(|u| u.enabled);
     Ok(user.map(|u| Principal {
         client_id: app.to_string(),
         object_id: u.object_id,

@@ -23,12 +23,12 @@ use crate::auth::{authorize, AuthenticatedPrincipal};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{ArmJson, MAX_MGMT_BODY};
 use crate::http::conn::ConnInfo;
+use crate::routes::table::Routes;
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use qws_core::rbac::{actions, PrincipalType, RoleAssignment, RoleDefinition, Scope, ScopeKind};
 use qws_store::identity::{AssignmentRequest, IdentityError};
 use qws_store::Store;
@@ -49,35 +49,35 @@ const SCOPES: &[&str] = &[
 ];
 
 /// The `Microsoft.Authorization` routes.
-pub fn router() -> Router<AppState> {
-    let mut r = Router::new();
+pub fn router() -> Routes {
+    let mut r = Routes::new();
     for scope in SCOPES {
+        let one = format!("{scope}{PROVIDER}{ASSIGNMENTS}/{{assignment}}");
         r = r
-            .route(
-                &format!("{scope}{PROVIDER}{ASSIGNMENTS}"),
-                get(list_assignments),
-            )
-            .route(
-                &format!("{scope}{PROVIDER}{ASSIGNMENTS}/{{assignment}}"),
-                get(get_assignment)
-                    .put(put_assignment)
-                    .delete(delete_assignment),
-            );
+            .get(&format!("{scope}{PROVIDER}{ASSIGNMENTS}"), list_assignments)
+            .get(&one, get_assignment)
+            .put(&one, put_assignment)
+            .delete(&one, delete_assignment);
     }
     for scope in std::iter::once(&"").chain(SCOPES) {
+        let one = format!("{scope}{PROVIDER}{DEFINITIONS}/{{definition}}");
         r = r
-            .route(
-                &format!("{scope}{PROVIDER}{DEFINITIONS}"),
-                get(list_definitions),
-            )
-            .route(
-                &format!("{scope}{PROVIDER}{DEFINITIONS}/{{definition}}"),
-                get(get_definition)
-                    .put(put_definition)
-                    .delete(delete_definition),
-            );
+            .get(&format!("{scope}{PROVIDER}{DEFINITIONS}"), list_definitions)
+            .get(&one, get_definition)
+            .put(&one, put_definition)
+            .delete(&one, delete_definition);
     }
-    r.layer(DefaultBodyLimit::max(MAX_MGMT_BODY))
+    r.map_router(|r| r.layer(DefaultBodyLimit::max(MAX_MGMT_BODY)))
+}
+
+/// Reading role definitions: at the tenant root they are the same for everyone (built-in roles
+/// and the custom roles assignable there), so every signed-in principal may read them, as on
+/// Azure; at a subscription or below it is `roleDefinitions/read` there.
+fn authorize_definitions_read(principal: &AuthenticatedPrincipal, scope: &Scope) -> ApiResult<()> {
+    if scope.kind() == ScopeKind::Root {
+        return Ok(());
+    }
+    authorize(principal, actions::ROLE_DEFINITIONS_READ, scope.as_str())
 }
 
 // ---- request path -----------------------------------------------------------------------------
@@ -643,7 +643,7 @@ async fn list_definitions(
         None => Filter::default(),
     };
     require_scope(&state, &t.scope).await?;
-    authorize(&principal, actions::ROLE_DEFINITIONS_READ, t.scope.as_str())?;
+    authorize_definitions_read(&principal, &t.scope)?;
     let tenant = state.ids.tenant_id.clone();
     let name = filter.role_name.clone();
     let all = identity(&state, move |s| {
@@ -675,7 +675,7 @@ async fn get_definition(
     let t = target(&uri)?;
     let id = definition_guid(&t)?;
     require_scope(&state, &t.scope).await?;
-    authorize(&principal, actions::ROLE_DEFINITIONS_READ, t.scope.as_str())?;
+    authorize_definitions_read(&principal, &t.scope)?;
     let tenant = state.ids.tenant_id.clone();
     let id2 = id.clone();
     let found = identity(&state, move |s| s.identity().role_definition(&id2))

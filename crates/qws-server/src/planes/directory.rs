@@ -26,12 +26,12 @@ use crate::auth::AuthenticatedPrincipal;
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{ArmJson, MAX_MGMT_BODY};
 use crate::http::conn::ConnInfo;
+use crate::routes::table::Routes;
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use qws_store::identity::{
     Group, GroupMember, IdentityError, NewSecret, NewUser, ObjectKind, SecretInfo,
     ServicePrincipal, User,
@@ -47,60 +47,90 @@ pub const PREFIX: &str = "/qws/directory";
 pub const DEFAULT_SECRET_LIFETIME_SECS: i64 = 365 * 24 * 3600;
 
 /// The directory routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            &format!("{PREFIX}/users"),
-            get(list_users).post(create_user),
+pub fn router() -> Routes {
+    let path = |p: &str| format!("{PREFIX}{p}");
+    Routes::new()
+        .get(&path("/users"), list_users)
+        .post(&path("/users"), create_user)
+        .get(&path("/users/{id}"), get_user)
+        .patch(&path("/users/{id}"), update_user)
+        .delete(&path("/users/{id}"), delete_user)
+        .get(&path("/servicePrincipals"), list_sps)
+        .post(&path("/servicePrincipals"), create_sp)
+        .get(&path("/servicePrincipals/{id}"), get_sp)
+        .patch(&path("/servicePrincipals/{id}"), update_sp)
+        .delete(&path("/servicePrincipals/{id}"), delete_sp)
+        .post(&path("/servicePrincipals/{id}/addPassword"), add_password)
+        .post(
+            &path("/servicePrincipals/{id}/resetPassword"),
+            reset_password,
         )
-        .route(
-            &format!("{PREFIX}/users/{{id}}"),
-            get(get_user).patch(update_user).delete(delete_user),
+        .post(
+            &path("/servicePrincipals/{id}/removePassword"),
+            remove_password,
         )
-        .route(
-            &format!("{PREFIX}/servicePrincipals"),
-            get(list_sps).post(create_sp),
-        )
-        .route(
-            &format!("{PREFIX}/servicePrincipals/{{id}}"),
-            get(get_sp).patch(update_sp).delete(delete_sp),
-        )
-        .route(
-            &format!("{PREFIX}/servicePrincipals/{{id}}/addPassword"),
-            post(add_password),
-        )
-        .route(
-            &format!("{PREFIX}/servicePrincipals/{{id}}/resetPassword"),
-            post(reset_password),
-        )
-        .route(
-            &format!("{PREFIX}/servicePrincipals/{{id}}/removePassword"),
-            post(remove_password),
-        )
-        .route(
-            &format!("{PREFIX}/groups"),
-            get(list_groups).post(create_group),
-        )
-        .route(
-            &format!("{PREFIX}/groups/{{id}}"),
-            get(get_group).delete(delete_group),
-        )
-        .route(
-            &format!("{PREFIX}/groups/{{id}}/members"),
-            get(list_members).post(add_member),
-        )
-        .route(
-            &format!("{PREFIX}/groups/{{id}}/members/{{member}}"),
-            delete(remove_member),
-        )
-        .layer(DefaultBodyLimit::max(MAX_MGMT_BODY))
+        .get(&path("/groups"), list_groups)
+        .post(&path("/groups"), create_group)
+        .get(&path("/groups/{id}"), get_group)
+        .delete(&path("/groups/{id}"), delete_group)
+        .get(&path("/groups/{id}/members"), list_members)
+        .post(&path("/groups/{id}/members"), add_member)
+        .delete(&path("/groups/{id}/members/{member}"), remove_member)
+        .map_router(|r| r.layer(DefaultBodyLimit::max(MAX_MGMT_BODY)))
 }
 
 // ---- plumbing ---------------------------------------------------------------------------------
 
 /// Directory administration is the administrator's until role-based enforcement covers it.
-fn require_admin(p: &AuthenticatedPrincipal, action: &str) -> ApiResult<()> {
-    if p.principal.is_admin {
+/// The action qws checks for a directory operation (`entra_action`, Entra's name, which the audit
+/// log keeps). The directory is tenant-wide, so the decision is made at the default
+/// subscription's scope, and the actions are qws's own under `Microsoft.Authorization`, where
+/// Azure's roles already say who manages access: reading needs
+/// [`DIRECTORY_READ`] (`*/read`: Reader and above), changing principals and groups needs
+/// [`DIRECTORY_WRITE`] / [`DIRECTORY_DELETE`], and secrets [`DIRECTORY_CREDENTIALS`] — Owner and
+/// User Access Administrator, never Contributor, whose `notActions` exclude
+/// `Microsoft.Authorization/*/Write` and `*/Delete`.
+fn directory_action(entra_action: &str) -> &'static str {
+    if entra_action.contains("/credentials/") {
+        DIRECTORY_CREDENTIALS
+    } else if entra_action.ends_with("/read") {
+        DIRECTORY_READ
+    } else if entra_action.ends_with("/delete") && !entra_action.contains("/members/") {
+        DIRECTORY_DELETE
+    } else {
+        DIRECTORY_WRITE
+    }
+}
+
+/// Reading users, service principals, groups and members.
+pub const DIRECTORY_READ: &str = "Microsoft.Authorization/directoryObjects/read";
+/// Creating and changing users, service principals, groups and memberships.
+pub const DIRECTORY_WRITE: &str = "Microsoft.Authorization/directoryObjects/write";
+/// Deleting users, service principals and groups.
+pub const DIRECTORY_DELETE: &str = "Microsoft.Authorization/directoryObjects/delete";
+/// Adding, resetting and removing service principals' secrets.
+pub const DIRECTORY_CREDENTIALS: &str =
+    "Microsoft.Authorization/servicePrincipals/credentials/write";
+
+/// Authorizes a directory operation through [`crate::auth::authorize`] (the bootstrap
+/// administrator may do everything).
+fn require_access(
+    state: &AppState,
+    p: &AuthenticatedPrincipal,
+    entra_action: &str,
+) -> ApiResult<()> {
+    let scope = format!("/subscriptions/{}", state.ids.subscription_id);
+    crate::auth::authorize(p, directory_action(entra_action), &scope)
+}
+
+/// The bootstrap administrator's account and secrets are its own: no one else may change them
+/// (an Owner of the subscription could otherwise take over the administrator, which holds more).
+fn protect_admin(
+    p: &AuthenticatedPrincipal,
+    sp: &ServicePrincipal,
+    entra_action: &str,
+) -> ApiResult<()> {
+    if !sp.is_bootstrap_admin || p.principal.is_admin {
         return Ok(());
     }
     Err(ApiError::new(
@@ -109,8 +139,8 @@ fn require_admin(p: &AuthenticatedPrincipal, action: &str) -> ApiResult<()> {
         qws_core::rbac::authorization_failed_message(
             &p.principal.client_id,
             &p.principal.object_id,
-            action,
-            PREFIX,
+            directory_action(entra_action),
+            &format!("{PREFIX}/servicePrincipals/{}", sp.object_id),
         ),
     ))
 }
@@ -216,7 +246,7 @@ async fn list_users(
     p: AuthenticatedPrincipal,
     State(state): State<AppState>,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&p, "Microsoft.Directory/users/read")?;
+    require_access(&state, &p, "Microsoft.Directory/users/read")?;
     let tenant = state.ids.tenant_id.clone();
     let users = run(&state, move |s| s.identity().list_users(&tenant)).await?;
     Ok(Json(
@@ -229,7 +259,7 @@ async fn get_user(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&p, "Microsoft.Directory/users/read")?;
+    require_access(&state, &p, "Microsoft.Directory/users/read")?;
     Ok(Json(user_json(&find_user(&state, &id).await?)))
 }
 
@@ -262,7 +292,7 @@ async fn create_user(
     conn: ConnInfo,
     ArmJson(body): ArmJson<UserCreate>,
 ) -> ApiResult<Response> {
-    require_admin(&p, "Microsoft.Directory/users/create")?;
+    require_access(&state, &p, "Microsoft.Directory/users/create")?;
     let tenant = state.ids.tenant_id.clone();
     let enabled = body.account_enabled.unwrap_or(true);
     let user = run(&state, move |s| {
@@ -305,7 +335,7 @@ async fn update_user(
     Path(id): Path<String>,
     ArmJson(body): ArmJson<UserUpdate>,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&p, "Microsoft.Directory/users/update")?;
+    require_access(&state, &p, "Microsoft.Directory/users/update")?;
     let user = find_user(&state, &id).await?;
     let oid = user.object_id.clone();
     let changed_password = body.password_profile.is_some();
@@ -344,7 +374,7 @@ async fn delete_user(
     conn: ConnInfo,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    require_admin(&p, "Microsoft.Directory/users/delete")?;
+    require_access(&state, &p, "Microsoft.Directory/users/delete")?;
     let user = find_user(&state, &id).await?;
     let oid = user.object_id.clone();
     run(&state, move |s| s.identity().delete_object(&oid)).await?;
@@ -408,7 +438,7 @@ async fn list_sps(
     p: AuthenticatedPrincipal,
     State(state): State<AppState>,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&p, "Microsoft.Directory/servicePrincipals/read")?;
+    require_access(&state, &p, "Microsoft.Directory/servicePrincipals/read")?;
     let tenant = state.ids.tenant_id.clone();
     let sps = run(&state, move |s| {
         let i = s.identity();
@@ -428,7 +458,7 @@ async fn get_sp(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&p, "Microsoft.Directory/servicePrincipals/read")?;
+    require_access(&state, &p, "Microsoft.Directory/servicePrincipals/read")?;
     let (sp, secrets) = find_sp(&state, &id).await?;
     Ok(Json(sp_json(&sp, &secrets)))
 }
@@ -445,7 +475,7 @@ async fn create_sp(
     conn: ConnInfo,
     ArmJson(body): ArmJson<SpCreate>,
 ) -> ApiResult<Response> {
-    require_admin(&p, "Microsoft.Directory/servicePrincipals/create")?;
+    require_access(&state, &p, "Microsoft.Directory/servicePrincipals/create")?;
     let tenant = state.ids.tenant_id.clone();
     let sp = run(&state, move |s| {
         s.identity()
@@ -476,8 +506,9 @@ async fn update_sp(
     Path(id): Path<String>,
     ArmJson(body): ArmJson<SpUpdate>,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&p, "Microsoft.Directory/servicePrincipals/update")?;
+    require_access(&state, &p, "Microsoft.Directory/servicePrincipals/update")?;
     let (sp, _) = find_sp(&state, &id).await?;
+    protect_admin(&p, &sp, "Microsoft.Directory/servicePrincipals/update")?;
     if sp.is_bootstrap_admin && body.account_enabled == Some(false) {
         return Err(ApiError::bad_request(
             "InvalidRequestContent",
@@ -513,7 +544,7 @@ async fn delete_sp(
     conn: ConnInfo,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    require_admin(&p, "Microsoft.Directory/servicePrincipals/delete")?;
+    require_access(&state, &p, "Microsoft.Directory/servicePrincipals/delete")?;
     let (sp, _) = find_sp(&state, &id).await?;
     if sp.is_bootstrap_admin {
         return Err(ApiError::bad_request(
@@ -577,8 +608,9 @@ async fn add_or_reset(
     replace_all: bool,
 ) -> ApiResult<Response> {
     let action = "Microsoft.Directory/servicePrincipals/credentials/update";
-    require_admin(&p, action)?;
+    require_access(&state, &p, action)?;
     let (sp, _) = find_sp(&state, &id).await?;
+    protect_admin(&p, &sp, action)?;
     if sp.is_bootstrap_admin && replace_all {
         return Err(ApiError::bad_request(
             "InvalidRequestContent",
@@ -646,8 +678,9 @@ async fn remove_password(
     ArmJson(body): ArmJson<RemovePassword>,
 ) -> ApiResult<StatusCode> {
     let action = "Microsoft.Directory/servicePrincipals/credentials/update";
-    require_admin(&p, action)?;
+    require_access(&state, &p, action)?;
     let (sp, _) = find_sp(&state, &id).await?;
+    protect_admin(&p, &sp, action)?;
     let (oid, key) = (sp.object_id.clone(), body.key_id.to_ascii_lowercase());
     let key2 = key.clone();
     let removed = run(&state, move |s| s.identity().remove_secret(&oid, &key2)).await?;
@@ -698,7 +731,7 @@ async fn list_groups(
     p: AuthenticatedPrincipal,
     State(state): State<AppState>,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&p, "Microsoft.Directory/groups/read")?;
+    require_access(&state, &p, "Microsoft.Directory/groups/read")?;
     let tenant = state.ids.tenant_id.clone();
     let groups = run(&state, move |s| s.identity().list_groups(&tenant)).await?;
     Ok(Json(
@@ -711,7 +744,7 @@ async fn get_group(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&p, "Microsoft.Directory/groups/read")?;
+    require_access(&state, &p, "Microsoft.Directory/groups/read")?;
     Ok(Json(group_json(&find_group(&state, &id).await?)))
 }
 
@@ -728,7 +761,7 @@ async fn create_group(
     conn: ConnInfo,
     ArmJson(body): ArmJson<GroupCreate>,
 ) -> ApiResult<Response> {
-    require_admin(&p, "Microsoft.Directory/groups/create")?;
+    require_access(&state, &p, "Microsoft.Directory/groups/create")?;
     let tenant = state.ids.tenant_id.clone();
     let g = run(&state, move |s| {
         s.identity()
@@ -751,7 +784,7 @@ async fn delete_group(
     conn: ConnInfo,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    require_admin(&p, "Microsoft.Directory/groups/delete")?;
+    require_access(&state, &p, "Microsoft.Directory/groups/delete")?;
     let g = find_group(&state, &id).await?;
     let oid = g.object_id.clone();
     run(&state, move |s| s.identity().delete_object(&oid)).await?;
@@ -770,7 +803,7 @@ async fn list_members(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&p, "Microsoft.Directory/groups/members/read")?;
+    require_access(&state, &p, "Microsoft.Directory/groups/members/read")?;
     let g = find_group(&state, &id).await?;
     let members = run(&state, move |s| s.identity().group_members(&g.object_id)).await?;
     Ok(Json(
@@ -793,7 +826,7 @@ async fn add_member(
     ArmJson(body): ArmJson<MemberRef>,
 ) -> ApiResult<StatusCode> {
     let action = "Microsoft.Directory/groups/members/update";
-    require_admin(&p, action)?;
+    require_access(&state, &p, action)?;
     let g = find_group(&state, &id).await?;
     // Graph's `@odata.id` reference ends with the member's object id.
     let member = body
@@ -829,7 +862,7 @@ async fn remove_member(
     Path((id, member)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let action = "Microsoft.Directory/groups/members/update";
-    require_admin(&p, action)?;
+    require_access(&state, &p, action)?;
     let g = find_group(&state, &id).await?;
     let (gid, mid) = (g.object_id.clone(), member.to_ascii_lowercase());
     let mid2 = mid.clone();

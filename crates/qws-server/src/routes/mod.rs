@@ -13,6 +13,7 @@
 //! `{"error": {...}}` shape).
 
 pub mod normalize;
+pub mod table;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -21,14 +22,26 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
+/// The routes that need an authenticated, authorized caller: everything but the token service
+/// (the identity plane, public by nature) and the blob service (SAS and shared keys).
+fn authorized_routes() -> table::Routes {
+    crate::planes::mgmt::router()
+        .merge(crate::planes::dataplane::router())
+        .merge(crate::planes::authorization::router())
+        .merge(crate::planes::directory::router())
+}
+
+/// Every method and path template of [`authorized_routes`], from the routes themselves: the
+/// authorization matrix test checks that each has a row.
+pub fn route_table() -> Vec<table::RouteDef> {
+    authorized_routes().defs().to_vec()
+}
+
 /// The complete application router.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(crate::planes::identity::router())
-        .merge(crate::planes::mgmt::router())
-        .merge(crate::planes::dataplane::router())
-        .merge(crate::planes::authorization::router())
-        .merge(crate::planes::directory::router())
+        .merge(authorized_routes().into_router())
         .merge(crate::planes::portal::router(state.clone()))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed_or_blob)

@@ -20,6 +20,7 @@ const TYPE_WORDS: &[&str] = &[
     "checkNameAvailability",
     "listKeys",
     "regenerateKey",
+    "accessTokens",
     "suiteOffers",
     "jobs",
     "sessions",

@@ -1,5 +1,6 @@
 //! The directory administration API (`/qws/directory/…`): users, service principals and their
-//! secrets, groups and members; admin-only, audited, secrets shown once.
+//! secrets, groups and members; authorized through RBAC at the subscription, audited, secrets
+//! shown once.
 
 use crate::common::*;
 use reqwest::Method;
@@ -170,7 +171,7 @@ async fn service_principal_secrets_sign_in_rotate_and_admin_only() {
     assert_eq!(shown["passwordCredentials"][0]["keyId"], first_key.as_str());
     assert!(!shown.to_string().contains(&secret));
 
-    // A principal that is not the administrator is refused.
+    // A principal without a role is refused.
     let v: Value = token_for(&t, &app, &secret).await.json().await.unwrap();
     let sp_token = v["access_token"].as_str().unwrap().to_string();
     let r = t
@@ -366,4 +367,140 @@ async fn groups_members_and_group_role_assignments() {
         .arm(Method::GET, &format!("/qws/directory/groups/{gid}"), None)
         .await;
     expect_error(r, 404, "ResourceNotFound").await;
+}
+
+/// A service principal with a secret and a management token, holding `role` (a built-in role
+/// id) at the default subscription.
+async fn principal_with_role(t: &TestServer, name: &str, role: &str) -> (String, String) {
+    let sp = ok_json(
+        t.arm(
+            Method::POST,
+            "/qws/directory/servicePrincipals",
+            Some(json!({"displayName": name})),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let (oid, app) = (
+        sp["id"].as_str().unwrap().to_string(),
+        sp["appId"].as_str().unwrap().to_string(),
+    );
+    let cred = ok_json(
+        t.arm(
+            Method::POST,
+            &format!("/qws/directory/servicePrincipals/{oid}/addPassword"),
+            Some(json!({"passwordCredential": {}})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let sub = t.sub();
+    let r = t
+        .arm(
+            Method::PUT,
+            &format!(
+                "/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
+                uuid::Uuid::new_v4()
+            ),
+            Some(json!({"properties": {
+                "roleDefinitionId": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}"),
+                "principalId": oid, "principalType": "ServicePrincipal"}})),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let v: Value = token_for(t, &app, cred["secretText"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    (oid, v["access_token"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn access_administrators_manage_the_directory_contributors_only_read_it() {
+    const UAA: &str = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9";
+    const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
+    const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+    let t = TestServer::start().await;
+    let (_, uaa) = principal_with_role(&t, "access admin", UAA).await;
+    let (_, contributor) = principal_with_role(&t, "contributor", CONTRIBUTOR).await;
+    let (_, owner) = principal_with_role(&t, "owner", OWNER).await;
+
+    // User Access Administrator: creates a service principal and gives it a secret.
+    let sp = ok_json(
+        t.arm_with(
+            &uaa,
+            Method::POST,
+            "/qws/directory/servicePrincipals",
+            Some(json!({"displayName": "ci"})),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let ci = sp["id"].as_str().unwrap().to_string();
+    let add = format!("/qws/directory/servicePrincipals/{ci}/addPassword");
+    let body = json!({"passwordCredential": {}});
+    let r = t
+        .arm_with(&uaa, Method::POST, &add, Some(body.clone()))
+        .await;
+    assert_eq!(r.status(), 200);
+
+    // Contributor: reads, but changes nothing, and learns no secret.
+    let r = t
+        .arm_with(
+            &contributor,
+            Method::GET,
+            "/qws/directory/servicePrincipals",
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = t
+        .arm_with(&contributor, Method::POST, &add, Some(body.clone()))
+        .await;
+    let e = expect_error(r, 403, "AuthorizationFailed").await;
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Microsoft.Authorization/servicePrincipals/credentials/write"));
+    let r = t
+        .arm_with(
+            &contributor,
+            Method::DELETE,
+            &format!("/qws/directory/servicePrincipals/{ci}"),
+            None,
+        )
+        .await;
+    expect_error(r, 403, "AuthorizationFailed").await;
+
+    // Even an Owner of the subscription cannot take over the bootstrap administrator.
+    let admin = t.b("clientId");
+    for (method, path, body) in [
+        (
+            Method::POST,
+            format!("/qws/directory/servicePrincipals/{admin}/addPassword"),
+            Some(body.clone()),
+        ),
+        (
+            Method::PATCH,
+            format!("/qws/directory/servicePrincipals/{admin}"),
+            Some(json!({"displayName": "mine now"})),
+        ),
+    ] {
+        let r = t.arm_with(&owner, method, &path, body).await;
+        expect_error(r, 403, "AuthorizationFailed").await;
+    }
+    // The Owner manages everyone else.
+    let r = t
+        .arm_with(
+            &owner,
+            Method::DELETE,
+            &format!("/qws/directory/servicePrincipals/{ci}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 204);
 }

@@ -357,3 +357,40 @@ fn insert_object(
 
 #[cfg(test)]
 mod tests;
+
+/// What a principal's roles grant: its assignments (own and its groups') and the custom roles
+/// they name.
+#[derive(Debug, Default)]
+pub struct AccessGrants {
+    /// The assignments, at every scope.
+    pub assignments: Vec<qws_core::rbac::RoleAssignment>,
+    /// The custom roles they name.
+    pub custom_roles: Vec<qws_core::rbac::RoleDefinition>,
+}
+
+/// Principals' [`AccessGrants`], each stamped with the identity generation it was read at and
+/// valid only while the generation is unchanged. Bounded: cleared when full.
+#[derive(Debug, Default)]
+pub struct AccessCache(
+    std::sync::Mutex<std::collections::HashMap<String, (u64, std::sync::Arc<AccessGrants>)>>,
+);
+
+/// Most principals cached at once.
+const ACCESS_CACHE_MAX: usize = 4096;
+
+impl AccessCache {
+    fn get(&self, principal: &str, generation: u64) -> Option<std::sync::Arc<AccessGrants>> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(principal)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, a)| a.clone())
+    }
+
+    fn put(&self, principal: String, generation: u64, grants: std::sync::Arc<AccessGrants>) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= ACCESS_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(principal, (generation, grants));
+    }
+}

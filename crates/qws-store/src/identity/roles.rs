@@ -5,7 +5,7 @@
 //! indexed `IN (…)` query, never a scan.
 
 use super::groups::group_ids_of;
-use super::{object_in, IdResult, Identity, IdentityError};
+use super::{object_in, AccessGrants, IdResult, Identity, IdentityError};
 use qws_core::rbac::{
     self, builtin_role, builtin_role_by_name, builtin_roles, ActionKind, Decision, Permission,
     PrincipalType, RoleAssignment, RoleDefinition, RoleType, Scope,
@@ -343,6 +343,80 @@ impl Identity<'_> {
         let ids = principal_and_groups(&conn, principal_id)?;
         let clause = format!("principal_id IN ({})", placeholders(1, ids.len()));
         assignments_where(&conn, &clause, ids)
+    }
+
+    /// What an access decision reads, per request: every assignment of the principal and of its
+    /// groups, at any scope, with the fields a decision needs (name, scope, role, principal;
+    /// description and timestamps left empty), and the custom roles they name.
+    ///
+    /// Served from [`AccessCache`] while no identity table has changed since it was read (the
+    /// generation is read under the connection's lock, before the rows, so a change racing with
+    /// the read makes the entry stale rather than wrong); otherwise one indexed query through a
+    /// cached statement, plus one more only when a custom role is named.
+    pub fn access_of(&self, principal_id: &str) -> IdResult<std::sync::Arc<AccessGrants>> {
+        let conn = self.conn();
+        let pid = principal_id.to_ascii_lowercase();
+        let generation = self
+            .store
+            .identity_generation
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if let Some(hit) = self.store.access_cache.get(&pid, generation) {
+            return Ok(hit);
+        }
+        let mut st = conn.prepare_cached(
+            "SELECT name, scope, role_definition_id, principal_id, principal_type FROM id_role_assignments
+             WHERE principal_id = ?1
+                OR principal_id IN (SELECT group_id FROM id_group_members WHERE member_id = ?1)",
+        )?;
+        let rows = st.query_map([&pid], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut assignments = Vec::new();
+        for row in rows {
+            let (name, scope, role, principal, ptype) = row?;
+            assignments.push(RoleAssignment {
+                name,
+                scope: Scope::parse(&scope).map_err(|e| {
+                    crate::store::StoreError::Corrupt(format!("assignment scope: {e}"))
+                })?,
+                role_definition_id: role,
+                principal_id: principal,
+                principal_type: PrincipalType::parse(&ptype).ok_or_else(|| {
+                    crate::store::StoreError::Corrupt(format!("principal type '{ptype}'"))
+                })?,
+                description: None,
+                created_on: 0,
+                updated_on: 0,
+                created_by: None,
+                updated_by: None,
+            });
+        }
+        drop(st);
+        let mut custom: Vec<String> = assignments
+            .iter()
+            .filter(|a| builtin_role(&a.role_definition_id).is_none())
+            .map(|a| a.role_definition_id.clone())
+            .collect();
+        let custom_roles = if custom.is_empty() {
+            Vec::new()
+        } else {
+            custom.sort();
+            custom.dedup();
+            let clause = format!("id IN ({})", placeholders(1, custom.len()));
+            custom_roles_where(&conn, &clause, custom)?
+        };
+        let grants = std::sync::Arc::new(AccessGrants {
+            assignments,
+            custom_roles,
+        });
+        self.store.access_cache.put(pid, generation, grants.clone());
+        Ok(grants)
     }
 
     /// The assignments that apply to the principal at `scope`: its own and its groups', at the

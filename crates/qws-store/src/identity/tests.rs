@@ -1286,3 +1286,37 @@ fn a_version_4_database_migrates_its_principals_and_workspace_identities() {
         .unwrap();
     assert_eq!(gone, None);
 }
+
+#[test]
+fn cached_access_is_served_until_an_identity_table_changes() {
+    let f = fx();
+    let alice = f.user("alice@qws.local");
+    let access = |f: &Fx| f.id().access_of(&alice.object_id).unwrap();
+    let first = access(&f);
+    assert!(first.assignments.is_empty());
+    // Nothing changed: the very same grants, from memory.
+    assert!(std::sync::Arc::ptr_eq(&first, &access(&f)));
+
+    // A new assignment is seen by the next read.
+    let a = f.assign(READER, &alice.object_id, &f.sub_scope());
+    let second = access(&f);
+    assert_eq!(second.assignments.len(), 1);
+    assert!(std::sync::Arc::ptr_eq(&second, &access(&f)));
+
+    // So are a group's assignment and the membership that brings it.
+    let g = f.id().create_group(TENANT, "team", None).unwrap();
+    f.assign(OWNER, &g.object_id, &f.rg_scope("rg"));
+    assert_eq!(access(&f).assignments.len(), 1);
+    f.id()
+        .add_group_member(&g.object_id, &alice.object_id)
+        .unwrap();
+    assert_eq!(access(&f).assignments.len(), 2);
+    f.id()
+        .remove_group_member(&g.object_id, &alice.object_id)
+        .unwrap();
+    assert_eq!(access(&f).assignments.len(), 1);
+
+    // And a deletion.
+    f.id().delete_role_assignment(&a.name).unwrap();
+    assert!(access(&f).assignments.is_empty());
+}

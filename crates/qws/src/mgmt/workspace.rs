@@ -1,4 +1,5 @@
-//! `qws workspace create|list|show|set|clear|update|delete` and `qws workspace keys list|regenerate`.
+//! `qws workspace create|list|show|set|clear|update|delete`, `qws workspace keys list|regenerate`
+//! and `qws workspace token create|list|revoke`.
 
 use anyhow::bail;
 use qws_client::arm::{KeyType, Provider, Workspace, WorkspaceProperties};
@@ -89,7 +90,78 @@ enum WorkspaceCommand {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Workspace access tokens: named, read-only or submit, expiring credentials (qws only).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
 }
+
+#[derive(clap::Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (and a connection string with it) once.
+    Create {
+        #[command(flatten)]
+        target: Target,
+        /// Token name (unique in the workspace).
+        #[arg(long)]
+        name: String,
+        /// `read` (jobs and results) or `submit` (also submit and cancel).
+        #[arg(long)]
+        access: String,
+        /// Lifetime: a number with s, m, h or d (e.g. 7d), at most a year.
+        #[arg(
+            long,
+            conflicts_with = "expires_on",
+            required_unless_present = "expires_on"
+        )]
+        expires_in: Option<String>,
+        /// Expiry as an RFC 3339 time, e.g. 2027-01-31T00:00:00Z.
+        #[arg(long)]
+        expires_on: Option<String>,
+    },
+    /// List tokens: name, access, expiry, creation and last use (never the tokens).
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Revoke a token; it stops working at once.
+    Revoke {
+        #[command(flatten)]
+        target: Target,
+        /// Token name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// `7d`, `12h`, `30m`, `90s` → seconds.
+fn parse_lifetime(s: &str) -> anyhow::Result<i64> {
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid --expires-in '{s}': expected e.g. 7d, 12h, 30m"))?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => bail!("invalid --expires-in '{s}': the unit is s, m, h or d"),
+    };
+    if n <= 0 {
+        bail!("invalid --expires-in '{s}': must be positive");
+    }
+    Ok(n.saturating_mul(unit))
+}
+
+fn tokens_path(r: &Resolved) -> String {
+    format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Quantum/workspaces/{}/accessTokens",
+        r.sub, r.group, r.workspace
+    )
+}
+
+const TOKENS_API: &str = "2023-11-13-preview";
 
 #[derive(clap::Subcommand)]
 enum KeysCommand {
@@ -254,6 +326,94 @@ pub async fn run(args: WorkspaceArgs) -> anyhow::Result<()> {
                 Ok(())
             }
         },
+        WorkspaceCommand::Token { command } => run_token(&session, out, command).await,
+    }
+}
+
+async fn run_token(
+    session: &Session,
+    out: GlobalArgs,
+    command: TokenCommand,
+) -> anyhow::Result<()> {
+    use reqwest::Method;
+    match command {
+        TokenCommand::Create {
+            target,
+            name,
+            access,
+            expires_in,
+            expires_on,
+        } => {
+            let r = resolve(session, &target)?;
+            let expires = match (expires_in, expires_on) {
+                (_, Some(on)) => on,
+                (Some(lifetime), None) => {
+                    let at = time::OffsetDateTime::now_utc()
+                        + time::Duration::seconds(parse_lifetime(&lifetime)?);
+                    qws_core::time_fmt::seconds_z(at)
+                }
+                (None, None) => bail!("give --expires-in or --expires-on"),
+            };
+            let body = serde_json::json!({"properties": {"access": access, "expiresOn": expires}});
+            let path = format!("{}/{name}", tokens_path(&r));
+            let v =
+                crate::role::send(session, Method::PUT, &path, TOKENS_API, &[], Some(body)).await?;
+            eprintln!("warning: the token is shown only now; store it safely.");
+            let mut table =
+                Table::new(&["Name", "Access", "ExpiresOn", "Token", "ConnectionString"]);
+            table.row(vec![
+                cell(&v, "/name"),
+                cell(&v, "/properties/access"),
+                cell(&v, "/properties/expiresOn"),
+                cell(&v, "/properties/token"),
+                cell(&v, "/properties/connectionString"),
+            ]);
+            output::print(out.output, &v, &table)
+        }
+        TokenCommand::List { target } => {
+            let r = resolve(session, &target)?;
+            let v = crate::role::send(
+                session,
+                Method::GET,
+                &tokens_path(&r),
+                TOKENS_API,
+                &[],
+                None,
+            )
+            .await?;
+            let mut table = Table::new(&[
+                "Name",
+                "Access",
+                "ExpiresOn",
+                "CreatedOn",
+                "CreatedBy",
+                "LastUsedOn",
+                "Hint",
+            ]);
+            let rows = v["value"].as_array().cloned().unwrap_or_default();
+            for t in &rows {
+                table.row(vec![
+                    cell(t, "/name"),
+                    cell(t, "/properties/access"),
+                    cell(t, "/properties/expiresOn"),
+                    cell(t, "/properties/createdOn"),
+                    cell(t, "/properties/createdBy"),
+                    cell(t, "/properties/lastUsedOn"),
+                    cell(t, "/properties/hint"),
+                ]);
+            }
+            output::print(out.output, &Value::Array(rows), &table)
+        }
+        TokenCommand::Revoke { target, name } => {
+            let r = resolve(session, &target)?;
+            let path = format!("{}/{name}", tokens_path(&r));
+            let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            session
+                .arm
+                .send_json(Method::DELETE, &segments, TOKENS_API, &[], None)
+                .await?;
+            Ok(())
+        }
     }
 }
 
@@ -343,6 +503,11 @@ mod tests {
         assert_eq!(parse_bool("True"), Ok(true));
         assert_eq!(parse_bool("false"), Ok(false));
         assert!(parse_bool("yes").is_err());
+        assert_eq!(parse_lifetime("7d").unwrap(), 7 * 86400);
+        assert_eq!(parse_lifetime("90s").unwrap(), 90);
+        assert!(parse_lifetime("7w").is_err());
+        assert!(parse_lifetime("0h").is_err());
+        assert!(parse_lifetime("h").is_err());
     }
 
     #[test]

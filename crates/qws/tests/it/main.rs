@@ -10,3 +10,4 @@ mod poison_jobs;
 mod readme_options;
 mod role_cli;
 mod serve_process;
+mod token_cli;

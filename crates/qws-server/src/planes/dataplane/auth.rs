@@ -21,13 +21,27 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use qws_core::names::SubscriptionId;
 use qws_core::resource_id::WorkspaceId;
+use qws_store::access_tokens::{TokenAccess, TOKEN_PREFIX};
 use qws_store::{KeyCheck, Store, StoreError, WorkspaceRecord};
 use zeroize::Zeroizing;
 
 /// Header carrying an access key.
 pub const API_KEY_HEADER: &str = "x-ms-quantum-api-key";
-/// RBAC data action required of token callers.
+/// RBAC data action required of token callers that change something.
 pub const JOBS_WRITE: &str = "Microsoft.Quantum/Workspaces/jobs/write";
+/// RBAC data action required of token callers that only read.
+pub const JOBS_READ: &str = "Microsoft.Quantum/Workspaces/jobs/read";
+
+/// The data action a data-plane request needs: reading (`GET`, `HEAD`) needs `jobs/read`, the
+/// rest (submitting, cancelling, sessions, storage SAS, uploads) `jobs/write`, which is how
+/// Azure splits *Quantum Workspace Data Reader* from *Data Contributor*.
+pub fn data_action(method: &axum::http::Method) -> &'static str {
+    if method == axum::http::Method::GET || method == axum::http::Method::HEAD {
+        JOBS_READ
+    } else {
+        JOBS_WRITE
+    }
+}
 /// Longest access key considered (real ones are 88 characters).
 pub const MAX_KEY_LEN: usize = 1024;
 
@@ -179,6 +193,9 @@ async fn verify(
             return Err(refused());
         };
         let key = Zeroizing::new(key.to_string());
+        if key.starts_with(TOKEN_PREFIX) {
+            return verify_access_token(parts, state, id, key).await;
+        }
         let found = state
             .db(move |s| check_workspace_key(s, id.as_ref(), &key))
             .await
@@ -214,7 +231,8 @@ async fn verify(
     }
     let w = match id {
         Some(id) => {
-            authorize(&principal, JOBS_WRITE, &id.to_id()).map_err(NoCaller::Other)?;
+            authorize(&principal, data_action(&parts.method), &id.to_id())
+                .map_err(NoCaller::Other)?;
             state
                 .db(move |s| s.get_workspace(&id))
                 .await
@@ -235,6 +253,59 @@ async fn verify(
             format!("The workspace '{ws}' was not found in resource group '{rg}'."),
         ))),
     }
+}
+
+/// A workspace access token presented as a key: the unexpired token of *this* workspace, while
+/// its keys are enabled (turning keys off turns every shared secret off); otherwise the uniform
+/// 401, with the same steps whether or not the workspace exists. A `Read` token asking to
+/// change something is refused with 403 `AuthorizationFailed`.
+async fn verify_access_token(
+    parts: &Parts,
+    state: &AppState,
+    id: Option<WorkspaceId>,
+    key: Zeroizing<String>,
+) -> Result<Caller, NoCaller> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let found = state
+        .db(move |s| {
+            let uid = match &id {
+                Some(id) => s.workspace_uid(id)?,
+                None => None,
+            };
+            let token =
+                s.use_access_token(uid.as_deref().unwrap_or(NO_WORKSPACE_UID), &key, now)?;
+            let (Some(token), Some(uid)) = (token, uid) else {
+                return Ok(None);
+            };
+            Ok(s.get_workspace_by_uid(&uid)?
+                .filter(|w| w.api_key_enabled)
+                .map(|w| (token, w)))
+        })
+        .await
+        .map_err(NoCaller::Other)?;
+    let Some((token, ws)) = found else {
+        return Err(NoCaller::Credential);
+    };
+    let action = data_action(&parts.method);
+    if action == JOBS_WRITE && token.access == TokenAccess::Read {
+        let scope = ws.id().map(|i| i.to_id()).unwrap_or_default();
+        return Err(NoCaller::Other(ApiError::new(
+            StatusCode::FORBIDDEN,
+            qws_core::rbac::AUTHORIZATION_FAILED,
+            qws_core::rbac::authorization_failed_message(
+                &format!("accessToken:{}", token.name),
+                &token.hint,
+                action,
+                &scope,
+            ),
+        )));
+    }
+    Ok(Caller {
+        ws,
+        created_by: format!("accessToken:{}", token.name),
+        created_by_type: "Key",
+        object_id: None,
+    })
 }
 
 #[cfg(test)]

@@ -22,12 +22,10 @@ pub mod targets;
 
 use crate::api_version::{query_param, well_formed};
 use crate::error::ApiError;
+use crate::routes::table::Routes;
 use crate::scheduler::Scheduler;
-use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
-use axum::routing::{get, post};
-use axum::Router;
 use qws_store::jobs::JobStore;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -89,47 +87,32 @@ impl DataPlane {
 }
 
 /// Data-plane routes (canonical spelling; see [`crate::routes::normalize`]).
-pub fn router() -> Router<AppState> {
+pub fn router() -> Routes {
     const WS: &str =
         "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Quantum/workspaces/{ws}";
-    Router::new()
-        .route(
-            &format!("{WS}/providerStatus"),
-            get(targets::provider_status),
-        )
-        .route(&format!("{WS}/storage/sasUri"), post(jobs::sas_uri))
-        .route(
-            &format!("{WS}/storage/proxy"),
-            get(storage_proxy::storage_proxy)
-                .put(storage_proxy::storage_proxy)
-                .post(storage_proxy::storage_proxy),
-        )
-        .route(&format!("{WS}/jobs"), get(jobs::list_jobs))
-        .route(
-            &format!("{WS}/jobs/{{id}}"),
-            get(jobs::get_job)
-                .put(jobs::put_job)
-                .patch(jobs::patch_job)
-                .delete(jobs::delete_job)
-                .post(jobs::post_job_action),
-        )
-        .route(&format!("{WS}/quotas"), get(jobs::quotas))
-        .route(&format!("{WS}/sessions"), get(sessions::list_sessions))
-        .route(
-            &format!("{WS}/sessions/{{id}}"),
-            get(sessions::get_session)
-                .put(sessions::put_session)
-                .post(sessions::post_session_action),
-        )
-        .route(
-            &format!("{WS}/sessions/{{id}}/jobs"),
-            get(sessions::list_session_jobs),
-        )
-        .route(
-            &format!("{WS}/topLevelItems"),
-            get(sessions::top_level_items),
-        )
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+    let proxy = format!("{WS}/storage/proxy");
+    let job = format!("{WS}/jobs/{{id}}");
+    let session = format!("{WS}/sessions/{{id}}");
+    Routes::new()
+        .get(&format!("{WS}/providerStatus"), targets::provider_status)
+        .post(&format!("{WS}/storage/sasUri"), jobs::sas_uri)
+        .get(&proxy, storage_proxy::storage_proxy)
+        .put(&proxy, storage_proxy::storage_proxy)
+        .post(&proxy, storage_proxy::storage_proxy)
+        .get(&format!("{WS}/jobs"), jobs::list_jobs)
+        .get(&job, jobs::get_job)
+        .put(&job, jobs::put_job)
+        .patch(&job, jobs::patch_job)
+        .delete(&job, jobs::delete_job)
+        .post(&job, jobs::post_job_action)
+        .get(&format!("{WS}/quotas"), jobs::quotas)
+        .get(&format!("{WS}/sessions"), sessions::list_sessions)
+        .get(&session, sessions::get_session)
+        .put(&session, sessions::put_session)
+        .post(&session, sessions::post_session_action)
+        .get(&format!("{session}/jobs"), sessions::list_session_jobs)
+        .get(&format!("{WS}/topLevelItems"), sessions::top_level_items)
+        .map_router(|r| r.layer(DefaultBodyLimit::max(MAX_BODY)))
 }
 
 /// `api-version`, `filter`, `orderby`, `skip`, `top` of a data-plane request.

@@ -95,16 +95,24 @@ fn group_model(g: &ResourceGroupRecord) -> ApiResult<ResourceGroup> {
     })
 }
 
+/// The groups the caller may read (ARM filters the list rather than refusing it, so a role on
+/// one group shows that group).
 pub(super) async fn list_groups(
-    _principal: AuthenticatedPrincipal,
+    principal: AuthenticatedPrincipal,
     _v: ArmApiVersion,
     State(state): State<AppState>,
-    sub: Authorized<SubscriptionPath, actions::GroupRead>,
+    SubscriptionPath(id): SubscriptionPath,
 ) -> ApiResult<Json<ListResult<ResourceGroup>>> {
-    let id = sub.path.0;
     let groups = state.db(move |s| s.list_resource_groups(&id)).await?;
+    let mut value = Vec::with_capacity(groups.len());
+    for g in &groups {
+        let model = group_model(g)?;
+        if authorize(&principal, actions::GROUP_READ, &model.id).is_ok() {
+            value.push(model);
+        }
+    }
     Ok(Json(ListResult {
-        value: groups.iter().map(group_model).collect::<ApiResult<_>>()?,
+        value,
         next_link: None,
     }))
 }
@@ -115,10 +123,10 @@ pub(super) async fn get_group(
     State(state): State<AppState>,
     GroupPath(group): GroupPath,
 ) -> ApiResult<Json<ResourceGroup>> {
+    // Decided before the lookup, as ARM does: a refused caller learns nothing of existence.
+    authorize(&principal, actions::GROUP_READ, &group.to_id())?;
     let g = require_group(&state, &group).await?;
-    let model = group_model(&g)?;
-    authorize(&principal, actions::GROUP_READ, &model.id)?;
-    Ok(Json(model))
+    Ok(Json(group_model(&g)?))
 }
 
 /// `HEAD` = check existence: 204 or 404, no body.
@@ -129,8 +137,9 @@ pub(super) async fn head_group(
     group: Result<GroupPath, ApiError>,
 ) -> Response {
     let found = async {
-        let g = require_group(&state, &group?.0).await?;
-        authorize(&principal, actions::GROUP_READ, &group_model(&g)?.id)
+        let group = group?.0;
+        authorize(&principal, actions::GROUP_READ, &group.to_id())?;
+        require_group(&state, &group).await.map(|_| ())
     };
     match found.await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),

@@ -4,6 +4,7 @@
 //! Resource Graph query azure-quantum sends. Every route requires a management bearer token and authorizes through
 //! [`crate::auth::authorize`].
 
+mod access_tokens;
 mod arm;
 mod catalog;
 pub(crate) mod deletion;
@@ -15,10 +16,9 @@ mod storage;
 mod workspaces;
 
 use crate::error::{ApiError, ApiResult};
+use crate::routes::table::Routes;
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
-use axum::Router;
 use base64::Engine;
 use qws_core::models::{
     Identity, QuantumWorkspace, SystemData, WorkspaceProperties, WORKSPACE_TYPE,
@@ -27,59 +27,85 @@ use qws_core::resource_id::ResourceGroupId;
 use qws_store::{ResourceGroupRecord, WorkspaceRecord};
 
 /// Management routes (canonical spelling; see [`super::normalize`]).
-pub fn router() -> Router<AppState> {
-    const RG: &str = "/subscriptions/{sub}/resourceGroups/{rg}";
+pub fn router() -> Routes {
     const WS: &str =
         "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Quantum/workspaces/{ws}";
-    Router::new()
-        .route("/subscriptions", get(arm::list_subscriptions))
-        .route("/subscriptions/{sub}", get(arm::get_subscription))
-        .route("/tenants", get(arm::list_tenants))
-        .route("/subscriptions/{sub}/resourceGroups", get(arm::list_groups))
-        .route(
-            "/subscriptions/{sub}/resourceGroups/{rg}",
-            get(arm::get_group).put(arm::put_group).delete(arm::delete_group).head(arm::head_group),
+    const RG: &str = "/subscriptions/{sub}/resourceGroups/{rg}";
+    const LOC: &str = "/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{loc}";
+    const STORAGE: &str = "providers/Microsoft.Storage/storageAccounts/{account}";
+    Routes::new()
+        .get("/subscriptions", arm::list_subscriptions)
+        .get("/subscriptions/{sub}", arm::get_subscription)
+        .get("/tenants", arm::list_tenants)
+        .get("/subscriptions/{sub}/resourceGroups", arm::list_groups)
+        .get(RG, arm::get_group)
+        .put(RG, arm::put_group)
+        .delete(RG, arm::delete_group)
+        .head(RG, arm::head_group)
+        .get(
+            "/subscriptions/{sub}/resources",
+            resources::list_in_subscription,
         )
-        .route("/subscriptions/{sub}/resources", get(resources::list_in_subscription))
-        .route("/subscriptions/{sub}/resourceGroups/{rg}/resources", get(resources::list_in_group))
-        .route("/subscriptions/{sub}/providers/Microsoft.Quantum/workspaces", get(workspaces::list_by_subscription))
-        .route(
-            "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Quantum/workspaces",
-            get(workspaces::list_by_group),
+        .get(&format!("{RG}/resources"), resources::list_in_group)
+        .get(
+            "/subscriptions/{sub}/providers/Microsoft.Quantum/workspaces",
+            workspaces::list_by_subscription,
         )
-        .route(
-            WS,
-            get(workspaces::get_workspace)
-                .put(workspaces::put_workspace)
-                .patch(workspaces::patch_workspace)
-                .delete(workspaces::delete_workspace),
+        .get(
+            &format!("{RG}/providers/Microsoft.Quantum/workspaces"),
+            workspaces::list_by_group,
         )
-        .route(&format!("{WS}/listKeys"), post(keys::list_keys))
-        .route(&format!("{WS}/regenerateKey"), post(keys::regenerate_key))
-        .route(
-            "/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{loc}/checkNameAvailability",
-            post(catalog::check_name),
+        .get(WS, workspaces::get_workspace)
+        .put(WS, workspaces::put_workspace)
+        .patch(WS, workspaces::patch_workspace)
+        .delete(WS, workspaces::delete_workspace)
+        .post(&format!("{WS}/listKeys"), keys::list_keys)
+        .post(&format!("{WS}/regenerateKey"), keys::regenerate_key)
+        .get(&format!("{WS}/accessTokens"), access_tokens::list_tokens)
+        .get(
+            &format!("{WS}/accessTokens/{{name}}"),
+            access_tokens::get_token,
         )
-        .route("/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{loc}/offerings", get(catalog::offerings))
-        .route(
-            "/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{loc}/operationStatuses/{id}",
-            get(catalog::operation_status),
+        .put(
+            &format!("{WS}/accessTokens/{{name}}"),
+            access_tokens::put_token,
         )
-        .route(
-            "/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{loc}/operationResults/{id}",
-            get(catalog::operation_result),
+        .delete(
+            &format!("{WS}/accessTokens/{{name}}"),
+            access_tokens::delete_token,
         )
-        .route("/subscriptions/{sub}/providers/Microsoft.Storage/storageAccounts", get(storage::list_by_subscription))
-        .route("/subscriptions/{sub}/providers/Microsoft.Storage/checkNameAvailability", post(storage::check_name))
-        .route(&format!("{RG}/providers/Microsoft.Storage/storageAccounts"), get(storage::list_by_group))
-        .route(
-            &format!("{RG}/providers/Microsoft.Storage/storageAccounts/{{account}}"),
-            get(storage::get_account).put(storage::put_account).delete(storage::delete_account),
+        .post(&format!("{LOC}/checkNameAvailability"), catalog::check_name)
+        .get(&format!("{LOC}/offerings"), catalog::offerings)
+        .get(
+            &format!("{LOC}/operationStatuses/{{id}}"),
+            catalog::operation_status,
         )
+        .get(
+            &format!("{LOC}/operationResults/{{id}}"),
+            catalog::operation_result,
+        )
+        .get(
+            "/subscriptions/{sub}/providers/Microsoft.Storage/storageAccounts",
+            storage::list_by_subscription,
+        )
+        .post(
+            "/subscriptions/{sub}/providers/Microsoft.Storage/checkNameAvailability",
+            storage::check_name,
+        )
+        .get(
+            &format!("{RG}/providers/Microsoft.Storage/storageAccounts"),
+            storage::list_by_group,
+        )
+        .get(&format!("{RG}/{STORAGE}"), storage::get_account)
+        .put(&format!("{RG}/{STORAGE}"), storage::put_account)
+        .delete(&format!("{RG}/{STORAGE}"), storage::delete_account)
         .merge(deployments::router())
-        .route("/providers/Microsoft.Quantum/operations", get(catalog::operations))
-        .route("/providers/Microsoft.ResourceGraph/resources", post(graph::query))
-        .layer(DefaultBodyLimit::max(crate::http::body::MAX_MGMT_BODY))
+        .get(
+            "/providers/Microsoft.Quantum/operations",
+            catalog::operations,
+        )
+        .post("/providers/Microsoft.ResourceGraph/resources", graph::query)
+        .map_router(|r| r.layer(DefaultBodyLimit::max(crate::http::body::MAX_MGMT_BODY)))
 }
 
 /// Loads a resource group; 404 `ResourceGroupNotFound` naming it as sent.
@@ -209,6 +235,10 @@ pub(crate) mod actions {
     pub const DEPLOYMENT_OPERATIONS_READ: &str = "Microsoft.Resources/deployments/operations/read";
     pub const DEPLOYMENT_STATUS_READ: &str =
         "Microsoft.Resources/deployments/operationstatuses/read";
+    /// qws's own (workspace access tokens, beyond Azure).
+    pub const ACCESS_TOKENS_READ: &str = "Microsoft.Quantum/Workspaces/accessTokens/read";
+    pub const ACCESS_TOKENS_WRITE: &str = "Microsoft.Quantum/Workspaces/accessTokens/write";
+    pub const ACCESS_TOKENS_DELETE: &str = "Microsoft.Quantum/Workspaces/accessTokens/delete";
 
     /// Marker types for [`crate::paths::Authorized`].
     macro_rules! marker {
@@ -226,7 +256,6 @@ pub(crate) mod actions {
         Delete = DELETE;
         ListKeys = LIST_KEYS;
         SubscriptionRead = SUBSCRIPTION_READ;
-        GroupRead = GROUP_READ;
         StorageRead = STORAGE_READ;
         StorageWrite = STORAGE_WRITE;
         StorageDelete = STORAGE_DELETE;

@@ -206,9 +206,13 @@ impl Portal {
             display_name: self.user.display_name.clone(),
             is_admin: false,
         };
-        let access = crate::auth::Access::load(&self.state, &principal)
-            .await
-            .map_err(|_| PortalError::internal())?;
+        let access = {
+            let principal = principal.clone();
+            self.state
+                .db(move |s| crate::auth::Access::read(s, &principal))
+                .await
+                .map_err(|_| PortalError::internal())?
+        };
         Ok(AuthenticatedPrincipal {
             principal,
             claims,

@@ -23,12 +23,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::body::ArmJson;
 use crate::http::conn::{BaseUrl, ConnInfo};
 use crate::paths::{Authorized, DeploymentPath, GroupPath};
+use crate::routes::table::Routes;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use qws_core::resource_id::{DeploymentId, DEPLOYMENT_TYPE};
 use qws_store::DeploymentRecord;
 use serde::Deserialize;
@@ -38,22 +38,17 @@ const BASE: &str =
     "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Resources/deployments";
 
 /// The deployment routes.
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route(BASE, get(list))
-        .route(&format!("{BASE}/"), get(list))
-        .route(
-            &format!("{BASE}/{{deployment}}"),
-            get(get_deployment).put(put_deployment),
-        )
-        .route(
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .get(BASE, list)
+        .get(&format!("{BASE}/"), list)
+        .get(&format!("{BASE}/{{deployment}}"), get_deployment)
+        .put(&format!("{BASE}/{{deployment}}"), put_deployment)
+        .get(
             &format!("{BASE}/{{deployment}}/operationStatuses/{{operation}}"),
-            get(operation_status),
+            operation_status,
         )
-        .route(
-            &format!("{BASE}/{{deployment}}/operations"),
-            get(operations),
-        )
+        .get(&format!("{BASE}/{{deployment}}/operations"), operations)
 }
 
 /// The body of a deployment PUT.
