@@ -468,6 +468,32 @@ async fn pages_carry_a_strict_csp_and_refuse_framing() {
 }
 
 #[tokio::test]
+async fn the_sign_in_page_has_a_strict_csp_and_the_accessible_names() {
+    let t = TestServer::start().await;
+    let c = browser(&t);
+    let start = c
+        .get(format!("{}/portal/", t.https_url()))
+        .send()
+        .await
+        .unwrap();
+    let to = start.headers()["location"].to_str().unwrap().to_string();
+    let r = c.get(&to).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("style-src 'sha256-") && csp.contains("frame-ancestors 'none'"));
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    let html = r.text().await.unwrap();
+    for name in [
+        "<label for=\"username\">Username</label>",
+        "<label for=\"password\">Password</label>",
+        "<button>Sign in</button>",
+    ] {
+        assert!(html.contains(name), "{name} missing: {html}");
+    }
+}
+
+#[tokio::test]
 async fn browsers_on_plain_http_are_sent_to_the_portal_and_api_clients_are_not() {
     let t = TestServer::start().await;
     let c = Client::builder().redirect(Policy::none()).build().unwrap();

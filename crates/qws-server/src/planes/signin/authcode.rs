@@ -4,8 +4,9 @@
 //! `redirect_uri` with `code` and `state`, and the token endpoint redeems the code with
 //! `grant_type=authorization_code` and the `code_verifier`.
 //!
-//! Rules: `redirect_uri` must be `http://localhost[:port]/…` or `http://127.0.0.1[:port]/…`
-//! (anything else is refused on the page, never redirected to); `code_challenge_method=S256` is
+//! Rules: `redirect_uri` must be `http://localhost[:port]/…` or `http://127.0.0.1[:port]/…`,
+//! and for the portal's client id exactly the portal's own callback (anything else is refused on
+//! the page, never redirected to); `code_challenge_method=S256` is
 //! required; a code lives [`CODE_LIFETIME`], is redeemed once (a second attempt, or a wrong
 //! verifier, spends it), and only by the same client id with the same redirect URI. Pending codes
 //! count against `max_pending_sign_ins`. There are no browser sessions, so `prompt=none` gets
