@@ -40,7 +40,8 @@ def confirm(page):
 
 def test_sign_in_and_sign_out(page, server):
     page.goto("/portal/")
-    expect(page).to_have_url(re.compile(r"/portal/signin"))
+    # Signing in is the token service's authorization-code flow with PKCE.
+    expect(page).to_have_url(re.compile(r"/oauth2/v2\.0/authorize\?.*code_challenge_method=S256"))
     axe_check(page)
     screenshot(page, "signin")
     sign_in(page, server.b["adminUser"], server.b["adminPassword"])
@@ -49,7 +50,7 @@ def test_sign_in_and_sign_out(page, server):
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     page.goto("/portal/")
-    expect(page).to_have_url(re.compile(r"/portal/signin"))
+    expect(page).to_have_url(re.compile(r"/oauth2/v2\.0/authorize\?"))
 
 
 def test_wrong_password_is_refused(page, server):
@@ -62,7 +63,7 @@ def test_wrong_password_is_refused(page, server):
 
 def test_plain_http_sends_browsers_to_the_portal(page, server):
     page.goto(server.http_url + "/")
-    expect(page).to_have_url(re.compile(r"^https://.*/portal/signin"))
+    expect(page).to_have_url(re.compile(r"^https://.*/oauth2/v2\.0/authorize\?"))
 
 
 def test_create_a_workspace(admin, server):

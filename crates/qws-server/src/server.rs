@@ -293,6 +293,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         hosts,
         sign_ins: Default::default(),
         portal_sessions: Default::default(),
+        portal_signins: Default::default(),
     });
     scheduler.start().context("starting the job scheduler")?;
     // Workspace deletions a restart interrupted finish now (their 202 was already answered).

@@ -91,6 +91,8 @@ pub struct StateInner {
     pub sign_ins: crate::planes::signin::PendingSignIns,
     /// Signed-in portal sessions.
     pub portal_sessions: crate::planes::portal::session::Sessions,
+    /// Portal sign-ins waiting for their callback.
+    pub portal_signins: crate::planes::portal::signin::PendingSignIns,
 }
 
 impl std::fmt::Debug for StateInner {

@@ -63,7 +63,7 @@ impl PortalError {
         }
     }
 
-    fn internal() -> PortalError {
+    pub fn internal() -> PortalError {
         PortalError::new(StatusCode::INTERNAL_SERVER_ERROR, "The portal failed.")
     }
 }
@@ -119,7 +119,7 @@ impl FromRequestParts<AppState> for Portal {
                 .map(|p| p.as_str())
                 .filter(|p| p.starts_with("/portal/"))
                 .unwrap_or("/portal/");
-            html::redirect(&format!("/portal/signin?next={}", html::seg(next)))
+            super::signin::start(state, next)
         };
         let Some(session) = session::cookie_value(&parts.headers, session::COOKIE)
             .and_then(|c| state.portal_sessions.touch(c))

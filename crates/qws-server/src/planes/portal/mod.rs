@@ -8,28 +8,29 @@
 //! * [`pages`]: the pages.
 //! * `assets/`: one CSS and one JS file, embedded in the binary.
 //!
-//! Sign-in is a form post checked by the token service's own password check
-//! ([`crate::planes::signin::password_sign_in`]: lockout, throttling, audit). Browsers that
-//! ask the plain-http listener for `/` are sent to the portal on the TLS listener.
+//! * [`signin`]: sign-in through the token service's authorization-code flow with PKCE.
+//!
+//! Browsers that ask the plain-http listener for `/` are sent to the portal on the TLS
+//! listener.
 
 pub mod api;
 pub mod html;
 mod pages;
 pub mod session;
+pub mod signin;
 
 use crate::http::conn::ConnInfo;
 use crate::state::{AppState, PublicUrls};
 use api::Portal;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use html::{esc, Chrome};
+
 use std::collections::HashMap;
-use zeroize::Zeroizing;
 
 /// The largest form the portal accepts.
 const MAX_FORM: usize = 64 * 1024;
@@ -38,6 +39,11 @@ const MAX_FORM: usize = 64 * 1024;
 /// `--public-url`), else on the TLS listener.
 pub fn portal_url(urls: &PublicUrls) -> String {
     format!("{}/portal/", https_origin(urls))
+}
+
+/// The portal's one redirect URI at the token service's authorization endpoint.
+pub fn callback_url(urls: &PublicUrls) -> String {
+    format!("{}/portal/callback", https_origin(urls))
 }
 
 /// The https origin browsers are sent to (no trailing slash).
@@ -58,7 +64,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/", get(root))
         .route("/portal", get(|| async { html::redirect("/portal/") }))
         .route("/portal/", get(pages::home::home))
-        .route("/portal/signin", get(signin_page).post(signin_submit))
+        .route("/portal/signin", get(signin::signin_page))
+        .route("/portal/callback", get(signin::callback))
         .route("/portal/signout", post(signout))
         .route("/portal/assets/portal.css", get(css))
         .route("/portal/assets/portal.js", get(js))
@@ -157,130 +164,6 @@ fn safe_next(next: Option<&str>) -> &str {
         Some(n) if n.starts_with("/portal/") && !n.starts_with("//") && !n.contains('\\') => n,
         _ => "/portal/",
     }
-}
-
-fn signin_form(csrf: &str, next: &str, username: &str, error: Option<&str>) -> String {
-    format!(
-        "{err}<form class=\"card narrow\" method=\"post\" action=\"/portal/signin\">\
-<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"next\" value=\"{next}\">\
-<label for=\"username\">Username</label>\
-<input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" required value=\"{user}\">\
-<label for=\"password\">Password</label>\
-<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-<button type=\"submit\" class=\"primary\">Sign in</button></form>\
-<p class=\"hint\">Signing in from a terminal (<code>az login --use-device-code</code>)? Enter the code at <a href=\"/devicelogin\">the device sign-in page</a>.</p>",
-        err = error.map(|e| html::notice("error", e)).unwrap_or_default(),
-        csrf = esc(csrf),
-        next = esc(next),
-        user = esc(username),
-    )
-}
-
-fn signin_response(
-    status: StatusCode,
-    username: &str,
-    next: &str,
-    error: Option<&str>,
-) -> Response {
-    let Some(token) = session::random_token() else {
-        return api::PortalError::new(StatusCode::INTERNAL_SERVER_ERROR, "No randomness.")
-            .into_response();
-    };
-    let chrome = Chrome {
-        user: None,
-        csrf: "",
-    };
-    let mut resp = html::page(
-        status,
-        "Sign in",
-        &chrome,
-        None,
-        &signin_form(&token, next, username, error),
-    );
-    if let Ok(v) = HeaderValue::from_str(&session::set_cookie(session::SIGNIN_COOKIE, &token)) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
-    resp
-}
-
-async fn signin_page(Query(q): Query<HashMap<String, String>>) -> Response {
-    let next = safe_next(q.get("next").map(String::as_str));
-    signin_response(StatusCode::OK, "", next, None)
-}
-
-async fn signin_submit(
-    State(state): State<AppState>,
-    conn: ConnInfo,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let form = parse_form(&body);
-    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
-    let next = safe_next(form.get("next").map(String::as_str)).to_string();
-    let username = field("username").trim().to_string();
-    // Login CSRF: the form's token must equal the pre-sign-in cookie's.
-    let csrf_ok = session::cookie_value(&headers, session::SIGNIN_COOKIE)
-        .is_some_and(|c| !c.is_empty() && session::same_token(c, field("csrf")));
-    if !csrf_ok {
-        return signin_response(
-            StatusCode::FORBIDDEN,
-            &username,
-            &next,
-            Some("The sign-in form expired. Enter your password again."),
-        );
-    }
-    let password = Zeroizing::new(field("password").to_string());
-    if username.is_empty() || password.is_empty() {
-        return signin_response(
-            StatusCode::BAD_REQUEST,
-            &username,
-            &next,
-            Some("Enter your username and password."),
-        );
-    }
-    let tid = state.ids.tenant_id.clone();
-    let user = match crate::planes::signin::password_sign_in(
-        &state,
-        conn,
-        &tid,
-        &username,
-        &password,
-        "portal/signin",
-    )
-    .await
-    {
-        Ok(u) => u,
-        Err(e) => {
-            return signin_response(
-                StatusCode::UNAUTHORIZED,
-                &username,
-                &next,
-                Some(e.message()),
-            )
-        }
-    };
-    // Rotation: whatever session this browser had ends; the new one gets a fresh cookie.
-    if let Some(old) = session::cookie_value(&headers, session::COOKIE) {
-        state.portal_sessions.revoke(old);
-    }
-    let Some(cookie) = state.portal_sessions.create(&user.object_id) else {
-        return api::PortalError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many portal sessions. Try again later.",
-        )
-        .into_response();
-    };
-    let mut resp = html::redirect(&next);
-    let h = resp.headers_mut();
-    for c in [
-        session::set_cookie(session::COOKIE, &cookie),
-        session::clear_cookie(session::SIGNIN_COOKIE),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            h.append(header::SET_COOKIE, v);
-        }
-    }
-    resp
 }
 
 async fn signout(portal: Portal, headers: HeaderMap, body: Bytes) -> Response {

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 /// The session cookie. `__Host-` makes the browser insist on Secure, Path=/ and no Domain.
 pub const COOKIE: &str = "__Host-qws-portal";
-/// The pre-sign-in cookie carrying the sign-in form's CSRF token (double submit).
+/// The pre-session cookie naming a sign-in in progress (its `state` and PKCE verifier).
 pub const SIGNIN_COOKIE: &str = "__Host-qws-signin";
 /// A session unused this long ends.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -52,7 +52,7 @@ pub fn random_token() -> Option<Zeroizing<String>> {
     ))
 }
 
-fn key_of(cookie: &str) -> [u8; 32] {
+pub(crate) fn key_of(cookie: &str) -> [u8; 32] {
     let d = ring::digest::digest(&ring::digest::SHA256, cookie.as_bytes());
     let mut k = [0u8; 32];
     k.copy_from_slice(d.as_ref());
@@ -132,6 +132,12 @@ pub fn cookie_value<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Optio
 /// `Set-Cookie` for a session-bound cookie (no Max-Age: gone when the browser closes).
 pub fn set_cookie(name: &str, value: &str) -> String {
     format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict")
+}
+
+/// `Set-Cookie` for the pre-session cookie of a sign-in in progress: `Lax`, because the
+/// callback is a top-level navigation redirected from the sign-in page, and short-lived.
+pub fn set_pre_session_cookie(name: &str, value: &str, max_age_secs: u64) -> String {
+    format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}")
 }
 
 /// `Set-Cookie` that removes a cookie.

@@ -4,8 +4,9 @@
 //! `redirect_uri` with `code` and `state`, and the token endpoint redeems the code with
 //! `grant_type=authorization_code` and the `code_verifier`.
 //!
-//! Rules: `redirect_uri` must be `http://localhost[:port]/…` or `http://127.0.0.1[:port]/…`
-//! (anything else is refused on the page, never redirected to); `code_challenge_method=S256` is
+//! Rules: `redirect_uri` must be `http://localhost[:port]/…` or `http://127.0.0.1[:port]/…`,
+//! and for the portal's client id exactly the portal's own callback (anything else is refused on
+//! the page, never redirected to); `code_challenge_method=S256` is
 //! required; a code lives [`CODE_LIFETIME`], is redeemed once (a second attempt, or a wrong
 //! verifier, spends it), and only by the same client id with the same redirect URI. Pending codes
 //! count against `max_pending_sign_ins`. There are no browser sessions, so `prompt=none` gets
@@ -17,6 +18,7 @@ use crate::auth::gate::{self, Failure, Rejection};
 use crate::auth::ratelimit::GuessTarget;
 use crate::http::conn::ConnInfo;
 use crate::planes::identity::{server_error, throttled, OAuthError};
+use crate::planes::portal::api::PORTAL_APP_ID;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -60,6 +62,16 @@ fn loopback_redirect(uri: &str) -> Option<url::Url> {
     (u.scheme() == "http" && host_ok && u.username().is_empty() && u.password().is_none())
         .then_some(u)
         .filter(|u| u.fragment().is_none())
+}
+
+/// The redirect URI a client may use: the portal (part of this server, not a public client)
+/// only its own callback, exactly; every other client a loopback address.
+fn allowed_redirect(state: &AppState, client_id: &str, uri: &str) -> Option<url::Url> {
+    if client_id == PORTAL_APP_ID {
+        let own = crate::planes::portal::callback_url(&state.urls);
+        return (uri == own).then(|| url::Url::parse(uri).ok()).flatten();
+    }
+    loopback_redirect(uri)
 }
 
 /// A refusal shown on the page (no trustworthy place to redirect to).
@@ -106,12 +118,14 @@ fn found(to: &url::Url) -> Response {
 /// Validates an authorization request; the error is the whole answer (built once per request,
 /// so its size does not matter).
 #[allow(clippy::result_large_err)]
-fn validate(p: &HashMap<String, String>) -> Result<AuthRequest, Response> {
+fn validate(state: &AppState, p: &HashMap<String, String>) -> Result<AuthRequest, Response> {
     let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let client_id = get("client_id")
         .and_then(|c| public_client_id(c).ok())
         .ok_or_else(|| bad_request_page("The request needs a client_id that is a GUID."))?;
-    let redirect_uri = get("redirect_uri").and_then(loopback_redirect).ok_or_else(|| {
+    let redirect_uri = get("redirect_uri")
+        .and_then(|r| allowed_redirect(state, &client_id, r))
+        .ok_or_else(|| {
         bad_request_page(
             "The redirect_uri must be http://localhost[:port]/… or http://127.0.0.1[:port]/… for a public client.",
         )
@@ -176,16 +190,23 @@ fn sign_in_form(csrf: &str, a: &AuthRequest, username: &str, error: Option<&str>
         fields += &hidden("nonce", n);
     }
     let error = error
-        .map(|e| format!("<p class=\"error\">{}</p>", escape(e)))
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
         .unwrap_or_default();
+    let purpose = if a.client_id == PORTAL_APP_ID {
+        "<p>Sign in to the qws portal.</p>".to_string()
+    } else {
+        format!(
+            "<p>Sign in to continue to the application <code>{}</code> (it will receive a token for {}).</p>",
+            escape(&a.client_id),
+            escape(&a.want.resource)
+        )
+    };
     format!(
-        "{error}<p>Sign in to continue to the application <code>{client}</code> (it will receive a token for {resource}).</p>\
+        "{error}{purpose}\
          <form method=\"post\">{fields}\
-         <label for=\"username\">User name</label><input id=\"username\" name=\"username\" value=\"{user}\" autocomplete=\"username\" required>\
+         <label for=\"username\">Username</label><input id=\"username\" name=\"username\" value=\"{user}\" autocomplete=\"username\" required>\
          <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
          <button>Sign in</button></form>",
-        client = escape(&a.client_id),
-        resource = escape(&a.want.resource),
         user = escape(username),
     )
 }
@@ -200,7 +221,7 @@ pub(crate) async fn authorize_page(
     if super::signin_tenant(&state, &tenant).is_err() {
         return bad_request_page("The tenant in the address is not this server's.");
     }
-    let a = match validate(&q) {
+    let a = match validate(&state, &q) {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -224,7 +245,7 @@ pub(crate) async fn authorize_submit(
     let Some(form) = parse_form(&body) else {
         return bad_request_page("The form is too large.");
     };
-    let a = match validate(&form) {
+    let a = match validate(&state, &form) {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -244,7 +265,13 @@ pub(crate) async fn authorize_submit(
         );
     }
     let password = zeroize::Zeroizing::new(form.get("password").cloned().unwrap_or_default());
-    let user = match password_sign_in(&state, conn, &tid, &username, &password, "authorize").await {
+    // The audit log tells portal sign-ins from those of other applications.
+    let target = if a.client_id == PORTAL_APP_ID {
+        "portal/signin"
+    } else {
+        "authorize"
+    };
+    let user = match password_sign_in(&state, conn, &tid, &username, &password, target).await {
         Ok(u) => u,
         Err(e) => return retry(failed_sign_in_status(&e), e.message()),
     };
@@ -304,14 +331,39 @@ fn invalid_grant(code: u32, text: &str) -> OAuthError {
 /// `grant_type=authorization_code`.
 pub(crate) async fn token(req: TokenRequest<'_>) -> Result<Response, OAuthError> {
     let client_id = public_client_id(req.required("client_id")?)?;
-    let code = req.required("code")?.to_string();
-    let redirect_uri = req.required("redirect_uri")?.to_string();
-    let verifier = req.required("code_verifier")?.to_string();
-    let state = req.state;
+    let presented = Presented {
+        client_id: &client_id,
+        code: req.required("code")?,
+        redirect_uri: req.required("redirect_uri")?,
+        verifier: req.required("code_verifier")?,
+    };
+    let (user, c) = redeem(req.state, req.conn, &presented).await?;
+    super::respond_user_tokens(&req, &user, &client_id, &c.want, c.nonce.as_deref(), None).await
+}
+
+/// What a client presents to redeem an authorization code.
+pub(crate) struct Presented<'a> {
+    /// The client id, canonical.
+    pub client_id: &'a str,
+    pub code: &'a str,
+    pub redirect_uri: &'a str,
+    pub verifier: &'a str,
+}
+
+/// Redeems an authorization code: the one place that checks a code's client, redirect URI,
+/// lifetime and PKCE verifier (for the token endpoint and the portal's callback alike). Returns
+/// the user, as the store has them now, and the code's request.
+pub(crate) async fn redeem(
+    state: &AppState,
+    conn: ConnInfo,
+    p: &Presented<'_>,
+) -> Result<(User, AuthCode), OAuthError> {
+    let (client_id, code, redirect_uri, verifier) =
+        (p.client_id, p.code, p.redirect_uri, p.verifier);
     let verification = async {
         let failure = |reason: &str| {
             Failure::anonymous(
-                req.conn.remote,
+                conn.remote,
                 crate::audit::AuditAction::Token,
                 "oauth2/token",
                 reason,
@@ -324,7 +376,7 @@ pub(crate) async fn token(req: TokenRequest<'_>) -> Result<Response, OAuthError>
             .codes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&code);
+            .remove(code);
         let Some(c) = found else {
             return Err(Rejection::Credential(
                 invalid_grant(
@@ -340,7 +392,7 @@ pub(crate) async fn token(req: TokenRequest<'_>) -> Result<Response, OAuthError>
                 "The provided authorization code has expired.",
             )));
         }
-        let redirect_matches = url::Url::parse(&redirect_uri)
+        let redirect_matches = url::Url::parse(redirect_uri)
             .map(|u| u.as_str() == c.redirect_uri)
             .unwrap_or(false);
         if c.client_id != client_id || !redirect_matches {
@@ -380,5 +432,5 @@ pub(crate) async fn token(req: TokenRequest<'_>) -> Result<Response, OAuthError>
             "The user account is disabled or no longer exists.",
         ));
     };
-    super::respond_user_tokens(&req, &user, &client_id, &c.want, c.nonce.as_deref(), None).await
+    Ok((user, c))
 }

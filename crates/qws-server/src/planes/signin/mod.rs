@@ -12,7 +12,7 @@
 //! and the `id_token`'s `aud`. A client that also sends a `client_secret` must be a service
 //! principal and the secret must verify.
 
-mod authcode;
+pub(crate) mod authcode;
 pub mod device;
 mod forms;
 
