@@ -23,15 +23,24 @@ use axum::Router;
 
 /// The complete application router.
 pub fn app(state: AppState) -> Router {
+    use crate::metrics::tag_plane;
     Router::new()
-        .merge(crate::planes::identity::router())
-        .merge(crate::planes::mgmt::router())
-        .merge(crate::planes::dataplane::router())
-        .merge(crate::planes::authorization::router())
-        .merge(crate::planes::directory::router())
-        .merge(crate::planes::portal::router(state.clone()))
+        .merge(tag_plane(crate::planes::identity::router(), "identity"))
+        .merge(tag_plane(crate::planes::mgmt::router(), "mgmt"))
+        .merge(tag_plane(crate::planes::dataplane::router(), "dataplane"))
+        .merge(tag_plane(
+            crate::planes::authorization::router(),
+            "authorization",
+        ))
+        .merge(tag_plane(crate::planes::directory::router(), "directory"))
+        .merge(tag_plane(
+            crate::planes::portal::router(state.clone()),
+            "portal",
+        ))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed_or_blob)
+        // Inside the router, so that it sees the matched route template.
+        .layer(axum::middleware::from_fn(crate::metrics::observe_request))
         .with_state(state)
 }
 
