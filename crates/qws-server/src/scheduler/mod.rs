@@ -879,7 +879,8 @@ impl Scheduler {
                             j.error_data = Some(ErrorData::new("SessionAborted", &msg));
                         },
                     )?;
-                    if let Transition::Done(_) = t {
+                    if let Transition::Done(j) = t {
+                        crate::metrics::job_finished(&j.target, "Failed");
                         aborted.push(id);
                     }
                 }
