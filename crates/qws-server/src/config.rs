@@ -57,6 +57,9 @@ pub struct ListenerConfig {
     pub azure_compat: bool,
     /// Listen address of that proxy (`--proxy-listen`).
     pub proxy: SocketAddr,
+    /// Listen address of `GET /metrics` (`--metrics-listen`); `None`: no metrics listener.
+    /// Loopback only unless `allow_non_loopback`, like every listener.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl ListenerConfig {
@@ -69,6 +72,7 @@ impl ListenerConfig {
         allowed_hosts: Vec::new(),
         azure_compat: false,
         proxy: loopback(8081),
+        metrics: None,
     };
 }
 

@@ -11,6 +11,7 @@
 //!   [`state::AppState::check_api_key`] used by the data plane.
 //! * [`auth`]: tokens, the bearer extractor, the single `authorize` function, rate limiting.
 //! * [`audit`]: the append-only audit log.
+//! * [`metrics`]: operational metrics and the `--metrics-listen` endpoint.
 
 pub mod api_version;
 pub mod audit;
@@ -21,6 +22,7 @@ pub mod datadir;
 pub mod error;
 pub mod host_policy;
 pub mod http;
+pub mod metrics;
 pub mod paths;
 pub mod planes;
 pub mod routes;

@@ -28,6 +28,8 @@ pub struct RunningServer {
     pub https_addr: SocketAddr,
     /// Bound address of the `--azure-compat` proxy (its URL is `proxyUrl` in bootstrap.json).
     pub proxy_addr: Option<SocketAddr>,
+    /// Bound address of the `--metrics-listen` listener (`GET /metrics`).
+    pub metrics_addr: Option<SocketAddr>,
     /// Shared state (tests use it to reach the key check directly).
     pub state: AppState,
     /// `DATA_DIR/bootstrap.json`.
@@ -184,6 +186,21 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("binding {}", config.listeners.https))?;
     let (http_addr, https_addr) = (http.local_addr()?, https.local_addr()?);
+    let metrics = match config.listeners.metrics {
+        Some(addr) => {
+            check_bind(
+                &addr,
+                config.listeners.allow_non_loopback,
+                "--metrics-listen",
+            )?;
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            Some(listener)
+        }
+        None => None,
+    };
+    let metrics_addr = metrics.as_ref().map(TcpListener::local_addr).transpose()?;
     let tls = crate::http::tls::load_or_create(&dir, &[config.listeners.https.ip()], &store)?;
     // --azure-compat: the HTTPS proxy for unmodified Azure clients (crate::http::proxy).
     let proxy = if config.listeners.azure_compat {
@@ -309,7 +326,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         let acceptor = tokio_rustls::TlsAcceptor::from(proxy_tls);
         listeners.push((listener, Front::ConnectProxy(acceptor)));
     }
-    let tasks = listeners
+    let mut tasks: Vec<JoinHandle<()>> = listeners
         .into_iter()
         .map(|(listener, front)| {
             tokio::spawn(crate::http::listener::serve(
@@ -321,11 +338,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             ))
         })
         .collect();
-    tracing::info!(http = %http_addr, https = %https_addr, "qws started");
+    if let Some(listener) = metrics {
+        tasks.push(tokio::spawn(crate::metrics::serve(listener, rx.clone())));
+    }
+    tracing::info!(http = %http_addr, https = %https_addr, metrics = ?metrics_addr, "qws started");
     Ok(RunningServer {
         http_addr,
         https_addr,
         proxy_addr,
+        metrics_addr,
         bootstrap_file: dir.join(bootstrap::BOOTSTRAP_FILE),
         ca_file: tls.ca_file,
         state,

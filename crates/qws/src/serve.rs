@@ -29,6 +29,13 @@ pub struct ServeArgs {
     /// Listen address of the --azure-compat proxy (port 0 picks a free port).
     #[arg(long, default_value_t = LISTENERS.proxy)]
     pub proxy_listen: SocketAddr,
+    /// Serve Prometheus metrics at http://ADDR/metrics (off unless given; port 0 picks a free
+    /// port). Loopback only unless --allow-non-loopback.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Log format on standard error: text, or json (one object per line).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Allow binding addresses other than loopback (exposes qws on the network).
     #[arg(long)]
     pub allow_non_loopback: bool,
@@ -107,6 +114,15 @@ pub struct ServeArgs {
     pub idle_timeout: u64,
     #[command(flatten)]
     pub scheduler: SchedulerArgs,
+}
+
+/// How `qws serve` writes its log.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, the event's fields at the top level.
+    Json,
 }
 
 /// Job scheduler options. The defaults are `qws_server::scheduler::SchedulerConfig`'s, defined
@@ -228,6 +244,7 @@ impl ServeArgs {
                 allowed_hosts: self.allowed_hosts,
                 azure_compat: self.azure_compat,
                 proxy: self.proxy_listen,
+                metrics: self.metrics_listen,
             },
             auth: config::AuthConfig {
                 enable_msi: !self.no_msi,
@@ -268,12 +285,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("QWS_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only on a terminal: a log redirected to a file stays greppable.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    match args.log_format {
+        // Colours only on a terminal: a log redirected to a file stays greppable.
+        LogFormat::Text => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .try_init();
+        }
+        LogFormat::Json => {
+            let _ = tracing_subscriber::fmt()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+    }
 
     // bootstrap.json records the CA and data-dir paths; absolute paths keep them usable from any
     // working directory (e.g. REQUESTS_CA_BUNDLE set from another shell).
@@ -302,6 +332,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             server.bootstrap_file.display(),
             server.ca_file.display()
         )?;
+        if let Some(addr) = server.metrics_addr {
+            writeln!(out, "metrics: http://{addr}/metrics")?;
+        }
         if let Some(proxy) = server.proxy_addr {
             writeln!(
                 out,

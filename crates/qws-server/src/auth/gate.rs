@@ -99,6 +99,10 @@ pub async fn authenticate<T, E>(
 /// cannot grow the audit log without bound).
 pub fn refuse(state: &AppState, f: &Failure) -> Verdict {
     let verdict = state.limiter.record_failure(f.client.ip(), f.target);
+    crate::metrics::auth_failure(&f.reason);
+    if matches!(verdict, Verdict::Throttled { .. }) {
+        crate::metrics::throttled("auth_failures");
+    }
     let outcome = match verdict {
         Verdict::Refused => format!("failure: {}", f.reason),
         Verdict::Throttled { first: true, .. } => format!("failure: {}; throttled", f.reason),

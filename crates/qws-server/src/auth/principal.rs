@@ -63,7 +63,10 @@ pub async fn authenticate_bearer(
         .unwrap_or_else(|e| match e {});
     let verification = async {
         match verify_bearer(parts, state, audiences).await {
-            Ok(p) => Ok(p),
+            Ok(p) => {
+                crate::metrics::note_principal(&p.principal.object_id);
+                Ok(p)
+            }
             Err(e) if e.status == StatusCode::UNAUTHORIZED => {
                 let failure = Failure::anonymous(
                     conn.remote,

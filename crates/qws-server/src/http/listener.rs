@@ -441,9 +441,11 @@ async fn close_when_body_unread(
 }
 
 /// Gives every response an `x-ms-request-id` (echoing the client's `x-ms-client-request-id` as
-/// `x-ms-client-request-id`) and logs method, host, path, status and latency at debug level,
-/// the same for every listener and the `--azure-compat` proxy's tunnels (whose host names the
-/// Azure service the client meant). Only the path is logged: query strings can carry signatures.
+/// `x-ms-client-request-id`) and logs one info line per request: request id, method, host,
+/// path, plane, route template, principal (an object id, never a credential), status and
+/// latency, the same for every listener and the `--azure-compat` proxy's tunnels (whose host
+/// names the Azure service the client meant). Only the path is logged: query strings can carry
+/// signatures.
 async fn request_log(
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -472,7 +474,23 @@ async fn request_log(
     let started = std::time::Instant::now();
     let mut resp = next.run(req).await;
     let request_id = uuid::Uuid::new_v4().to_string();
-    tracing::debug!(%method, %host, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, %request_id, "request");
+    let facts = resp.extensions().get::<crate::metrics::RequestFacts>();
+    let (plane, route, principal) = match facts {
+        Some(f) => (f.plane, f.route.as_str(), f.principal.as_deref()),
+        None => ("none", "", None),
+    };
+    tracing::info!(
+        %request_id,
+        %method,
+        %host,
+        %path,
+        plane,
+        route,
+        principal = principal.unwrap_or("-"),
+        status = resp.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
     let h = resp.headers_mut();
     if let Ok(v) = axum::http::HeaderValue::from_str(&request_id) {
         h.insert("x-ms-request-id", v);

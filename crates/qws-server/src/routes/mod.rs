@@ -22,29 +22,46 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-/// The routes that need an authenticated, authorized caller: everything but the token service
-/// (the identity plane, public by nature) and the blob service (SAS and shared keys).
-fn authorized_routes() -> table::Routes {
-    crate::planes::mgmt::router()
-        .merge(crate::planes::dataplane::router())
-        .merge(crate::planes::authorization::router())
-        .merge(crate::planes::directory::router())
+/// The planes whose routes need an authenticated, authorized caller, by name: everything but
+/// the token service (the identity plane, public by nature) and the blob service (SAS and
+/// shared keys).
+fn authorized_planes() -> [(&'static str, table::Routes); 4] {
+    [
+        ("mgmt", crate::planes::mgmt::router()),
+        ("dataplane", crate::planes::dataplane::router()),
+        ("authorization", crate::planes::authorization::router()),
+        ("directory", crate::planes::directory::router()),
+    ]
 }
 
-/// Every method and path template of [`authorized_routes`], from the routes themselves: the
+/// Every method and path template of [`authorized_planes`], from the routes themselves: the
 /// authorization matrix test checks that each has a row.
 pub fn route_table() -> Vec<table::RouteDef> {
-    authorized_routes().defs().to_vec()
+    authorized_planes()
+        .iter()
+        .flat_map(|(_, routes)| routes.defs().to_vec())
+        .collect()
 }
 
 /// The complete application router.
 pub fn app(state: AppState) -> Router {
+    use crate::metrics::tag_plane;
+    let authorized = authorized_planes()
+        .into_iter()
+        .fold(Router::new(), |all, (name, routes)| {
+            all.merge(tag_plane(routes.into_router(), name))
+        });
     Router::new()
-        .merge(crate::planes::identity::router())
-        .merge(authorized_routes().into_router())
-        .merge(crate::planes::portal::router(state.clone()))
+        .merge(tag_plane(crate::planes::identity::router(), "identity"))
+        .merge(authorized)
+        .merge(tag_plane(
+            crate::planes::portal::router(state.clone()),
+            "portal",
+        ))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed_or_blob)
+        // Inside the router, so that it sees the matched route template.
+        .layer(axum::middleware::from_fn(crate::metrics::observe_request))
         .with_state(state)
 }
 

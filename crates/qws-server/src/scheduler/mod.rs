@@ -317,6 +317,7 @@ impl Scheduler {
             id,
             principal,
         });
+        crate::metrics::queue_depth(self.queued());
         self.notify.notify_one();
     }
 
@@ -324,6 +325,7 @@ impl Scheduler {
     pub fn cancel(&self, ws_uid: &str, id: &str) {
         let key = (ws_uid.to_string(), id.to_string());
         let was_queued = lock(&self.queue).remove(ws_uid, id);
+        crate::metrics::queue_depth(self.queued());
         // Only a job a worker may hold needs remembering; the worker forgets it when done.
         if !was_queued {
             {
@@ -534,7 +536,9 @@ impl Scheduler {
             if self.is_stopping() {
                 return None;
             }
-            if let Some(job) = lock(&self.queue).pop(&self.config.caps) {
+            let popped = lock(&self.queue).pop(&self.config.caps);
+            if let Some(job) = popped {
+                crate::metrics::queue_depth(self.queued());
                 return Some(job);
             }
             notified.await;
@@ -703,6 +707,7 @@ impl Scheduler {
         }
         let waited = (now_nanos() - stored.created_at).max(0) as f64 / 1e9;
         self.record_queue_time(target.id, waited);
+        crate::metrics::queue_wait(target.id, waited);
 
         let shots = prepared.shots;
         let key = (ws.to_string(), id.to_string());
@@ -711,9 +716,11 @@ impl Scheduler {
         if lock(&self.cancelled).contains(&key) {
             token.cancel();
         }
+        let simulating = std::time::Instant::now();
         let result = self
             .run_with_time_limit(prepared, token, self.config.execution_limit(target.id))
             .await;
+        crate::metrics::simulation_time(target.id, simulating.elapsed().as_secs_f64());
         if lock(&self.cancelled).contains(&(ws.to_string(), id.to_string())) {
             return Ok(());
         }
@@ -804,8 +811,12 @@ impl Scheduler {
             )
         })
         .await?;
-        if let (JobStatus::Failed, Transition::Done(job)) = (to, out) {
-            self.after_failure(ws, &job).await?;
+        match (to, out) {
+            (JobStatus::Failed, Transition::Done(job)) => self.after_failure(ws, &job).await?,
+            (JobStatus::Succeeded, Transition::Done(job)) => {
+                crate::metrics::job_finished(&job.target, "Succeeded")
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -834,6 +845,7 @@ impl Scheduler {
     /// is logged at info level, so an operator can match a user's failed job to its cause.
     async fn after_failure(&self, ws: &str, job: &Job) -> anyhow::Result<()> {
         log_failure(job);
+        crate::metrics::job_finished(&job.target, "Failed");
         let Some(sid) = job.session_id.clone() else {
             return Ok(());
         };
@@ -867,7 +879,8 @@ impl Scheduler {
                             j.error_data = Some(ErrorData::new("SessionAborted", &msg));
                         },
                     )?;
-                    if let Transition::Done(_) = t {
+                    if let Transition::Done(j) = t {
+                        crate::metrics::job_finished(&j.target, "Failed");
                         aborted.push(id);
                     }
                 }

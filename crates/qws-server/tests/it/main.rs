@@ -32,6 +32,7 @@ mod list_bench;
 mod listeners;
 mod lockout;
 mod master_key;
+mod metrics;
 mod mgmt;
 mod mgmt_deployments;
 mod mgmt_storage;

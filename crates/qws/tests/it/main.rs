@@ -9,5 +9,6 @@ mod mgmt_client;
 mod poison_jobs;
 mod readme_options;
 mod role_cli;
+mod serve_logs;
 mod serve_process;
 mod token_cli;

@@ -355,6 +355,7 @@ async fn receive(body: Body, mut staged: StagedUpload) -> Result<StagedUpload> {
             return Err(StorageError::too_large(limit));
         }
         buf.extend_from_slice(&data);
+        crate::metrics::blob_bytes_in(data.len() as u64);
         if buf.len() >= WRITE_CHUNK {
             staged = write_blocking(staged, std::mem::take(&mut buf)).await?;
         }
@@ -681,6 +682,8 @@ impl Ctx {
                 Ok(file)
             })
             .await?;
+            // Counted when the download starts: the bytes this response sends.
+            crate::metrics::blob_bytes_out(count);
             Body::new(FileBody::new(file, count))
         } else {
             Body::empty()

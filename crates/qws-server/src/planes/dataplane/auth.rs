@@ -156,7 +156,12 @@ impl FromRequestParts<AppState> for Caller {
         .guessing(GuessTarget::new("workspace", &target));
         let verification = async {
             match verify(parts, state, path.as_ref()).await {
-                Ok(c) => Ok(c),
+                Ok(c) => {
+                    crate::metrics::note_principal(
+                        c.object_id.as_deref().unwrap_or("workspace-key"),
+                    );
+                    Ok(c)
+                }
                 Err(NoCaller::Credential) => {
                     Err(Rejection::Credential(unauthorized(state), failure))
                 }

@@ -230,6 +230,7 @@ pub async fn put_job(
     let charged =
         crate::scheduler::principal_key(&caller.ws.uid, &caller.created_by, caller.created_by_type);
     if let Err(busy) = state.dataplane.scheduler.admit(&caller.ws.uid, &charged) {
+        crate::metrics::throttled(busy.code);
         let status = StatusCode::from_u16(busy.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return Err(error(status, busy.code, busy.message).with_retry_after(busy.retry_after));
     }
@@ -345,11 +346,15 @@ pub async fn put_job(
     if let Some(sid) = &session_id {
         super::sessions::mark_session_executing(&state, &caller.ws.uid, sid).await?;
     }
+    crate::metrics::job_submitted(target.id);
     if st == status::WAITING {
         state
             .dataplane
             .scheduler
             .enqueue(caller.ws.uid.clone(), id.clone(), charged);
+    } else {
+        // Refused at submission (an input format the target does not take).
+        crate::metrics::job_finished(target.id, "Failed");
     }
     let holder = sas::holder_for(&state, &caller).await?;
     Ok(Json(items::render_job(
@@ -534,7 +539,10 @@ pub async fn cancel(
         })
         .await?;
     match out {
-        Transition::Done(_) => state.dataplane.scheduler.cancel(ws_uid, id),
+        Transition::Done(j) => {
+            crate::metrics::job_finished(&j.target, "Cancelled");
+            state.dataplane.scheduler.cancel(ws_uid, id)
+        }
         Transition::Refused(j) if j.status == JobStatus::Cancelled => {}
         Transition::Refused(j) => {
             return Err(error(
