@@ -91,6 +91,8 @@ pub struct StateInner {
     pub sign_ins: crate::planes::signin::PendingSignIns,
     /// Signed-in portal sessions.
     pub portal_sessions: crate::planes::portal::session::Sessions,
+    /// When and from where access keys were last used, noted off the request path.
+    pub key_usage: Arc<crate::planes::dataplane::key_usage::KeyUsage>,
 }
 
 impl std::fmt::Debug for StateInner {

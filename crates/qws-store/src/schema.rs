@@ -322,6 +322,12 @@ CREATE TABLE deployments (
 );
 ALTER TABLE workspaces ADD COLUMN deleting_op TEXT;
 "#,
+    // Key usage (issue 14): when and from where each key was last accepted. A regenerated key
+    // starts without usage (the key's row is rewritten).
+    r#"
+ALTER TABLE workspace_keys ADD COLUMN last_used_at INTEGER;  -- unix seconds
+ALTER TABLE workspace_keys ADD COLUMN last_used_from TEXT;   -- client IP address
+"#,
 ];
 
 /// Brings the database to the newest schema.

@@ -2,9 +2,9 @@
 //! must not end in a stream reset while the client is still uploading a modest body: curl
 //! reported that as a framing error instead of showing the 404.
 
+use crate::common::TestServer;
 use axum::http;
 use bytes::Bytes;
-use crate::common::TestServer;
 
 const LEN: usize = 900 * 1024;
 const CHUNK: usize = 16 * 1024;

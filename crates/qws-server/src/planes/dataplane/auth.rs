@@ -19,6 +19,7 @@ use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use qws_core::keys::KeySlot;
 use qws_core::names::SubscriptionId;
 use qws_core::resource_id::WorkspaceId;
 use qws_store::{KeyCheck, Store, StoreError, WorkspaceRecord};
@@ -141,7 +142,7 @@ impl FromRequestParts<AppState> for Caller {
         )
         .guessing(GuessTarget::new("workspace", &target));
         let verification = async {
-            match verify(parts, state, path.as_ref()).await {
+            match verify(parts, state, path.as_ref(), conn.remote.ip()).await {
                 Ok(c) => Ok(c),
                 Err(NoCaller::Credential) => {
                     Err(Rejection::Credential(unauthorized(state), failure))
@@ -166,6 +167,7 @@ async fn verify(
     parts: &mut Parts,
     state: &AppState,
     path: Option<&RawWorkspacePath>,
+    client: std::net::IpAddr,
 ) -> Result<Caller, NoCaller> {
     let refused = || NoCaller::Credential;
     let Some(path) = path else {
@@ -183,12 +185,13 @@ async fn verify(
             .db(move |s| check_workspace_key(s, id.as_ref(), &key))
             .await
             .map_err(NoCaller::Other)?;
-        let created_by = match found.0 {
-            KeyCheck::Primary => "PrimaryKey",
-            KeyCheck::Secondary => "SecondaryKey",
+        let (created_by, slot) = match found.0 {
+            KeyCheck::Primary => ("PrimaryKey", KeySlot::Primary),
+            KeyCheck::Secondary => ("SecondaryKey", KeySlot::Secondary),
             KeyCheck::Refused => return Err(refused()),
         };
         let ws = found.1.ok_or_else(refused)?;
+        state.key_usage.note(&ws.uid, slot, client);
         return Ok(Caller {
             ws,
             created_by: created_by.into(),
