@@ -69,6 +69,15 @@ fn a_backup_under_load_restores_every_acknowledged_job_with_its_data() {
     let data = dir.path().join("data");
     let archive = dir.path().join("snapshot.tar.gz");
     let s = Serve::start(&data, &["--workers", "1"]);
+    // A refused key: an audit record for the backup to carry.
+    let ws = Ws::new(&data);
+    let r = ws
+        .http
+        .get(format!("{}{}/jobs?api-version={DV}", s.http, ws.base))
+        .header("x-ms-quantum-api-key", "not-a-key")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
 
     let acknowledged = Mutex::new(Vec::<String>::new());
     let stop = AtomicBool::new(false);
@@ -84,7 +93,7 @@ fn a_backup_under_load_restores_every_acknowledged_job_with_its_data() {
             }
         });
         // Some jobs in before the backup, and the submitter still going while it runs.
-        while acknowledged.lock().unwrap().len() < 5 {
+        while acknowledged.lock().unwrap().len() < 20 {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         let before = acknowledged.lock().unwrap().clone();
@@ -105,10 +114,14 @@ fn a_backup_under_load_restores_every_acknowledged_job_with_its_data() {
         !restored.join("master.key").exists(),
         "the master key is never in a backup"
     );
+    let audit = std::fs::read_to_string(restored.join("audit.log")).unwrap();
     assert!(
-        std::fs::metadata(restored.join("audit.log")).unwrap().len() > 0,
-        "the audit log is restored"
+        audit.contains("Unauthorized") && audit.ends_with('\n'),
+        "the audit log is restored: {audit}"
     );
+    assert!(std::fs::read_to_string(data.join("audit.log"))
+        .unwrap()
+        .starts_with(&audit));
     std::fs::copy(data.join("master.key"), restored.join("master.key")).unwrap();
 
     let s = Serve::start(&restored, &["--workers", "1"]);
