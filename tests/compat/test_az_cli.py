@@ -472,9 +472,11 @@ def test_openqasm_job_to_quantinuum(azs, workspace):
     shown = azs.json("quantum", "job", "show", "-j", job["id"])
     assert shown["status"] == "Succeeded" and shown["name"] == "az-bell-qasm"
     output = azs.json("quantum", "job", "output", "-j", job["id"])
-    # Quantinuum results: one list of shots per classical register.
+    # Quantinuum results: one list of shots per classical register. The H2 emulator is noisy, as
+    # the real one is: a Bell pair gives 00 or 11 but for the odd shot.
     shots = output["c"]
-    assert len(shots) == 40 and set(shots) <= {"00", "11"}, output
+    assert len(shots) == 40 and set(shots) <= {"00", "01", "10", "11"}, output
+    assert sum(s in ("00", "11") for s in shots) >= 30, output
     listed = azs.json("quantum", "job", "list")
     assert job["id"] in [j["id"] for j in listed]
 
@@ -498,7 +500,8 @@ def test_run_submits_waits_and_prints_the_output(azs, workspace):
     output = azs.json("quantum", "run", "-t", "quantinuum.sim.h2-1e", "--job-input-file", path,
                       "--job-input-format", "honeywell.openqasm.v1",
                       "--job-output-format", "honeywell.quantum-results.v1", "--shots", "10")
-    assert len(output["c"]) == 10 and set(output["c"]) <= {"00", "11"}, output
+    # The H2 emulator is noisy: 00 or 11 but for the odd shot.
+    assert len(output["c"]) == 10 and sum(s in ("00", "11") for s in output["c"]) >= 7, output
 
 
 def test_cancel_a_waiting_job(azs, workspace):

@@ -1,8 +1,11 @@
 """Access keys through the unmodified azure-mgmt-quantum client: list, regenerate, disable, enable."""
 
+import json
 import re
+import time
 
 import pytest
+import requests
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.quantum.models import APIKeys, KeyType
 
@@ -103,3 +106,36 @@ def test_disable_and_enable_api_keys(qws, mgmt_client, new_workspace):
     assert shown.primary_connection_string.startswith("SubscriptionId=")
     # The failed regenerate must not have replaced anything behind the user's back.
     assert shown.primary_key.key == enabled_keys.primary_key.key
+
+
+def test_list_keys_with_key_usage_fields_still_parses(qws, mgmt_client, new_workspace):
+    """qws adds primaryKeyLastUsed/secondaryKeyLastUsed to listKeys; the client ignores them."""
+    keys = keys_of(qws, mgmt_client, new_workspace.name)
+    url = (
+        f"{qws.http_url}/subscriptions/{qws.subscription_id}/resourceGroups/{qws.resource_group}"
+        f"/providers/Microsoft.Quantum/workspaces/{new_workspace.name}/jobs"
+    )
+    r = requests.get(
+        url,
+        params={"api-version": "2026-01-15-preview"},
+        headers={"x-ms-quantum-api-key": keys.primary_key.key},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+
+    def raw_and_parsed(pipeline_response, deserialized, _headers):
+        return json.loads(pipeline_response.http_response.text()), deserialized
+
+    deadline = time.monotonic() + 120
+    while True:
+        raw, parsed = mgmt_client.workspace.list_keys(
+            qws.resource_group, new_workspace.name, cls=raw_and_parsed
+        )
+        if "primaryKeyLastUsed" in raw or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert raw["primaryKeyLastUsed"]["address"] == "127.0.0.1", raw
+    assert "secondaryKeyLastUsed" not in raw
+    assert parsed.primary_key.key == keys.primary_key.key
+    assert parsed.secondary_key.key == keys.secondary_key.key
+    assert parsed.primary_connection_string == keys.primary_connection_string

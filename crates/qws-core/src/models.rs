@@ -135,6 +135,23 @@ pub struct ListKeysResult {
     pub primary_connection_string: String,
     /// Secondary connection string (`""` while disabled).
     pub secondary_connection_string: String,
+    /// qws extension, ignored by Azure clients: the primary key's last recorded use (absent
+    /// while keys are disabled or the key has not been used since it was created).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_key_last_used: Option<KeyLastUsed>,
+    /// qws extension: the secondary key's last recorded use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary_key_last_used: Option<KeyLastUsed>,
+}
+
+/// When and from where an access key was last used (recorded at most once a minute per key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyLastUsed {
+    /// Second-precision RFC 3339 with `Z`.
+    pub time: String,
+    /// The client's IP address.
+    pub address: String,
 }
 
 /// `ApiKey` on the wire: `{"createdAt": "...Z", "key": "..."}`. Debug redacts the key.
@@ -280,6 +297,8 @@ mod tests {
             secondary_key: None,
             primary_connection_string: String::new(),
             secondary_connection_string: String::new(),
+            primary_key_last_used: None,
+            secondary_key_last_used: None,
         };
         assert_eq!(
             serde_json::to_string(&r).unwrap(),

@@ -295,7 +295,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let BootstrapSecrets {
         identity_header, ..
     } = secrets;
+    let key_usage = Arc::new(crate::planes::dataplane::key_usage::KeyUsage::default());
+    crate::planes::dataplane::key_usage::spawn_flusher(store.clone(), key_usage.clone());
     let state = AppState::new(StateInner {
+        key_usage,
         store,
         blobs,
         dataplane,

@@ -93,6 +93,8 @@ pub struct StateInner {
     pub portal_sessions: crate::planes::portal::session::Sessions,
     /// Portal sign-ins waiting for their callback.
     pub portal_signins: crate::planes::portal::signin::PendingSignIns,
+    /// When and from where access keys were last used, noted off the request path.
+    pub key_usage: Arc<crate::planes::dataplane::key_usage::KeyUsage>,
 }
 
 impl std::fmt::Debug for StateInner {

@@ -338,6 +338,12 @@ CREATE TABLE ws_access_tokens (
     PRIMARY KEY (workspace_uid, name_key)
 );
 "#,
+    // Key usage (issue 14): when and from where each key was last accepted. A regenerated key
+    // starts without usage (the key's row is rewritten).
+    r#"
+ALTER TABLE workspace_keys ADD COLUMN last_used_at INTEGER;  -- unix seconds
+ALTER TABLE workspace_keys ADD COLUMN last_used_from TEXT;   -- client IP address
+"#,
 ];
 
 /// Brings the database to the newest schema.

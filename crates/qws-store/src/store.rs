@@ -196,6 +196,17 @@ pub struct StoredKey {
     pub key: ApiKey,
     /// Unix seconds.
     pub created_at: i64,
+    /// When and from where the key was last accepted (recorded at most once a minute).
+    pub last_used: Option<KeyUse>,
+}
+
+/// One recorded use of an access key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUse {
+    /// Unix seconds.
+    pub at: i64,
+    /// The client's IP address.
+    pub from: String,
 }
 
 /// The keys of a workspace.
@@ -997,7 +1008,8 @@ impl Store {
             "INSERT INTO workspace_keys (workspace_uid, slot, version, sealed, fingerprint, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(workspace_uid, slot) DO UPDATE SET version = excluded.version, sealed = excluded.sealed,
-               fingerprint = excluded.fingerprint, created_at = excluded.created_at",
+               fingerprint = excluded.fingerprint, created_at = excluded.created_at,
+               last_used_at = NULL, last_used_from = NULL",
             params![uid, slot.as_str(), version, sealed, fp, created_secs],
         )?;
         Ok(())
@@ -1015,7 +1027,8 @@ impl Store {
             .optional()?
             .ok_or(StoreError::WorkspaceNotFound)?;
         let mut st = conn.prepare(
-            "SELECT slot, version, sealed, created_at FROM workspace_keys WHERE workspace_uid = ?1",
+            "SELECT slot, version, sealed, created_at, last_used_at, last_used_from
+             FROM workspace_keys WHERE workspace_uid = ?1",
         )?;
         let rows = st.query_map([uid], |r| {
             Ok((
@@ -1023,11 +1036,13 @@ impl Store {
                 r.get::<_, i64>(1)?,
                 r.get::<_, Vec<u8>>(2)?,
                 r.get::<_, i64>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, Option<String>>(5)?,
             ))
         })?;
         let mut keys = Vec::new();
         for row in rows {
-            let (slot, version, sealed, created_at) = row?;
+            let (slot, version, sealed, created_at, used_at, used_from) = row?;
             let slot =
                 KeySlot::parse(&slot).ok_or_else(|| StoreError::Corrupt("key slot".into()))?;
             let plain = self.crypto.open(&key_aad(uid, slot, version), &sealed)?;
@@ -1037,6 +1052,7 @@ impl Store {
                 slot,
                 key: ApiKey::from_presented(text),
                 created_at,
+                last_used: used_at.zip(used_from).map(|(at, from)| KeyUse { at, from }),
             });
         }
         keys.sort_by_key(|k| k.slot != KeySlot::Primary);
@@ -1074,6 +1090,24 @@ impl Store {
             "UPDATE workspaces SET etag = ?2 WHERE uid = ?1",
             params![uid, new_etag()],
         )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records uses of keys (workspace uid, slot, use) in one transaction. A use older than the
+    /// key in the slot (one noted just before a regeneration) is not attributed to the new key.
+    pub fn record_key_uses(&self, uses: &[(String, KeySlot, KeyUse)]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = write_tx(&mut conn)?;
+        {
+            let mut st = tx.prepare(
+                "UPDATE workspace_keys SET last_used_at = ?3, last_used_from = ?4
+                 WHERE workspace_uid = ?1 AND slot = ?2 AND created_at <= ?3",
+            )?;
+            for (uid, slot, u) in uses {
+                st.execute(params![uid, slot.as_str(), u.at, u.from])?;
+            }
+        }
         tx.commit()?;
         Ok(())
     }

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod ad;
+mod backup;
 mod env;
 mod jobs;
 mod mgmt;
@@ -39,6 +40,11 @@ enum Command {
     /// Print the environment variables (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, …) that
     /// point unmodified Azure tools at the local server: `eval "$(qws env)"`.
     Env(env::EnvArgs),
+    /// Write a consistent snapshot of a data directory (also while its server runs) to one
+    /// archive: database, job data, audit log. The master key is not included.
+    Backup(backup::BackupArgs),
+    /// Restore a `qws backup` archive into a new, empty data directory.
+    Restore(backup::RestoreArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,6 +57,8 @@ fn main() -> std::process::ExitCode {
         Command::Role(args) => role::run(args),
         Command::Ad(args) => ad::run(args),
         Command::Env(args) => env::run(args),
+        Command::Backup(args) => backup::run_backup(args),
+        Command::Restore(args) => backup::run_restore(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -481,3 +481,45 @@ fn wid(sub: &SubscriptionId, rg: &str, ws: &str) -> WorkspaceId {
 fn gid(sub: &SubscriptionId, rg: &str) -> ResourceGroupId {
     ResourceGroupId::parse(&sub.to_string(), rg).unwrap()
 }
+
+#[test]
+fn key_uses_are_recorded_per_slot_and_reset_by_regeneration() {
+    let f = fixture();
+    let (w, _) = f
+        .store
+        .put_workspace(&wid(&f.sub, "rg", "used"), &spec("eastus"), &actor())
+        .unwrap();
+    let last_used = |slot| {
+        let keys = f.store.workspace_keys(&w.uid).unwrap();
+        keys.keys
+            .into_iter()
+            .find(|k| k.slot == slot)
+            .unwrap()
+            .last_used
+    };
+    assert_eq!(last_used(KeySlot::Primary), None);
+    let created = f.store.workspace_keys(&w.uid).unwrap().keys[0].created_at;
+    let used = KeyUse {
+        at: created + 5,
+        from: "127.0.0.1".into(),
+    };
+    f.store
+        .record_key_uses(&[(w.uid.clone(), KeySlot::Primary, used.clone())])
+        .unwrap();
+    assert_eq!(last_used(KeySlot::Primary), Some(used));
+    assert_eq!(last_used(KeySlot::Secondary), None);
+
+    f.store
+        .regenerate_keys(&w.uid, &[KeySlot::Primary])
+        .unwrap();
+    assert_eq!(last_used(KeySlot::Primary), None);
+    // A use noted before the regeneration is not attributed to the new key.
+    let stale = KeyUse {
+        at: created - 1,
+        from: "127.0.0.2".into(),
+    };
+    f.store
+        .record_key_uses(&[(w.uid.clone(), KeySlot::Primary, stale)])
+        .unwrap();
+    assert_eq!(last_used(KeySlot::Primary), None);
+}

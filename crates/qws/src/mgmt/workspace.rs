@@ -473,17 +473,23 @@ fn print_keys(global: GlobalArgs, keys: Value) -> anyhow::Result<()> {
         "CreatedAt",
         "Key",
         "ConnectionString",
+        "LastUsed",
+        "LastUsedFrom",
     ]);
     for (kind, key, conn) in [
         ("Primary", "/primaryKey", "/primaryConnectionString"),
         ("Secondary", "/secondaryKey", "/secondaryConnectionString"),
     ] {
+        // qws records when and from where each key was last accepted (`…KeyLastUsed`).
+        let used = format!("{key}LastUsed");
         table.row(vec![
             kind.to_owned(),
             cell(&keys, "/apiKeyEnabled"),
             cell(&keys, &format!("{key}/createdAt")),
             cell(&keys, &format!("{key}/key")),
             cell(&keys, conn),
+            cell(&keys, &format!("{used}/time")),
+            cell(&keys, &format!("{used}/address")),
         ]);
     }
     output::print(global.output, &keys, &table)

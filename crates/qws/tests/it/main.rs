@@ -4,7 +4,9 @@
 mod common;
 
 mod ad_cli;
+mod backup;
 mod env_cli;
+mod key_usage;
 mod mgmt_client;
 mod poison_jobs;
 mod readme_options;

@@ -19,6 +19,7 @@ use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use qws_core::keys::KeySlot;
 use qws_core::names::SubscriptionId;
 use qws_core::resource_id::WorkspaceId;
 use qws_store::access_tokens::{TokenAccess, TOKEN_PREFIX};
@@ -155,7 +156,7 @@ impl FromRequestParts<AppState> for Caller {
         )
         .guessing(GuessTarget::new("workspace", &target));
         let verification = async {
-            match verify(parts, state, path.as_ref()).await {
+            match verify(parts, state, path.as_ref(), conn.remote.ip()).await {
                 Ok(c) => {
                     crate::metrics::note_principal(
                         c.object_id.as_deref().unwrap_or("workspace-key"),
@@ -185,6 +186,7 @@ async fn verify(
     parts: &mut Parts,
     state: &AppState,
     path: Option<&RawWorkspacePath>,
+    client: std::net::IpAddr,
 ) -> Result<Caller, NoCaller> {
     let refused = || NoCaller::Credential;
     let Some(path) = path else {
@@ -205,12 +207,13 @@ async fn verify(
             .db(move |s| check_workspace_key(s, id.as_ref(), &key))
             .await
             .map_err(NoCaller::Other)?;
-        let created_by = match found.0 {
-            KeyCheck::Primary => "PrimaryKey",
-            KeyCheck::Secondary => "SecondaryKey",
+        let (created_by, slot) = match found.0 {
+            KeyCheck::Primary => ("PrimaryKey", KeySlot::Primary),
+            KeyCheck::Secondary => ("SecondaryKey", KeySlot::Secondary),
             KeyCheck::Refused => return Err(refused()),
         };
         let ws = found.1.ok_or_else(refused)?;
+        state.key_usage.note(&ws.uid, slot, client);
         return Ok(Caller {
             ws,
             created_by: created_by.into(),

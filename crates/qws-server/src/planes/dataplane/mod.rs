@@ -16,6 +16,7 @@ pub mod auth;
 pub mod filter;
 pub mod items;
 pub mod jobs;
+pub mod key_usage;
 pub mod sessions;
 pub mod storage_proxy;
 pub mod targets;

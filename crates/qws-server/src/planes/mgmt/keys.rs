@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use qws_core::connection_string::ConnectionString;
 use qws_core::keys::KeySlot;
-use qws_core::models::{ApiKeyModel, ApiKeysRequest, ListKeysResult};
+use qws_core::models::{ApiKeyModel, ApiKeysRequest, KeyLastUsed, ListKeysResult};
 use qws_store::{StoreError, WorkspaceRecord};
 
 fn connection_string(
@@ -49,6 +49,8 @@ pub(crate) fn list_keys_result(
             secondary_key: None,
             primary_connection_string: String::new(),
             secondary_connection_string: String::new(),
+            primary_key_last_used: None,
+            secondary_key_last_used: None,
         });
     }
     let find = |slot| {
@@ -62,12 +64,20 @@ pub(crate) fn list_keys_result(
         created_at: qws_core::time_fmt::seconds_z(qws_core::time_fmt::from_unix(k.created_at)),
         key: k.key.expose().to_string(),
     };
+    let last_used = |k: &qws_store::StoredKey| {
+        k.last_used.as_ref().map(|u| KeyLastUsed {
+            time: qws_core::time_fmt::seconds_z(qws_core::time_fmt::from_unix(u.at)),
+            address: u.from.clone(),
+        })
+    };
     Ok(ListKeysResult {
         api_key_enabled: true,
         primary_key: Some(model(p)),
         secondary_key: Some(model(s)),
         primary_connection_string: connection_string(state, w, &p.key)?,
         secondary_connection_string: connection_string(state, w, &s.key)?,
+        primary_key_last_used: last_used(p),
+        secondary_key_last_used: last_used(s),
     })
 }
 
@@ -146,6 +156,7 @@ pub(super) async fn regenerate_key(
         .map_err(|e| ApiError::internal("blocking task", &e))?;
     match outcome {
         Ok(()) => {
+            state.key_usage.forget(&w.uid, &slots);
             state.audit(
                 &principal.audit_name(),
                 AuditAction::RegenerateKey,
