@@ -31,6 +31,9 @@ import time
 import urllib.parse
 import uuid
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tests"))
+from qws_binary import find_qws_bin  # noqa: E402  (one rule for every suite)
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DP_VERSION = "2026-01-15-preview"
 ARM_VERSION = "2025-12-15-preview"
@@ -40,15 +43,6 @@ BELL = json.dumps(
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
 
 
-def find_qws_bin() -> pathlib.Path:
-    env = os.environ.get("QWS_BIN")
-    if env:
-        return pathlib.Path(env).resolve()
-    for profile in ("release", "debug"):
-        candidate = REPO / "target" / profile / "qws"
-        if candidate.exists():
-            return candidate
-    raise SystemExit("no qws binary: set QWS_BIN or run `cargo build --release -p qws`")
 
 
 # ---- a server process ------------------------------------------------------------------------

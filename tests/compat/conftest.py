@@ -22,6 +22,7 @@ import shutil
 import signal
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -31,6 +32,9 @@ import uuid
 
 import pytest
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from qws_binary import find_qws_bin  # noqa: E402  (one rule for every suite)
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 60
 # The shared server's worker count, fixed so queueing behaviour does not depend on the machine's
@@ -39,21 +43,6 @@ STARTUP_TIMEOUT_S = 60
 SERVER_WORKERS = 2
 
 
-def find_qws_bin() -> pathlib.Path:
-    """The qws binary under test: $QWS_BIN when set, else the most recently built of
-    target/release/qws and target/debug/qws. Raises when there is none, so a missing build
-    fails every test that needs it instead of skipping them."""
-    env = os.environ.get("QWS_BIN")
-    if env:
-        path = pathlib.Path(env).resolve()
-        if not path.is_file():
-            raise RuntimeError(f"QWS_BIN={env} is not a file")
-        return path
-    built = [REPO / "target" / profile / "qws" for profile in ("release", "debug")]
-    built = [p for p in built if p.is_file()]
-    if not built:
-        raise RuntimeError("no qws binary: set QWS_BIN or run `cargo build -p qws`")
-    return max(built, key=lambda p: p.stat().st_mtime)
 
 
 # Servers this pytest process started. They share pytest's process group (no new session), so

@@ -17,8 +17,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import ssl
+import sys
 
 import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from qws_binary import find_qws_bin  # noqa: E402  (one rule for every suite)
 
 if os.environ.get("QWS_SKIP_PORTAL") == "1":
     pytest.skip("QWS_SKIP_PORTAL=1", allow_module_level=True)
@@ -47,14 +51,6 @@ QUANTUM_API = "2025-11-01-preview"
 ARM_API = "2022-12-01"
 
 
-def find_qws_bin() -> pathlib.Path:
-    env = os.environ.get("QWS_BIN")
-    if env:
-        return pathlib.Path(env)
-    found = [p for p in (ROOT / "target/release/qws", ROOT / "target/debug/qws") if p.exists()]
-    if not found:
-        raise RuntimeError("no qws binary: build it or set QWS_BIN")
-    return max(found, key=lambda p: p.stat().st_mtime)
 
 
 class Server:
