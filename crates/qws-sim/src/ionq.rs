@@ -36,21 +36,26 @@ pub fn parse(src: &str) -> Result<Circuit> {
 }
 
 pub fn parse_with(src: &str, limits: &IonqLimits) -> Result<Circuit> {
+    let doc = read_json(src, limits, "circuit")?;
+    from_value(&doc, limits)
+}
+
+/// The JSON document `src` (the `what` of a job), once its size is within the limit.
+fn read_json(src: &str, limits: &IonqLimits, what: &str) -> Result<Value> {
     if src.len() > limits.max_bytes {
         return Err(SimError::Limit(format!(
-            "the circuit is {} bytes; at most {} are accepted",
+            "the {what} is {} bytes; at most {} are accepted",
             src.len(),
             limits.max_bytes
         )));
     }
-    let doc: Value = serde_json::from_str(src).map_err(|e| {
+    serde_json::from_str(src).map_err(|e| {
         SimError::parse(
             e.line().max(1) as u32,
             e.column().max(1) as u32,
             format!("malformed JSON: {e}"),
         )
-    })?;
-    from_value(&doc, limits)
+    })
 }
 
 fn invalid<T>(msg: impl Into<String>) -> Result<T> {
@@ -65,20 +70,7 @@ pub const MAX_CIRCUITS: usize = 1000;
 /// entry inherits `qubits` and `gateset` from the top level unless it sets its own; the gate
 /// limit counts all circuits together.
 pub fn parse_multi(src: &str, limits: &IonqLimits) -> Result<Vec<Circuit>> {
-    if src.len() > limits.max_bytes {
-        return Err(SimError::Limit(format!(
-            "the input is {} bytes; at most {} are accepted",
-            src.len(),
-            limits.max_bytes
-        )));
-    }
-    let doc: Value = serde_json::from_str(src).map_err(|e| {
-        SimError::parse(
-            e.line().max(1) as u32,
-            e.column().max(1) as u32,
-            format!("malformed JSON: {e}"),
-        )
-    })?;
+    let doc = read_json(src, limits, "input")?;
     let Some(obj) = doc.as_object() else {
         return invalid("an IonQ circuit must be a JSON object");
     };

@@ -328,19 +328,8 @@ fn gate_name(g: &GateOp) -> &'static str {
 /// Runs `opts.shots` noisy trajectories of `circuit` and returns every shot's (reported)
 /// classical bits. Validates first, checks cancellation between shots.
 pub fn run_noisy(circuit: &Circuit, opts: &RunOptions, model: &NoiseModel) -> Result<RunOutput> {
-    crate::run::check_output_bytes(
-        crate::run::shots_bytes(circuit.num_clbits, opts.shots),
-        &format!(
-            "the classical bits of {} shots over {} bits",
-            opts.shots, circuit.num_clbits
-        ),
-        &opts.limits,
-    )?;
-    let mut shots = Vec::with_capacity(opts.shots.min(opts.limits.max_shots) as usize);
-    run_noisy_into(circuit, opts, model, &mut |b| shots.push(b))?;
-    Ok(RunOutput {
-        num_clbits: circuit.num_clbits,
-        shots,
+    crate::run::collect_shots(circuit, opts, |sink| {
+        run_noisy_into(circuit, opts, model, sink)
     })
 }
 

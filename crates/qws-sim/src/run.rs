@@ -307,6 +307,16 @@ pub fn run(circuit: &Circuit, opts: &RunOptions) -> Result<RunOutput> {
 
 /// [`run`] with explicit engine settings.
 pub fn run_with(circuit: &Circuit, opts: &RunOptions, cfg: &EngineConfig) -> Result<RunOutput> {
+    collect_shots(circuit, opts, |sink| run_into(circuit, opts, cfg, sink))
+}
+
+/// Gathers every shot a streaming run (`run`, which feeds its sink one shot at a time) produces
+/// into a [`RunOutput`], after checking that the shots fit the output limit.
+pub(crate) fn collect_shots(
+    circuit: &Circuit,
+    opts: &RunOptions,
+    run: impl FnOnce(&mut dyn FnMut(ShotBits)) -> Result<()>,
+) -> Result<RunOutput> {
     check_output_bytes(
         shots_bytes(circuit.num_clbits, opts.shots),
         &format!(
@@ -316,7 +326,7 @@ pub fn run_with(circuit: &Circuit, opts: &RunOptions, cfg: &EngineConfig) -> Res
         &opts.limits,
     )?;
     let mut shots = Vec::with_capacity(opts.shots.min(opts.limits.max_shots) as usize);
-    run_into(circuit, opts, cfg, &mut |bits| shots.push(bits))?;
+    run(&mut |bits| shots.push(bits))?;
     Ok(RunOutput {
         num_clbits: circuit.num_clbits,
         shots,

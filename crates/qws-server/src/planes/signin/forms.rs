@@ -24,21 +24,7 @@ use subtle::ConstantTimeEq;
 const MAX_FORM: usize = 16 * 1024;
 const CSRF_COOKIE: &str = "qws_csrf";
 
-/// Escapes text for HTML element content and attribute values.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use crate::http::html::escape;
 
 /// The status a sign-in form is shown again with after a failed password sign-in: 429 while
 /// the attempts are throttled, 500 for an internal failure, else 400.
