@@ -589,3 +589,45 @@ async fn a_reader_sees_the_workspace_but_no_keys_and_cannot_reveal_them() {
         .unwrap()
         .contains("does not have authorization"));
 }
+
+#[tokio::test]
+async fn the_keys_page_shows_when_each_key_was_last_used() {
+    let t = TestServer::start().await;
+    let c = browser(&t);
+    let cookie = session(&t, &c, &t.b("adminUser"), &t.b("adminPassword")).await;
+    let page = get(&t, &c, &cookie, &keys_path(&t))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<dt>Primary key last used</dt><dd>never</dd>"),
+        "{page}"
+    );
+    // A data-plane request with the primary key; its use is written a moment later, off the
+    // request's path.
+    let dp = crate::common::dp::Dp::new(&t).await;
+    let r = dp.call(reqwest::Method::GET, "/jobs", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = get(&t, &c, &cookie, &keys_path(&t))
+            .await
+            .text()
+            .await
+            .unwrap();
+        if !page.contains("<dt>Primary key last used</dt><dd>never</dd>") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        page.contains("<dt>Primary key last used</dt><dd><time")
+            && page.contains(" from 127.0.0.1"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<dt>Secondary key last used</dt><dd>never</dd>"),
+        "{page}"
+    );
+}

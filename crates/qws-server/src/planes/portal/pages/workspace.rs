@@ -302,9 +302,10 @@ async fn keys_page(
             main.push_str(&html::notice("info", "Access keys are disabled: no key or connection string of this workspace is accepted."));
             return Ok(portal.page(&format!("{} · Access Keys", ws.id.workspace.as_str()), Some(&ws.nav("keys")), &main));
         }
-        // When each key was last regenerated (not secret: the keys stay in the store).
+        // When each key was last regenerated and last used (neither is secret: the keys
+        // themselves stay in the store).
         let id = ws.id.clone();
-        let created: Vec<(String, i64)> = portal
+        let created: Vec<(String, i64, Option<(i64, String)>)> = portal
             .state
             .db(move |s| {
                 let Some(rec) = s.get_workspace(&id)? else {
@@ -313,7 +314,10 @@ async fn keys_page(
                 Ok(s.workspace_keys(&rec.uid)?
                     .keys
                     .iter()
-                    .map(|k| (k.slot.as_str().to_string(), k.created_at))
+                    .map(|k| {
+                        let used = k.last_used.as_ref().map(|u| (u.at, u.from.clone()));
+                        (k.slot.as_str().to_string(), k.created_at, used)
+                    })
                     .collect())
             })
             .await
@@ -332,13 +336,33 @@ async fn keys_page(
             ));
         }
         main.push_str("<p class=\"copied\" role=\"status\" aria-live=\"polite\"></p></div>");
+        // Beyond Azure: when each key was last accepted, so that an owner can rotate knowing
+        // whether anything still uses it.
+        main.push_str("<h2>Key usage</h2><dl class=\"keyuse\">");
+        for (slot, _, used) in &created {
+            let text = match used {
+                Some((at, from)) => {
+                    let when = unix_to_text(*at);
+                    format!(
+                        "<time datetime=\"{when}\">{when}</time> from {}",
+                        esc(from)
+                    )
+                }
+                None => "never".to_string(),
+            };
+            main.push_str(&format!(
+                "<dt>{} key last used</dt><dd>{text}</dd>",
+                esc(slot)
+            ));
+        }
+        main.push_str("</dl>");
         if may_regen {
             main.push_str("<h2>Regenerate</h2><div class=\"regen\">");
             for (slot, words) in [("Primary", "primary"), ("Secondary", "secondary")] {
                 let when = created
                     .iter()
-                    .find(|(s, _)| s == slot)
-                    .map(|(_, t)| unix_to_text(*t))
+                    .find(|(s, _, _)| s == slot)
+                    .map(|(_, t, _)| unix_to_text(*t))
                     .unwrap_or_default();
                 main.push_str(&format!(
                     "<form class=\"card\" method=\"post\" action=\"{base}/keys/regenerate\" data-confirm=\"Regenerate the {words} key? The old {words} key and its connection string stop working at once.\">{csrf}\
