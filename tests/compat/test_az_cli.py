@@ -277,8 +277,11 @@ def test_service_principal_login_on_the_default_cloud(azs, signed_in):
     assert azs.json("cloud", "show")["name"] == "AzureCloud"
     # The sign-in went to login.microsoftonline.com through the proxy, logged like any request.
     log = azs.log_text()
-    assert f"host=login.microsoftonline.com path=/{b['tenantId']}/oauth2/v2.0/token status=200" in log, log[-3000:]
-    assert "host=management.azure.com path=/subscriptions status=200" in log, log[-3000:]
+    def logged(host, path):
+        return re.search(rf"INFO .* request .*host={re.escape(host)} path={re.escape(path)} .*status=200 ", log)
+
+    assert logged("login.microsoftonline.com", f"/{b['tenantId']}/oauth2/v2.0/token"), log[-3000:]
+    assert logged("management.azure.com", "/subscriptions"), log[-3000:]
 
 
 def test_a_wrong_secret_is_refused(azs):

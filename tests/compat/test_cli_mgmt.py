@@ -250,7 +250,8 @@ def test_keys_list_regenerate_disable_enable(qws, home, cli_group, unique_name):
     assert f"WorkspaceName={name};ApiKey={primary};" in keys["primaryConnectionString"]
 
     table = cli_ok(qws, home, "workspace", "keys", "list", *target).stdout.splitlines()
-    assert table[0].split() == ["KeyType", "ApiKeyEnabled", "CreatedAt", "Key", "ConnectionString"]
+    assert table[0].split() == ["KeyType", "ApiKeyEnabled", "CreatedAt", "Key", "ConnectionString",
+                                "LastUsed", "LastUsedFrom"]
     assert table[2].split()[0] == "Primary" and primary in table[2]
     assert table[3].split()[0] == "Secondary" and secondary in table[3]
     tsv = cli_ok(qws, home, "workspace", "keys", "list", *target, "-o", "tsv").stdout.splitlines()
