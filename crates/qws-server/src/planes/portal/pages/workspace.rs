@@ -256,6 +256,9 @@ fn unix_to_text(t: i64) -> String {
     qws_core::time_fmt::seconds_z(qws_core::time_fmt::from_unix(t))
 }
 
+/// A key slot, when its key was made, and when and from where it was last used.
+type KeyTimes = (String, i64, Option<(i64, String)>);
+
 /// `GET …/keys`: the Access Keys blade. The keys themselves are not in the page: the browser
 /// asks [`reveal`] for them when a Show or Copy button is pressed.
 async fn keys_page(
@@ -305,7 +308,7 @@ async fn keys_page(
         // When each key was last regenerated and last used (neither is secret: the keys
         // themselves stay in the store).
         let id = ws.id.clone();
-        let created: Vec<(String, i64, Option<(i64, String)>)> = portal
+        let created: Vec<KeyTimes> = portal
             .state
             .db(move |s| {
                 let Some(rec) = s.get_workspace(&id)? else {
