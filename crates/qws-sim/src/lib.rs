@@ -13,6 +13,7 @@ pub mod gates;
 pub mod ionq;
 pub mod ir;
 pub mod noise;
+pub mod precision;
 pub mod qasm;
 pub mod qir;
 pub mod quil;
@@ -21,3 +22,4 @@ pub mod state;
 
 pub use cancel::CancelToken;
 pub use error::{Result, SimError};
+pub use precision::Precision;
