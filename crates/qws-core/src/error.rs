@@ -1,16 +1,17 @@
 //! The ARM error body (`ErrorResponse` of the v5 common types).
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// `{"error": {...}}`: every management-plane error body has this shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorResponse {
     /// The error itself.
     pub error: ErrorDetail,
 }
 
 /// One ARM error: a stable machine-readable `code` and a human-readable `message`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable code such as `ResourceNotFound`.
     pub code: String,
@@ -21,6 +22,7 @@ pub struct ErrorDetail {
     pub target: Option<String>,
     /// Nested errors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
     pub details: Vec<ErrorDetail>,
 }
 

@@ -4,12 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 /// Tags: string → string.
 pub type Tags = BTreeMap<String, String>;
 
 /// A `QuantumWorkspace` tracked resource, as returned by GET/PUT/PATCH and list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QuantumWorkspace {
     /// ARM id.
@@ -22,6 +23,7 @@ pub struct QuantumWorkspace {
     /// Normalized location.
     pub location: String,
     /// Tags.
+    #[schema(value_type = BTreeMap<String, String>)]
     pub tags: Tags,
     /// Who created and last modified the resource, and when.
     pub system_data: SystemData,
@@ -36,7 +38,7 @@ pub struct QuantumWorkspace {
 pub const WORKSPACE_TYPE: &str = "microsoft.quantum/workspaces";
 
 /// `properties` of a workspace.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceProperties {
     /// Providers enabled in the workspace.
@@ -63,7 +65,7 @@ pub struct WorkspaceProperties {
 }
 
 /// A provider entry of a workspace.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Provider {
     /// Provider id, e.g. `microsoft-qc`.
@@ -87,7 +89,7 @@ pub struct Provider {
 }
 
 /// `systemData`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SystemData {
     /// Creator.
@@ -105,7 +107,7 @@ pub struct SystemData {
 }
 
 /// A managed identity (`type` plus read-only ids).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Identity {
     /// `None`, `SystemAssigned`, ….
@@ -120,7 +122,7 @@ pub struct Identity {
 }
 
 /// `ListKeysResult`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListKeysResult {
     /// Whether keys are enabled.
@@ -145,7 +147,7 @@ pub struct ListKeysResult {
 }
 
 /// When and from where an access key was last used (recorded at most once a minute per key).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyLastUsed {
     /// Second-precision RFC 3339 with `Z`.
@@ -155,7 +157,7 @@ pub struct KeyLastUsed {
 }
 
 /// `ApiKey` on the wire: `{"createdAt": "...Z", "key": "..."}`. Debug redacts the key.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyModel {
     /// Second-precision RFC 3339 with `Z`.
@@ -174,7 +176,7 @@ impl std::fmt::Debug for ApiKeyModel {
 }
 
 /// `ApiKeys`: the regenerateKey request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiKeysRequest {
     /// `Primary` and/or `Secondary`.
     #[serde(default)]
@@ -182,7 +184,7 @@ pub struct ApiKeysRequest {
 }
 
 /// `CheckNameAvailabilityRequest`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CheckNameAvailabilityRequest {
     /// The name to check.
     #[serde(default)]
@@ -193,7 +195,7 @@ pub struct CheckNameAvailabilityRequest {
 }
 
 /// `CheckNameAvailabilityResponse`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckNameAvailabilityResponse {
     /// Whether the name can be used.
@@ -207,10 +209,11 @@ pub struct CheckNameAvailabilityResponse {
 }
 
 /// A pageable ARM list: `{"value": [...], "nextLink": "..."}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListResult<T> {
     /// This page.
+    #[schema(inline)]
     pub value: Vec<T>,
     /// Absolute URL of the next page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -218,7 +221,7 @@ pub struct ListResult<T> {
 }
 
 /// `OperationStatusResult`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationStatus {
     /// Status URL path.
@@ -239,7 +242,7 @@ pub struct OperationStatus {
 }
 
 /// A resource group.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceGroup {
     /// ARM id.
@@ -252,13 +255,14 @@ pub struct ResourceGroup {
     /// Location.
     pub location: String,
     /// Tags.
+    #[schema(value_type = BTreeMap<String, String>)]
     pub tags: Tags,
     /// `{"provisioningState": "Succeeded"}`.
     pub properties: ResourceGroupProperties,
 }
 
 /// Properties of a resource group.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceGroupProperties {
     /// Provisioning state.
@@ -266,7 +270,7 @@ pub struct ResourceGroupProperties {
 }
 
 /// A subscription as `GET /subscriptions` returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
     /// `/subscriptions/{id}`.
@@ -280,6 +284,7 @@ pub struct Subscription {
     /// `Enabled`.
     pub state: String,
     /// Policies (fixed values).
+    #[schema(value_type = Object)]
     pub subscription_policies: serde_json::Value,
     /// `Legacy`.
     pub authorization_source: String,

@@ -13,6 +13,7 @@
 //! `{"error": {...}}` shape).
 
 pub mod normalize;
+pub mod openapi;
 pub mod table;
 
 use crate::error::ApiError;
@@ -54,6 +55,11 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(tag_plane(crate::planes::identity::router(), "identity"))
         .merge(authorized)
+        // The API description is public, like the token service's metadata documents.
+        .merge(tag_plane(
+            Router::new().route("/openapi.json", axum::routing::get(openapi::serve)),
+            "meta",
+        ))
         .merge(tag_plane(
             crate::planes::portal::router(state.clone()),
             "portal",

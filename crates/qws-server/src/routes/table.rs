@@ -4,20 +4,40 @@
 //! data plane) declare each method of each path through [`Routes`], which adds it to the axum
 //! router *and* to a list of [`RouteDef`]s. The list is therefore the router's own and cannot
 //! drift from it: [`crate::routes::route_table`] hands it to the authorization matrix test,
-//! which fails when a served route has no row saying which action it needs.
+//! which fails when a served route has no row saying which action it needs, and
+//! [`crate::routes::openapi`] describes the same list as an OpenAPI document.
 
 use crate::state::AppState;
 use axum::handler::Handler;
 use axum::routing::{on, MethodFilter};
 use axum::Router;
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::ToSchema;
 
 /// One served method of one path template (in canonical spelling, axum's `{param}` syntax).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone)]
 pub struct RouteDef {
     /// `GET`, `PUT`, `POST`, `PATCH`, `DELETE` or `HEAD`.
     pub method: &'static str,
     /// The path template, e.g. `/subscriptions/{sub}/resourceGroups/{rg}`.
     pub path: String,
+    /// The handler function's full name (`qws_server::planes::mgmt::arm::get_group`).
+    pub handler: &'static str,
+    /// The handler's extractor types, as one type name: what it reads from the request
+    /// (`QuantumApiVersion`, `ArmJson<…>`, …) without a second list to keep in step.
+    pub extractors: &'static str,
+    /// The success body's schema, where the route declares it ([`Routes::returns`]).
+    pub returns: Option<SchemaOf>,
+    /// The request body's schema, where the route declares it ([`Routes::accepts`]).
+    pub accepts: Option<SchemaOf>,
+}
+
+/// A type's JSON schema: adds the named schemas it refers to, returns its own.
+pub type SchemaOf = fn(&mut Vec<(String, RefOr<Schema>)>) -> RefOr<Schema>;
+
+fn schema_of<T: ToSchema>(components: &mut Vec<(String, RefOr<Schema>)>) -> RefOr<Schema> {
+    T::schemas(components);
+    T::schema()
 }
 
 /// An axum router plus the list of what it routes.
@@ -65,7 +85,27 @@ impl Routes {
         self.defs.push(RouteDef {
             method,
             path: path.to_string(),
+            handler: std::any::type_name::<H>(),
+            extractors: std::any::type_name::<T>(),
+            returns: None,
+            accepts: None,
         });
+        self
+    }
+
+    /// Declares that the route added last answers with a `T` (for the API description).
+    pub fn returns<T: ToSchema>(mut self) -> Routes {
+        if let Some(last) = self.defs.last_mut() {
+            last.returns = Some(schema_of::<T>);
+        }
+        self
+    }
+
+    /// Declares that the route added last reads a `T` body (for the API description).
+    pub fn accepts<T: ToSchema>(mut self) -> Routes {
+        if let Some(last) = self.defs.last_mut() {
+            last.accepts = Some(schema_of::<T>);
+        }
         self
     }
 

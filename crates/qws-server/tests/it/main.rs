@@ -36,6 +36,7 @@ mod metrics;
 mod mgmt;
 mod mgmt_deployments;
 mod mgmt_storage;
+mod openapi;
 mod portal;
 mod provider_status;
 mod proxy;

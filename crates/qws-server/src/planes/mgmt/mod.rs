@@ -21,7 +21,9 @@ use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use base64::Engine;
 use qws_core::models::{
-    Identity, QuantumWorkspace, SystemData, WorkspaceProperties, WORKSPACE_TYPE,
+    ApiKeysRequest, CheckNameAvailabilityRequest, CheckNameAvailabilityResponse, Identity,
+    ListKeysResult, ListResult, OperationStatus, QuantumWorkspace, ResourceGroup, Subscription,
+    SystemData, WorkspaceProperties, WORKSPACE_TYPE,
 };
 use qws_core::resource_id::ResourceGroupId;
 use qws_store::{ResourceGroupRecord, WorkspaceRecord};
@@ -35,10 +37,14 @@ pub fn router() -> Routes {
     const STORAGE: &str = "providers/Microsoft.Storage/storageAccounts/{account}";
     Routes::new()
         .get("/subscriptions", arm::list_subscriptions)
+        .returns::<ListResult<Subscription>>()
         .get("/subscriptions/{sub}", arm::get_subscription)
+        .returns::<Subscription>()
         .get("/tenants", arm::list_tenants)
         .get("/subscriptions/{sub}/resourceGroups", arm::list_groups)
+        .returns::<ListResult<ResourceGroup>>()
         .get(RG, arm::get_group)
+        .returns::<ResourceGroup>()
         .put(RG, arm::put_group)
         .delete(RG, arm::delete_group)
         .head(RG, arm::head_group)
@@ -51,16 +57,23 @@ pub fn router() -> Routes {
             "/subscriptions/{sub}/providers/Microsoft.Quantum/workspaces",
             workspaces::list_by_subscription,
         )
+        .returns::<ListResult<QuantumWorkspace>>()
         .get(
             &format!("{RG}/providers/Microsoft.Quantum/workspaces"),
             workspaces::list_by_group,
         )
+        .returns::<ListResult<QuantumWorkspace>>()
         .get(WS, workspaces::get_workspace)
+        .returns::<QuantumWorkspace>()
         .put(WS, workspaces::put_workspace)
+        .returns::<QuantumWorkspace>()
         .patch(WS, workspaces::patch_workspace)
+        .returns::<QuantumWorkspace>()
         .delete(WS, workspaces::delete_workspace)
         .post(&format!("{WS}/listKeys"), keys::list_keys)
+        .returns::<ListKeysResult>()
         .post(&format!("{WS}/regenerateKey"), keys::regenerate_key)
+        .accepts::<ApiKeysRequest>()
         .get(&format!("{WS}/accessTokens"), access_tokens::list_tokens)
         .get(
             &format!("{WS}/accessTokens/{{name}}"),
@@ -75,11 +88,14 @@ pub fn router() -> Routes {
             access_tokens::delete_token,
         )
         .post(&format!("{LOC}/checkNameAvailability"), catalog::check_name)
+        .accepts::<CheckNameAvailabilityRequest>()
+        .returns::<CheckNameAvailabilityResponse>()
         .get(&format!("{LOC}/offerings"), catalog::offerings)
         .get(
             &format!("{LOC}/operationStatuses/{{id}}"),
             catalog::operation_status,
         )
+        .returns::<OperationStatus>()
         .get(
             &format!("{LOC}/operationResults/{{id}}"),
             catalog::operation_result,
