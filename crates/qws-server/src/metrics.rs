@@ -52,6 +52,12 @@ struct JobOutcomeLabels {
     status: String,
 }
 
+/// Labels of a database connection's use.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DatabaseLabels {
+    database: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// From 1 ms to about 65 s.
@@ -62,6 +68,16 @@ fn latency_histogram() -> Histogram {
 /// From 10 ms to about 6 hours (queue waits and simulations are longer than requests).
 fn job_time_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.01, 3.0, 15))
+}
+
+/// From 1 MiB to 256 GiB (a job's simulator memory).
+fn job_memory_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1048576.0, 4.0, 10))
+}
+
+/// From 10 µs to about 40 s (waiting for and holding a database connection).
+fn database_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.00001, 4.0, 12))
 }
 
 /// The process's metrics.
@@ -76,6 +92,12 @@ struct Metrics {
     queue_depth: Gauge,
     queue_wait_seconds: HistogramFamily<JobLabels>,
     simulation_seconds: HistogramFamily<JobLabels>,
+    job_memory_bytes: HistogramFamily<JobLabels>,
+    memory_reserved: Gauge,
+    db_waiters: Family<DatabaseLabels, Gauge>,
+    db_in_use: Family<DatabaseLabels, Gauge>,
+    db_wait_seconds: HistogramFamily<DatabaseLabels>,
+    db_held_seconds: HistogramFamily<DatabaseLabels>,
     blob_bytes_in: Counter,
     blob_bytes_out: Counter,
 }
@@ -95,6 +117,12 @@ impl Metrics {
             queue_depth: Gauge::default(),
             queue_wait_seconds: Family::new_with_constructor(job_time_histogram),
             simulation_seconds: Family::new_with_constructor(job_time_histogram),
+            job_memory_bytes: Family::new_with_constructor(job_memory_histogram),
+            memory_reserved: Gauge::default(),
+            db_waiters: Family::default(),
+            db_in_use: Family::default(),
+            db_wait_seconds: Family::new_with_constructor(database_histogram),
+            db_held_seconds: Family::new_with_constructor(database_histogram),
             blob_bytes_in: Counter::default(),
             blob_bytes_out: Counter::default(),
             registry: Registry::default(),
@@ -143,6 +171,37 @@ impl Metrics {
             "job_simulation_seconds",
             "Time a job spent simulating",
             m.simulation_seconds.clone(),
+        );
+        registry.register(
+            "job_memory_bytes",
+            "Simulator memory a job held while it ran: its state vector and results, as the \
+             scheduler reserved them from the memory budget before the run",
+            m.job_memory_bytes.clone(),
+        );
+        registry.register(
+            "simulator_memory_reserved_bytes",
+            "Simulator memory reserved by the jobs running now",
+            m.memory_reserved.clone(),
+        );
+        registry.register(
+            "db_connection_waiters",
+            "Callers waiting for a database's connection (each store has one)",
+            m.db_waiters.clone(),
+        );
+        registry.register(
+            "db_connections_in_use",
+            "A database's connections in use (each store has one: 0 or 1)",
+            m.db_in_use.clone(),
+        );
+        registry.register(
+            "db_connection_wait_seconds",
+            "Time callers waited for a database's connection",
+            m.db_wait_seconds.clone(),
+        );
+        registry.register(
+            "db_connection_held_seconds",
+            "Time callers held a database's connection",
+            m.db_held_seconds.clone(),
         );
         registry.register(
             "blob_received_bytes",
@@ -225,6 +284,59 @@ pub fn simulation_time(target: &str, secs: f64) {
         .simulation_seconds
         .get_or_create(&job_labels(target))
         .observe(secs);
+}
+
+/// A job is about to run with `bytes` of simulator memory reserved; the reservation shows as
+/// in use until the returned guard is dropped.
+pub fn job_memory(target: &str, bytes: u64) -> MemoryReserved {
+    METRICS
+        .job_memory_bytes
+        .get_or_create(&job_labels(target))
+        .observe(bytes as f64);
+    let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+    METRICS.memory_reserved.inc_by(bytes);
+    MemoryReserved(bytes)
+}
+
+/// Simulator memory counted as reserved while this lives.
+#[derive(Debug)]
+pub struct MemoryReserved(i64);
+
+impl Drop for MemoryReserved {
+    fn drop(&mut self) {
+        METRICS.memory_reserved.dec_by(self.0);
+    }
+}
+
+/// Records the stores' use of their database connections (installed with
+/// [`qws_store::pool::observe`] when a server starts).
+pub fn database_use(u: qws_store::pool::Use) {
+    use qws_store::pool::Use;
+    let labels = |d: qws_store::pool::Database| DatabaseLabels {
+        database: d.name().to_string(),
+    };
+    match u {
+        Use::Waiting(d) => {
+            METRICS.db_waiters.get_or_create(&labels(d)).inc();
+        }
+        Use::Acquired(d, waited) => {
+            let l = labels(d);
+            METRICS.db_waiters.get_or_create(&l).dec();
+            METRICS.db_in_use.get_or_create(&l).inc();
+            METRICS
+                .db_wait_seconds
+                .get_or_create(&l)
+                .observe(waited.as_secs_f64());
+        }
+        Use::Released(d, held) => {
+            let l = labels(d);
+            METRICS.db_in_use.get_or_create(&l).dec();
+            METRICS
+                .db_held_seconds
+                .get_or_create(&l)
+                .observe(held.as_secs_f64());
+        }
+    }
 }
 
 /// A credential was refused; `reason` is the plane's short error code.

@@ -139,6 +139,7 @@ fn normalize_public_url(u: &str) -> anyhow::Result<String> {
 /// Starts the server: opens (or creates and bootstraps) the data directory, binds both
 /// listeners, writes bootstrap.json, and serves until [`RunningServer::shutdown`].
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    qws_store::pool::observe(crate::metrics::database_use);
     check_bind(
         &config.listeners.http,
         config.listeners.allow_non_loopback,

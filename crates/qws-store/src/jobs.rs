@@ -261,8 +261,8 @@ impl JobStore {
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    fn conn(&self) -> crate::pool::ConnGuard<'_> {
+        crate::pool::lock(&self.conn, crate::pool::Database::Jobs)
     }
 
     // ---- containers ------------------------------------------------------------------------

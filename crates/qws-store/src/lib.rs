@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod identity;
 pub mod jobs;
 pub mod listing;
+pub mod pool;
 pub mod queue;
 mod schema;
 mod store;

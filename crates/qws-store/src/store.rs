@@ -344,9 +344,8 @@ impl Store {
         &self.crypto
     }
 
-    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back).
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn conn(&self) -> crate::pool::ConnGuard<'_> {
+        crate::pool::lock(&self.conn, crate::pool::Database::Metadata)
     }
 
     // ---- meta ----------------------------------------------------------------------------

@@ -716,6 +716,7 @@ impl Scheduler {
         if lock(&self.cancelled).contains(&key) {
             token.cancel();
         }
+        let _reserved = crate::metrics::job_memory(target.id, permits * MIB);
         let simulating = std::time::Instant::now();
         let result = self
             .run_with_time_limit(prepared, token, self.config.execution_limit(target.id))

@@ -200,3 +200,82 @@ async fn no_metrics_listener_by_default() {
     let t = TestServer::start().await;
     assert_eq!(t.srv().metrics_addr, None);
 }
+
+/// The histogram's `_count` and `_sum` for the labels (zero when the series does not exist).
+fn histogram(text: &str, name: &str, labels: &[(&str, &str)]) -> (f64, f64) {
+    (
+        sample(text, &format!("{name}_count"), labels).unwrap_or(0.0),
+        sample(text, &format!("{name}_sum"), labels).unwrap_or(0.0),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_memory_and_database_use_change_as_jobs_run() {
+    if !in_own_process("metrics::job_memory_and_database_use_change_as_jobs_run") {
+        return;
+    }
+    let t = TestServer::start_with(|c| {
+        c.listeners.metrics = Some("127.0.0.1:0".parse().unwrap());
+        c.scheduler = qws_server::scheduler::SchedulerConfig::with_workers(1);
+    })
+    .await;
+    let dp = Dp::new(&t).await;
+    let before = scrape(&t).await;
+    assert_eq!(
+        histogram(&before, "qws_job_memory_bytes", &IONQ),
+        (0.0, 0.0),
+        "{before}"
+    );
+    let jobs_db = [("database", "jobs")];
+    let metadata_db = [("database", "metadata")];
+    let (jobs_waits, _) = histogram(&before, "qws_db_connection_wait_seconds", &jobs_db);
+    let (jobs_holds, _) = histogram(&before, "qws_db_connection_held_seconds", &jobs_db);
+    // Starting the server and making the workspace used the metadata database.
+    assert!(
+        histogram(&before, "qws_db_connection_held_seconds", &metadata_db).0 >= 1.0,
+        "{before}"
+    );
+
+    for id in ["bell-1", "bell-2"] {
+        dp.submit(id, crate::common::dp::BELL).await;
+        let job = dp
+            .wait_for(id, 60, |s| matches!(s, "Succeeded" | "Failed"))
+            .await;
+        assert_eq!(job["status"], "Succeeded", "{job}");
+    }
+
+    // The reservation ends just after the job's status is written: wait for the gauge.
+    let deadline = std::time::Instant::now() + WAIT_DEADLINE;
+    let after = loop {
+        let m = scrape(&t).await;
+        if sample(&m, "qws_simulator_memory_reserved_bytes", &[]) == Some(0.0) {
+            break m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "memory still reserved: {m}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let (count, sum) = histogram(&after, "qws_job_memory_bytes", &IONQ);
+    assert_eq!(count, 2.0, "{after}");
+    // At least the state vector of two qubits, reserved in whole MiB.
+    assert!(sum >= 2.0 * 1048576.0, "{after}");
+    assert_eq!(sum % 1048576.0, 0.0, "{after}");
+    for db in [jobs_db, metadata_db] {
+        // One connection per store: in use by at most one caller.
+        let in_use = sample(&after, "qws_db_connections_in_use", &db);
+        assert!(matches!(in_use, Some(n) if n == 0.0 || n == 1.0), "{after}");
+        assert!(
+            sample(&after, "qws_db_connection_waiters", &db).is_some(),
+            "{after}"
+        );
+    }
+    // Submitting, scheduling and polling two jobs went through the jobs database; every wait
+    // ends in a hold (but the one holding the connection now, if any).
+    let (waits, _) = histogram(&after, "qws_db_connection_wait_seconds", &jobs_db);
+    let (holds, held) = histogram(&after, "qws_db_connection_held_seconds", &jobs_db);
+    assert!(waits >= jobs_waits + 6.0, "{after}");
+    assert!(waits - holds == 0.0 || waits - holds == 1.0, "{after}");
+    assert!(holds > jobs_holds && held > 0.0, "{after}");
+}

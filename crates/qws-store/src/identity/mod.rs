@@ -208,7 +208,7 @@ impl<'a> Identity<'a> {
             .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp())
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'a, Connection> {
+    fn conn(&self) -> crate::pool::ConnGuard<'a> {
         self.store.conn()
     }
 
