@@ -950,9 +950,8 @@ async fn every_route_answers_every_caller_at_every_scope_as_azure_does() {
             refused: false,
         });
     }
-    let soon =
-        qws_core::time_fmt::seconds_z(time::OffsetDateTime::now_utc() + time::Duration::seconds(2));
     let mut expiring = vec![];
+    let mut last_expiry = time::OffsetDateTime::now_utc();
     for (level, key) in levels {
         // Disabled after its tokens were issued: refused from the next request on.
         let (oid, app, secret) = new_sp(&t, &format!("disabled at {level}"), None).await;
@@ -985,9 +984,12 @@ async fn every_route_answers_every_caller_at_every_scope_as_azure_does() {
             token_dp: d,
             refused: true,
         });
-        // Owner whose only secret expires in two seconds.
-        let (oid, app, secret) =
-            new_sp(&t, &format!("expiring at {level}"), Some(soon.clone())).await;
+        // Owner whose only secret expires in two seconds (counted from now: on a loaded machine
+        // the loop takes longer than that, and an expiry already past is refused at creation).
+        let expiry = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+        last_expiry = expiry;
+        let soon = qws_core::time_fmt::seconds_z(expiry);
+        let (oid, app, secret) = new_sp(&t, &format!("expiring at {level}"), Some(soon)).await;
         assign(
             &t,
             &mut w,
@@ -1001,7 +1003,10 @@ async fn every_route_answers_every_caller_at_every_scope_as_azure_does() {
     }
 
     // ---- expired secrets: no token, so no route
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let wait = last_expiry - time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    if wait.is_positive() {
+        tokio::time::sleep(wait.unsigned_abs()).await;
+    }
     for (app, secret) in &expiring {
         for scope in [MGMT, QUANTUM] {
             let r = sign_in(&t, app, secret, scope).await;
