@@ -18,6 +18,7 @@ pub mod listing;
 pub mod queue;
 mod schema;
 mod store;
+pub mod webhooks;
 
 pub use identity::{IdResult, Identity, IdentityError};
 pub use store::*;
