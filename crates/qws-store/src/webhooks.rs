@@ -454,11 +454,21 @@ impl Store {
     }
 
     /// Forgets finished deliveries created before `before_ms` (the history is kept for a while
-    /// for `deliveries` listings, not forever).
+    /// for `deliveries` listings, not forever), and deliveries whose webhook is gone (its
+    /// workspace was deleted).
     pub fn prune_webhook_deliveries(&self, before_ms: i64) -> Result<usize> {
-        Ok(self.conn().execute(
+        let conn = self.conn();
+        let finished = conn.execute(
             "DELETE FROM webhook_deliveries WHERE state <> 'Pending' AND created_at < ?1",
             params![before_ms],
-        )?)
+        )?;
+        let orphaned = conn.execute(
+            "DELETE FROM webhook_deliveries WHERE NOT EXISTS (
+                 SELECT 1 FROM ws_webhooks h
+                  WHERE h.workspace_uid = webhook_deliveries.workspace_uid
+                    AND h.name_key = webhook_deliveries.webhook_key)",
+            [],
+        )?;
+        Ok(finished + orphaned)
     }
 }
