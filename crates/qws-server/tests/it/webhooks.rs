@@ -273,4 +273,25 @@ async fn a_pending_delivery_is_made_after_a_restart() {
         assert!(tokio::time::Instant::now() < deadline, "{list:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // Sessions too: closing one is its terminal status.
+    let dp = Dp::new(&t).await;
+    let r = dp
+        .call(
+            Method::PUT,
+            "/sessions/hooked-session",
+            Some(json!({"target": "ionq.simulator"})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let seen_before = receiver.requests.lock().unwrap().len();
+    let r = dp
+        .call(Method::POST, "/sessions/hooked-session:close", None)
+        .await;
+    assert_eq!(r.status(), 200);
+    let seen = wait_for_requests(&receiver, seen_before + 1).await;
+    let event: Value = serde_json::from_str(&seen.last().unwrap().1).unwrap();
+    assert_eq!(event["type"], "session.terminal");
+    assert_eq!(event["data"]["id"], "hooked-session");
+    assert_eq!(event["data"]["itemType"], "Session");
 }
