@@ -279,6 +279,23 @@ fn open_append(path: &Path) -> std::io::Result<File> {
     opts.open(path)
 }
 
+/// The time of the first line of the log at `path` (a log found at start-up: its age counts
+/// from its first line, however long the server was stopped).
+fn first_line_time(path: &Path) -> Option<SystemTime> {
+    use std::io::{BufRead, Read};
+    let f = File::open(path).ok()?;
+    let mut line = Vec::new();
+    std::io::BufReader::new(f)
+        .take(64 * 1024)
+        .read_until(b'\n', &mut line)
+        .ok()?;
+    let event: query::StoredEvent = serde_json::from_slice(&line).ok()?;
+    let t =
+        time::OffsetDateTime::parse(&event.time, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+    Some(SystemTime::from(t))
+}
+
 /// Name of the `n`th rotated file (1 is the newest).
 pub fn rotated_name(n: usize) -> String {
     format!("{AUDIT_FILE}.{n}")
@@ -298,7 +315,7 @@ impl AuditLog {
         let started = if meta.len() == 0 {
             SystemTime::now()
         } else {
-            meta.created().or_else(|_| meta.modified())?
+            first_line_time(&path).unwrap_or(meta.modified()?)
         };
         Ok(AuditLog {
             dir: dir.to_path_buf(),
@@ -548,5 +565,56 @@ mod tests {
         assert!(live.contains("\"/y/199\""));
         let snapshot = log.snapshot().unwrap();
         assert_eq!(snapshot.len(), 4);
+    }
+    /// A log whose first line is older than the age limit is rotated at the next write, also
+    /// when it was written before the server started.
+    #[test]
+    fn an_old_log_is_rotated_at_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = AuditEvent {
+            time: qws_core::time_fmt::arm_precise(
+                time::OffsetDateTime::now_utc() - time::Duration::days(2),
+            ),
+            principal: "p".into(),
+            action: AuditAction::ListKeys,
+            target: "/old".into(),
+            outcome: "success".into(),
+            client: "127.0.0.1".into(),
+        };
+        let rotation = AuditRotation {
+            max_bytes: 0,
+            max_age: Duration::from_secs(24 * 3600),
+            keep: 5,
+        };
+        // A young log is not rotated.
+        let young = AuditLog::open_with(dir.path(), rotation).unwrap();
+        young
+            .record(&AuditEvent {
+                time: now(),
+                ..old.clone()
+            })
+            .unwrap();
+        young.record(&old).unwrap();
+        drop(young);
+        assert!(!dir.path().join(rotated_name(1)).exists());
+        std::fs::remove_file(dir.path().join(AUDIT_FILE)).unwrap();
+
+        let log = AuditLog::open_with(dir.path(), rotation).unwrap();
+        log.record(&old).unwrap();
+        drop(log);
+        let log = AuditLog::open_with(dir.path(), rotation).unwrap();
+        log.record(&AuditEvent {
+            target: "/new".into(),
+            time: now(),
+            ..old.clone()
+        })
+        .unwrap();
+        let rotated = std::fs::read_to_string(dir.path().join(rotated_name(1))).unwrap();
+        let live = std::fs::read_to_string(dir.path().join(AUDIT_FILE)).unwrap();
+        assert!(
+            rotated.contains("/old") && !rotated.contains("/new"),
+            "{rotated}"
+        );
+        assert!(live.contains("/new") && !live.contains("/old"), "{live}");
     }
 }
