@@ -30,6 +30,10 @@ pub struct ServerConfig {
     pub scheduler: SchedulerConfig,
     /// Connection limits and timeouts of every listener (HTTP, HTTPS, proxy).
     pub connections: ConnectionLimits,
+    /// Audit log rotation (`--audit-max-size`, `--audit-max-age`, `--audit-keep`).
+    pub audit: crate::audit::AuditRotation,
+    /// Hosts other than loopback that webhooks may post to (`--webhook-allow-host`).
+    pub webhook_allowed_hosts: Vec<String>,
 }
 
 const fn loopback(port: u16) -> SocketAddr {
@@ -207,6 +211,8 @@ impl ServerConfig {
             dataplane: DataPlaneConfig::DEFAULT,
             scheduler: SchedulerConfig::default(),
             connections: ConnectionLimits::DEFAULT,
+            audit: crate::audit::AuditRotation::DEFAULT,
+            webhook_allowed_hosts: Vec::new(),
         }
     }
 

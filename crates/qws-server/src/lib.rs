@@ -12,6 +12,7 @@
 //! * [`auth`]: tokens, the bearer extractor, the single `authorize` function, rate limiting.
 //! * [`audit`]: the append-only audit log.
 //! * [`metrics`]: operational metrics and the `--metrics-listen` endpoint.
+//! * [`webhooks`]: job webhooks: destination policy, signatures, the delivery worker.
 
 pub mod api_version;
 pub mod audit;
@@ -29,6 +30,7 @@ pub mod routes;
 pub mod scheduler;
 pub mod server;
 pub mod state;
+pub mod webhooks;
 
 pub use config::ServerConfig;
 pub use server::{start, RunningServer};

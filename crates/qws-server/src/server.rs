@@ -261,7 +261,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let banner = first_start
         .then(|| first_start_banner(&ids, &secrets, &primary_cs, &dir, &urls, &admin_user));
 
-    let audit = AuditLog::open(&dir).context("opening the audit log")?;
+    let audit = AuditLog::open_with(&dir, config.audit).context("opening the audit log")?;
     let blobs = Arc::new(
         qws_store::blobs::BlobStore::open(
             &dir,
@@ -298,8 +298,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     } = secrets;
     let key_usage = Arc::new(crate::planes::dataplane::key_usage::KeyUsage::default());
     crate::planes::dataplane::key_usage::spawn_flusher(store.clone(), key_usage.clone());
+    let webhook_policy = Arc::new(crate::webhooks::destination::DestinationPolicy::new(
+        &config.webhook_allowed_hosts,
+    ));
+    crate::webhooks::spawn_worker(store.clone(), webhook_policy.clone());
     let state = AppState::new(StateInner {
         key_usage,
+        webhook_policy,
         store,
         blobs,
         dataplane,

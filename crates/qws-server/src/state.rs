@@ -95,6 +95,8 @@ pub struct StateInner {
     pub portal_signins: crate::planes::portal::signin::PendingSignIns,
     /// When and from where access keys were last used, noted off the request path.
     pub key_usage: Arc<crate::planes::dataplane::key_usage::KeyUsage>,
+    /// Where webhooks may post.
+    pub webhook_policy: Arc<crate::webhooks::destination::DestinationPolicy>,
 }
 
 impl std::fmt::Debug for StateInner {

@@ -468,6 +468,16 @@ impl JobStore {
                 "an item changed inside its own transaction".into(),
             ));
         }
+        if to.is_terminal() {
+            // Webhook events commit with the status they report, or not at all.
+            crate::webhooks::enqueue_terminal(
+                &tx,
+                workspace_uid,
+                <T::Status as qws_core::jobs::StatusKind>::KIND,
+                to.as_str(),
+                &doc,
+            )?;
+        }
         tx.commit()?;
         Ok(Transition::Done(item))
     }

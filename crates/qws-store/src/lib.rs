@@ -19,6 +19,7 @@ pub mod pool;
 pub mod queue;
 mod schema;
 mod store;
+pub mod webhooks;
 
 pub use identity::{IdResult, Identity, IdentityError};
 pub use store::*;

@@ -344,6 +344,39 @@ CREATE TABLE ws_access_tokens (
 ALTER TABLE workspace_keys ADD COLUMN last_used_at INTEGER;  -- unix seconds
 ALTER TABLE workspace_keys ADD COLUMN last_used_from TEXT;   -- client IP address
 "#,
+    // Job webhooks (issue 14, `webhooks.rs`): a workspace's webhooks with their sealed signing
+    // secrets, and one delivery row per event and webhook, written in the same transaction as
+    // the job's terminal status so that no event is lost across a restart.
+    r#"
+CREATE TABLE ws_webhooks (
+    workspace_uid TEXT NOT NULL REFERENCES workspaces(uid) ON DELETE CASCADE,
+    name_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    url TEXT NOT NULL,
+    secret BLOB NOT NULL,             -- sealed under the master key
+    created_at INTEGER NOT NULL,      -- unix seconds
+    created_by TEXT NOT NULL,
+    PRIMARY KEY (workspace_uid, name_key)
+);
+CREATE TABLE webhook_deliveries (
+    event_id TEXT NOT NULL,
+    workspace_uid TEXT NOT NULL,
+    webhook_key TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,              -- Pending, Succeeded, Failed
+    attempts INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL, -- unix milliseconds
+    last_attempt_at INTEGER,          -- unix milliseconds
+    last_status INTEGER,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,      -- unix milliseconds
+    PRIMARY KEY (event_id, workspace_uid, webhook_key)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
+CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries (workspace_uid, webhook_key, created_at);
+"#,
 ];
 
 /// Brings the database to the newest schema.

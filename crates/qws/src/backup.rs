@@ -112,8 +112,7 @@ pub fn create(data_dir: &Path, out: &Path) -> anyhow::Result<Summary> {
     let len = f.metadata()?.len();
     files.push(append_file(&mut tar, qws_store::DB_FILE, f, len)?);
 
-    for (name, path) in audit_logs(data_dir)? {
-        let mut f = File::open(&path).with_context(|| format!("reading {}", path.display()))?;
+    for (name, mut f) in open_audit_logs(data_dir)? {
         let len = complete_lines_len(&mut f)?;
         files.push(append_file(&mut tar, &name, f, len)?);
     }
@@ -210,6 +209,58 @@ fn snapshot_database(db: &Path, dest: &Path) -> anyhow::Result<()> {
     }
     dst.close().map_err(|(_, e)| e)?;
     Ok(())
+}
+
+/// The audit log and its rotated files, opened, by name. The server may rotate the log (rename
+/// every file one number up) while they are opened one by one, which could leave a file out
+/// and take another twice; so the names are checked to still be the files opened, and the
+/// whole set is opened again when a rotation came in between (rotations are far apart).
+fn open_audit_logs(data_dir: &Path) -> anyhow::Result<Vec<(String, File)>> {
+    let mut last_err = None;
+    for _ in 0..5 {
+        let mut opened = Vec::new();
+        for (name, path) in audit_logs(data_dir)? {
+            match File::open(&path) {
+                Ok(f) => opened.push((name, path, f)),
+                // Renamed away between the listing and the open: a rotation.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    last_err = Some(e);
+                    opened.clear();
+                    break;
+                }
+                Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+            }
+        }
+        if opened.is_empty() && last_err.is_some() {
+            continue;
+        }
+        let listed_again = audit_logs(data_dir)?;
+        let same_names = listed_again.len() == opened.len();
+        if same_names && opened.iter().all(|(_, path, f)| same_file(path, f)) {
+            return Ok(opened.into_iter().map(|(n, _, f)| (n, f)).collect());
+        }
+    }
+    anyhow::bail!(
+        "the audit log kept rotating while it was being copied{}",
+        last_err.map(|e| format!(" ({e})")).unwrap_or_default()
+    )
+}
+
+/// Whether `path` still names the open file `f`.
+fn same_file(path: &Path, f: &File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(path), f.metadata()) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, f);
+        true
+    }
 }
 
 /// The audit log and its rotated files, by name, in name order.

@@ -6,6 +6,7 @@
 //! `error: <code>: <message>` and exit with status 1.
 
 mod account;
+mod audit;
 pub(crate) mod config;
 mod group;
 pub(crate) mod output;
@@ -38,8 +39,12 @@ pub enum ClientCommand {
     Account(account::AccountArgs),
     /// Resource groups: create, list, show, delete.
     Group(group::GroupArgs),
-    /// Quantum workspaces: create, list, show, set, clear, update, delete, keys.
+    /// Quantum workspaces: create, list, show, set, clear, update, delete, keys, token,
+    /// webhook.
     Workspace(workspace::WorkspaceArgs),
+    /// A workspace's activity log (its audited operations): list, with time, caller and
+    /// operation filters.
+    Audit(audit::AuditArgs),
 }
 
 /// Runs one client command to completion.
@@ -56,6 +61,7 @@ pub fn run(cmd: ClientCommand) -> anyhow::Result<()> {
                 ClientCommand::Account(args) => account::run(args).await,
                 ClientCommand::Group(args) => group::run(args).await,
                 ClientCommand::Workspace(args) => workspace::run(args).await,
+                ClientCommand::Audit(args) => audit::run(args).await,
             }
         })
         .map_err(with_hint)

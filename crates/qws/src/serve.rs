@@ -112,6 +112,19 @@ pub struct ServeArgs {
     /// Seconds a connection may stay open with no request in progress.
     #[arg(long, value_name = "SECONDS", default_value_t = LIMITS.idle_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub idle_timeout: u64,
+    /// Rotate the audit log before it grows past this many bytes (0: never by size).
+    #[arg(long, value_name = "BYTES", default_value_t = AUDIT.max_bytes)]
+    pub audit_max_size: u64,
+    /// Rotate the audit log when its first line is this many seconds old (0: never by age).
+    #[arg(long, value_name = "SECONDS", default_value_t = AUDIT.max_age.as_secs())]
+    pub audit_max_age: u64,
+    /// Rotated audit log files kept (audit.log.1 newest … audit.log.N oldest).
+    #[arg(long, value_name = "N", default_value_t = AUDIT.keep as u32, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub audit_keep: u32,
+    /// A host (name or IP address) other than loopback that workspace webhooks may post to;
+    /// repeatable. Without it only loopback receivers are accepted.
+    #[arg(long = "webhook-allow-host", value_name = "HOST")]
+    pub webhook_allow_hosts: Vec<String>,
     #[command(flatten)]
     pub scheduler: SchedulerArgs,
 }
@@ -229,6 +242,7 @@ const AUTH: config::AuthConfig = config::AuthConfig::DEFAULT;
 const MGMT: config::MgmtConfig = config::MgmtConfig::DEFAULT;
 const BLOB: config::BlobConfig = config::BlobConfig::DEFAULT;
 const DATAPLANE: config::DataPlaneConfig = config::DataPlaneConfig::DEFAULT;
+const AUDIT: qws_server::audit::AuditRotation = qws_server::audit::AuditRotation::DEFAULT;
 
 impl ServeArgs {
     /// The server configuration these arguments describe (`data_dir` made absolute by the
@@ -276,6 +290,12 @@ impl ServeArgs {
                 header_read_timeout: Duration::from_secs(self.header_read_timeout),
                 idle_timeout: Duration::from_secs(self.idle_timeout),
             },
+            audit: qws_server::audit::AuditRotation {
+                max_bytes: self.audit_max_size,
+                max_age: Duration::from_secs(self.audit_max_age),
+                keep: self.audit_keep as usize,
+            },
+            webhook_allowed_hosts: self.webhook_allow_hosts,
         }
     }
 }

@@ -185,6 +185,13 @@ fn routes() -> Vec<Row> {
         row("GET", ws!("/accessTokens/{name}"), Action("Microsoft.Quantum/Workspaces/accessTokens/read"), Ws),
         row("PUT", ws!("/accessTokens/{name}"), Action("Microsoft.Quantum/Workspaces/accessTokens/write"), Ws),
         row("DELETE", ws!("/accessTokens/{name}"), Action("Microsoft.Quantum/Workspaces/accessTokens/delete"), Ws),
+        // qws's own: the workspace's activity log (Azure's action for reading it) and job webhooks
+        row("GET", ws!("/activityLog"), Action("Microsoft.Insights/eventtypes/values/read"), Ws),
+        row("GET", ws!("/webhooks"), Action("Microsoft.Quantum/Workspaces/webhooks/read"), Ws),
+        row("GET", ws!("/webhooks/{name}"), Action("Microsoft.Quantum/Workspaces/webhooks/read"), Ws),
+        row("PUT", ws!("/webhooks/{name}"), Action("Microsoft.Quantum/Workspaces/webhooks/write"), Ws),
+        row("DELETE", ws!("/webhooks/{name}"), Action("Microsoft.Quantum/Workspaces/webhooks/delete"), Ws),
+        row("GET", ws!("/webhooks/{name}/deliveries"), Action("Microsoft.Quantum/Workspaces/webhooks/read"), Ws),
         row("POST", "/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{loc}/checkNameAvailability", Action("Microsoft.Quantum/locations/checkNameAvailability/action"), Location),
         row("GET", "/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{loc}/offerings", Action("Microsoft.Quantum/locations/offerings/read"), Location),
         row("GET", "/subscriptions/{sub}/providers/Microsoft.Quantum/locations/{loc}/operationStatuses/{id}", Action("Microsoft.Quantum/locations/operationStatuses/read"), Ws),
@@ -556,6 +563,9 @@ fn request(w: &World, row: &Row) -> (Method, String, Option<Value>, bool) {
                 json!({"properties": {"roleName": format!("matrix {fresh}"), "type": "CustomRole",
                 "permissions": [{"actions": ["Microsoft.Quantum/Workspaces/read"]}], "assignableScopes": [scope]}}),
             )
+        }
+        ("PUT", p) if p.ends_with("/webhooks/{name}") => {
+            Some(json!({"properties": {"url": "http://127.0.0.1:9/matrix"}}))
         }
         ("PUT", p) if p.ends_with("/accessTokens/{name}") => {
             Some(json!({"properties": {"access": "Read",

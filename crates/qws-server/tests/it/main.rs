@@ -11,6 +11,7 @@
 
 mod common;
 
+mod activity_log;
 mod arm_challenge;
 mod auth;
 mod authorization_api;
@@ -46,4 +47,5 @@ mod secrets;
 mod server;
 mod signin;
 mod storage_proxy;
+mod webhooks;
 mod workspace_tokens;

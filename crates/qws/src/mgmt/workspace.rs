@@ -1,5 +1,5 @@
 //! `qws workspace create|list|show|set|clear|update|delete`, `qws workspace keys list|regenerate`
-//! and `qws workspace token create|list|revoke`.
+//! `qws workspace token create|list|revoke` and `qws workspace webhook add|list|remove|deliveries`.
 
 use anyhow::bail;
 use qws_client::arm::{KeyType, Provider, Workspace, WorkspaceProperties};
@@ -95,6 +95,47 @@ enum WorkspaceCommand {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Job webhooks: URLs told when a job or session finishes, with signed events (qws only).
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
+}
+
+#[derive(clap::Subcommand)]
+enum WebhookCommand {
+    /// Register a webhook and print its signing secret once.
+    Add {
+        #[command(flatten)]
+        target: Target,
+        /// Webhook name (unique in the workspace).
+        #[arg(long)]
+        name: String,
+        /// Where events are posted: a loopback URL, or a host the server allows.
+        #[arg(long)]
+        url: String,
+    },
+    /// List webhooks (never their secrets).
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Delete a webhook; deliveries still owed to it are dropped.
+    Remove {
+        #[command(flatten)]
+        target: Target,
+        /// Webhook name.
+        #[arg(long)]
+        name: String,
+    },
+    /// The newest deliveries of a webhook: event, state, attempts, last answer.
+    Deliveries {
+        #[command(flatten)]
+        target: Target,
+        /// Webhook name.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -189,10 +230,15 @@ fn parse_bool(s: &str) -> Result<bool, String> {
     }
 }
 
-struct Resolved {
-    sub: String,
-    group: String,
-    workspace: String,
+pub(crate) struct Resolved {
+    pub(crate) sub: String,
+    pub(crate) group: String,
+    pub(crate) workspace: String,
+}
+
+/// The workspace a command names (flags, else the defaults).
+pub(crate) fn resolve_target(session: &Session, t: &Target) -> anyhow::Result<Resolved> {
+    resolve(session, t)
 }
 
 fn resolve(session: &Session, t: &Target) -> anyhow::Result<Resolved> {
@@ -327,6 +373,103 @@ pub async fn run(args: WorkspaceArgs) -> anyhow::Result<()> {
             }
         },
         WorkspaceCommand::Token { command } => run_token(&session, out, command).await,
+        WorkspaceCommand::Webhook { command } => run_webhook(&session, out, command).await,
+    }
+}
+
+fn webhooks_path(r: &Resolved) -> String {
+    format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Quantum/workspaces/{}/webhooks",
+        r.sub, r.group, r.workspace
+    )
+}
+
+async fn run_webhook(
+    session: &Session,
+    out: GlobalArgs,
+    command: WebhookCommand,
+) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let send = |method, path: String, body| async move {
+        crate::role::send(session, method, &path, TOKENS_API, &[], body).await
+    };
+    match command {
+        WebhookCommand::Add { target, name, url } => {
+            let r = resolve(session, &target)?;
+            let body = serde_json::json!({"properties": {"url": url}});
+            let v = send(
+                Method::PUT,
+                format!("{}/{name}", webhooks_path(&r)),
+                Some(body),
+            )
+            .await?;
+            eprintln!("warning: the signing secret is shown only now; store it safely.");
+            let mut table = Table::new(&["Name", "Url", "Secret"]);
+            table.row(vec![
+                cell(&v, "/name"),
+                cell(&v, "/properties/url"),
+                cell(&v, "/properties/secret"),
+            ]);
+            output::print(out.output, &v, &table)
+        }
+        WebhookCommand::List { target } => {
+            let r = resolve(session, &target)?;
+            let v = send(Method::GET, webhooks_path(&r), None).await?;
+            let rows = v["value"].as_array().cloned().unwrap_or_default();
+            let mut table = Table::new(&["Name", "Url", "CreatedOn", "CreatedBy"]);
+            for h in &rows {
+                table.row(vec![
+                    cell(h, "/name"),
+                    cell(h, "/properties/url"),
+                    cell(h, "/properties/createdOn"),
+                    cell(h, "/properties/createdBy"),
+                ]);
+            }
+            output::print(out.output, &Value::Array(rows), &table)
+        }
+        WebhookCommand::Remove { target, name } => {
+            let r = resolve(session, &target)?;
+            let path = format!("{}/{name}", webhooks_path(&r));
+            let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            session
+                .arm
+                .send_json(Method::DELETE, &segments, TOKENS_API, &[], None)
+                .await?;
+            Ok(())
+        }
+        WebhookCommand::Deliveries { target, name } => {
+            let r = resolve(session, &target)?;
+            let v = send(
+                Method::GET,
+                format!("{}/{name}/deliveries", webhooks_path(&r)),
+                None,
+            )
+            .await?;
+            let rows = v["value"].as_array().cloned().unwrap_or_default();
+            let mut table = Table::new(&[
+                "EventId",
+                "EventType",
+                "ItemId",
+                "State",
+                "Attempts",
+                "LastStatusCode",
+                "LastError",
+                "CreatedOn",
+            ]);
+            for d in &rows {
+                table.row(vec![
+                    cell(d, "/eventId"),
+                    cell(d, "/eventType"),
+                    cell(d, "/itemId"),
+                    cell(d, "/state"),
+                    cell(d, "/attempts"),
+                    cell(d, "/lastStatusCode"),
+                    cell(d, "/lastError"),
+                    cell(d, "/createdOn"),
+                ]);
+            }
+            output::print(out.output, &Value::Array(rows), &table)
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 mod common;
 
 mod ad_cli;
+mod audit_webhook_cli;
 mod backup;
 mod env_cli;
 mod key_usage;

@@ -5,6 +5,7 @@
 //! [`crate::auth::authorize`].
 
 mod access_tokens;
+mod activity_log;
 mod arm;
 mod catalog;
 pub(crate) mod deletion;
@@ -13,6 +14,7 @@ mod graph;
 mod keys;
 mod resources;
 mod storage;
+mod webhooks;
 mod workspaces;
 
 use crate::error::{ApiError, ApiResult};
@@ -86,6 +88,15 @@ pub fn router() -> Routes {
         .delete(
             &format!("{WS}/accessTokens/{{name}}"),
             access_tokens::delete_token,
+        )
+        .get(&format!("{WS}/activityLog"), activity_log::list)
+        .get(&format!("{WS}/webhooks"), webhooks::list_webhooks)
+        .get(&format!("{WS}/webhooks/{{name}}"), webhooks::get_webhook)
+        .put(&format!("{WS}/webhooks/{{name}}"), webhooks::put_webhook)
+        .delete(&format!("{WS}/webhooks/{{name}}"), webhooks::delete_webhook)
+        .get(
+            &format!("{WS}/webhooks/{{name}}/deliveries"),
+            webhooks::list_deliveries,
         )
         .post(&format!("{LOC}/checkNameAvailability"), catalog::check_name)
         .accepts::<CheckNameAvailabilityRequest>()
@@ -255,6 +266,12 @@ pub(crate) mod actions {
     pub const ACCESS_TOKENS_READ: &str = "Microsoft.Quantum/Workspaces/accessTokens/read";
     pub const ACCESS_TOKENS_WRITE: &str = "Microsoft.Quantum/Workspaces/accessTokens/write";
     pub const ACCESS_TOKENS_DELETE: &str = "Microsoft.Quantum/Workspaces/accessTokens/delete";
+    /// Azure's action for reading the activity log (Reader's `*/read` covers it).
+    pub const ACTIVITY_LOG_READ: &str = "Microsoft.Insights/eventtypes/values/read";
+    /// qws's own (job webhooks, beyond Azure).
+    pub const WEBHOOKS_READ: &str = "Microsoft.Quantum/Workspaces/webhooks/read";
+    pub const WEBHOOKS_WRITE: &str = "Microsoft.Quantum/Workspaces/webhooks/write";
+    pub const WEBHOOKS_DELETE: &str = "Microsoft.Quantum/Workspaces/webhooks/delete";
 
     /// Marker types for [`crate::paths::Authorized`].
     macro_rules! marker {
@@ -280,5 +297,9 @@ pub(crate) mod actions {
         DeploymentWrite = DEPLOYMENT_WRITE;
         DeploymentOperationsRead = DEPLOYMENT_OPERATIONS_READ;
         DeploymentStatusRead = DEPLOYMENT_STATUS_READ;
+        ActivityLogRead = ACTIVITY_LOG_READ;
+        WebhooksRead = WEBHOOKS_READ;
+        WebhooksWrite = WEBHOOKS_WRITE;
+        WebhooksDelete = WEBHOOKS_DELETE;
     }
 }
