@@ -261,26 +261,28 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .then(|| first_start_banner(&ids, &secrets, &primary_cs, &dir, &urls, &admin_user));
 
     let audit = AuditLog::open(&dir).context("opening the audit log")?;
-    let blobs = Arc::new(
-        qws_store::blobs::BlobStore::open(
-            &dir,
-            qws_store::blobs::BlobLimits {
-                max_blob_size: config.blob.max_blob_size,
-                max_block_size: config.blob.max_block_size.min(config.blob.max_blob_size),
-            },
-        )
-        .context("opening the blob store")?,
-    );
-    crate::planes::blob::purge_orphans(&store, &blobs);
+    let limits = qws_store::blobs::BlobLimits {
+        max_blob_size: config.blob.max_blob_size,
+        max_block_size: config.blob.max_block_size.min(config.blob.max_blob_size),
+    };
+    let blobs = Arc::new(match &config.blob.backend {
+        crate::config::BlobBackend::Dir(root) => {
+            qws_store::blobs::BlobStore::open_shared(root, limits)
+                .with_context(|| format!("opening the blob directory {}", root.display()))?
+        }
+        _ => qws_store::blobs::BlobStore::open(&dir, limits).context("opening the blob store")?,
+    });
+    let job_data = job_data_backend(&config, &store, &blobs, &urls).await?;
+    {
+        let data = job_data.clone();
+        tokio::task::spawn_blocking(move || data.purge_orphans()).await?;
+    }
     let job_store =
         Arc::new(qws_store::jobs::JobStore::open(&dir).context("opening the job store")?);
     crate::scheduler::warn_if_budget_narrows_targets(&config.scheduler);
     let scheduler = crate::scheduler::Scheduler::new(
         job_store.clone(),
-        Arc::new(crate::planes::blob::namespace::NamespacedJobData::new(
-            store.clone(),
-            blobs.clone(),
-        )),
+        job_data.clone().data_store(),
         crate::scheduler::SchedulerConfig {
             max_input_bytes: config.dataplane.max_input_bytes,
             ..config.scheduler.clone()
@@ -301,6 +303,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         key_usage,
         store,
         blobs,
+        job_data,
         dataplane,
         signer,
         limiter: FailureLimiter::new(config.auth.failure_limit, config.auth.failure_window),
@@ -390,4 +393,32 @@ fn first_start_banner(
         admin_user = admin.upn,
         admin_password = admin.password.as_str(),
     ))
+}
+
+/// The job data backend `--blob-backend` chose. With `azure`, the account is contacted once
+/// here so that a wrong connection string stops the start.
+async fn job_data_backend(
+    config: &ServerConfig,
+    store: &Arc<Store>,
+    blobs: &Arc<qws_store::blobs::BlobStore>,
+    urls: &PublicUrls,
+) -> anyhow::Result<Arc<dyn crate::planes::blob::backend::JobDataBackend>> {
+    use crate::planes::blob::{azure::AzureJobData, namespace::NamespacedJobData, sas};
+    Ok(match &config.blob.backend {
+        crate::config::BlobBackend::Azure(account) => {
+            let data = AzureJobData::connect(store.clone(), account.clone()).await?;
+            tracing::info!(
+                account = account.name(),
+                endpoint = account.blob_endpoint(),
+                "job data lives in an Azure Storage account"
+            );
+            Arc::new(data)
+        }
+        _ => Arc::new(NamespacedJobData::new(
+            store.clone(),
+            blobs.clone(),
+            sas::own_blob_base_url(config.blob.public_url.as_deref(), &urls.http),
+            urls.http.clone(),
+        )),
+    })
 }

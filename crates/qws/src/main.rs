@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the qws service (management plane, data plane, blob storage, token service).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Simulate a local OpenQASM 2/3 or IonQ JSON file and print its results.
     Sim(sim::SimArgs),
     #[command(flatten)]
@@ -50,7 +50,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Sim(args) => sim::run(args),
         Command::Client(cmd) => mgmt::run(cmd),
         Command::Jobs(cmd) => jobs::run(cmd),

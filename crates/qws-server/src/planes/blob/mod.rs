@@ -11,6 +11,8 @@
 //! storage account), decided in one place, [`qws_store::Store::blob_namespace`]. The workspace
 //! comes only from a verified SAS, so a SAS never reaches data outside its workspace's namespace.
 
+pub mod azure;
+pub mod backend;
 pub mod body;
 pub mod error;
 pub mod namespace;
@@ -109,8 +111,10 @@ pub fn purge_orphans(store: &qws_store::Store, blobs: &qws_store::blobs::BlobSto
     purged
 }
 
-/// [`purge_orphans`] on the blocking pool, after a workspace or resource group is deleted.
+/// Purges the job data of deleted workspaces and storage accounts in whichever backend holds
+/// it ([`backend::JobDataBackend::purge_orphans`]), on the blocking pool, after a workspace,
+/// storage account or resource group is deleted.
 pub async fn purge_deleted_workspaces(state: &crate::state::AppState) {
-    let (store, blobs) = (state.store.clone(), state.blobs.clone());
-    let _ = tokio::task::spawn_blocking(move || purge_orphans(&store, &blobs)).await;
+    let data = state.job_data.clone();
+    let _ = tokio::task::spawn_blocking(move || data.purge_orphans()).await;
 }
