@@ -56,6 +56,7 @@ def test_job_data_lives_in_the_account_and_results_come_back(qws, azurite, mgmt_
 
     container = containers(azurite)[f"job-{job.id}"]
     assert container["metadata"].get("qwsnamespace"), container["metadata"]
+    assert container["metadata"].get("qwsdeployment") == qws.tenant_id, container["metadata"]
     blobs = {b.name: b for b in azurite.service_client().get_container_client(container["name"]).list_blobs()}
     assert set(blobs) >= {"inputData", "outputData"}, set(blobs)
     assert blobs["inputData"].content_settings.content_type == "application/json"
@@ -85,11 +86,18 @@ def test_deleting_a_workspace_purges_its_containers_only(qws, azurite, mgmt_clie
     mgmt_client.workspaces.begin_create_or_update(qws.resource_group, name, body).result()
     gone = run_bell(key_workspace(qws, mgmt_client, name), "purged")
     assert f"job-{gone.id}" in containers(azurite)
+    # A container of another qws deployment sharing the account, for a namespace this one
+    # doesn't know: never this deployment's to purge.
+    foreign = unique_name("foreign")
+    azurite.service_client().create_container(
+        foreign, metadata={"qwsnamespace": "unknown-namespace", "qwsdeployment": "another-deployment"}
+    )
 
     mgmt_client.workspaces.begin_delete(qws.resource_group, name).result()
     left = containers(azurite)
     assert f"job-{gone.id}" not in left, sorted(left)
     assert f"job-{keep.id}" in left, sorted(left)
+    assert foreign in left, sorted(left)
 
 
 def test_qws_blob_endpoint_points_to_the_account(qws, azurite):

@@ -267,12 +267,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     };
     let blobs = Arc::new(match &config.blob.backend {
         crate::config::BlobBackend::Dir(root) => {
-            qws_store::blobs::BlobStore::open_shared(root, limits)
+            // One subdirectory per deployment (the nodes sharing one database share its
+            // tenant): a node never purges the data of another deployment's workspaces.
+            let root = root.join(deployment_dir(&ids.tenant_id)?);
+            qws_store::blobs::BlobStore::open_shared(&root, limits)
                 .with_context(|| format!("opening the blob directory {}", root.display()))?
         }
         _ => qws_store::blobs::BlobStore::open(&dir, limits).context("opening the blob store")?,
     });
-    let job_data = job_data_backend(&config, &store, &blobs, &urls).await?;
+    let job_data = job_data_backend(&config, &store, &blobs, &urls, &ids.tenant_id).await?;
     {
         let data = job_data.clone();
         tokio::task::spawn_blocking(move || data.purge_orphans()).await?;
@@ -402,11 +405,14 @@ async fn job_data_backend(
     store: &Arc<Store>,
     blobs: &Arc<qws_store::blobs::BlobStore>,
     urls: &PublicUrls,
+    deployment: &str,
 ) -> anyhow::Result<Arc<dyn crate::planes::blob::backend::JobDataBackend>> {
     use crate::planes::blob::{azure::AzureJobData, namespace::NamespacedJobData, sas};
     Ok(match &config.blob.backend {
         crate::config::BlobBackend::Azure(account) => {
-            let data = AzureJobData::connect(store.clone(), account.clone()).await?;
+            let data =
+                AzureJobData::connect(store.clone(), account.clone(), deployment.to_string())
+                    .await?;
             tracing::info!(
                 account = account.name(),
                 endpoint = account.blob_endpoint(),
@@ -421,4 +427,16 @@ async fn job_data_backend(
             urls.http.clone(),
         )),
     })
+}
+
+/// The subdirectory of a shared blob directory that holds this deployment's data.
+fn deployment_dir(tenant_id: &str) -> anyhow::Result<String> {
+    if tenant_id.is_empty()
+        || !tenant_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        bail!("the tenant id is not a valid directory name");
+    }
+    Ok(format!("qws-{}", tenant_id.to_ascii_lowercase()))
 }

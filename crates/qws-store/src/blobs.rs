@@ -1612,4 +1612,33 @@ mod tests {
             "no directory of the deleted workspace came back"
         );
     }
+
+    #[test]
+    fn a_shared_directory_keeps_fresh_uploads_of_other_nodes() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("shared");
+        let s = BlobStore::open_shared(&root, BlobLimits::default()).unwrap();
+        s.create_container("w1", "job-a").unwrap();
+        s.put_blob("w1", "job-a", "in", b"x", BlobHeaders::default(), false)
+            .unwrap();
+        let tmp = root.join("w1/job-a/tmp");
+        fs::create_dir_all(&tmp).unwrap();
+        let (fresh, old) = (tmp.join("fresh.tmp"), tmp.join("old.tmp"));
+        fs::write(&fresh, b"being written by another node").unwrap();
+        fs::write(&old, b"left by a crash").unwrap();
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - SHARED_LEFTOVER_AGE * 2)
+            .unwrap();
+        // Another node opening the same directory.
+        let other = BlobStore::open_shared(&root, BlobLimits::default()).unwrap();
+        assert!(fresh.exists(), "a fresh upload is not a leftover");
+        assert!(!old.exists(), "an old one is");
+        assert_eq!(
+            other.get_blob("w1", "job-a", "in").unwrap().unwrap().0,
+            b"x"
+        );
+    }
 }

@@ -16,6 +16,12 @@ const DEV_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 /// Its default blob endpoint.
 const DEV_BLOB_ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";
+/// Characters kept literally in a SAS query value (the unreserved ones).
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 /// Longest connection string considered.
 const MAX_CONNECTION_STRING: usize = 4096;
 
@@ -241,9 +247,7 @@ impl Account {
             "{}\n{st}\n{se}\n{resource}\n\n\n\n{SAS_VERSION}\n{sr}\n\n\n\n\n\n\n",
             scope.permissions
         );
-        let enc = |v: &str| {
-            percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
-        };
+        let enc = |v: &str| percent_encoding::utf8_percent_encode(v, QUERY_VALUE).to_string();
         format!(
             "sv={SAS_VERSION}&st={}&se={}&sr={sr}&sp={}&sig={}",
             enc(&st),

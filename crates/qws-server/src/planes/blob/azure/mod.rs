@@ -3,8 +3,9 @@
 //! Clients get service SAS URLs signed with the account key that point at the account itself,
 //! so job data never passes through qws; the scheduler reads inputs and writes outputs with
 //! SharedKey requests ([`client`]). Each container qws creates carries the metadata
-//! `qwsnamespace=<blob namespace>`, which is how a deleted workspace's containers are found
-//! and purged (container names stay exactly what the client asked for, `job-<id>`).
+//! `qwsnamespace=<blob namespace>` and `qwsdeployment=<tenant id>`, which is how a deleted
+//! workspace's containers are found and purged, and never another deployment's sharing the
+//! account (container names stay exactly what the client asked for, `job-<id>`).
 
 pub mod account;
 pub mod client;
@@ -19,6 +20,8 @@ use std::sync::Arc;
 
 /// The container metadata naming the blob namespace a container belongs to.
 pub const NAMESPACE_METADATA: &str = "qwsnamespace";
+/// The container metadata naming the qws deployment (its tenant id) that created it.
+pub const DEPLOYMENT_METADATA: &str = "qwsdeployment";
 
 /// [`JobDataBackend`] over a storage account.
 #[derive(Clone)]
@@ -26,6 +29,8 @@ pub struct AzureJobData {
     store: Arc<Store>,
     client: BlobClient,
     runtime: tokio::runtime::Handle,
+    /// This deployment's tenant id (shared by the nodes of one database).
+    deployment: String,
 }
 
 impl std::fmt::Debug for AzureJobData {
@@ -40,7 +45,11 @@ impl AzureJobData {
     /// Connects to the account and checks that its key is accepted (a container listing), so
     /// a wrong connection string stops `qws serve` at start rather than failing every job.
     /// Call from within the runtime; the sync methods must then run on blocking threads.
-    pub async fn connect(store: Arc<Store>, account: Account) -> anyhow::Result<AzureJobData> {
+    pub async fn connect(
+        store: Arc<Store>,
+        account: Account,
+        deployment: String,
+    ) -> anyhow::Result<AzureJobData> {
         let client = BlobClient::new(account)?;
         client.list_containers().await.map_err(|e| {
             anyhow::anyhow!(
@@ -53,6 +62,7 @@ impl AzureJobData {
             store,
             client,
             runtime: tokio::runtime::Handle::current(),
+            deployment,
         })
     }
 
@@ -140,10 +150,13 @@ impl JobDataBackend for AzureJobData {
 
     fn create_container(&self, workspace_uid: &str, container: &str) -> Result<(), DataError> {
         let namespace = self.namespace(workspace_uid)?;
-        self.block_on(
-            self.client
-                .create_container(container, &[(NAMESPACE_METADATA, &namespace)]),
-        )?;
+        self.block_on(self.client.create_container(
+            container,
+            &[
+                (NAMESPACE_METADATA, &namespace),
+                (DEPLOYMENT_METADATA, &self.deployment),
+            ],
+        ))?;
         Ok(())
     }
 
@@ -158,8 +171,9 @@ impl JobDataBackend for AzureJobData {
         let mut purged = 0;
         let mut in_use = std::collections::BTreeMap::new();
         for c in containers {
-            let Some(ns) = c.metadata.get(NAMESPACE_METADATA) else {
-                continue; // not a qws container
+            let ours = c.metadata.get(DEPLOYMENT_METADATA) == Some(&self.deployment);
+            let Some(ns) = c.metadata.get(NAMESPACE_METADATA).filter(|_| ours) else {
+                continue; // not a container of this deployment
             };
             let used = match in_use.get(ns) {
                 Some(u) => *u,
