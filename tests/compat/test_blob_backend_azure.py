@@ -108,3 +108,23 @@ def test_qws_blob_endpoint_points_to_the_account(qws, azurite):
     assert e.value.code == 400
     assert e.value.headers.get("x-ms-error-code") == "BlobDataElsewhere"
     assert azurite.blob_endpoint in e.value.read().decode()
+
+
+def test_storage_proxy_is_refused_rather_than_routing_data_through_qws(qws, azurite, mgmt_client, new_workspace):
+    import requests
+
+    key = mgmt_client.workspace.list_keys(qws.resource_group, new_workspace.name).primary_key.key
+    ws_path = qws.workspace_path(qws.resource_group, new_workspace.name)
+    r = requests.put(
+        f"{qws.http_url}{ws_path}/storage/proxy?api-version=2026-01-15-preview",
+        headers={
+            "x-ms-quantum-api-key": key,
+            "x-proxy-to": f"{azurite.blob_endpoint}/job-x/inputData",
+            "x-ms-blob-type": "BlockBlob",
+        },
+        data=b"{}",
+        timeout=30,
+    )
+    assert r.status_code == 400, r.text
+    assert r.headers.get("x-ms-error-code") == "ProxyNotAvailable", (r.headers, r.text)
+    assert azurite.blob_endpoint in r.text

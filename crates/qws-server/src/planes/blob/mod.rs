@@ -5,6 +5,10 @@
 //!   Properties, Delete Blob, List Blobs, container create/properties/delete), mounted as the
 //!   router's fallback for requests that look like blob requests ([`is_blob_request`]).
 //! * [`error`]: storage XML errors; [`xml`]: List Blobs output and the block-list parser.
+//! * [`backend`]: where job data lives (`--blob-backend`), the one interface the data plane and
+//!   the scheduler use; [`namespace`] is qws's own files (`local`, `dir:PATH`), [`azure`] an
+//!   Azure Storage account that clients reach directly (the handlers here then answer that the
+//!   data lives elsewhere).
 //!
 //! Data lives in [`qws_store::blobs::BlobStore`] under `<data dir>/blobs/<namespace>/…`, where the
 //! namespace is the workspace's storage account (or the workspace itself, when it names no qws
