@@ -51,9 +51,11 @@ SERVER_WORKERS = 2
 _SERVERS = []
 
 
-def spawn_server(args, log_file) -> subprocess.Popen:
-    """Starts `qws ARGS…` with output to `log_file`, registered for cleanup at exit."""
-    proc = subprocess.Popen([str(a) for a in args], stdout=log_file, stderr=subprocess.STDOUT)
+def spawn_server(args, log_file, env=None) -> subprocess.Popen:
+    """Starts `qws ARGS…` with output to `log_file` (and `env` added to the environment),
+    registered for cleanup at exit."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.Popen([str(a) for a in args], stdout=log_file, stderr=subprocess.STDOUT, env=full_env)
     _SERVERS.append(proc)
     return proc
 
@@ -235,8 +237,31 @@ def _log_tail(log: pathlib.Path) -> str:
         return "<no log>"
 
 
+# Where the shared server keeps job data: `local` (its own blob files, the default) or `azure`
+# (an Azurite the session starts; `QWS_TEST_BLOB_BACKEND=azure`), so the same suites run
+# against both backends.
+BLOB_BACKEND = os.environ.get("QWS_TEST_BLOB_BACKEND", "local")
+if BLOB_BACKEND not in ("local", "azure"):
+    raise RuntimeError(f"QWS_TEST_BLOB_BACKEND must be local or azure, not {BLOB_BACKEND!r}")
+
+
 @pytest.fixture(scope="session")
-def qws():
+def azurite():
+    """The Azurite the shared server stores job data in (`None` with the local backend)."""
+    if BLOB_BACKEND != "azure":
+        yield None
+        return
+    from azurite import Azurite
+
+    emulator = Azurite.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def qws(azurite):
     binary = find_qws_bin()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="qws-compat-"))
     data_dir = tmp / "data"
@@ -259,8 +284,11 @@ def qws():
                 "100000",
                 "--workers",
                 SERVER_WORKERS,
+                *(["--blob-backend", "azure"] if azurite else []),
             ],
             log_file,
+            # The connection string holds the account key: the environment, not the command line.
+            env={"QWS_BLOB_CONNECTION_STRING": azurite.connection_string} if azurite else None,
         )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S

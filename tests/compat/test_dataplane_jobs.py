@@ -12,7 +12,7 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.quantum import JobStatus, Workspace
 
-from conftest import SERVER_WORKERS
+from conftest import BLOB_BACKEND, SERVER_WORKERS
 
 BELL_IONQ = {"qubits": 2, "circuit": [{"gate": "h", "target": 0}, {"gate": "cnot", "control": 0, "target": 1}]}
 BELL_QASM = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\nmeasure q -> c;\n'
@@ -276,6 +276,10 @@ def test_exhausted_quota_is_refused_clearly(qws, mgmt_client, unique_name):
         mgmt_client.workspaces.begin_delete(qws.resource_group, name).result()
 
 
+@pytest.mark.skipif(
+    BLOB_BACKEND == "azure",
+    reason="the emulator's URLs carry the account in the path, which the client's attachment helpers take for the container",
+)
 def test_attachments_round_trip(ws):
     job = ws.get_targets(name="ionq.simulator").submit(BELL_IONQ, name="attach", shots=1)
     job.upload_attachment("notes", b"hello attachments")

@@ -144,6 +144,48 @@ pub struct BlobConfig {
     pub max_blob_size: u64,
     /// Largest block of a block upload in bytes (`--max-block-size`; at most the blob size).
     pub max_block_size: u64,
+    /// Where job data lives (`--blob-backend`).
+    pub backend: BlobBackend,
+}
+
+/// Where job data lives (`--blob-backend local|dir:PATH|azure`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BlobBackend {
+    /// Blob files under the data directory, served by qws (the default).
+    #[default]
+    Local,
+    /// Blob files under a directory several qws nodes may share, served by qws.
+    Dir(std::path::PathBuf),
+    /// An Azure Storage account (`--blob-connection-string`); clients reach it directly.
+    /// `Debug` never shows the key.
+    Azure(crate::planes::blob::azure::account::Account),
+}
+
+impl BlobBackend {
+    /// Reads `local`, `dir:PATH` or `azure` (with the connection string `azure` needs). Errors
+    /// never quote the connection string.
+    pub fn parse(choice: &str, connection_string: Option<&str>) -> Result<BlobBackend, String> {
+        let needs_no_cs = |b: BlobBackend| match connection_string {
+            Some(_) => Err(format!(
+                "a blob connection string is only used with --blob-backend azure, not '{choice}'"
+            )),
+            None => Ok(b),
+        };
+        match choice {
+            "local" => needs_no_cs(BlobBackend::Local),
+            "azure" => match connection_string {
+                Some(cs) => crate::planes::blob::azure::account::Account::from_connection_string(cs)
+                    .map(BlobBackend::Azure),
+                None => Err("--blob-backend azure needs a storage connection string (--blob-connection-string or QWS_BLOB_CONNECTION_STRING)".into()),
+            },
+            _ => match choice.strip_prefix("dir:") {
+                Some(p) if !p.is_empty() => needs_no_cs(BlobBackend::Dir(p.into())),
+                _ => Err(format!(
+                    "unknown blob backend '{choice}': use local, dir:PATH or azure"
+                )),
+            },
+        }
+    }
 }
 
 impl BlobConfig {
@@ -152,6 +194,7 @@ impl BlobConfig {
         public_url: None,
         max_blob_size: qws_store::blobs::DEFAULT_MAX_BLOB_SIZE,
         max_block_size: qws_store::blobs::DEFAULT_MAX_BLOCK_SIZE,
+        backend: BlobBackend::Local,
     };
 }
 

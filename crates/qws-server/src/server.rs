@@ -262,26 +262,31 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .then(|| first_start_banner(&ids, &secrets, &primary_cs, &dir, &urls, &admin_user));
 
     let audit = AuditLog::open_with(&dir, config.audit).context("opening the audit log")?;
-    let blobs = Arc::new(
-        qws_store::blobs::BlobStore::open(
-            &dir,
-            qws_store::blobs::BlobLimits {
-                max_blob_size: config.blob.max_blob_size,
-                max_block_size: config.blob.max_block_size.min(config.blob.max_blob_size),
-            },
-        )
-        .context("opening the blob store")?,
-    );
-    crate::planes::blob::purge_orphans(&store, &blobs);
+    let limits = qws_store::blobs::BlobLimits {
+        max_blob_size: config.blob.max_blob_size,
+        max_block_size: config.blob.max_block_size.min(config.blob.max_blob_size),
+    };
+    let blobs = Arc::new(match &config.blob.backend {
+        crate::config::BlobBackend::Dir(root) => {
+            // One subdirectory per deployment (the nodes sharing one database share its
+            // tenant): a node never purges the data of another deployment's workspaces.
+            let root = root.join(deployment_dir(&ids.tenant_id)?);
+            qws_store::blobs::BlobStore::open_shared(&root, limits)
+                .with_context(|| format!("opening the blob directory {}", root.display()))?
+        }
+        _ => qws_store::blobs::BlobStore::open(&dir, limits).context("opening the blob store")?,
+    });
+    let job_data = job_data_backend(&config, &store, &blobs, &urls, &ids.tenant_id).await?;
+    {
+        let data = job_data.clone();
+        tokio::task::spawn_blocking(move || data.purge_orphans()).await?;
+    }
     let job_store =
         Arc::new(qws_store::jobs::JobStore::open(&dir).context("opening the job store")?);
     crate::scheduler::warn_if_budget_narrows_targets(&config.scheduler);
     let scheduler = crate::scheduler::Scheduler::new(
         job_store.clone(),
-        Arc::new(crate::planes::blob::namespace::NamespacedJobData::new(
-            store.clone(),
-            blobs.clone(),
-        )),
+        job_data.clone().data_store(),
         crate::scheduler::SchedulerConfig {
             max_input_bytes: config.dataplane.max_input_bytes,
             ..config.scheduler.clone()
@@ -307,6 +312,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         webhook_policy,
         store,
         blobs,
+        job_data,
         dataplane,
         signer,
         limiter: FailureLimiter::new(config.auth.failure_limit, config.auth.failure_window),
@@ -396,4 +402,47 @@ fn first_start_banner(
         admin_user = admin.upn,
         admin_password = admin.password.as_str(),
     ))
+}
+
+/// The job data backend `--blob-backend` chose. With `azure`, the account is contacted once
+/// here so that a wrong connection string stops the start.
+async fn job_data_backend(
+    config: &ServerConfig,
+    store: &Arc<Store>,
+    blobs: &Arc<qws_store::blobs::BlobStore>,
+    urls: &PublicUrls,
+    deployment: &str,
+) -> anyhow::Result<Arc<dyn crate::planes::blob::backend::JobDataBackend>> {
+    use crate::planes::blob::{azure::AzureJobData, namespace::NamespacedJobData, sas};
+    Ok(match &config.blob.backend {
+        crate::config::BlobBackend::Azure(account) => {
+            let data =
+                AzureJobData::connect(store.clone(), account.clone(), deployment.to_string())
+                    .await?;
+            tracing::info!(
+                account = account.name(),
+                endpoint = account.blob_endpoint(),
+                "job data lives in an Azure Storage account"
+            );
+            Arc::new(data)
+        }
+        _ => Arc::new(NamespacedJobData::new(
+            store.clone(),
+            blobs.clone(),
+            sas::own_blob_base_url(config.blob.public_url.as_deref(), &urls.http),
+            urls.http.clone(),
+        )),
+    })
+}
+
+/// The subdirectory of a shared blob directory that holds this deployment's data.
+fn deployment_dir(tenant_id: &str) -> anyhow::Result<String> {
+    if tenant_id.is_empty()
+        || !tenant_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        bail!("the tenant id is not a valid directory name");
+    }
+    Ok(format!("qws-{}", tenant_id.to_ascii_lowercase()))
 }

@@ -65,8 +65,10 @@ pub struct AppState {
 pub struct StateInner {
     /// Metadata store.
     pub store: Arc<Store>,
-    /// Job data (the blob subset).
+    /// qws's own blob files (what its blob endpoint serves).
     pub blobs: Arc<qws_store::blobs::BlobStore>,
+    /// Where job data lives (`--blob-backend`): the data plane and the scheduler go through it.
+    pub job_data: Arc<dyn crate::planes::blob::backend::JobDataBackend>,
     /// The Azure Quantum data plane (job store, scheduler).
     pub dataplane: Arc<crate::planes::dataplane::DataPlane>,
     /// Token signer/verifier.

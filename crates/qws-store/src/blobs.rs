@@ -16,6 +16,7 @@
 //! length (u64 LE) and a magic tag, so content and properties are replaced together by one atomic
 //! rename, and a reader holding an open file always sees a consistent pair.
 
+use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -41,6 +42,10 @@ pub const MAX_BLOB_NAME_CHARS: usize = 1024;
 /// Uncommitted blocks older than this are discarded at start-up (Azure keeps them a week).
 pub const UNCOMMITTED_BLOCK_LIFETIME: std::time::Duration =
     std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// How old an upload file or a container being deleted must be before a node sweeping a
+/// shared blob directory removes it (another node may still be writing it).
+pub const SHARED_LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 const MAGIC: &[u8; 8] = b"QWSBLOB1";
 const MAX_TRAILER: u64 = 4 * 1024 * 1024;
@@ -297,6 +302,42 @@ pub struct BlobStore {
 // ---------------------------------------------------------------------------------------------
 // Names
 
+/// Reads `(container, blob)` from a container-first blob URL (`…/<container>/<blob…>`, query
+/// ignored); `blob` is `None` for a container URL. Names are percent-decoded and validated.
+/// The host is not checked; the server checks URLs a client hands in against its own blob endpoint.
+pub fn parse_blob_url(url: &str) -> Option<(String, Option<String>)> {
+    // Parsed by hand: URL libraries resolve `..`/`%2e%2e` segments, which could move a path into
+    // another container; here such a segment makes the blob name invalid instead.
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let (authority, path) = rest.split_once('/')?;
+    if authority.is_empty() {
+        return None;
+    }
+    parse_blob_path(path)
+}
+
+/// `<container>[/<blob…>]` of a URL path (after the base), decoded and validated.
+pub fn parse_blob_path(path: &str) -> Option<(String, Option<String>)> {
+    let (c, rest) = match path.split_once('/') {
+        Some((c, rest)) => (c, Some(rest)),
+        None => (path, None),
+    };
+    let container = percent_decode_str(c).decode_utf8().ok()?.into_owned();
+    validate_container_name(&container).ok()?;
+    let blob = match rest.filter(|r| !r.is_empty()) {
+        Some(r) => {
+            let b = percent_decode_str(r).decode_utf8().ok()?.into_owned();
+            validate_blob_name(&b).ok()?;
+            Some(b)
+        }
+        None => None,
+    };
+    Some((container, blob))
+}
+
 /// Checks a container name against Azure's rules: 3–63 characters, lowercase letters, digits and
 /// hyphens, starting and ending with a letter or digit, no consecutive hyphens.
 pub fn validate_container_name(name: &str) -> BlobResult<()> {
@@ -525,7 +566,21 @@ impl BlobStore {
     /// Opens (creating) `data_dir/blobs` and removes leftovers of interrupted work: temporary
     /// uploads, containers being deleted, and uncommitted blocks older than a week.
     pub fn open(data_dir: &Path, limits: BlobLimits) -> BlobResult<BlobStore> {
-        let root = data_dir.join("blobs");
+        Self::open_root(data_dir.join("blobs"), limits, std::time::Duration::ZERO)
+    }
+
+    /// Opens (creating) the store directly at `root`, a directory several qws nodes may share
+    /// (`--blob-backend dir:PATH`). Leftovers are only removed once they are older than
+    /// [`SHARED_LEFTOVER_AGE`]: an upload in progress on another node is not a leftover.
+    pub fn open_shared(root: &Path, limits: BlobLimits) -> BlobResult<BlobStore> {
+        Self::open_root(root.to_path_buf(), limits, SHARED_LEFTOVER_AGE)
+    }
+
+    fn open_root(
+        root: PathBuf,
+        limits: BlobLimits,
+        leftover_age: std::time::Duration,
+    ) -> BlobResult<BlobStore> {
         private_dir(&root)?;
         tighten_dir(&root);
         let store = BlobStore {
@@ -533,7 +588,7 @@ impl BlobStore {
             limits,
             commit_lock: Mutex::new(()),
         };
-        store.sweep();
+        store.sweep(leftover_age);
         Ok(store)
     }
 
@@ -542,8 +597,19 @@ impl BlobStore {
         self.limits
     }
 
-    fn sweep(&self) {
-        let _ = fs::remove_dir_all(self.root.join(".trash"));
+    fn sweep(&self, leftover_age: std::time::Duration) {
+        let now = std::time::SystemTime::now();
+        let is_leftover = |p: &Path| {
+            leftover_age.is_zero()
+                || fs::symlink_metadata(p)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|m| now.duration_since(m).unwrap_or_default() >= leftover_age)
+        };
+        if let Ok(trash) = fs::read_dir(self.root.join(".trash")) {
+            for t in trash.flatten().filter(|t| is_leftover(&t.path())) {
+                let _ = fs::remove_dir_all(t.path());
+            }
+        }
         let Ok(workspaces) = fs::read_dir(&self.root) else {
             return;
         };
@@ -559,7 +625,7 @@ impl BlobStore {
                 let p = c.path();
                 tighten_dir(&p);
                 if let Ok(tmp) = fs::read_dir(p.join("tmp")) {
-                    for t in tmp.flatten() {
+                    for t in tmp.flatten().filter(|t| is_leftover(&t.path())) {
                         let _ = fs::remove_file(t.path());
                     }
                 }
@@ -1544,6 +1610,35 @@ mod tests {
         assert!(
             !d.path().join("blobs/w1").exists(),
             "no directory of the deleted workspace came back"
+        );
+    }
+
+    #[test]
+    fn a_shared_directory_keeps_fresh_uploads_of_other_nodes() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("shared");
+        let s = BlobStore::open_shared(&root, BlobLimits::default()).unwrap();
+        s.create_container("w1", "job-a").unwrap();
+        s.put_blob("w1", "job-a", "in", b"x", BlobHeaders::default(), false)
+            .unwrap();
+        let tmp = root.join("w1/job-a/tmp");
+        fs::create_dir_all(&tmp).unwrap();
+        let (fresh, old) = (tmp.join("fresh.tmp"), tmp.join("old.tmp"));
+        fs::write(&fresh, b"being written by another node").unwrap();
+        fs::write(&old, b"left by a crash").unwrap();
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - SHARED_LEFTOVER_AGE * 2)
+            .unwrap();
+        // Another node opening the same directory.
+        let other = BlobStore::open_shared(&root, BlobLimits::default()).unwrap();
+        assert!(fresh.exists(), "a fresh upload is not a leftover");
+        assert!(!old.exists(), "an old one is");
+        assert_eq!(
+            other.get_blob("w1", "job-a", "in").unwrap().unwrap().0,
+            b"x"
         );
     }
 }

@@ -150,6 +150,12 @@ pub trait JobDataStore: Send + Sync + fmt::Debug {
         blob: &str,
         data: &[u8],
     ) -> std::result::Result<(), DataError>;
+    /// `(container, blob)` named by a blob URL of a job document (`blob` is `None` for a
+    /// container URL). By default the URL is read container-first (`…/<container>/<blob>`);
+    /// a store whose URLs carry a longer base (an account in the path) strips it first.
+    fn locate(&self, url: &str) -> Option<(String, Option<String>)> {
+        crate::blobs::parse_blob_url(url)
+    }
 }
 
 impl JobDataStore for BlobStore {

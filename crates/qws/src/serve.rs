@@ -75,6 +75,22 @@ pub struct ServeArgs {
     /// which azure-storage-blob parses container-first). Must not name localhost or 127.0.0.1.
     #[arg(long, value_parser = qws_server::planes::blob::sas::normalize_blob_public_url)]
     pub blob_public_url: Option<String>,
+    /// Where job data lives: local (blob files under the data directory, served by qws),
+    /// dir:PATH (the same files under PATH, a directory several qws nodes may share), or azure
+    /// (an Azure Storage account, given by --blob-connection-string; clients get SAS URLs that
+    /// point at the account, so job data never passes through qws).
+    #[arg(long, value_name = "local|dir:PATH|azure", default_value = "local")]
+    pub blob_backend: String,
+    /// Storage connection string for --blob-backend azure (AccountName and AccountKey, with
+    /// BlobEndpoint or EndpointSuffix; UseDevelopmentStorage=true for the emulator). Prefer the
+    /// environment variable: a command line is visible to other local users. Never logged.
+    #[arg(
+        long,
+        env = "QWS_BLOB_CONNECTION_STRING",
+        hide_env_values = true,
+        value_name = "CONNECTION_STRING"
+    )]
+    pub blob_connection_string: Option<BlobConnectionString>,
     /// Seconds a device code (`az login --use-device-code`) waits for its user.
     #[arg(long, value_name = "SECONDS", default_value_t = AUTH.device_code_lifetime.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub device_code_lifetime: u64,
@@ -127,6 +143,23 @@ pub struct ServeArgs {
     pub webhook_allow_hosts: Vec<String>,
     #[command(flatten)]
     pub scheduler: SchedulerArgs,
+}
+
+/// A storage connection string as given; `Debug` never shows it (it holds the account key).
+#[derive(Clone)]
+pub struct BlobConnectionString(zeroize::Zeroizing<String>);
+
+impl std::fmt::Debug for BlobConnectionString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlobConnectionString(..)")
+    }
+}
+
+impl std::str::FromStr for BlobConnectionString {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(BlobConnectionString(zeroize::Zeroizing::new(s.to_string())))
+    }
 }
 
 /// How `qws serve` writes its log.
@@ -247,8 +280,13 @@ const AUDIT: qws_server::audit::AuditRotation = qws_server::audit::AuditRotation
 impl ServeArgs {
     /// The server configuration these arguments describe (`data_dir` made absolute by the
     /// caller). Struct literals, so that a new configuration field cannot be forgotten here.
-    pub fn config(self, data_dir: PathBuf) -> config::ServerConfig {
-        config::ServerConfig {
+    pub fn config(self, data_dir: PathBuf) -> anyhow::Result<config::ServerConfig> {
+        let backend = config::BlobBackend::parse(
+            &self.blob_backend,
+            self.blob_connection_string.as_ref().map(|c| c.0.as_str()),
+        )
+        .map_err(anyhow::Error::msg)?;
+        Ok(config::ServerConfig {
             data_dir,
             listeners: config::ListenerConfig {
                 http: self.listen,
@@ -277,6 +315,7 @@ impl ServeArgs {
                 public_url: self.blob_public_url,
                 max_blob_size: self.max_blob_size,
                 max_block_size: self.max_block_size,
+                backend,
             },
             dataplane: config::DataPlaneConfig {
                 max_input_bytes: self.max_job_input_size,
@@ -296,7 +335,7 @@ impl ServeArgs {
                 keep: self.audit_keep as usize,
             },
             webhook_allowed_hosts: self.webhook_allow_hosts,
-        }
+        })
     }
 }
 
@@ -328,7 +367,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     // bootstrap.json records the CA and data-dir paths; absolute paths keep them usable from any
     // working directory (e.g. REQUESTS_CA_BUNDLE set from another shell).
     let data_dir = std::path::absolute(&args.data_dir)?;
-    let config = args.config(data_dir);
+    let config = args.config(data_dir)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -405,7 +444,7 @@ mod tests {
         let args = Serve::try_parse_from(["serve"]).unwrap().args;
         let dir = PathBuf::from("/data");
         assert_eq!(
-            format!("{:?}", args.config(dir.clone())),
+            format!("{:?}", args.config(dir.clone()).unwrap()),
             format!("{:?}", qws_server::ServerConfig::new(dir))
         );
     }

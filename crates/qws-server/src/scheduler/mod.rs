@@ -606,9 +606,7 @@ impl Scheduler {
         };
 
         // Read and parse the input before taking any memory.
-        let Some((container, Some(blob))) =
-            crate::planes::blob::sas::parse_blob_url(&job.input_data_uri)
-        else {
+        let Some((container, Some(blob))) = self.data.locate(&job.input_data_uri) else {
             let f =
                 exec::JobFailure::new("InvalidInputDataUri", "inputDataUri does not name a blob.");
             return self.fail_waiting(ws, id, f).await;

@@ -210,3 +210,91 @@ fn with_the_flag_a_non_loopback_listen_address_is_bound_and_serves() {
         "{b}"
     );
 }
+
+#[test]
+fn a_shared_blob_directory_holds_the_job_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    let backend = format!("dir:{}", shared.path().display());
+    let s = Serve::start(dir.path(), &["--blob-backend", &backend]);
+    let ws = Ws::new(dir.path());
+    ws.submit(&s, "shared", BELL);
+    let job = ws.wait_for(&s, "shared", "a final state", |st| {
+        matches!(st, "Succeeded" | "Failed")
+    });
+    assert_eq!(job["status"], "Succeeded", "{job}");
+    // Input and output are blob files of the job's container under the shared directory
+    // (qws-<tenant>/<namespace>/job-shared/), and none under the data directory.
+    let subdirs = |p: &std::path::Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(p)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect()
+    };
+    let deployments = subdirs(shared.path());
+    assert_eq!(deployments.len(), 1, "{deployments:?}");
+    let containers: Vec<std::path::PathBuf> = subdirs(&deployments[0])
+        .into_iter()
+        .map(|ns| ns.join("job-shared"))
+        .filter(|c| c.is_dir())
+        .collect();
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    let blobs = std::fs::read_dir(&containers[0])
+        .unwrap()
+        .flatten()
+        .filter(|f| f.file_name().to_string_lossy().ends_with(".blob"))
+        .count();
+    assert_eq!(blobs, 2, "inputData and outputData");
+    let local = dir.path().join("blobs");
+    assert!(
+        !local.exists() || std::fs::read_dir(&local).unwrap().next().is_none(),
+        "the data directory holds no blob data"
+    );
+}
+
+#[test]
+fn blob_backend_choices_are_checked_before_the_start() {
+    let key = "c2VjcmV0LWtleQ==";
+    let cs = format!("AccountName=acct1;AccountKey={key};BlobEndpoint=ftp://x");
+    for (args, env, expect) in [
+        (
+            vec!["--blob-backend", "s3"],
+            None,
+            "unknown blob backend 's3'",
+        ),
+        (
+            vec!["--blob-backend", "azure"],
+            None,
+            "needs a storage connection string",
+        ),
+        (
+            vec!["--blob-backend", "azure"],
+            Some(cs.as_str()),
+            "BlobEndpoint of the storage connection string",
+        ),
+        (
+            vec!["--blob-backend", "local"],
+            Some(cs.as_str()),
+            "only used with --blob-backend azure",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(QWS);
+        cmd.args(["serve", "--data-dir"])
+            .arg(dir.path())
+            .args(["--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0"])
+            .args(&args)
+            .env_remove("QWS_BLOB_CONNECTION_STRING")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(cs) = env {
+            cmd.env("QWS_BLOB_CONNECTION_STRING", cs);
+        }
+        let (status, err) = wait_output(cmd.spawn().unwrap());
+        assert_eq!(status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(!err.contains(key), "the key leaked: {err}");
+    }
+}

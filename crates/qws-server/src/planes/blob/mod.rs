@@ -5,12 +5,18 @@
 //!   Properties, Delete Blob, List Blobs, container create/properties/delete), mounted as the
 //!   router's fallback for requests that look like blob requests ([`is_blob_request`]).
 //! * [`error`]: storage XML errors; [`xml`]: List Blobs output and the block-list parser.
+//! * [`backend`]: where job data lives (`--blob-backend`), the one interface the data plane and
+//!   the scheduler use; [`namespace`] is qws's own files (`local`, `dir:PATH`), [`azure`] an
+//!   Azure Storage account that clients reach directly (the handlers here then answer that the
+//!   data lives elsewhere).
 //!
 //! Data lives in [`qws_store::blobs::BlobStore`] under `<data dir>/blobs/<namespace>/…`, where the
 //! namespace is the workspace's storage account (or the workspace itself, when it names no qws
 //! storage account), decided in one place, [`qws_store::Store::blob_namespace`]. The workspace
 //! comes only from a verified SAS, so a SAS never reaches data outside its workspace's namespace.
 
+pub mod azure;
+pub mod backend;
 pub mod body;
 pub mod error;
 pub mod namespace;
@@ -109,8 +115,10 @@ pub fn purge_orphans(store: &qws_store::Store, blobs: &qws_store::blobs::BlobSto
     purged
 }
 
-/// [`purge_orphans`] on the blocking pool, after a workspace or resource group is deleted.
+/// Purges the job data of deleted workspaces and storage accounts in whichever backend holds
+/// it ([`backend::JobDataBackend::purge_orphans`]), on the blocking pool, after a workspace,
+/// storage account or resource group is deleted.
 pub async fn purge_deleted_workspaces(state: &crate::state::AppState) {
-    let (store, blobs) = (state.store.clone(), state.blobs.clone());
-    let _ = tokio::task::spawn_blocking(move || purge_orphans(&store, &blobs)).await;
+    let data = state.job_data.clone();
+    let _ = tokio::task::spawn_blocking(move || data.purge_orphans()).await;
 }

@@ -1,7 +1,9 @@
 //! Job data as the scheduler reads and writes it, in the blob namespace of the job's workspace
 //! ([`qws_store::Store::blob_namespace`]): the scheduler names a workspace, this resolves where
-//! that workspace's data lives.
+//! that workspace's data lives. It is the [`JobDataBackend`] of `--blob-backend local` and
+//! `dir:PATH`: qws's own blob endpoint serves the data, with SAS qws mints itself.
 
+use super::backend::{JobDataBackend, SasRequest};
 use qws_store::blobs::BlobStore;
 use qws_store::queue::{DataError, Input, JobDataStore};
 use qws_store::Store;
@@ -12,6 +14,10 @@ use std::sync::Arc;
 pub struct NamespacedJobData {
     store: Arc<Store>,
     blobs: Arc<BlobStore>,
+    /// Public base of qws's blob URLs (see [`super::sas::blob_base_url`]).
+    base_url: String,
+    /// The HTTP listener's own URL, which also reaches the blob endpoint.
+    listener_url: String,
 }
 
 impl std::fmt::Debug for NamespacedJobData {
@@ -21,9 +27,25 @@ impl std::fmt::Debug for NamespacedJobData {
 }
 
 impl NamespacedJobData {
-    /// Job data in `blobs`, namespaces resolved through `store`.
-    pub fn new(store: Arc<Store>, blobs: Arc<BlobStore>) -> NamespacedJobData {
-        NamespacedJobData { store, blobs }
+    /// Job data in `blobs`, namespaces resolved through `store`, reached by clients at
+    /// `base_url` (or the listener's own `listener_url`).
+    pub fn new(
+        store: Arc<Store>,
+        blobs: Arc<BlobStore>,
+        base_url: String,
+        listener_url: String,
+    ) -> NamespacedJobData {
+        NamespacedJobData {
+            store,
+            blobs,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            listener_url: listener_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// The listener's own URL (it reaches the blob endpoint too).
+    pub fn listener_url(&self) -> &str {
+        &self.listener_url
     }
 
     fn namespace(&self, workspace_uid: &str) -> Result<String, DataError> {
@@ -55,5 +77,39 @@ impl JobDataStore for NamespacedJobData {
     ) -> Result<(), DataError> {
         let ns = self.namespace(workspace_uid)?;
         self.blobs.write_output(&ns, container, blob, data)
+    }
+
+    fn locate(&self, url: &str) -> Option<(String, Option<String>)> {
+        super::backend::locate_under(&self.base_url, url)
+            .or_else(|| super::backend::locate_under(&self.listener_url, url))
+            .or_else(|| qws_store::blobs::parse_blob_url(url))
+    }
+}
+
+impl JobDataBackend for NamespacedJobData {
+    fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    fn served_by_qws(&self) -> bool {
+        true
+    }
+
+    fn presign(&self, _req: &SasRequest<'_>) -> Option<String> {
+        None
+    }
+
+    fn create_container(&self, workspace_uid: &str, container: &str) -> Result<(), DataError> {
+        let ns = self.namespace(workspace_uid)?;
+        self.blobs.create_container(&ns, container)?;
+        Ok(())
+    }
+
+    fn purge_orphans(&self) -> usize {
+        super::purge_orphans(&self.store, &self.blobs)
+    }
+
+    fn data_store(self: Arc<Self>) -> Arc<dyn JobDataStore> {
+        self
     }
 }

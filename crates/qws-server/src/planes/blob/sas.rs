@@ -22,6 +22,7 @@ use crate::state::AppState;
 use base64::Engine;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use qws_core::keys::KeySlot;
+pub use qws_store::blobs::{parse_blob_path, parse_blob_url};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -250,13 +251,19 @@ impl Signed<'_> {
     }
 }
 
-/// The public base of blob URLs, without trailing slash: `--blob-public-url` if set, else the
-/// HTTP listener with `127.0.0.1` spelled `127.1` (see the module docs).
+/// The public base of blob URLs, without trailing slash: the job data backend's
+/// ([`super::backend::JobDataBackend::base_url`]).
 pub fn blob_base_url(state: &AppState) -> String {
-    if let Some(u) = &state.config.blob.public_url {
+    state.job_data.base_url().to_string()
+}
+
+/// The base of qws's own blob URLs: `--blob-public-url` if set, else the HTTP listener with
+/// `127.0.0.1` spelled `127.1` (see the module docs).
+pub fn own_blob_base_url(public_url: Option<&str>, http_listener: &str) -> String {
+    if let Some(u) = public_url {
         return u.trim_end_matches('/').to_string();
     }
-    let http = state.urls.http.trim_end_matches('/');
+    let http = http_listener.trim_end_matches('/');
     match http.strip_prefix("http://127.0.0.1:") {
         Some(port) => format!("http://127.1:{port}"),
         None => http.to_string(),
@@ -296,8 +303,19 @@ fn mint(
     expiry: OffsetDateTime,
 ) -> String {
     let sp = canonical_permissions(perms);
+    let start = OffsetDateTime::now_utc() - START_SKEW;
+    // A backend with its own key (an Azure account) signs for itself.
+    if let Some(url) = state.job_data.presign(&super::backend::SasRequest {
+        container,
+        blob,
+        permissions: &sp,
+        start,
+        expiry,
+    }) {
+        return url;
+    }
     let sr = if blob.is_some() { "b" } else { "c" };
-    let st = qws_core::time_fmt::seconds_z(OffsetDateTime::now_utc() - START_SKEW);
+    let st = qws_core::time_fmt::seconds_z(start);
     let se = qws_core::time_fmt::seconds_z(expiry);
     let sts = Signed {
         sv: SAS_VERSION,
@@ -372,32 +390,16 @@ pub fn blob_url(state: &AppState, container: &str, blob: &str) -> String {
     )
 }
 
-/// Reads `(container, blob)` from a container-first blob URL (`…/<container>/<blob…>`, query
-/// ignored); `blob` is `None` for a container URL. Names are percent-decoded and validated.
-/// The host is not checked; see [`parse_own_blob_url`] for URLs a client hands in.
-pub fn parse_blob_url(url: &str) -> Option<(String, Option<String>)> {
-    // Parsed by hand: URL libraries resolve `..`/`%2e%2e` segments, which could move a path into
-    // another container; here such a segment makes the blob name invalid instead.
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))?;
-    let rest = rest.split(['?', '#']).next().unwrap_or("");
-    let (authority, path) = rest.split_once('/')?;
-    if authority.is_empty() {
-        return None;
-    }
-    parse_blob_path(path)
-}
-
-/// Like [`parse_blob_url`], but only for URLs of this server's blob endpoint: the URL must start
-/// with the public blob base ([`blob_base_url`]) or the HTTP listener's own URL (`127.0.0.1` is
-/// the socket `127.1` names), scheme and host compared case-insensitively. Also returns the raw
+/// Like [`parse_blob_url`], but only for URLs of the job data's blob endpoint: the URL must start
+/// with the public blob base ([`blob_base_url`]) or, when qws serves the data, the HTTP
+/// listener's own URL (`127.0.0.1` is the socket `127.1` names), scheme and host compared
+/// case-insensitively. Also returns the raw
 /// query (`""` when absent). Anything else, e.g. another storage account, is `None`.
 pub fn parse_own_blob_url(state: &AppState, url: &str) -> Option<(String, Option<String>, String)> {
-    let bases = [
-        blob_base_url(state),
-        state.urls.http.trim_end_matches('/').to_string(),
-    ];
+    let mut bases = vec![blob_base_url(state)];
+    if state.job_data.served_by_qws() {
+        bases.push(state.urls.http.trim_end_matches('/').to_string());
+    }
     let path = bases.iter().find_map(|base| {
         let head = url.get(..base.len())?;
         head.eq_ignore_ascii_case(base)
@@ -413,25 +415,6 @@ pub fn parse_own_blob_url(state: &AppState, url: &str) -> Option<(String, Option
     }
     let (container, blob) = parse_blob_path(path)?;
     Some((container, blob, query.to_string()))
-}
-
-/// `<container>[/<blob…>]` of a URL path (after the base), decoded and validated.
-fn parse_blob_path(path: &str) -> Option<(String, Option<String>)> {
-    let (c, rest) = match path.split_once('/') {
-        Some((c, rest)) => (c, Some(rest)),
-        None => (path, None),
-    };
-    let container = percent_decode_str(c).decode_utf8().ok()?.into_owned();
-    qws_store::blobs::validate_container_name(&container).ok()?;
-    let blob = match rest.filter(|r| !r.is_empty()) {
-        Some(r) => {
-            let b = percent_decode_str(r).decode_utf8().ok()?.into_owned();
-            qws_store::blobs::validate_blob_name(&b).ok()?;
-            Some(b)
-        }
-        None => None,
-    };
-    Some((container, blob))
 }
 
 /// Splits a raw query into percent-decoded pairs (`+` is kept literally: qws encodes its

@@ -43,7 +43,20 @@ pub async fn handle(state: AppState, req: Request) -> Response {
         .filter(|v| v.len() <= 32 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         .unwrap_or(sas::SAS_VERSION)
         .to_string();
-    let mut resp = match dispatch(state, req).await {
+    // With job data in an external account, qws's endpoint holds none: say where it lives.
+    let answer = if state.job_data.served_by_qws() {
+        dispatch(state, req).await
+    } else {
+        Err(StorageError::new(
+            StatusCode::BAD_REQUEST,
+            "BlobDataElsewhere",
+            format!(
+                "Job data of this server lives in its storage account at {}; use the SAS URL storage/sasUri returns.",
+                state.job_data.base_url()
+            ),
+        ))
+    };
+    let mut resp = match answer {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };

@@ -74,16 +74,16 @@ pub fn to_text(doc: &Map<String, Value>) -> String {
 }
 
 /// The job container named by the document's `outputDataUri` (or `containerUri`).
-pub fn job_container(doc: &Map<String, Value>) -> Option<String> {
+pub fn job_container(state: &AppState, doc: &Map<String, Value>) -> Option<String> {
     ["outputDataUri", "containerUri"]
         .iter()
         .filter_map(|k| doc.get(*k).and_then(Value::as_str))
-        .find_map(|u| sas::parse_blob_url(u).map(|(c, _)| c))
+        .find_map(|u| state.job_data.locate(u).map(|(c, _)| c))
 }
 
 /// The input blob named by the document's `inputDataUri`, if it is in `container`.
-fn input_blob(doc: &Map<String, Value>, container: &str) -> Option<String> {
-    match sas::parse_blob_url(doc.get("inputDataUri")?.as_str()?)? {
+fn input_blob(state: &AppState, doc: &Map<String, Value>, container: &str) -> Option<String> {
+    match state.job_data.locate(doc.get("inputDataUri")?.as_str()?)? {
         (c, Some(b)) if c == container => Some(b),
         _ => None,
     }
@@ -98,9 +98,9 @@ pub fn render_job(
     holder: &sas::SasHolder,
     mut doc: Map<String, Value>,
 ) -> Value {
-    if let Some(c) = job_container(&doc) {
+    if let Some(c) = job_container(state, &doc) {
         let expiry = time::OffsetDateTime::now_utc() + OUTPUT_SAS_LIFETIME;
-        if let Some(b) = input_blob(&doc, &c) {
+        if let Some(b) = input_blob(state, &doc, &c) {
             let uri = sas::mint_blob_sas(state, ws_uid, holder, &c, &b, "r", expiry);
             doc.insert("inputDataUri".into(), json!(uri));
         }

@@ -116,7 +116,9 @@ async fn check_container(state: &AppState, ws_uid: &str, container_uri: &str) ->
     }
     let pairs =
         sas::query_pairs(&query).ok_or_else(|| bad("containerUri has a malformed query."))?;
-    if sas::has_sas(&pairs) {
+    // A SAS of qws's own endpoint is checked here; one an external account signed is the
+    // account's to check (qws gave it out only for a container this workspace owns, below).
+    if sas::has_sas(&pairs) && state.job_data.served_by_qws() {
         match sas::verify(
             state,
             &pairs,
@@ -680,20 +682,18 @@ pub async fn sas_uri(
         }
         Some(_) => return Err(bad("blobName must be a string.".into())),
     };
-    let (js, blobs, w, c) = (
+    let (js, data, w, c) = (
         state.dataplane.jobs.clone(),
-        state.blobs.clone(),
+        state.job_data.clone(),
         caller.ws.uid.clone(),
         container.clone(),
     );
     let owned = state
-        .db(move |store| {
+        .db(move |_| {
             if !js.claim_container(&w, &c)? {
                 return Ok(false);
             }
-            let namespace = store.blob_namespace(&w)?.unwrap_or(w);
-            blobs
-                .create_container(&namespace, &c)
+            data.create_container(&w, &c)
                 .map_err(|e| qws_store::StoreError::Corrupt(e.to_string()))?;
             Ok(true)
         })

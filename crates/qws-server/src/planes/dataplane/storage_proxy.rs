@@ -62,6 +62,16 @@ pub async fn storage_proxy(
 }
 
 async fn relay(caller: Caller, state: AppState, req: Request) -> Result<Response, StorageError> {
+    if !state.job_data.served_by_qws() {
+        // Relaying would route job data through qws, which an external account exists to avoid.
+        return Err(StorageError::bad(
+            "ProxyNotAvailable",
+            format!(
+                "Job data of this server lives in its storage account at {}: use the SAS URL storage/sasUri returns instead of the proxy.",
+                sas::blob_base_url(&state)
+            ),
+        ));
+    }
     let target = proxy_target(req.headers())?;
     let Some((container, Some(blob), query)) = sas::parse_own_blob_url(&state, &target) else {
         return Err(StorageError::bad(
