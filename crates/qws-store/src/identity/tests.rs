@@ -1205,6 +1205,11 @@ fn create_principal_keeps_the_old_api_and_makes_an_owner() {
 
 #[test]
 fn a_version_4_database_migrates_its_principals_and_workspace_identities() {
+    if crate::db::test_cluster::wanted() {
+        // An upgrade of a SQLite file written by older versions; PostgreSQL support began
+        // after this migration, so no such PostgreSQL database exists.
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let crypto = Crypto::from_master_key(&[3; 32]);
     let sub = "0a0a0a0a-0000-0000-0000-000000000001";
