@@ -15,6 +15,9 @@ pub use crate::scheduler::SchedulerConfig;
 pub struct ServerConfig {
     /// Data directory (SQLite database, master key, TLS files, bootstrap.json, audit log).
     pub data_dir: PathBuf,
+    /// `--database`: a PostgreSQL URL for the metadata and job tables instead of the SQLite
+    /// database in the data directory (`None`). Redacted in `Debug` (it may hold a password).
+    pub database: Option<DatabaseUrl>,
     /// Listen addresses and the names and URLs the server answers with.
     pub listeners: ListenerConfig,
     /// Tokens, the managed-identity endpoint and failed-authentication throttling.
@@ -30,6 +33,16 @@ pub struct ServerConfig {
     pub scheduler: SchedulerConfig,
     /// Connection limits and timeouts of every listener (HTTP, HTTPS, proxy).
     pub connections: ConnectionLimits,
+}
+
+/// A database URL; `Debug` hides it, since it may carry a password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(pub String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl(..)")
+    }
 }
 
 const fn loopback(port: u16) -> SocketAddr {
@@ -200,6 +213,7 @@ impl ServerConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             data_dir: data_dir.into(),
+            database: None,
             listeners: ListenerConfig::DEFAULT,
             auth: AuthConfig::DEFAULT,
             mgmt: MgmtConfig::DEFAULT,

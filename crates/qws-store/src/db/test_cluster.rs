@@ -18,6 +18,16 @@ pub fn wanted() -> bool {
     std::env::var("QWS_TEST_DATABASE").is_ok_and(|v| v.eq_ignore_ascii_case("postgres"))
 }
 
+/// The database tests should use for data directory `dir`: SQLite in it, or with
+/// `QWS_TEST_DATABASE=postgres` the cluster's database that stands for it.
+pub fn target_for_dir(dir: &Path) -> super::DbTarget {
+    if wanted() {
+        super::DbTarget::Postgres(TestCluster::shared().database_for_dir(dir))
+    } else {
+        super::DbTarget::Sqlite(dir.to_path_buf())
+    }
+}
+
 /// The cluster of this test process.
 pub struct TestCluster {
     dir: PathBuf,
