@@ -141,3 +141,34 @@ fn a_transaction_dropped_without_commit_rolls_back() {
         .unwrap();
     assert_eq!(keys, ["kept"]);
 }
+
+#[test]
+fn a_postgres_connection_the_server_closed_is_reopened() {
+    if !test_cluster::wanted() {
+        // SQLite connections are files; nothing closes them.
+        return;
+    }
+    let url = test_cluster::TestCluster::shared().fresh_database();
+    let mut conn = Conn::connect_postgres(&url).unwrap();
+    let pid: i32 = conn
+        .query_row("SELECT pg_backend_pid()", [], |r| r.get(0))
+        .unwrap();
+    let admin = Conn::connect_postgres(&url).unwrap();
+    let killed: bool = admin
+        .query_row("SELECT pg_terminate_backend(?1)", [pid], |r| r.get(0))
+        .unwrap();
+    assert!(killed);
+    // The client learns of the closed socket asynchronously: calls fail until it has, then
+    // `revive` (run by the store before each use) connects again.
+    let mut answer = None;
+    for _ in 0..100 {
+        conn.revive();
+        if let Ok(p) = conn.query_row("SELECT pg_backend_pid()", [], |r| r.get::<_, i32>(0)) {
+            answer = Some(p);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let new_pid = answer.expect("the connection was reopened");
+    assert_ne!(new_pid, pid);
+}
