@@ -347,6 +347,21 @@ impl Conn {
         self.begin(true)
     }
 
+    /// Starts a transaction that does not take PostgreSQL's writer lock, for work that must
+    /// run concurrently on several nodes and guards its rows itself (`SELECT … FOR UPDATE
+    /// SKIP LOCKED`, conditional updates); PostgreSQL's `READ COMMITTED` applies. On SQLite
+    /// the same as [`Conn::write_transaction`].
+    pub fn concurrent_transaction(&mut self) -> Result<Transaction<'_>> {
+        match &self.engine {
+            Engine::Sqlite(c) => c.execute_batch("BEGIN IMMEDIATE")?,
+            Engine::Postgres(p) => p.batch("BEGIN")?,
+        }
+        Ok(Transaction {
+            conn: self,
+            done: false,
+        })
+    }
+
     fn begin(&mut self, immediate: bool) -> Result<Transaction<'_>> {
         match &self.engine {
             Engine::Sqlite(c) => {

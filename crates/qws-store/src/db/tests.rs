@@ -172,3 +172,24 @@ fn a_postgres_connection_the_server_closed_is_reopened() {
     let new_pid = answer.expect("the connection was reopened");
     assert_ne!(new_pid, pid);
 }
+
+#[test]
+fn generated_keys_come_back_with_returning() {
+    let (_d, c) = conn();
+    let ddl = "CREATE TABLE q (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT NOT NULL)";
+    let ddl = match c.dialect() {
+        Dialect::Sqlite => ddl.to_string(),
+        Dialect::Postgres => crate::schema::postgres_ddl(ddl),
+    };
+    c.execute_batch(&ddl).unwrap();
+    let ids: Vec<i64> = ["a", "b"]
+        .iter()
+        .map(|v| {
+            c.query_row("INSERT INTO q (v) VALUES (?1) RETURNING id", [v], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        })
+        .collect();
+    assert_eq!(ids, [1, 2]);
+}
