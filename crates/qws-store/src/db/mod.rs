@@ -11,12 +11,36 @@
 //!   for the placeholder (an integer bound to a `BOOLEAN` or `BIGINT` column both work);
 //! * rows are read into [`Value`]s and typed by [`FromSql`], the same for both engines;
 //! * the few real differences are decided by [`Conn::dialect`] at the call site (JSON
-//!   functions) or in the schema ([`crate::schema`] keeps one list of migrations with a
+//!   functions) or in the schema (`crate::schema` keeps one list of migrations with a
 //!   PostgreSQL text where the SQLite one does not translate).
 //!
 //! Transactions on PostgreSQL take one advisory lock for the whole database, so
 //! read-modify-write transactions are serialized exactly as SQLite's single writer serializes
 //! them, across every node that shares the database.
+//!
+//! # Porting a module written against `rusqlite`
+//!
+//! * Imports: `rusqlite::{params, Connection, OptionalExtension}` → `crate::db::{params, Conn,
+//!   OptionalExtension}`; `rusqlite::Result`, `Row<'_>`, `types::Value`, `ToSql`,
+//!   `params_from_iter`, `Error` → the same names in `crate::db`.
+//! * `transaction_with_behavior(Immediate)` → [`Conn::write_transaction`] (or
+//!   `crate::store::write_tx`); lease-style work that guards rows itself →
+//!   [`Conn::concurrent_transaction`].
+//! * SQL stays SQLite's, with these rules: a condition is a comparison, never a bare `0`/`1`
+//!   (`1 = 0`); `?N IS NULL` needs a type (`CAST(?N AS TEXT) IS NULL`); no scalar `MAX(a, b)`
+//!   (`CASE`), `IFNULL` (`COALESCE`), `strftime`, `randomblob`, `json_*` or `rowid` (branch
+//!   on [`Conn::dialect`], or add a column); upserts qualify the target's columns
+//!   (`SET n = t.n + 1`); `INSERT OR REPLACE` → `ON CONFLICT (…) DO UPDATE`;
+//!   `last_insert_rowid()` → `RETURNING id`; `SUM` → `CAST(SUM(x) AS BIGINT)`; `LIKE` is
+//!   case-sensitive on PostgreSQL; spell `NULLS FIRST`/`NULLS LAST` when ordering nullable
+//!   columns.
+//! * Migrations: append the SQLite text to `schema::MIGRATIONS`; it is translated word by word
+//!   (`schema::postgres_ddl`), and needs its own PostgreSQL text in `schema::postgres_text`
+//!   only for SQLite-only features (triggers, functions). Tables named `id_*` bump the
+//!   identity generation on PostgreSQL automatically.
+//! * Tests that open stores with `Store::open(dir, …)` run on PostgreSQL under
+//!   `QWS_TEST_DATABASE=postgres` unchanged; tests of SQLite files skip themselves there
+//!   (`test_cluster::wanted()`).
 
 mod pg;
 pub mod test_cluster;
