@@ -101,6 +101,16 @@ impl TestCluster {
         // Short, under /tmp: the socket path must fit in 107 bytes.
         let dir = PathBuf::from(format!("/tmp/qws-pg-{}-{nonce:x}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("creating the cluster directory");
+        // Removes the directory if a step below fails (the watcher removes it otherwise).
+        struct Cleanup<'a>(&'a Path, bool);
+        impl Drop for Cleanup<'_> {
+            fn drop(&mut self) {
+                if self.1 {
+                    let _ = std::fs::remove_dir_all(self.0);
+                }
+            }
+        }
+        let mut cleanup = Cleanup(&dir, true);
         if is_root() {
             let mut c = Command::new("chown");
             c.args(["-R", RUN_AS]).arg(&dir);
@@ -147,8 +157,10 @@ impl TestCluster {
         );
         let _ = Command::new("sh")
             .arg("-c")
+            // The server's last processes may still be writing as the stop returns: retry.
             .arg(format!(
-                "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
+                "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; \
+                 for _ in 1 2 3 4 5; do rm -rf {dir} 2>/dev/null && [ ! -e {dir} ] && break; sleep 1; done",
                 pid = std::process::id(),
                 dir = dir.display()
             ))
@@ -156,6 +168,8 @@ impl TestCluster {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
+        cleanup.1 = false;
+        drop(cleanup);
         TestCluster { dir }
     }
 
