@@ -15,6 +15,9 @@ pub use crate::scheduler::SchedulerConfig;
 pub struct ServerConfig {
     /// Data directory (SQLite database, master key, TLS files, bootstrap.json, audit log).
     pub data_dir: PathBuf,
+    /// `--database`: a PostgreSQL URL for the metadata and job tables instead of the SQLite
+    /// database in the data directory (`None`). Redacted in `Debug` (it may hold a password).
+    pub database: Option<DatabaseUrl>,
     /// Listen addresses and the names and URLs the server answers with.
     pub listeners: ListenerConfig,
     /// Tokens, the managed-identity endpoint and failed-authentication throttling.
@@ -34,6 +37,16 @@ pub struct ServerConfig {
     pub audit: crate::audit::AuditRotation,
     /// Hosts other than loopback that webhooks may post to (`--webhook-allow-host`).
     pub webhook_allowed_hosts: Vec<String>,
+}
+
+/// A database URL; `Debug` hides it, since it may carry a password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(pub String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl(..)")
+    }
 }
 
 const fn loopback(port: u16) -> SocketAddr {
@@ -247,6 +260,7 @@ impl ServerConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             data_dir: data_dir.into(),
+            database: None,
             listeners: ListenerConfig::DEFAULT,
             auth: AuthConfig::DEFAULT,
             mgmt: MgmtConfig::DEFAULT,

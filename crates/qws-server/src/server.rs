@@ -160,10 +160,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     // Held until the server is dropped: one server per data directory.
     let dir_lock = crate::datadir::prepare(&dir)?;
 
+    let database = match &config.database {
+        Some(url) => qws_store::db::DbTarget::parse_url(&url.0).map_err(anyhow::Error::msg)?,
+        None => qws_store::db::DbTarget::Sqlite(dir.clone()),
+    };
     let (crypto, source) = Crypto::load_or_create(&dir)?;
-    let store = Arc::new(
-        Store::open(&dir, crypto).context("opening the qws database (is the master key right?)")?,
-    );
+    let store =
+        Arc::new(Store::open_target(&database, crypto).context("opening the qws database")?);
     if source == MasterKeySource::Created {
         tracing::info!(dir = %dir.display(), "created a new master key file");
     }
@@ -282,7 +285,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         tokio::task::spawn_blocking(move || data.purge_orphans()).await?;
     }
     let job_store =
-        Arc::new(qws_store::jobs::JobStore::open(&dir).context("opening the job store")?);
+        Arc::new(qws_store::jobs::JobStore::open_target(&database).context("opening the job store")?);
     crate::scheduler::warn_if_budget_narrows_targets(&config.scheduler);
     let scheduler = crate::scheduler::Scheduler::new(
         job_store.clone(),

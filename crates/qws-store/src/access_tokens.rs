@@ -2,8 +2,8 @@
 //! workspace's data plane, revocable one by one, with their last use recorded. Only an HMAC
 //! fingerprint of each token is stored; the token itself is shown once, when created.
 
+use crate::db::{params, OptionalExtension};
 use crate::{Result, Store, StoreError};
-use rusqlite::{params, OptionalExtension};
 use zeroize::Zeroizing;
 
 /// What a token allows.
@@ -74,7 +74,7 @@ pub enum Created {
 const COLUMNS: &str =
     "workspace_uid, name, access, hint, created_at, created_by, expires_at, last_used_at";
 
-fn row_to_token(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccessToken> {
+fn row_to_token(r: &crate::db::Row<'_>) -> crate::db::Result<AccessToken> {
     let access: String = r.get(2)?;
     Ok(AccessToken {
         workspace_uid: r.get(0)?,
@@ -138,7 +138,7 @@ impl Store {
             "SELECT {COLUMNS} FROM ws_access_tokens WHERE workspace_uid = ?1 ORDER BY name_key"
         ))?;
         let rows = st.query_map(params![workspace_uid], row_to_token)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<crate::db::Result<_>>()?)
     }
 
     /// One token by name (case-insensitive).

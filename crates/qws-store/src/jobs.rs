@@ -11,10 +11,10 @@
 //! checked by [`qws_core::jobs::transition`], and the row is rewritten with a conditional
 //! update (only while it still has the status the move started from).
 
+use crate::db::{params, Conn, DbTarget, Dialect, Error as DbError, OptionalExtension};
 use crate::listing::{self, query_assignments, query_values, ListSpec};
 use crate::store::{write_tx, Result, StoreError, DB_FILE};
 use qws_core::jobs::{transition, Item, Lifecycle};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 use std::path::Path;
 use std::sync::Mutex;
@@ -105,7 +105,7 @@ fn typed<T: Item>(doc: &Map<String, Value>) -> Result<T> {
 
 /// Writes an item's document, its status and its list columns.
 fn write_doc(
-    conn: &Connection,
+    conn: &Conn,
     workspace_uid: &str,
     id: &str,
     status: &str,
@@ -113,7 +113,7 @@ fn write_doc(
     only_if_status: &str,
 ) -> Result<usize> {
     let text = serde_json::to_string(doc).expect("JSON values serialize");
-    let mut values: Vec<rusqlite::types::Value> = vec![
+    let mut values: Vec<crate::db::Value> = vec![
         workspace_uid.to_string().into(),
         id.to_string().into(),
         status.to_string().into(),
@@ -127,12 +127,12 @@ fn write_doc(
               WHERE workspace_uid = ?1 AND id = ?2 AND status = ?5",
             query_assignments(6)
         ),
-        rusqlite::params_from_iter(values),
+        crate::db::params_from_iter(values),
     )?)
 }
 
 /// Fills the list columns of rows written before they existed. Idempotent.
-fn index_old_rows(conn: &mut Connection) -> Result<usize> {
+fn index_old_rows(conn: &mut Conn) -> Result<usize> {
     let mut done = 0;
     loop {
         let tx = write_tx(conn)?;
@@ -141,7 +141,7 @@ fn index_old_rows(conn: &mut Connection) -> Result<usize> {
                 "SELECT workspace_uid, id, doc FROM dp_items WHERE q_indexed = 0 LIMIT 1000",
             )?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            rows.collect::<rusqlite::Result<_>>()?
+            rows.collect::<crate::db::Result<_>>()?
         };
         if batch.is_empty() {
             return Ok(done);
@@ -149,14 +149,14 @@ fn index_old_rows(conn: &mut Connection) -> Result<usize> {
         for (w, id, text) in &batch {
             // A document that is not an object still gets indexed (as all-missing fields).
             let doc = parse_doc(text).unwrap_or_default();
-            let mut values: Vec<rusqlite::types::Value> = vec![w.clone().into(), id.clone().into()];
+            let mut values: Vec<crate::db::Value> = vec![w.clone().into(), id.clone().into()];
             values.extend(query_values(&doc));
             tx.execute(
                 &format!(
                     "UPDATE dp_items SET {} WHERE workspace_uid = ?1 AND id = ?2",
                     query_assignments(3)
                 ),
-                rusqlite::params_from_iter(values),
+                crate::db::params_from_iter(values),
             )?;
         }
         tx.commit()?;
@@ -166,7 +166,7 @@ fn index_old_rows(conn: &mut Connection) -> Result<usize> {
 
 /// Data-plane store.
 pub struct JobStore {
-    conn: Mutex<Connection>,
+    conn: Mutex<Conn>,
 }
 
 impl std::fmt::Debug for JobStore {
@@ -179,7 +179,7 @@ pub(crate) const ITEM_COLUMNS: &str =
     "workspace_uid, id, item_type, session_id, status, created_at, doc";
 
 /// Whether the workspace has an item `id`.
-fn item_exists(conn: &Connection, workspace_uid: &str, id: &str) -> Result<bool> {
+fn item_exists(conn: &Conn, workspace_uid: &str, id: &str) -> Result<bool> {
     Ok(conn
         .query_row(
             "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
@@ -191,7 +191,7 @@ fn item_exists(conn: &Connection, workspace_uid: &str, id: &str) -> Result<bool>
 }
 
 /// The row of item `id` of a workspace, if any.
-fn read_item(conn: &Connection, workspace_uid: &str, id: &str) -> Result<Option<ItemRow>> {
+fn read_item(conn: &Conn, workspace_uid: &str, id: &str) -> Result<Option<ItemRow>> {
     Ok(conn
         .query_row(
             &format!("SELECT {ITEM_COLUMNS} FROM dp_items WHERE workspace_uid = ?1 AND id = ?2"),
@@ -201,7 +201,7 @@ fn read_item(conn: &Connection, workspace_uid: &str, id: &str) -> Result<Option<
         .optional()?)
 }
 
-pub(crate) fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
+pub(crate) fn row_to_item(r: &crate::db::Row<'_>) -> crate::db::Result<ItemRow> {
     Ok(ItemRow {
         workspace_uid: r.get(0)?,
         id: r.get(1)?,
@@ -219,7 +219,7 @@ const URI_FIELDS: [&str; 3] = ["containerUri", "inputDataUri", "outputDataUri"];
 /// Drops the query string of the URI fields of stored job documents. Documents written before
 /// qws kept SAS out of the database carried the client's SAS there; they no longer verify, but
 /// no copy of the database should hold one. Idempotent; returns the documents changed.
-fn strip_stored_queries(conn: &Connection) -> Result<usize> {
+fn strip_stored_queries(conn: &Conn) -> Result<usize> {
     let mut changed = 0;
     for field in URI_FIELDS {
         let path = format!("$.{field}");
@@ -238,24 +238,50 @@ impl JobStore {
     /// Opens a second connection to `dir/qws.db` (already migrated by `Store::open`), and drops
     /// SAS that older versions stored in job documents (`strip_stored_queries`).
     pub fn open(dir: &Path) -> Result<JobStore> {
-        let conn = Connection::open(dir.join(DB_FILE))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: an accepted job survives a power cut, not only a crash.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let tables: i64 = conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'dp_items'",
-            [],
-            |r| r.get(0),
-        )?;
+        JobStore::open_target(&DbTarget::for_dir(dir))
+    }
+
+    /// Opens a connection of its own to the database `target` names (already migrated by
+    /// [`crate::Store::open_target`]).
+    pub fn open_target(target: &DbTarget) -> Result<JobStore> {
+        let mut conn = match target {
+            DbTarget::Sqlite(dir) => {
+                let conn = rusqlite::Connection::open(dir.join(DB_FILE)).map_err(DbError::from)?;
+                conn.pragma_update(None, "journal_mode", "WAL")
+                    .map_err(DbError::from)?;
+                // FULL: an accepted job survives a power cut, not only a crash.
+                conn.pragma_update(None, "synchronous", "FULL")
+                    .map_err(DbError::from)?;
+                conn.busy_timeout(std::time::Duration::from_secs(10))
+                    .map_err(DbError::from)?;
+                conn.set_prepared_statement_cache_capacity(64);
+                Conn::from_sqlite(conn)
+            }
+            DbTarget::Postgres(url) => Conn::connect_postgres(url)?,
+        };
+        let tables: i64 = match conn.dialect() {
+            Dialect::Sqlite => conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'dp_items'",
+                [],
+                |r| r.get(0),
+            )?,
+            Dialect::Postgres => conn.query_row(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'dp_items'",
+                [],
+                |r| r.get(0),
+            )?,
+        };
         if tables == 0 {
             return Err(StoreError::Corrupt(
                 "the data-plane tables are missing (open the Store first)".into(),
             ));
         }
-        strip_stored_queries(&conn)?;
-        let mut conn = conn;
-        index_old_rows(&mut conn)?;
+        // Both repair rows written by older SQLite versions; a PostgreSQL database never had
+        // such rows.
+        if conn.dialect() == Dialect::Sqlite {
+            strip_stored_queries(&conn)?;
+            index_old_rows(&mut conn)?;
+        }
         Ok(JobStore {
             conn: Mutex::new(conn),
         })
@@ -328,7 +354,7 @@ impl JobStore {
         Self::insert_row(&tx, item)?;
         tx.execute(
             "INSERT INTO dp_quota_usage (workspace_uid, provider_id, period, used) VALUES (?1, ?2, ?3, 1)
-             ON CONFLICT(workspace_uid, provider_id, period) DO UPDATE SET used = used + 1",
+             ON CONFLICT(workspace_uid, provider_id, period) DO UPDATE SET used = dp_quota_usage.used + 1",
             params![item.workspace_uid, provider_id, period],
         )?;
         tx.commit()?;
@@ -365,8 +391,8 @@ impl JobStore {
         Ok(n)
     }
 
-    fn insert_row(conn: &Connection, item: &ItemRow) -> Result<()> {
-        let mut values: Vec<rusqlite::types::Value> = vec![
+    fn insert_row(conn: &Conn, item: &ItemRow) -> Result<()> {
+        let mut values: Vec<crate::db::Value> = vec![
             item.workspace_uid.clone().into(),
             item.id.clone().into(),
             item.item_type.clone().into(),
@@ -382,7 +408,7 @@ impl JobStore {
                    q_provider, q_target, q_status, q_session, q_priority, q_created, q_indexed)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 1)"
             ),
-            rusqlite::params_from_iter(values),
+            crate::db::params_from_iter(values),
         )?;
         Ok(())
     }
@@ -404,14 +430,15 @@ impl JobStore {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT {ITEM_COLUMNS} FROM dp_items WHERE workspace_uid = ?1
-               AND (?2 IS NULL OR item_type = ?2) AND (?3 IS NULL OR session_id = ?3)
+               AND (CAST(?2 AS TEXT) IS NULL OR item_type = ?2)
+               AND (CAST(?3 AS TEXT) IS NULL OR session_id = ?3)
              ORDER BY created_at, id LIMIT ?4"
         ))?;
         let rows = stmt.query_map(
             params![workspace_uid, item_type, session_id, limit as i64],
             row_to_item,
         )?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        Ok(rows.collect::<crate::db::Result<Vec<_>>>()?)
     }
 
     /// One page of a list, filtered, ordered and paged by SQLite (see [`crate::listing`]).
@@ -531,7 +558,7 @@ impl JobStore {
             ],
             |r| r.get(0),
         )?;
-        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        Ok(rows.collect::<crate::db::Result<Vec<String>>>()?)
     }
 
     /// Raw rewrite of one item's status and document, bypassing the state machine: for
@@ -556,7 +583,7 @@ impl JobStore {
         };
         let changed = match f(&row) {
             Some((status, doc)) => {
-                let mut values: Vec<rusqlite::types::Value> = vec![
+                let mut values: Vec<crate::db::Value> = vec![
                     workspace_uid.to_string().into(),
                     id.to_string().into(),
                     status.clone().into(),
@@ -569,7 +596,7 @@ impl JobStore {
                           WHERE workspace_uid = ?1 AND id = ?2",
                         query_assignments(5)
                     ),
-                    rusqlite::params_from_iter(values),
+                    crate::db::params_from_iter(values),
                 )?;
                 row.status = status;
                 row.doc = doc;
@@ -603,7 +630,7 @@ impl JobStore {
     /// aside on purpose (a graceful shutdown) rather than lost to a crash.
     pub fn release_attempt(&self, workspace_uid: &str, id: &str) -> Result<()> {
         self.conn().execute(
-            "UPDATE dp_items SET attempts = MAX(attempts - 1, 0) WHERE workspace_uid = ?1 AND id = ?2",
+            "UPDATE dp_items SET attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE workspace_uid = ?1 AND id = ?2",
             params![workspace_uid, id],
         )?;
         Ok(())
@@ -635,12 +662,18 @@ impl JobStore {
     pub fn jobs_with_status(&self, statuses: &[&str], limit: usize) -> Result<Vec<ItemRow>> {
         let conn = self.conn();
         let list = serde_json::to_string(statuses).expect("strings serialize");
+        let elements = match conn.dialect() {
+            Dialect::Sqlite => "SELECT value FROM json_each(?1)",
+            Dialect::Postgres => {
+                "SELECT jsonb_array_elements_text(CAST(CAST(?1 AS TEXT) AS jsonb))"
+            }
+        };
         let mut stmt = conn.prepare(&format!(
             "SELECT {ITEM_COLUMNS} FROM dp_items WHERE item_type = 'Job'
-               AND status IN (SELECT value FROM json_each(?1)) ORDER BY created_at, id LIMIT ?2"
+               AND status IN ({elements}) ORDER BY created_at, id LIMIT ?2"
         ))?;
         let rows = stmt.query_map(params![list, limit as i64], row_to_item)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        Ok(rows.collect::<crate::db::Result<Vec<_>>>()?)
     }
 
     /// Ids of a workspace's jobs that are still waiting or executing (to stop them when the
@@ -652,7 +685,7 @@ impl JobStore {
                AND status IN ('Waiting', 'Executing') ORDER BY created_at, id LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![workspace_uid, limit as i64], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        Ok(rows.collect::<crate::db::Result<Vec<String>>>()?)
     }
 
     /// Quota usage of a workspace for one period.
@@ -668,7 +701,7 @@ impl JobStore {
                 used: r.get(2)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        Ok(rows.collect::<crate::db::Result<Vec<_>>>()?)
     }
 }
 
@@ -774,6 +807,10 @@ mod tests {
 
     #[test]
     fn stored_sas_are_stripped_at_open() {
+        if crate::db::test_cluster::wanted() {
+            // Repairs of rows older SQLite versions wrote; no PostgreSQL database has them.
+            return;
+        }
         let (d, s) = open();
         let mut row = job("old", 1);
         row.doc = r#"{"id":"old","containerUri":"http://127.1:1/job-old?sv=1&sig=abc","inputDataUri":"http://127.1:1/job-old/inputData?sig=x","outputDataUri":"http://127.1:1/job-old/outputData","name":"keep?me"}"#.into();
@@ -932,6 +969,10 @@ mod tests {
 
     #[test]
     fn rows_written_before_the_list_columns_are_indexed_at_open() {
+        if crate::db::test_cluster::wanted() {
+            // Repairs of rows older SQLite versions wrote; no PostgreSQL database has them.
+            return;
+        }
         use crate::listing::*;
         let (d, s) = open();
         s.insert_job(

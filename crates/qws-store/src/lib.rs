@@ -12,6 +12,7 @@
 pub mod access_tokens;
 pub mod blobs;
 pub mod crypto;
+pub mod db;
 pub mod identity;
 pub mod jobs;
 pub mod listing;

@@ -1,4 +1,4 @@
-//! Job and session lists filtered, ordered and paged by SQLite.
+//! Job and session lists filtered, ordered and paged by the database.
 //!
 //! Every write of an item document also writes the fields a list filter can name into
 //! `q_*` columns, as the data plane's filter compares them: text lower-cased (comparisons are
@@ -10,10 +10,10 @@
 //! string) fails every comparison except `ne`, missing values sort first in ascending order,
 //! and ties keep creation order (`created_at`, then `id`).
 
+use crate::db::Value as SqlValue;
+use crate::db::{Conn, Dialect};
 use crate::jobs::{row_to_item, ItemRow, ITEM_COLUMNS};
 use crate::store::Result;
-use rusqlite::types::Value as SqlValue;
-use rusqlite::Connection;
 use serde_json::{Map, Value};
 
 /// A document field lists can filter and order on.
@@ -211,25 +211,29 @@ fn clamp_i64(n: i128) -> i64 {
     n.clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
-fn cond_sql(c: &Cond, params: &mut Vec<SqlValue>, out: &mut String) {
+fn cond_sql(c: &Cond, dialect: Dialect, params: &mut Vec<SqlValue>, out: &mut String) {
     match c {
         Cond::And(a, b) | Cond::Or(a, b) => {
             out.push('(');
-            cond_sql(a, params, out);
+            cond_sql(a, dialect, params, out);
             out.push_str(if matches!(c, Cond::And(..)) {
                 " AND "
             } else {
                 " OR "
             });
-            cond_sql(b, params, out);
+            cond_sql(b, dialect, params, out);
             out.push(')');
         }
-        Cond::Never => out.push('0'),
+        Cond::Never => out.push_str("(1 = 0)"),
         Cond::StartsWith(Field::CreationTime, prefix) => {
             // Rare (a prefix of the time text): read from the document, not indexed.
             params.push(SqlValue::Text(prefix.to_lowercase()));
+            let creation_time = match dialect {
+                Dialect::Sqlite => "json_extract(doc, '$.creationTime')",
+                Dialect::Postgres => "(CAST(doc AS jsonb) ->> 'creationTime')",
+            };
             out.push_str(&format!(
-                "(instr(lower(json_extract(doc, '$.creationTime')), ?{}) = 1)",
+                "(instr(lower({creation_time}), ?{}) = 1)",
                 params.len()
             ));
         }
@@ -242,7 +246,7 @@ fn cond_sql(c: &Cond, params: &mut Vec<SqlValue>, out: &mut String) {
             let value = match (f, operand) {
                 (Field::CreationTime, Operand::Time(t)) => SqlValue::Integer(clamp_i64(*t)),
                 (Field::CreationTime, Operand::Text(_)) | (_, Operand::Time(_)) => {
-                    out.push('0');
+                    out.push_str("(1 = 0)");
                     return;
                 }
                 (_, Operand::Text(s)) => SqlValue::Text(s.to_lowercase()),
@@ -260,11 +264,7 @@ fn cond_sql(c: &Cond, params: &mut Vec<SqlValue>, out: &mut String) {
 }
 
 /// The rows of one page.
-pub(crate) fn list(
-    conn: &Connection,
-    workspace_uid: &str,
-    spec: &ListSpec,
-) -> Result<Vec<ItemRow>> {
+pub(crate) fn list(conn: &Conn, workspace_uid: &str, spec: &ListSpec) -> Result<Vec<ItemRow>> {
     let mut params: Vec<SqlValue> = vec![SqlValue::Text(workspace_uid.to_string())];
     let mut sql = format!("SELECT {ITEM_COLUMNS} FROM dp_items WHERE workspace_uid = ?1 AND ");
     match &spec.scope {
@@ -281,18 +281,23 @@ pub(crate) fn list(
     }
     if let Some(c) = &spec.cond {
         sql.push_str(" AND ");
-        cond_sql(c, &mut params, &mut sql);
+        cond_sql(c, conn.dialect(), &mut params, &mut sql);
     }
     sql.push_str(" ORDER BY ");
     for (f, desc) in &spec.order {
         sql.push_str(f.column());
-        sql.push_str(if *desc { " DESC, " } else { " ASC, " });
+        // Spelled out: SQLite puts NULLs first by default, PostgreSQL last.
+        sql.push_str(if *desc {
+            " DESC NULLS LAST, "
+        } else {
+            " ASC NULLS FIRST, "
+        });
     }
     params.push(SqlValue::Integer(spec.limit.min(i64::MAX as usize) as i64));
     params.push(SqlValue::Integer(spec.skip.min(i64::MAX as usize) as i64));
     let n = params.len();
     sql.push_str(&format!("created_at, id LIMIT ?{} OFFSET ?{n}", n - 1));
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params), row_to_item)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    let rows = stmt.query_map(crate::db::params_from_iter(params), row_to_item)?;
+    Ok(rows.collect::<crate::db::Result<Vec<_>>>()?)
 }

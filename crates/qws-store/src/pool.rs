@@ -1,12 +1,12 @@
 //! How the stores' database connections are used, for the server's metrics.
 //!
-//! Each store serializes its queries through one SQLite connection behind a mutex (SQLite
-//! runs one writer at a time anyway), so its "pool" has one connection. What an operator can
+//! Each store serializes its queries through one database connection behind a mutex (SQLite
+//! runs one writer at a time anyway; on PostgreSQL every transaction takes one advisory lock), so its "pool" has one connection. What an operator can
 //! watch is how many callers wait for it, how long they wait and how long each holds it:
 //! [`lock`] reports those to the observer the server installs with [`observe`]. Without an
 //! observer (the CLI's offline commands) nothing is reported.
 
-use rusqlite::Connection;
+use crate::db::Conn;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -57,17 +57,19 @@ fn report(u: Use) {
 
 /// The connection, held; reports how long when dropped.
 pub struct ConnGuard<'a> {
-    guard: MutexGuard<'a, Connection>,
+    guard: MutexGuard<'a, Conn>,
     database: Database,
     since: Instant,
 }
 
 /// Waits for `conn` and reports the wait.
-pub(crate) fn lock(conn: &Mutex<Connection>, database: Database) -> ConnGuard<'_> {
+pub(crate) fn lock(conn: &Mutex<Conn>, database: Database) -> ConnGuard<'_> {
     report(Use::Waiting(database));
     let asked = Instant::now();
     // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back).
-    let guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+    let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+    // A PostgreSQL connection the server closed is reopened before it is used.
+    guard.revive();
     let since = Instant::now();
     report(Use::Acquired(database, since - asked));
     ConnGuard {
@@ -78,14 +80,14 @@ pub(crate) fn lock(conn: &Mutex<Connection>, database: Database) -> ConnGuard<'_
 }
 
 impl Deref for ConnGuard<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
         &self.guard
     }
 }
 
 impl DerefMut for ConnGuard<'_> {
-    fn deref_mut(&mut self) -> &mut Connection {
+    fn deref_mut(&mut self) -> &mut Conn {
         &mut self.guard
     }
 }

@@ -1,6 +1,10 @@
-//! Schema migrations, tracked with SQLite's `user_version`.
+//! Schema migrations: one list, written in SQLite's SQL, tracked with SQLite's `user_version`
+//! or, on PostgreSQL, a `qws_schema` row. PostgreSQL runs each migration translated by
+//! [`postgres_ddl`], or its own text where the SQLite one uses SQLite-only features
+//! ([`postgres_text`]). A new migration is appended to [`MIGRATIONS`]; it needs a PostgreSQL
+//! text only when it uses such features (triggers, `randomblob`, `strftime`, …).
 
-use rusqlite::Connection;
+use crate::db::{Conn, Dialect};
 
 /// Each entry migrates from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -379,8 +383,148 @@ CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries (workspace_uid, we
 "#,
 ];
 
+/// PostgreSQL texts of the migrations whose SQLite text does not translate word for word
+/// ([`postgres_ddl`]): the identity migration (index 4) keeps its tables but replaces SQLite's
+/// data copy (a PostgreSQL database starts empty) and its triggers (PL/pgSQL), and gives
+/// `id_sp_secrets` the `rowid` SQLite has implicitly (secrets are listed in insertion order).
+fn postgres_text(i: usize, sqlite: &str) -> String {
+    match i {
+        4 => {
+            let tables = &sqlite[..sqlite
+                .find("\nINSERT INTO id_objects")
+                .expect("the identity migration starts with its tables")];
+            format!("{}\n{PG_IDENTITY_TAIL}", postgres_ddl(tables))
+        }
+        _ => postgres_ddl(sqlite),
+    }
+}
+
+const PG_IDENTITY_TAIL: &str = r#"
+ALTER TABLE id_sp_secrets ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY;
+DROP TABLE principals;
+CREATE FUNCTION id_workspace_identity_ensure() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.identity_principal_id IS NOT NULL
+       AND (TG_OP = 'INSERT' OR OLD.identity_principal_id IS NULL) THEN
+        INSERT INTO id_objects (object_id, tenant_id, kind, display_name, enabled, created_at)
+            SELECT lower(NEW.identity_principal_id), s.tenant_id, 'ServicePrincipal', NEW.name, 1,
+                   CAST(extract(epoch FROM now()) AS BIGINT)
+            FROM subscriptions s WHERE s.id = NEW.subscription_id
+            ON CONFLICT DO NOTHING;
+        INSERT INTO id_service_principals (object_id, app_id, sp_type, workspace_uid)
+            VALUES (lower(NEW.identity_principal_id), CAST(gen_random_uuid() AS TEXT),
+                    'ManagedIdentity', NEW.uid)
+            ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE FUNCTION id_workspace_identity_remove() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM id_refresh_tokens WHERE object_id IN
+        (SELECT object_id FROM id_service_principals WHERE workspace_uid = OLD.uid);
+    DELETE FROM id_objects WHERE object_id IN
+        (SELECT object_id FROM id_service_principals WHERE workspace_uid = OLD.uid);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER id_workspace_identity_created AFTER INSERT ON workspaces
+    FOR EACH ROW EXECUTE FUNCTION id_workspace_identity_ensure();
+CREATE TRIGGER id_workspace_identity_added AFTER UPDATE OF identity_principal_id ON workspaces
+    FOR EACH ROW EXECUTE FUNCTION id_workspace_identity_ensure();
+CREATE TRIGGER id_workspace_identity_deleted AFTER DELETE ON workspaces
+    FOR EACH ROW EXECUTE FUNCTION id_workspace_identity_remove();
+"#;
+
+/// Run after the migrations on every PostgreSQL open (idempotent): the identity generation
+/// (SQLite's update hook in one process becomes a counter row every node reads), bumped by a
+/// statement trigger on every `id_*` table, including tables added by later migrations.
+const PG_IDENTITY_GENERATION: &str = r#"
+CREATE TABLE IF NOT EXISTS qws_identity_version (v BIGINT NOT NULL);
+INSERT INTO qws_identity_version SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM qws_identity_version);
+CREATE OR REPLACE FUNCTION qws_identity_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE qws_identity_version SET v = v + 1;
+    RETURN NULL;
+END $$;
+DO $$
+DECLARE t text;
+BEGIN
+    FOR t IN SELECT tablename FROM pg_tables
+             WHERE schemaname = current_schema() AND tablename LIKE 'id\_%'
+    LOOP
+        EXECUTE format('CREATE OR REPLACE TRIGGER qws_identity_bump AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %I
+                        FOR EACH STATEMENT EXECUTE FUNCTION qws_identity_bump()', t);
+    END LOOP;
+END $$;
+"#;
+
+/// SQLite DDL in PostgreSQL's words: `INTEGER PRIMARY KEY [AUTOINCREMENT]` (SQLite's rowid
+/// alias, numbered by the database) → a `BIGINT` identity key, `INTEGER` → `BIGINT` (SQLite
+/// integers are 64-bit), `REAL` → `DOUBLE PRECISION`, `BLOB` → `BYTEA`, and `TEXT` →
+/// `TEXT COLLATE "C"` (SQLite compares and orders text by bytes; PostgreSQL's default
+/// collation would order pages differently). Whole upper-case words outside quotes and
+/// comments only.
+pub(crate) fn postgres_ddl(sql: &str) -> String {
+    const IDENTITY: &str = "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY";
+    let sql = sql
+        .replace("INTEGER PRIMARY KEY AUTOINCREMENT", IDENTITY)
+        .replace("INTEGER PRIMARY KEY", IDENTITY);
+    let mut out = String::with_capacity(sql.len() + 64);
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(match word.as_str() {
+            "INTEGER" => "BIGINT",
+            "REAL" => "DOUBLE PRECISION",
+            "BLOB" => "BYTEA",
+            "TEXT" => "TEXT COLLATE \"C\"",
+            w => w,
+        });
+        word.clear();
+    };
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if comment {
+            // Comments are copied as they are (an apostrophe in one is not a quote).
+            out.push(c);
+            comment = c != '\n';
+            continue;
+        }
+        if let Some(q) = quote {
+            out.push(c);
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        flush(&mut word, &mut out);
+        if c == '\'' || c == '"' {
+            quote = Some(c);
+        } else if c == '-' && chars.peek() == Some(&'-') {
+            comment = true;
+        }
+        out.push(c);
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// Serializes migrations of nodes starting at once against one PostgreSQL database.
+const PG_MIGRATION_LOCK: i64 = 0x7177_735f_6d69; // "qws_mi"
+
 /// Brings the database to the newest schema.
-pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+pub fn migrate(conn: &mut Conn) -> crate::db::Result<()> {
+    match conn.dialect() {
+        Dialect::Sqlite => migrate_sqlite(conn.sqlite().expect("a SQLite connection")),
+        Dialect::Postgres => migrate_postgres(conn),
+    }
+}
+
+fn migrate_sqlite(conn: &mut rusqlite::Connection) -> crate::db::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
         let tx = conn.transaction()?;
@@ -389,4 +533,50 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+fn migrate_postgres(conn: &Conn) -> crate::db::Result<()> {
+    conn.execute_batch(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))?;
+    let result = (|| {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS qws_schema (version BIGINT NOT NULL);
+             INSERT INTO qws_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM qws_schema);",
+        )?;
+        let current: i64 = conn.query_row("SELECT version FROM qws_schema", [], |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+            conn.execute_batch(&format!(
+                "BEGIN;\n{}\n;UPDATE qws_schema SET version = {};\nCOMMIT;",
+                postgres_text(i, sql),
+                i + 1
+            ))
+            .inspect_err(|_| {
+                let _ = conn.execute_batch("ROLLBACK");
+            })?;
+        }
+        conn.execute_batch(PG_IDENTITY_GENERATION)
+    })();
+    conn.execute_batch(&format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"))?;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::postgres_ddl;
+
+    #[test]
+    fn ddl_words_are_translated_outside_quotes_and_comments() {
+        assert_eq!(
+            postgres_ddl(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER NOT NULL, \
+                 b BLOB, x REAL, s TEXT DEFAULT 'TEXT') -- the owner's INTEGER\n"
+            ),
+            "CREATE TABLE t (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, \
+             n BIGINT NOT NULL, b BYTEA, x DOUBLE PRECISION, s TEXT COLLATE \"C\" DEFAULT 'TEXT') \
+             -- the owner's INTEGER\n"
+        );
+        assert_eq!(
+            postgres_ddl("ALTER TABLE t ADD COLUMN TEXTS INTEGER;"),
+            "ALTER TABLE t ADD COLUMN TEXTS BIGINT;"
+        );
+    }
 }

@@ -1,11 +1,11 @@
-//! The SQLite-backed [`Store`].
+//! The metadata [`Store`] (SQLite or PostgreSQL, through [`crate::db`]).
 
 use crate::crypto::{Crypto, CryptoError};
+use crate::db::{params, Conn, DbTarget, Dialect, OptionalExtension};
 use qws_core::keys::{ApiKey, KeySlot};
 use qws_core::models::{Provider, Tags};
 use qws_core::names::{NameError, ResourceGroupName, SubscriptionId, WorkspaceName};
 use qws_core::resource_id::{ResourceGroupId, WorkspaceId};
-use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -15,9 +15,13 @@ pub const DB_FILE: &str = "qws.db";
 /// Store errors. Messages never contain secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite failed.
+    /// The database failed.
     #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(#[from] crate::db::Error),
+    /// The database was written under another master key (every node sharing a database
+    /// must use the same one).
+    #[error("the master key does not match this database: it was created with another master key (every node sharing a database must use the same QWS_MASTER_KEY or master key file)")]
+    WrongMasterKey,
     /// Encryption failed or the master key does not match the data.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
@@ -250,7 +254,7 @@ pub struct OperationRecord {
 
 /// The metadata store.
 pub struct Store {
-    conn: Mutex<Connection>,
+    conn: Mutex<Conn>,
     crypto: Crypto,
     /// Bumped (by SQLite's update hook on `conn`) on every change to an identity table, so
     /// cached access decisions know when they are stale; see [`crate::identity::AccessCache`].
@@ -279,8 +283,8 @@ fn key_aad(uid: &str, slot: KeySlot, version: i64) -> Vec<u8> {
 /// write this database (this one and the job store's); a deferred transaction that read first
 /// could not upgrade to a write once the other had committed meanwhile (SQLite answers busy at
 /// once, without waiting), whereas taking the lock up front waits out the busy timeout.
-pub(crate) fn write_tx(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
-    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+pub(crate) fn write_tx(conn: &mut Conn) -> crate::db::Result<crate::db::Transaction<'_>> {
+    conn.write_transaction()
 }
 
 fn new_etag() -> String {
@@ -299,28 +303,22 @@ impl Store {
     /// Opens (creating if needed) `dir/qws.db` in WAL mode and migrates it. Fails if the
     /// master key does not match the one the data was written with.
     pub fn open(dir: &Path, crypto: Crypto) -> Result<Store> {
-        let path = dir.join(DB_FILE);
-        if !path.exists() {
-            // Created 0600 up front; SQLite gives the -wal/-shm files the same permissions.
-            let _ = crate::crypto::create_private_file(&path);
-        }
-        let mut conn = Connection::open(&path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        crate::schema::migrate(&mut conn)?;
+        Store::open_target(&DbTarget::for_dir(dir), crypto)
+    }
+
+    /// Opens the database `target` names (SQLite in a data directory, or PostgreSQL) and
+    /// migrates it. Fails with [`StoreError::WrongMasterKey`] if the database was written under
+    /// another master key: every node sharing a database must use the same key.
+    pub fn open_target(target: &DbTarget, crypto: Crypto) -> Result<Store> {
         let generation = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let bump = generation.clone();
-        // Every row written to an identity table through this connection (the only one that
-        // writes them) moves the generation on, whichever code path wrote it.
-        conn.update_hook(Some(
-            move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| {
-                if table.starts_with("id_") {
-                    bump.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                }
-            },
-        ));
+        let conn = match target {
+            DbTarget::Sqlite(dir) => Self::open_sqlite(dir, generation.clone())?,
+            DbTarget::Postgres(url) => {
+                let mut conn = Conn::connect_postgres(url)?;
+                crate::schema::migrate(&mut conn)?;
+                conn
+            }
+        };
         let store = Store {
             conn: Mutex::new(conn),
             crypto,
@@ -329,14 +327,83 @@ impl Store {
         };
         match store.get_meta(MASTER_CHECK)? {
             Some(sealed) => {
-                store.crypto.open(MASTER_CHECK.as_bytes(), &sealed)?;
+                store
+                    .crypto
+                    .open(MASTER_CHECK.as_bytes(), &sealed)
+                    .map_err(|_| StoreError::WrongMasterKey)?;
             }
             None => {
                 let sealed = store.crypto.seal(MASTER_CHECK.as_bytes(), b"qws")?;
-                store.set_meta(MASTER_CHECK, &sealed)?;
+                // Two nodes opening a new database at once: the first verifier written wins,
+                // and the loser checks its key against it.
+                store.conn().execute(
+                    "INSERT INTO meta (k, v) VALUES (?1, ?2) ON CONFLICT(k) DO NOTHING",
+                    params![MASTER_CHECK, sealed],
+                )?;
+                let stored = store.get_meta(MASTER_CHECK)?.unwrap_or_default();
+                store
+                    .crypto
+                    .open(MASTER_CHECK.as_bytes(), &stored)
+                    .map_err(|_| StoreError::WrongMasterKey)?;
             }
         }
         Ok(store)
+    }
+
+    fn open_sqlite(
+        dir: &Path,
+        generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Result<Conn> {
+        let path = dir.join(DB_FILE);
+        if !path.exists() {
+            // Created 0600 up front; SQLite gives the -wal/-shm files the same permissions.
+            let _ = crate::crypto::create_private_file(&path);
+        }
+        let conn = rusqlite::Connection::open(&path).map_err(crate::db::Error::from)?;
+        let mut conn = Conn::from_sqlite(conn);
+        let sqlite = conn.sqlite().expect("a SQLite connection");
+        sqlite
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(crate::db::Error::from)?;
+        sqlite
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(crate::db::Error::from)?;
+        sqlite
+            .pragma_update(None, "foreign_keys", "ON")
+            .map_err(crate::db::Error::from)?;
+        sqlite
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(crate::db::Error::from)?;
+        sqlite.set_prepared_statement_cache_capacity(64);
+        crate::schema::migrate(&mut conn)?;
+        // Every row written to an identity table through this connection (the only one that
+        // writes them) moves the generation on, whichever code path wrote it.
+        conn.sqlite()
+            .expect("a SQLite connection")
+            .update_hook(Some(
+                move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| {
+                    if table.starts_with("id_") {
+                        generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                },
+            ));
+        Ok(conn)
+    }
+
+    /// The identity generation: it changes whenever an identity table changes, on any node
+    /// (SQLite: counted by this process's update hook; PostgreSQL: a row bumped by triggers
+    /// in the writing transaction).
+    pub(crate) fn identity_generation(&self, conn: &Conn) -> Result<u64> {
+        match conn.dialect() {
+            Dialect::Sqlite => Ok(self
+                .identity_generation
+                .load(std::sync::atomic::Ordering::SeqCst)),
+            Dialect::Postgres => {
+                let v: i64 =
+                    conn.query_row("SELECT v FROM qws_identity_version", [], |r| r.get(0))?;
+                Ok(v as u64)
+            }
+        }
     }
 
     /// The crypto helper (for fingerprints and secret hashes).
@@ -623,7 +690,7 @@ impl Store {
             let rows = st.query_map(params![sub.to_string(), key], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
-            rows.collect::<rusqlite::Result<_>>()?
+            rows.collect::<crate::db::Result<_>>()?
         };
         for (_, uid) in &doomed {
             purge_data_plane(&tx, uid)?;
@@ -658,8 +725,8 @@ impl Store {
         deleting_op";
 
     fn ws_from_row(
-        r: &rusqlite::Row<'_>,
-    ) -> rusqlite::Result<(WorkspaceRecord, String, String, String)> {
+        r: &crate::db::Row<'_>,
+    ) -> crate::db::Result<(WorkspaceRecord, String, String, String)> {
         let sub: String = r.get(1)?;
         Ok((
             WorkspaceRecord {
@@ -703,9 +770,9 @@ impl Store {
     }
 
     fn query_workspaces(
-        conn: &Connection,
+        conn: &Conn,
         filter: &str,
-        args: &[&dyn rusqlite::ToSql],
+        args: &[&dyn crate::db::ToSql],
     ) -> Result<Vec<WorkspaceRecord>> {
         let sql = format!(
             "SELECT {} FROM workspaces w WHERE {filter}",
@@ -992,7 +1059,7 @@ impl Store {
 
     fn write_key(
         &self,
-        conn: &Connection,
+        conn: &Conn,
         uid: &str,
         slot: KeySlot,
         version: i64,
@@ -1206,7 +1273,7 @@ impl Store {
 /// deletes the workspace row, so a namesake created later starts empty: its container names
 /// are free again and no job, session or quota count of the old workspace survives. The
 /// scheduler's conditional updates of a purged job then find no row and write nothing.
-fn purge_data_plane(tx: &Connection, uid: &str) -> Result<()> {
+fn purge_data_plane(tx: &Conn, uid: &str) -> Result<()> {
     for table in ["dp_items", "dp_containers", "dp_quota_usage"] {
         tx.execute(
             &format!("DELETE FROM {table} WHERE workspace_uid = ?1"),

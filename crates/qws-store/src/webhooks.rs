@@ -11,7 +11,7 @@
 //! SQL here is kept plain (no SQLite-only syntax) so that it ports to other databases.
 
 use crate::{Result, Store, StoreError};
-use rusqlite::{params, OptionalExtension};
+use crate::db::{params, OptionalExtension};
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
@@ -130,7 +130,7 @@ impl std::fmt::Debug for DueDelivery {
 const HOOK_COLUMNS: &str = "workspace_uid, name, url, created_at, created_by";
 const DELIVERY_COLUMNS: &str = "event_id, workspace_uid, webhook_key, event_type, item_id, payload, state, attempts, next_attempt_at, last_attempt_at, last_status, last_error, created_at";
 
-fn row_to_hook(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
+fn row_to_hook(r: &crate::db::Row<'_>) -> crate::db::Result<Webhook> {
     Ok(Webhook {
         workspace_uid: r.get(0)?,
         name: r.get(1)?,
@@ -140,7 +140,7 @@ fn row_to_hook(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
     })
 }
 
-fn row_to_delivery(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+fn row_to_delivery(r: &crate::db::Row<'_>) -> crate::db::Result<Delivery> {
     let state: String = r.get(6)?;
     let status: Option<i64> = r.get(10)?;
     Ok(Delivery {
@@ -173,7 +173,7 @@ fn now_ms() -> i64 {
 /// for every webhook of the workspace, in the caller's transaction. Nothing is written when the
 /// workspace has no webhooks.
 pub fn enqueue_terminal(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &crate::db::Transaction<'_>,
     workspace_uid: &str,
     kind: &str,
     status: &str,
@@ -304,7 +304,7 @@ impl Store {
             "SELECT {HOOK_COLUMNS} FROM ws_webhooks WHERE workspace_uid = ?1 ORDER BY name_key"
         ))?;
         let rows = st.query_map(params![workspace_uid], row_to_hook)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<crate::db::Result<_>>()?)
     }
 
     /// One webhook by name (case-insensitive).
@@ -355,7 +355,7 @@ impl Store {
             params![workspace_uid, name.to_lowercase(), limit as i64],
             row_to_delivery,
         )?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<crate::db::Result<_>>()?)
     }
 
     /// Claims up to `limit` pending deliveries due at `now_ms`, oldest first, with their
@@ -386,7 +386,7 @@ impl Store {
                 let rows = st.query_map(params![now_ms, limit as i64], |r| {
                     Ok((row_to_delivery(r)?, r.get(13)?, r.get(14)?))
                 })?;
-                rows.collect::<rusqlite::Result<_>>()?
+                rows.collect::<crate::db::Result<_>>()?
             };
             for (d, _, _) in &rows {
                 tx.execute(

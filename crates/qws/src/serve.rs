@@ -13,6 +13,16 @@ pub struct ServeArgs {
     /// Data directory (SQLite database, master key, TLS files, bootstrap.json, audit log).
     #[arg(long, env = "QWS_DATA_DIR", default_value = "./.qws")]
     pub data_dir: PathBuf,
+    /// PostgreSQL database for metadata and jobs (postgres://USER:PASSWORD@HOST:PORT/DB) instead
+    /// of the SQLite database in the data directory. Nodes sharing it must share the master
+    /// key (QWS_MASTER_KEY); a node with another key refuses to start.
+    #[arg(
+        long,
+        env = "QWS_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database: Option<String>,
     /// Plain-HTTP listen address (port 0 picks a free port).
     #[arg(long, default_value_t = LISTENERS.http)]
     pub listen: SocketAddr,
@@ -288,6 +298,7 @@ impl ServeArgs {
         .map_err(anyhow::Error::msg)?;
         Ok(config::ServerConfig {
             data_dir,
+            database: self.database.map(config::DatabaseUrl),
             listeners: config::ListenerConfig {
                 http: self.listen,
                 https: self.tls_listen,

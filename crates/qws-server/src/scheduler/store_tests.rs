@@ -19,8 +19,14 @@ struct Fixture {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (crypto, _) = qws_store::crypto::Crypto::load_or_create(dir.path()).unwrap();
-    let _store = qws_store::Store::open(dir.path(), crypto).unwrap();
-    let jobs = Arc::new(JobStore::open(dir.path()).unwrap());
+    let _store = qws_store::Store::open_target(
+        &qws_store::db::test_cluster::target_for_dir(dir.path()),
+        crypto,
+    )
+    .unwrap();
+    let jobs = Arc::new(
+        JobStore::open_target(&qws_store::db::test_cluster::target_for_dir(dir.path())).unwrap(),
+    );
     let limits = BlobLimits {
         max_blob_size: 1 << 30,
         max_block_size: 1 << 30,

@@ -428,7 +428,10 @@ async fn jobs_left_executing_run_again_after_restart() {
     let dir = t.stop().await;
     // Simulate a crash in the middle of the run: the row says Executing, no output verdict yet.
     {
-        let js = qws_store::jobs::JobStore::open(&dir.path().join("data")).unwrap();
+        let js = qws_store::jobs::JobStore::open_target(
+            &qws_store::db::test_cluster::target_for_dir(&dir.path().join("data")),
+        )
+        .unwrap();
         js.update_item(&uid, "crash-1", |r| {
             let mut d: Value = serde_json::from_str(&r.doc).unwrap();
             d["status"] = json!("Executing");

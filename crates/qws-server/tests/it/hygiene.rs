@@ -238,6 +238,9 @@ async fn data_directory_and_job_data_are_private() {
         "lock",
         "audit.log",
     ] {
+        if f == "qws.db" && on_postgres() {
+            continue;
+        }
         assert!(names.iter().any(|n| n == f), "{f} in {names:?}");
     }
 }
@@ -419,7 +422,8 @@ async fn the_database_holds_no_sas() {
             checked += 1;
         }
     }
-    assert!(checked >= 1);
+    // On PostgreSQL the rows checked above are the whole database.
+    assert!(checked >= 1 || on_postgres());
 }
 
 // ---- job URIs point at this server --------------------------------------------------------------

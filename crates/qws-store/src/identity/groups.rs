@@ -6,7 +6,7 @@ use super::{
     insert_object, new_guid, object_in, validate_display_name, IdResult, Identity, IdentityError,
     ObjectKind,
 };
-use rusqlite::{params, Connection};
+use crate::db::{params, Conn};
 
 /// A group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +37,7 @@ pub struct GroupMember {
 /// Most members one group may have.
 pub const MAX_GROUP_MEMBERS: usize = 10_000;
 
-fn groups_where(
-    conn: &Connection,
-    clause: &str,
-    args: &[&dyn rusqlite::ToSql],
-) -> IdResult<Vec<Group>> {
+fn groups_where(conn: &Conn, clause: &str, args: &[&dyn crate::db::ToSql]) -> IdResult<Vec<Group>> {
     let sql = format!(
         "SELECT object_id, tenant_id, display_name, description, created_at FROM id_objects
          WHERE kind = 'Group' AND {clause} ORDER BY display_name, object_id"
@@ -56,15 +52,15 @@ fn groups_where(
             created_at: r.get(4)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    Ok(rows.collect::<crate::db::Result<Vec<_>>>()?)
 }
 
 /// The object ids of the groups `member` belongs to.
-pub(crate) fn group_ids_of(conn: &Connection, member: &str) -> IdResult<Vec<String>> {
+pub(crate) fn group_ids_of(conn: &Conn, member: &str) -> IdResult<Vec<String>> {
     let mut st = conn
         .prepare("SELECT group_id FROM id_group_members WHERE member_id = ?1 ORDER BY group_id")?;
     let rows = st.query_map([member], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    Ok(rows.collect::<crate::db::Result<Vec<String>>>()?)
 }
 
 impl Identity<'_> {

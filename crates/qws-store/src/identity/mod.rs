@@ -26,8 +26,8 @@ pub use service_principals::{
 pub use tokens::{Redeemed, RefreshTokenGrant, REFRESH_TOKEN_PREFIX};
 pub use users::{validate_upn, NewUser, SignIn, User, MAX_UPN_LEN};
 
+use crate::db::{Conn, OptionalExtension};
 use crate::store::{Store, StoreError};
-use rusqlite::{Connection, OptionalExtension};
 
 /// Errors of the identity layer. Messages never contain secrets.
 #[derive(Debug, thiserror::Error)]
@@ -97,8 +97,8 @@ impl From<IdentityError> for StoreError {
     }
 }
 
-impl From<rusqlite::Error> for IdentityError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::db::Error> for IdentityError {
+    fn from(e: crate::db::Error) -> Self {
         IdentityError::Store(StoreError::Db(e))
     }
 }
@@ -228,7 +228,7 @@ impl<'a> Identity<'a> {
         let tx = conn.transaction()?;
         let n = tx.execute(
             "UPDATE id_objects SET enabled = ?2 WHERE object_id = ?1 AND kind IN ('User', 'ServicePrincipal')",
-            rusqlite::params![object_id.to_ascii_lowercase(), enabled],
+            crate::db::params![object_id.to_ascii_lowercase(), enabled],
         )?;
         if n == 0 {
             return Err(IdentityError::NotFound("principal"));
@@ -245,7 +245,7 @@ impl<'a> Identity<'a> {
         let name = validate_display_name(display_name)?;
         let n = self.conn().execute(
             "UPDATE id_objects SET display_name = ?2 WHERE object_id = ?1",
-            rusqlite::params![object_id.to_ascii_lowercase(), name],
+            crate::db::params![object_id.to_ascii_lowercase(), name],
         )?;
         if n == 0 {
             return Err(IdentityError::NotFound("directory object"));
@@ -280,7 +280,7 @@ impl<'a> Identity<'a> {
     }
 }
 
-pub(crate) fn object_in(conn: &Connection, object_id: &str) -> IdResult<Option<DirectoryObject>> {
+pub(crate) fn object_in(conn: &Conn, object_id: &str) -> IdResult<Option<DirectoryObject>> {
     let row = conn
         .query_row(
             "SELECT object_id, tenant_id, kind, display_name, enabled, created_at FROM id_objects WHERE object_id = ?1",
@@ -339,7 +339,7 @@ fn new_guid() -> String {
 }
 
 fn insert_object(
-    conn: &Connection,
+    conn: &Conn,
     object_id: &str,
     tenant_id: &str,
     kind: ObjectKind,
@@ -350,7 +350,7 @@ fn insert_object(
     conn.execute(
         "INSERT INTO id_objects (object_id, tenant_id, kind, display_name, description, enabled, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)",
-        rusqlite::params![object_id, tenant_id, kind.as_str(), display_name, description, now],
+        crate::db::params![object_id, tenant_id, kind.as_str(), display_name, description, now],
     )?;
     Ok(())
 }

@@ -6,11 +6,11 @@
 
 use super::groups::group_ids_of;
 use super::{object_in, AccessGrants, IdResult, Identity, IdentityError};
+use crate::db::{params, params_from_iter, Conn, OptionalExtension};
 use qws_core::rbac::{
     self, builtin_role, builtin_role_by_name, builtin_roles, ActionKind, Decision, Permission,
     PrincipalType, RoleAssignment, RoleDefinition, RoleType, Scope,
 };
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 /// A role-assignment PUT.
 #[derive(Debug, Clone, Copy)]
@@ -35,7 +35,9 @@ const RA_COLUMNS: &str =
     "name, scope, role_definition_id, principal_id, principal_type, description,
      created_at, updated_at, created_by, updated_by";
 
-fn row_to_assignment(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RoleAssignment, String, String)> {
+fn row_to_assignment(
+    r: &crate::db::Row<'_>,
+) -> crate::db::Result<(RoleAssignment, String, String)> {
     let scope: String = r.get(1)?;
     let ptype: String = r.get(4)?;
     Ok((
@@ -57,7 +59,7 @@ fn row_to_assignment(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RoleAssignment,
 }
 
 fn assignments_where(
-    conn: &Connection,
+    conn: &Conn,
     clause: &str,
     args: Vec<String>,
 ) -> IdResult<Vec<RoleAssignment>> {
@@ -95,18 +97,14 @@ fn ancestor_keys(scope: &Scope) -> Vec<String> {
 }
 
 /// The principal and every group it belongs to.
-fn principal_and_groups(conn: &Connection, principal_id: &str) -> IdResult<Vec<String>> {
+fn principal_and_groups(conn: &Conn, principal_id: &str) -> IdResult<Vec<String>> {
     let pid = principal_id.to_ascii_lowercase();
     let mut ids = group_ids_of(conn, &pid)?;
     ids.push(pid);
     Ok(ids)
 }
 
-fn effective_in(
-    conn: &Connection,
-    principal_id: &str,
-    scope: &Scope,
-) -> IdResult<Vec<RoleAssignment>> {
+fn effective_in(conn: &Conn, principal_id: &str, scope: &Scope) -> IdResult<Vec<RoleAssignment>> {
     let principals = principal_and_groups(conn, principal_id)?;
     let keys = ancestor_keys(scope);
     let clause = format!(
@@ -127,7 +125,7 @@ struct StoredRole {
 }
 
 fn custom_roles_where(
-    conn: &Connection,
+    conn: &Conn,
     clause: &str,
     args: Vec<String>,
 ) -> IdResult<Vec<RoleDefinition>> {
@@ -166,7 +164,7 @@ fn custom_roles_where(
     Ok(out)
 }
 
-fn role_in(conn: &Connection, guid: &str) -> IdResult<Option<RoleDefinition>> {
+fn role_in(conn: &Conn, guid: &str) -> IdResult<Option<RoleDefinition>> {
     if let Some(b) = builtin_role(guid) {
         return Ok(Some(b.clone()));
     }
@@ -313,7 +311,7 @@ impl Identity<'_> {
         let mut args = ancestor_keys(scope);
         let n = args.len();
         let below = if scope.key() == "/" {
-            "1".to_string()
+            "1 = 1".to_string()
         } else {
             args.push(format!("{}/%", like_escape(scope.key())));
             format!("scope_key LIKE ?{} ESCAPE '\\'", n + 1)
@@ -356,10 +354,7 @@ impl Identity<'_> {
     pub fn access_of(&self, principal_id: &str) -> IdResult<std::sync::Arc<AccessGrants>> {
         let conn = self.conn();
         let pid = principal_id.to_ascii_lowercase();
-        let generation = self
-            .store
-            .identity_generation
-            .load(std::sync::atomic::Ordering::SeqCst);
+        let generation = self.store.identity_generation(&conn)?;
         if let Some(hit) = self.store.access_cache.get(&pid, generation) {
             return Ok(hit);
         }
@@ -534,7 +529,7 @@ impl Identity<'_> {
 
     /// All custom roles.
     pub fn custom_roles(&self) -> IdResult<Vec<RoleDefinition>> {
-        custom_roles_where(&self.conn(), "1", vec![])
+        custom_roles_where(&self.conn(), "1 = 1", vec![])
     }
 
     /// Deletes a custom role; refused for built-in roles and while assignments use it. Returns the

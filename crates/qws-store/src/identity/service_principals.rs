@@ -4,8 +4,8 @@
 use super::{
     insert_object, new_guid, validate_display_name, IdResult, Identity, IdentityError, ObjectKind,
 };
+use crate::db::{params, Conn, OptionalExtension};
 use base64::Engine;
-use rusqlite::{params, Connection, OptionalExtension};
 use zeroize::Zeroizing;
 
 /// Most client secrets one service principal may hold.
@@ -105,7 +105,7 @@ const SP_COLUMNS: &str =
     "o.object_id, s.app_id, o.tenant_id, o.display_name, s.sp_type, s.workspace_uid, o.enabled,
      s.is_bootstrap_admin, o.created_at";
 
-fn row_to_sp(r: &rusqlite::Row<'_>) -> rusqlite::Result<ServicePrincipal> {
+fn row_to_sp(r: &crate::db::Row<'_>) -> crate::db::Result<ServicePrincipal> {
     let kind: String = r.get(4)?;
     Ok(ServicePrincipal {
         object_id: r.get(0)?,
@@ -125,9 +125,9 @@ fn row_to_sp(r: &rusqlite::Row<'_>) -> rusqlite::Result<ServicePrincipal> {
 }
 
 pub(crate) fn sp_where(
-    conn: &Connection,
+    conn: &Conn,
     clause: &str,
-    args: &[&dyn rusqlite::ToSql],
+    args: &[&dyn crate::db::ToSql],
 ) -> IdResult<Vec<ServicePrincipal>> {
     let sql = format!(
         "SELECT {SP_COLUMNS} FROM id_service_principals s JOIN id_objects o ON o.object_id = s.object_id
@@ -135,10 +135,10 @@ pub(crate) fn sp_where(
     );
     let mut st = conn.prepare(&sql)?;
     let rows = st.query_map(args, row_to_sp)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    Ok(rows.collect::<crate::db::Result<Vec<_>>>()?)
 }
 
-fn secrets_of(conn: &Connection, oid: &str) -> IdResult<Vec<(SecretInfo, Vec<u8>)>> {
+fn secrets_of(conn: &Conn, oid: &str) -> IdResult<Vec<(SecretInfo, Vec<u8>)>> {
     let mut st = conn.prepare(
         "SELECT key_id, display_name, hint, created_at, expires_at, secret_hash FROM id_sp_secrets
          WHERE object_id = ?1 ORDER BY created_at, rowid",
@@ -155,7 +155,7 @@ fn secrets_of(conn: &Connection, oid: &str) -> IdResult<Vec<(SecretInfo, Vec<u8>
             r.get(5)?,
         ))
     })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    Ok(rows.collect::<crate::db::Result<Vec<_>>>()?)
 }
 
 impl Identity<'_> {

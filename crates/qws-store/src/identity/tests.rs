@@ -1205,6 +1205,11 @@ fn create_principal_keeps_the_old_api_and_makes_an_owner() {
 
 #[test]
 fn a_version_4_database_migrates_its_principals_and_workspace_identities() {
+    if crate::db::test_cluster::wanted() {
+        // An upgrade of a SQLite file written by older versions; PostgreSQL support began
+        // after this migration, so no such PostgreSQL database exists.
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let crypto = Crypto::from_master_key(&[3; 32]);
     let sub = "0a0a0a0a-0000-0000-0000-000000000001";
@@ -1319,4 +1324,41 @@ fn cached_access_is_served_until_an_identity_table_changes() {
     // And a deletion.
     f.id().delete_role_assignment(&a.name).unwrap();
     assert!(access(&f).assignments.is_empty());
+}
+
+#[test]
+fn on_postgres_a_change_made_by_another_node_invalidates_cached_access() {
+    if !crate::db::test_cluster::wanted() {
+        // SQLite has one writing process per database, whose own writes move the generation
+        // (the test above); nodes sharing a database exist only on PostgreSQL.
+        return;
+    }
+    let f = fx();
+    let alice = f.user("alice@qws.local");
+    // A second node: another Store (its own connection and cache) on the same database.
+    let other = Store::open(f.dir.path(), Crypto::from_master_key(&[7; 32])).unwrap();
+    let cached = other.identity().access_of(&alice.object_id).unwrap();
+    assert!(cached.assignments.is_empty());
+    assert!(std::sync::Arc::ptr_eq(
+        &cached,
+        &other.identity().access_of(&alice.object_id).unwrap()
+    ));
+    // The first node assigns a role; the second sees it on its next read.
+    let a = f.assign(READER, &alice.object_id, &f.sub_scope());
+    assert_eq!(
+        other
+            .identity()
+            .access_of(&alice.object_id)
+            .unwrap()
+            .assignments
+            .len(),
+        1
+    );
+    f.id().delete_role_assignment(&a.name).unwrap();
+    assert!(other
+        .identity()
+        .access_of(&alice.object_id)
+        .unwrap()
+        .assignments
+        .is_empty());
 }

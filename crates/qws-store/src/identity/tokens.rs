@@ -5,8 +5,8 @@
 //! or resetting its password, revokes all of its tokens.
 
 use super::{new_guid, object_in, IdResult, Identity};
+use crate::db::{params, Conn, OptionalExtension};
 use base64::Engine;
-use rusqlite::{params, Connection, OptionalExtension};
 use zeroize::Zeroizing;
 
 /// Every refresh token starts with this, which makes leaked ones easy to recognise.
@@ -81,7 +81,7 @@ fn generate() -> IdResult<Zeroizing<String>> {
     )))
 }
 
-pub(crate) fn revoke_all_in(conn: &Connection, object_id: &str) -> IdResult<usize> {
+pub(crate) fn revoke_all_in(conn: &Conn, object_id: &str) -> IdResult<usize> {
     Ok(conn.execute(
         "DELETE FROM id_refresh_tokens WHERE object_id = ?1",
         [object_id],
@@ -91,7 +91,7 @@ pub(crate) fn revoke_all_in(conn: &Connection, object_id: &str) -> IdResult<usiz
 impl Identity<'_> {
     fn insert_token(
         &self,
-        conn: &Connection,
+        conn: &Conn,
         family_id: &str,
         object_id: &str,
         client_id: &str,

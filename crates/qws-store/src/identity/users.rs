@@ -5,7 +5,7 @@ use super::{
     insert_object, new_guid, tokens, validate_display_name, IdResult, Identity, IdentityError,
     ObjectKind,
 };
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::db::{params, Conn, OptionalExtension};
 
 /// A user (never carries the password hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +113,7 @@ const USER_COLUMNS: &str =
     "o.object_id, o.tenant_id, u.upn, o.display_name, o.enabled, o.created_at,
      u.password_changed_at, u.failed_sign_ins, u.locked_until";
 
-fn row_to_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+fn row_to_user(r: &crate::db::Row<'_>) -> crate::db::Result<User> {
     let locked: i64 = r.get(8)?;
     Ok(User {
         object_id: r.get(0)?,
@@ -128,17 +128,13 @@ fn row_to_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-fn user_where(
-    conn: &Connection,
-    clause: &str,
-    args: &[&dyn rusqlite::ToSql],
-) -> IdResult<Vec<User>> {
+fn user_where(conn: &Conn, clause: &str, args: &[&dyn crate::db::ToSql]) -> IdResult<Vec<User>> {
     let sql = format!(
         "SELECT {USER_COLUMNS} FROM id_users u JOIN id_objects o ON o.object_id = u.object_id WHERE {clause} ORDER BY u.upn_key"
     );
     let mut st = conn.prepare(&sql)?;
     let rows = st.query_map(args, row_to_user)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    Ok(rows.collect::<crate::db::Result<Vec<_>>>()?)
 }
 
 impl Identity<'_> {

@@ -6,10 +6,10 @@
 //! (workspaces created without a qws storage account keep their data to themselves, as before).
 
 use super::{from_json, now_nanos, to_json, write_tx, Result, Store, StoreError};
+use crate::db::{params, OptionalExtension};
 use qws_core::models::Tags;
 use qws_core::names::{ResourceGroupName, StorageAccountName};
 use qws_core::resource_id::{DeploymentId, ResourceGroupId, StorageAccountId, WorkspaceId};
-use rusqlite::{params, OptionalExtension};
 use serde_json::Value;
 
 /// What a storage account PUT sets.
@@ -64,7 +64,7 @@ pub struct DeploymentRecord {
 const SA_COLUMNS: &str = "a.uid, a.subscription_id, (SELECT name FROM resource_groups g WHERE g.subscription_id = a.subscription_id AND g.name_key = a.rg_key),
      a.name, a.location, a.tags, a.sku, a.kind, a.properties, a.created_at";
 
-fn sa_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<[Option<String>; 9]> {
+fn sa_from_row(r: &crate::db::Row<'_>) -> crate::db::Result<[Option<String>; 9]> {
     let mut out: [Option<String>; 9] = Default::default();
     for (i, slot) in out.iter_mut().enumerate() {
         *slot = r.get(i)?;
@@ -97,9 +97,9 @@ fn finish_sa(row: ([Option<String>; 9], i64)) -> Result<StorageAccountRecord> {
 }
 
 fn query_accounts(
-    conn: &rusqlite::Connection,
+    conn: &crate::db::Conn,
     filter: &str,
-    args: &[&dyn rusqlite::ToSql],
+    args: &[&dyn crate::db::ToSql],
 ) -> Result<Vec<StorageAccountRecord>> {
     let sql = format!("SELECT {SA_COLUMNS} FROM storage_accounts a WHERE {filter}");
     let mut st = conn.prepare(&sql)?;

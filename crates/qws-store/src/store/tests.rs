@@ -245,7 +245,7 @@ fn wrong_master_key_is_refused_and_secrets_verify() {
     drop(store);
     assert!(matches!(
         Store::open(dir.path(), Crypto::from_master_key(&[2; 32])),
-        Err(StoreError::Crypto(_))
+        Err(StoreError::WrongMasterKey)
     ));
 }
 

@@ -10,6 +10,7 @@ mod env_cli;
 mod key_usage;
 mod mgmt_client;
 mod poison_jobs;
+mod postgres_serve;
 mod readme_options;
 mod role_cli;
 mod serve_logs;

@@ -346,7 +346,11 @@ mod tests {
     fn refusals_take_the_same_steps_whether_or_not_the_workspace_exists() {
         let dir = tempfile::tempdir().unwrap();
         let (crypto, _) = qws_store::crypto::Crypto::load_or_create(dir.path()).unwrap();
-        let store = Store::open(dir.path(), crypto).unwrap();
+        let store = Store::open_target(
+            &qws_store::db::test_cluster::target_for_dir(dir.path()),
+            crypto,
+        )
+        .unwrap();
         let (ids, _, _) = crate::bootstrap::ensure(&store).unwrap();
         let dev = ids.workspace_id().unwrap();
         let uid = store.get_workspace(&dev).unwrap().unwrap().uid;

@@ -548,8 +548,13 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let (crypto, _) = qws_store::crypto::Crypto::load_or_create(dir.path()).unwrap();
-        let _store = qws_store::Store::open(dir.path(), crypto).unwrap();
-        let js = JobStore::open(dir.path()).unwrap();
+        let _store = qws_store::Store::open_target(
+            &qws_store::db::test_cluster::target_for_dir(dir.path()),
+            crypto,
+        )
+        .unwrap();
+        let js = JobStore::open_target(&qws_store::db::test_cluster::target_for_dir(dir.path()))
+            .unwrap();
 
         let names = [
             json!("Bell"),

@@ -22,6 +22,12 @@ pub const WAIT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(18
 pub const V: &str = "2025-12-15-preview";
 pub const OLD_V: &str = "2023-11-13-preview";
 
+/// Whether this run keeps the server's database in PostgreSQL (`QWS_TEST_DATABASE=postgres`),
+/// so the data directory has no `qws.db`.
+pub fn on_postgres() -> bool {
+    qws_store::db::test_cluster::wanted()
+}
+
 pub struct TestServer {
     pub server: Option<RunningServer>,
     pub dir: tempfile::TempDir,
@@ -52,6 +58,13 @@ impl TestServer {
 
     pub async fn start_in(dir: tempfile::TempDir, f: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let mut config = ServerConfig::ephemeral(dir.path().join("data"));
+        // With QWS_TEST_DATABASE=postgres, each data directory gets its own PostgreSQL
+        // database (the same one when a test restarts a server on the same directory).
+        if let qws_store::db::DbTarget::Postgres(url) =
+            qws_store::db::test_cluster::target_for_dir(&config.data_dir)
+        {
+            config.database = Some(qws_server::config::DatabaseUrl(url));
+        }
         f(&mut config);
         let server = qws_server::start(config).await.expect("server starts");
         let bootstrap: Value =

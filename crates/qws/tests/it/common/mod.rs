@@ -35,6 +35,11 @@ impl Drop for Serve {
 impl Serve {
     /// Starts `qws serve` on the data dir with `extra` flags and waits for its listening line.
     pub fn start(dir: &Path, extra: &[&str]) -> Serve {
+        Self::start_with_env(dir, extra, &[])
+    }
+
+    /// [`Serve::start`] with extra environment variables.
+    pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve {
         let mut child = Command::new(QWS)
             .args(["serve", "--data-dir"])
             .arg(dir)
@@ -45,6 +50,7 @@ impl Serve {
             })
             .args(["--tls-listen", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
