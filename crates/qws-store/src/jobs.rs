@@ -164,6 +164,41 @@ fn index_old_rows(conn: &mut Connection) -> Result<usize> {
     }
 }
 
+/// [`JobStore::transition`] inside a write transaction the caller commits (so that other
+/// conditions, such as holding the job's lease, can be checked in the same transaction).
+pub(crate) fn transition_in<T: Item>(
+    tx: &Connection,
+    workspace_uid: &str,
+    id: &str,
+    from: &[T::Status],
+    to: T::Status,
+    edit: &mut dyn FnMut(&mut T),
+) -> Result<Transition<T>> {
+    let Some(row) = read_item(tx, workspace_uid, id)? else {
+        return Ok(Transition::Missing);
+    };
+    if row.item_type != T::ITEM_TYPE.as_str() {
+        return Ok(Transition::Missing);
+    }
+    let mut doc = parse_doc(&row.doc)?;
+    let mut item: T = typed(&doc)?;
+    let current = item.status();
+    if !from.contains(&current) {
+        return Ok(Transition::Refused(item));
+    }
+    transition(current, to).map_err(|e| StoreError::IllegalTransition(e.to_string()))?;
+    edit(&mut item);
+    item.set_status_unchecked(to);
+    item.merge_into(&mut doc);
+    let n = write_doc(tx, workspace_uid, id, to.as_str(), &doc, &row.status)?;
+    if n != 1 {
+        return Err(StoreError::Corrupt(
+            "an item changed inside its own transaction".into(),
+        ));
+    }
+    Ok(Transition::Done(item))
+}
+
 /// Data-plane store.
 pub struct JobStore {
     conn: Mutex<Connection>,
@@ -254,6 +289,7 @@ impl JobStore {
             ));
         }
         strip_stored_queries(&conn)?;
+        crate::leases::ensure_table(&conn)?;
         let mut conn = conn;
         index_old_rows(&mut conn)?;
         Ok(JobStore {
@@ -261,7 +297,7 @@ impl JobStore {
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -446,30 +482,11 @@ impl JobStore {
     ) -> Result<Transition<T>> {
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
-        let Some(row) = read_item(&tx, workspace_uid, id)? else {
-            return Ok(Transition::Missing);
-        };
-        if row.item_type != T::ITEM_TYPE.as_str() {
-            return Ok(Transition::Missing);
+        let out = transition_in(&tx, workspace_uid, id, from, to, edit)?;
+        if matches!(out, Transition::Done(_)) {
+            tx.commit()?;
         }
-        let mut doc = parse_doc(&row.doc)?;
-        let mut item: T = typed(&doc)?;
-        let current = item.status();
-        if !from.contains(&current) {
-            return Ok(Transition::Refused(item));
-        }
-        transition(current, to).map_err(|e| StoreError::IllegalTransition(e.to_string()))?;
-        edit(&mut item);
-        item.set_status_unchecked(to);
-        item.merge_into(&mut doc);
-        let n = write_doc(&tx, workspace_uid, id, to.as_str(), &doc, &row.status)?;
-        if n != 1 {
-            return Err(StoreError::Corrupt(
-                "an item changed inside its own transaction".into(),
-            ));
-        }
-        tx.commit()?;
-        Ok(Transition::Done(item))
+        Ok(out)
     }
 
     /// Changes fields other than the status (`edit` cannot change it). `None` if the item does

@@ -14,6 +14,7 @@ pub mod blobs;
 pub mod crypto;
 pub mod identity;
 pub mod jobs;
+pub mod leases;
 pub mod listing;
 pub mod queue;
 mod schema;
