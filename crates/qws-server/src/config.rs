@@ -15,6 +15,9 @@ pub use crate::scheduler::SchedulerConfig;
 pub struct ServerConfig {
     /// Data directory (SQLite database, master key, TLS files, bootstrap.json, audit log).
     pub data_dir: PathBuf,
+    /// Several nodes serve the data directory together (`--shared-data-dir`); see
+    /// [`crate::datadir::prepare_shared`].
+    pub shared_data_dir: bool,
     /// Listen addresses and the names and URLs the server answers with.
     pub listeners: ListenerConfig,
     /// Tokens, the managed-identity endpoint and failed-authentication throttling.
@@ -200,6 +203,7 @@ impl ServerConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             data_dir: data_dir.into(),
+            shared_data_dir: false,
             listeners: ListenerConfig::DEFAULT,
             auth: AuthConfig::DEFAULT,
             mgmt: MgmtConfig::DEFAULT,

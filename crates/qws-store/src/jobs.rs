@@ -297,6 +297,13 @@ impl JobStore {
         })
     }
 
+    /// Whether the database answers (a readiness probe).
+    pub fn ping(&self) -> Result<()> {
+        self.conn()
+            .query_row("SELECT count(*) FROM dp_items WHERE 1 = 0", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -153,6 +153,12 @@ impl JobStore {
             .execute("DELETE FROM dp_job_leases WHERE owner = ?1", params![owner])?)
     }
 
+    /// Drops every lease: for a node that knows it is the only one (it holds the data
+    /// directory exclusively), every lease is a dead process's.
+    pub fn release_all_leases(&self) -> Result<usize> {
+        Ok(self.conn().execute("DELETE FROM dp_job_leases", [])?)
+    }
+
     /// Jobs in `status` that nobody holds a live lease on, oldest first, at most `limit`, as
     /// (workspace uid, job id). Waiting ones are free to run; Executing ones were left by a node
     /// that stopped.

@@ -5,6 +5,7 @@ mod common;
 
 mod ad_cli;
 mod backup;
+mod cluster;
 mod env_cli;
 mod key_usage;
 mod mgmt_client;
