@@ -124,8 +124,8 @@ fn cancel_through_one_node_stops_the_job_on_another() {
     ws.submit(&api, "long", &endless_circuit());
     ws.wait_for(&api, "long", "Executing", |st| st == "Executing");
     let r = reqwest::blocking::Client::new()
-        .delete(format!(
-            "{}{}/jobs/long?api-version={DV}",
+        .post(format!(
+            "{}{}/jobs/long:cancel?api-version={DV}",
             api.http, ws.base
         ))
         .header("x-ms-quantum-api-key", &ws.key)
