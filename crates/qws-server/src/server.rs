@@ -279,7 +279,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let job_store =
         Arc::new(qws_store::jobs::JobStore::open(&dir).context("opening the job store")?);
     if !config.shared_data_dir {
-        // Alone on the data directory (it is locked): every lease is a dead process's.
+        // Alone on the data directory (it is locked) and on its SQLite database in it: every
+        // lease is a dead process's. (A database shared by other means, such as a server
+        // database, must not take this branch: the lock then says nothing about other nodes.)
         job_store
             .release_all_leases()
             .context("dropping stale job leases")?;
