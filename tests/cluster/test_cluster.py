@@ -8,8 +8,9 @@ none may be lost: the killed node's jobs are taken over by the others once their
 The backend is chosen by the environment, so that the same test runs against other databases
 and job-data stores:
 
-* QWS_CLUSTER_JOBS: how many jobs (default 200; 150 took 2 min 48 s with a debug build on a
-  loaded 2-core machine, so 500 is left to a quieter run: QWS_CLUSTER_JOBS=500).
+* QWS_CLUSTER_JOBS: how many jobs (default 200). With a debug build on a 2-core machine at a
+  load of 18, 150 jobs took 2 min 48 s and 500 jobs 4 min 7 s, so 500 is left to
+  QWS_CLUSTER_JOBS=500.
 * QWS_CLUSTER_NODE_ARGS: extra `qws serve` arguments for every node (e.g. a database URL and a
   blob backend), split like a shell would.
 * QWS_CLUSTER_DATA: `shared` (default; one data directory and --shared-data-dir) or `per-node`
