@@ -18,6 +18,9 @@ pub struct ServerConfig {
     /// `--database`: a PostgreSQL URL for the metadata and job tables instead of the SQLite
     /// database in the data directory (`None`). Redacted in `Debug` (it may hold a password).
     pub database: Option<DatabaseUrl>,
+    /// Several nodes serve the data directory together (`--shared-data-dir`); see
+    /// [`crate::datadir::prepare_shared`].
+    pub shared_data_dir: bool,
     /// Listen addresses and the names and URLs the server answers with.
     pub listeners: ListenerConfig,
     /// Tokens, the managed-identity endpoint and failed-authentication throttling.
@@ -261,6 +264,7 @@ impl ServerConfig {
         ServerConfig {
             data_dir: data_dir.into(),
             database: None,
+            shared_data_dir: false,
             listeners: ListenerConfig::DEFAULT,
             auth: AuthConfig::DEFAULT,
             mgmt: MgmtConfig::DEFAULT,

@@ -1,10 +1,17 @@
-//! The data directory: private to its owner, and served by one qws server at a time.
+//! The data directory: private to its owner, and served by one qws server at a time, unless
+//! every server on it shares it on purpose (`--shared-data-dir`, several nodes on one machine).
 //!
-//! Two servers on one directory would each reset the other's executing jobs at start-up and then
-//! both simulate them, so [`prepare`] takes an exclusive advisory lock (`flock`) on
+//! A server that does not expect others would be surprised by them (and an older one would
+//! reset their executing jobs), so [`prepare`] takes an exclusive advisory lock (`flock`) on
 //! `DATA_DIR/lock` and holds it for as long as the returned [`DataDirLock`] lives. The file
 //! holds the owner's process id, which the refusal names. A lock dies with its process, so a
 //! crashed server never leaves the directory locked.
+//!
+//! [`prepare_shared`] takes a shared lock instead: any number of sharing nodes, but no
+//! exclusive user (a server without the flag, or `qws restore`). Sharing nodes run jobs
+//! through leases (see [`crate::scheduler`]), so none resets another's jobs. They start one at
+//! a time: each holds `DATA_DIR/start.lock` exclusively until [`DataDirLock::started`], so
+//! migrations, the first start's bootstrap and the TLS files are made once.
 
 use anyhow::{bail, Context};
 use std::fs::File;
@@ -13,12 +20,17 @@ use std::path::{Path, PathBuf};
 /// The lock file in the data directory.
 pub const LOCK_FILE: &str = "lock";
 
+/// The file sharing nodes hold while they start.
+pub const START_LOCK_FILE: &str = "start.lock";
+
 /// Proof that this process owns the data directory; dropping it releases the lock.
 #[derive(Debug)]
 pub struct DataDirLock {
     // Held open: closing the file is what releases the lock.
     _file: File,
     path: PathBuf,
+    /// Held while a sharing node starts.
+    starting: Option<File>,
 }
 
 impl DataDirLock {
@@ -26,6 +38,79 @@ impl DataDirLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The server has started: the next sharing node may start.
+    pub fn started(&mut self) {
+        self.starting = None;
+    }
+}
+
+/// Like [`prepare`], for one of several nodes sharing the directory: waits while another
+/// sharing node starts, then takes a shared lock (refused while a server that does not share
+/// the directory, or a restore, holds it).
+pub fn prepare_shared(dir: &Path) -> anyhow::Result<DataDirLock> {
+    create_private(dir)?;
+    let starting = open_lock_file(&dir.join(START_LOCK_FILE))?;
+    flock(&starting, true, true).with_context(|| format!("waiting for {}", START_LOCK_FILE))?;
+    let path = dir.join(LOCK_FILE);
+    let file = open_lock_file(&path)?;
+    match flock(&file, false, false) {
+        Ok(true) => {}
+        Ok(false) => bail!(
+            "the data directory {} is in use by a qws server that does not share it (or a restore). Start every node with --shared-data-dir.",
+            dir.display()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("locking {}", path.display())),
+    }
+    Ok(DataDirLock {
+        _file: file,
+        path,
+        starting: Some(starting),
+    })
+}
+
+fn open_lock_file(path: &Path) -> anyhow::Result<File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// `flock`s a file, exclusive or shared, waiting or not; `Ok(false)`: held by another.
+#[cfg(unix)]
+fn flock(file: &File, exclusive: bool, wait: bool) -> std::io::Result<bool> {
+    use std::os::unix::io::AsRawFd;
+    let mut op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
+    if !wait {
+        op |= libc::LOCK_NB;
+    }
+    loop {
+        // SAFETY: flock on a descriptor the caller owns; no memory is passed.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let err = std::io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            _ => return Err(err),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn flock(_file: &File, _exclusive: bool, _wait: bool) -> std::io::Result<bool> {
+    Ok(true)
 }
 
 /// Creates the data directory if needed, makes it 0700 (also when it already existed, e.g.
@@ -92,7 +177,7 @@ fn lock(dir: &Path) -> anyhow::Result<DataDirLock> {
                 "another qws server".to_string()
             };
             bail!(
-                "the data directory {} is in use by {who}. Two servers on one directory would both run its jobs; stop that server or pass another --data-dir.",
+                "the data directory {} is in use by {who}. Stop that server, pass another --data-dir, or start every node with --shared-data-dir to run several nodes on it.",
                 dir.display()
             );
         }
@@ -102,7 +187,11 @@ fn lock(dir: &Path) -> anyhow::Result<DataDirLock> {
     file.rewind()?;
     writeln!(file, "{}", std::process::id())?;
     file.sync_all()?;
-    Ok(DataDirLock { _file: file, path })
+    Ok(DataDirLock {
+        _file: file,
+        path,
+        starting: None,
+    })
 }
 
 #[cfg(not(unix))]
@@ -115,7 +204,11 @@ fn lock(dir: &Path) -> anyhow::Result<DataDirLock> {
         .truncate(true)
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
-    Ok(DataDirLock { _file: file, path })
+    Ok(DataDirLock {
+        _file: file,
+        path,
+        starting: None,
+    })
 }
 
 #[cfg(all(test, unix))]
@@ -149,5 +242,21 @@ mod tests {
         );
         drop(first);
         prepare(d.path()).expect("free again once the owner is gone");
+    }
+
+    #[test]
+    fn sharing_nodes_exclude_servers_that_do_not_share() {
+        let d = tempfile::tempdir().unwrap();
+        let mut a = prepare_shared(d.path()).unwrap();
+        a.started();
+        let mut b = prepare_shared(d.path()).expect("a second sharing node");
+        b.started();
+        let err = prepare(d.path()).unwrap_err().to_string();
+        assert!(err.contains("in use"), "{err}");
+        drop((a, b));
+        let alone = prepare(d.path()).unwrap();
+        let err = prepare_shared(d.path()).unwrap_err().to_string();
+        assert!(err.contains("--shared-data-dir"), "{err}");
+        drop(alone);
     }
 }

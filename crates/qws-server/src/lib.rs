@@ -24,6 +24,7 @@ pub mod error;
 pub mod host_policy;
 pub mod http;
 pub mod metrics;
+pub mod node;
 pub mod paths;
 pub mod planes;
 pub mod routes;

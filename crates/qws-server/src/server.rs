@@ -157,8 +157,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .map(normalize_public_url)
         .transpose()?;
     let dir = config.data_dir.clone();
-    // Held until the server is dropped: one server per data directory.
-    let dir_lock = crate::datadir::prepare(&dir)?;
+    // Held until the server is dropped: one server per data directory, unless shared.
+    let mut dir_lock = if config.shared_data_dir {
+        crate::datadir::prepare_shared(&dir)?
+    } else {
+        crate::datadir::prepare(&dir)?
+    };
 
     let database = match &config.database {
         Some(url) => qws_store::db::DbTarget::parse_url(&url.0).map_err(anyhow::Error::msg)?,
@@ -284,14 +288,28 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         let data = job_data.clone();
         tokio::task::spawn_blocking(move || data.purge_orphans()).await?;
     }
-    let job_store =
-        Arc::new(qws_store::jobs::JobStore::open_target(&database).context("opening the job store")?);
+    let job_store = Arc::new(
+        qws_store::jobs::JobStore::open_target(&database).context("opening the job store")?,
+    );
+    if !config.shared_data_dir && config.database.is_none() {
+        // Alone on the data directory (it is locked) and on its SQLite database in it: every
+        // lease is a dead process's. (A database shared by other means, such as a server
+        // database, must not take this branch: the lock then says nothing about other nodes.)
+        job_store
+            .release_all_leases()
+            .context("dropping stale job leases")?;
+    }
     crate::scheduler::warn_if_budget_narrows_targets(&config.scheduler);
     let scheduler = crate::scheduler::Scheduler::new(
         job_store.clone(),
         job_data.clone().data_store(),
         crate::scheduler::SchedulerConfig {
             max_input_bytes: config.dataplane.max_input_bytes,
+            node_id: if config.scheduler.node_id.is_empty() {
+                crate::node::default_node_id(http_addr.port())
+            } else {
+                config.scheduler.node_id.clone()
+            },
             ..config.scheduler.clone()
         },
     );
@@ -336,7 +354,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         let state = state.clone();
         async move { crate::planes::mgmt::deletion::resume(&state).await }
     });
-    let app = crate::routes::app(state.clone());
+    let app = if state.config.scheduler.role.serves_api() {
+        crate::routes::app(state.clone())
+    } else {
+        crate::routes::health_only(state.clone())
+    };
     let (tx, rx) = watch::channel(false);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
     let mut listeners = vec![(http, Front::Plain), (https, Front::Tls(acceptor))];
@@ -359,7 +381,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     if let Some(listener) = metrics {
         tasks.push(tokio::spawn(crate::metrics::serve(listener, rx.clone())));
     }
-    tracing::info!(http = %http_addr, https = %https_addr, metrics = ?metrics_addr, "qws started");
+    dir_lock.started();
+    tracing::info!(http = %http_addr, https = %https_addr, metrics = ?metrics_addr, role = ?state.config.scheduler.role, node = %state.dataplane.scheduler.config().node_id, "qws started");
     Ok(RunningServer {
         http_addr,
         https_addr,

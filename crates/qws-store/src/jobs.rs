@@ -164,6 +164,51 @@ fn index_old_rows(conn: &mut Conn) -> Result<usize> {
     }
 }
 
+/// [`JobStore::transition`] inside a write transaction the caller commits (so that other
+/// conditions, such as holding the job's lease, can be checked in the same transaction).
+pub(crate) fn transition_in<T: Item>(
+    tx: &Conn,
+    workspace_uid: &str,
+    id: &str,
+    from: &[T::Status],
+    to: T::Status,
+    edit: &mut dyn FnMut(&mut T),
+) -> Result<Transition<T>> {
+    let Some(row) = read_item(tx, workspace_uid, id)? else {
+        return Ok(Transition::Missing);
+    };
+    if row.item_type != T::ITEM_TYPE.as_str() {
+        return Ok(Transition::Missing);
+    }
+    let mut doc = parse_doc(&row.doc)?;
+    let mut item: T = typed(&doc)?;
+    let current = item.status();
+    if !from.contains(&current) {
+        return Ok(Transition::Refused(item));
+    }
+    transition(current, to).map_err(|e| StoreError::IllegalTransition(e.to_string()))?;
+    edit(&mut item);
+    item.set_status_unchecked(to);
+    item.merge_into(&mut doc);
+    let n = write_doc(tx, workspace_uid, id, to.as_str(), &doc, &row.status)?;
+    if n != 1 {
+        return Err(StoreError::Corrupt(
+            "an item changed inside its own transaction".into(),
+        ));
+    }
+    if to.is_terminal() {
+        // Webhook events commit with the status they report, or not at all.
+        crate::webhooks::enqueue_terminal(
+            tx,
+            workspace_uid,
+            <T::Status as qws_core::jobs::StatusKind>::KIND,
+            to.as_str(),
+            &doc,
+        )?;
+    }
+    Ok(Transition::Done(item))
+}
+
 /// Data-plane store.
 pub struct JobStore {
     conn: Mutex<Conn>,
@@ -287,7 +332,14 @@ impl JobStore {
         })
     }
 
-    fn conn(&self) -> crate::pool::ConnGuard<'_> {
+    /// Whether the database answers (a readiness probe).
+    pub fn ping(&self) -> Result<()> {
+        self.conn()
+            .query_row("SELECT count(*) FROM dp_items WHERE 1 = 0", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    pub(crate) fn conn(&self) -> crate::pool::ConnGuard<'_> {
         crate::pool::lock(&self.conn, crate::pool::Database::Jobs)
     }
 
@@ -473,40 +525,11 @@ impl JobStore {
     ) -> Result<Transition<T>> {
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
-        let Some(row) = read_item(&tx, workspace_uid, id)? else {
-            return Ok(Transition::Missing);
-        };
-        if row.item_type != T::ITEM_TYPE.as_str() {
-            return Ok(Transition::Missing);
+        let out = transition_in(&tx, workspace_uid, id, from, to, edit)?;
+        if matches!(out, Transition::Done(_)) {
+            tx.commit()?;
         }
-        let mut doc = parse_doc(&row.doc)?;
-        let mut item: T = typed(&doc)?;
-        let current = item.status();
-        if !from.contains(&current) {
-            return Ok(Transition::Refused(item));
-        }
-        transition(current, to).map_err(|e| StoreError::IllegalTransition(e.to_string()))?;
-        edit(&mut item);
-        item.set_status_unchecked(to);
-        item.merge_into(&mut doc);
-        let n = write_doc(&tx, workspace_uid, id, to.as_str(), &doc, &row.status)?;
-        if n != 1 {
-            return Err(StoreError::Corrupt(
-                "an item changed inside its own transaction".into(),
-            ));
-        }
-        if to.is_terminal() {
-            // Webhook events commit with the status they report, or not at all.
-            crate::webhooks::enqueue_terminal(
-                &tx,
-                workspace_uid,
-                <T::Status as qws_core::jobs::StatusKind>::KIND,
-                to.as_str(),
-                &doc,
-            )?;
-        }
-        tx.commit()?;
-        Ok(Transition::Done(item))
+        Ok(out)
     }
 
     /// Changes fields other than the status (`edit` cannot change it). `None` if the item does

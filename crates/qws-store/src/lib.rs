@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod db;
 pub mod identity;
 pub mod jobs;
+pub mod leases;
 pub mod listing;
 pub mod pool;
 pub mod queue;

@@ -7,9 +7,11 @@
 
 use crate::blobs::{BlobHeaders, BlobStore};
 use crate::jobs::{JobStore, Stored, Transition};
+use crate::leases::{Leased, Renewal};
 use crate::store::Result;
 use qws_core::jobs::{Job, JobStatus, Lifecycle, Session, SessionStatus};
 use std::fmt;
+use std::time::Duration;
 
 /// Job and session metadata, as the scheduler uses it.
 pub trait JobQueueStore: Send + Sync + fmt::Debug {
@@ -54,6 +56,44 @@ pub trait JobQueueStore: Send + Sync + fmt::Debug {
         to: SessionStatus,
         edit: &mut dyn FnMut(&mut Session),
     ) -> Result<Transition<Session>>;
+
+    // ---- leases (see `crate::leases`): which node runs a job ------------------------------
+
+    /// Takes a job's lease for `owner` if nobody holds a live one.
+    fn claim_lease(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool>;
+    /// Extends `owner`'s lease and reads the job's status.
+    fn renew_lease(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Renewal>;
+    /// Gives up `owner`'s lease of a job.
+    fn release_lease(&self, workspace_uid: &str, id: &str, owner: &str) -> Result<()>;
+    /// Drops every lease `owner` holds (a node starting).
+    fn release_leases_of(&self, owner: &str) -> Result<usize>;
+    /// Jobs in `status` without a live lease, oldest first, as (workspace uid, id).
+    fn claimable_jobs(&self, status: JobStatus, limit: usize) -> Result<Vec<(String, String)>>;
+    /// [`JobQueueStore::transition_job`], only while `owner` holds the lease; `release` gives
+    /// the lease up with the move.
+    #[allow(clippy::too_many_arguments)]
+    fn transition_job_leased(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        owner: &str,
+        from: &[JobStatus],
+        to: JobStatus,
+        release: bool,
+        edit: &mut dyn FnMut(&mut Job),
+    ) -> Result<Leased<Job>>;
 }
 
 impl JobQueueStore for JobStore {
@@ -110,6 +150,45 @@ impl JobQueueStore for JobStore {
         edit: &mut dyn FnMut(&mut Session),
     ) -> Result<Transition<Session>> {
         self.transition(workspace_uid, id, from, to, edit)
+    }
+    fn claim_lease(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
+        JobStore::claim_lease(self, workspace_uid, id, owner, ttl)
+    }
+    fn renew_lease(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Renewal> {
+        JobStore::renew_lease(self, workspace_uid, id, owner, ttl)
+    }
+    fn release_lease(&self, workspace_uid: &str, id: &str, owner: &str) -> Result<()> {
+        JobStore::release_lease(self, workspace_uid, id, owner)
+    }
+    fn release_leases_of(&self, owner: &str) -> Result<usize> {
+        JobStore::release_leases_of(self, owner)
+    }
+    fn claimable_jobs(&self, status: JobStatus, limit: usize) -> Result<Vec<(String, String)>> {
+        JobStore::claimable_jobs(self, status.as_str(), limit)
+    }
+    fn transition_job_leased(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        owner: &str,
+        from: &[JobStatus],
+        to: JobStatus,
+        release: bool,
+        edit: &mut dyn FnMut(&mut Job),
+    ) -> Result<Leased<Job>> {
+        self.transition_leased(workspace_uid, id, owner, from, to, release, edit)
     }
 }
 

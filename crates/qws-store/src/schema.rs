@@ -381,6 +381,16 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
 CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries (workspace_uid, webhook_key, created_at);
 "#,
+    // Job leases (issue 11, `leases.rs`): which node runs a job, until when.
+    r#"
+CREATE TABLE dp_job_leases (
+    workspace_uid TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    owner TEXT NOT NULL,              -- node id
+    expires_at INTEGER NOT NULL,      -- unix milliseconds
+    PRIMARY KEY (workspace_uid, job_id)
+);
+"#,
 ];
 
 /// PostgreSQL texts of the migrations whose SQLite text does not translate word for word

@@ -10,8 +10,8 @@
 //!
 //! SQL here is kept plain (no SQLite-only syntax) so that it ports to other databases.
 
-use crate::{Result, Store, StoreError};
 use crate::db::{params, OptionalExtension};
+use crate::{Result, Store, StoreError};
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
@@ -173,7 +173,7 @@ fn now_ms() -> i64 {
 /// for every webhook of the workspace, in the caller's transaction. Nothing is written when the
 /// workspace has no webhooks.
 pub fn enqueue_terminal(
-    tx: &crate::db::Transaction<'_>,
+    tx: &crate::db::Conn,
     workspace_uid: &str,
     kind: &str,
     status: &str,

@@ -23,6 +23,11 @@ pub struct ServeArgs {
         value_name = "URL"
     )]
     pub database: Option<String>,
+    /// Let several qws nodes on this machine serve this data directory together (one SQLite
+    /// database, one job-data directory; each node with its own ports). Every node sharing it
+    /// must say so; a server without this flag keeps the directory to itself.
+    #[arg(long)]
+    pub shared_data_dir: bool,
     /// Plain-HTTP listen address (port 0 picks a free port).
     #[arg(long, default_value_t = LISTENERS.http)]
     pub listen: SocketAddr,
@@ -222,6 +227,50 @@ pub struct SchedulerArgs {
     /// A target's own execution time limit, TARGET=SECONDS (repeatable).
     #[arg(long, value_parser = parse_target_limit)]
     pub target_max_execution_time: Vec<(String, u64)>,
+    /// What this node does: all (serve the API and run jobs), api (serve the API, run no
+    /// jobs), or worker (run jobs; answer only /healthz and /readyz).
+    #[arg(long, value_enum, default_value_t = Role::All)]
+    pub role: Role,
+    /// This node's name in job leases [default: HOST:PORT of --listen].
+    #[arg(long, value_parser = parse_node_id)]
+    pub node_id: Option<String>,
+    /// Seconds a running job's lease lasts unless renewed: how soon another node runs again
+    /// the jobs of a node that died.
+    #[arg(long, value_name = "SECONDS", default_value_t = sched().lease_ttl.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub job_lease_secs: u64,
+}
+
+/// `--role`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Serve the API and run jobs.
+    All,
+    /// Serve the API only.
+    Api,
+    /// Run jobs only.
+    Worker,
+}
+
+impl From<Role> for qws_server::node::NodeRole {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::All => qws_server::node::NodeRole::All,
+            Role::Api => qws_server::node::NodeRole::Api,
+            Role::Worker => qws_server::node::NodeRole::Worker,
+        }
+    }
+}
+
+fn parse_node_id(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("a node id is 1-128 letters, digits, '-', '_', '.' or ':'".into())
+    }
 }
 
 /// The scheduler's defaults for one worker: the source of the machine-independent defaults
@@ -274,6 +323,9 @@ impl SchedulerArgs {
             c.target_max_execution_time
                 .insert(t.clone(), Duration::from_secs(*s));
         }
+        c.role = self.role.into();
+        c.node_id = self.node_id.clone().unwrap_or_default();
+        c.lease_ttl = Duration::from_secs(self.job_lease_secs);
         c
     }
 }
@@ -299,6 +351,7 @@ impl ServeArgs {
         Ok(config::ServerConfig {
             data_dir,
             database: self.database.map(config::DatabaseUrl),
+            shared_data_dir: self.shared_data_dir,
             listeners: config::ListenerConfig {
                 http: self.listen,
                 https: self.tls_listen,

@@ -9,6 +9,7 @@ pub mod authorization;
 pub mod blob;
 pub mod dataplane;
 pub mod directory;
+pub mod health;
 pub mod identity;
 pub mod mgmt;
 pub mod portal;

@@ -35,6 +35,33 @@ fn authorized_planes() -> [(&'static str, table::Routes); 4] {
     ]
 }
 
+/// The routes that answer without credentials by design, by name: the health probes.
+fn unauthenticated_planes() -> [(&'static str, table::Routes); 1] {
+    [("health", crate::planes::health::router())]
+}
+
+/// Every method and path template of [`unauthenticated_planes`]: the authorization matrix test
+/// checks that each answers without credentials and is not in [`route_table`].
+pub fn unauthenticated_route_table() -> Vec<table::RouteDef> {
+    unauthenticated_planes()
+        .iter()
+        .flat_map(|(_, routes)| routes.defs().to_vec())
+        .collect()
+}
+
+/// The router of a `worker` node: the health probes only.
+pub fn health_only(state: AppState) -> Router {
+    use crate::metrics::tag_plane;
+    unauthenticated_planes()
+        .into_iter()
+        .fold(Router::new(), |all, (name, routes)| {
+            all.merge(tag_plane(routes.into_router(), name))
+        })
+        .fallback(|req: Request| async move { not_found(req.uri().clone()).await.into_response() })
+        .layer(axum::middleware::from_fn(crate::metrics::observe_request))
+        .with_state(state)
+}
+
 /// Every method and path template of [`authorized_planes`], from the routes themselves: the
 /// authorization matrix test checks that each has a row.
 pub fn route_table() -> Vec<table::RouteDef> {
@@ -52,7 +79,13 @@ pub fn app(state: AppState) -> Router {
         .fold(Router::new(), |all, (name, routes)| {
             all.merge(tag_plane(routes.into_router(), name))
         });
+    let unauthenticated = unauthenticated_planes()
+        .into_iter()
+        .fold(Router::new(), |all, (name, routes)| {
+            all.merge(tag_plane(routes.into_router(), name))
+        });
     Router::new()
+        .merge(unauthenticated)
         .merge(tag_plane(crate::planes::identity::router(), "identity"))
         .merge(authorized)
         // The API description is public, like the token service's metadata documents.

@@ -13,6 +13,15 @@
 //!   replaces `Executing`, never `Cancelled`).
 //! * At start-up, jobs left `Executing` by a crash return to `Waiting` and every waiting job is
 //!   queued again, oldest first.
+//! * Several nodes may share the database. A node runs a job only while it holds the job's
+//!   lease (`qws_store::leases`): it claims it before touching the job, renews it every
+//!   [`SchedulerConfig::lease_tick`] while the job is prepared and run, and gives it up with the
+//!   final status change, which is made only while the lease is still held. The renewal also
+//!   reads the job's status, so a job cancelled (or aborted with its session) through another
+//!   node stops here too. Every node also polls the database: for waiting jobs submitted
+//!   through other nodes (when its own queue runs short) and for `Executing` jobs whose lease
+//!   expired because their node died; those go back to `Waiting` (or fail, once
+//!   [`SchedulerConfig::max_attempts`] attempts were made) and run again.
 //! * `averageQueueTime` per target is a moving average of measured Waiting → Executing delays.
 //!
 //! The scheduler sees the store only through [`JobQueueStore`] (job and session metadata; every
@@ -23,11 +32,13 @@ pub mod contain;
 pub mod exec;
 pub mod queue;
 
+use crate::node::NodeRole;
 use queue::{Caps, FairQueue, QueuedJob, Refusal};
 use qws_core::jobs::{
     cost_estimate, ErrorData, Job, JobFailurePolicy, JobStatus, SessionStatus, OUTPUT_BLOB,
 };
 use qws_store::jobs::Transition;
+use qws_store::leases::{Leased, Renewal};
 use qws_store::queue::{Input, JobDataStore, JobQueueStore};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -121,6 +132,14 @@ pub struct SchedulerConfig {
     pub target_max_execution_time: BTreeMap<String, Duration>,
     /// Largest job input blob (the data plane's limit; set by the server).
     pub max_input_bytes: u64,
+    /// What this node does (`--role`): an `api` node queues and runs nothing.
+    pub role: NodeRole,
+    /// This node's name in job leases (`--node-id`); empty: the server's default,
+    /// [`crate::node::default_node_id`].
+    pub node_id: String,
+    /// How long a job's lease lasts unless renewed (`--job-lease-secs`): how soon another node
+    /// takes over the jobs of a node that died.
+    pub lease_ttl: Duration,
 }
 
 impl SchedulerConfig {
@@ -144,7 +163,17 @@ impl SchedulerConfig {
             max_execution_time: Duration::from_secs(3600),
             target_max_execution_time: BTreeMap::new(),
             max_input_bytes: 64 << 20,
+            role: NodeRole::All,
+            node_id: String::new(),
+            lease_ttl: Duration::from_secs(30),
         }
+    }
+
+    /// How often leases are renewed (and the database polled for work): a third of the lease
+    /// lifetime, at most a second (the delay with which a cancellation made through another
+    /// node reaches a running job).
+    pub fn lease_tick(&self) -> Duration {
+        (self.lease_ttl / 3).clamp(Duration::from_millis(100), Duration::from_secs(1))
     }
 
     /// The execution time limit of a target.
@@ -198,6 +227,8 @@ pub struct Scheduler {
     notify: Notify,
     memory: Arc<Semaphore>,
     cancelled: Mutex<HashSet<JobKey>>,
+    /// Jobs this node has queued or is working on (so the database poll adds none twice).
+    known: Mutex<HashSet<JobKey>>,
     /// Cancellation tokens of the jobs workers hold.
     running: Mutex<HashMap<JobKey, qws_sim::CancelToken>>,
     queue_times: Mutex<HashMap<String, f64>>,
@@ -251,8 +282,11 @@ impl Scheduler {
     pub fn new(
         store: Arc<dyn JobQueueStore>,
         data: Arc<dyn JobDataStore>,
-        config: SchedulerConfig,
+        mut config: SchedulerConfig,
     ) -> Arc<Scheduler> {
+        if config.node_id.is_empty() {
+            config.node_id = format!("{}:pid{}", crate::node::host_name(), std::process::id());
+        }
         let permits = (config.memory_budget_bytes / MIB).clamp(1, u32::MAX as u64 >> 3) as usize;
         Arc::new(Scheduler {
             memory: Arc::new(Semaphore::new(permits)),
@@ -262,6 +296,7 @@ impl Scheduler {
             queue: Mutex::new(FairQueue::default()),
             notify: Notify::new(),
             cancelled: Mutex::new(HashSet::new()),
+            known: Mutex::new(HashSet::new()),
             running: Mutex::new(HashMap::new()),
             queue_times: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
@@ -310,21 +345,39 @@ impl Scheduler {
         }
     }
 
-    /// Queues an accepted (already stored) job.
+    /// Queues an accepted (already stored) job. An `api` node queues nothing: a worker node
+    /// finds the job in the database.
     pub fn enqueue(&self, ws_uid: String, id: String, principal: String) {
-        lock(&self.queue).push(QueuedJob {
-            workspace: ws_uid,
-            id,
-            principal,
-        });
+        if self.config.role.runs_jobs() {
+            self.push_local(QueuedJob {
+                workspace: ws_uid,
+                id,
+                principal,
+            });
+        }
+    }
+
+    /// Adds a job to this node's queue unless it is already queued or running here.
+    fn push_local(&self, job: QueuedJob) -> bool {
+        if !lock(&self.known).insert((job.workspace.clone(), job.id.clone())) {
+            return false;
+        }
+        lock(&self.queue).push(job);
         crate::metrics::queue_depth(self.queued());
         self.notify.notify_one();
+        true
     }
 
     /// Notes a cancellation: the job leaves the queue, and a running one's result is dropped.
     pub fn cancel(&self, ws_uid: &str, id: &str) {
+        if !self.config.role.runs_jobs() {
+            return; // the node running it sees the new status when it renews the lease
+        }
         let key = (ws_uid.to_string(), id.to_string());
         let was_queued = lock(&self.queue).remove(ws_uid, id);
+        if was_queued {
+            lock(&self.known).remove(&key);
+        }
         crate::metrics::queue_depth(self.queued());
         // Only a job a worker may hold needs remembering; the worker forgets it when done.
         if !was_queued {
@@ -382,13 +435,19 @@ impl Scheduler {
     ) -> anyhow::Result<()> {
         let f = Self::interrupted(attempts);
         let end = now_string();
-        let out = self
-            .store
-            .transition_job(ws, id, &[from], JobStatus::Failed, &mut |j| {
+        let out = self.store.transition_job_leased(
+            ws,
+            id,
+            &self.config.node_id,
+            &[from],
+            JobStatus::Failed,
+            true,
+            &mut |j| {
                 j.end_execution_time = Some(end.clone());
                 j.error_data = Some(ErrorData::new(f.code, &f.message));
-            })?;
-        if let Transition::Done(job) = out {
+            },
+        )?;
+        if let Leased::Held(Transition::Done(job)) = out {
             log_failure(&job);
         }
         Ok(())
@@ -400,50 +459,36 @@ impl Scheduler {
     /// times: then the process died during each attempt, and the job fails instead of taking
     /// the server down once more.
     pub fn start(self: &Arc<Self>) -> anyhow::Result<()> {
-        let stale = self
-            .store
-            .jobs_in_status(JobStatus::Executing, usize::MAX >> 1)?;
-        let mut failed = 0usize;
-        for s in &stale {
-            let (ws, id) = (&s.workspace_uid, &s.item.id);
-            let attempts = self.store.attempts(ws, id)?;
-            if attempts >= self.config.max_attempts {
-                self.fail_interrupted(ws, id, JobStatus::Executing, attempts)?;
-                failed += 1;
-            } else {
-                self.store.transition_job(
-                    ws,
-                    id,
-                    &[JobStatus::Executing],
-                    JobStatus::Waiting,
-                    &mut |j| j.begin_execution_time = None,
-                )?;
-            }
+        if !self.config.role.runs_jobs() {
+            return Ok(());
         }
-        if !stale.is_empty() {
+        // Whatever a previous process with this node's id held, this one holds nothing yet.
+        self.store.release_leases_of(&self.config.node_id)?;
+        let (requeued, mut failed) = self.recover_orphans(usize::MAX >> 1)?;
+        if requeued > 0 {
             tracing::info!(
-                count = stale.len() - failed,
+                count = requeued,
                 "re-queued jobs interrupted while executing"
             );
         }
-        let waiting = self
+        for (ws, id) in self
             .store
-            .jobs_in_status(JobStatus::Waiting, usize::MAX >> 1)?;
-        let mut queue = Vec::with_capacity(waiting.len());
-        for s in waiting {
-            let attempts = self.store.attempts(&s.workspace_uid, &s.item.id)?;
+            .claimable_jobs(JobStatus::Waiting, usize::MAX >> 1)?
+        {
+            let attempts = self.store.attempts(&ws, &id)?;
             if attempts >= self.config.max_attempts {
                 // Died while being prepared, every time.
-                self.fail_interrupted(&s.workspace_uid, &s.item.id, JobStatus::Waiting, attempts)?;
-                failed += 1;
+                if self
+                    .store
+                    .claim_lease(&ws, &id, &self.config.node_id, self.config.lease_ttl)?
+                {
+                    self.fail_interrupted(&ws, &id, JobStatus::Waiting, attempts)?;
+                    self.store.release_lease(&ws, &id, &self.config.node_id)?;
+                    failed += 1;
+                }
                 continue;
             }
-            let principal = submitter(&s.workspace_uid, &s.item);
-            queue.push(QueuedJob {
-                workspace: s.workspace_uid,
-                id: s.item.id,
-                principal,
-            });
+            self.adopt(&ws, &id)?;
         }
         if failed > 0 {
             tracing::warn!(
@@ -452,19 +497,150 @@ impl Scheduler {
                 "failed jobs during which the server stopped on every attempt"
             );
         }
-        {
-            let mut q = lock(&self.queue);
-            for job in queue {
-                q.push(job);
-            }
-        }
         let mut tasks = lock(&self.worker_tasks);
         for _ in 0..self.config.workers {
             let me = self.clone();
             tasks.push(tokio::spawn(async move { me.worker().await }));
         }
+        let me = self.clone();
+        tasks.push(tokio::spawn(async move { me.poll_database().await }));
         self.notify.notify_waiters();
         Ok(())
+    }
+
+    /// Queues a waiting job found in the database (submitted through any node).
+    fn adopt(&self, ws: &str, id: &str) -> anyhow::Result<bool> {
+        if lock(&self.known).contains(&(ws.to_string(), id.to_string())) {
+            return Ok(false);
+        }
+        let Some(s) = self.store.job(ws, id)? else {
+            return Ok(false);
+        };
+        if s.item.status != JobStatus::Waiting {
+            return Ok(false);
+        }
+        let principal = submitter(ws, &s.item);
+        Ok(self.push_local(QueuedJob {
+            workspace: ws.to_string(),
+            id: id.to_string(),
+            principal,
+        }))
+    }
+
+    /// Jobs left `Executing` by a node that stopped (their lease expired, or they have none):
+    /// back to `Waiting` and into this node's queue, or `Failed` once they were started
+    /// [`SchedulerConfig::max_attempts`] times. Returns (re-queued, failed).
+    fn recover_orphans(&self, limit: usize) -> anyhow::Result<(usize, usize)> {
+        let me = &self.config.node_id;
+        let (mut requeued, mut failed) = (0, 0);
+        for (ws, id) in self.store.claimable_jobs(JobStatus::Executing, limit)? {
+            if !self
+                .store
+                .claim_lease(&ws, &id, me, self.config.lease_ttl)?
+            {
+                continue; // another node took it first
+            }
+            let attempts = self.store.attempts(&ws, &id)?;
+            if attempts >= self.config.max_attempts {
+                self.fail_interrupted(&ws, &id, JobStatus::Executing, attempts)?;
+                failed += 1;
+            } else {
+                let back = self.store.transition_job_leased(
+                    &ws,
+                    &id,
+                    me,
+                    &[JobStatus::Executing],
+                    JobStatus::Waiting,
+                    true,
+                    &mut |j| j.begin_execution_time = None,
+                )?;
+                if let Leased::Held(Transition::Done(job)) = back {
+                    let principal = submitter(&ws, &job);
+                    self.push_local(QueuedJob {
+                        workspace: ws.clone(),
+                        id: id.clone(),
+                        principal,
+                    });
+                    requeued += 1;
+                }
+            }
+            // Whatever happened, this node does not hold the job now.
+            self.store.release_lease(&ws, &id, me)?;
+        }
+        Ok((requeued, failed))
+    }
+
+    /// Every [`SchedulerConfig::lease_tick`]: takes over jobs of nodes that died, and queues
+    /// waiting jobs submitted through other nodes when this node's queue runs short.
+    async fn poll_database(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.lease_tick()) => {}
+                _ = self.stopped() => return,
+            }
+            let me = self.clone();
+            let polled = Self::blocking(move || {
+                let (requeued, failed) = me.recover_orphans(me.config.workers * 4)?;
+                if requeued + failed > 0 {
+                    tracing::info!(
+                        requeued,
+                        failed,
+                        "took over jobs whose node stopped while running them"
+                    );
+                }
+                if me.queued() < me.config.workers * 2 {
+                    for (ws, id) in me
+                        .store
+                        .claimable_jobs(JobStatus::Waiting, me.config.workers * 4)?
+                    {
+                        me.adopt(&ws, &id)?;
+                    }
+                }
+                Ok(())
+            })
+            .await;
+            if let Err(e) = polled {
+                tracing::warn!(error = %e, "polling the database for jobs failed");
+            }
+        }
+    }
+
+    /// Renews a job's lease every [`SchedulerConfig::lease_tick`] while this node works on it.
+    /// When the lease is lost, or the job was cancelled, failed or deleted meanwhile (through
+    /// any node), the job is marked cancelled here and its simulation stopped: no output and no
+    /// status change follow.
+    async fn keep_lease(self: Arc<Self>, ws: String, id: String, token: qws_sim::CancelToken) {
+        let key = (ws.clone(), id.clone());
+        loop {
+            tokio::time::sleep(self.config.lease_tick()).await;
+            let (js, w, i) = (self.store.clone(), ws.clone(), id.clone());
+            let (me, ttl) = (self.config.node_id.clone(), self.config.lease_ttl);
+            let renewed = Self::blocking(move || Ok(js.renew_lease(&w, &i, &me, ttl)?)).await;
+            let stop = match renewed {
+                Ok(Renewal::Held(Some(status))) => {
+                    !matches!(status.as_str(), "Waiting" | "Executing")
+                }
+                Ok(Renewal::Held(None)) | Ok(Renewal::Lost) => true,
+                Err(e) => {
+                    tracing::warn!(job = %id, error = %e, "renewing a job lease failed");
+                    false
+                }
+            };
+            if stop {
+                lock(&self.cancelled).insert(key);
+                token.cancel();
+                return;
+            }
+        }
+    }
+
+    /// Whether this node still holds the job's lease while the job is `Executing` (checked,
+    /// and the lease extended, right before the output is written).
+    async fn still_runs(&self, ws: &str, id: &str) -> anyhow::Result<bool> {
+        let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
+        let (me, ttl) = (self.config.node_id.clone(), self.config.lease_ttl);
+        let r = Self::blocking(move || Ok(js.renew_lease(&w, &i, &me, ttl)?)).await?;
+        Ok(matches!(r, Renewal::Held(Some(s)) if s == "Executing"))
     }
 
     /// Stops the workers for a graceful shutdown: no new job starts, running simulations are
@@ -506,19 +682,22 @@ impl Scheduler {
     /// Puts a job the shutdown interrupted back to `Waiting` and takes back its attempt.
     async fn set_aside(&self, ws: &str, id: &str) -> anyhow::Result<()> {
         let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
+        let me = self.config.node_id.clone();
         Self::blocking(move || {
-            let back = js.transition_job(
+            let back = js.transition_job_leased(
                 &w,
                 &i,
+                &me,
                 &[JobStatus::Executing],
                 JobStatus::Waiting,
+                true,
                 &mut |j| j.begin_execution_time = None,
             )?;
             let set_aside = match back {
-                Transition::Done(_) => true,
+                Leased::Held(Transition::Done(_)) => true,
                 // Stopped before it began executing: still Waiting, but the attempt counted.
-                Transition::Refused(j) => j.status == JobStatus::Waiting,
-                Transition::Missing => false,
+                Leased::Held(Transition::Refused(j)) => j.status == JobStatus::Waiting,
+                Leased::Held(Transition::Missing) | Leased::NotHeld => false,
             };
             if set_aside {
                 js.release_attempt(&w, &i)?;
@@ -551,24 +730,57 @@ impl Scheduler {
                 return;
             };
             let (ws, id) = (job.workspace.clone(), job.id.clone());
-            if let Err(e) = self.process(&ws, &id).await {
-                tracing::error!(job = %id, error = %e, "job processing failed");
-                let failure = exec::JobFailure::new(
-                    "InternalError",
-                    "The job could not be processed by the server.",
-                );
-                // Whichever state the job was left in, it ends failed (never replacing
-                // Cancelled or a terminal state).
-                let _ = self.fail_waiting(&ws, &id, failure.clone()).await;
-                let _ = self.finish(&ws, &id, Err(failure), 0).await;
+            let key = (ws.clone(), id.clone());
+            let (js, w, i) = (self.store.clone(), ws.clone(), id.clone());
+            let (me, ttl) = (self.config.node_id.clone(), self.config.lease_ttl);
+            let claimed = Self::blocking(move || Ok(js.claim_lease(&w, &i, &me, ttl)?)).await;
+            match claimed {
+                // Another node runs it (or ran it): nothing to do here.
+                Ok(false) => {}
+                Err(e) => tracing::warn!(job = %id, error = %e, "claiming a job failed"),
+                Ok(true) => {
+                    let token = qws_sim::CancelToken::new();
+                    lock(&self.running).insert(key.clone(), token.clone());
+                    // Marked first, then signalled (see `cancel`).
+                    if lock(&self.cancelled).contains(&key) {
+                        token.cancel();
+                    }
+                    let renewer = tokio::spawn(self.clone().keep_lease(
+                        ws.clone(),
+                        id.clone(),
+                        token.clone(),
+                    ));
+                    if let Err(e) = self.process(&ws, &id, token).await {
+                        tracing::error!(job = %id, error = %e, "job processing failed");
+                        let failure = exec::JobFailure::new(
+                            "InternalError",
+                            "The job could not be processed by the server.",
+                        );
+                        // Whichever state the job was left in, it ends failed (never replacing
+                        // Cancelled or a terminal state).
+                        let _ = self.fail_waiting(&ws, &id, failure.clone()).await;
+                        let _ = self.finish(&ws, &id, Err(failure), 0).await;
+                    }
+                    renewer.abort();
+                    let (js, w, i, me) = (
+                        self.store.clone(),
+                        ws.clone(),
+                        id.clone(),
+                        self.config.node_id.clone(),
+                    );
+                    if let Err(e) = Self::blocking(move || Ok(js.release_lease(&w, &i, &me)?)).await
+                    {
+                        tracing::warn!(job = %id, error = %e, "releasing a job lease failed");
+                    }
+                }
             }
             lock(&self.queue).finished(&job);
             // A slot of this workspace or principal is free: another worker may now take a
             // job it had to skip.
             self.notify.notify_one();
-            let key = (ws, id);
             lock(&self.running).remove(&key);
             lock(&self.cancelled).remove(&key);
+            lock(&self.known).remove(&key);
         }
     }
 
@@ -580,7 +792,24 @@ impl Scheduler {
             .map_err(|e| anyhow::anyhow!("blocking task: {e}"))?
     }
 
-    async fn process(&self, ws: &str, id: &str) -> anyhow::Result<()> {
+    /// Runs one job whose lease this node holds; `token` stops its simulation.
+    async fn process(
+        self: &Arc<Self>,
+        ws: &str,
+        id: &str,
+        token: qws_sim::CancelToken,
+    ) -> anyhow::Result<()> {
+        // A job whose every attempt so far ended with its node dying fails instead of taking
+        // this node down too (the same rule as at start-up, for jobs taken over from others).
+        let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
+        let attempts = Self::blocking(move || Ok(js.attempts(&w, &i)?)).await?;
+        if attempts >= self.config.max_attempts {
+            let (me, w, i) = (self.clone(), ws.to_string(), id.to_string());
+            return Self::blocking(move || {
+                me.fail_interrupted(&w, &i, JobStatus::Waiting, attempts)
+            })
+            .await;
+        }
         // Count the attempt before touching the program (see `start`).
         let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
         if Self::blocking(move || Ok(js.begin_attempt(&w, &i)?))
@@ -689,18 +918,21 @@ impl Scheduler {
 
         // Waiting → Executing (unless cancelled or deleted meanwhile).
         let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
+        let me = self.config.node_id.clone();
         let begin = now_string();
         let started = Self::blocking(move || {
-            Ok(js.transition_job(
+            Ok(js.transition_job_leased(
                 &w,
                 &i,
+                &me,
                 &[JobStatus::Waiting],
                 JobStatus::Executing,
+                false,
                 &mut |j| j.begin_execution_time = Some(begin.clone()),
             )?)
         })
         .await?;
-        if !matches!(started, Transition::Done(_)) {
+        if !matches!(started, Leased::Held(Transition::Done(_))) {
             return Ok(());
         }
         let waited = (now_nanos() - stored.created_at).max(0) as f64 / 1e9;
@@ -708,12 +940,6 @@ impl Scheduler {
         crate::metrics::queue_wait(target.id, waited);
 
         let shots = prepared.shots;
-        let key = (ws.to_string(), id.to_string());
-        let token = qws_sim::CancelToken::new();
-        lock(&self.running).insert(key.clone(), token.clone());
-        if lock(&self.cancelled).contains(&key) {
-            token.cancel();
-        }
         let _reserved = crate::metrics::job_memory(target.id, permits * MIB);
         let simulating = std::time::Instant::now();
         let result = self
@@ -725,6 +951,11 @@ impl Scheduler {
         }
         if self.is_stopping() && matches!(&result, Err(f) if f.code == "Cancelled") {
             return self.set_aside(ws, id).await;
+        }
+        // The output is written only by the holder of the lease (extended here, so that no
+        // other node can take the job over while it is written).
+        if !self.still_runs(ws, id).await? {
+            return Ok(());
         }
         let result = match result {
             Ok(bytes) => {
@@ -790,14 +1021,21 @@ impl Scheduler {
         shots: u64,
     ) -> anyhow::Result<()> {
         let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
+        let me = self.config.node_id.clone();
         let end = now_string();
         let to = match result {
             Ok(()) => JobStatus::Succeeded,
             Err(_) => JobStatus::Failed,
         };
         let out = Self::blocking(move || {
-            Ok(
-                js.transition_job(&w, &i, &[JobStatus::Executing], to, &mut |j| {
+            Ok(js.transition_job_leased(
+                &w,
+                &i,
+                &me,
+                &[JobStatus::Executing],
+                to,
+                true,
+                &mut |j| {
                     j.end_execution_time = Some(end.clone());
                     match &result {
                         Ok(()) => {
@@ -806,10 +1044,13 @@ impl Scheduler {
                         }
                         Err(f) => j.error_data = Some(ErrorData::new(f.code, &f.message)),
                     }
-                })?,
-            )
+                },
+            )?)
         })
         .await?;
+        let Leased::Held(out) = out else {
+            return Ok(()); // another node took the job over; it ends there
+        };
         match (to, out) {
             (JobStatus::Failed, Transition::Done(job)) => self.after_failure(ws, &job).await?,
             (JobStatus::Succeeded, Transition::Done(job)) => {
@@ -823,17 +1064,24 @@ impl Scheduler {
     /// Waiting → Failed for jobs that never started.
     async fn fail_waiting(&self, ws: &str, id: &str, f: exec::JobFailure) -> anyhow::Result<()> {
         let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
+        let me = self.config.node_id.clone();
         let end = now_string();
         let out = Self::blocking(move || {
-            Ok(
-                js.transition_job(&w, &i, &[JobStatus::Waiting], JobStatus::Failed, &mut |j| {
+            Ok(js.transition_job_leased(
+                &w,
+                &i,
+                &me,
+                &[JobStatus::Waiting],
+                JobStatus::Failed,
+                true,
+                &mut |j| {
                     j.end_execution_time = Some(end.clone());
                     j.error_data = Some(ErrorData::new(f.code, &f.message));
-                })?,
-            )
+                },
+            )?)
         })
         .await?;
-        if let Transition::Done(job) = out {
+        if let Leased::Held(Transition::Done(job)) = out {
             self.after_failure(ws, &job).await?;
         }
         Ok(())

@@ -276,3 +276,119 @@ fn stored_documents_read_back_as_typed_items() {
     );
     assert_eq!(f.job("j").requested_shots(), Some(10));
 }
+
+// ---- several nodes on one database --------------------------------------------------------
+
+impl Fixture {
+    /// A scheduler as another node would run it: its own connection to the same database file,
+    /// its own node id, short leases.
+    fn node(&self, id: &str) -> Arc<Scheduler> {
+        let jobs = Arc::new(JobStore::open(self._dir.path()).unwrap());
+        let mut config = SchedulerConfig::with_workers(2);
+        config.caps.running_per_workspace = 0;
+        config.node_id = id.into();
+        config.lease_ttl = Duration::from_millis(600);
+        Scheduler::new(jobs, self.blobs.clone(), config)
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_given_the_same_jobs_run_each_once() {
+    let f = fixture();
+    let ids: Vec<String> = (0..12).map(|i| format!("j{i}")).collect();
+    for id in &ids {
+        f.add_job(id, Some(BELL), None);
+    }
+    let (a, b) = (f.node("A"), f.node("B"));
+    a.start().unwrap();
+    b.start().unwrap();
+    // Both nodes queue every job (as when each was told of it): the lease decides who runs it.
+    for id in &ids {
+        a.enqueue(WS.into(), id.clone(), "k".into());
+        b.enqueue(WS.into(), id.clone(), "k".into());
+    }
+    for id in &ids {
+        let j = f.wait(id, |j| j.status.is_terminal()).await;
+        assert_eq!(j.status, JobStatus::Succeeded, "{:?}", j.error_data);
+        assert!(f.has_output(id));
+        assert_eq!(f.jobs.attempts(WS, id).unwrap(), 1, "{id} ran once");
+    }
+    a.shutdown(Duration::from_secs(10)).await;
+    b.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test]
+async fn a_job_of_a_node_that_stopped_renewing_is_run_by_another() {
+    let f = fixture();
+    f.add_job("orphan", Some(BELL), None);
+    // Node A claimed the job, started it and died: Executing, one attempt, a lease nobody renews.
+    assert!(f
+        .jobs
+        .claim_lease(WS, "orphan", "A", Duration::from_millis(300))
+        .unwrap());
+    assert_eq!(f.jobs.begin_attempt(WS, "orphan").unwrap(), Some(1));
+    f.jobs
+        .transition::<Job>(
+            WS,
+            "orphan",
+            &[JobStatus::Waiting],
+            JobStatus::Executing,
+            &mut |_| {},
+        )
+        .unwrap();
+    let b = f.node("B");
+    b.start().unwrap();
+    let j = f.wait("orphan", |j| j.status.is_terminal()).await;
+    assert_eq!(j.status, JobStatus::Succeeded, "{:?}", j.error_data);
+    assert!(f.has_output("orphan"));
+    assert_eq!(
+        f.jobs.attempts(WS, "orphan").unwrap(),
+        2,
+        "run again, counted"
+    );
+    // A, back from the dead, cannot end it a second time.
+    let late = f
+        .jobs
+        .transition_leased::<Job>(
+            WS,
+            "orphan",
+            "A",
+            &[JobStatus::Executing],
+            JobStatus::Failed,
+            true,
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(late, Leased::NotHeld);
+    b.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test]
+async fn a_cancellation_made_elsewhere_stops_the_running_job() {
+    let f = fixture();
+    f.add_job("long", Some(&endless_circuit()), None);
+    let b = f.node("B");
+    b.start().unwrap();
+    f.wait("long", |j| j.status == JobStatus::Executing).await;
+    // Cancelled through another node: only the database changes; B is not told.
+    f.jobs
+        .transition::<Job>(
+            WS,
+            "long",
+            &[JobStatus::Executing],
+            JobStatus::Cancelled,
+            &mut |_| {},
+        )
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !lock(&b.running).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run was not stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    b.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(f.job("long").status, JobStatus::Cancelled);
+    assert!(!f.has_output("long"));
+}

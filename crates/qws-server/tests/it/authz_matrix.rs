@@ -1072,3 +1072,35 @@ async fn every_route_answers_every_caller_at_every_scope_as_azure_does() {
         "{expected_allowed} of {checked} allowed"
     );
 }
+
+/// The routes that need no credentials by design (the health probes) are declared apart from
+/// the authorized ones, are not in the matrix, and answer a caller without credentials.
+#[tokio::test]
+async fn unauthenticated_routes_are_declared_apart_and_answer_without_credentials() {
+    let t = TestServer::start().await;
+    let open = qws_server::routes::unauthenticated_route_table();
+    assert!(!open.is_empty());
+    let authorized = qws_server::routes::route_table();
+    let http = reqwest::Client::new();
+    for def in &open {
+        assert!(
+            !authorized
+                .iter()
+                .any(|a| a.method == def.method && a.path == def.path),
+            "{} {} is both authorized and open",
+            def.method,
+            def.path
+        );
+        assert_eq!(def.method, "GET", "probes only read");
+        let r = http
+            .get(format!("{}{}", t.http_url(), def.path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", def.path);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["status"], "ok", "{}: {body}", def.path);
+    }
+    let paths: Vec<&str> = open.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(paths, ["/healthz", "/readyz"]);
+}

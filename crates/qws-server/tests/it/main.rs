@@ -25,6 +25,7 @@ mod dataplane_errors;
 mod directory_api;
 mod double_slash;
 mod h2_unread_body;
+mod health;
 mod host_header;
 mod hygiene;
 mod identity;

@@ -6,6 +6,7 @@ mod common;
 mod ad_cli;
 mod audit_webhook_cli;
 mod backup;
+mod cluster;
 mod env_cli;
 mod key_usage;
 mod mgmt_client;

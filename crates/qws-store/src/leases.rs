@@ -1,0 +1,397 @@
+//! Job leases: which node runs a job, until when.
+//!
+//! Several qws nodes may share one database. A node runs a job only while it holds the job's
+//! lease: a row naming the node and an expiry. It takes the lease with [`JobStore::claim_lease`]
+//! (which succeeds only when nobody holds a live lease), renews it while the job runs
+//! ([`JobStore::renew_lease`], which also reports the job's status, so a cancellation made
+//! through another node is seen), and gives it up with the job's final status change
+//! ([`JobStore::transition_leased`], which makes that change only while it still holds the
+//! lease, in one transaction). A node that dies stops renewing; once the lease has expired,
+//! another node claims it and runs the job again. So a job ends once, by one node, even when two
+//! nodes believed for a while that they ran it.
+//!
+//! Times are unix milliseconds from the node's clock: nodes sharing a database must have
+//! synchronized clocks (they differ by much less than a lease's lifetime).
+//!
+//! The SQL is plain and portable. The claim is one `INSERT … ON CONFLICT … DO UPDATE … WHERE`,
+//! atomic in SQLite and PostgreSQL alike. On PostgreSQL every write transaction also takes the
+//! store's one advisory lock (`crate::db`), so claims are serialized exactly as on SQLite; the
+//! scan for claimable jobs is a plain read that takes no row locks, so scanning nodes never
+//! queue behind each other (what `FOR UPDATE SKIP LOCKED` would buy). A cancellation made
+//! through another node is seen by the renewal loop, at most one renewal period later.
+//!
+//! The table, `dp_job_leases`, is created by a numbered migration (`crate::schema`).
+
+use crate::db::{params, Conn, OptionalExtension};
+use crate::jobs::{transition_in, JobStore, Transition};
+use crate::store::{write_tx, Result};
+use qws_core::jobs::Item;
+use std::time::Duration;
+
+/// Unix milliseconds now.
+pub fn now_millis() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn expiry(ttl: Duration) -> i64 {
+    now_millis().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The outcome of [`JobStore::renew_lease`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Renewal {
+    /// Still held, now until `ttl` from now; the job's current status (`None`: the job was
+    /// deleted).
+    Held(Option<String>),
+    /// Another node holds the lease now, or nobody does: stop working on the job.
+    Lost,
+}
+
+/// The outcome of [`JobStore::transition_leased`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Leased<T> {
+    /// The lease was held; the transition's own outcome. When the move was made, the lease is
+    /// released with it.
+    Held(Transition<T>),
+    /// This node does not hold the lease; nothing changed.
+    NotHeld,
+}
+
+fn lease_owner(conn: &Conn, workspace_uid: &str, id: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT owner FROM dp_job_leases WHERE workspace_uid = ?1 AND job_id = ?2",
+            params![workspace_uid, id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+impl JobStore {
+    /// Takes the lease of a job for `owner` until `ttl` from now. Succeeds only when nobody
+    /// holds a live lease on it, not even `owner` itself: a node never runs one job twice at
+    /// once.
+    pub fn claim_lease(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
+        let n = self.conn().execute(
+            "INSERT INTO dp_job_leases (workspace_uid, job_id, owner, expires_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (workspace_uid, job_id) DO UPDATE
+                SET owner = excluded.owner, expires_at = excluded.expires_at
+              WHERE dp_job_leases.expires_at <= ?5",
+            params![workspace_uid, id, owner, expiry(ttl), now_millis()],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Extends `owner`'s lease to `ttl` from now, and reads the job's status. An expired lease
+    /// that nobody took over is still `owner`'s and is renewed.
+    pub fn renew_lease(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Renewal> {
+        let conn = self.conn();
+        let n = conn.execute(
+            "UPDATE dp_job_leases SET expires_at = ?4
+              WHERE workspace_uid = ?1 AND job_id = ?2 AND owner = ?3",
+            params![workspace_uid, id, owner, expiry(ttl)],
+        )?;
+        if n != 1 {
+            return Ok(Renewal::Lost);
+        }
+        let status = conn
+            .query_row(
+                "SELECT status FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
+                params![workspace_uid, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(Renewal::Held(status))
+    }
+
+    /// Gives up `owner`'s lease of a job (nothing happens if another node holds it).
+    pub fn release_lease(&self, workspace_uid: &str, id: &str, owner: &str) -> Result<()> {
+        self.conn().execute(
+            "DELETE FROM dp_job_leases WHERE workspace_uid = ?1 AND job_id = ?2 AND owner = ?3",
+            params![workspace_uid, id, owner],
+        )?;
+        Ok(())
+    }
+
+    /// Drops every lease of `owner`: a node that starts holds none, whatever a previous process
+    /// with its id left behind (so a restarted node recovers its own jobs at once instead of
+    /// after their leases expire).
+    pub fn release_leases_of(&self, owner: &str) -> Result<usize> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM dp_job_leases WHERE owner = ?1", params![owner])?)
+    }
+
+    /// Drops every lease: for a node that knows it is the only one (it holds the data
+    /// directory exclusively), every lease is a dead process's.
+    pub fn release_all_leases(&self) -> Result<usize> {
+        Ok(self.conn().execute("DELETE FROM dp_job_leases", [])?)
+    }
+
+    /// Jobs in `status` that nobody holds a live lease on, oldest first, at most `limit`, as
+    /// (workspace uid, job id). Waiting ones are free to run; Executing ones were left by a node
+    /// that stopped.
+    pub fn claimable_jobs(&self, status: &str, limit: usize) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        // A plain read: the claim itself is the atomic step, so two nodes that list the same
+        // job race only in `claim_lease`, where one wins.
+        let mut stmt = conn.prepare_cached(
+            "SELECT i.workspace_uid, i.id FROM dp_items i
+               LEFT JOIN dp_job_leases l ON l.workspace_uid = i.workspace_uid AND l.job_id = i.id
+              WHERE i.status = ?1 AND i.item_type = 'Job'
+                AND (l.job_id IS NULL OR l.expires_at <= ?2)
+              ORDER BY i.created_at
+              LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                status,
+                now_millis(),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(rows.collect::<crate::db::Result<Vec<_>>>()?)
+    }
+
+    /// [`JobStore::transition`], made only while `owner` holds the job's lease (live or expired
+    /// but not taken over), in the same transaction. When the move is made and `to` ends the
+    /// node's work on the job (`release`), the lease is released with it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn transition_leased<T: Item>(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        owner: &str,
+        from: &[T::Status],
+        to: T::Status,
+        release: bool,
+        edit: &mut dyn FnMut(&mut T),
+    ) -> Result<Leased<T>> {
+        let mut conn = self.conn();
+        let tx = write_tx(&mut conn)?;
+        if lease_owner(&tx, workspace_uid, id)?.as_deref() != Some(owner) {
+            return Ok(Leased::NotHeld);
+        }
+        let out = transition_in(&tx, workspace_uid, id, from, to, edit)?;
+        if matches!(out, Transition::Done(_)) {
+            if release {
+                tx.execute(
+                    "DELETE FROM dp_job_leases WHERE workspace_uid = ?1 AND job_id = ?2",
+                    params![workspace_uid, id],
+                )?;
+            }
+            tx.commit()?;
+        }
+        Ok(Leased::Held(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::ItemRow;
+    use qws_core::jobs::{Job, JobStatus};
+
+    const TTL: Duration = Duration::from_secs(30);
+
+    /// Two job stores on one database file, as two nodes have.
+    fn two_nodes() -> (tempfile::TempDir, JobStore, JobStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let (crypto, _) = crate::crypto::Crypto::load_or_create(dir.path()).unwrap();
+        let _store = crate::Store::open(dir.path(), crypto).unwrap();
+        let a = JobStore::open(dir.path()).unwrap();
+        let b = JobStore::open(dir.path()).unwrap();
+        (dir, a, b)
+    }
+
+    fn add_job(s: &JobStore, id: &str, t: i64) {
+        let doc = serde_json::json!({
+            "id": id, "name": id, "providerId": "ionq", "target": "ionq.simulator",
+            "itemType": "Job", "status": "Waiting", "containerUri": "http://h/c",
+            "inputDataUri": "http://h/c/inputData", "inputDataFormat": "ionq.circuit.v1",
+            "outputDataFormat": "ionq.quantum-results.v1", "outputDataUri": "http://h/c/outputData",
+            "creationTime": "2026-11-01T00:00:00.0000000Z", "createdBy": "k", "createdByType": "Key",
+        });
+        assert!(s
+            .insert_item(&ItemRow {
+                workspace_uid: "w".into(),
+                id: id.into(),
+                item_type: "Job".into(),
+                session_id: None,
+                status: "Waiting".into(),
+                created_at: t,
+                doc: doc.to_string(),
+            })
+            .unwrap());
+    }
+
+    fn expire_all(s: &JobStore) {
+        s.conn()
+            .execute("UPDATE dp_job_leases SET expires_at = 0", [])
+            .unwrap();
+    }
+
+    fn start(s: &JobStore, owner: &str, id: &str) -> Leased<Job> {
+        s.transition_leased::<Job>(
+            "w",
+            id,
+            owner,
+            &[JobStatus::Waiting],
+            JobStatus::Executing,
+            false,
+            &mut |_| {},
+        )
+        .unwrap()
+    }
+
+    fn finish(s: &JobStore, owner: &str, id: &str, to: JobStatus) -> Leased<Job> {
+        s.transition_leased::<Job>(
+            "w",
+            id,
+            owner,
+            &[JobStatus::Executing],
+            to,
+            true,
+            &mut |_| {},
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn one_node_claims_a_job_the_other_is_refused_even_itself() {
+        let (_d, a, b) = two_nodes();
+        add_job(&a, "j", 1);
+        assert!(a.claim_lease("w", "j", "A", TTL).unwrap());
+        assert!(!b.claim_lease("w", "j", "B", TTL).unwrap());
+        assert!(
+            !a.claim_lease("w", "j", "A", TTL).unwrap(),
+            "no second run on A"
+        );
+        assert_eq!(b.claimable_jobs("Waiting", 10).unwrap(), vec![]);
+        a.release_lease("w", "j", "B").unwrap();
+        assert!(
+            !b.claim_lease("w", "j", "B", TTL).unwrap(),
+            "B cannot release A's"
+        );
+        a.release_lease("w", "j", "A").unwrap();
+        assert_eq!(
+            b.claimable_jobs("Waiting", 10).unwrap(),
+            vec![("w".to_string(), "j".to_string())]
+        );
+        assert!(b.claim_lease("w", "j", "B", TTL).unwrap());
+    }
+
+    #[test]
+    fn renewal_reports_the_status_and_a_lost_lease() {
+        let (_d, a, b) = two_nodes();
+        add_job(&a, "j", 1);
+        assert!(a.claim_lease("w", "j", "A", TTL).unwrap());
+        assert_eq!(
+            a.renew_lease("w", "j", "A", TTL).unwrap(),
+            Renewal::Held(Some("Waiting".into()))
+        );
+        // Cancelled through the other node: the renewal sees it.
+        b.transition::<Job>(
+            "w",
+            "j",
+            &[JobStatus::Waiting],
+            JobStatus::Cancelled,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            a.renew_lease("w", "j", "A", TTL).unwrap(),
+            Renewal::Held(Some("Cancelled".into()))
+        );
+        assert_eq!(b.renew_lease("w", "j", "B", TTL).unwrap(), Renewal::Lost);
+        b.delete_item("w", "j").unwrap();
+        assert_eq!(
+            a.renew_lease("w", "j", "A", TTL).unwrap(),
+            Renewal::Held(None)
+        );
+    }
+
+    #[test]
+    fn an_expired_lease_is_taken_over_and_the_first_owner_can_no_longer_finish() {
+        let (_d, a, b) = two_nodes();
+        add_job(&a, "j", 1);
+        assert!(a.claim_lease("w", "j", "A", TTL).unwrap());
+        assert!(matches!(
+            start(&a, "A", "j"),
+            Leased::Held(Transition::Done(_))
+        ));
+        assert_eq!(b.claimable_jobs("Executing", 10).unwrap(), vec![]);
+        // A stops renewing (killed); its lease expires.
+        expire_all(&a);
+        assert_eq!(
+            b.claimable_jobs("Executing", 10).unwrap(),
+            vec![("w".to_string(), "j".to_string())]
+        );
+        assert!(b.claim_lease("w", "j", "B", TTL).unwrap());
+        assert_eq!(a.renew_lease("w", "j", "A", TTL).unwrap(), Renewal::Lost);
+        // A comes back and tries to finish: refused, nothing changes.
+        assert_eq!(finish(&a, "A", "j", JobStatus::Succeeded), Leased::NotHeld);
+        assert_eq!(
+            b.get::<Job>("w", "j").unwrap().unwrap().item.status,
+            JobStatus::Executing
+        );
+        // B finishes; the lease goes with the final status.
+        assert!(matches!(
+            finish(&b, "B", "j", JobStatus::Succeeded),
+            Leased::Held(Transition::Done(_))
+        ));
+        assert_eq!(b.renew_lease("w", "j", "B", TTL).unwrap(), Renewal::Lost);
+    }
+
+    #[test]
+    fn a_job_is_finished_once_a_second_finish_is_refused() {
+        let (_d, a, b) = two_nodes();
+        add_job(&a, "j", 1);
+        assert!(a.claim_lease("w", "j", "A", TTL).unwrap());
+        start(&a, "A", "j");
+        assert!(matches!(
+            finish(&a, "A", "j", JobStatus::Succeeded),
+            Leased::Held(Transition::Done(_))
+        ));
+        // Again through A (no lease any more) and through B after claiming the free lease.
+        assert_eq!(finish(&a, "A", "j", JobStatus::Failed), Leased::NotHeld);
+        assert!(b.claim_lease("w", "j", "B", TTL).unwrap());
+        assert!(matches!(
+            finish(&b, "B", "j", JobStatus::Failed),
+            Leased::Held(Transition::Refused(_))
+        ));
+        let job = a.get::<Job>("w", "j").unwrap().unwrap().item;
+        assert_eq!(job.status, JobStatus::Succeeded);
+    }
+
+    #[test]
+    fn a_restarted_node_drops_its_old_leases_only() {
+        let (_d, a, b) = two_nodes();
+        add_job(&a, "j1", 1);
+        add_job(&a, "j2", 2);
+        assert!(a.claim_lease("w", "j1", "A", TTL).unwrap());
+        assert!(b.claim_lease("w", "j2", "B", TTL).unwrap());
+        assert_eq!(a.release_leases_of("A").unwrap(), 1);
+        assert_eq!(
+            a.claimable_jobs("Waiting", 10).unwrap(),
+            vec![("w".to_string(), "j1".to_string())]
+        );
+    }
+}
