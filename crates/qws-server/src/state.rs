@@ -95,6 +95,8 @@ pub struct StateInner {
     pub portal_signins: crate::planes::portal::signin::PendingSignIns,
     /// When and from where access keys were last used, noted off the request path.
     pub key_usage: Arc<crate::planes::dataplane::key_usage::KeyUsage>,
+    /// Bearer-token principals and their grants, between changes (see [`qws_store::change`]).
+    pub principals: crate::auth::principal::PrincipalCache,
 }
 
 impl std::fmt::Debug for StateInner {

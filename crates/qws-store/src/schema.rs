@@ -344,6 +344,8 @@ CREATE TABLE ws_access_tokens (
 ALTER TABLE workspace_keys ADD COLUMN last_used_at INTEGER;  -- unix seconds
 ALTER TABLE workspace_keys ADD COLUMN last_used_from TEXT;   -- client IP address
 "#,
+    // The change counter behind the in-memory access caches (`change.rs`).
+    crate::change::MIGRATION,
 ];
 
 /// Brings the database to the newest schema.

@@ -252,10 +252,11 @@ pub struct OperationRecord {
 pub struct Store {
     conn: Mutex<Connection>,
     crypto: Crypto,
-    /// Bumped (by SQLite's update hook on `conn`) on every change to an identity table, so
-    /// cached access decisions know when they are stale; see [`crate::identity::AccessCache`].
-    pub(crate) identity_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The database-wide counter of access-relevant changes (by any process sharing the
+    /// database); every in-memory cache below is valid only at the version it was read at.
+    change: Box<dyn crate::change::ChangeVersion>,
     pub(crate) access_cache: crate::identity::AccessCache,
+    pub(crate) workspace_cache: credentials::WorkspaceCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -310,22 +311,13 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         crate::schema::migrate(&mut conn)?;
-        let generation = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let bump = generation.clone();
-        // Every row written to an identity table through this connection (the only one that
-        // writes them) moves the generation on, whichever code path wrote it.
-        conn.update_hook(Some(
-            move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| {
-                if table.starts_with("id_") {
-                    bump.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                }
-            },
-        ));
+        let change = crate::change::SqliteChangeVersion::open(&path)?;
         let store = Store {
             conn: Mutex::new(conn),
             crypto,
-            identity_generation: generation,
+            change: Box::new(change),
             access_cache: Default::default(),
+            workspace_cache: Default::default(),
         };
         match store.get_meta(MASTER_CHECK)? {
             Some(sealed) => {
@@ -337,6 +329,12 @@ impl Store {
             }
         }
         Ok(store)
+    }
+
+    /// The current change version (see [`crate::change`]): one primary-key read on a connection
+    /// of its own, cheap enough for every request.
+    pub fn change_version(&self) -> Result<u64> {
+        self.change.change_version()
     }
 
     /// The crypto helper (for fingerprints and secret hashes).
@@ -1235,7 +1233,9 @@ fn identity_principal(spec: &WorkspaceSpec) -> Option<String> {
 }
 
 mod arm_resources;
+mod credentials;
 pub use arm_resources::*;
+pub use credentials::WorkspaceCredentials;
 
 #[cfg(test)]
 mod tests;
