@@ -86,9 +86,13 @@ impl<K: Eq + Hash, V: Clone> VersionedCache<K, V> {
     /// The value for `key` if it was read at version `current`.
     pub fn get(&self, current: u64, key: &K) -> Option<V> {
         let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if s.version != current {
+        if current > s.version {
             s.map.clear();
             s.version = current;
+            return None;
+        }
+        if current < s.version {
+            // Read just before a change another request has already seen: ask the database.
             return None;
         }
         s.map.get(key).cloned()
@@ -166,7 +170,8 @@ mod tests {
         );
         c.put(7, "b", 2);
         assert_eq!(c.get(7, &"b"), Some(2));
-        assert_eq!(c.get(6, &"b"), None);
+        assert_eq!(c.get(6, &"b"), None, "an older version is never served");
+        assert_eq!(c.get(7, &"b"), Some(2), "nor does it empty the cache");
     }
 
     #[test]
