@@ -218,11 +218,10 @@ async fn run_for(
                             .await
                     }
                     "mget" => ctx.mget().await,
-                    "status" => {
-                        ctx.plain_get(&ctx.url("/providerStatus"), true).await
-                    }
+                    "status" => ctx.plain_get(&ctx.url("/providerStatus"), true).await,
                     "bare" => {
-                        let url = format!("{}/metadata/endpoints?api-version=2019-05-01", ctx.origin);
+                        let url =
+                            format!("{}/metadata/endpoints?api-version=2019-05-01", ctx.origin);
                         ctx.plain_get(&url, false).await
                     }
                     "url" => ctx.plain_get(&ctx.target, false).await,
