@@ -410,7 +410,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cached_key_is_refused_once_regenerated_or_disabled() {
+    fn a_cached_key_is_refused_once_regenerated() {
         let dir = tempfile::tempdir().unwrap();
         let (crypto, _) = qws_store::crypto::Crypto::load_or_create(dir.path()).unwrap();
         let store = Store::open(dir.path(), crypto).unwrap();
