@@ -5,6 +5,10 @@
 //! dp_load <base-url> <workspace-path> <api-key> submit  <seconds> <concurrency>
 //! dp_load <base-url> <workspace-path> <api-key> get     <seconds> <concurrency>
 //! dp_load <base-url> <workspace-path> <api-key> mget    <seconds> <concurrency>
+//! dp_load <base-url> <workspace-path> <api-key> status  <seconds> <concurrency>
+//! dp_load <base-url> <workspace-path> <api-key> bare    <seconds> <concurrency>
+//! dp_load <base-url> <workspace-path> <api-key> url     <seconds> <concurrency> <url>
+//! dp_load <base-url> <workspace-path> <api-key> blob-sas <bytes>
 //! ```
 //!
 //! `<api-key>` may be `bearer:<access token>` instead: the requests then carry that token (for
@@ -16,6 +20,12 @@
 //! * `submit`: concurrent submit flows (sasUri + upload + PUT) for a fixed time; jobs/s.
 //! * `get`: concurrent authenticated `GET job` of one finished job; requests/s.
 //! * `mget`: concurrent management `GET` of the workspace; requests/s.
+//! * `status`: concurrent authenticated `GET providerStatus`; requests/s.
+//! * `bare`: concurrent unauthenticated `GET /metadata/endpoints` (no store, no credential:
+//!   the HTTP stack's ceiling on this machine); requests/s.
+//! * `url`: concurrent unauthenticated `GET` of any URL (a blob through its SAS); requests/s.
+//! * `blob-sas`: uploads a blob of `<bytes>` bytes into a new job container and prints its
+//!   SAS URL (for `url`).
 //!
 //! Every mode is bounded in time or count and only talks to the given (loopback) URL.
 
@@ -31,8 +41,10 @@ const BELL: &str =
 
 struct Ctx {
     http: Client,
+    origin: String,
     base: String,
     key: String,
+    target: String,
 }
 
 impl Ctx {
@@ -60,6 +72,44 @@ impl Ctx {
         }
         r.bytes().await.map_err(|e| e.to_string())?;
         Ok(())
+    }
+
+    /// One `GET` expecting 200: with the caller's credential (`auth`) or without.
+    async fn plain_get(&self, url: &str, auth: bool) -> Result<(), String> {
+        let rb = self.http.get(url);
+        let rb = if auth { self.auth(rb) } else { rb };
+        let r = rb.send().await.map_err(|e| e.to_string())?;
+        if r.status() != 200 {
+            return Err(format!("GET: {}", r.status()));
+        }
+        r.bytes().await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// A new container holding one blob of `bytes` bytes; the blob's SAS URL.
+    async fn blob_sas(&self, bytes: usize) -> Result<String, String> {
+        let r = self
+            .auth(self.http.post(self.url("/storage/sasUri")))
+            .json(&json!({"containerName": format!("blob-bench-{}", std::process::id())}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let sas: Value = r.json().await.map_err(|e| e.to_string())?;
+        let sas = sas["sasUri"].as_str().ok_or("no sasUri")?.to_string();
+        let (cbase, q) = sas.split_once('?').ok_or("no query")?;
+        let url = format!("{cbase}/data?{q}");
+        let r = self
+            .http
+            .put(&url)
+            .header("x-ms-blob-type", "BlockBlob")
+            .body(vec![b'q'; bytes])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if r.status() != 201 {
+            return Err(format!("upload: {}", r.status()));
+        }
+        Ok(url)
     }
 
     async fn submit(&self, id: &str) -> Result<(), String> {
@@ -168,6 +218,13 @@ async fn run_for(
                             .await
                     }
                     "mget" => ctx.mget().await,
+                    "status" => ctx.plain_get(&ctx.url("/providerStatus"), true).await,
+                    "bare" => {
+                        let url =
+                            format!("{}/metadata/endpoints?api-version=2019-05-01", ctx.origin);
+                        ctx.plain_get(&url, false).await
+                    }
+                    "url" => ctx.plain_get(&ctx.target, false).await,
                     _ => ctx.get(&get_id).await.map(|_| ()),
                 };
                 match r {
@@ -188,7 +245,7 @@ async fn run_for(
 async fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() < 6 {
-        eprintln!("usage: dp_load <base-url> <workspace-path> <api-key|bearer:TOKEN> latency <jobs> | submit <secs> <conc> | get <secs> <conc> | mget <secs> <conc>");
+        eprintln!("usage: dp_load <base-url> <workspace-path> <api-key|bearer:TOKEN> latency <jobs> | submit|get|mget|status|bare <secs> <conc> | url <secs> <conc> <url> | blob-sas <bytes>");
         std::process::exit(2);
     }
     let ctx = Arc::new(Ctx {
@@ -196,8 +253,10 @@ async fn main() {
             .pool_max_idle_per_host(256)
             .build()
             .unwrap(),
+        origin: a[1].trim_end_matches('/').to_string(),
         base: format!("{}{}", a[1].trim_end_matches('/'), a[2]),
         key: a[3].clone(),
+        target: a.get(7).cloned().unwrap_or_default(),
     });
     let n: u64 = a[5].parse().expect("number");
     let n = n.min(100_000);
@@ -219,7 +278,10 @@ async fn main() {
                 pct(&ms, 0.99)
             );
         }
-        mode @ ("submit" | "get" | "mget") => {
+        "blob-sas" => {
+            println!("{}", ctx.blob_sas(n as usize).await.expect("blob"));
+        }
+        mode @ ("submit" | "get" | "mget" | "status" | "bare" | "url") => {
             let conc: usize = a
                 .get(6)
                 .and_then(|c| c.parse().ok())
@@ -237,6 +299,9 @@ async fn main() {
             let mode = match mode {
                 "submit" => "submit",
                 "mget" => "mget",
+                "status" => "status",
+                "bare" => "bare",
+                "url" => "url",
                 _ => "get",
             };
             let (ok, err) = run_for(ctx.clone(), n.min(120), conc, mode, get_id).await;

@@ -347,6 +347,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         sign_ins: Default::default(),
         portal_sessions: Default::default(),
         portal_signins: Default::default(),
+        principals: qws_store::change::VersionedCache::new(
+            crate::auth::principal::PRINCIPAL_CACHE_MAX,
+        ),
     });
     scheduler.start().context("starting the job scheduler")?;
     // Workspace deletions a restart interrupted finish now (their 202 was already answered).

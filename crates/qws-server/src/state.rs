@@ -99,6 +99,8 @@ pub struct StateInner {
     pub key_usage: Arc<crate::planes::dataplane::key_usage::KeyUsage>,
     /// Where webhooks may post.
     pub webhook_policy: Arc<crate::webhooks::destination::DestinationPolicy>,
+    /// Bearer-token principals and their grants, between changes (see [`qws_store::change`]).
+    pub principals: crate::auth::principal::PrincipalCache,
 }
 
 impl std::fmt::Debug for StateInner {

@@ -290,6 +290,9 @@ impl Drop for StagedUpload {
     }
 }
 
+/// Uploads larger than this flush their data before taking the commit lock (see `finish_blob`).
+const SYNC_SEPARATELY_ABOVE: u64 = 1 << 20;
+
 /// The blob store (one per data directory; cheap operations, safe to share).
 #[derive(Debug)]
 pub struct BlobStore {
@@ -872,7 +875,10 @@ impl BlobStore {
         check_headers(&headers)?;
         let dir = self.existing_container_dir(&staged.ws, &staged.container)?;
         let target = Self::blob_path(&dir, &staged.blob);
-        {
+        // A large upload's data reaches the disk before the commit lock is taken, so other
+        // commits do not wait for it; a small one (job inputs and results) is made durable by
+        // the one sync below, with its trailer: one disk flush fewer on the job path.
+        if staged.written > SYNC_SEPARATELY_ABOVE {
             let f = staged.file.as_mut().ok_or(BlobError::Corrupt)?;
             f.sync_data()?;
         }

@@ -19,6 +19,30 @@ use serde_json::{Map, Value};
 use std::path::Path;
 use std::sync::Mutex;
 
+/// Runs `f` with this connection's commits not flushed to disk on their own
+/// (`synchronous = NORMAL` in WAL mode: a commit survives the process dying, and reaches the
+/// disk with the next flushed commit or checkpoint), then restores `FULL`. For writes a restart
+/// re-derives after a power cut, never for what a client has been told is stored.
+fn unflushed<R>(conn: &mut Conn, f: impl FnOnce(&mut Conn) -> Result<R>) -> Result<R> {
+    // PostgreSQL flushes its own write-ahead log per commit; only SQLite's setting is ours.
+    let Some(sqlite) = conn.sqlite() else {
+        return f(conn);
+    };
+    sqlite
+        .pragma_update(None, "synchronous", "NORMAL")
+        .map_err(DbError::from)?;
+    let out = f(conn);
+    let restored = match conn.sqlite() {
+        Some(sqlite) => sqlite
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(DbError::from),
+        None => Ok(()),
+    };
+    let out = out?;
+    restored?;
+    Ok(out)
+}
+
 /// One stored job or session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemRow {
@@ -524,7 +548,26 @@ impl JobStore {
         edit: &mut dyn FnMut(&mut T),
     ) -> Result<Transition<T>> {
         let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
+        // A job starting to execute is not flushed on its own: a restart treats `Executing` as
+        // `Waiting` anyway, and the job's next (terminal) commit is flushed with it.
+        if T::ITEM_TYPE.as_str() == "Job" && to.as_str() == "Executing" {
+            return unflushed(&mut conn, |conn| {
+                Self::transition_tx(conn, workspace_uid, id, from, to, edit)
+            });
+        }
+        Self::transition_tx(&mut conn, workspace_uid, id, from, to, edit)
+    }
+
+    /// [`transition_in`] in a write transaction of its own, committed when the move is made.
+    fn transition_tx<T: Item>(
+        conn: &mut Conn,
+        workspace_uid: &str,
+        id: &str,
+        from: &[T::Status],
+        to: T::Status,
+        edit: &mut dyn FnMut(&mut T),
+    ) -> Result<Transition<T>> {
+        let tx = write_tx(conn)?;
         let out = transition_in(&tx, workspace_uid, id, from, to, edit)?;
         if matches!(out, Transition::Done(_)) {
             tx.commit()?;
@@ -635,17 +678,23 @@ impl JobStore {
     /// `None` when the job is gone or no longer waiting. The count is on disk before the
     /// scheduler touches the program, so a program that kills the process is seen at the next
     /// start even though it never reached `Executing`.
+    ///
+    /// Committed without its own disk flush ([`unflushed`]): the count must survive the process
+    /// dying (it does: the commit is in the WAL file), while after a power cut a restart
+    /// requeues the job anyway and the next flushed commit carries the count.
     pub fn begin_attempt(&self, workspace_uid: &str, id: &str) -> Result<Option<u32>> {
-        let conn = self.conn();
-        let n: Option<i64> = conn
-            .query_row(
+        let mut conn = self.conn();
+        let n: Option<i64> = unflushed(&mut conn, |conn| {
+            conn.query_row(
                 "UPDATE dp_items SET attempts = attempts + 1
                   WHERE workspace_uid = ?1 AND id = ?2 AND status = 'Waiting'
                   RETURNING attempts",
                 params![workspace_uid, id],
                 |r| r.get(0),
             )
-            .optional()?;
+            .optional()
+            .map_err(StoreError::from)
+        })?;
         Ok(n.map(|n| n.clamp(0, u32::MAX as i64) as u32))
     }
 

@@ -11,6 +11,7 @@
 
 pub mod access_tokens;
 pub mod blobs;
+pub mod change;
 pub mod crypto;
 pub mod db;
 pub mod identity;

@@ -391,6 +391,8 @@ CREATE TABLE dp_job_leases (
     PRIMARY KEY (workspace_uid, job_id)
 );
 "#,
+    // The change counter behind the in-memory access caches (`change.rs`).
+    crate::change::MIGRATION,
 ];
 
 /// PostgreSQL texts of the migrations whose SQLite text does not translate word for word
@@ -398,6 +400,9 @@ CREATE TABLE dp_job_leases (
 /// data copy (a PostgreSQL database starts empty) and its triggers (PL/pgSQL), and gives
 /// `id_sp_secrets` the `rowid` SQLite has implicitly (secrets are listed in insertion order).
 fn postgres_text(i: usize, sqlite: &str) -> String {
+    if sqlite == crate::change::MIGRATION {
+        return crate::change::postgres_migration();
+    }
     match i {
         4 => {
             let tables = &sqlite[..sqlite

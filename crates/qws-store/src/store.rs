@@ -1,7 +1,7 @@
 //! The metadata [`Store`] (SQLite or PostgreSQL, through [`crate::db`]).
 
 use crate::crypto::{Crypto, CryptoError};
-use crate::db::{params, Conn, DbTarget, Dialect, OptionalExtension};
+use crate::db::{params, Conn, DbTarget, OptionalExtension};
 use qws_core::keys::{ApiKey, KeySlot};
 use qws_core::models::{Provider, Tags};
 use qws_core::names::{NameError, ResourceGroupName, SubscriptionId, WorkspaceName};
@@ -256,10 +256,11 @@ pub struct OperationRecord {
 pub struct Store {
     conn: Mutex<Conn>,
     crypto: Crypto,
-    /// Bumped (by SQLite's update hook on `conn`) on every change to an identity table, so
-    /// cached access decisions know when they are stale; see [`crate::identity::AccessCache`].
-    pub(crate) identity_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The database-wide counter of access-relevant changes (by any process sharing the
+    /// database); every in-memory cache below is valid only at the version it was read at.
+    change: Box<dyn crate::change::ChangeVersion>,
     pub(crate) access_cache: crate::identity::AccessCache,
+    pub(crate) workspace_cache: credentials::WorkspaceCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -310,20 +311,30 @@ impl Store {
     /// migrates it. Fails with [`StoreError::WrongMasterKey`] if the database was written under
     /// another master key: every node sharing a database must use the same key.
     pub fn open_target(target: &DbTarget, crypto: Crypto) -> Result<Store> {
-        let generation = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let conn = match target {
-            DbTarget::Sqlite(dir) => Self::open_sqlite(dir, generation.clone())?,
+        let (conn, change): (Conn, Box<dyn crate::change::ChangeVersion>) = match target {
+            DbTarget::Sqlite(dir) => {
+                let conn = Self::open_sqlite(dir)?;
+                let path = dir.join(DB_FILE);
+                (
+                    conn,
+                    Box::new(crate::change::SqliteChangeVersion::open(&path)?),
+                )
+            }
             DbTarget::Postgres(url) => {
                 let mut conn = Conn::connect_postgres(url)?;
                 crate::schema::migrate(&mut conn)?;
-                conn
+                (
+                    conn,
+                    Box::new(crate::change::PostgresChangeVersion::connect(url)?),
+                )
             }
         };
         let store = Store {
             conn: Mutex::new(conn),
             crypto,
-            identity_generation: generation,
+            change,
             access_cache: Default::default(),
+            workspace_cache: Default::default(),
         };
         match store.get_meta(MASTER_CHECK)? {
             Some(sealed) => {
@@ -350,10 +361,7 @@ impl Store {
         Ok(store)
     }
 
-    fn open_sqlite(
-        dir: &Path,
-        generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    ) -> Result<Conn> {
+    fn open_sqlite(dir: &Path) -> Result<Conn> {
         let path = dir.join(DB_FILE);
         if !path.exists() {
             // Created 0600 up front; SQLite gives the -wal/-shm files the same permissions.
@@ -376,34 +384,13 @@ impl Store {
             .map_err(crate::db::Error::from)?;
         sqlite.set_prepared_statement_cache_capacity(64);
         crate::schema::migrate(&mut conn)?;
-        // Every row written to an identity table through this connection (the only one that
-        // writes them) moves the generation on, whichever code path wrote it.
-        conn.sqlite()
-            .expect("a SQLite connection")
-            .update_hook(Some(
-                move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| {
-                    if table.starts_with("id_") {
-                        generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    }
-                },
-            ));
         Ok(conn)
     }
 
-    /// The identity generation: it changes whenever an identity table changes, on any node
-    /// (SQLite: counted by this process's update hook; PostgreSQL: a row bumped by triggers
-    /// in the writing transaction).
-    pub(crate) fn identity_generation(&self, conn: &Conn) -> Result<u64> {
-        match conn.dialect() {
-            Dialect::Sqlite => Ok(self
-                .identity_generation
-                .load(std::sync::atomic::Ordering::SeqCst)),
-            Dialect::Postgres => {
-                let v: i64 =
-                    conn.query_row("SELECT v FROM qws_identity_version", [], |r| r.get(0))?;
-                Ok(v as u64)
-            }
-        }
+    /// The current change version (see [`crate::change`]): one primary-key read on a connection
+    /// of its own, cheap enough for every request.
+    pub fn change_version(&self) -> Result<u64> {
+        self.change.change_version()
     }
 
     /// The crypto helper (for fingerprints and secret hashes).
@@ -1301,7 +1288,9 @@ fn identity_principal(spec: &WorkspaceSpec) -> Option<String> {
 }
 
 mod arm_resources;
+mod credentials;
 pub use arm_resources::*;
+pub use credentials::WorkspaceCredentials;
 
 #[cfg(test)]
 mod tests;

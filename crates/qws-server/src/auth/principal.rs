@@ -205,33 +205,61 @@ async fn verify(
         ));
     }
     let oid = claims.oid.clone();
-    let (is_user, app, tid) = (claims.is_user(), claims.appid.clone(), tenant.clone());
-    // The principal and what its roles grant, read in one trip to the database.
-    let found = state
-        .db(move |s| {
-            let principal = if is_user {
-                user_principal(s, &oid, &app)?
-            } else {
-                service_principal(s, &oid)?
-            };
-            match principal.filter(|p| p.tenant_id == tid) {
-                Some(p) => {
-                    let access = super::Access::read(s, &p)?;
-                    Ok(Some((p, access)))
-                }
-                None => Ok(None),
-            }
-        })
-        .await?;
+    let (is_user, tid) = (claims.is_user(), tenant.clone());
+    // The principal and what its roles grant: from memory while the database's change version
+    // is the one they were read at (any change to a principal, group, assignment or role, by
+    // any process, moves it on), else read in one trip to the database.
+    let version = state.store.change_version()?;
+    let cache_key = (is_user, oid.to_ascii_lowercase());
+    let found = match state.principals.get(version, &cache_key) {
+        Some(hit) => hit,
+        None => {
+            let found = state
+                .db(move |s| {
+                    let principal = if is_user {
+                        user_principal(s, &oid)?
+                    } else {
+                        service_principal(s, &oid)?
+                    };
+                    match principal.filter(|p| p.tenant_id == tid) {
+                        Some(p) => {
+                            let access = super::Access::read(s, &p)?;
+                            Ok(Some((p, std::sync::Arc::new(access))))
+                        }
+                        None => Ok(None),
+                    }
+                })
+                .await?;
+            state.principals.put(version, cache_key, found.clone());
+            found
+        }
+    };
     match found {
-        Some((principal, access)) => Ok(AuthenticatedPrincipal {
-            principal,
-            claims,
-            access: std::sync::Arc::new(access),
-        }),
+        Some((mut principal, access)) => {
+            if is_user {
+                // A user acts through the application it signed in with (the token's `appid`).
+                principal.client_id = claims.appid.clone();
+            }
+            Ok(AuthenticatedPrincipal {
+                principal,
+                claims,
+                access,
+            })
+        }
         None => Err(invalid()),
     }
 }
+
+/// Bearer-token principals (keyed by whether a user, and the object id) with what their roles
+/// grant, valid only at the change version they were read at; `None` remembers a principal
+/// that does not exist, is disabled, or belongs to another tenant.
+pub type PrincipalCache = qws_store::change::VersionedCache<
+    (bool, String),
+    Option<(Principal, std::sync::Arc<super::Access>)>,
+>;
+
+/// Principals cached at once.
+pub const PRINCIPAL_CACHE_MAX: usize = 4096;
 
 /// The principal of an application's token, while it is enabled. Disabling (like deleting)
 /// takes effect on the next request rather than when the token expires, as Entra's continuous
@@ -253,12 +281,12 @@ fn service_principal(
     }))
 }
 
-/// The principal of a user's token: the user, signed in through `app`. Never the administrator:
-/// `is_admin` belongs to the bootstrap service principal alone.
+/// The principal of a user's token (its `client_id` is set per token, to the application the
+/// user signed in through). Never the administrator: `is_admin` belongs to the bootstrap
+/// service principal alone.
 fn user_principal(
     store: &qws_store::Store,
     oid: &str,
-    app: &str,
 ) -> Result<Option<Principal>, qws_store::StoreError> {
     let user = store
         .identity()
@@ -266,7 +294,7 @@ fn user_principal(
         .map_err(qws_store::StoreError::from)?
         .filter(|u| u.enabled);
     Ok(user.map(|u| Principal {
-        client_id: app.to_string(),
+        client_id: String::new(),
         object_id: u.object_id,
         tenant_id: u.tenant_id,
         display_name: u.display_name,

@@ -19,6 +19,7 @@ mod authz_matrix;
 mod blob_api;
 mod blob_errors;
 mod blob_security;
+mod cache_invalidation;
 mod cancel_executing;
 mod dataplane_behaviour;
 mod dataplane_errors;

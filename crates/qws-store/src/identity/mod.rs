@@ -2,8 +2,9 @@
 //! managed identities), groups, role assignments, custom roles and refresh tokens.
 //!
 //! [`Identity`] is a view over the [`Store`]'s connection, obtained with [`Store::identity`]; it
-//! carries the clock (fixed in tests with [`Store::identity_at`]) and the lockout policy. Nothing
-//! is cached: a role or membership change is seen by the next call, on every process that shares
+//! carries the clock (fixed in tests with [`Store::identity_at`]) and the lockout policy. What an
+//! access decision reads is cached only while the database's change version is unchanged
+//! ([`crate::change`]): a role or membership change is seen by the next call, on every process that shares
 //! the database.
 //!
 //! Secrets are never stored in the clear: passwords as argon2id hashes ([`password`]), client
@@ -368,29 +369,26 @@ pub struct AccessGrants {
     pub custom_roles: Vec<qws_core::rbac::RoleDefinition>,
 }
 
-/// Principals' [`AccessGrants`], each stamped with the identity generation it was read at and
-/// valid only while the generation is unchanged. Bounded: cleared when full.
-#[derive(Debug, Default)]
-pub struct AccessCache(
-    std::sync::Mutex<std::collections::HashMap<String, (u64, std::sync::Arc<AccessGrants>)>>,
-);
+/// Principals' [`AccessGrants`], valid only at the change version they were read at (see
+/// [`crate::change`]). Bounded: emptied when full.
+#[derive(Debug)]
+pub struct AccessCache(crate::change::VersionedCache<String, std::sync::Arc<AccessGrants>>);
 
 /// Most principals cached at once.
 const ACCESS_CACHE_MAX: usize = 4096;
 
+impl Default for AccessCache {
+    fn default() -> Self {
+        AccessCache(crate::change::VersionedCache::new(ACCESS_CACHE_MAX))
+    }
+}
+
 impl AccessCache {
-    fn get(&self, principal: &str, generation: u64) -> Option<std::sync::Arc<AccessGrants>> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(principal)
-            .filter(|(g, _)| *g == generation)
-            .map(|(_, a)| a.clone())
+    fn get(&self, principal: &str, version: u64) -> Option<std::sync::Arc<AccessGrants>> {
+        self.0.get(version, &principal.to_string())
     }
 
-    fn put(&self, principal: String, generation: u64, grants: std::sync::Arc<AccessGrants>) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= ACCESS_CACHE_MAX {
-            map.clear();
-        }
-        map.insert(principal, (generation, grants));
+    fn put(&self, principal: String, version: u64, grants: std::sync::Arc<AccessGrants>) {
+        self.0.put(version, principal, grants)
     }
 }

@@ -347,17 +347,18 @@ impl Identity<'_> {
     /// groups, at any scope, with the fields a decision needs (name, scope, role, principal;
     /// description and timestamps left empty), and the custom roles they name.
     ///
-    /// Served from [`AccessCache`] while no identity table has changed since it was read (the
-    /// generation is read under the connection's lock, before the rows, so a change racing with
-    /// the read makes the entry stale rather than wrong); otherwise one indexed query through a
-    /// cached statement, plus one more only when a custom role is named.
+    /// Served from [`AccessCache`] while the database's change version (see [`crate::change`])
+    /// is the one it was read at: any change to an identity table, by this process or another
+    /// sharing the database, moves the version on. The version is read before the rows, so a
+    /// change racing with the read makes the entry stale rather than wrong. Otherwise one indexed
+    /// query through a cached statement, plus one more only when a custom role is named.
     pub fn access_of(&self, principal_id: &str) -> IdResult<std::sync::Arc<AccessGrants>> {
-        let conn = self.conn();
         let pid = principal_id.to_ascii_lowercase();
-        let generation = self.store.identity_generation(&conn)?;
+        let generation = self.store.change_version()?;
         if let Some(hit) = self.store.access_cache.get(&pid, generation) {
             return Ok(hit);
         }
+        let conn = self.conn();
         let mut st = conn.prepare_cached(
             "SELECT name, scope, role_definition_id, principal_id, principal_type FROM id_role_assignments
              WHERE principal_id = ?1

@@ -23,7 +23,8 @@ use qws_core::keys::KeySlot;
 use qws_core::names::SubscriptionId;
 use qws_core::resource_id::WorkspaceId;
 use qws_store::access_tokens::{TokenAccess, TOKEN_PREFIX};
-use qws_store::{KeyCheck, Store, StoreError, WorkspaceRecord};
+use qws_store::{KeyCheck, Store, StoreError, WorkspaceCredentials, WorkspaceRecord};
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// Header carrying an access key.
@@ -63,42 +64,37 @@ pub struct Caller {
 /// The store steps of a key check. A trait so that a test can record them: a refusal must take
 /// the same steps whether or not the workspace exists.
 pub trait KeyDirectory {
-    /// The internal id of the workspace named by the path, if it exists (no record decoded).
-    fn workspace_uid(&self, ws: &WorkspaceId) -> Result<Option<String>, StoreError>;
-    /// Fingerprints `presented` (HMAC) and looks it up among the keys of `workspace_uid`.
-    fn check_key(&self, workspace_uid: &str, presented: &str) -> Result<KeyCheck, StoreError>;
-    /// The workspace record (only once a key has matched).
-    fn load_workspace(&self, workspace_uid: &str) -> Result<Option<WorkspaceRecord>, StoreError>;
+    /// The workspace named by the path with the fingerprints of its keys, if it exists (from
+    /// memory while nothing access-relevant has changed; see [`qws_store::change`]).
+    fn credentials(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<Option<Arc<WorkspaceCredentials>>, StoreError>;
+    /// Fingerprints `presented` (HMAC) and compares it in constant time with the keys of
+    /// `creds` (`None`: an unknown workspace, compared all the same).
+    fn match_key(&self, creds: Option<&WorkspaceCredentials>, presented: &str) -> KeyCheck;
 }
 
 impl KeyDirectory for Store {
-    fn workspace_uid(&self, ws: &WorkspaceId) -> Result<Option<String>, StoreError> {
-        Store::workspace_uid(self, ws)
+    fn credentials(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<Option<Arc<WorkspaceCredentials>>, StoreError> {
+        self.workspace_credentials(ws)
     }
 
-    fn check_key(&self, workspace_uid: &str, presented: &str) -> Result<KeyCheck, StoreError> {
-        self.check_api_key(workspace_uid, presented)
-    }
-
-    fn load_workspace(&self, workspace_uid: &str) -> Result<Option<WorkspaceRecord>, StoreError> {
-        // A workspace being deleted no longer serves its data plane.
-        Ok(self
-            .get_workspace_by_uid(workspace_uid)?
-            .filter(|w| w.deleting_op.is_none()))
+    fn match_key(&self, creds: Option<&WorkspaceCredentials>, presented: &str) -> KeyCheck {
+        self.match_access_key(creds, presented)
     }
 }
 
-/// A workspace uid no workspace has (uids are UUIDs): an unknown workspace's key is checked
-/// against it, so the refusal costs the same HMAC and the same indexed lookup either way.
-const NO_WORKSPACE_UID: &str = "-";
-
 /// Checks `presented` against the keys of workspace `ws` (`None`: the path names no valid
 /// workspace): the matching slot and the workspace, or `Refused` (unknown workspace, disabled
-/// keys, wrong or malformed key — all alike).
+/// keys, a workspace being deleted, wrong or malformed key — all alike).
 ///
-/// A refusal takes the same steps whether or not the workspace exists — one indexed uid lookup,
-/// one HMAC fingerprint, one indexed key lookup — so its timing does not tell which; the
-/// workspace record is decoded only after a key has matched.
+/// A refusal takes the same steps whether or not the workspace exists — one (cached) lookup of
+/// the workspace, one HMAC fingerprint, one constant-time comparison per key slot — so its
+/// timing does not tell which.
 pub fn check_workspace_key(
     dir: &impl KeyDirectory,
     ws: Option<&WorkspaceId>,
@@ -107,20 +103,49 @@ pub fn check_workspace_key(
     if presented.is_empty() || presented.len() > MAX_KEY_LEN {
         return Ok((KeyCheck::Refused, None));
     }
-    let uid = match ws {
-        Some(ws) => dir.workspace_uid(ws)?,
+    let creds = match ws {
+        Some(ws) => dir.credentials(ws)?,
         None => None,
     };
-    let check = dir.check_key(uid.as_deref().unwrap_or(NO_WORKSPACE_UID), presented)?;
-    let (KeyCheck::Primary | KeyCheck::Secondary, Some(uid)) = (check, uid) else {
-        return Ok((KeyCheck::Refused, None));
-    };
-    // Deleted in between: refused like any unknown workspace.
-    Ok(match dir.load_workspace(&uid)? {
-        Some(w) => (check, Some(w)),
-        None => (KeyCheck::Refused, None),
-    })
+    Ok(match_key_of(dir, creds, presented))
 }
+
+/// The comparison step of [`check_workspace_key`], once the workspace's credentials are known.
+fn match_key_of(
+    dir: &impl KeyDirectory,
+    creds: Option<Arc<WorkspaceCredentials>>,
+    presented: &str,
+) -> (KeyCheck, Option<WorkspaceRecord>) {
+    if presented.is_empty() || presented.len() > MAX_KEY_LEN {
+        return (KeyCheck::Refused, None);
+    }
+    match (dir.match_key(creds.as_deref(), presented), creds) {
+        (KeyCheck::Refused, _) | (_, None) => (KeyCheck::Refused, None),
+        (check, Some(c)) => (check, Some(c.record.clone())),
+    }
+}
+
+/// The credentials of the workspace a request names: from memory when the change version is
+/// the one they were read at (no blocking-pool hop, one primary-key read), else read from the
+/// database on the blocking pool.
+pub async fn workspace_credentials(
+    state: &AppState,
+    id: Option<&WorkspaceId>,
+) -> Result<Option<Arc<WorkspaceCredentials>>, ApiError> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let version = state.store.change_version()?;
+    if let Some(hit) = state.store.cached_workspace_credentials(id, version) {
+        return Ok(hit);
+    }
+    let id = id.clone();
+    state.db(move |s| s.workspace_credentials(&id)).await
+}
+
+/// A workspace uid no workspace has (uids are UUIDs): an unknown workspace's access token is
+/// checked against it, so the refusal costs the same lookups either way.
+const NO_WORKSPACE_UID: &str = "-";
 
 /// The uniform data-plane 401.
 pub fn unauthorized(state: &AppState) -> ApiError {
@@ -203,10 +228,10 @@ async fn verify(
         if key.starts_with(TOKEN_PREFIX) {
             return verify_access_token(parts, state, id, key).await;
         }
-        let found = state
-            .db(move |s| check_workspace_key(s, id.as_ref(), &key))
+        let creds = workspace_credentials(state, id.as_ref())
             .await
             .map_err(NoCaller::Other)?;
+        let found = match_key_of(state.store.as_ref(), creds, &key);
         let (created_by, slot) = match found.0 {
             KeyCheck::Primary => ("PrimaryKey", KeySlot::Primary),
             KeyCheck::Secondary => ("SecondaryKey", KeySlot::Secondary),
@@ -241,10 +266,10 @@ async fn verify(
         Some(id) => {
             authorize(&principal, data_action(&parts.method), &id.to_id())
                 .map_err(NoCaller::Other)?;
-            state
-                .db(move |s| s.get_workspace(&id))
+            workspace_credentials(state, Some(&id))
                 .await
                 .map_err(NoCaller::Other)?
+                .map(|c| c.record.clone())
         }
         None => None,
     };
@@ -327,18 +352,17 @@ mod tests {
     }
 
     impl KeyDirectory for Recording<'_> {
-        fn workspace_uid(&self, ws: &WorkspaceId) -> Result<Option<String>, StoreError> {
-            self.steps.borrow_mut().push("find workspace uid");
-            KeyDirectory::workspace_uid(self.store, ws)
+        fn credentials(
+            &self,
+            ws: &WorkspaceId,
+        ) -> Result<Option<Arc<WorkspaceCredentials>>, StoreError> {
+            self.steps.borrow_mut().push("find workspace credentials");
+            KeyDirectory::credentials(self.store, ws)
         }
-        fn check_key(&self, uid: &str, presented: &str) -> Result<KeyCheck, StoreError> {
-            // One HMAC fingerprint and one indexed lookup per call.
-            self.steps.borrow_mut().push("fingerprint and look up key");
-            self.store.check_key(uid, presented)
-        }
-        fn load_workspace(&self, uid: &str) -> Result<Option<WorkspaceRecord>, StoreError> {
-            self.steps.borrow_mut().push("load workspace");
-            self.store.load_workspace(uid)
+        fn match_key(&self, creds: Option<&WorkspaceCredentials>, presented: &str) -> KeyCheck {
+            // One HMAC fingerprint and a constant-time comparison per slot.
+            self.steps.borrow_mut().push("fingerprint and compare");
+            self.store.match_key(creds, presented)
         }
     }
 
@@ -378,14 +402,41 @@ mod tests {
         assert_eq!(existing.2, missing.2, "same steps for both refusals");
         assert_eq!(
             missing.2,
-            ["find workspace uid", "fingerprint and look up key"],
-            "an unknown workspace still costs the fingerprint and key lookup, \
-             and a known one is not decoded before its key matched"
+            ["find workspace credentials", "fingerprint and compare"],
+            "an unknown workspace still costs the fingerprint and the comparisons"
         );
-        // And the check still works.
-        let (check, found, steps) = steps("dev", &right);
+        // And the check still works, for either key.
+        let (check, found, _) = steps("dev", &right);
         assert_eq!(check, KeyCheck::Primary);
         assert!(found);
-        assert_eq!(steps.last(), Some(&"load workspace"));
+        let secondary = keys.keys[1].key.expose().to_string();
+        assert_eq!(steps("dev", &secondary).0, KeyCheck::Secondary);
+    }
+
+    #[test]
+    fn a_cached_key_is_refused_once_regenerated() {
+        let dir = tempfile::tempdir().unwrap();
+        let (crypto, _) = qws_store::crypto::Crypto::load_or_create(dir.path()).unwrap();
+        let store = Store::open(dir.path(), crypto).unwrap();
+        let (ids, _, _) = crate::bootstrap::ensure(&store).unwrap();
+        let dev = ids.workspace_id().unwrap();
+        let uid = store.get_workspace(&dev).unwrap().unwrap().uid;
+        let key = |slot: usize| {
+            store.workspace_keys(&uid).unwrap().keys[slot]
+                .key
+                .expose()
+                .to_string()
+        };
+        let check = |k: &str| check_workspace_key(&store, Some(&dev), k).unwrap().0;
+        let old = key(0);
+        assert_eq!(check(&old), KeyCheck::Primary);
+        assert_eq!(check(&old), KeyCheck::Primary, "served from memory");
+        store.regenerate_keys(&uid, &[KeySlot::Primary]).unwrap();
+        assert_eq!(
+            check(&old),
+            KeyCheck::Refused,
+            "the old key, right after regeneration"
+        );
+        assert_eq!(check(&key(0)), KeyCheck::Primary, "the new key");
     }
 }

@@ -1,0 +1,224 @@
+//! The data plane serves keys, workspaces and grants from memory between changes; every change
+//! still refuses on the very next request: a regenerated or disabled key, a deleted workspace, a
+//! removed role, whether the change came through this server or through another connection to
+//! the same database file (what another process or node sharing it does).
+
+use crate::common::dp::DV;
+use crate::common::roles::{DATA_CONTRIBUTOR, RA_V};
+use crate::common::*;
+use qws_core::keys::KeySlot;
+use qws_core::resource_id::WorkspaceId;
+use qws_store::crypto::Crypto;
+use qws_store::Store;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// `GET providerStatus` with an access key (or a bearer token for the data plane).
+async fn provider_status(t: &TestServer, ws: &str, auth: &Auth<'_>) -> u16 {
+    let url = format!(
+        "{}{}/providerStatus?api-version={DV}",
+        t.http_url(),
+        t.ws_path("qws", ws)
+    );
+    let req = t.http.get(url);
+    let req = match auth {
+        Auth::Key(k) => req.header("x-ms-quantum-api-key", *k),
+        Auth::Bearer(b) => req.bearer_auth(b),
+    };
+    req.send().await.unwrap().status().as_u16()
+}
+
+enum Auth<'a> {
+    Key(&'a str),
+    Bearer(&'a str),
+}
+
+fn key_of(v: &Value, slot: &str) -> String {
+    v[slot]["key"].as_str().unwrap().to_string()
+}
+
+/// Twice, so the second answer comes from memory.
+async fn accepted_twice(t: &TestServer, ws: &str, auth: &Auth<'_>) {
+    assert_eq!(provider_status(t, ws, auth).await, 200);
+    assert_eq!(provider_status(t, ws, auth).await, 200);
+}
+
+async fn set_keys_enabled(t: &TestServer, ws: &str, enabled: bool) {
+    let p = t.ws_path("qws", ws);
+    let mut w: Value = t.arm(Method::GET, &p, None).await.json().await.unwrap();
+    w["properties"]["apiKeyEnabled"] = json!(enabled);
+    assert_eq!(t.arm(Method::PUT, &p, Some(w)).await.status(), 200);
+}
+
+#[tokio::test]
+async fn keys_changed_through_the_server_are_refused_on_the_next_request() {
+    let t = TestServer::start().await;
+    t.create_workspace("qws", "cached").await;
+    let keys = t.list_keys("qws", "cached").await;
+    let (p0, s0) = (key_of(&keys, "primaryKey"), key_of(&keys, "secondaryKey"));
+    accepted_twice(&t, "cached", &Auth::Key(&p0)).await;
+
+    // Regenerate: the old primary key is refused at once, the new one works.
+    let r = t
+        .arm(
+            Method::POST,
+            &format!("{}/regenerateKey", t.ws_path("qws", "cached")),
+            Some(json!({"keys": ["Primary"]})),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(provider_status(&t, "cached", &Auth::Key(&p0)).await, 401);
+    let p1 = key_of(&t.list_keys("qws", "cached").await, "primaryKey");
+    accepted_twice(&t, "cached", &Auth::Key(&p1)).await;
+
+    // Disable keys: both refused at once; enabled again, both accepted.
+    accepted_twice(&t, "cached", &Auth::Key(&s0)).await;
+    set_keys_enabled(&t, "cached", false).await;
+    assert_eq!(provider_status(&t, "cached", &Auth::Key(&p1)).await, 401);
+    assert_eq!(provider_status(&t, "cached", &Auth::Key(&s0)).await, 401);
+    set_keys_enabled(&t, "cached", true).await;
+    accepted_twice(&t, "cached", &Auth::Key(&s0)).await;
+
+    // Delete the workspace: its keys are refused at once.
+    let r = t
+        .arm(Method::DELETE, &t.ws_path("qws", "cached"), None)
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(provider_status(&t, "cached", &Auth::Key(&p1)).await, 401);
+    assert_eq!(provider_status(&t, "cached", &Auth::Key(&s0)).await, 401);
+}
+
+/// A new service principal holding Quantum Workspace Data Contributor on `ws`: its data-plane
+/// token and the assignment's path.
+async fn data_contributor(t: &TestServer, ws: &str) -> (String, String, String) {
+    let r = t
+        .arm(
+            Method::POST,
+            "/qws/directory/servicePrincipals",
+            Some(json!({"displayName": "cached-caller"})),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let sp: Value = r.json().await.unwrap();
+    let (oid, app) = (
+        sp["id"].as_str().unwrap().to_string(),
+        sp["appId"].as_str().unwrap().to_string(),
+    );
+    let r = t
+        .arm(
+            Method::POST,
+            &format!("/qws/directory/servicePrincipals/{app}/addPassword"),
+            Some(json!({"passwordCredential": {"displayName": "s"}})),
+        )
+        .await;
+    let secret = r.json::<Value>().await.unwrap()["secretText"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let name = uuid::Uuid::new_v4().to_string();
+    let path = format!(
+        "{}/providers/Microsoft.Authorization/roleAssignments/{name}?{RA_V}",
+        t.ws_path("qws", ws)
+    );
+    let r = t
+        .arm(
+            Method::PUT,
+            &path,
+            Some(json!({"properties": {
+                "roleDefinitionId": format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{DATA_CONTRIBUTOR}", t.sub()),
+                "principalId": oid, "principalType": "ServicePrincipal"}})),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = t
+        .client_credentials(&app, &secret, "https://quantum.microsoft.com/.default")
+        .await;
+    assert_eq!(r.status(), 200);
+    let token = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (token, path, name)
+}
+
+#[tokio::test]
+async fn a_role_removed_through_the_server_is_refused_on_the_next_request() {
+    let t = TestServer::start().await;
+    t.create_workspace("qws", "roles").await;
+    let (token, assignment, _) = data_contributor(&t, "roles").await;
+    accepted_twice(&t, "roles", &Auth::Bearer(&token)).await;
+    assert_eq!(t.arm(Method::DELETE, &assignment, None).await.status(), 200);
+    assert_eq!(
+        provider_status(&t, "roles", &Auth::Bearer(&token)).await,
+        403
+    );
+}
+
+/// The server's database opened a second time, as another process sharing it would.
+fn second_store(t: &TestServer) -> Store {
+    let dir = t.data_dir();
+    let (crypto, _) = Crypto::load_or_create(&dir).unwrap();
+    Store::open(&dir, crypto).unwrap()
+}
+
+#[tokio::test]
+async fn changes_made_through_another_connection_to_the_database_are_refused_at_once() {
+    let t = TestServer::start().await;
+    t.create_workspace("qws", "shared").await;
+    let keys = t.list_keys("qws", "shared").await;
+    let (p0, s0) = (key_of(&keys, "primaryKey"), key_of(&keys, "secondaryKey"));
+    let (token, _, assignment) = data_contributor(&t, "shared").await;
+    accepted_twice(&t, "shared", &Auth::Key(&p0)).await;
+    accepted_twice(&t, "shared", &Auth::Key(&s0)).await;
+    accepted_twice(&t, "shared", &Auth::Bearer(&token)).await;
+
+    let other = second_store(&t);
+    let id = WorkspaceId::from_parts(&t.sub(), "qws", "shared").unwrap();
+    let uid = other.get_workspace(&id).unwrap().unwrap().uid;
+
+    // A key regenerated elsewhere.
+    other.regenerate_keys(&uid, &[KeySlot::Primary]).unwrap();
+    assert_eq!(provider_status(&t, "shared", &Auth::Key(&p0)).await, 401);
+    let p1 = other.workspace_keys(&uid).unwrap().keys[0]
+        .key
+        .expose()
+        .to_string();
+    accepted_twice(&t, "shared", &Auth::Key(&p1)).await;
+
+    // A role removed elsewhere.
+    other
+        .identity()
+        .delete_role_assignment(&assignment)
+        .unwrap()
+        .expect("the assignment existed");
+    assert_eq!(
+        provider_status(&t, "shared", &Auth::Bearer(&token)).await,
+        403
+    );
+
+    // Keys disabled elsewhere (the workspace written back with keys off).
+    let w = other.get_workspace(&id).unwrap().unwrap();
+    let mut spec = qws_store::WorkspaceSpec {
+        location: w.location.clone(),
+        tags: w.tags.clone(),
+        providers: w.providers.clone(),
+        storage_account: w.storage_account.clone(),
+        identity_type: w.identity_type.clone(),
+        api_key_enabled: false,
+        workspace_kind: w.workspace_kind.clone(),
+    };
+    let actor = qws_store::Actor {
+        name: "other-node".into(),
+        kind: "Application".into(),
+    };
+    other.put_workspace(&id, &spec, &actor).unwrap();
+    assert_eq!(provider_status(&t, "shared", &Auth::Key(&s0)).await, 401);
+    spec.api_key_enabled = true;
+    other.put_workspace(&id, &spec, &actor).unwrap();
+    accepted_twice(&t, "shared", &Auth::Key(&s0)).await;
+
+    // The workspace deleted elsewhere.
+    other.delete_workspace(&id).unwrap().expect("it existed");
+    assert_eq!(provider_status(&t, "shared", &Auth::Key(&s0)).await, 401);
+    assert_eq!(provider_status(&t, "shared", &Auth::Key(&p1)).await, 401);
+}
