@@ -428,6 +428,18 @@ pub fn diag_table<F: Real>(amps: &mut [Complex<F>], qubits: &[usize], table: &[A
         .iter()
         .map(|&e| (e != (1.0, 0.0)).then(|| cast(e)))
         .collect();
+    // Qubits below LOW_SPAN vary inside a short stretch of amplitudes: give every stretch of
+    // 2^span amplitudes (span = 1 + the highest such qubit) a ready vector of its factors,
+    // rebuilt only when the factors' high-qubit part changes.
+    const LOW_SPAN: usize = 12;
+    if let Some(top) = qubits
+        .iter()
+        .copied()
+        .filter(|&q| q < LOW_SPAN.min(n))
+        .max()
+    {
+        return diag_table_low(amps, qubits, table, top + 1, &lut, par);
+    }
     let low = qubits.iter().copied().min().unwrap_or(n);
     let run = 1usize << low.min(n);
     let runs = amps.len() / run;
@@ -461,6 +473,62 @@ pub fn diag_table<F: Real>(amps: &mut [Complex<F>], qubits: &[usize], table: &[A
             .for_each(|c| c.iter_mut().for_each(|a| *a = cmul(*a, e)));
     } else {
         work(0, runs);
+    }
+}
+
+/// [`diag_table`] for diagonals with qubits below `span`: stretches of `2^span` amplitudes are
+/// multiplied element by element with a factor vector that depends only on the stretch's high
+/// bits (`lut` gives a start index's table bits).
+fn diag_table_low<F: Real>(
+    amps: &mut [Complex<F>],
+    qubits: &[usize],
+    table: &[Amp],
+    span: usize,
+    lut: &[[u32; 256]],
+    par: bool,
+) {
+    let stretch = 1usize << span;
+    // Table bits of the low index j inside a stretch.
+    let low_bits: Vec<u32> = (0..stretch)
+        .map(|j| {
+            qubits
+                .iter()
+                .enumerate()
+                .filter(|&(_, &q)| q < span && j >> q & 1 == 1)
+                .fold(0u32, |acc, (b, _)| acc | 1 << b)
+        })
+        .collect();
+    let high_bits = |start: usize| -> u32 {
+        lut.iter()
+            .enumerate()
+            .fold(0, |acc, (byte, l)| acc | l[(start >> (8 * byte)) & 0xff])
+    };
+    let work = |first: usize, chunk: &mut [Complex<F>]| {
+        let mut factors: Vec<Complex<F>> = Vec::with_capacity(stretch);
+        let mut current = None;
+        for (k, part) in chunk.chunks_mut(stretch).enumerate() {
+            let hi = high_bits(first + k * stretch);
+            if current != Some(hi) {
+                factors.clear();
+                factors.extend(
+                    low_bits
+                        .iter()
+                        .map(|&lo| cast::<F>(table[(hi | lo) as usize])),
+                );
+                current = Some(hi);
+            }
+            for (a, &f) in part.iter_mut().zip(&factors) {
+                *a = cmul(*a, f);
+            }
+        }
+    };
+    let chunk = stretch.max(MIN_CHUNK).max(amps.len() / 64).min(amps.len());
+    if par && amps.len() >= 2 * chunk {
+        amps.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| work(i * chunk, c));
+    } else {
+        work(0, amps);
     }
 }
 
