@@ -8,6 +8,7 @@
 //!   quit
 //!
 //! Usage: bench_run <circuit.json> [--fusion on|off] [--shots N] [--fusion-qubits K]
+//!        [--precision single|double]
 
 use qws_sim::engine::fusion::FusedOp;
 use qws_sim::ir::Circuit;
@@ -56,6 +57,7 @@ fn main() {
             "--fusion" => opts.fusion = args[i + 1] == "on",
             "--shots" => opts.shots = args[i + 1].parse().expect("shots"),
             "--fusion-qubits" => cfg.fusion.max_qubits = args[i + 1].parse().expect("k"),
+            "--precision" => opts.precision = Some(args[i + 1].parse().expect("precision")),
             other => panic!("unknown option {other}"),
         }
         i += 2;
@@ -107,7 +109,7 @@ fn main() {
                 let p = words.next().expect("path");
                 let st = final_state_with(&circuit, &opts, &cfg).expect("run");
                 let mut buf = Vec::with_capacity(st.amplitudes().len() * 16);
-                for a in st.amplitudes() {
+                for a in st.amplitudes().iter() {
                     buf.extend_from_slice(&a.0.to_le_bytes());
                     buf.extend_from_slice(&a.1.to_le_bytes());
                 }

@@ -353,7 +353,9 @@ pub fn run_noisy_into(
         Some(s) => ChaCha8Rng::seed_from_u64(s),
         None => ChaCha8Rng::from_entropy(),
     };
-    let fresh = StateVector::try_new(circuit.num_qubits)?;
+    let precision = opts.precision_for(circuit.num_qubits);
+    crate::run::check_qubits_in(circuit.num_qubits, precision, &opts.limits)?;
+    let fresh = StateVector::try_new_with(circuit.num_qubits, precision)?;
     let mut t = Trajectory {
         model,
         n: circuit.num_qubits,

@@ -11,7 +11,8 @@ use crate::engine::sample;
 use crate::engine::sparse::SparseState;
 use crate::error::{Result, SimError};
 use crate::ir::{Circuit, Condition, GateOp, Op};
-use crate::state::{alloc_amps, StateVector};
+use crate::precision::Precision;
+use crate::state::StateVector;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, HashMap};
@@ -20,7 +21,8 @@ use std::collections::{BTreeMap, HashMap};
 #[derive(Clone, Debug)]
 pub struct Limits {
     pub max_qubits: usize,
-    /// Bytes of statevector memory a run may allocate (16 bytes per amplitude).
+    /// Bytes of statevector memory a run may allocate (16 bytes per amplitude in double
+    /// precision, 8 in single).
     pub max_memory_bytes: u64,
     pub max_shots: u64,
     /// Operations after lowering (counting the bodies of conditionals).
@@ -56,6 +58,17 @@ pub struct RunOptions {
     pub limits: Limits,
     /// When cancelled, the run stops at its next check and returns [`SimError::Cancelled`].
     pub cancel: Option<CancelToken>,
+    /// Amplitude precision; `None` takes [`Precision::default_for`] the qubit count and
+    /// `limits.max_memory_bytes` (double when it fits, else single).
+    pub precision: Option<Precision>,
+}
+
+impl RunOptions {
+    /// The precision a circuit on `num_qubits` qubits runs in.
+    pub fn precision_for(&self, num_qubits: usize) -> Precision {
+        self.precision
+            .unwrap_or_else(|| Precision::default_for(num_qubits, self.limits.max_memory_bytes))
+    }
 }
 
 impl Default for RunOptions {
@@ -66,6 +79,7 @@ impl Default for RunOptions {
             fusion: true,
             limits: Limits::default(),
             cancel: None,
+            precision: None,
         }
     }
 }
@@ -105,19 +119,32 @@ pub fn validate(circuit: &Circuit, limits: &Limits) -> Result<()> {
     validate_ops(circuit, &circuit.ops, limits, &mut count)
 }
 
-/// Checks that a state of `num_qubits` qubits fits `limits` (qubit count and memory). Every
-/// statevector allocation for a job goes through this first.
+/// Checks that a state of `num_qubits` qubits fits `limits` (qubit count and memory) in the
+/// precision a run gets by default ([`Precision::default_for`]: single when double does not
+/// fit). Every statevector allocation for a job goes through this first.
 pub fn check_qubits(num_qubits: usize, limits: &Limits) -> Result<()> {
+    check_qubits_in(
+        num_qubits,
+        Precision::default_for(num_qubits, limits.max_memory_bytes),
+        limits,
+    )
+}
+
+/// [`check_qubits`] for a state kept in `precision`.
+pub fn check_qubits_in(num_qubits: usize, precision: Precision, limits: &Limits) -> Result<()> {
     if num_qubits > limits.max_qubits {
         return Err(SimError::Limit(format!(
             "the program uses {num_qubits} qubits; this simulator allows at most {}",
             limits.max_qubits
         )));
     }
-    let bytes = 16u128.checked_shl(num_qubits as u32).unwrap_or(u128::MAX);
+    // In u128: a state past 2^64 bytes must not saturate to a budget of u64::MAX.
+    let bytes = (precision.amplitude_bytes() as u128)
+        .checked_shl(num_qubits as u32)
+        .unwrap_or(u128::MAX);
     if num_qubits >= 100 || bytes > limits.max_memory_bytes as u128 {
         return Err(SimError::Limit(format!(
-            "{num_qubits} qubits need {} MiB of state; the memory budget is {} MiB",
+            "{num_qubits} qubits need {} MiB of state in {precision} precision; the memory budget is {} MiB",
             bytes >> 20,
             limits.max_memory_bytes >> 20
         )));
@@ -383,6 +410,8 @@ fn run_into(
     sink: &mut dyn FnMut(ShotBits),
 ) -> Result<()> {
     validate(circuit, &opts.limits)?;
+    let precision = opts.precision_for(circuit.num_qubits);
+    check_qubits_in(circuit.num_qubits, precision, &opts.limits)?;
     check_shots(opts)?;
     let stop = opts.cancel.as_ref();
     cancel::check(stop)?;
@@ -403,13 +432,11 @@ fn run_into(
             }
             return Ok(());
         }
-        let state = simulate(n, &segments, opts.fusion, cfg, stop)?;
+        let state = simulate(n, &segments, opts.fusion, precision, cfg, stop)?;
         cancel::check(stop)?;
         let outcomes = match &state {
             Simulated::Sparse(sp) => sample::sample_sparse(&sp.entries(), shots, &mut rng),
-            Simulated::Dense(sv) => {
-                sample::sample_dense(sv.amplitudes(), shots, sv.is_parallel(), &mut rng)
-            }
+            Simulated::Dense(sv) => sv.sample(shots, &mut rng),
         };
         for (i, x) in outcomes.into_iter().enumerate() {
             if i.is_multiple_of(CANCEL_CHECK_SHOTS) {
@@ -427,10 +454,11 @@ fn run_into(
     let (prefix, rest) = split_prefix(circuit);
     let program = compile(rest, opts.fusion, &cfg.fusion);
     let prefix_state = || -> Result<StateVector> {
-        simulate(n, &prefix, opts.fusion, cfg, stop).and_then(|s| s.into_dense(cfg))
+        simulate(n, &prefix, opts.fusion, precision, cfg, stop)
+            .and_then(|s| s.into_dense(precision, cfg))
     };
     // Keeping a copy of the prefix state doubles memory; only do it within the budget.
-    let keep_copy = (32u128 << n) <= opts.limits.max_memory_bytes as u128;
+    let keep_copy = precision.state_bytes(n).saturating_mul(2) <= opts.limits.max_memory_bytes;
     let initial = if keep_copy && shots > 0 {
         Some(prefix_state()?)
     } else {
@@ -461,6 +489,8 @@ pub fn final_state_with(
     cfg: &EngineConfig,
 ) -> Result<StateVector> {
     validate(circuit, &opts.limits)?;
+    let precision = opts.precision_for(circuit.num_qubits);
+    check_qubits_in(circuit.num_qubits, precision, &opts.limits)?;
     let mut segments = vec![Vec::new()];
     for op in &circuit.ops {
         match op {
@@ -477,10 +507,11 @@ pub fn final_state_with(
         circuit.num_qubits,
         &segments,
         opts.fusion,
+        precision,
         cfg,
         opts.cancel.as_ref(),
     )?
-    .into_dense(cfg)
+    .into_dense(precision, cfg)
 }
 
 /// A simulated pure state: still sparse, or dense.
@@ -490,26 +521,25 @@ enum Simulated {
 }
 
 impl Simulated {
-    fn into_dense(self, cfg: &EngineConfig) -> Result<StateVector> {
+    fn into_dense(self, precision: Precision, cfg: &EngineConfig) -> Result<StateVector> {
         match self {
             Simulated::Dense(s) => Ok(s),
-            Simulated::Sparse(sp) => densify(&sp, cfg),
+            Simulated::Sparse(sp) => densify(&sp, precision, cfg),
         }
     }
 }
 
-fn densify(sp: &SparseState, cfg: &EngineConfig) -> Result<StateVector> {
-    let mut amps = alloc_amps(sp.num_qubits())?;
-    sp.scatter_into(&mut amps);
-    let mut sv = StateVector::from_amplitudes(amps)?;
+fn densify(sp: &SparseState, precision: Precision, cfg: &EngineConfig) -> Result<StateVector> {
+    let mut sv = StateVector::try_new_with(sp.num_qubits(), precision)?;
+    sv.scatter_sparse(sp);
     if let Some(p) = cfg.parallel {
         sv.set_parallel(p);
     }
     Ok(sv)
 }
 
-fn new_dense(n: usize, cfg: &EngineConfig) -> Result<StateVector> {
-    let mut sv = StateVector::try_new(n)?;
+fn new_dense(n: usize, precision: Precision, cfg: &EngineConfig) -> Result<StateVector> {
+    let mut sv = StateVector::try_new_with(n, precision)?;
     if let Some(p) = cfg.parallel {
         sv.set_parallel(p);
     }
@@ -522,6 +552,7 @@ fn simulate(
     n: usize,
     segments: &[Vec<GateOp>],
     fusion: bool,
+    precision: Precision,
     cfg: &EngineConfig,
     stop: Option<&CancelToken>,
 ) -> Result<Simulated> {
@@ -550,19 +581,16 @@ fn simulate(
             if start == seg.len() && sp.len() <= max_len {
                 continue;
             }
-            dense = Some(densify(sp, cfg)?);
+            dense = Some(densify(sp, precision, cfg)?);
             sparse = None;
         }
         if dense.is_none() {
-            dense = Some(new_dense(n, cfg)?);
+            dense = Some(new_dense(n, precision, cfg)?);
         }
         let sv = dense.as_mut().expect("dense state");
         let rest = &seg[start..];
         if fusion {
-            for f in fuse(rest, &cfg.fusion) {
-                cancel::check(stop)?;
-                sv.apply_fused(&f);
-            }
+            sv.apply_fused_ops(&fuse(rest, &cfg.fusion), &mut || cancel::check(stop))?;
         } else {
             for g in rest {
                 cancel::check(stop)?;
@@ -573,7 +601,7 @@ fn simulate(
     match (sparse, dense) {
         (Some(sp), _) => Ok(Simulated::Sparse(sp)),
         (None, Some(d)) => Ok(Simulated::Dense(d)),
-        (None, None) => Ok(Simulated::Dense(new_dense(n, cfg)?)),
+        (None, None) => Ok(Simulated::Dense(new_dense(n, precision, cfg)?)),
     }
 }
 
@@ -721,12 +749,7 @@ fn exec(
 ) -> Result<()> {
     for step in steps {
         match step {
-            Step::Run(ops) => {
-                for f in ops {
-                    cancel::check(stop)?;
-                    state.apply_fused(f);
-                }
-            }
+            Step::Run(ops) => state.apply_fused_ops(ops, &mut || cancel::check(stop))?,
             Step::Measure { qubit, clbit } => {
                 let r = state.measure(*qubit, rng);
                 bits.set(*clbit, r);

@@ -546,6 +546,7 @@ pub fn run(p: Prepared, cancel: &qws_sim::CancelToken) -> Result<Vec<u8>, JobFai
         fusion: true,
         limits: p.limits.clone(),
         cancel: Some(cancel.clone()),
+        precision: None,
     };
     let unproducible = |e: SimError| match e {
         SimError::Unsupported(_) => cannot_produce(&p.output_format),

@@ -5,6 +5,7 @@
 //! of the cumulative distribution, and each chunk resolves the draws inside its range. Memory is
 //! O(shots + chunks), not O(2^n); the result is deterministic for a given RNG state.
 
+use super::real::{norm_sqr_f64, Complex, Real};
 use crate::state::Amp;
 use rand::Rng;
 use rayon::prelude::*;
@@ -13,14 +14,15 @@ const CHUNK: usize = 1 << 14;
 
 /// Samples `shots` basis-state indices from the (normalised or not) `|amp|^2` of `amps`.
 /// Shot `s` gets the outcome of the `s`-th uniform draw from `rng`.
-pub fn sample_dense<R: Rng + ?Sized>(
-    amps: &[Amp],
+/// Probabilities are summed in double precision also for a single-precision state.
+pub fn sample_dense<F: Real, R: Rng + ?Sized>(
+    amps: &[Complex<F>],
     shots: usize,
     parallel: bool,
     rng: &mut R,
 ) -> Vec<usize> {
     let draws: Vec<f64> = (0..shots).map(|_| rng.gen::<f64>()).collect();
-    let p = |a: &Amp| a.0 * a.0 + a.1 * a.1;
+    let p = norm_sqr_f64::<F>;
     let sums: Vec<f64> = if parallel {
         amps.par_chunks(CHUNK)
             .map(|c| c.iter().map(p).sum())

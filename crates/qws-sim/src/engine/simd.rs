@@ -1,8 +1,9 @@
 //! AVX2/FMA kernels, used only after runtime detection (the portable kernels in
 //! [`super::kernels`] are the fallback and the reference).
 //!
-//! Amplitudes are viewed as interleaved `f64` pairs; a 256-bit vector holds two consecutive
-//! amplitudes, i.e. the same local index of two neighbouring blocks.
+//! Amplitudes are viewed as interleaved `(re, im)` pairs; a 256-bit vector holds two consecutive
+//! double-precision amplitudes or four single-precision ones, i.e. the same local index of two
+//! (four) neighbouring blocks.
 
 use std::arch::x86_64::*;
 use std::cell::Cell;
@@ -11,6 +12,9 @@ use std::cell::Cell;
 const _: () = assert!(std::mem::offset_of!((f64, f64), 0) == 0);
 const _: () = assert!(std::mem::offset_of!((f64, f64), 1) == 8);
 const _: () = assert!(std::mem::size_of::<(f64, f64)>() == 16);
+const _: () = assert!(std::mem::offset_of!((f32, f32), 0) == 0);
+const _: () = assert!(std::mem::offset_of!((f32, f32), 1) == 4);
+const _: () = assert!(std::mem::size_of::<(f32, f32)>() == 8);
 
 thread_local! {
     /// Set while [`with_portable_kernels`] runs on this thread. Per thread, not process-wide,
@@ -119,5 +123,87 @@ pub unsafe fn dense_pair<const D: usize>(
         let out = _mm256_addsub_pd(a, b);
         _mm_storeu_pd(p.add(2 * (base_a + off[r])), _mm256_castpd256_pd128(out));
         _mm_storeu_pd(p.add(2 * (base_b + off[r])), _mm256_extractf128_pd(out, 1));
+    }
+}
+
+/// Single-precision [`dense_run`]: four neighbouring blocks per 256-bit vector.
+///
+/// # Safety
+/// `count` must be a multiple of 4; otherwise as for [`dense_run`].
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dense_run_f32<const D: usize>(
+    p: *mut f32,
+    base: usize,
+    count: usize,
+    off: &[usize; D],
+    mr: &[[f32; D]; D],
+    mi: &[[f32; D]; D],
+) {
+    let mut j = 0;
+    while j + 4 <= count {
+        let mut v = [_mm256_setzero_ps(); D];
+        let mut vs = [_mm256_setzero_ps(); D];
+        for c in 0..D {
+            v[c] = _mm256_loadu_ps(p.add(2 * (base + j + off[c])));
+            // (im, re) of all four amplitudes.
+            vs[c] = _mm256_permute_ps(v[c], 0b1011_0001);
+        }
+        for r in 0..D {
+            let mut a = _mm256_setzero_ps();
+            let mut b = _mm256_setzero_ps();
+            for c in 0..D {
+                a = _mm256_fmadd_ps(_mm256_set1_ps(mr[r][c]), v[c], a);
+                b = _mm256_fmadd_ps(_mm256_set1_ps(mi[r][c]), vs[c], b);
+            }
+            _mm256_storeu_ps(p.add(2 * (base + j + off[r])), _mm256_addsub_ps(a, b));
+        }
+        j += 4;
+    }
+}
+
+/// Loads the single-precision amplitude at index `i` into the low 64 bits.
+#[inline(always)]
+unsafe fn load_amp_f32(p: *mut f32, i: usize) -> __m128 {
+    _mm_castpd_ps(_mm_load_sd(p.add(2 * i) as *const f64))
+}
+
+/// Single-precision [`dense_pair`]: four blocks at arbitrary bases, one per 64-bit lane (used
+/// when qubit 0 or 1 is in the block, so four neighbouring blocks are not one vector).
+///
+/// # Safety
+/// As for [`dense_run`]; the four blocks must be disjoint.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dense_quad_f32<const D: usize>(
+    p: *mut f32,
+    bases: &[usize; 4],
+    off: &[usize; D],
+    mr: &[[f32; D]; D],
+    mi: &[[f32; D]; D],
+) {
+    let [b0, b1, b2, b3] = *bases;
+    let mut v = [_mm256_setzero_ps(); D];
+    let mut vs = [_mm256_setzero_ps(); D];
+    for c in 0..D {
+        let o = off[c];
+        let lo = _mm_movelh_ps(load_amp_f32(p, b0 + o), load_amp_f32(p, b1 + o));
+        let hi = _mm_movelh_ps(load_amp_f32(p, b2 + o), load_amp_f32(p, b3 + o));
+        v[c] = _mm256_set_m128(hi, lo);
+        vs[c] = _mm256_permute_ps(v[c], 0b1011_0001);
+    }
+    for r in 0..D {
+        let mut a = _mm256_setzero_ps();
+        let mut b = _mm256_setzero_ps();
+        for c in 0..D {
+            a = _mm256_fmadd_ps(_mm256_set1_ps(mr[r][c]), v[c], a);
+            b = _mm256_fmadd_ps(_mm256_set1_ps(mi[r][c]), vs[c], b);
+        }
+        let out = _mm256_addsub_ps(a, b);
+        let lo = _mm_castps_pd(_mm256_castps256_ps128(out));
+        let hi = _mm_castps_pd(_mm256_extractf128_ps(out, 1));
+        let o = off[r];
+        _mm_store_sd(p.add(2 * (b0 + o)) as *mut f64, lo);
+        _mm_storeh_pd(p.add(2 * (b1 + o)) as *mut f64, lo);
+        _mm_store_sd(p.add(2 * (b2 + o)) as *mut f64, hi);
+        _mm_storeh_pd(p.add(2 * (b3 + o)) as *mut f64, hi);
     }
 }

@@ -4,6 +4,7 @@
 //! automatic and the fallback costs at most one scatter.
 
 use crate::engine::kernels::cmul;
+use crate::engine::real::{cast, Complex, Real};
 use crate::ir::GateOp;
 use crate::state::Amp;
 use std::collections::HashMap;
@@ -89,9 +90,9 @@ impl SparseState {
     }
 
     /// Writes the state into a dense amplitude array of length `2^num_qubits` (zeroed).
-    pub fn scatter_into(&self, amps: &mut [Amp]) {
+    pub fn scatter_into<F: Real>(&self, amps: &mut [Complex<F>]) {
         for (&k, &a) in &self.map {
-            amps[k] = a;
+            amps[k] = cast(a);
         }
     }
 

@@ -83,7 +83,9 @@ pub fn run_shot_with<R: Rng + ?Sized>(
             // Never allocate past the budget, whatever the program declared or `prepare`
             // concluded.
             crate::run::check_qubits(p.num_qubits, &p.limits)?;
-            let mut state = StateVector::try_new(p.num_qubits)?;
+            // The precision check_qubits just accepted: double unless only single fits.
+            let precision = crate::Precision::default_for(p.num_qubits, p.limits.max_memory_bytes);
+            let mut state = StateVector::try_new_with(p.num_qubits, precision)?;
             if let Some(m) = noise {
                 for q in 0..p.num_qubits {
                     crate::noise::prepare(m, &mut state, q, rng);

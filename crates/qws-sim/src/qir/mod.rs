@@ -301,6 +301,7 @@ pub fn run_entry_mode(
             fusion: true,
             limits: opts.limits.clone(),
             cancel: opts.cancel.clone(),
+            precision: None,
         };
         let run = match mode {
             interp::ShotMode::Simulate(None) => crate::run::run(&lowered.circuit, &run_opts)?,

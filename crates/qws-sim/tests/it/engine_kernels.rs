@@ -27,7 +27,7 @@ proptest! {
         for kernels in kernel_choices() {
             let mut fast = StateVector::from_amplitudes(amps.clone()).unwrap();
             with_kernels(kernels, || fast.apply(&op));
-            let d = max_diff(fast.amplitudes(), slow.amplitudes());
+            let d = max_diff(&fast.amplitudes(), &slow.amplitudes());
             prop_assert!(d < 1e-12, "{kernels:?} {op:?}: max diff {d}");
         }
     }
@@ -52,7 +52,7 @@ proptest! {
                 a.apply(&op);
                 b.apply(&op);
             });
-            let d = max_diff(a.amplitudes(), b.amplitudes());
+            let d = max_diff(&a.amplitudes(), &b.amplitudes());
             prop_assert!(d < 1e-12, "{kernels:?} {op:?}: max diff {d}");
         }
     }
@@ -70,7 +70,7 @@ proptest! {
                 cfg.fusion.max_qubits = k;
                 cfg.fusion.max_diag_qubits = k + 1;
                 let s = final_state_with(&c, &opts(fusion), &cfg).unwrap();
-                let d = max_diff(s.amplitudes(), &reference);
+                let d = max_diff(&s.amplitudes(), &reference);
                 prop_assert!(d < 1e-10, "fusion={fusion} k={k}: max diff {d}");
             }
         }
@@ -81,7 +81,7 @@ proptest! {
         let reference = reference_state(&c);
         let cfg = EngineConfig { sparse: SparseMode::Always, ..EngineConfig::default() };
         let s = final_state_with(&c, &opts(true), &cfg).unwrap();
-        let d = max_diff(s.amplitudes(), &reference);
+        let d = max_diff(&s.amplitudes(), &reference);
         prop_assert!(d < 1e-10, "max diff {d}");
     }
 }
@@ -138,7 +138,7 @@ fn benchmark_shaped_circuits_agree_on_every_path() {
                         ..EngineConfig::default()
                     };
                     let s = final_state_with(&c, &opts(fusion), &cfg).unwrap();
-                    let d = max_diff(s.amplitudes(), &reference);
+                    let d = max_diff(&s.amplitudes(), &reference);
                     assert!(
                         d < 1e-10,
                         "n={n} fusion={fusion} {sparse:?} {parallel:?}: {d}"

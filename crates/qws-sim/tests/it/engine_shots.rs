@@ -284,7 +284,8 @@ fn limits_are_refused_before_allocating() {
         qws_sim::run::final_state(&Circuit::new(62, 0), &o),
         Err(SimError::Limit(_))
     ));
-    // Default limits: 29 qubits exceed max_qubits; 27 qubits exceed a 1 GiB budget.
+    // Default limits: 29 qubits exceed max_qubits; 27 qubits in double precision exceed a
+    // 1 GiB budget, and 28 qubits exceed it in either precision.
     assert!(matches!(
         run(&Circuit::new(29, 0), &opts(1, 1)),
         Err(SimError::Limit(_))
@@ -294,10 +295,19 @@ fn limits_are_refused_before_allocating() {
             max_memory_bytes: 1 << 30,
             ..Limits::default()
         },
+        precision: Some(qws_sim::Precision::Double),
         ..opts(1, 1)
     };
     assert!(matches!(
         run(&Circuit::new(27, 0), &small),
+        Err(SimError::Limit(_))
+    ));
+    let default_precision = RunOptions {
+        precision: None,
+        ..small.clone()
+    };
+    assert!(matches!(
+        run(&Circuit::new(28, 0), &default_precision),
         Err(SimError::Limit(_))
     ));
     // Too many shots.

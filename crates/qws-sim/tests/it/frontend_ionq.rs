@@ -147,7 +147,7 @@ fn pauliexp_of_commuting_terms() {
     let opts = qws_sim::run::RunOptions::default();
     let a = qws_sim::run::final_state(&strip(c), &opts).unwrap();
     let b = qws_sim::run::final_state(&d, &opts).unwrap();
-    for (x, y) in a.amplitudes().iter().zip(b.amplitudes()) {
+    for (x, y) in a.amplitudes().iter().zip(b.amplitudes().iter()) {
         assert!((x.0 - y.0).abs() < 1e-12 && (x.1 - y.1).abs() < 1e-12);
     }
     let e = parse(r#"{"qubits":2,"circuit":[{"gate":"pauliexp","targets":[0,1],"terms":["XI","ZZ"],"coefficients":[1,1],"time":1}]}"#).unwrap_err();

@@ -11,6 +11,7 @@ mod cancel;
 mod engine_identities;
 mod engine_kernels;
 mod engine_shots;
+mod engine_single;
 mod engine_textbook;
 mod frontend_ionq;
 mod frontend_qasm;
