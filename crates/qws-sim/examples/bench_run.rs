@@ -8,6 +8,7 @@
 //!   quit
 //!
 //! Usage: bench_run <circuit.json> [--fusion on|off] [--shots N] [--fusion-qubits K]
+//!                  [--precision single|double]
 
 use qws_sim::engine::fusion::FusedOp;
 use qws_sim::ir::Circuit;
@@ -56,6 +57,7 @@ fn main() {
             "--fusion" => opts.fusion = args[i + 1] == "on",
             "--shots" => opts.shots = args[i + 1].parse().expect("shots"),
             "--fusion-qubits" => cfg.fusion.max_qubits = args[i + 1].parse().expect("k"),
+            "--precision" => opts.precision = Some(args[i + 1].parse().expect("precision")),
             other => panic!("unknown option {other}"),
         }
         i += 2;

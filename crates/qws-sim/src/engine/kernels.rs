@@ -8,8 +8,8 @@
 //! Above the parallel threshold the block range is split into chunks run on rayon; the blocks
 //! are disjoint, which is what makes the shared raw pointer below sound.
 
+use crate::engine::reference::Amp;
 use crate::ir::{Gate, GateOp};
-use crate::state::Amp;
 use rayon::prelude::*;
 
 /// A raw pointer to the amplitude array, shared between threads that write disjoint blocks.
@@ -257,7 +257,7 @@ pub fn dense(amps: &mut [Amp], targets: &[usize], m: &[Amp], ctrl: &[usize], par
                 dim: 1 << targets.len(),
                 data: m.to_vec(),
             };
-            crate::state::apply_matrix(amps, &mat, targets, ctrl)
+            crate::engine::reference::apply_matrix(amps, &mat, targets, ctrl)
         }
     }
 }

@@ -5,7 +5,7 @@
 //! of the cumulative distribution, and each chunk resolves the draws inside its range. Memory is
 //! O(shots + chunks), not O(2^n); the result is deterministic for a given RNG state.
 
-use crate::state::Amp;
+use crate::engine::reference::Amp;
 use rand::Rng;
 use rayon::prelude::*;
 

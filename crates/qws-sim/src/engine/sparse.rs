@@ -4,8 +4,8 @@
 //! automatic and the fallback costs at most one scatter.
 
 use crate::engine::kernels::cmul;
+use crate::engine::reference::Amp;
 use crate::ir::GateOp;
-use crate::state::Amp;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
