@@ -1,7 +1,9 @@
-"""Generates the benchmark circuits ONCE (seeded) and writes each twice from the same
-transpiled qiskit circuit: as qws-sim IR JSON (for the Rust runner) and as a qpy file (for Aer).
+"""Generates the benchmark circuits ONCE (seeded) and writes each from the same transpiled
+qiskit circuit: as qws-sim IR JSON (for the Rust runner), as a qpy file (for Aer) and, for the
+simulator comparison (compare.py), as a plain gate list (for qsim and qulacs).
 
-Usage: python gen.py OUTDIR SIZES...   (e.g. gen.py /tmp/qws-bench 16 20 24)
+Usage: python gen.py OUTDIR SIZES...            (the qws-vs-Aer families of bench.py)
+       python gen.py --compare OUTDIR SIZES...  (brick, qftu, qv, hea in u + cx / 2-qubit unitaries)
 """
 
 import json
@@ -62,6 +64,83 @@ def ghz(n):
 FAMILIES = {"qft": qft, "qcbm": qcbm, "qv": qv, "ghz": ghz}
 
 
+def brick(n, layers=10, seed=5):
+    """Random u3 on every qubit, then CX on alternating neighbour pairs; `layers` times."""
+    r = np.random.default_rng(seed)
+    qc = QuantumCircuit(n)
+    for layer in range(layers):
+        for q in range(n):
+            qc.u(*(r.random(3) * 2 * np.pi), q)
+        for q in range(layer % 2, n - 1, 2):
+            qc.cx(q, q + 1)
+    return qc
+
+
+def qftu(n, seed=6):
+    """A random product state, then the QFT compiled to u + cx."""
+    r = np.random.default_rng(seed)
+    qc = QuantumCircuit(n)
+    for q in range(n):
+        qc.u(*(r.random(3) * 2 * np.pi), q)
+    qc.compose(QFT(n, do_swaps=True), inplace=True)
+    return qc
+
+
+def hea(n, layers=6, seed=8):
+    """Hardware-efficient ansatz: RY and RZ on every qubit, then a CX chain; `layers` times."""
+    r = np.random.default_rng(seed)
+    qc = QuantumCircuit(n)
+    for _ in range(layers):
+        for q in range(n):
+            qc.ry(r.random() * 2 * np.pi, q)
+            qc.rz(r.random() * 2 * np.pi, q)
+        for q in range(n - 1):
+            qc.cx(q, q + 1)
+    for q in range(n):
+        qc.ry(r.random() * 2 * np.pi, q)
+    return qc
+
+
+COMPARE = {"brick": brick, "qftu": qftu, "qv": qv, "hea": hea}
+
+
+def to_gate_list(qc):
+    """The circuit as [name, qubits, params]: u (θ, φ, λ), cx, unitary (row-major matrix as
+    [re, im] pairs, qubits[0] the least significant bit as in qiskit)."""
+    idx = {q: i for i, q in enumerate(qc.qubits)}
+    out = []
+    for ins in qc.data:
+        name = ins.operation.name
+        qs = [idx[q] for q in ins.qubits]
+        if name == "u":
+            out.append(["u", qs, [float(x) for x in ins.operation.params]])
+        elif name == "cx":
+            out.append(["cx", qs, []])
+        elif name == "unitary":
+            m = np.asarray(ins.operation.to_matrix()).reshape(-1)
+            out.append(["unitary", qs, [[float(v.real), float(v.imag)] for v in m]])
+        else:
+            raise SystemExit(f"gate {name} is not in the comparison gate set")
+    return {"num_qubits": qc.num_qubits, "gates": out}
+
+
+def main_compare(out, sizes):
+    os.makedirs(out, exist_ok=True)
+    for n in sizes:
+        for fam, build in COMPARE.items():
+            qc = build(n)
+            if fam != "qv":
+                qc = transpile(qc, basis_gates=["u", "cx"], optimization_level=0)
+            name = f"{fam}-{n}"
+            with open(os.path.join(out, name + ".json"), "w") as f:
+                json.dump(to_ir(qc), f)
+            with open(os.path.join(out, name + ".qpy"), "wb") as f:
+                qpy.dump(qc, f)
+            with open(os.path.join(out, name + ".gates.json"), "w") as f:
+                json.dump(to_gate_list(qc), f)
+            print(name, len(qc.data), "ops", file=sys.stderr)
+
+
 def to_ir(qc):
     idx = {q: i for i, q in enumerate(qc.qubits)}
     cidx = {c: i for i, c in enumerate(qc.clbits)}
@@ -77,7 +156,9 @@ def to_ir(qc):
             ops.append({"Barrier": qs})
             continue
         gate, targets, controls = None, qs, []
-        if name == "h":
+        if name == "u":
+            gate = {"U": p}
+        elif name == "h":
             gate = "H"
         elif name == "x":
             gate = "X"
@@ -108,6 +189,8 @@ def to_ir(qc):
 
 
 def main():
+    if sys.argv[1] == "--compare":
+        return main_compare(sys.argv[2], [int(s) for s in sys.argv[3:]])
     out = sys.argv[1]
     sizes = [int(s) for s in sys.argv[2:]]
     os.makedirs(out, exist_ok=True)

@@ -285,6 +285,50 @@ def test_qws_simulator_explicit_noise_model(ws):
     _within(zeros, 0.1 + 0.9 * 0.05, shots, "damping + readout")
 
 
+def test_qws_simulator_precision_parameter_matches_aer(ws):
+    """`inputParams.precision` through the real server: exact probabilities in either precision
+    agree with qiskit-aer's in the same precision; any other value fails the job clearly."""
+    import json
+
+    import numpy as np
+    from azure.quantum.target import Target
+    from qiskit import QuantumCircuit, transpile
+    from qiskit_aer import AerSimulator
+
+    rng = np.random.default_rng(17)
+    n = 10
+    qc = QuantumCircuit(n)
+    gates = []
+    for layer in range(8):
+        for q in range(n):
+            a, b = (float(x) for x in rng.random(2) * 2 * np.pi)
+            qc.ry(a, q)
+            qc.rz(b, q)
+            gates += [{"gate": "ry", "target": q, "rotation": a}, {"gate": "rz", "target": q, "rotation": b}]
+        for q in range(layer % 2, n - 1, 2):
+            qc.cx(q, q + 1)
+            gates.append({"gate": "cnot", "control": q, "target": q + 1})
+    program = json.dumps({"qubits": n, "circuit": gates})
+    target = Target(ws, "qws.simulator", provider_id="qws", input_data_format="ionq.circuit.v1",
+                    output_data_format="ionq.quantum-results.v1", content_type="application/json")
+    for precision, tol in (("single", 1e-5), ("double", 1e-10)):
+        backend = AerSimulator(method="statevector", precision=precision)
+        sv_qc = transpile(qc, backend, optimization_level=0)
+        sv_qc.save_statevector()
+        want = np.abs(np.asarray(backend.run(sv_qc).result().get_statevector())) ** 2
+        job = _succeeded(target.submit(program, name=f"qws-{precision}", shots=100,
+                                       input_params={"precision": precision}))
+        got = np.zeros(1 << n)
+        for k, p in job.get_results()["histogram"].items():
+            got[int(k)] = p
+        # Probabilities below 1e-14 are left out of exact histograms.
+        assert np.abs(got - want).max() < tol, (precision, np.abs(got - want).max())
+    job = _finished(target.submit(program, name="qws-half", shots=10, input_params={"precision": "half"}))
+    assert job.details.status == JobStatus.FAILED
+    assert job.details.error_data.code == "InvalidInputParams"
+    assert "inputParams.precision" in job.details.error_data.message
+
+
 # ---- Rigetti Quil ------------------------------------------------------------------------------
 
 

@@ -101,6 +101,33 @@ def test_qasm2_export_matches_aer(sim, seed, num_qubits):
     assert f > 1 - FIDELITY_TOL, f"fidelity {f}\n{text}"
 
 
+def aer_state_in(circuit, precision):
+    from qiskit import transpile
+    from qiskit_aer import AerSimulator
+
+    backend = AerSimulator(method="statevector", precision=precision)
+    qc = transpile(circuit.remove_final_measurements(inplace=False), backend, optimization_level=0)
+    qc.save_statevector()
+    return np.asarray(backend.run(qc).result().get_statevector())
+
+
+# Single precision keeps about 7 digits per amplitude; 1 - 1e-5 is the bar for it.
+PRECISION_TOL = {"single": 1e-5, "double": FIDELITY_TOL}
+
+
+@pytest.mark.parametrize("precision", ["single", "double"])
+@pytest.mark.parametrize("seed,num_qubits", [(40, 6), (41, 12), (42, 16)])
+def test_both_precisions_match_aer_in_the_same_precision(sim, precision, seed, num_qubits):
+    import qiskit.qasm2
+
+    qc = random_standard_circuit(num_qubits, 120, seed)
+    text = qiskit.qasm2.dumps(qc)
+    ours = qws_state(sim, text, "--precision", precision)
+    theirs = aer_state_in(qc, precision)
+    f = fidelity(ours, theirs) / (np.vdot(ours, ours).real * np.vdot(theirs, theirs).real)
+    assert f > 1 - PRECISION_TOL[precision], (precision, f)
+
+
 @pytest.mark.parametrize("seed,num_qubits", CASES)
 def test_qasm3_export_matches_aer(sim, seed, num_qubits):
     import qiskit.qasm3

@@ -9,8 +9,9 @@
 //!   "Display", "Count"}], "Shots": [...]}]}` with the circuit's bits as the outcome list.
 
 use crate::error::{Result, SimError};
-use crate::ir::{Circuit, Op};
+use crate::ir::Circuit;
 use crate::run::{check_output_bytes, final_state, run, Limits, RunOptions, RunOutput, ShotBits};
+use crate::shape::{final_measurements, FinalMeasurements};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -33,42 +34,19 @@ pub fn exact_distribution(
     if circuit.num_clbits > 64 {
         return Ok(None);
     }
-    let first_measure = circuit
-        .ops
-        .iter()
-        .position(|op| matches!(op, Op::Measure { .. }))
-        .unwrap_or(circuit.ops.len());
-    let (prefix, tail) = circuit.ops.split_at(first_measure);
-    if prefix
-        .iter()
-        .any(|op| !matches!(op, Op::Gate(_) | Op::Barrier(_)))
-        || tail
-            .iter()
-            .any(|op| !matches!(op, Op::Measure { .. } | Op::Barrier(_)))
-    {
+    let Some(FinalMeasurements {
+        gates,
+        measures: map,
+    }) = final_measurements(circuit)
+    else {
         return Ok(None);
-    }
-    // Last measurement into a bit wins, as when the shots are run.
-    let mut map: Vec<(usize, usize)> = Vec::new();
-    for op in tail {
-        if let Op::Measure { qubit, clbit } = op {
-            map.retain(|(_, c)| c != clbit);
-            map.push((*qubit, *clbit));
-        }
-    }
+    };
     // An exact histogram can have an entry per measured outcome (2^28 for 28 measured qubits in
     // superposition); when that could pass the output limit, sample instead.
     let entries = 1u64 << map.len().min(circuit.num_qubits).min(62);
     if entries.saturating_mul(IONQ_ENTRY_BYTES) > opts.limits.max_output_bytes {
         return Ok(None);
     }
-    let gates = Circuit {
-        num_qubits: circuit.num_qubits,
-        num_clbits: 0,
-        qregs: vec![],
-        cregs: vec![],
-        ops: prefix.to_vec(),
-    };
     let state = final_state(&gates, opts)?;
     let mut dist = BTreeMap::new();
     for (i, a) in state.amplitudes().iter().enumerate() {

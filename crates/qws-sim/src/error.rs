@@ -22,6 +22,10 @@ pub enum SimError {
     /// The program exceeds a configured bound (qubits, memory, operations, shots, steps…).
     #[error("limit exceeded: {0}")]
     Limit(String),
+    /// The input as a whole is not a program of its format (not UTF-8 text, not QIR); the
+    /// message is a full sentence, shown as is.
+    #[error("{0}")]
+    Input(String),
     /// The run was stopped through its [`crate::CancelToken`].
     #[error("the run was cancelled")]
     Cancelled,

@@ -14,12 +14,15 @@ pub mod ionq;
 pub mod ir;
 pub mod noise;
 pub mod precision;
+pub mod program;
 pub mod qasm;
 pub mod qir;
 pub mod quil;
 pub mod run;
+pub mod shape;
 pub mod state;
 
 pub use cancel::CancelToken;
 pub use error::{Result, SimError};
 pub use precision::Precision;
+pub use program::{InputFormat, Program};

@@ -12,6 +12,7 @@ use crate::engine::sparse::SparseState;
 use crate::error::{Result, SimError};
 use crate::ir::{Circuit, Condition, GateOp, Op};
 use crate::precision::Precision;
+use crate::shape::{sampling_plan, Segments};
 use crate::state::StateVector;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -421,7 +422,7 @@ fn run_into(
     };
     let shots = opts.shots as usize;
     let n = circuit.num_qubits;
-    if let Some((segments, measures)) = terminal_measurements(circuit) {
+    if let Some((segments, measures)) = sampling_plan(circuit) {
         if measures.is_empty() {
             // Nothing is observed: every shot has all-zero bits; skip the simulation.
             for i in 0..shots {
@@ -605,41 +606,6 @@ fn simulate(
     }
 }
 
-/// Runs of gates that fusion may merge (split at barriers and measurements).
-type Segments = Vec<Vec<GateOp>>;
-
-/// If every measurement is terminal, the gate segments to simulate once and the
-/// `(qubit, clbit)` measurements in program order; `None` if shots must run one by one.
-fn terminal_measurements(c: &Circuit) -> Option<(Segments, Vec<(usize, usize)>)> {
-    let mut touched = vec![false; c.num_qubits];
-    let mut measured = vec![false; c.num_qubits];
-    let mut segments = vec![Vec::new()];
-    let mut measures = Vec::new();
-    for op in &c.ops {
-        match op {
-            Op::Gate(g) => {
-                let qs = g.targets.iter().chain(&g.controls);
-                if qs.clone().any(|&q| measured[q]) {
-                    return None;
-                }
-                qs.for_each(|&q| touched[q] = true);
-                segments.last_mut()?.push(g.clone());
-            }
-            Op::Measure { qubit, clbit } => {
-                measured[*qubit] = true;
-                measures.push((*qubit, *clbit));
-                segments.push(Vec::new());
-            }
-            // A reset of a qubit no gate has touched yet leaves it in |0>: a no-op.
-            Op::Reset { qubit } if !touched[*qubit] => {}
-            Op::Reset { .. } | Op::If { .. } => return None,
-            Op::Barrier(_) => segments.push(Vec::new()),
-        }
-    }
-    segments.retain(|s| !s.is_empty());
-    Some((segments, measures))
-}
-
 /// Splits off the leading measurement-free gates (as fusion segments) from the rest.
 fn split_prefix(c: &Circuit) -> (Segments, &[Op]) {
     let mut touched = vec![false; c.num_qubits];
@@ -775,35 +741,6 @@ fn exec(
 mod tests {
     use super::*;
     use crate::ir::Gate;
-
-    #[test]
-    fn terminal_measurement_detection() {
-        let mut c = Circuit::new(2, 2);
-        c.gate(Gate::H, &[0]).measure(0, 0);
-        c.gate(Gate::H, &[1]).measure(1, 1);
-        // Gates on other qubits after a measurement keep sampling valid.
-        let (segments, measures) = terminal_measurements(&c).expect("terminal");
-        assert_eq!(measures, vec![(0, 0), (1, 1)]);
-        assert_eq!(segments.len(), 2);
-        // A gate on a measured qubit does not.
-        c.gate(Gate::X, &[0]);
-        assert!(terminal_measurements(&c).is_none());
-        // Nor a reset of a used qubit, nor a conditional.
-        let mut c = Circuit::new(1, 1);
-        c.gate(Gate::H, &[0]);
-        c.ops.push(Op::Reset { qubit: 0 });
-        assert!(terminal_measurements(&c).is_none());
-        let mut c = Circuit::new(1, 1);
-        c.ops.push(Op::If {
-            cond: Condition::Equals {
-                bits: vec![0],
-                value: 1,
-            },
-            then_ops: vec![],
-            else_ops: vec![],
-        });
-        assert!(terminal_measurements(&c).is_none());
-    }
 
     #[test]
     fn prefix_stops_at_the_first_measurement() {

@@ -1,24 +1,24 @@
 //! Dense statevector: the public, step-by-step API every front end and interpreter drives.
 //!
 //! Gates go through the specialised kernels in [`crate::engine::kernels`]; the generic
-//! [`apply_matrix`] stays as the reference every kernel is tested against. Above
-//! [`PARALLEL_THRESHOLD`] qubits the kernels run on the rayon pool. Amplitudes are kept in
-//! single or double precision ([`Precision`]); every kernel is the same code for both, and
-//! probabilities are summed in double precision either way.
+//! [`apply_matrix`] (in [`crate::engine::reference`]) stays as the reference every kernel is
+//! tested against. Above [`PARALLEL_THRESHOLD`] qubits the kernels run on the rayon pool.
+//! Amplitudes are kept in single or double precision ([`Precision`]); every kernel is the same
+//! code for both, and probabilities are summed in double precision either way.
 
 use crate::engine::blocking;
 use crate::engine::fusion::FusedOp;
 use crate::engine::kernels;
 use crate::engine::real::{norm_sqr_f64, Complex, Real};
 use crate::error::{Result, SimError};
-use crate::ir::{GateOp, Matrix};
+use crate::ir::GateOp;
 use crate::precision::Precision;
 use rand::Rng;
 use rayon::prelude::*;
 use std::borrow::Cow;
 
-/// A complex amplitude.
-pub type Amp = (f64, f64);
+pub(crate) use crate::engine::reference::apply_matrix;
+pub use crate::engine::reference::Amp;
 
 /// States with at least this many qubits use multiple threads (below it, thread start-up costs
 /// more than it saves).
@@ -396,51 +396,5 @@ fn scale_by_bit<F: Real>(amps: &mut [Complex<F>], par: bool, factor: impl Fn(usi
             .for_each(|(k, c)| part(k * CHUNK, c));
     } else {
         part(0, amps);
-    }
-}
-
-/// Applies `m` (on `targets`, targets[0] least significant) to every amplitude block whose
-/// `controls` are all set. Generic reference kernel.
-pub(crate) fn apply_matrix<F: Real>(
-    amps: &mut [Complex<F>],
-    m: &Matrix,
-    targets: &[usize],
-    controls: &[usize],
-) {
-    let k = targets.len();
-    let dim = 1usize << k;
-    debug_assert_eq!(m.dim, dim);
-    let ctrl_mask: usize = controls.iter().map(|c| 1usize << c).sum();
-    let tgt_mask: usize = targets.iter().map(|t| 1usize << t).sum();
-    let offsets: Vec<usize> = (0..dim)
-        .map(|j| {
-            (0..k)
-                .filter(|b| j >> b & 1 == 1)
-                .map(|b| 1usize << targets[b])
-                .sum()
-        })
-        .collect();
-    let mut buf = vec![(F::ZERO, F::ZERO); dim];
-    let data: Vec<Complex<F>> = m
-        .data
-        .iter()
-        .map(|&e| crate::engine::real::cast(e))
-        .collect();
-    for base in 0..amps.len() {
-        if base & tgt_mask != 0 || base & ctrl_mask != ctrl_mask {
-            continue;
-        }
-        for (j, off) in offsets.iter().enumerate() {
-            buf[j] = amps[base | off];
-        }
-        for (r, off) in offsets.iter().enumerate() {
-            let mut acc = (F::ZERO, F::ZERO);
-            for (c, b) in buf.iter().enumerate() {
-                let e = data[r * dim + c];
-                acc.0 += e.0 * b.0 - e.1 * b.1;
-                acc.1 += e.0 * b.1 + e.1 * b.0;
-            }
-            amps[base | off] = acc;
-        }
     }
 }

@@ -4,8 +4,9 @@
 use anyhow::{anyhow, bail, Context};
 use qws_sim::encode;
 use qws_sim::ir::{Circuit, Op};
+use qws_sim::program::{Histogram, InputFormat as SimFormat, ParseLimits, Program, ProgramOptions};
 use qws_sim::run::{self, RunOptions};
-use qws_sim::SimError;
+use qws_sim::{shape, Precision, SimError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,34 @@ pub enum OutputFormat {
     Honeywell,
     #[value(name = "microsoft.quantum-results.v2")]
     MicrosoftV2,
+}
+
+impl OutputFormat {
+    fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Ionq => encode::IONQ_RESULTS,
+            OutputFormat::Honeywell => encode::HONEYWELL_RESULTS,
+            OutputFormat::MicrosoftV2 => encode::MICROSOFT_RESULTS_V2,
+        }
+    }
+}
+
+/// `--precision`: the amplitudes' floating-point width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrecisionArg {
+    /// Two f32 per amplitude: half the memory and memory traffic.
+    Single,
+    /// Two f64 per amplitude.
+    Double,
+}
+
+impl From<PrecisionArg> for Precision {
+    fn from(p: PrecisionArg) -> Precision {
+        match p {
+            PrecisionArg::Single => Precision::Single,
+            PrecisionArg::Double => Precision::Double,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -56,6 +85,9 @@ pub struct SimArgs {
     /// Turn gate fusion off.
     #[arg(long)]
     pub no_fusion: bool,
+    /// Amplitude precision; default: double when the state fits the memory budget, else single.
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
     /// QIR only: the entry point to run (default: the function with the `entry_point` attribute).
     #[arg(long)]
     pub entry_point: Option<String>,
@@ -72,44 +104,45 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         None => detect(&text).with_context(|| format!("{label}: cannot tell the format"))?,
     };
     let circuit = parse(&text, format).map_err(|e| located(&label, e))?;
-    let opts = RunOptions {
+    let run = RunOptions {
         shots: args.shots,
         seed: args.seed,
         fusion: !args.no_fusion,
+        precision: args.precision.map(Precision::from),
         ..RunOptions::default()
     };
     if args.statevector {
-        let gates = strip_terminal_measurements(&circuit).ok_or_else(|| {
+        let gates = shape::final_measurements(&circuit).ok_or_else(|| {
             anyhow!("{label}: --statevector needs a circuit whose measurements all come at the end")
         })?;
-        let state = run::final_state(&gates, &opts).map_err(|e| located(&label, e))?;
+        let state = run::final_state(&gates.gates, &run).map_err(|e| located(&label, e))?;
         let amps: Vec<[f64; 2]> = state.amplitudes().iter().map(|a| [a.0, a.1]).collect();
         let doc = serde_json::json!({ "num_qubits": circuit.num_qubits, "amplitudes": amps });
         println!("{}", serde_json::to_string(&doc)?);
         return Ok(());
     }
-    let circuit = with_measurements(circuit);
-    let doc = match args.output_format {
-        Some(OutputFormat::Ionq) if !args.sampled => {
-            Some(encode::ionq_results(&circuit, &opts, None).map_err(|e| located(&label, e))?)
-        }
-        Some(out_format) => {
-            let out = run::run(&circuit, &opts).map_err(|e| located(&label, e))?;
-            Some(match out_format {
-                OutputFormat::Ionq => encode::ionq_results(&circuit, &opts, Some(&out))
-                    .map_err(|e| located(&label, e))?,
-                OutputFormat::Honeywell => encode::honeywell_results(&circuit, &out),
-                OutputFormat::MicrosoftV2 => encode::microsoft_v2_results(&out),
-            })
-        }
-        None => None,
+    let program = Program::Circuits(vec![with_measurements(circuit)]);
+    let opts = ProgramOptions {
+        run,
+        histogram: if args.sampled {
+            Histogram::Sampled
+        } else {
+            Histogram::Exact
+        },
+        ..ProgramOptions::default()
     };
-    if let Some(doc) = doc {
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+    if let Some(out_format) = args.output_format {
+        let doc = program
+            .run(out_format.name(), &opts)
+            .map_err(|e| located(&label, e))?;
+        println!("{}", pretty_json(&doc));
         return Ok(());
     }
-    let out = run::run(&circuit, &opts).map_err(|e| located(&label, e))?;
-    print!("{}", histogram(&circuit, &out));
+    let out = program.run_shots(&opts).map_err(|e| located(&label, e))?;
+    let Program::Circuits(circuits) = &program else {
+        unreachable!("built as one circuit above")
+    };
+    print!("{}", histogram(&circuits[0], &out));
     Ok(())
 }
 
@@ -138,17 +171,24 @@ fn run_qir(args: &SimArgs, label: &str) -> anyhow::Result<()> {
         );
     }
     let bytes = std::fs::read(&args.file).with_context(|| label.to_string())?;
-    let opts = qws_sim::qir::QirRunOptions {
-        entry_point: args.entry_point.clone(),
-        shots: args.shots,
-        seed: args.seed,
-        ..Default::default()
+    let opts = ProgramOptions {
+        run: RunOptions {
+            shots: args.shots,
+            seed: args.seed,
+            precision: args.precision.map(Precision::from),
+            ..RunOptions::default()
+        },
+        ..ProgramOptions::default()
     };
-    let doc = qws_sim::qir::run_qir(&bytes, &opts).map_err(|e| located(label, e))?;
+    let doc = Program::parse(SimFormat::Qir, &bytes, &ParseLimits::default())
+        .map(|p| p.with_entry_points(vec![args.entry_point.clone()]))
+        .and_then(|p| p.run(encode::MICROSOFT_RESULTS_V2, &opts))
+        .map_err(|e| located(label, e))?;
     if args.output_format.is_some() {
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!("{}", pretty_json(&doc));
         return Ok(());
     }
+    let doc: serde_json::Value = serde_json::from_slice(&doc)?;
     for h in doc["Results"][0]["Histogram"]
         .as_array()
         .into_iter()
@@ -176,46 +216,86 @@ fn read_program(path: &Path) -> anyhow::Result<String> {
 
 /// Picks the format from the content: JSON for IonQ, else the OpenQASM header.
 fn detect(text: &str) -> anyhow::Result<InputFormat> {
-    let body = skip_comments(text);
-    if body.starts_with('{') {
-        return Ok(InputFormat::Ionq);
-    }
-    if let Some(rest) = body.strip_prefix("OPENQASM") {
-        let v = rest.trim_start();
-        if v.starts_with('2') {
-            return Ok(InputFormat::Qasm2);
-        }
-        if v.starts_with('3') {
-            return Ok(InputFormat::Qasm3);
-        }
-        bail!("unknown OpenQASM version");
-    }
-    if body.starts_with("include") || body.starts_with("qubit") || body.starts_with("bit") {
-        return Ok(InputFormat::Qasm3);
-    }
-    bail!("expected IonQ JSON or an OpenQASM program (use --format)")
-}
-
-fn skip_comments(mut s: &str) -> &str {
-    loop {
-        s = s.trim_start();
-        if let Some(r) = s.strip_prefix("//") {
-            s = r.split_once('\n').map(|(_, r)| r).unwrap_or("");
-        } else if let Some(r) = s.strip_prefix("/*") {
-            s = r.split_once("*/").map(|(_, r)| r).unwrap_or("");
-        } else {
-            return s;
-        }
+    match SimFormat::detect(text).map_err(|e| anyhow!(e))? {
+        SimFormat::Ionq => Ok(InputFormat::Ionq),
+        SimFormat::Qasm2 => Ok(InputFormat::Qasm2),
+        _ => Ok(InputFormat::Qasm3),
     }
 }
 
 fn parse(text: &str, format: InputFormat) -> Result<Circuit, SimError> {
-    match format {
-        InputFormat::Qasm2 => qws_sim::qasm::parse_qasm2(text),
-        InputFormat::Qasm3 => qws_sim::qasm::parse_qasm3(text),
-        InputFormat::Ionq => qws_sim::ionq::parse(text),
-        InputFormat::Qir => Err(SimError::Invalid("QIR is run by run_qir".into())),
+    let format = match format {
+        InputFormat::Qasm2 => SimFormat::Qasm2,
+        InputFormat::Qasm3 => SimFormat::Qasm3,
+        InputFormat::Ionq => SimFormat::Ionq,
+        InputFormat::Qir => return Err(SimError::Invalid("QIR is run by run_qir".into())),
+    };
+    match Program::parse(format, text.as_bytes(), &ParseLimits::default())? {
+        Program::Circuits(mut cs) if cs.len() == 1 => Ok(cs.remove(0)),
+        Program::Circuits(cs) => Err(SimError::Unsupported(format!(
+            "a multi-circuit document ({} circuits); `qws sim` runs one circuit",
+            cs.len()
+        ))),
+        _ => Err(SimError::Invalid("the program is not a circuit".into())),
     }
+}
+
+/// Re-indents compact JSON as `serde_json::to_string_pretty` would, without re-parsing its
+/// numbers (so probabilities print exactly as the encoder wrote them).
+fn pretty_json(compact: &[u8]) -> String {
+    let text = String::from_utf8_lossy(compact);
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut chars = text.chars().peekable();
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        for _ in 0..depth {
+            out.push_str("  ");
+        }
+    };
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                let close = if c == '{' { '}' } else { ']' };
+                if chars.peek() == Some(&close) {
+                    out.push(close);
+                    chars.next();
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `file:line:col: message` for positioned errors, `file: message` otherwise.
@@ -224,30 +304,6 @@ fn located(label: &str, e: SimError) -> anyhow::Error {
         SimError::Parse { pos, message } => anyhow!("{label}:{}:{}: {message}", pos.line, pos.col),
         other => anyhow!("{label}: {other}"),
     }
-}
-
-/// The gates of a circuit whose measurements (if any) are all at the end.
-fn strip_terminal_measurements(c: &Circuit) -> Option<Circuit> {
-    let first = c
-        .ops
-        .iter()
-        .position(|op| matches!(op, Op::Measure { .. }))
-        .unwrap_or(c.ops.len());
-    if c.ops[first..]
-        .iter()
-        .any(|op| !matches!(op, Op::Measure { .. } | Op::Barrier(_)))
-    {
-        return None;
-    }
-    if c.ops[..first]
-        .iter()
-        .any(|op| !matches!(op, Op::Gate(_) | Op::Barrier(_)))
-    {
-        return None;
-    }
-    let mut g = c.clone();
-    g.ops.truncate(first);
-    Some(g)
 }
 
 fn has_measurement(ops: &[Op]) -> bool {
@@ -371,13 +427,13 @@ mod tests {
             InputFormat::Qasm3,
         )
         .unwrap();
-        assert_eq!(strip_terminal_measurements(&c).unwrap().ops.len(), 1);
+        assert_eq!(shape::final_measurements(&c).unwrap().gates.ops.len(), 1);
         let c = parse(
             "OPENQASM 3.0;\nqubit[1] q;\nbit[1] c;\nc = measure q;\nU(1,0,0) q[0];\n",
             InputFormat::Qasm3,
         )
         .unwrap();
-        assert!(strip_terminal_measurements(&c).is_none());
+        assert!(shape::final_measurements(&c).is_none());
         // A program that measures nothing gets every qubit measured.
         let c = parse("OPENQASM 3.0;\nqubit[2] q;\n", InputFormat::Qasm3).unwrap();
         let m = with_measurements(c);

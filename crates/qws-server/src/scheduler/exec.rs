@@ -4,11 +4,11 @@
 //! needs, so the scheduler can admit it against its budget; [`run`] simulates and encodes.
 
 use qws_core::catalog::{TargetInfo, TargetKind};
-use qws_sim::ir::Circuit;
 use qws_sim::noise::NoiseModel;
+use qws_sim::program::{InputFormat, ParseLimits, Program, ProgramOptions};
 use qws_sim::qir::interp::ShotMode;
-use qws_sim::run::{Limits, RunOptions, RunOutput, ShotBits};
-use qws_sim::SimError;
+use qws_sim::run::{Limits, RunOptions};
+use qws_sim::{Precision, SimError};
 use serde_json::{Map, Value};
 
 /// Shots when the job does not say.
@@ -39,7 +39,9 @@ impl JobFailure {
 impl From<SimError> for JobFailure {
     fn from(e: SimError) -> JobFailure {
         let code = match &e {
-            SimError::Parse { .. } | SimError::Invalid(_) => "InvalidInputData",
+            SimError::Parse { .. } | SimError::Invalid(_) | SimError::Input(_) => {
+                "InvalidInputData"
+            }
             SimError::Unsupported(_) => "UnsupportedProgram",
             SimError::Limit(_) => "ExecutionLimitExceeded",
             SimError::Cancelled => "Cancelled",
@@ -47,23 +49,6 @@ impl From<SimError> for JobFailure {
         JobFailure::new(code, e.to_string())
     }
 }
-
-enum Program {
-    /// One circuit, or the circuits of an IonQ multi-circuit job.
-    Circuits(Vec<Circuit>),
-    Qir {
-        bytes: Vec<u8>,
-        entry_points: Vec<Option<String>>,
-    },
-    /// A Quil program and the memory values of each run (one per substitution set).
-    Quil {
-        program: qws_sim::quil::QuilProgram,
-        runs: Vec<std::collections::HashMap<String, Vec<f64>>>,
-    },
-}
-
-/// Rigetti's result format for Quil programs.
-const QUIL_RESULTS: &str = "rigetti.quil-results.v1";
 
 /// A parsed job ready to run.
 pub struct Prepared {
@@ -81,6 +66,8 @@ pub struct Prepared {
     zeros: bool,
     noise: Option<NoiseModel>,
     seed: Option<u64>,
+    /// `inputParams.precision`; `None` lets qws-sim choose by width and memory budget.
+    precision: Option<Precision>,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -367,6 +354,7 @@ pub fn prepare(
     let zeros = target.kind == TargetKind::SyntaxChecker;
     let params = doc.get("inputParams");
     let (noise, seed) = noise_for(target, params)?;
+    let precision = precision_param(target, params)?;
     let mut limits = Limits {
         max_qubits: target.sim_qubits as usize,
         max_memory_bytes: budget.memory_bytes,
@@ -401,121 +389,39 @@ pub fn prepare(
             ),
         ));
     }
-    let text = || {
-        std::str::from_utf8(input).map_err(|e| {
-            JobFailure::new(
-                "InvalidInputData",
-                format!(
-                    "The input is not UTF-8 text (invalid byte at offset {}).",
-                    e.valid_up_to()
-                ),
-            )
-        })
+    let Some(format) = InputFormat::from_data_format(input_format) else {
+        return Err(JobFailure::new(
+            "InvalidInputDataFormat",
+            format!("Input format '{input_format}' is not supported."),
+        ));
     };
-    let program = match input_format {
-        "ionq.circuit.v1" => {
-            let circuits = qws_sim::ionq::parse_multi(text()?, &Default::default())?;
-            if circuits.len() > 1 && output_format != qws_sim::encode::IONQ_RESULTS {
-                return Err(cannot_produce(output_format));
-            }
-            Program::Circuits(circuits)
+    if !format.produces(output_format) {
+        return Err(cannot_produce(output_format));
+    }
+    if zeros && input_format == "honeywell.openqasm.v1" {
+        if let Ok(text) = std::str::from_utf8(input) {
+            check_openqasm2_header(text)?;
         }
-        "honeywell.openqasm.v1" | "openqasm.v3" | "openqasm.v2" => {
-            let text = text()?;
-            if zeros && input_format == "honeywell.openqasm.v1" {
-                check_openqasm2_header(text)?;
-            }
-            Program::Circuits(vec![qws_sim::qasm::parse(text)?])
-        }
-        "qir.v1" => {
-            if !qws_sim::qir::looks_like_qir(input) {
-                return Err(JobFailure::new(
-                    "InvalidInputData",
-                    "The input is neither QIR text (a function with the entry_point attribute) nor LLVM bitcode.",
-                ));
-            }
-            let entry_points = entry_points(params);
-            check_profile(input, doc, target, &entry_points)?;
-            Program::Qir {
-                bytes: input.to_vec(),
-                entry_points,
-            }
-        }
-        "rigetti.quil.v1" => {
-            if output_format != QUIL_RESULTS {
-                return Err(cannot_produce(output_format));
-            }
-            let program = qws_sim::quil::parse(text()?)?;
-            let runs = qws_sim::quil::substitution_runs(
-                &program,
-                params.and_then(|p| p.get("substitutions")),
-            )?;
-            Program::Quil { program, runs }
-        }
-        other => {
-            return Err(JobFailure::new(
-                "InvalidInputDataFormat",
-                format!("Input format '{other}' is not supported."),
-            ))
-        }
+    }
+    if format == InputFormat::Qir && qws_sim::qir::looks_like_qir(input) {
+        check_profile(input, doc, target, &entry_points(params))?;
+    }
+    let unlimited = ParseLimits {
+        max_input_bytes: u64::MAX, // the blob's size was bounded when it was read
     };
+    let circuits = matches!(format, InputFormat::Qasm | InputFormat::Ionq);
+    let program = Program::parse(format, input, &unlimited)?
+        .with_entry_points(entry_points(params))
+        .with_substitutions(params.and_then(|p| p.get("substitutions")))?;
+    if zeros {
+        check_width(program.num_qubits()?, target)?;
+    }
     // Budget from what the program really uses: the circuit's registers, or the qubits and
     // results a QIR program addresses (never its attributes alone).
-    let (qubits, output_bytes) = match &program {
-        Program::Circuits(circuits) => {
-            let mut widest = 0;
-            let mut total = 0u64;
-            for c in circuits {
-                if zeros {
-                    check_width(c.num_qubits, target)?;
-                }
-                qws_sim::run::validate(c, &limits)?;
-                let results = qws_sim::encode::output_bytes(output_format, c, shots).map_err(
-                    |e| match e {
-                        SimError::Unsupported(_) => cannot_produce(output_format),
-                        other => other.into(),
-                    },
-                )?;
-                qws_sim::encode::check_output(output_format, c, shots, &limits)?;
-                let shots_held = if output_format == qws_sim::encode::IONQ_RESULTS {
-                    0 // counted as they are sampled
-                } else {
-                    qws_sim::run::shots_bytes(c.num_clbits, shots)
-                };
-                widest = widest.max(c.num_qubits);
-                total = total.saturating_add(results.saturating_add(shots_held));
-            }
-            qws_sim::run::check_output_bytes(total, "the results of all circuits", &limits)?;
-            (widest, total)
-        }
-        Program::Quil { program, runs } => {
-            let c = program.circuit(&runs[0])?;
-            qws_sim::run::validate(&c, &limits)?;
-            // Per shot and region element: a digit and a separator, plus brackets per shot;
-            // the shots are held as bits while the document is built.
-            let per_shot = 2 * c.num_clbits as u64 + 8 * program.regions.len() as u64 + 4;
-            let all = shots.saturating_mul(runs.len() as u64);
-            let bytes = all
-                .saturating_mul(per_shot)
-                .saturating_add(qws_sim::run::shots_bytes(c.num_clbits, all));
-            qws_sim::run::check_output_bytes(bytes, "the Quil results", &limits)?;
-            (c.num_qubits, bytes)
-        }
-        Program::Qir { bytes, .. } => {
-            let needs = qws_sim::qir::requirements(bytes)?;
-            if zeros {
-                check_width(needs.qubits, target)?;
-            }
-            qws_sim::run::check_qubits(needs.qubits, &limits)?;
-            let as_circuit = Circuit::new(0, needs.results);
-            let results = qws_sim::encode::output_bytes(
-                qws_sim::encode::MICROSOFT_RESULTS_V2,
-                &as_circuit,
-                shots,
-            )?;
-            (needs.qubits, results)
-        }
-    };
+    let needs = program
+        .check(output_format, shots, &limits)
+        .map_err(|e| unproducible(circuits, output_format, e))?;
+    let (qubits, output_bytes) = (needs.qubits, needs.output_bytes);
     // A syntax checker allocates no state.
     let state_bytes = if zeros {
         1 << 20
@@ -534,65 +440,34 @@ pub fn prepare(
         zeros,
         noise,
         seed,
+        precision,
     })
 }
 
 /// Simulates and encodes; returns the output document's bytes. Cancelling `cancel` stops the
 /// simulation at its next check with the `Cancelled` failure.
 pub fn run(p: Prepared, cancel: &qws_sim::CancelToken) -> Result<Vec<u8>, JobFailure> {
-    let opts = RunOptions {
-        shots: p.shots,
-        seed: p.seed,
-        fusion: true,
-        limits: p.limits.clone(),
-        cancel: Some(cancel.clone()),
-        precision: None,
+    let opts = ProgramOptions {
+        run: RunOptions {
+            shots: p.shots,
+            seed: p.seed,
+            fusion: true,
+            limits: p.limits.clone(),
+            cancel: Some(cancel.clone()),
+            precision: p.precision,
+        },
+        mode: if p.zeros {
+            ShotMode::Zeros
+        } else {
+            ShotMode::Simulate(p.noise.as_ref())
+        },
+        ..ProgramOptions::default()
     };
-    let unproducible = |e: SimError| match e {
-        SimError::Unsupported(_) => cannot_produce(&p.output_format),
-        other => other.into(),
-    };
-    let bytes = match &p.program {
-        Program::Circuits(circuits) if circuits.len() == 1 => {
-            run_circuit(&p, &circuits[0], &opts).map_err(unproducible)?
-        }
-        Program::Circuits(circuits) => {
-            run_ionq_circuits(&p, circuits, &opts).map_err(unproducible)?
-        }
-        Program::Qir {
-            bytes,
-            entry_points,
-        } if p.output_format == qws_sim::encode::MICROSOFT_RESULTS_V2 => {
-            let qopts = qws_sim::qir::QirRunOptions {
-                entry_point: None,
-                shots: p.shots,
-                seed: p.seed,
-                limits: p.limits.clone(),
-                cancel: Some(cancel.clone()),
-                ..Default::default()
-            };
-            let mode = if p.zeros {
-                ShotMode::Zeros
-            } else {
-                ShotMode::Simulate(p.noise.as_ref())
-            };
-            let doc = qws_sim::qir::run_qir_items_with(bytes, entry_points, &qopts, mode)?;
-            serde_json::to_vec(&doc).expect("JSON values serialize")
-        }
-        Program::Qir { .. } => return Err(cannot_produce(&p.output_format)),
-        Program::Quil { program, runs } => {
-            let mut outs = Vec::with_capacity(runs.len());
-            for (i, values) in runs.iter().enumerate() {
-                let one = RunOptions {
-                    seed: opts.seed.map(|s| s.wrapping_add(i as u64)),
-                    ..opts.clone()
-                };
-                outs.push(qws_sim::run::run(&program.circuit(values)?, &one)?);
-            }
-            serde_json::to_vec(&qws_sim::quil::quil_results(program, &outs))
-                .expect("JSON values serialize")
-        }
-    };
+    let circuits = matches!(p.program, Program::Circuits(_));
+    let bytes = p
+        .program
+        .run(&p.output_format, &opts)
+        .map_err(|e| unproducible(circuits, &p.output_format, e))?;
     if bytes.len() as u64 > p.max_output_bytes {
         return Err(JobFailure::new(
             "ExecutionLimitExceeded",
@@ -606,48 +481,36 @@ pub fn run(p: Prepared, cancel: &qws_sim::CancelToken) -> Result<Vec<u8>, JobFai
     Ok(bytes)
 }
 
-/// One circuit: all zeros (a syntax checker), noisy trajectories, or the ideal engine.
-fn run_circuit(p: &Prepared, c: &Circuit, opts: &RunOptions) -> Result<Vec<u8>, SimError> {
-    use qws_sim::encode::{encode_results, encode_run, ionq_histogram, IONQ_RESULTS};
-    if p.zeros {
-        let out = RunOutput {
-            num_clbits: c.num_clbits,
-            shots: vec![ShotBits::zeros(c.num_clbits); p.shots as usize],
-        };
-        return encode_run(&p.output_format, c, &out);
-    }
-    match &p.noise {
-        None => encode_results(&p.output_format, c, opts),
-        Some(m) if p.output_format == IONQ_RESULTS => {
-            let dist = qws_sim::noise::noisy_distribution(c, opts, m)?;
-            serde_json::to_vec(&ionq_histogram(&dist))
-                .map_err(|e| SimError::Invalid(format!("cannot encode the results: {e}")))
-        }
-        Some(m) => encode_run(&p.output_format, c, &qws_sim::noise::run_noisy(c, opts, m)?),
+/// A circuit program that cannot produce its output format fails as such; other programs'
+/// unsupported features are their own failure.
+fn unproducible(circuits: bool, output_format: &str, e: SimError) -> JobFailure {
+    match e {
+        SimError::Unsupported(_) if circuits => cannot_produce(output_format),
+        other => other.into(),
     }
 }
 
-/// An IonQ multi-circuit job: as IonQ reports it, one distribution per circuit keyed by the
-/// circuit's child-job id (a UUID), in submission order.
-fn run_ionq_circuits(
-    p: &Prepared,
-    circuits: &[Circuit],
-    opts: &RunOptions,
-) -> Result<Vec<u8>, SimError> {
-    let mut doc = Map::new();
-    for (i, c) in circuits.iter().enumerate() {
-        let one = RunOptions {
-            seed: opts.seed.map(|s| s.wrapping_add(i as u64)),
-            ..opts.clone()
-        };
-        let bytes = run_circuit(p, c, &one)?;
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| SimError::Invalid(format!("cannot encode the results: {e}")))?;
-        let histogram = v.get("histogram").cloned().unwrap_or(Value::Null);
-        doc.insert(uuid::Uuid::new_v4().to_string(), histogram);
+/// `inputParams.precision` of `qws.simulator`: `"single"` or `"double"` (`float32`/`float64`
+/// also accepted); absent or null lets qws-sim choose. Other targets ignore it.
+fn precision_param(
+    target: &TargetInfo,
+    params: Option<&Value>,
+) -> Result<Option<Precision>, JobFailure> {
+    if target.id != "qws.simulator" {
+        return Ok(None);
     }
-    serde_json::to_vec(&doc)
-        .map_err(|e| SimError::Invalid(format!("cannot encode the results: {e}")))
+    match params.and_then(|p| p.get("precision")) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => s.parse().map(Some).map_err(|_| {
+            bad_params(format!(
+                "inputParams.precision must be \"single\" or \"double\" (got \"{}\").",
+                s.chars().take(40).collect::<String>()
+            ))
+        }),
+        Some(_) => Err(bad_params(
+            "inputParams.precision must be the string \"single\" or \"double\".",
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -991,6 +854,37 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.code, "InvalidInputData");
         assert!(e.message.contains("LABEL"), "{}", e.message);
+    }
+
+    #[test]
+    fn qws_simulator_takes_a_precision() {
+        let bell = b"OPENQASM 3.0;\ninclude \"stdgates.inc\";\nqubit[2] q;\nbit[2] c;\nh q[0];\ncx q[0], q[1];\nc = measure q;\n";
+        let run_with = |params: Value| {
+            run_doc(
+                "openqasm.v3",
+                "ionq.quantum-results.v1",
+                bell,
+                json!({ "inputParams": params }),
+                "qws.simulator",
+            )
+        };
+        for p in ["single", "double", "Float32"] {
+            let out = run_with(json!({"shots": 10, "precision": p})).unwrap();
+            let h = out["histogram"].as_object().unwrap();
+            assert_eq!(h.len(), 2, "{p}: {out}");
+            assert!((h["0"].as_f64().unwrap() - 0.5).abs() < 1e-6, "{p}: {out}");
+        }
+        for bad in [json!("half"), json!(32), json!({"bits": 32})] {
+            let e = run_with(json!({ "precision": bad })).unwrap_err();
+            assert_eq!(e.code, "InvalidInputParams", "{bad}");
+            assert!(e.message.contains("inputParams.precision"), "{}", e.message);
+        }
+        // Other targets do not read it.
+        let t = qws_core::catalog::target("ionq.simulator").unwrap().1;
+        assert_eq!(
+            precision_param(t, Some(&json!({"precision": "half"}))),
+            Ok(None)
+        );
     }
 
     #[test]

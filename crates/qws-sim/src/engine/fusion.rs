@@ -12,8 +12,8 @@
 //! qubit: growing a dense block with them costs more arithmetic than their own cheap kernels.
 
 use crate::engine::kernels::is_diagonal_matrix;
+use crate::engine::reference::{apply_matrix, Amp};
 use crate::ir::{Gate, GateOp, Matrix};
-use crate::state::{apply_matrix, Amp};
 
 /// One step of a fused program.
 #[derive(Clone, Debug, PartialEq)]

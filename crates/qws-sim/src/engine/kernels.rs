@@ -9,9 +9,9 @@
 //! are disjoint, which is what makes the shared raw pointer below sound.
 
 use super::real::{cast, Complex, Real};
+use crate::engine::reference::Amp;
 use crate::ir::{Gate, GateOp};
 use crate::precision::Precision;
-use crate::state::Amp;
 use rayon::prelude::*;
 
 /// A raw pointer to the amplitude array, shared between threads that write disjoint blocks.
@@ -323,7 +323,7 @@ pub fn dense<F: Real>(
                 dim: 1 << targets.len(),
                 data: m.to_vec(),
             };
-            crate::state::apply_matrix(amps, &mat, targets, ctrl)
+            crate::engine::reference::apply_matrix(amps, &mat, targets, ctrl)
         }
     }
 }

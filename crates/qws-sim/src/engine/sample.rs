@@ -6,7 +6,7 @@
 //! O(shots + chunks), not O(2^n); the result is deterministic for a given RNG state.
 
 use super::real::{norm_sqr_f64, Complex, Real};
-use crate::state::Amp;
+use crate::engine::reference::Amp;
 use rand::Rng;
 use rayon::prelude::*;
 

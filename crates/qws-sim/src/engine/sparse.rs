@@ -5,8 +5,8 @@
 
 use crate::engine::kernels::cmul;
 use crate::engine::real::{cast, Complex, Real};
+use crate::engine::reference::Amp;
 use crate::ir::GateOp;
-use crate::state::Amp;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 

@@ -47,6 +47,8 @@ pub struct QirRunOptions {
     pub max_input_bytes: usize,
     /// When cancelled, the run stops at its next check and returns [`SimError::Cancelled`].
     pub cancel: Option<crate::CancelToken>,
+    /// Amplitude precision of the simulated state (`None`: [`crate::Precision::default_for`]).
+    pub precision: Option<crate::Precision>,
 }
 
 impl Default for QirRunOptions {
@@ -60,6 +62,7 @@ impl Default for QirRunOptions {
             max_total_steps: 2_000_000_000,
             max_input_bytes: 64 << 20,
             cancel: None,
+            precision: None,
         }
     }
 }
@@ -301,7 +304,7 @@ pub fn run_entry_mode(
             fusion: true,
             limits: opts.limits.clone(),
             cancel: opts.cancel.clone(),
-            precision: None,
+            precision: opts.precision,
         };
         let run = match mode {
             interp::ShotMode::Simulate(None) => crate::run::run(&lowered.circuit, &run_opts)?,
