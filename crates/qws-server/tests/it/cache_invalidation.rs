@@ -91,30 +91,7 @@ async fn keys_changed_through_the_server_are_refused_on_the_next_request() {
 /// A new service principal holding Quantum Workspace Data Contributor on `ws`: its data-plane
 /// token and the assignment's path.
 async fn data_contributor(t: &TestServer, ws: &str) -> (String, String, String) {
-    let r = t
-        .arm(
-            Method::POST,
-            "/qws/directory/servicePrincipals",
-            Some(json!({"displayName": "cached-caller"})),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    let sp: Value = r.json().await.unwrap();
-    let (oid, app) = (
-        sp["id"].as_str().unwrap().to_string(),
-        sp["appId"].as_str().unwrap().to_string(),
-    );
-    let r = t
-        .arm(
-            Method::POST,
-            &format!("/qws/directory/servicePrincipals/{app}/addPassword"),
-            Some(json!({"passwordCredential": {"displayName": "s"}})),
-        )
-        .await;
-    let secret = r.json::<Value>().await.unwrap()["secretText"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (oid, app, secret) = service_principal(t, "cached-caller").await;
     let name = uuid::Uuid::new_v4().to_string();
     let path = format!(
         "{}/providers/Microsoft.Authorization/roleAssignments/{name}?{RA_V}",

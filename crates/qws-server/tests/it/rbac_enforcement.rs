@@ -9,33 +9,9 @@ use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// A new service principal with a secret, and a management token for it.
+/// A new service principal with a secret.
 async fn principal(t: &TestServer) -> (String, String, String) {
-    let r = t
-        .arm(
-            Method::POST,
-            "/qws/directory/servicePrincipals",
-            Some(json!({"displayName": "researcher"})),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    let sp: Value = r.json().await.unwrap();
-    let (oid, app) = (
-        sp["id"].as_str().unwrap().to_string(),
-        sp["appId"].as_str().unwrap().to_string(),
-    );
-    let r = t
-        .arm(
-            Method::POST,
-            &format!("/qws/directory/servicePrincipals/{app}/addPassword"),
-            Some(json!({"passwordCredential": {"displayName": "s"}})),
-        )
-        .await;
-    let secret = r.json::<Value>().await.unwrap()["secretText"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (oid, app, secret)
+    service_principal(t, "researcher").await
 }
 
 async fn token(t: &TestServer, app: &str, secret: &str, scope: &str) -> String {

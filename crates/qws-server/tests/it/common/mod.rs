@@ -287,6 +287,36 @@ pub fn url_encode(s: &str) -> String {
 }
 
 /// Built-in role definition ids and the api-version of role assignments.
+/// A new service principal named `display_name` with one client secret: (object id, app id,
+/// secret).
+pub async fn service_principal(t: &TestServer, display_name: &str) -> (String, String, String) {
+    let r = t
+        .arm(
+            Method::POST,
+            "/qws/directory/servicePrincipals",
+            Some(serde_json::json!({"displayName": display_name})),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let sp: Value = r.json().await.unwrap();
+    let (oid, app) = (
+        sp["id"].as_str().unwrap().to_string(),
+        sp["appId"].as_str().unwrap().to_string(),
+    );
+    let r = t
+        .arm(
+            Method::POST,
+            &format!("/qws/directory/servicePrincipals/{app}/addPassword"),
+            Some(serde_json::json!({"passwordCredential": {"displayName": "s"}})),
+        )
+        .await;
+    let secret = r.json::<Value>().await.unwrap()["secretText"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (oid, app, secret)
+}
+
 pub mod roles {
     pub const RA_V: &str = "api-version=2022-04-01";
     pub const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
