@@ -79,10 +79,14 @@ impl std::fmt::Debug for Prepared {
     }
 }
 
-/// Statevector bytes for `n` qubits plus a fixed overhead.
+/// Statevector bytes for `n` qubits in double precision plus a fixed overhead.
 pub fn memory_for_qubits(n: usize) -> u64 {
-    let amps = 1u64.checked_shl(n.min(62) as u32).unwrap_or(u64::MAX);
-    amps.saturating_mul(16).saturating_add(1 << 20)
+    memory_for_state(n, Precision::Double)
+}
+
+/// Statevector bytes for `n` qubits in `precision` plus a fixed overhead.
+pub fn memory_for_state(n: usize, precision: Precision) -> u64 {
+    precision.state_bytes(n).saturating_add(1 << 20)
 }
 
 /// What the server lets one job use.
@@ -422,25 +426,40 @@ pub fn prepare(
         .check(output_format, shots, &limits)
         .map_err(|e| unproducible(circuits, output_format, e))?;
     let (qubits, output_bytes) = (needs.qubits, needs.output_bytes);
+    // The precision the run will have (the simulator's rule when the job names none), so
+    // the budget is charged what the state really takes.
+    let precision =
+        precision.unwrap_or_else(|| Precision::default_for(qubits, limits.max_memory_bytes));
     // A syntax checker allocates no state.
     let state_bytes = if zeros {
         1 << 20
     } else {
-        memory_for_qubits(qubits)
+        memory_for_state(qubits, precision)
     };
+    let memory_bytes =
+        state_bytes.saturating_add(memory_for_output(output_bytes, budget.max_output_bytes));
+    if memory_bytes > budget.memory_bytes {
+        return Err(JobFailure::new(
+            "ExecutionLimitExceeded",
+            format!(
+                "The job needs about {} MiB of simulator memory (state and results); the server's budget is {} MiB.",
+                memory_bytes.div_ceil(1 << 20),
+                budget.memory_bytes >> 20
+            ),
+        ));
+    }
     Ok(Prepared {
         program,
         output_format: output_format.to_string(),
         shots,
-        memory_bytes: state_bytes
-            .saturating_add(memory_for_output(output_bytes, budget.max_output_bytes)),
+        memory_bytes,
         output_bytes,
         max_output_bytes: budget.max_output_bytes,
         limits,
         zeros,
         noise,
         seed,
-        precision,
+        precision: Some(precision),
     })
 }
 
