@@ -287,7 +287,9 @@ impl Fixture {
         let mut config = SchedulerConfig::with_workers(2);
         config.caps.running_per_workspace = 0;
         config.node_id = id.into();
-        config.lease_ttl = Duration::from_millis(600);
+        // Long enough that a loaded machine never lets a live node's own lease lapse between
+        // renewals (a dead node's lease is set short by the test that stages it).
+        config.lease_ttl = Duration::from_secs(3);
         Scheduler::new(jobs, self.blobs.clone(), config)
     }
 }
