@@ -283,7 +283,12 @@ impl Fixture {
     /// A scheduler as another node would run it: its own connection to the same database file,
     /// its own node id, short leases.
     fn node(&self, id: &str) -> Arc<Scheduler> {
-        let jobs = Arc::new(JobStore::open(self._dir.path()).unwrap());
+        let jobs = Arc::new(
+            JobStore::open_target(&qws_store::db::test_cluster::target_for_dir(
+                self._dir.path(),
+            ))
+            .unwrap(),
+        );
         let mut config = SchedulerConfig::with_workers(2);
         config.caps.running_per_workspace = 0;
         config.node_id = id.into();
