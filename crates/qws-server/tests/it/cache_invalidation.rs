@@ -135,7 +135,8 @@ async fn a_role_removed_through_the_server_is_refused_on_the_next_request() {
 fn second_store(t: &TestServer) -> Store {
     let dir = t.data_dir();
     let (crypto, _) = Crypto::load_or_create(&dir).unwrap();
-    Store::open(&dir, crypto).unwrap()
+    // The server's own database: its SQLite file, or its PostgreSQL database in that run.
+    Store::open_target(&qws_store::db::test_cluster::target_for_dir(&dir), crypto).unwrap()
 }
 
 #[tokio::test]
