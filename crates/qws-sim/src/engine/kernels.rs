@@ -282,7 +282,12 @@ fn dense_simd<F: Real, const D: usize>(
             }
             let (mr, mi) = split_matrix::<f32, D>(m);
             let (mr, mi) = (&mr, &mi);
-            if holes[0] > 1 {
+            if holes[0] > 2 && blocks >= 8 && simd::avx512_available() {
+                // Runs are multiples of 8: eight neighbouring blocks per 512-bit vector.
+                for_each_run(len, holes, fixed, par, move |base, count| unsafe {
+                    simd::dense_run_f32_512::<D>(p.as_scalar(), base, count, off, mr, mi)
+                });
+            } else if holes[0] > 1 {
                 // Runs are multiples of 4: four neighbouring blocks per 256-bit vector.
                 for_each_run(len, holes, fixed, par, move |base, count| unsafe {
                     simd::dense_run_f32::<D>(p.as_scalar(), base, count, off, mr, mi)

@@ -1,4 +1,5 @@
-//! AVX2/FMA kernels, used only after runtime detection (the portable kernels in
+//! AVX2/FMA kernels (and an AVX-512F single-precision dense kernel for blocks above qubit 2),
+//! used only after runtime detection (the portable kernels in
 //! [`super::kernels`] are the fallback and the reference).
 //!
 //! Amplitudes are viewed as interleaved `(re, im)` pairs; a 256-bit vector holds two consecutive
@@ -160,6 +161,49 @@ pub unsafe fn dense_run_f32<const D: usize>(
             _mm256_storeu_ps(p.add(2 * (base + j + off[r])), row_ps(&v, &mr[r], &mi[r]));
         }
         j += 4;
+    }
+}
+
+/// True when the CPU has AVX-512F (and the calling thread may use SIMD kernels).
+#[inline]
+pub fn avx512_available() -> bool {
+    available() && is_x86_feature_detected!("avx512f")
+}
+
+/// AVX-512 [`dense_run_f32`]: eight neighbouring blocks per 512-bit vector.
+///
+/// # Safety
+/// `count` must be a multiple of 8, AVX-512F must be available; otherwise as for
+/// [`dense_run`].
+#[target_feature(enable = "avx512f")]
+pub unsafe fn dense_run_f32_512<const D: usize>(
+    p: *mut f32,
+    base: usize,
+    count: usize,
+    off: &[usize; D],
+    mr: &[[f32; D]; D],
+    mi: &[[f32; D]; D],
+) {
+    let ones = _mm512_set1_ps(1.0);
+    let mut j = 0;
+    while j + 8 <= count {
+        let mut v = [_mm512_setzero_ps(); D];
+        for c in 0..D {
+            v[c] = _mm512_loadu_ps(p.add(2 * (base + j + off[c])));
+        }
+        for r in 0..D {
+            let mut a = _mm512_setzero_ps();
+            let mut b = _mm512_setzero_ps();
+            for c in 0..D {
+                a = _mm512_fmadd_ps(_mm512_set1_ps(mr[r][c]), v[c], a);
+                b = _mm512_fmadd_ps(_mm512_set1_ps(mi[r][c]), v[c], b);
+            }
+            // (a.re − b.im, a.im + b.re), as in `row_ps`.
+            let bs = _mm512_permute_ps(b, 0b1011_0001);
+            let out = _mm512_fmaddsub_ps(a, ones, bs);
+            _mm512_storeu_ps(p.add(2 * (base + j + off[r])), out);
+        }
+        j += 8;
     }
 }
 
