@@ -1,4 +1,5 @@
-//! AVX2/FMA kernels (and an AVX-512F single-precision dense kernel for blocks above qubit 2),
+//! AVX2/FMA kernels (and AVX-512F dense kernels for blocks whose lowest qubit fills a 512-bit
+//! vector with neighbouring blocks),
 //! used only after runtime detection (the portable kernels in
 //! [`super::kernels`] are the fallback and the reference).
 //!
@@ -204,6 +205,43 @@ pub unsafe fn dense_run_f32_512<const D: usize>(
             _mm512_storeu_ps(p.add(2 * (base + j + off[r])), out);
         }
         j += 8;
+    }
+}
+
+/// AVX-512 [`dense_run`]: four neighbouring double-precision blocks per 512-bit vector.
+///
+/// # Safety
+/// `count` must be a multiple of 4, AVX-512F must be available; otherwise as for
+/// [`dense_run`].
+#[target_feature(enable = "avx512f")]
+pub unsafe fn dense_run_512<const D: usize>(
+    p: *mut f64,
+    base: usize,
+    count: usize,
+    off: &[usize; D],
+    mr: &[[f64; D]; D],
+    mi: &[[f64; D]; D],
+) {
+    let ones = _mm512_set1_pd(1.0);
+    let mut j = 0;
+    while j + 4 <= count {
+        let mut v = [_mm512_setzero_pd(); D];
+        for c in 0..D {
+            v[c] = _mm512_loadu_pd(p.add(2 * (base + j + off[c])));
+        }
+        for r in 0..D {
+            let mut a = _mm512_setzero_pd();
+            let mut b = _mm512_setzero_pd();
+            for c in 0..D {
+                a = _mm512_fmadd_pd(_mm512_set1_pd(mr[r][c]), v[c], a);
+                b = _mm512_fmadd_pd(_mm512_set1_pd(mi[r][c]), v[c], b);
+            }
+            // (a.re − b.im, a.im + b.re), as in `row_pd`.
+            let bs = _mm512_permute_pd(b, 0b0101_0101);
+            let out = _mm512_fmaddsub_pd(a, ones, bs);
+            _mm512_storeu_pd(p.add(2 * (base + j + off[r])), out);
+        }
+        j += 4;
     }
 }
 
