@@ -8,9 +8,10 @@
 //!   quit
 //!
 //! Usage: bench_run <circuit.json> [--fusion on|off] [--shots N] [--fusion-qubits K]
+//!        [--fusion-max K]
 //!        [--precision single|double]
 
-use qws_sim::engine::fusion::FusedOp;
+use qws_sim::engine::fusion::{FusedOp, FusionConfig};
 use qws_sim::ir::Circuit;
 use qws_sim::run::{final_state_with, run_with, EngineConfig, RunOptions};
 use std::io::{BufRead, Write};
@@ -56,7 +57,8 @@ fn main() {
         match args[i].as_str() {
             "--fusion" => opts.fusion = args[i + 1] == "on",
             "--shots" => opts.shots = args[i + 1].parse().expect("shots"),
-            "--fusion-qubits" => cfg.fusion.max_qubits = args[i + 1].parse().expect("k"),
+            "--fusion-qubits" => cfg.fusion = FusionConfig::fixed(args[i + 1].parse().expect("k")),
+            "--fusion-max" => cfg.fusion.max_qubits = args[i + 1].parse().expect("k"),
             "--precision" => opts.precision = Some(args[i + 1].parse().expect("precision")),
             other => panic!("unknown option {other}"),
         }
@@ -127,7 +129,11 @@ fn main() {
                     })
                     .collect();
                 let mut hist = std::collections::BTreeMap::new();
-                for f in qws_sim::engine::fusion::fuse(&gates, &cfg.fusion) {
+                let precision = opts.precision_for(circuit.num_qubits);
+                let fc = cfg
+                    .fusion
+                    .for_state(precision, qws_sim::state::default_block_qubits(precision));
+                for f in qws_sim::engine::fusion::fuse(&gates, &fc) {
                     let key = match f {
                         FusedOp::Gate(g) => format!("gate{}", g.targets.len() + g.controls.len()),
                         FusedOp::Dense { qubits, .. } => format!("dense{}", qubits.len()),

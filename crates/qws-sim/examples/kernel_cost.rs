@@ -45,7 +45,7 @@ fn main() {
                 t.push(s.elapsed().as_secs_f64());
             }
             t.sort_by(f64::total_cmp);
-            println!("{precision} {label}: {:.4} s", t[reps / 2]);
+            println!("{precision} {label}: {:.6} s", t[reps / 2]);
         };
         for k in 1..=5 {
             for (place, qubits) in [

@@ -453,7 +453,10 @@ fn run_into(
     }
     // Shot by shot. The leading gates are the same for every shot: simulate them once.
     let (prefix, rest) = split_prefix(circuit);
-    let program = compile(rest, opts.fusion, &cfg.fusion);
+    let fc = cfg
+        .fusion
+        .for_state(precision, crate::state::default_block_qubits(precision));
+    let program = compile(rest, opts.fusion, &fc);
     let prefix_state = || -> Result<StateVector> {
         simulate(n, &prefix, opts.fusion, precision, cfg, stop)
             .and_then(|s| s.into_dense(precision, cfg))
@@ -591,7 +594,8 @@ fn simulate(
         let sv = dense.as_mut().expect("dense state");
         let rest = &seg[start..];
         if fusion {
-            sv.apply_fused_ops(&fuse(rest, &cfg.fusion), &mut || cancel::check(stop))?;
+            let fc = cfg.fusion.for_state(precision, sv.block_qubits());
+            sv.apply_fused_ops(&fuse(rest, &fc), &mut || cancel::check(stop))?;
         } else {
             for g in rest {
                 cancel::check(stop)?;

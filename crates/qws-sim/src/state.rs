@@ -244,7 +244,7 @@ impl StateVector {
     /// [`StateVector::set_block_qubits`].
     pub fn block_qubits(&self) -> usize {
         self.block_qubits
-            .unwrap_or_else(|| (BLOCK_BYTES / self.precision().amplitude_bytes()).ilog2() as usize)
+            .unwrap_or_else(|| default_block_qubits(self.precision()))
     }
 
     /// Forces the cache block size of [`StateVector::apply_fused_ops`] to `2^qubits`
@@ -333,6 +333,11 @@ impl StateVector {
 /// the kernel's working set stay in it. Measured on 24-qubit circuits (2 threads): 256 KiB to
 /// 1 MiB all save 10-25 % of the time against no blocking; 4 MiB saves less.
 const BLOCK_BYTES: u64 = 1 << 19;
+
+/// Qubits of one cache block of [`BLOCK_BYTES`] in `precision`.
+pub fn default_block_qubits(precision: Precision) -> usize {
+    (BLOCK_BYTES / precision.amplitude_bytes()).ilog2() as usize
+}
 
 /// Applies `group` (steps on qubits below `block`) to every block of `2^block` amplitudes in
 /// turn, the blocks spread over the thread pool.

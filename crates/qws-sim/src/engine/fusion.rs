@@ -10,10 +10,16 @@
 //!
 //! Two-qubit diagonal gates and SWAPs are only absorbed into a dense block when they add no new
 //! qubit: growing a dense block with them costs more arithmetic than their own cheap kernels.
+//!
+//! The width of a dense block is chosen by a [`CostModel`] when one is set: for each width up to
+//! `max_qubits` the block the greedy pass would build is priced (one pass of the fused dense
+//! kernel) against the passes its gates would cost on their own, and the width that saves the
+//! most wins. Without a model every block grows to `max_qubits`.
 
 use crate::engine::kernels::is_diagonal_matrix;
 use crate::engine::reference::{apply_matrix, Amp};
 use crate::ir::{Gate, GateOp, Matrix};
+use crate::precision::Precision;
 
 /// One step of a fused program.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,20 +38,174 @@ pub enum FusedOp {
 /// Fusion budgets.
 #[derive(Clone, Copy, Debug)]
 pub struct FusionConfig {
+    /// The widest dense block (at most 5, the widest dense kernel).
     pub max_qubits: usize,
     pub max_diag_qubits: usize,
     /// How far ahead a block looks for gates to absorb.
     pub lookahead: usize,
+    /// Chooses each dense block's width by cost; `None`: always grow to `max_qubits`.
+    pub cost: Option<CostModel>,
 }
 
 impl Default for FusionConfig {
     fn default() -> Self {
         FusionConfig {
-            max_qubits: 3,
+            max_qubits: 4,
             max_diag_qubits: 12,
             lookahead: 256,
+            cost: Some(CostModel::default()),
         }
     }
+}
+
+impl FusionConfig {
+    /// This configuration for a state of `precision` blocked in caches of `cached_qubits`
+    /// qubits: a cost model, if any, is replaced by the measured one for them.
+    pub fn for_state(&self, precision: Precision, cached_qubits: usize) -> Self {
+        FusionConfig {
+            cost: self
+                .cost
+                .map(|_| CostModel::measured(precision, cached_qubits)),
+            ..*self
+        }
+    }
+
+    /// Fixed-width fusion: every dense block grows to `k` qubits when it can.
+    pub fn fixed(k: usize) -> Self {
+        FusionConfig {
+            max_qubits: k,
+            cost: None,
+            ..FusionConfig::default()
+        }
+    }
+}
+
+/// Cost of one pass of each kernel over a whole state, in one regime (streaming from memory, or
+/// inside a cache block). Only ratios matter.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelCosts {
+    /// `dense[k - 1]`: a dense `k`-qubit kernel, as `[touching a low qubit, high qubits only]`.
+    pub dense: [[f64; 2]; 5],
+    /// A permutation gate (X, CX, Toffoli, SWAP): moves amplitudes, no arithmetic.
+    pub permutation: f64,
+    /// A diagonal gate or fused diagonal: one in-place scaling.
+    pub diagonal: f64,
+}
+
+/// What fusion decisions are priced with. A block whose qubits all lie below `cached_qubits` is
+/// applied inside a cache block (see [`crate::engine::blocking`]) where arithmetic dominates; any
+/// other block streams the state through memory once.
+#[derive(Clone, Copy, Debug)]
+pub struct CostModel {
+    pub streamed: KernelCosts,
+    pub cached: KernelCosts,
+    pub cached_qubits: usize,
+    /// Qubits below this are "low": their SIMD kernels shuffle inside vectors and cost more.
+    pub low_qubits: usize,
+}
+
+impl Default for CostModel {
+    fn default() -> Self {
+        CostModel::measured(Precision::Single, 16)
+    }
+}
+
+impl CostModel {
+    /// Timings of the AVX2 kernels on this project's benchmark machine (the `kernel_cost`
+    /// example): seconds per pass over a 24-qubit state with 2 threads when streamed; a
+    /// 16-qubit state on one thread, scaled to the same units, when cached.
+    pub fn measured(precision: Precision, cached_qubits: usize) -> Self {
+        let (streamed, cached) = match precision {
+            Precision::Single => (
+                KernelCosts {
+                    dense: [
+                        [0.028, 0.0106],
+                        [0.0257, 0.0143],
+                        [0.0375, 0.0272],
+                        [0.0653, 0.0677],
+                        [0.136, 0.143],
+                    ],
+                    permutation: 0.0107,
+                    diagonal: 0.0122,
+                },
+                KernelCosts {
+                    dense: [
+                        [0.0111, 0.0029],
+                        [0.0099, 0.0050],
+                        [0.0136, 0.0096],
+                        [0.0237, 0.0230],
+                        [0.046, 0.047],
+                    ],
+                    permutation: 0.0036,
+                    diagonal: 0.0069,
+                },
+            ),
+            Precision::Double => (
+                KernelCosts {
+                    dense: [
+                        [0.032, 0.0198],
+                        [0.036, 0.0283],
+                        [0.0638, 0.0623],
+                        [0.122, 0.142],
+                        [0.289, 0.34],
+                    ],
+                    permutation: 0.0128,
+                    diagonal: 0.0285,
+                },
+                KernelCosts {
+                    dense: [
+                        [0.0115, 0.0044],
+                        [0.0120, 0.0083],
+                        [0.0210, 0.0177],
+                        [0.0415, 0.0439],
+                        [0.090, 0.095],
+                    ],
+                    permutation: 0.0041,
+                    diagonal: 0.0097,
+                },
+            ),
+        };
+        CostModel {
+            streamed,
+            cached,
+            cached_qubits,
+            low_qubits: 2,
+        }
+    }
+
+    fn regime(&self, mask: u64) -> &KernelCosts {
+        if self.cached_qubits < 64 && mask >> self.cached_qubits != 0 {
+            &self.streamed
+        } else {
+            &self.cached
+        }
+    }
+
+    /// One pass of a dense kernel on the qubits of `mask`.
+    fn dense_cost(&self, mask: u64) -> f64 {
+        let k = (mask.count_ones() as usize).clamp(1, 5);
+        let low = mask.trailing_zeros() < self.low_qubits as u32;
+        self.regime(mask).dense[k - 1][usize::from(!low)]
+    }
+
+    /// One pass of `op`'s own kernel.
+    fn gate_cost(&self, op: &GateOp) -> f64 {
+        let costs = self.regime(qmask(op));
+        if is_diag(op) {
+            costs.diagonal
+        } else if matches!(op.gate, Gate::X | Gate::Swap) {
+            costs.permutation
+        } else {
+            let targets = qmask(op) & !control_mask(op);
+            let k = (targets.count_ones() as usize).clamp(1, 5);
+            let low = targets.trailing_zeros() < self.low_qubits as u32;
+            costs.dense[k - 1][usize::from(!low)]
+        }
+    }
+}
+
+fn control_mask(op: &GateOp) -> u64 {
+    op.controls.iter().fold(0, |m, &q| m | 1u64 << q)
 }
 
 fn qmask(op: &GateOp) -> u64 {
@@ -173,6 +333,37 @@ fn diag_table(gates: &[&GateOp], qubits: &[usize]) -> Vec<Amp> {
     table
 }
 
+/// The dense block starting at `start`: the widest the budget allows, or with a cost model the
+/// width whose block saves the most against running its gates one by one.
+fn dense_block(
+    ops: &[GateOp],
+    done: &[bool],
+    start: usize,
+    cfg: &FusionConfig,
+) -> (Vec<usize>, u64) {
+    let max = cfg.max_qubits.min(5) as u32;
+    let Some(cost) = &cfg.cost else {
+        return collect(ops, done, start, Kind::Dense, max, cfg.lookahead);
+    };
+    let own = qmask(&ops[start]).count_ones();
+    let mut best = (vec![start], qmask(&ops[start]));
+    let mut best_saving = 0.0;
+    // A gate wider than the budget stays alone (as without a model).
+    for width in own.max(1)..=max {
+        let (members, mask) = collect(ops, done, start, Kind::Dense, width, cfg.lookahead);
+        if members.len() < 2 {
+            continue;
+        }
+        let separate: f64 = members.iter().map(|&j| cost.gate_cost(&ops[j])).sum();
+        let saving = separate - cost.dense_cost(mask);
+        if saving > best_saving {
+            best_saving = saving;
+            best = (members, mask);
+        }
+    }
+    best
+}
+
 /// Fuses a straight run of gates (no measurement, reset, barrier or conditional inside).
 pub fn fuse(ops: &[GateOp], cfg: &FusionConfig) -> Vec<FusedOp> {
     let too_wide = ops
@@ -187,14 +378,7 @@ pub fn fuse(ops: &[GateOp], cfg: &FusionConfig) -> Vec<FusedOp> {
         if done[i] {
             continue;
         }
-        let dense = collect(
-            ops,
-            &done,
-            i,
-            Kind::Dense,
-            cfg.max_qubits as u32,
-            cfg.lookahead,
-        );
+        let dense = dense_block(ops, &done, i, cfg);
         let diag = if is_diag(&ops[i]) {
             Some(collect(
                 ops,
@@ -296,6 +480,50 @@ mod tests {
         };
         let fused = fuse(&ops, &cfg);
         assert_eq!(fused.len(), 3, "{fused:?}");
+    }
+
+    /// Rotations on qubits 10..=12 tied by CXs, then one more rotation on qubit 13 tied in.
+    fn three_qubit_block_plus_one() -> Vec<GateOp> {
+        let mut ops = Vec::new();
+        for q in 10..13 {
+            ops.push(g(Gate::RY(0.3), &[q]));
+        }
+        ops.push(GateOp::controlled(Gate::X, vec![10], vec![11]));
+        ops.push(GateOp::controlled(Gate::X, vec![11], vec![12]));
+        for q in 10..13 {
+            ops.push(g(Gate::RX(0.2), &[q]));
+        }
+        ops.push(g(Gate::RY(0.5), &[13]));
+        ops
+    }
+
+    #[test]
+    fn the_cost_model_does_not_widen_a_block_for_one_cheap_gate() {
+        let ops = three_qubit_block_plus_one();
+        // A 4-qubit kernel costs more than a 3-qubit one plus a lone rotation.
+        let fused = fuse(&ops, &FusionConfig::default());
+        assert_eq!(fused.len(), 2, "{fused:?}");
+        assert!(matches!(&fused[0], FusedOp::Dense { qubits, .. } if qubits == &[10, 11, 12]));
+        // Fixed width 4 grows the block anyway.
+        let fused = fuse(&ops, &FusionConfig::fixed(4));
+        assert_eq!(fused.len(), 1, "{fused:?}");
+    }
+
+    #[test]
+    fn the_cost_model_builds_four_qubit_blocks_when_they_absorb_enough() {
+        // Three brickwork layers on qubits 10..=13: one 4-qubit pass replaces 21 passes.
+        let mut ops = Vec::new();
+        for layer in 0..3 {
+            for q in 10..14 {
+                ops.push(g(Gate::U(0.1 * layer as f64, 0.2, 0.3), &[q]));
+            }
+            for (c, t) in [(10, 11), (12, 13), (11, 12)] {
+                ops.push(GateOp::controlled(Gate::X, vec![c], vec![t]));
+            }
+        }
+        let fused = fuse(&ops, &FusionConfig::default());
+        assert_eq!(fused.len(), 1, "{fused:?}");
+        assert!(matches!(&fused[0], FusedOp::Dense { qubits, .. } if qubits.len() == 4));
     }
 
     #[test]

@@ -264,7 +264,12 @@ fn dense_simd<F: Real, const D: usize>(
             }
             let (mr, mi) = split_matrix::<f64, D>(m);
             let (mr, mi) = (&mr, &mi);
-            if holes[0] > 0 {
+            if holes[0] > 1 && blocks >= 4 && simd::avx512_available() {
+                // Runs are multiples of 4: four neighbouring blocks per 512-bit vector.
+                for_each_run(len, holes, fixed, par, move |base, count| unsafe {
+                    simd::dense_run_512::<D>(p.as_scalar(), base, count, off, mr, mi)
+                });
+            } else if holes[0] > 0 {
                 // Runs have even length: two neighbouring blocks per 256-bit vector.
                 for_each_run(len, holes, fixed, par, move |base, count| unsafe {
                     simd::dense_run::<D>(p.as_scalar(), base, count, off, mr, mi)
@@ -282,7 +287,12 @@ fn dense_simd<F: Real, const D: usize>(
             }
             let (mr, mi) = split_matrix::<f32, D>(m);
             let (mr, mi) = (&mr, &mi);
-            if holes[0] > 1 {
+            if holes[0] > 2 && blocks >= 8 && simd::avx512_available() {
+                // Runs are multiples of 8: eight neighbouring blocks per 512-bit vector.
+                for_each_run(len, holes, fixed, par, move |base, count| unsafe {
+                    simd::dense_run_f32_512::<D>(p.as_scalar(), base, count, off, mr, mi)
+                });
+            } else if holes[0] > 1 {
                 // Runs are multiples of 4: four neighbouring blocks per 256-bit vector.
                 for_each_run(len, holes, fixed, par, move |base, count| unsafe {
                     simd::dense_run_f32::<D>(p.as_scalar(), base, count, off, mr, mi)

@@ -4,7 +4,9 @@
 
 use crate::common::*;
 use proptest::prelude::*;
+use qws_sim::engine::fusion::FusionConfig;
 use qws_sim::ir::Circuit;
+use qws_sim::precision::Precision;
 use qws_sim::run::{final_state_with, EngineConfig, RunOptions, SparseMode};
 use qws_sim::state::StateVector;
 
@@ -66,12 +68,23 @@ proptest! {
         let reference = reference_state(&c);
         for fusion in [false, true] {
             for k in [2usize, 3, 4, 5] {
-                let mut cfg = EngineConfig { sparse: SparseMode::Off, ..EngineConfig::default() };
-                cfg.fusion.max_qubits = k;
-                cfg.fusion.max_diag_qubits = k + 1;
-                let s = final_state_with(&c, &opts(fusion), &cfg).unwrap();
-                let d = max_diff(&s.amplitudes(), &reference);
-                prop_assert!(d < 1e-10, "fusion={fusion} k={k}: max diff {d}");
+                // Fixed-width blocks and blocks sized by the cost model, in both precisions.
+                for by_cost in [false, true] {
+                    for precision in [Precision::Double, Precision::Single] {
+                        let mut cfg = EngineConfig { sparse: SparseMode::Off, ..EngineConfig::default() };
+                        cfg.fusion = if by_cost { FusionConfig::default() } else { FusionConfig::fixed(k) };
+                        cfg.fusion.max_qubits = k;
+                        cfg.fusion.max_diag_qubits = k + 1;
+                        let o = RunOptions { precision: Some(precision), ..opts(fusion) };
+                        let s = final_state_with(&c, &o, &cfg).unwrap();
+                        let d = max_diff(&s.amplitudes(), &reference);
+                        let tol = if precision == Precision::Double { 1e-10 } else { 1e-5 };
+                        prop_assert!(
+                            d < tol,
+                            "fusion={fusion} k={k} by_cost={by_cost} {precision:?}: max diff {d}"
+                        );
+                    }
+                }
             }
         }
     }
