@@ -144,6 +144,22 @@ impl JobStore {
         Ok(self.conn().execute("DELETE FROM dp_job_leases", [])?)
     }
 
+    /// Drops expired leases of jobs that are no longer `Waiting` or `Executing` (or are gone).
+    /// A claim is a plain insert, so a node can claim a job another node has just finished
+    /// (both had queued it); it lets go at once, unless it dies first. Nobody would ever take
+    /// such a lease over (only unfinished jobs are claimable), so it is swept here.
+    pub fn drop_stale_leases(&self) -> Result<usize> {
+        Ok(self.conn().execute(
+            "DELETE FROM dp_job_leases
+              WHERE expires_at <= ?1
+                AND NOT EXISTS (SELECT 1 FROM dp_items i
+                                 WHERE i.workspace_uid = dp_job_leases.workspace_uid
+                                   AND i.id = dp_job_leases.job_id
+                                   AND i.status IN ('Waiting', 'Executing'))",
+            params![now_millis()],
+        )?)
+    }
+
     /// Jobs in `status` that nobody holds a live lease on, oldest first, at most `limit`, as
     /// (workspace uid, job id). Waiting ones are free to run; Executing ones were left by a node
     /// that stopped.
@@ -296,6 +312,63 @@ mod tests {
             vec![("w".to_string(), "j".to_string())]
         );
         assert!(b.claim_lease("w", "j", "B", TTL).unwrap());
+    }
+
+    fn lease_count(s: &JobStore) -> i64 {
+        s.conn()
+            .query_row("SELECT count(*) FROM dp_job_leases", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn expired_leases_of_ended_jobs_are_swept_and_no_other() {
+        let (_d, a, b) = two_nodes();
+        for (id, t) in [("done", 1), ("waiting", 2), ("running", 3), ("live", 4)] {
+            add_job(&a, id, t);
+        }
+        // "done" ended on A; B claimed it afterwards (it had queued it too) and died.
+        assert!(a.claim_lease("w", "done", "A", TTL).unwrap());
+        assert!(matches!(
+            start(&a, "A", "done"),
+            Leased::Held(Transition::Done(_))
+        ));
+        assert!(matches!(
+            finish(&a, "A", "done", JobStatus::Succeeded),
+            Leased::Held(Transition::Done(_))
+        ));
+        assert!(b.claim_lease("w", "done", "B", TTL).unwrap());
+        // Unfinished jobs with expired leases (a dead node's) stay for a takeover.
+        assert!(b.claim_lease("w", "waiting", "B", TTL).unwrap());
+        assert!(b.claim_lease("w", "running", "B", TTL).unwrap());
+        assert!(matches!(
+            start(&b, "B", "running"),
+            Leased::Held(Transition::Done(_))
+        ));
+        expire_all(&a);
+        // A live lease of an ended job is its holder's to give up.
+        assert!(a.claim_lease("w", "live", "A", TTL).unwrap());
+        a.transition::<Job>(
+            "w",
+            "live",
+            &[JobStatus::Waiting],
+            JobStatus::Cancelled,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(lease_count(&a), 4);
+
+        assert_eq!(b.drop_stale_leases().unwrap(), 1);
+        assert_eq!(lease_count(&a), 3);
+        assert!(!a.claim_lease("w", "live", "B", TTL).unwrap());
+        let mut claimable = a.claimable_jobs("Waiting", 10).unwrap();
+        claimable.extend(a.claimable_jobs("Executing", 10).unwrap());
+        assert_eq!(
+            claimable,
+            vec![
+                ("w".to_string(), "waiting".to_string()),
+                ("w".to_string(), "running".to_string())
+            ]
+        );
     }
 
     #[test]

@@ -79,6 +79,8 @@ pub trait JobQueueStore: Send + Sync + fmt::Debug {
     fn release_lease(&self, workspace_uid: &str, id: &str, owner: &str) -> Result<()>;
     /// Drops every lease `owner` holds (a node starting).
     fn release_leases_of(&self, owner: &str) -> Result<usize>;
+    /// Drops expired leases of jobs that have ended or are gone.
+    fn drop_stale_leases(&self) -> Result<usize>;
     /// Jobs in `status` without a live lease, oldest first, as (workspace uid, id).
     fn claimable_jobs(&self, status: JobStatus, limit: usize) -> Result<Vec<(String, String)>>;
     /// [`JobQueueStore::transition_job`], only while `owner` holds the lease; `release` gives
@@ -174,6 +176,9 @@ impl JobQueueStore for JobStore {
     }
     fn release_leases_of(&self, owner: &str) -> Result<usize> {
         JobStore::release_leases_of(self, owner)
+    }
+    fn drop_stale_leases(&self) -> Result<usize> {
+        JobStore::drop_stale_leases(self)
     }
     fn claimable_jobs(&self, status: JobStatus, limit: usize) -> Result<Vec<(String, String)>> {
         JobStore::claimable_jobs(self, status.as_str(), limit)

@@ -46,7 +46,7 @@ async fn readyz(State(state): State<AppState>, req: Request) -> Response {
         if let Err(e) = &database {
             tracing::warn!(error = %e, "readiness: the database does not answer");
         }
-        let blobs = state.blobs.workspace_uids();
+        let blobs = state.job_data.check_reachable();
         if let Err(e) = &blobs {
             tracing::warn!(error = %e, "readiness: the job-data store is not reachable");
         }

@@ -581,6 +581,7 @@ impl Scheduler {
             let me = self.clone();
             let polled = Self::blocking(move || {
                 let (requeued, failed) = me.recover_orphans(me.config.workers * 4)?;
+                me.store.drop_stale_leases()?;
                 if requeued + failed > 0 {
                     tracing::info!(
                         requeued,

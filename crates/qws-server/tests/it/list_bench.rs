@@ -3,7 +3,8 @@
 //! page) and the way it does now (one SQL query over indexed list columns, one page read).
 //!
 //! Not a test (no timing is asserted); run it with
-//! `CARGO_INCREMENTAL=0 cargo test -p qws-server --test it list_bench -- --ignored --nocapture`.
+//! `CARGO_INCREMENTAL=0 cargo test -p qws-server --test it list_bench -- --ignored --nocapture`
+//! (add `QWS_TEST_DATABASE=postgres` to measure on a PostgreSQL cluster the test starts).
 
 use qws_server::planes::dataplane::jobs::{list_spec, select};
 use qws_server::planes::dataplane::{items, ListQuery, MAX_LISTED};
@@ -63,8 +64,10 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn list_100k_jobs_before_and_after() {
     let dir = tempfile::tempdir().unwrap();
     let (crypto, _) = qws_store::crypto::Crypto::load_or_create(dir.path()).unwrap();
-    let _store = qws_store::Store::open(dir.path(), crypto).unwrap();
-    let js = JobStore::open(dir.path()).unwrap();
+    // SQLite in the temp dir, or with QWS_TEST_DATABASE=postgres a database of the test cluster.
+    let target = qws_store::db::test_cluster::target_for_dir(dir.path());
+    let _store = qws_store::Store::open_target(&target, crypto).unwrap();
+    let js = JobStore::open_target(&target).unwrap();
     let start = Instant::now();
     for chunk in (0..JOBS).collect::<Vec<_>>().chunks(10_000) {
         let rows: Vec<ItemRow> = chunk.iter().map(|&i| job(i)).collect();

@@ -44,6 +44,9 @@ pub trait JobDataBackend: JobDataStore {
     /// Removes the data of blob namespaces that no longer have an owner (a deleted workspace or
     /// storage account); returns how many namespaces or containers went. Failures are logged.
     fn purge_orphans(&self) -> usize;
+    /// Whether the storage answers (for `/readyz`): a cheap request that needs the account's
+    /// key, or a look at the blob directory.
+    fn check_reachable(&self) -> Result<(), DataError>;
     /// The same backend as the scheduler's narrower view.
     fn data_store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn JobDataStore>;
 }

@@ -109,6 +109,11 @@ impl JobDataBackend for NamespacedJobData {
         super::purge_orphans(&self.store, &self.blobs)
     }
 
+    fn check_reachable(&self) -> Result<(), DataError> {
+        self.blobs.workspace_uids()?;
+        Ok(())
+    }
+
     fn data_store(self: Arc<Self>) -> Arc<dyn JobDataStore> {
         self
     }

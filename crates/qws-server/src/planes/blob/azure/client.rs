@@ -225,6 +225,16 @@ impl BlobClient {
         }
     }
 
+    /// A one-container listing: the account answers and accepts the key.
+    pub async fn ping(&self) -> Result<(), AzureError> {
+        let url = self.url(None, None, &[("comp", "list"), ("maxresults", "1")]);
+        let resp = self.send(Method::GET, url, HeaderMap::new(), None).await?;
+        if resp.status() != StatusCode::OK {
+            return Err(Self::error(resp).await);
+        }
+        Ok(())
+    }
+
     /// Every container of the account with its metadata (all pages).
     pub async fn list_containers(&self) -> Result<Vec<ContainerItem>, AzureError> {
         let mut out = Vec::new();

@@ -23,6 +23,9 @@ pub const NAMESPACE_METADATA: &str = "qwsnamespace";
 /// The container metadata naming the qws deployment (its tenant id) that created it.
 pub const DEPLOYMENT_METADATA: &str = "qwsdeployment";
 
+/// How long `/readyz` waits for the storage account.
+const READINESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// [`JobDataBackend`] over a storage account.
 #[derive(Clone)]
 pub struct AzureJobData {
@@ -194,6 +197,17 @@ impl JobDataBackend for AzureJobData {
             }
         }
         purged
+    }
+
+    fn check_reachable(&self) -> Result<(), DataError> {
+        // A probe must answer quickly even when the account hangs (the client's own timeout
+        // is sized for large blobs).
+        self.block_on(async {
+            tokio::time::timeout(READINESS_TIMEOUT, self.client.ping())
+                .await
+                .map_err(|_| "the storage account did not answer in time")?
+                .map_err(DataError::from)
+        })
     }
 
     fn data_store(self: Arc<Self>) -> Arc<dyn JobDataStore> {
