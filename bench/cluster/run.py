@@ -2,7 +2,7 @@
 """Job round trip and submissions per second: SQLite vs PostgreSQL, one node vs three.
 
 For each configuration this starts fresh release `qws serve` nodes on loopback (and, for
-PostgreSQL, a throwaway cluster from tests/cluster/postgres.py), then drives them with the
+PostgreSQL, a throwaway cluster from tests/postgres.py), then drives them with the
 dp_load example (crates/qws-server/examples/dp_load.rs):
 
 * round trip: LAT_JOBS sequential Bell jobs through node 0 (sasUri, upload, PUT job, poll every
@@ -33,7 +33,7 @@ import tempfile
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "cluster"))
+sys.path.insert(0, str(REPO / "tests"))
 from postgres import Postgres  # noqa: E402
 
 QWS = REPO / "target" / "release" / "qws"

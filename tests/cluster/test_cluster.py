@@ -9,7 +9,7 @@ request.
 The backend is chosen by the environment, so that the same test runs against other databases
 and job-data stores:
 
-* QWS_CLUSTER_BACKEND: `postgres` (the suite starts its own PostgreSQL, see postgres.py, and its
+* QWS_CLUSTER_BACKEND: `postgres` (the suite starts its own PostgreSQL, see tests/postgres.py, and its
   own Azurite, see tests/compat/azurite.py; every node has its own data directory, and they
   share `--database`, `--blob-backend azure` and QWS_MASTER_KEY) or `sqlite` (default; one
   shared data directory, `--shared-data-dir`: one SQLite database, one job-data directory).

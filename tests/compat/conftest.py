@@ -260,8 +260,47 @@ def azurite():
         emulator.stop()
 
 
+# Where the servers the suites start keep their metadata and jobs: `sqlite` (the database file
+# in each data directory, the default) or `postgres` (`QWS_TEST_DATABASE=postgres`: the session
+# starts one throwaway PostgreSQL, see tests/postgres.py, and every server gets a fresh database
+# of it), so the same suites run against both.
+DATABASE = os.environ.get("QWS_TEST_DATABASE", "sqlite")
+if DATABASE not in ("sqlite", "postgres"):
+    raise RuntimeError(f"QWS_TEST_DATABASE must be sqlite or postgres, not {DATABASE!r}")
+
+
+class Databases:
+    """Gives each server a suite starts its database."""
+
+    def __init__(self, postgres):
+        self.postgres = postgres
+
+    def serve_args(self) -> list:
+        """`qws serve` arguments for one more server: none on SQLite (its data directory holds
+        the database), `--database` with a new, empty database on PostgreSQL."""
+        if self.postgres is None:
+            return []
+        return ["--database", self.postgres.create_database()]
+
+
 @pytest.fixture(scope="session")
-def qws(azurite):
+def databases():
+    """The session's database engine (a PostgreSQL it started and stops with
+    QWS_TEST_DATABASE=postgres)."""
+    if DATABASE != "postgres":
+        yield Databases(None)
+        return
+    from postgres import Postgres
+
+    server = Postgres.start()
+    try:
+        yield Databases(server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def qws(azurite, databases):
     binary = find_qws_bin()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="qws-compat-"))
     data_dir = tmp / "data"
@@ -285,6 +324,7 @@ def qws(azurite):
                 "--workers",
                 SERVER_WORKERS,
                 *(["--blob-backend", "azure"] if azurite else []),
+                *databases.serve_args(),
             ],
             log_file,
             # The connection string holds the account key: the environment, not the command line.
@@ -307,6 +347,8 @@ def qws(azurite):
             time.sleep(0.1)
         else:
             raise RuntimeError(f"qws serve did not become ready in {STARTUP_TIMEOUT_S}s:\n{_log_tail(log)}")
+        # The matrix is real: on PostgreSQL the data directory holds no SQLite database.
+        assert (data_dir / "qws.db").exists() == (databases.postgres is None), DATABASE
 
         saved = {k: os.environ.get(k) for k in ("REQUESTS_CA_BUNDLE", "QDK_PYTHON_TELEMETRY")}
         # The unmodified Azure clients trust the qws CA through requests' standard variable.

@@ -170,7 +170,7 @@ def new_config_dir(session: AzSession, name: str) -> pathlib.Path:
 
 
 @pytest.fixture(scope="module")
-def azs():
+def azs(databases):
     if not AZ.is_file():
         raise RuntimeError(f"{AZ} is missing: scripts/test creates it (pinned azure-cli in .venv-az)")
     wheel = shared_wheels_dir() / QUANTUM_WHEEL
@@ -191,7 +191,7 @@ def azs():
                 [binary, "serve", "--azure-compat", "--data-dir", data_dir,
                  "--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0",
                  # Two workers: a workspace runs one job at a time, so a second one waits.
-                 "--workers", "2", "--auth-failure-limit", "100000"],
+                 "--workers", "2", "--auth-failure-limit", "100000", *databases.serve_args()],
                 log_file,
             )
     finally:

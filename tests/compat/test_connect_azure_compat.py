@@ -54,7 +54,7 @@ class CompatServer:
 
 
 @pytest.fixture(scope="module")
-def compat():
+def compat(databases):
     binary = find_qws_bin()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="qws-azure-compat-"))
     data_dir = tmp / "data"
@@ -62,7 +62,8 @@ def compat():
     with open(log, "wb") as log_file:
         proc = spawn_server(
             [binary, "serve", "--azure-compat", "--data-dir", data_dir,
-             "--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0"],
+             "--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0",
+             *databases.serve_args()],
             log_file,
         )
     saved = {k: os.environ.get(k) for k in PROXY_ENV}

@@ -1,9 +1,11 @@
-"""A throwaway PostgreSQL cluster for the several-node suite (the Python twin of the Rust
-helper `qws_store::db::test_cluster`).
+"""A throwaway PostgreSQL cluster for the Python suites (the Python twin of the Rust helper
+`qws_store::db::test_cluster`): the several-node suite (tests/cluster) and the compat suites on
+PostgreSQL (tests/compat with QWS_TEST_DATABASE=postgres), and bench/cluster.
 
 `Postgres.start()` runs `initdb` into a fresh directory under /tmp, starts a server that listens
 only on a unix socket in that directory (no TCP port at all), and creates the database `qws`;
-`stop()` stops the server and deletes the directory. PostgreSQL refuses to run as root (CI runs
+`create_database()` adds a fresh, empty database for one more server; `stop()` stops the server
+and deletes the directory. PostgreSQL refuses to run as root (CI runs
 as root), so then every PostgreSQL binary runs as the unprivileged user `nobody`, which owns the
 directory. The binaries are looked up in $QWS_TEST_PG_BIN, /usr/local/bin, Debian's
 /usr/lib/postgresql/<version>/bin, then PATH (`scripts/test` installs Debian's package when none
@@ -62,7 +64,8 @@ class Postgres:
     def __init__(self, root: pathlib.Path):
         self.root = root
         self.data = root / "data"
-        self.url = f"postgres:///{DATABASE}?host={root}&port={PORT}&user={SUPERUSER}"
+        self.url = self.database_url(DATABASE)
+        self._created = 0
 
     @classmethod
     def start(cls) -> "Postgres":
@@ -91,6 +94,16 @@ class Postgres:
             pg.stop()
             raise
         return pg
+
+    def database_url(self, database: str) -> str:
+        return f"postgres:///{database}?host={self.root}&port={PORT}&user={SUPERUSER}"
+
+    def create_database(self) -> str:
+        """A new, empty database (named `qws_<n>`); its URL."""
+        self._created += 1
+        name = f"{DATABASE}_{self._created}"
+        self.psql(f"CREATE DATABASE {name}", database="postgres")
+        return self.database_url(name)
 
     def psql(self, sql: str, database: str = DATABASE) -> str:
         """Runs `sql` with psql; its rows, unaligned, `|` between columns."""
