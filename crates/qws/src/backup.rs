@@ -72,6 +72,16 @@ pub struct Summary {
 /// Writes the backup of `data_dir` to `out` (through `out.partial`, renamed when complete).
 pub fn create(data_dir: &Path, out: &Path) -> anyhow::Result<Summary> {
     let db = data_dir.join(qws_store::DB_FILE);
+    if !db.is_file() && uses_another_database(data_dir) {
+        bail!(
+            "{} has no {}: its server keeps its database in PostgreSQL (qws serve --database), \
+             which qws backup cannot copy. Back up that database with PostgreSQL's own tools \
+             (pg_dump), and the job data with its store's (the blobs directory, the shared \
+             directory of --blob-backend dir:PATH, or the Azure Storage account)",
+            data_dir.display(),
+            qws_store::DB_FILE
+        );
+    }
     if !db.is_file() {
         bail!(
             "{} is not a qws data directory (it has no {})",
@@ -175,6 +185,16 @@ impl Write for Sink {
             Sink::Gzip(g) => g.flush(),
         }
     }
+}
+
+/// Whether `data_dir` belongs to a server that ran without the SQLite database in it: the
+/// files every server writes there are present, so its database lives elsewhere (a data
+/// directory never started has neither).
+fn uses_another_database(data_dir: &Path) -> bool {
+    data_dir
+        .join(qws_server::bootstrap::BOOTSTRAP_FILE)
+        .is_file()
+        || data_dir.join(qws_store::crypto::MASTER_KEY_FILE).is_file()
 }
 
 /// Copies the live database into `dest` through SQLite's online backup API.

@@ -6,7 +6,18 @@
 
 use crate::common::*;
 
-const FLAGS: &[&str] = &["--workers", "1", "--max-job-attempts", "2"];
+/// Every start is the same node again (one node id): a restarted node takes back at once the
+/// leases its previous process held. (Without it each start would be a new node on a new port,
+/// and on a shared database such as PostgreSQL it would wait for the dead node's lease to
+/// expire.)
+const FLAGS: &[&str] = &[
+    "--workers",
+    "1",
+    "--max-job-attempts",
+    "2",
+    "--node-id",
+    "poison-node",
+];
 
 #[test]
 fn a_job_the_process_dies_on_is_retried_then_failed_and_the_server_serves() {

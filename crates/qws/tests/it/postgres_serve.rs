@@ -1,6 +1,7 @@
 //! `qws serve --database postgres://…` end to end, against a PostgreSQL cluster the test starts
 //! (see `qws_store::db::test_cluster`): a job round trip, a second node on the same database
-//! with the same master key sees it, and a node with another master key refuses to start.
+//! with the same master key sees it, and a node with another master key refuses to start;
+//! `qws backup` of such a node's data directory refuses and names PostgreSQL's tools.
 //! Needs the PostgreSQL server binaries (`scripts/test` installs them); `QWS_SKIP_POSTGRES=1`
 //! leaves these tests out on a machine without them.
 
@@ -88,4 +89,43 @@ fn a_database_url_that_is_not_postgres_is_refused() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("postgres://"), "{stderr}");
     assert!(!stderr.contains("secretpw"), "{stderr}");
+}
+
+#[test]
+fn backup_of_a_data_directory_whose_database_is_postgres_refuses_and_says_why() {
+    if skipped() {
+        return;
+    }
+    let url = TestCluster::shared().fresh_database();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let node = Serve::start(&data, &["--database", &url]);
+    let archive = dir.path().join("snapshot.tar");
+    let out = Command::new(QWS)
+        .args(["backup", "--data-dir"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("keeps its database in PostgreSQL") && stderr.contains("pg_dump"),
+        "{stderr}"
+    );
+    assert!(!archive.exists());
+    drop(node);
+
+    // A directory no server ever ran in is still just "not a qws data directory".
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(QWS)
+        .args(["backup", "--data-dir"])
+        .arg(empty.path())
+        .arg("--out")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not a qws data directory"), "{stderr}");
 }

@@ -21,6 +21,7 @@ fn json_request_lines_and_a_metrics_scrape() {
         .arg(&data)
         .args(["--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0"])
         .args(["--log-format", "json", "--metrics-listen", "127.0.0.1:0"])
+        .args(database_args(&data))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

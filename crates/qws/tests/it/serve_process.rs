@@ -104,6 +104,7 @@ fn sas_uris_carry_the_blob_public_url_and_a_job_runs_through_them() {
             "127.0.0.1:0",
         ])
         .args(["--blob-public-url", &format!("{public}/")])
+        .args(database_args(dir.path()))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -20,6 +20,31 @@ pub const DV: &str = "2026-01-15-preview";
 /// One generous bound for every wait: the machine is shared with other builds.
 pub const DEADLINE: Duration = Duration::from_secs(180);
 
+/// Whether this run keeps every server's database in PostgreSQL (`QWS_TEST_DATABASE=postgres`,
+/// the test command's second run): the data directories then have no `qws.db`.
+pub fn on_postgres() -> bool {
+    qws_store::db::test_cluster::wanted()
+}
+
+/// The `qws serve` arguments that choose the database of the server on data directory `dir`:
+/// none on SQLite (its file in `dir`), and with `QWS_TEST_DATABASE=postgres` `--database` with
+/// the test cluster's database that stands for `dir`, so a restart on the same directory (or
+/// several nodes sharing it) meets the same data.
+pub fn database_args(dir: &Path) -> Vec<String> {
+    match qws_store::db::test_cluster::target_for_dir(dir) {
+        qws_store::db::DbTarget::Postgres(url) => vec!["--database".into(), url],
+        qws_store::db::DbTarget::Sqlite(_) => Vec::new(),
+    }
+}
+
+/// Prints why a test does nothing on PostgreSQL and says whether it should return.
+pub fn skip_on_postgres(why: &str) -> bool {
+    if on_postgres() {
+        eprintln!("skipped on PostgreSQL: {why}");
+    }
+    on_postgres()
+}
+
 pub struct Serve {
     pub child: Child,
     pub http: String,
@@ -34,12 +59,20 @@ impl Drop for Serve {
 
 impl Serve {
     /// Starts `qws serve` on the data dir with `extra` flags and waits for its listening line.
+    /// The database is the data directory's ([`database_args`]) unless `extra` or `env` name one.
     pub fn start(dir: &Path, extra: &[&str]) -> Serve {
         Self::start_with_env(dir, extra, &[])
     }
 
     /// [`Serve::start`] with extra environment variables.
     pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve {
+        let names_database =
+            extra.contains(&"--database") || env.iter().any(|(k, _)| *k == "QWS_DATABASE_URL");
+        let database = if names_database {
+            Vec::new()
+        } else {
+            database_args(dir)
+        };
         let mut child = Command::new(QWS)
             .args(["serve", "--data-dir"])
             .arg(dir)
@@ -49,6 +82,7 @@ impl Serve {
                 &["--listen", "127.0.0.1:0"][..]
             })
             .args(["--tls-listen", "127.0.0.1:0"])
+            .args(&database)
             .args(extra)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
