@@ -71,6 +71,12 @@ class Postgres:
     def start(cls) -> "Postgres":
         # Short and under /tmp: a unix socket path must fit in 107 bytes.
         root = pathlib.Path(tempfile.mkdtemp(prefix="qws-pg-", dir="/tmp"))
+        # scripts/test names a file here so that its exit trap can stop this cluster even when
+        # pytest itself is killed (the postmaster leaves pytest's process group).
+        registry = os.environ.get("QWS_PG_REGISTRY")
+        if registry:
+            with open(registry, "a", encoding="utf-8") as f:
+                f.write(f"{root}\n")
         pg = cls(root)
         try:
             if _is_root():
