@@ -2,7 +2,7 @@
 qiskit circuit: as qws-sim IR JSON (for the Rust runner), as a qpy file (for Aer) and, for the
 simulator comparison (compare.py), as a plain gate list (for qsim and qulacs).
 
-Usage: python gen.py OUTDIR SIZES...            (the qws-vs-Aer families of bench.py)
+Usage: python gen.py OUTDIR SIZES...            (the qws-vs-Aer families of compare.py --mode aer)
        python gen.py --compare OUTDIR SIZES...  (brick, qftu, qv, hea in u + cx / 2-qubit unitaries)
 """
 

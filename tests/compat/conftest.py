@@ -367,6 +367,29 @@ def qws(azurite, databases):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def primary_key_of(qws, mgmt_client, name=None):
+    """The primary access key of workspace `name` (default: the bootstrap one), read through ARM."""
+    return mgmt_client.workspace.list_keys(qws.resource_group, name or qws.workspace_name).primary_key.key
+
+
+def key_workspace(qws, key, name=None, workspace_class=None):
+    """A data-plane `Workspace` client for workspace `name` (default: the bootstrap one),
+    authenticated with access key `key` over plain HTTP. `workspace_class` is azure-quantum's
+    `Workspace` unless another client's (qdk.azure's) is given."""
+    from azure.core.credentials import AzureKeyCredential
+
+    if workspace_class is None:
+        from azure.quantum import Workspace as workspace_class
+    return workspace_class(
+        subscription_id=qws.subscription_id,
+        resource_group=qws.resource_group,
+        name=name or qws.workspace_name,
+        location=qws.location,
+        credential=AzureKeyCredential(key),
+        _quantum_endpoint=qws.http_url + "/",
+    )
+
+
 @pytest.fixture
 def unique_name():
     """`unique_name("ws")` gives a fresh resource name, so tests never collide."""

@@ -9,28 +9,19 @@ import urllib.parse
 import uuid
 
 import pytest
-from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
 )
-from azure.quantum import Workspace
+from conftest import key_workspace, primary_key_of
 from azure.storage.blob import BlobClient, ContainerClient, ContentSettings
 
 
 @pytest.fixture(scope="module")
 def ws(qws, mgmt_client):
-    key = mgmt_client.workspace.list_keys(qws.resource_group, qws.workspace_name).primary_key.key
-    return Workspace(
-        subscription_id=qws.subscription_id,
-        resource_group=qws.resource_group,
-        name=qws.workspace_name,
-        location=qws.location,
-        credential=AzureKeyCredential(key),
-        _quantum_endpoint=qws.http_url + "/",
-    )
+    return key_workspace(qws, primary_key_of(qws, mgmt_client))
 
 
 @pytest.fixture

@@ -8,11 +8,10 @@ import time
 import uuid
 
 import pytest
-from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.quantum import JobStatus, Workspace
 
-from conftest import BLOB_BACKEND, SERVER_WORKERS
+from conftest import BLOB_BACKEND, SERVER_WORKERS, key_workspace, primary_key_of
 
 BELL_IONQ = {"qubits": 2, "circuit": [{"gate": "h", "target": 0}, {"gate": "cnot", "control": 0, "target": 1}]}
 BELL_QASM = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\nmeasure q -> c;\n'
@@ -26,20 +25,9 @@ def slow_ionq(qubits=20, layers=60):
     return {"qubits": qubits, "circuit": gates}
 
 
-def key_workspace(qws, key, name=None):
-    return Workspace(
-        subscription_id=qws.subscription_id,
-        resource_group=qws.resource_group,
-        name=name or qws.workspace_name,
-        location=qws.location,
-        credential=AzureKeyCredential(key),
-        _quantum_endpoint=qws.http_url + "/",
-    )
-
-
 @pytest.fixture(scope="module")
 def primary_key(qws, mgmt_client):
-    return mgmt_client.workspace.list_keys(qws.resource_group, qws.workspace_name).primary_key.key
+    return primary_key_of(qws, mgmt_client)
 
 
 @pytest.fixture(scope="module")

@@ -4,23 +4,12 @@ regenerating the secondary makes that client's next call fail with 401; disablin
 every key client while a token client keeps working; enabling restores them."""
 
 import pytest
-from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import ClientAuthenticationError
 from azure.mgmt.quantum.models import APIKeys, KeyType
 from azure.quantum import Workspace
+from conftest import key_workspace, primary_key_of
 
 BELL = {"qubits": 2, "circuit": [{"gate": "h", "target": 0}, {"gate": "cnot", "control": 0, "target": 1}]}
-
-
-def key_client(qws, name, key):
-    return Workspace(
-        subscription_id=qws.subscription_id,
-        resource_group=qws.resource_group,
-        name=name,
-        location=qws.location,
-        credential=AzureKeyCredential(key),
-        _quantum_endpoint=qws.http_url + "/",
-    )
 
 
 def set_api_key_enabled(qws, mgmt_client, name, enabled):
@@ -32,8 +21,8 @@ def set_api_key_enabled(qws, mgmt_client, name, enabled):
 def test_key_rotation_story(qws, mgmt_client, mgmt_credential, new_workspace):
     name = new_workspace.name
     keys = mgmt_client.workspace.list_keys(qws.resource_group, name)
-    old_primary = key_client(qws, name, keys.primary_key.key)
-    secondary = key_client(qws, name, keys.secondary_key.key)
+    old_primary = key_workspace(qws, keys.primary_key.key, name)
+    secondary = key_workspace(qws, keys.secondary_key.key, name)
     token = Workspace(
         subscription_id=qws.subscription_id,
         resource_group=qws.resource_group,
@@ -49,7 +38,7 @@ def test_key_rotation_story(qws, mgmt_client, mgmt_credential, new_workspace):
     assert secondary.get_job(job.id).id == job.id
     with pytest.raises(ClientAuthenticationError):
         old_primary.get_targets()
-    new_primary = key_client(qws, name, mgmt_client.workspace.list_keys(qws.resource_group, name).primary_key.key)
+    new_primary = key_workspace(qws, primary_key_of(qws, mgmt_client, name), name)
     assert new_primary.get_targets(name="ionq.simulator").name == "ionq.simulator"
 
     # 2. Regenerate the secondary: that client's next call fails with 401.

@@ -19,10 +19,10 @@ import pytest
 
 os.environ.setdefault("QDK_PYTHON_TELEMETRY", "none")
 
-from azure.core.credentials import AzureKeyCredential  # noqa: E402
 from qdk import qsharp  # noqa: E402
 from azure.quantum import JobStatus  # noqa: E402
 from qdk.azure import Workspace  # noqa: E402
+from conftest import key_workspace, primary_key_of  # noqa: E402
 
 SHOTS = 1000
 WAIT_S = 120
@@ -89,15 +89,7 @@ def programs():
 
 @pytest.fixture(scope="module")
 def ws(qws, mgmt_client):
-    key = mgmt_client.workspace.list_keys(qws.resource_group, qws.workspace_name).primary_key.key
-    return Workspace(
-        subscription_id=qws.subscription_id,
-        resource_group=qws.resource_group,
-        name=qws.workspace_name,
-        location=qws.location,
-        credential=AzureKeyCredential(key),
-        _quantum_endpoint=qws.http_url + "/",
-    )
+    return key_workspace(qws, primary_key_of(qws, mgmt_client), workspace_class=Workspace)
 
 
 def _finished(job):

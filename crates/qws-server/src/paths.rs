@@ -227,6 +227,65 @@ impl RawWorkspacePath {
     }
 }
 
+/// A kind of item that a workspace holds by a name of its own choosing (an access token, a
+/// webhook): how an invalid `{name}` of that kind is refused.
+pub trait ItemKind {
+    /// The error code, e.g. `InvalidWebhookName`.
+    const INVALID_CODE: &'static str;
+    /// The message, saying what a valid name is.
+    const INVALID_MESSAGE: &'static str;
+}
+
+/// `…/{name}` of a workspace item of kind `K`: 1 to 64 ASCII letters, digits, `-`, `_` or `.`
+/// (the names are ours, beyond Azure, so one rule serves every kind). Extract it after the
+/// [`Authorized`] path, so that a caller who may not act on the workspace learns nothing from
+/// the name check.
+#[derive(Debug)]
+pub struct ItemName<K> {
+    name: String,
+    kind: PhantomData<K>,
+}
+
+impl<K: ItemKind> ItemName<K> {
+    /// Longest name accepted.
+    pub const MAX_LEN: usize = 64;
+
+    /// Checks `raw` against the rule.
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let valid = !raw.is_empty()
+            && raw.len() <= Self::MAX_LEN
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            return Err(ApiError::bad_request(K::INVALID_CODE, K::INVALID_MESSAGE));
+        }
+        Ok(ItemName {
+            name: raw.to_string(),
+            kind: PhantomData,
+        })
+    }
+
+    /// The name, as sent.
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+
+    /// The name, as sent.
+    pub fn into_string(self) -> String {
+        self.name
+    }
+}
+
+impl<K: ItemKind + Send> FromRequestParts<AppState> for ItemName<K> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let params = raw_params(parts, state).await?;
+        ItemName::parse(segment(&params, "name"))
+    }
+}
+
 /// An ARM action a principal can be authorized for.
 pub trait Action {
     /// The action string, e.g. `Microsoft.Quantum/Workspaces/read`.
@@ -261,5 +320,32 @@ where
             principal,
             action: PhantomData,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Thing;
+    impl ItemKind for Thing {
+        const INVALID_CODE: &'static str = "InvalidThingName";
+        const INVALID_MESSAGE: &'static str = "bad";
+    }
+
+    #[test]
+    fn item_names_are_1_to_64_letters_digits_dashes_underscores_or_dots() {
+        for ok in ["a", "ci-1", "A_b.c", &"x".repeat(64)] {
+            assert_eq!(ItemName::<Thing>::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", "bad name", "a/b", "é", &"x".repeat(65)] {
+            let e = ItemName::<Thing>::parse(bad).unwrap_err();
+            assert_eq!(
+                (e.status.as_u16(), e.code.as_str()),
+                (400, "InvalidThingName"),
+                "{bad:?}"
+            );
+        }
     }
 }

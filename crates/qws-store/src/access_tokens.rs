@@ -3,7 +3,8 @@
 //! fingerprint of each token is stored; the token itself is shown once, when created.
 
 use crate::db::{params, OptionalExtension};
-use crate::{Result, Store, StoreError};
+use crate::named::{new_secret, NamedItems};
+use crate::{Result, Store};
 use zeroize::Zeroizing;
 
 /// What a token allows.
@@ -74,6 +75,12 @@ pub enum Created {
 const COLUMNS: &str =
     "workspace_uid, name, access, hint, created_at, created_by, expires_at, last_used_at";
 
+const TOKENS: NamedItems<AccessToken> = NamedItems {
+    table: "ws_access_tokens",
+    columns: COLUMNS,
+    row: row_to_token,
+};
+
 fn row_to_token(r: &crate::db::Row<'_>) -> crate::db::Result<AccessToken> {
     let access: String = r.get(2)?;
     Ok(AccessToken {
@@ -99,14 +106,7 @@ impl Store {
         created_by: &str,
         now: i64,
     ) -> Result<Created> {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        qws_core::keys::fill_random(&mut bytes[..])
-            .map_err(|_| StoreError::Corrupt("the system random source failed".into()))?;
-        use base64::Engine;
-        let token = Zeroizing::new(format!(
-            "{TOKEN_PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes[..])
-        ));
+        let token = new_secret(TOKEN_PREFIX)?;
         let fp = self.crypto().key_fingerprint(&token);
         let hint: String = token.chars().take(TOKEN_PREFIX.len() + 4).collect();
         let conn = self.conn();
@@ -133,24 +133,12 @@ impl Store {
 
     /// The workspace's tokens, by name.
     pub fn list_access_tokens(&self, workspace_uid: &str) -> Result<Vec<AccessToken>> {
-        let conn = self.conn();
-        let mut st = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM ws_access_tokens WHERE workspace_uid = ?1 ORDER BY name_key"
-        ))?;
-        let rows = st.query_map(params![workspace_uid], row_to_token)?;
-        Ok(rows.collect::<crate::db::Result<_>>()?)
+        TOKENS.list(self, workspace_uid)
     }
 
     /// One token by name (case-insensitive).
     pub fn get_access_token(&self, workspace_uid: &str, name: &str) -> Result<Option<AccessToken>> {
-        Ok(self
-            .conn()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM ws_access_tokens WHERE workspace_uid = ?1 AND name_key = ?2"),
-                params![workspace_uid, name.to_lowercase()],
-                row_to_token,
-            )
-            .optional()?)
+        TOKENS.get(self, workspace_uid, name)
     }
 
     /// Revokes (deletes) a token; whether there was one.

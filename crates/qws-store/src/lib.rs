@@ -18,6 +18,7 @@ pub mod identity;
 pub mod jobs;
 pub mod leases;
 pub mod listing;
+mod named;
 pub mod pool;
 pub mod queue;
 mod schema;

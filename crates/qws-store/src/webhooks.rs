@@ -11,6 +11,7 @@
 //! SQL here is kept plain (no SQLite-only syntax) so that it ports to other databases.
 
 use crate::db::{params, OptionalExtension};
+use crate::named::{new_secret, NamedItems};
 use crate::{Result, Store, StoreError};
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
@@ -130,6 +131,12 @@ impl std::fmt::Debug for DueDelivery {
 const HOOK_COLUMNS: &str = "workspace_uid, name, url, created_at, created_by";
 const DELIVERY_COLUMNS: &str = "event_id, workspace_uid, webhook_key, event_type, item_id, payload, state, attempts, next_attempt_at, last_attempt_at, last_status, last_error, created_at";
 
+const HOOKS: NamedItems<Webhook> = NamedItems {
+    table: "ws_webhooks",
+    columns: HOOK_COLUMNS,
+    row: row_to_hook,
+};
+
 fn row_to_hook(r: &crate::db::Row<'_>) -> crate::db::Result<Webhook> {
     Ok(Webhook {
         workspace_uid: r.get(0)?,
@@ -246,14 +253,7 @@ impl Store {
         created_by: &str,
         now: i64,
     ) -> Result<Created> {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        qws_core::keys::fill_random(&mut bytes[..])
-            .map_err(|_| StoreError::Corrupt("the system random source failed".into()))?;
-        use base64::Engine;
-        let secret = Zeroizing::new(format!(
-            "{SECRET_PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes[..])
-        ));
+        let secret = new_secret(SECRET_PREFIX)?;
         let key = name.to_lowercase();
         let sealed = self
             .crypto()
@@ -299,26 +299,12 @@ impl Store {
 
     /// The workspace's webhooks, by name.
     pub fn list_webhooks(&self, workspace_uid: &str) -> Result<Vec<Webhook>> {
-        let conn = self.conn();
-        let mut st = conn.prepare(&format!(
-            "SELECT {HOOK_COLUMNS} FROM ws_webhooks WHERE workspace_uid = ?1 ORDER BY name_key"
-        ))?;
-        let rows = st.query_map(params![workspace_uid], row_to_hook)?;
-        Ok(rows.collect::<crate::db::Result<_>>()?)
+        HOOKS.list(self, workspace_uid)
     }
 
     /// One webhook by name (case-insensitive).
     pub fn get_webhook(&self, workspace_uid: &str, name: &str) -> Result<Option<Webhook>> {
-        Ok(self
-            .conn()
-            .query_row(
-                &format!(
-                    "SELECT {HOOK_COLUMNS} FROM ws_webhooks WHERE workspace_uid = ?1 AND name_key = ?2"
-                ),
-                params![workspace_uid, name.to_lowercase()],
-                row_to_hook,
-            )
-            .optional()?)
+        HOOKS.get(self, workspace_uid, name)
     }
 
     /// Deletes a webhook and the deliveries owed to it; whether there was one.

@@ -254,16 +254,13 @@ async fn run_async(args: AdArgs) -> anyhow::Result<()> {
 }
 
 fn print_users(out: GlobalArgs, json: Value, rows: &[Value]) -> anyhow::Result<()> {
-    let mut t = Table::new(&["UserPrincipalName", "DisplayName", "Id", "AccountEnabled"]);
-    for u in rows {
-        t.row(vec![
-            cell(u, "/userPrincipalName"),
-            cell(u, "/displayName"),
-            cell(u, "/id"),
-            cell(u, "/accountEnabled"),
-        ]);
-    }
-    output::print(out.output, &json, &t)
+    let columns = [
+        ("UserPrincipalName", "/userPrincipalName"),
+        ("DisplayName", "/displayName"),
+        ("Id", "/id"),
+        ("AccountEnabled", "/accountEnabled"),
+    ];
+    output::print(out.output, &json, &Table::of(&columns, rows))
 }
 
 async fn user(session: &Session, out: GlobalArgs, cmd: UserCommand) -> anyhow::Result<()> {
@@ -323,17 +320,14 @@ async fn user(session: &Session, out: GlobalArgs, cmd: UserCommand) -> anyhow::R
 }
 
 fn print_sps(out: GlobalArgs, json: Value, rows: &[Value]) -> anyhow::Result<()> {
-    let mut t = Table::new(&["DisplayName", "AppId", "Id", "Type", "AccountEnabled"]);
-    for s in rows {
-        t.row(vec![
-            cell(s, "/displayName"),
-            cell(s, "/appId"),
-            cell(s, "/id"),
-            cell(s, "/servicePrincipalType"),
-            cell(s, "/accountEnabled"),
-        ]);
-    }
-    output::print(out.output, &json, &t)
+    let columns = [
+        ("DisplayName", "/displayName"),
+        ("AppId", "/appId"),
+        ("Id", "/id"),
+        ("Type", "/servicePrincipalType"),
+        ("AccountEnabled", "/accountEnabled"),
+    ];
+    output::print(out.output, &json, &Table::of(&columns, rows))
 }
 
 /// Prints a new secret the way `az` does, with a warning on stderr.
@@ -341,14 +335,13 @@ fn print_secret(out: GlobalArgs, json: Value) -> anyhow::Result<()> {
     eprintln!(
         "WARNING: the output includes a secret. Keep it out of logs and source control; it cannot be shown again."
     );
-    let mut t = Table::new(&["AppId", "DisplayName", "Password", "Tenant"]);
-    t.row(vec![
-        cell(&json, "/appId"),
-        cell(&json, "/displayName"),
-        cell(&json, "/password"),
-        cell(&json, "/tenant"),
-    ]);
-    output::print(out.output, &json, &t)
+    let columns = [
+        ("AppId", "/appId"),
+        ("DisplayName", "/displayName"),
+        ("Password", "/password"),
+        ("Tenant", "/tenant"),
+    ];
+    output::print_item(out.output, &json, &columns)
 }
 
 async fn sp(session: &Session, out: GlobalArgs, cmd: SpCommand) -> anyhow::Result<()> {
@@ -486,16 +479,14 @@ async fn sp(session: &Session, out: GlobalArgs, cmd: SpCommand) -> anyhow::Resul
                     Some(Value::Array(a)) => a.clone(),
                     _ => Vec::new(),
                 };
-                let mut t = Table::new(&["KeyId", "DisplayName", "Hint", "EndDateTime"]);
-                for c in &creds {
-                    t.row(vec![
-                        cell(c, "/keyId"),
-                        cell(c, "/displayName"),
-                        cell(c, "/hint"),
-                        cell(c, "/endDateTime"),
-                    ]);
-                }
-                output::print(out.output, &Value::Array(creds), &t)
+                let columns = [
+                    ("KeyId", "/keyId"),
+                    ("DisplayName", "/displayName"),
+                    ("Hint", "/hint"),
+                    ("EndDateTime", "/endDateTime"),
+                ];
+                let table = Table::of(&columns, &creds);
+                output::print(out.output, &Value::Array(creds), &table)
             }
             CredentialCommand::Delete { id, key_id } => {
                 call(
@@ -529,15 +520,12 @@ async fn group_id(session: &Session, group: &str) -> anyhow::Result<String> {
 }
 
 fn print_groups(out: GlobalArgs, json: Value, rows: &[Value]) -> anyhow::Result<()> {
-    let mut t = Table::new(&["DisplayName", "Id", "Description"]);
-    for g in rows {
-        t.row(vec![
-            cell(g, "/displayName"),
-            cell(g, "/id"),
-            cell(g, "/description"),
-        ]);
-    }
-    output::print(out.output, &json, &t)
+    let columns = [
+        ("DisplayName", "/displayName"),
+        ("Id", "/id"),
+        ("Description", "/description"),
+    ];
+    output::print(out.output, &json, &Table::of(&columns, rows))
 }
 
 async fn group(session: &Session, out: GlobalArgs, cmd: GroupCommand) -> anyhow::Result<()> {
@@ -598,15 +586,13 @@ async fn group(session: &Session, out: GlobalArgs, cmd: GroupCommand) -> anyhow:
                 let members = list_of(
                     call(session, Method::GET, &format!("groups/{id}/members"), None).await?,
                 );
-                let mut t = Table::new(&["DisplayName", "Id", "Type"]);
-                for m in &members {
-                    t.row(vec![
-                        cell(m, "/displayName"),
-                        cell(m, "/id"),
-                        cell(m, "/@odata.type"),
-                    ]);
-                }
-                output::print(out.output, &Value::Array(members), &t)
+                let columns = [
+                    ("DisplayName", "/displayName"),
+                    ("Id", "/id"),
+                    ("Type", "/@odata.type"),
+                ];
+                let table = Table::of(&columns, &members);
+                output::print(out.output, &Value::Array(members), &table)
             }
         },
     }

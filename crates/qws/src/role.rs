@@ -260,14 +260,12 @@ async fn run_async(args: RoleArgs) -> anyhow::Result<()> {
             if custom_role_only {
                 roles.retain(|r| cell(r, "/properties/type") == "CustomRole");
             }
-            let mut table = Table::new(&["Name", "Type", "Description"]);
-            for r in &roles {
-                table.row(vec![
-                    cell(r, "/properties/roleName"),
-                    cell(r, "/properties/type"),
-                    cell(r, "/properties/description"),
-                ]);
-            }
+            let columns = [
+                ("Name", "/properties/roleName"),
+                ("Type", "/properties/type"),
+                ("Description", "/properties/description"),
+            ];
+            let table = Table::of(&columns, &roles);
             output::print(out.output, &Value::Array(roles), &table)
         }
     }

@@ -140,7 +140,7 @@ fn protect_admin(
             &p.principal.client_id,
             &p.principal.object_id,
             directory_action(entra_action),
-            &format!("{PREFIX}/servicePrincipals/{}", sp.object_id),
+            &object_path("servicePrincipals", &sp.object_id),
         ),
     ))
 }
@@ -185,6 +185,11 @@ fn time(t: i64) -> String {
     qws_core::time_fmt::seconds_z(qws_core::time_fmt::from_unix(t))
 }
 
+/// `{PREFIX}/{collection}/{object id}`: how the audit log names a directory object.
+fn object_path(collection: &str, object_id: &str) -> String {
+    format!("{PREFIX}/{collection}/{object_id}")
+}
+
 fn audit(
     state: &AppState,
     p: &AuthenticatedPrincipal,
@@ -192,9 +197,36 @@ fn audit(
     action: &str,
     target: &str,
 ) -> ApiResult<()> {
+    audit_outcome(state, p, conn, action, target, "success")
+}
+
+/// [`audit`] with an outcome that says more than "success".
+fn audit_outcome(
+    state: &AppState,
+    p: &AuthenticatedPrincipal,
+    conn: &ConnInfo,
+    action: &str,
+    target: &str,
+    outcome: &str,
+) -> ApiResult<()> {
     let action = crate::audit::AuditAction::named(action)
         .ok_or_else(|| ApiError::internal("audit", &format!("no audit action for {action}")))?;
-    state.audit(&p.audit_name(), action, target, "success", conn.remote)
+    state.audit(&p.audit_name(), action, target, outcome, conn.remote)
+}
+
+/// Deletes directory object `object_id` (found, and allowed, by the caller) and audits it.
+async fn delete_object(
+    state: &AppState,
+    p: &AuthenticatedPrincipal,
+    conn: &ConnInfo,
+    action: &str,
+    collection: &str,
+    object_id: String,
+) -> ApiResult<StatusCode> {
+    let oid = object_id.clone();
+    run(state, move |s| s.identity().delete_object(&oid)).await?;
+    audit(state, p, conn, action, &object_path(collection, &object_id))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn created(body: Value) -> Response {
@@ -315,7 +347,7 @@ async fn create_user(
         &p,
         &conn,
         "Microsoft.Directory/users/create",
-        &format!("{PREFIX}/users/{}", user.object_id),
+        &object_path("users", &user.object_id),
     )?;
     Ok(created(user_json(&user)))
 }
@@ -363,7 +395,7 @@ async fn update_user(
         &p,
         &conn,
         action,
-        &format!("{PREFIX}/users/{}", updated.object_id),
+        &object_path("users", &updated.object_id),
     )?;
     Ok(Json(user_json(&updated)))
 }
@@ -374,18 +406,10 @@ async fn delete_user(
     conn: ConnInfo,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    require_access(&state, &p, "Microsoft.Directory/users/delete")?;
+    let action = "Microsoft.Directory/users/delete";
+    require_access(&state, &p, action)?;
     let user = find_user(&state, &id).await?;
-    let oid = user.object_id.clone();
-    run(&state, move |s| s.identity().delete_object(&oid)).await?;
-    audit(
-        &state,
-        &p,
-        &conn,
-        "Microsoft.Directory/users/delete",
-        &format!("{PREFIX}/users/{}", user.object_id),
-    )?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_object(&state, &p, &conn, action, "users", user.object_id).await
 }
 
 // ---- service principals -----------------------------------------------------------------------
@@ -487,7 +511,7 @@ async fn create_sp(
         &p,
         &conn,
         "Microsoft.Directory/servicePrincipals/create",
-        &format!("{PREFIX}/servicePrincipals/{}", sp.object_id),
+        &object_path("servicePrincipals", &sp.object_id),
     )?;
     Ok(created(sp_json(&sp, &[])))
 }
@@ -532,7 +556,7 @@ async fn update_sp(
         &p,
         &conn,
         "Microsoft.Directory/servicePrincipals/update",
-        &format!("{PREFIX}/servicePrincipals/{}", sp.object_id),
+        &object_path("servicePrincipals", &sp.object_id),
     )?;
     let (sp, secrets) = find_sp(&state, &sp.object_id).await?;
     Ok(Json(sp_json(&sp, &secrets)))
@@ -544,7 +568,8 @@ async fn delete_sp(
     conn: ConnInfo,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    require_access(&state, &p, "Microsoft.Directory/servicePrincipals/delete")?;
+    let action = "Microsoft.Directory/servicePrincipals/delete";
+    require_access(&state, &p, action)?;
     let (sp, _) = find_sp(&state, &id).await?;
     if sp.is_bootstrap_admin {
         return Err(ApiError::bad_request(
@@ -552,16 +577,7 @@ async fn delete_sp(
             "The bootstrap administrator cannot be deleted.",
         ));
     }
-    let oid = sp.object_id.clone();
-    run(&state, move |s| s.identity().delete_object(&oid)).await?;
-    audit(
-        &state,
-        &p,
-        &conn,
-        "Microsoft.Directory/servicePrincipals/delete",
-        &format!("{PREFIX}/servicePrincipals/{}", sp.object_id),
-    )?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_object(&state, &p, &conn, action, "servicePrincipals", sp.object_id).await
 }
 
 #[derive(Deserialize, Default)]
@@ -629,17 +645,17 @@ async fn add_or_reset(
         }
     })
     .await?;
-    state.audit(
-        &p.audit_name(),
-        crate::audit::AuditAction::named(action)
-            .ok_or_else(|| ApiError::internal("audit", &format!("no audit action for {action}")))?,
-        &format!("{PREFIX}/servicePrincipals/{}", sp.object_id),
+    audit_outcome(
+        &state,
+        &p,
+        &conn,
+        action,
+        &object_path("servicePrincipals", &sp.object_id),
         &format!(
             "success: {} secret {}",
             if replace_all { "reset to" } else { "added" },
             secret.info.key_id
         ),
-        conn.remote,
     )?;
     Ok(with_secret(StatusCode::OK, new_secret_json(&secret)))
 }
@@ -687,13 +703,13 @@ async fn remove_password(
     if !removed {
         return Err(not_found("password credential"));
     }
-    state.audit(
-        &p.audit_name(),
-        crate::audit::AuditAction::named(action)
-            .ok_or_else(|| ApiError::internal("audit", &format!("no audit action for {action}")))?,
-        &format!("{PREFIX}/servicePrincipals/{}", sp.object_id),
+    audit_outcome(
+        &state,
+        &p,
+        &conn,
+        action,
+        &object_path("servicePrincipals", &sp.object_id),
         &format!("success: removed secret {key}"),
-        conn.remote,
     )?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -773,7 +789,7 @@ async fn create_group(
         &p,
         &conn,
         "Microsoft.Directory/groups/create",
-        &format!("{PREFIX}/groups/{}", g.object_id),
+        &object_path("groups", &g.object_id),
     )?;
     Ok(created(group_json(&g)))
 }
@@ -784,18 +800,10 @@ async fn delete_group(
     conn: ConnInfo,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    require_access(&state, &p, "Microsoft.Directory/groups/delete")?;
+    let action = "Microsoft.Directory/groups/delete";
+    require_access(&state, &p, action)?;
     let g = find_group(&state, &id).await?;
-    let oid = g.object_id.clone();
-    run(&state, move |s| s.identity().delete_object(&oid)).await?;
-    audit(
-        &state,
-        &p,
-        &conn,
-        "Microsoft.Directory/groups/delete",
-        &format!("{PREFIX}/groups/{}", g.object_id),
-    )?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_object(&state, &p, &conn, action, "groups", g.object_id).await
 }
 
 async fn list_members(
@@ -841,16 +849,16 @@ async fn add_member(
     let (gid, mid) = (g.object_id.clone(), member.to_ascii_lowercase());
     let mid2 = mid.clone();
     let added = run(&state, move |s| s.identity().add_group_member(&gid, &mid2)).await?;
-    state.audit(
-        &p.audit_name(),
-        crate::audit::AuditAction::named(action)
-            .ok_or_else(|| ApiError::internal("audit", &format!("no audit action for {action}")))?,
-        &format!("{PREFIX}/groups/{}", g.object_id),
+    audit_outcome(
+        &state,
+        &p,
+        &conn,
+        action,
+        &object_path("groups", &g.object_id),
         &format!(
             "success: {} member {mid}",
             if added { "added" } else { "already" }
         ),
-        conn.remote,
     )?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -873,13 +881,13 @@ async fn remove_member(
     if !removed {
         return Err(not_found("group member"));
     }
-    state.audit(
-        &p.audit_name(),
-        crate::audit::AuditAction::named(action)
-            .ok_or_else(|| ApiError::internal("audit", &format!("no audit action for {action}")))?,
-        &format!("{PREFIX}/groups/{}", g.object_id),
+    audit_outcome(
+        &state,
+        &p,
+        &conn,
+        action,
+        &object_path("groups", &g.object_id),
         &format!("success: removed member {mid}"),
-        conn.remote,
     )?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -126,12 +126,7 @@ async fn assignments_crud_at_every_scope_level() {
             .await;
         assert_eq!(r.status(), 200, "re-PUT at {scope}");
 
-        let list: Value = t
-            .arm(Method::GET, &ra_list(scope, None), None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let list: Value = t.arm_get_json(&ra_list(scope, None)).await;
         assert!(names(&list).contains(&name), "listed at {scope}: {list}");
 
         // The same name under another scope is not this assignment.
@@ -531,27 +526,15 @@ async fn custom_roles_put_assign_and_delete() {
         rd(&rg, ""),
         url_encode("roleName eq 'job submitter v2'")
     );
-    let listed: Value = t
-        .arm(Method::GET, &by_name, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = t.arm_get_json(&by_name).await;
     assert_eq!(listed["value"][0]["name"], id.as_str(), "{listed}");
     let custom_at_sub: Value = t
-        .arm(
-            Method::GET,
-            &format!(
-                "{}?{RD_V}&$filter={}",
-                rd(&sub_scope, ""),
-                url_encode("type eq 'CustomRole'")
-            ),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .arm_get_json(&format!(
+            "{}?{RD_V}&$filter={}",
+            rd(&sub_scope, ""),
+            url_encode("type eq 'CustomRole'")
+        ))
+        .await;
     assert_eq!(custom_at_sub["value"], json!([]));
 
     // Assignable inside its scopes only.

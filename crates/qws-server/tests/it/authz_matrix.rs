@@ -472,6 +472,47 @@ async fn assign(t: &TestServer, w: &mut World, scope: &str, role_id: &str, oid: 
     w.assignments.push((path, body));
 }
 
+/// Assigns each of `roles` to `principal` at `scope`; returns the grants the matrix expects
+/// the principal (or a member of the group) to hold from them.
+async fn grant(
+    t: &TestServer,
+    w: &mut World,
+    perms: &HashMap<&str, (String, Perms)>,
+    roles: &[&str],
+    scope: &str,
+    principal: &str,
+    kind: &str,
+) -> Vec<(Perms, String)> {
+    let mut grants = vec![];
+    for role in roles {
+        assign(t, w, scope, &perms[role].0, principal, kind).await;
+        grants.push((perms[role].1.clone(), scope.to_string()));
+    }
+    grants
+}
+
+/// The `principalType` of an assignment to a service principal.
+const SP: &str = "ServicePrincipal";
+const MGMT: &str = "https://management.azure.com/.default";
+const QUANTUM: &str = "https://quantum.microsoft.com/.default";
+
+/// A caller that signs in as `app` now, holding `grants`.
+async fn signed_in(
+    t: &TestServer,
+    label: String,
+    app: &str,
+    secret: &str,
+    grants: Vec<(Perms, String)>,
+) -> Caller {
+    Caller {
+        label,
+        grants,
+        token_mgmt: token(t, app, secret, MGMT).await,
+        token_dp: token(t, app, secret, QUANTUM).await,
+        refused: false,
+    }
+}
+
 /// The storage account `mx/mxsa`, as the administrator.
 async fn create_account(t: &TestServer) {
     let r = t
@@ -877,8 +918,6 @@ async fn every_route_answers_every_caller_at_every_scope_as_azure_does() {
     }
 
     // ---- callers
-    const MGMT: &str = "https://management.azure.com/.default";
-    const QUANTUM: &str = "https://quantum.microsoft.com/.default";
     let mut callers: Vec<Caller> = vec![];
     let levels = [
         ("subscription", "sub"),
@@ -889,40 +928,21 @@ async fn every_route_answers_every_caller_at_every_scope_as_azure_does() {
         for (level, key) in levels {
             let (oid, app, secret) = new_sp(&t, &format!("{role} at {level}"), None).await;
             let scope = w.scopes[key].clone();
-            assign(&t, &mut w, &scope, &perms[role].0, &oid, "ServicePrincipal").await;
-            callers.push(Caller {
-                label: format!("{role} at the {level}"),
-                grants: vec![(perms[role].1.clone(), scope)],
-                token_mgmt: token(&t, &app, &secret, MGMT).await,
-                token_dp: token(&t, &app, &secret, QUANTUM).await,
-                refused: false,
-            });
+            let grants = grant(&t, &mut w, &perms, &[role], &scope, &oid, SP).await;
+            let label = format!("{role} at the {level}");
+            callers.push(signed_in(&t, label, &app, &secret, grants).await);
         }
     }
     let (_, app, secret) = new_sp(&t, "no role", None).await;
-    callers.push(Caller {
-        label: "a principal without roles".into(),
-        grants: vec![],
-        token_mgmt: token(&t, &app, &secret, MGMT).await,
-        token_dp: token(&t, &app, &secret, QUANTUM).await,
-        refused: false,
-    });
+    let label = "a principal without roles".into();
+    callers.push(signed_in(&t, label, &app, &secret, vec![]).await);
     for (level, key) in [("resource group", "sib_rg"), ("workspace", "sib_ws")] {
         let (oid, app, secret) = new_sp(&t, &format!("sibling {level}"), None).await;
         let scope = w.scopes[key].clone();
-        for role in [OWNER, QW_OWNER] {
-            assign(&t, &mut w, &scope, &perms[role].0, &oid, "ServicePrincipal").await;
-        }
-        callers.push(Caller {
-            label: format!("Owner of the sibling {level}"),
-            grants: vec![
-                (perms[OWNER].1.clone(), scope.clone()),
-                (perms[QW_OWNER].1.clone(), scope),
-            ],
-            token_mgmt: token(&t, &app, &secret, MGMT).await,
-            token_dp: token(&t, &app, &secret, QUANTUM).await,
-            refused: false,
-        });
+        let roles = [OWNER, QW_OWNER];
+        let grants = grant(&t, &mut w, &perms, &roles, &scope, &oid, SP).await;
+        let label = format!("Owner of the sibling {level}");
+        callers.push(signed_in(&t, label, &app, &secret, grants).await);
     }
     for (level, key) in levels {
         let (oid, app, secret) = new_sp(&t, &format!("group member at {level}"), None).await;
@@ -946,19 +966,10 @@ async fn every_route_answers_every_caller_at_every_scope_as_azure_does() {
             .await;
         assert_eq!(r.status(), 204);
         let scope = w.scopes[key].clone();
-        for role in [CONTRIBUTOR, DATA_READER] {
-            assign(&t, &mut w, &scope, &perms[role].0, &group, "Group").await;
-        }
-        callers.push(Caller {
-            label: format!("Contributor and Data Reader through a group at the {level}"),
-            grants: vec![
-                (perms[CONTRIBUTOR].1.clone(), scope.clone()),
-                (perms[DATA_READER].1.clone(), scope),
-            ],
-            token_mgmt: token(&t, &app, &secret, MGMT).await,
-            token_dp: token(&t, &app, &secret, QUANTUM).await,
-            refused: false,
-        });
+        let roles = [CONTRIBUTOR, DATA_READER];
+        let grants = grant(&t, &mut w, &perms, &roles, &scope, &group, "Group").await;
+        let label = format!("Contributor and Data Reader through a group at the {level}");
+        callers.push(signed_in(&t, label, &app, &secret, grants).await);
     }
     let mut expiring = vec![];
     let mut last_expiry = time::OffsetDateTime::now_utc();
@@ -966,15 +977,7 @@ async fn every_route_answers_every_caller_at_every_scope_as_azure_does() {
         // Disabled after its tokens were issued: refused from the next request on.
         let (oid, app, secret) = new_sp(&t, &format!("disabled at {level}"), None).await;
         let scope = w.scopes[key].clone();
-        assign(
-            &t,
-            &mut w,
-            &scope,
-            &perms[OWNER].0,
-            &oid,
-            "ServicePrincipal",
-        )
-        .await;
+        assign(&t, &mut w, &scope, &perms[OWNER].0, &oid, SP).await;
         let (m, d) = (
             token(&t, &app, &secret, MGMT).await,
             token(&t, &app, &secret, QUANTUM).await,
@@ -1000,15 +1003,7 @@ async fn every_route_answers_every_caller_at_every_scope_as_azure_does() {
         last_expiry = expiry;
         let soon = qws_core::time_fmt::seconds_z(expiry);
         let (oid, app, secret) = new_sp(&t, &format!("expiring at {level}"), Some(soon)).await;
-        assign(
-            &t,
-            &mut w,
-            &scope,
-            &perms[OWNER].0,
-            &oid,
-            "ServicePrincipal",
-        )
-        .await;
+        assign(&t, &mut w, &scope, &perms[OWNER].0, &oid, SP).await;
         expiring.push((app, secret));
     }
 

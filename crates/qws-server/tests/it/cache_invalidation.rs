@@ -45,7 +45,7 @@ async fn accepted_twice(t: &TestServer, ws: &str, auth: &Auth<'_>) {
 
 async fn set_keys_enabled(t: &TestServer, ws: &str, enabled: bool) {
     let p = t.ws_path("qws", ws);
-    let mut w: Value = t.arm(Method::GET, &p, None).await.json().await.unwrap();
+    let mut w: Value = t.arm_get_json(&p).await;
     w["properties"]["apiKeyEnabled"] = json!(enabled);
     assert_eq!(t.arm(Method::PUT, &p, Some(w)).await.status(), 200);
 }

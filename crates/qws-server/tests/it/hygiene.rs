@@ -60,7 +60,7 @@ async fn regenerate(t: &TestServer, rg: &str, ws: &str, slot: &str) {
 
 async fn set_keys_enabled(t: &TestServer, rg: &str, ws: &str, enabled: bool) {
     let p = t.ws_path(rg, ws);
-    let mut w: Value = t.arm(Method::GET, &p, None).await.json().await.unwrap();
+    let mut w: Value = t.arm_get_json(&p).await;
     w["properties"]["apiKeyEnabled"] = json!(enabled);
     assert_eq!(t.arm(Method::PUT, &p, Some(w)).await.status(), 200);
 }

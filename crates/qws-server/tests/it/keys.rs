@@ -19,7 +19,7 @@ async fn check(t: &TestServer, ws: &str, key: &str) -> KeyCheck {
 async fn set_enabled(t: &TestServer, ws: &str, enabled: bool) {
     // The CLI's `workspace update --enable-api-key`: GET, then PUT the whole object back.
     let p = t.ws_path("qws", ws);
-    let mut w: Value = t.arm(Method::GET, &p, None).await.json().await.unwrap();
+    let mut w: Value = t.arm_get_json(&p).await;
     w["properties"]["apiKeyEnabled"] = json!(enabled);
     let r = t.arm(Method::PUT, &p, Some(w)).await;
     assert_eq!(r.status(), 200);
@@ -240,12 +240,7 @@ async fn disabled_keys_list_exactly_refuse_regenerate_and_re_enable_restores() {
     );
     assert_eq!(check(&t, "dis1", &p).await, KeyCheck::Refused);
     assert_eq!(check(&t, "dis1", &s).await, KeyCheck::Refused);
-    let w: Value = t
-        .arm(Method::GET, &t.ws_path("qws", "dis1"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let w: Value = t.arm_get_json(&t.ws_path("qws", "dis1")).await;
     assert_eq!(w["properties"]["apiKeyEnabled"], false);
 
     let r = t

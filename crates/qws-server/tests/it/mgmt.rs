@@ -84,15 +84,8 @@ async fn resource_group_crud() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["name"], "Group-1");
     let v: Value = t
-        .arm(
-            Method::GET,
-            &format!("/subscriptions/{}/resourcegroups", t.sub()),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .arm_get_json(&format!("/subscriptions/{}/resourcegroups", t.sub()))
+        .await;
     let names: Vec<&str> = v["value"]
         .as_array()
         .unwrap()
@@ -532,15 +525,11 @@ async fn list_paging_follows_next_link() {
     assert_eq!(names, ["dev", "w1", "w2", "w3", "w4"]);
     assert_eq!(pages, 3);
     let v: Value = t
-        .arm(
-            Method::GET,
-            &format!("{}/providers/Microsoft.Quantum/workspaces", t.rg_path("zz")),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .arm_get_json(&format!(
+            "{}/providers/Microsoft.Quantum/workspaces",
+            t.rg_path("zz")
+        ))
+        .await;
     assert_eq!(v["value"].as_array().unwrap().len(), 1);
     assert!(v.get("nextLink").is_none());
     let r = t
@@ -574,7 +563,7 @@ async fn patch_replaces_tags() {
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("etag").is_some());
     assert_eq!(r.json::<Value>().await.unwrap()["tags"], json!({"c": "3"}));
-    let w: Value = t.arm(Method::GET, &p, None).await.json().await.unwrap();
+    let w: Value = t.arm_get_json(&p).await;
     assert_eq!(w["tags"], json!({"c": "3"}));
     let v = expect_error(
         t.arm(Method::PATCH, &p, Some(json!({"tags": {"k": 1}})))
@@ -626,12 +615,7 @@ async fn check_name_offerings_operations() {
     assert_eq!(v["nameAvailable"], false);
     assert_eq!(v["reason"], "Invalid");
 
-    let v: Value = t
-        .arm(Method::GET, &format!("{base}/offerings"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v: Value = t.arm_get_json(&format!("{base}/offerings")).await;
     let offers = v["value"].as_array().unwrap();
     assert!(offers.iter().any(|o| o["id"] == "ionq"));
     for o in offers {
@@ -643,11 +627,8 @@ async fn check_name_offerings_operations() {
     }
 
     let v: Value = t
-        .arm(Method::GET, "/providers/Microsoft.Quantum/operations", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .arm_get_json("/providers/Microsoft.Quantum/operations")
+        .await;
     let names: Vec<&str> = v["value"]
         .as_array()
         .unwrap()
@@ -713,11 +694,8 @@ async fn resource_graph_name_lookup() {
 async fn subscriptions_and_tenants() {
     let t = TestServer::start().await;
     let v: Value = t
-        .arm(Method::GET, "/subscriptions?api-version=2022-12-01", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .arm_get_json("/subscriptions?api-version=2022-12-01")
+        .await;
     assert_eq!(v["value"][0]["subscriptionId"], t.sub());
     assert_eq!(v["value"][0]["tenantId"], t.b("tenantId"));
     assert_eq!(v["value"][0]["state"], "Enabled");
@@ -729,12 +707,7 @@ async fn subscriptions_and_tenants() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    let v: Value = t
-        .arm(Method::GET, "/tenants?api-version=2022-12-01", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v: Value = t.arm_get_json("/tenants?api-version=2022-12-01").await;
     assert_eq!(v["value"][0]["tenantId"], t.b("tenantId"));
 }
 
@@ -753,15 +726,8 @@ async fn generic_resource_list_as_az_quantum_workspace_list_calls_it() {
     assert_eq!(r.status(), 200);
     let q = "$filter=resourceType%20eq%20'Microsoft.Quantum/Workspaces'&$expand=createdTime,changedTime,provisioningState&api-version=2024-11-01";
     let v: Value = t
-        .arm(
-            Method::GET,
-            &format!("/subscriptions/{}/resources?{q}", t.sub()),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .arm_get_json(&format!("/subscriptions/{}/resources?{q}", t.sub()))
+        .await;
     let names: Vec<&str> = v["value"]
         .as_array()
         .unwrap()
@@ -772,41 +738,23 @@ async fn generic_resource_list_as_az_quantum_workspace_list_calls_it() {
     assert_eq!(v["value"][0]["type"], "Microsoft.Quantum/Workspaces");
     assert_eq!(v["value"][0]["provisioningState"], "Succeeded");
     let v: Value = t
-        .arm(
-            Method::GET,
-            &format!("{}/resources?{q}", t.rg_path("qws")),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .arm_get_json(&format!("{}/resources?{q}", t.rg_path("qws")))
+        .await;
     assert_eq!(v["value"].as_array().unwrap().len(), 1);
     let tag_q =
         "$filter=tagName%20eq%20'env'%20and%20tagValue%20eq%20'prod'&api-version=2024-11-01";
     let v: Value = t
-        .arm(
-            Method::GET,
-            &format!("/subscriptions/{}/resources?{tag_q}", t.sub()),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .arm_get_json(&format!("/subscriptions/{}/resources?{tag_q}", t.sub()))
+        .await;
     assert_eq!(v["value"].as_array().unwrap().len(), 1);
     let other_type =
         "$filter=resourceType%20eq%20'Microsoft.Storage/storageAccounts'&api-version=2024-11-01";
     let v: Value = t
-        .arm(
-            Method::GET,
-            &format!("/subscriptions/{}/resources?{other_type}", t.sub()),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .arm_get_json(&format!(
+            "/subscriptions/{}/resources?{other_type}",
+            t.sub()
+        ))
+        .await;
     assert_eq!(v["value"], json!([]));
     let r = t
         .arm(
@@ -828,18 +776,11 @@ async fn workspace_providers_must_be_offered() {
     let t = TestServer::start().await;
     t.create_group("rg1").await;
     let offers: Value = t
-        .arm(
-            Method::GET,
-            &format!(
-                "/subscriptions/{}/providers/Microsoft.Quantum/locations/eastus/offerings",
-                t.sub()
-            ),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .arm_get_json(&format!(
+            "/subscriptions/{}/providers/Microsoft.Quantum/locations/eastus/offerings",
+            t.sub()
+        ))
+        .await;
     let offered: Vec<(String, String)> = offers["value"]
         .as_array()
         .unwrap()

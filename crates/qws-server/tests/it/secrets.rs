@@ -90,7 +90,7 @@ async fn keys_never_appear_in_the_data_dir_or_logs() {
         let _ = t.srv().state.check_api_key(&id, k).await.unwrap();
     }
     // Disable and re-enable.
-    let mut w: Value = t.arm(Method::GET, &path, None).await.json().await.unwrap();
+    let mut w: Value = t.arm_get_json(&path).await;
     w["properties"]["apiKeyEnabled"] = json!(false);
     assert_eq!(
         t.arm(Method::PUT, &path, Some(w.clone())).await.status(),

@@ -81,12 +81,7 @@ async fn public_url_sets_connection_strings_and_endpoint_uri() {
         .as_str()
         .unwrap()
         .ends_with(";QuantumEndpoint=https://qws.example.test:9443/;"));
-    let w: Value = t
-        .arm(Method::GET, &t.ws_path("qws", "dev"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let w: Value = t.arm_get_json(&t.ws_path("qws", "dev")).await;
     assert_eq!(
         w["properties"]["endpointUri"],
         "https://qws.example.test:9443/"

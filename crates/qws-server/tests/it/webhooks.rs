@@ -295,3 +295,30 @@ async fn a_pending_delivery_is_made_after_a_restart() {
     assert_eq!(event["data"]["id"], "hooked-session");
     assert_eq!(event["data"]["itemType"], "Session");
 }
+
+#[tokio::test]
+async fn webhook_names_are_checked_on_every_route() {
+    let t = TestServer::start().await;
+    let hooks = hooks_path(&t);
+    let too_long = "x".repeat(65);
+    for bad in ["bad%20name", "caf%C3%A9", too_long.as_str()] {
+        let r = register(&t, bad, "http://127.0.0.1:9/hook").await;
+        expect_error(r, 400, "InvalidWebhookName").await;
+        for (method, path) in [
+            (Method::GET, format!("{hooks}/{bad}")),
+            (Method::DELETE, format!("{hooks}/{bad}")),
+            (Method::GET, format!("{hooks}/{bad}/deliveries")),
+        ] {
+            let r = t.arm(method, &path, None).await;
+            expect_error(r, 400, "InvalidWebhookName").await;
+        }
+    }
+    // The longest name, with every kind of character allowed, is accepted.
+    let longest = format!("A-b_c.{}", "9".repeat(58));
+    let r = register(&t, &longest, "http://127.0.0.1:9/hook").await;
+    assert_eq!(r.status(), 201);
+    let r = t
+        .arm(Method::GET, &format!("{hooks}/{longest}"), None)
+        .await;
+    assert_eq!(r.status(), 200);
+}

@@ -129,7 +129,7 @@ async fn tokens_read_or_submit_until_they_expire_or_are_revoked() {
     expect_error(r, 404, "AccessTokenNotFound").await;
 
     // Turning the workspace's keys off turns its tokens off too.
-    let mut w: Value = t.arm(Method::GET, &ws, None).await.json().await.unwrap();
+    let mut w: Value = t.arm_get_json(&ws).await;
     w["properties"]["apiKeyEnabled"] = json!(false);
     let r = t.arm(Method::PUT, &ws, Some(w)).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());

@@ -5,7 +5,7 @@ use anyhow::bail;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::output::{self, cell, Table};
+use super::output::{self, Table};
 use super::workspace::{resolve_target, Target};
 use super::{GlobalArgs, Session};
 
@@ -121,24 +121,15 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
                 }
             }
             events.truncate(max);
-            let mut table = Table::new(&[
-                "Time",
-                "Caller",
-                "Operation",
-                "Status",
-                "Resource",
-                "Client",
-            ]);
-            for e in &events {
-                table.row(vec![
-                    cell(e, "/eventTimestamp"),
-                    cell(e, "/caller"),
-                    cell(e, "/operationName/value"),
-                    cell(e, "/status/value"),
-                    cell(e, "/resourceId"),
-                    cell(e, "/httpRequest/clientIpAddress"),
-                ]);
-            }
+            let columns = [
+                ("Time", "/eventTimestamp"),
+                ("Caller", "/caller"),
+                ("Operation", "/operationName/value"),
+                ("Status", "/status/value"),
+                ("Resource", "/resourceId"),
+                ("Client", "/httpRequest/clientIpAddress"),
+            ];
+            let table = Table::of(&columns, &events);
             output::print(args.global.output, &Value::Array(events), &table)
         }
     }

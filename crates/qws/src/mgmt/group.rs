@@ -3,7 +3,7 @@
 use qws_client::arm::ResourceGroup;
 use serde_json::Value;
 
-use super::output::{self, cell, Table};
+use super::output::{self, Table};
 use super::{GlobalArgs, Session};
 
 /// `qws group …`.
@@ -108,13 +108,10 @@ pub async fn run(args: GroupArgs) -> anyhow::Result<()> {
 }
 
 fn print_groups(global: GlobalArgs, json: Value, rows: Vec<Value>) -> anyhow::Result<()> {
-    let mut table = Table::new(&["Name", "Location", "ProvisioningState"]);
-    for g in &rows {
-        table.row(vec![
-            cell(g, "/name"),
-            cell(g, "/location"),
-            cell(g, "/properties/provisioningState"),
-        ]);
-    }
-    output::print(global.output, &json, &table)
+    let columns = [
+        ("Name", "/name"),
+        ("Location", "/location"),
+        ("ProvisioningState", "/properties/provisioningState"),
+    ];
+    output::print(global.output, &json, &Table::of(&columns, &rows))
 }

@@ -91,6 +91,40 @@ pub fn print(format: OutputFormat, json: &Value, table: &Table) -> anyhow::Resul
     Ok(())
 }
 
+/// A column of a table of JSON items: its header and the JSON pointer of its cell in an item.
+pub type Column = (&'static str, &'static str);
+
+impl Table {
+    /// One row per item, a cell per column.
+    pub fn of(columns: &[Column], items: &[Value]) -> Table {
+        let mut table = Table::new(&columns.iter().map(|(h, _)| *h).collect::<Vec<_>>());
+        for item in items {
+            table.row(columns.iter().map(|(_, p)| cell(item, p)).collect());
+        }
+        table
+    }
+}
+
+/// Prints one item (`-o json`: all of it; `table`/`tsv`: the columns).
+pub fn print_item(format: OutputFormat, item: &Value, columns: &[Column]) -> anyhow::Result<()> {
+    print(
+        format,
+        item,
+        &Table::of(columns, std::slice::from_ref(item)),
+    )
+}
+
+/// Prints the items of a list answer (`{"value": [...]}`): `-o json` prints the array,
+/// `table`/`tsv` a row per item.
+pub fn print_list(format: OutputFormat, answer: &Value, columns: &[Column]) -> anyhow::Result<()> {
+    let items = answer["value"].as_array().cloned().unwrap_or_default();
+    print(
+        format,
+        &Value::Array(items.clone()),
+        &Table::of(columns, &items),
+    )
+}
+
 /// A JSON string field at `pointer`, or "" (for table cells).
 pub fn cell(value: &Value, pointer: &str) -> String {
     match value.pointer(pointer) {
@@ -114,6 +148,17 @@ mod tests {
             "Name         Location\n-----------  --------\na            eastus\nlonger-name  x\ty\n"
         );
         assert_eq!(t.render_tsv(), "a\teastus\nlonger-name\tx y\n");
+    }
+
+    #[test]
+    fn tables_of_items_take_a_cell_per_column_from_each_item() {
+        let items = [
+            serde_json::json!({"name": "a", "properties": {"url": "http://x"}}),
+            serde_json::json!({"name": "b"}),
+        ];
+        let t = Table::of(&[("Name", "/name"), ("Url", "/properties/url")], &items);
+        assert_eq!(t.headers, ["Name", "Url"]);
+        assert_eq!(t.rows, [["a", "http://x"], ["b", ""]]);
     }
 
     #[test]

@@ -195,11 +195,26 @@ fn parse_lifetime(s: &str) -> anyhow::Result<i64> {
     Ok(n.saturating_mul(unit))
 }
 
-fn tokens_path(r: &Resolved) -> String {
+/// `{workspace id}/{collection}`, e.g. the workspace's `accessTokens` or `webhooks`.
+fn items_path(r: &Resolved, collection: &str) -> String {
     format!(
-        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Quantum/workspaces/{}/accessTokens",
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Quantum/workspaces/{}/{collection}",
         r.sub, r.group, r.workspace
     )
+}
+
+fn tokens_path(r: &Resolved) -> String {
+    items_path(r, "accessTokens")
+}
+
+/// `DELETE path` (a 204 for an item that was not there is success, too).
+async fn delete_item(session: &Session, path: &str) -> anyhow::Result<()> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    session
+        .arm
+        .send_json(reqwest::Method::DELETE, &segments, TOKENS_API, &[], None)
+        .await?;
+    Ok(())
 }
 
 const TOKENS_API: &str = "2023-11-13-preview";
@@ -378,10 +393,7 @@ pub async fn run(args: WorkspaceArgs) -> anyhow::Result<()> {
 }
 
 fn webhooks_path(r: &Resolved) -> String {
-    format!(
-        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Quantum/workspaces/{}/webhooks",
-        r.sub, r.group, r.workspace
-    )
+    items_path(r, "webhooks")
 }
 
 async fn run_webhook(
@@ -404,38 +416,28 @@ async fn run_webhook(
             )
             .await?;
             eprintln!("warning: the signing secret is shown only now; store it safely.");
-            let mut table = Table::new(&["Name", "Url", "Secret"]);
-            table.row(vec![
-                cell(&v, "/name"),
-                cell(&v, "/properties/url"),
-                cell(&v, "/properties/secret"),
-            ]);
-            output::print(out.output, &v, &table)
+            let columns = [
+                ("Name", "/name"),
+                ("Url", "/properties/url"),
+                ("Secret", "/properties/secret"),
+            ];
+            output::print_item(out.output, &v, &columns)
         }
         WebhookCommand::List { target } => {
             let r = resolve(session, &target)?;
             let v = send(Method::GET, webhooks_path(&r), None).await?;
-            let rows = v["value"].as_array().cloned().unwrap_or_default();
-            let mut table = Table::new(&["Name", "Url", "CreatedOn", "CreatedBy"]);
-            for h in &rows {
-                table.row(vec![
-                    cell(h, "/name"),
-                    cell(h, "/properties/url"),
-                    cell(h, "/properties/createdOn"),
-                    cell(h, "/properties/createdBy"),
-                ]);
-            }
-            output::print(out.output, &Value::Array(rows), &table)
+            let columns = [
+                ("Name", "/name"),
+                ("Url", "/properties/url"),
+                ("CreatedOn", "/properties/createdOn"),
+                ("CreatedBy", "/properties/createdBy"),
+            ];
+            output::print_list(out.output, &v, &columns)
         }
         WebhookCommand::Remove { target, name } => {
             let r = resolve(session, &target)?;
             let path = format!("{}/{name}", webhooks_path(&r));
-            let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-            session
-                .arm
-                .send_json(Method::DELETE, &segments, TOKENS_API, &[], None)
-                .await?;
-            Ok(())
+            delete_item(session, &path).await
         }
         WebhookCommand::Deliveries { target, name } => {
             let r = resolve(session, &target)?;
@@ -445,30 +447,17 @@ async fn run_webhook(
                 None,
             )
             .await?;
-            let rows = v["value"].as_array().cloned().unwrap_or_default();
-            let mut table = Table::new(&[
-                "EventId",
-                "EventType",
-                "ItemId",
-                "State",
-                "Attempts",
-                "LastStatusCode",
-                "LastError",
-                "CreatedOn",
-            ]);
-            for d in &rows {
-                table.row(vec![
-                    cell(d, "/eventId"),
-                    cell(d, "/eventType"),
-                    cell(d, "/itemId"),
-                    cell(d, "/state"),
-                    cell(d, "/attempts"),
-                    cell(d, "/lastStatusCode"),
-                    cell(d, "/lastError"),
-                    cell(d, "/createdOn"),
-                ]);
-            }
-            output::print(out.output, &Value::Array(rows), &table)
+            let columns = [
+                ("EventId", "/eventId"),
+                ("EventType", "/eventType"),
+                ("ItemId", "/itemId"),
+                ("State", "/state"),
+                ("Attempts", "/attempts"),
+                ("LastStatusCode", "/lastStatusCode"),
+                ("LastError", "/lastError"),
+                ("CreatedOn", "/createdOn"),
+            ];
+            output::print_list(out.output, &v, &columns)
         }
     }
 }
@@ -502,16 +491,14 @@ async fn run_token(
             let v =
                 crate::role::send(session, Method::PUT, &path, TOKENS_API, &[], Some(body)).await?;
             eprintln!("warning: the token is shown only now; store it safely.");
-            let mut table =
-                Table::new(&["Name", "Access", "ExpiresOn", "Token", "ConnectionString"]);
-            table.row(vec![
-                cell(&v, "/name"),
-                cell(&v, "/properties/access"),
-                cell(&v, "/properties/expiresOn"),
-                cell(&v, "/properties/token"),
-                cell(&v, "/properties/connectionString"),
-            ]);
-            output::print(out.output, &v, &table)
+            let columns = [
+                ("Name", "/name"),
+                ("Access", "/properties/access"),
+                ("ExpiresOn", "/properties/expiresOn"),
+                ("Token", "/properties/token"),
+                ("ConnectionString", "/properties/connectionString"),
+            ];
+            output::print_item(out.output, &v, &columns)
         }
         TokenCommand::List { target } => {
             let r = resolve(session, &target)?;
@@ -524,38 +511,21 @@ async fn run_token(
                 None,
             )
             .await?;
-            let mut table = Table::new(&[
-                "Name",
-                "Access",
-                "ExpiresOn",
-                "CreatedOn",
-                "CreatedBy",
-                "LastUsedOn",
-                "Hint",
-            ]);
-            let rows = v["value"].as_array().cloned().unwrap_or_default();
-            for t in &rows {
-                table.row(vec![
-                    cell(t, "/name"),
-                    cell(t, "/properties/access"),
-                    cell(t, "/properties/expiresOn"),
-                    cell(t, "/properties/createdOn"),
-                    cell(t, "/properties/createdBy"),
-                    cell(t, "/properties/lastUsedOn"),
-                    cell(t, "/properties/hint"),
-                ]);
-            }
-            output::print(out.output, &Value::Array(rows), &table)
+            let columns = [
+                ("Name", "/name"),
+                ("Access", "/properties/access"),
+                ("ExpiresOn", "/properties/expiresOn"),
+                ("CreatedOn", "/properties/createdOn"),
+                ("CreatedBy", "/properties/createdBy"),
+                ("LastUsedOn", "/properties/lastUsedOn"),
+                ("Hint", "/properties/hint"),
+            ];
+            output::print_list(out.output, &v, &columns)
         }
         TokenCommand::Revoke { target, name } => {
             let r = resolve(session, &target)?;
             let path = format!("{}/{name}", tokens_path(&r));
-            let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-            session
-                .arm
-                .send_json(Method::DELETE, &segments, TOKENS_API, &[], None)
-                .await?;
-            Ok(())
+            delete_item(session, &path).await
         }
     }
 }

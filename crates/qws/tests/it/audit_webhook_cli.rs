@@ -76,6 +76,18 @@ fn webhooks_and_the_activity_log_from_the_cli() {
         .collect();
     assert_eq!(names, ["allowed", "local"]);
     assert!(!listed.to_string().contains("whsec_"));
+    // `-o tsv`: the chosen columns, a line per webhook, no header.
+    let out = server.run(
+        &with(&["workspace", "webhook", "list"], &["-o", "tsv"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let tsv = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = tsv.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 2, "{tsv}");
+    assert_eq!(rows[1][..2], ["local", "http://127.0.0.1:9/hook"], "{tsv}");
+    assert_eq!(rows[1].len(), 4, "{tsv}");
     let deliveries = run_json(with(
         &["workspace", "webhook", "deliveries"],
         &["--name", "local", "-o", "json"],

@@ -56,6 +56,19 @@ fn tokens_are_created_listed_used_and_revoked() {
         "{listed}"
     );
     assert!(!listed.to_string().contains(&token));
+    // `-o tsv`: the chosen columns (name, access, expiry, creation, creator, last use, hint).
+    let mut args = vec!["workspace", "token", "list"];
+    args.extend(target);
+    args.extend(["-o", "tsv"]);
+    let out = server.run(&args);
+    let tsv = String::from_utf8(out.stdout).unwrap();
+    let cells: Vec<&str> = tsv.trim_end().split('\t').collect();
+    assert_eq!(cells.len(), 7, "{tsv}");
+    assert_eq!(cells[..2], ["reviewer", "Read"], "{tsv}");
+    assert!(
+        token.starts_with(cells[6]),
+        "the hint is the token's start: {tsv}"
+    );
 
     // Bad lifetimes are refused before anything is sent.
     let mut args = vec!["workspace", "token", "create"];

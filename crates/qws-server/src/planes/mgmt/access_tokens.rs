@@ -9,20 +9,19 @@ use super::actions;
 use super::workspaces::load;
 use crate::api_version::QuantumApiVersion;
 use crate::audit::AuditAction;
-use crate::auth::{authorize, AuthenticatedPrincipal};
+use crate::auth::AuthenticatedPrincipal;
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::ArmJson;
 use crate::http::conn::ConnInfo;
-use crate::paths::{Scoped, WorkspacePath};
+use crate::paths::{Authorized, ItemKind, ItemName, Scoped, WorkspacePath};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use qws_store::access_tokens::{AccessToken, Created, TokenAccess};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 /// Longest lifetime a token may be given: a year.
 pub const MAX_LIFETIME_SECS: i64 = 366 * 24 * 3600;
@@ -39,20 +38,14 @@ struct TokenProperties {
     expires_on: Option<String>,
 }
 
-fn name_of(params: &HashMap<String, String>) -> ApiResult<String> {
-    let name = params.get("name").map(String::as_str).unwrap_or("");
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !valid {
-        return Err(ApiError::bad_request(
-            "InvalidAccessTokenName",
-            "An access token name has 1 to 64 letters, digits, '-', '_' or '.'.",
-        ));
-    }
-    Ok(name.to_string())
+/// How an invalid access token name is refused.
+#[derive(Debug)]
+pub(super) struct AccessTokenKind;
+
+impl ItemKind for AccessTokenKind {
+    const INVALID_CODE: &'static str = "InvalidAccessTokenName";
+    const INVALID_MESSAGE: &'static str =
+        "An access token name has 1 to 64 letters, digits, '-', '_' or '.'.";
 }
 
 fn now() -> i64 {
@@ -94,13 +87,12 @@ pub(super) async fn put_token(
     _v: QuantumApiVersion,
     State(state): State<AppState>,
     conn: ConnInfo,
-    path: WorkspacePath,
-    Path(params): Path<HashMap<String, String>>,
+    Authorized { path, .. }: Authorized<WorkspacePath, actions::AccessTokensWrite>,
+    name: ItemName<AccessTokenKind>,
     ArmJson(body): ArmJson<TokenPut>,
 ) -> ApiResult<Response> {
     let scope = path.scope();
-    authorize(&principal, actions::ACCESS_TOKENS_WRITE, &scope)?;
-    let name = name_of(&params)?;
+    let name = name.into_string();
     let props = body.properties.unwrap_or(TokenProperties {
         access: None,
         expires_on: None,
@@ -168,13 +160,13 @@ pub(super) async fn put_token(
 
 /// `GET {ws}/accessTokens`.
 pub(super) async fn list_tokens(
-    principal: AuthenticatedPrincipal,
+    // First, as in the other handlers: authentication is decided before the api-version.
+    _principal: AuthenticatedPrincipal,
     _v: QuantumApiVersion,
     State(state): State<AppState>,
-    path: WorkspacePath,
+    Authorized { path, .. }: Authorized<WorkspacePath, actions::AccessTokensRead>,
 ) -> ApiResult<Json<Value>> {
     let scope = path.scope();
-    authorize(&principal, actions::ACCESS_TOKENS_READ, &scope)?;
     let w = load(&state, &path.0).await?;
     let tokens = state.db(move |s| s.list_access_tokens(&w.uid)).await?;
     let value: Vec<Value> = tokens.iter().map(|t| model(&scope, t)).collect();
@@ -183,15 +175,15 @@ pub(super) async fn list_tokens(
 
 /// `GET {ws}/accessTokens/{name}`.
 pub(super) async fn get_token(
-    principal: AuthenticatedPrincipal,
+    // First, as in the other handlers: authentication is decided before the api-version.
+    _principal: AuthenticatedPrincipal,
     _v: QuantumApiVersion,
     State(state): State<AppState>,
-    path: WorkspacePath,
-    Path(params): Path<HashMap<String, String>>,
+    Authorized { path, .. }: Authorized<WorkspacePath, actions::AccessTokensRead>,
+    name: ItemName<AccessTokenKind>,
 ) -> ApiResult<Json<Value>> {
     let scope = path.scope();
-    authorize(&principal, actions::ACCESS_TOKENS_READ, &scope)?;
-    let name = name_of(&params)?;
+    let name = name.into_string();
     let w = load(&state, &path.0).await?;
     let n = name.clone();
     let t = state.db(move |s| s.get_access_token(&w.uid, &n)).await?;
@@ -205,12 +197,11 @@ pub(super) async fn delete_token(
     _v: QuantumApiVersion,
     State(state): State<AppState>,
     conn: ConnInfo,
-    path: WorkspacePath,
-    Path(params): Path<HashMap<String, String>>,
+    Authorized { path, .. }: Authorized<WorkspacePath, actions::AccessTokensDelete>,
+    name: ItemName<AccessTokenKind>,
 ) -> ApiResult<StatusCode> {
     let scope = path.scope();
-    authorize(&principal, actions::ACCESS_TOKENS_DELETE, &scope)?;
-    let name = name_of(&params)?;
+    let name = name.into_string();
     let w = load(&state, &path.0).await?;
     let n = name.clone();
     let revoked = state.db(move |s| s.revoke_access_token(&w.uid, &n)).await?;

@@ -298,6 +298,9 @@ pub(crate) mod actions {
         DeploymentOperationsRead = DEPLOYMENT_OPERATIONS_READ;
         DeploymentStatusRead = DEPLOYMENT_STATUS_READ;
         ActivityLogRead = ACTIVITY_LOG_READ;
+        AccessTokensRead = ACCESS_TOKENS_READ;
+        AccessTokensWrite = ACCESS_TOKENS_WRITE;
+        AccessTokensDelete = ACCESS_TOKENS_DELETE;
         WebhooksRead = WEBHOOKS_READ;
         WebhooksWrite = WEBHOOKS_WRITE;
         WebhooksDelete = WEBHOOKS_DELETE;

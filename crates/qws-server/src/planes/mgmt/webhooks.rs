@@ -11,16 +11,15 @@ use crate::audit::AuditAction;
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::ArmJson;
 use crate::http::conn::ConnInfo;
-use crate::paths::{Authorized, Scoped, WorkspacePath};
+use crate::paths::{Authorized, ItemKind, ItemName, Scoped, WorkspacePath};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use qws_store::webhooks::{Created, Delivery, Webhook};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 /// Most deliveries one listing returns (`$top`, default 50).
 const MAX_DELIVERIES: usize = 200;
@@ -35,20 +34,14 @@ struct WebhookProperties {
     url: Option<String>,
 }
 
-fn name_of(params: &HashMap<String, String>) -> ApiResult<String> {
-    let name = params.get("name").map(String::as_str).unwrap_or("");
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !valid {
-        return Err(ApiError::bad_request(
-            "InvalidWebhookName",
-            "A webhook name has 1 to 64 letters, digits, '-', '_' or '.'.",
-        ));
-    }
-    Ok(name.to_string())
+/// How an invalid webhook name is refused.
+#[derive(Debug)]
+pub(super) struct WebhookKind;
+
+impl ItemKind for WebhookKind {
+    const INVALID_CODE: &'static str = "InvalidWebhookName";
+    const INVALID_MESSAGE: &'static str =
+        "A webhook name has 1 to 64 letters, digits, '-', '_' or '.'.";
 }
 
 fn time_z(t: i64) -> String {
@@ -105,11 +98,11 @@ pub(super) async fn put_webhook(
     _v: QuantumApiVersion,
     State(state): State<AppState>,
     conn: ConnInfo,
-    Path(params): Path<HashMap<String, String>>,
+    name: ItemName<WebhookKind>,
     ArmJson(body): ArmJson<WebhookPut>,
 ) -> ApiResult<Response> {
     let scope = auth.path.scope();
-    let name = name_of(&params)?;
+    let name = name.into_string();
     let raw = body.properties.and_then(|p| p.url).ok_or_else(|| {
         ApiError::invalid_content("properties.url", "properties.url is required.")
     })?;
@@ -176,10 +169,10 @@ pub(super) async fn get_webhook(
     auth: Authorized<WorkspacePath, actions::WebhooksRead>,
     _v: QuantumApiVersion,
     State(state): State<AppState>,
-    Path(params): Path<HashMap<String, String>>,
+    name: ItemName<WebhookKind>,
 ) -> ApiResult<Json<Value>> {
     let scope = auth.path.scope();
-    let name = name_of(&params)?;
+    let name = name.into_string();
     let w = load(&state, &auth.path.0).await?;
     let n = name.clone();
     let hook = state.db(move |s| s.get_webhook(&w.uid, &n)).await?;
@@ -194,10 +187,10 @@ pub(super) async fn delete_webhook(
     _v: QuantumApiVersion,
     State(state): State<AppState>,
     conn: ConnInfo,
-    Path(params): Path<HashMap<String, String>>,
+    name: ItemName<WebhookKind>,
 ) -> ApiResult<StatusCode> {
     let scope = auth.path.scope();
-    let name = name_of(&params)?;
+    let name = name.into_string();
     let w = load(&state, &auth.path.0).await?;
     let n = name.clone();
     let deleted = state.db(move |s| s.delete_webhook(&w.uid, &n)).await?;
@@ -219,10 +212,10 @@ pub(super) async fn list_deliveries(
     auth: Authorized<WorkspacePath, actions::WebhooksRead>,
     _v: QuantumApiVersion,
     State(state): State<AppState>,
-    Path(params): Path<HashMap<String, String>>,
+    name: ItemName<WebhookKind>,
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
-    let name = name_of(&params)?;
+    let name = name.into_string();
     let top = match uri.query().and_then(|q| {
         url::form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "$top")

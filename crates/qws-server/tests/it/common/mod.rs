@@ -174,6 +174,15 @@ impl TestServer {
         self.arm_with(&token, method, path, body).await
     }
 
+    /// `GET path` as the administrator; the JSON body, whatever the status.
+    pub async fn arm_get_json(&self, path: &str) -> Value {
+        self.arm(Method::GET, path, None)
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn arm_with(
         &self,
         token: &str,
