@@ -145,7 +145,7 @@ impl CostModel {
                     dense: [
                         [0.032, 0.0198],
                         [0.036, 0.0283],
-                        [0.0638, 0.0623],
+                        [0.0638, 0.045],
                         [0.122, 0.142],
                         [0.289, 0.34],
                     ],
@@ -156,7 +156,7 @@ impl CostModel {
                     dense: [
                         [0.0115, 0.0044],
                         [0.0120, 0.0083],
-                        [0.0210, 0.0177],
+                        [0.0210, 0.0129],
                         [0.0415, 0.0439],
                         [0.090, 0.095],
                     ],
@@ -423,8 +423,171 @@ pub fn fuse(ops: &[GateOp], cfg: &FusionConfig) -> Vec<FusedOp> {
             }
         });
     }
-    out
+    match &cfg.cost {
+        Some(cost) => merge_neighbours(out, cost, cfg.max_qubits.min(MERGE_MAX_QUBITS)),
+        None => out,
+    }
 }
+
+/// The widest block [`merge_neighbours`] builds: two 2-qubit unitaries sharing a qubit make a
+/// 3-qubit block with the same arithmetic as the two and one pass less.
+const MERGE_MAX_QUBITS: usize = 3;
+
+/// Qubits of a fused step (ascending for dense and diagonal steps).
+fn op_mask(op: &FusedOp) -> u64 {
+    match op {
+        FusedOp::Gate(g) => qmask(g),
+        FusedOp::Dense { qubits, .. } | FusedOp::Diag { qubits, .. } => {
+            qubits.iter().fold(0, |m, &q| m | 1u64 << q)
+        }
+    }
+}
+
+/// What one pass of a fused step costs on its own.
+fn op_cost(cost: &CostModel, op: &FusedOp) -> f64 {
+    match op {
+        FusedOp::Gate(g) => cost.gate_cost(g),
+        FusedOp::Dense { .. } => cost.dense_cost(op_mask(op)),
+        FusedOp::Diag { .. } => cost.regime(op_mask(op)).diagonal,
+    }
+}
+
+/// True for steps worth merging: dense work (diagonals and permutations have cheap kernels of
+/// their own that a dense block would only slow down).
+fn mergeable(op: &FusedOp) -> bool {
+    match op {
+        FusedOp::Gate(g) => !is_diag(g) && !matches!(g.gate, Gate::X | Gate::Swap),
+        FusedOp::Dense { .. } => true,
+        FusedOp::Diag { .. } => false,
+    }
+}
+
+/// `op` as a dense matrix on `qubits` (ascending, a superset of the step's qubits).
+fn embed(op: &FusedOp, qubits: &[usize]) -> Vec<Amp> {
+    match op {
+        FusedOp::Gate(g) => dense_matrix(&[g], qubits),
+        FusedOp::Dense {
+            qubits: own,
+            matrix,
+        }
+        | FusedOp::Diag {
+            qubits: own,
+            table: matrix,
+        } => {
+            let own_dim = 1usize << own.len();
+            let data = if matches!(op, FusedOp::Diag { .. }) {
+                let mut d = vec![(0.0, 0.0); own_dim * own_dim];
+                for (j, &e) in matrix.iter().enumerate() {
+                    d[j * own_dim + j] = e;
+                }
+                d
+            } else {
+                matrix.clone()
+            };
+            let m = Matrix { dim: own_dim, data };
+            let targets: Vec<usize> = own
+                .iter()
+                .map(|q| qubits.iter().position(|x| x == q).expect("qubit in block"))
+                .collect();
+            let dim = 1usize << qubits.len();
+            let mut out = vec![(0.0, 0.0); dim * dim];
+            let mut col = vec![(0.0, 0.0); dim];
+            for c in 0..dim {
+                col.iter_mut().for_each(|a| *a = (0.0, 0.0));
+                col[c] = (1.0, 0.0);
+                apply_matrix(&mut col, &m, &targets, &[]);
+                for r in 0..dim {
+                    out[r * dim + c] = col[r];
+                }
+            }
+            out
+        }
+    }
+}
+
+/// `second · first` as one dense step on the union of their qubits.
+fn merge(first: &FusedOp, second: &FusedOp) -> FusedOp {
+    let qubits = mask_qubits(op_mask(first) | op_mask(second));
+    let (a, b) = (embed(first, &qubits), embed(second, &qubits));
+    let dim = 1usize << qubits.len();
+    let mut matrix = vec![(0.0, 0.0); dim * dim];
+    for r in 0..dim {
+        for c in 0..dim {
+            let mut acc = (0.0, 0.0);
+            for k in 0..dim {
+                let p = crate::engine::kernels::cmul(b[r * dim + k], a[k * dim + c]);
+                acc = (acc.0 + p.0, acc.1 + p.1);
+            }
+            matrix[r * dim + c] = acc;
+        }
+    }
+    FusedOp::Dense { qubits, matrix }
+}
+
+/// Merges each dense step into the next step that shares a qubit with it, when the two fit in
+/// `max` qubits and one pass of the merged block costs less than the two passes.
+///
+/// Always legal: no step between the two touches the first one's qubits, so the first commutes
+/// with all of them and can move up to the second. This finds what the greedy pass misses when
+/// gates on other qubits in between pin the second step's new qubit (quantum volume: every
+/// layer touches every qubit, so a block from one layer cannot pull in the next layer's gate).
+fn merge_neighbours(ops: Vec<FusedOp>, cost: &CostModel, max: usize) -> Vec<FusedOp> {
+    let mut ops: Vec<Option<FusedOp>> = ops.into_iter().map(Some).collect();
+    for i in 0..ops.len() {
+        let Some(first) = &ops[i] else { continue };
+        if !mergeable(first) {
+            continue;
+        }
+        let m = op_mask(first);
+        let Some(j) = (i + 1..ops.len().min(i + 1 + MERGE_LOOKAHEAD))
+            .find(|&j| ops[j].as_ref().is_some_and(|o| op_mask(o) & m != 0))
+        else {
+            continue;
+        };
+        let second = ops[j].as_ref().expect("found above");
+        let union = m | op_mask(second);
+        if !mergeable(second) || union.count_ones() as usize > max {
+            continue;
+        }
+        let saving = op_cost(cost, first) + op_cost(cost, second) - cost.dense_cost(union);
+        if saving > 0.0 {
+            let merged = merge(first, second);
+            ops[j] = Some(merged);
+            ops[i] = None;
+        }
+    }
+    // Then each step still alone into the previous step sharing a qubit with it (no step
+    // between touches its qubits, so it can move back): catches the pairs the forward sweep
+    // left because the step after was already full.
+    for j in (0..ops.len()).rev() {
+        let Some(second) = &ops[j] else { continue };
+        if !mergeable(second) {
+            continue;
+        }
+        let m = op_mask(second);
+        let Some(i) = (j.saturating_sub(MERGE_LOOKAHEAD)..j)
+            .rev()
+            .find(|&i| ops[i].as_ref().is_some_and(|o| op_mask(o) & m != 0))
+        else {
+            continue;
+        };
+        let first = ops[i].as_ref().expect("found above");
+        let union = m | op_mask(first);
+        if !mergeable(first) || union.count_ones() as usize > max {
+            continue;
+        }
+        let saving = op_cost(cost, first) + op_cost(cost, second) - cost.dense_cost(union);
+        if saving > 0.0 {
+            let merged = merge(first, second);
+            ops[i] = Some(merged);
+            ops[j] = None;
+        }
+    }
+    ops.into_iter().flatten().collect()
+}
+
+/// How far [`merge_neighbours`] looks for the next step on a shared qubit.
+const MERGE_LOOKAHEAD: usize = 256;
 
 #[cfg(test)]
 mod tests {
@@ -524,6 +687,89 @@ mod tests {
         let fused = fuse(&ops, &FusionConfig::default());
         assert_eq!(fused.len(), 1, "{fused:?}");
         assert!(matches!(&fused[0], FusedOp::Dense { qubits, .. } if qubits.len() == 4));
+    }
+
+    fn unitary2(seed: f64) -> Gate {
+        // A dense 2-qubit unitary: U on each qubit, then an entangling XX rotation.
+        let ops = [
+            g(Gate::U(seed, 0.3, 0.7), &[0]),
+            g(Gate::U(0.2, seed, 0.1), &[1]),
+            g(Gate::RXX(seed * 0.5), &[0, 1]),
+        ];
+        let refs: Vec<&GateOp> = ops.iter().collect();
+        Gate::Unitary(Box::new(Matrix {
+            dim: 4,
+            data: dense_matrix(&refs, &[0, 1]),
+        }))
+    }
+
+    fn max_diff(a: &[Amp], b: &[Amp]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x.0 - y.0).hypot(x.1 - y.1))
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn a_two_qubit_unitary_merges_into_the_next_one_sharing_a_qubit() {
+        // U(0,1), X(3), U(1,2): the X is on another qubit, so the first unitary moves up to
+        // the second and the two become one 3-qubit block.
+        let (u, v) = (
+            GateOp::new(unitary2(0.4), vec![0, 1]),
+            GateOp::new(unitary2(1.1), vec![1, 2]),
+        );
+        let x = GateOp::new(Gate::X, vec![3]);
+        let steps = vec![
+            FusedOp::Gate(u.clone()),
+            FusedOp::Gate(x.clone()),
+            FusedOp::Gate(v.clone()),
+        ];
+        let merged = merge_neighbours(steps, &CostModel::default(), 3);
+        assert_eq!(merged.len(), 2, "{merged:?}");
+        assert_eq!(merged[0], FusedOp::Gate(x));
+        let FusedOp::Dense { qubits, matrix } = &merged[1] else {
+            panic!("expected a dense block: {merged:?}");
+        };
+        assert_eq!(qubits, &[0, 1, 2]);
+        let expected = dense_matrix(&[&u, &v], &[0, 1, 2]);
+        assert!(max_diff(matrix, &expected) < 1e-12);
+    }
+
+    #[test]
+    fn merging_never_moves_a_step_across_one_on_its_qubits() {
+        // U(0,1), CZ(1,5), U(1,2): the CZ shares qubit 1 with both unitaries and is not dense
+        // work, so neither unitary may move past it and nothing merges.
+        let steps = vec![
+            FusedOp::Gate(GateOp::new(unitary2(0.4), vec![0, 1])),
+            FusedOp::Gate(GateOp::controlled(Gate::Z, vec![1], vec![5])),
+            FusedOp::Gate(GateOp::new(unitary2(1.1), vec![1, 2])),
+        ];
+        let merged = merge_neighbours(steps.clone(), &CostModel::default(), 3);
+        assert_eq!(merged, steps);
+    }
+
+    #[test]
+    fn quantum_volume_layers_fuse_pairs_sharing_a_qubit() {
+        // Two layers of 2-qubit unitaries on disjoint pairs of 8 high qubits. In double
+        // precision one 3-qubit pass costs less than two 2-qubit passes, so three unitaries of
+        // the second layer join one of the first: 5 passes instead of 8.
+        let layers = [
+            [(16, 17), (18, 19), (20, 21), (22, 23)],
+            [(17, 18), (19, 20), (21, 22), (23, 16)],
+        ];
+        let ops: Vec<GateOp> = layers
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, &(a, b))| GateOp::new(unitary2(0.1 + i as f64), vec![a, b]))
+            .collect();
+        let cfg = FusionConfig::default().for_state(Precision::Double, 15);
+        let fused = fuse(&ops, &cfg);
+        let three = fused
+            .iter()
+            .filter(|f| matches!(f, FusedOp::Dense { qubits, .. } if qubits.len() == 3))
+            .count();
+        assert_eq!((fused.len(), three), (5, 3), "{fused:?}");
     }
 
     #[test]

@@ -161,3 +161,60 @@ fn benchmark_shaped_circuits_agree_on_every_path() {
         }
     }
 }
+
+/// Quantum-volume-shaped circuits: `layers` layers of dense 2-qubit unitaries on the disjoint
+/// pairs of a shuffled qubit order (shuffled by `seed`), every unitary different.
+fn quantum_volume(n: usize, layers: usize, seed: u64) -> Circuit {
+    let mut c = Circuit::new(n, 0);
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..layers {
+        let mut order: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            order.swap(i, (next() % (i as u64 + 1)) as usize);
+        }
+        for pair in order.chunks_exact(2) {
+            let angles: Vec<f64> = (0..40).map(|_| (next() % 6283) as f64 / 1000.0).collect();
+            c.gate(
+                qws_sim::ir::Gate::Unitary(Box::new(random_unitary(2, &angles))),
+                pair,
+            );
+        }
+    }
+    c
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Fusion by cost merges neighbouring 2-qubit unitaries that share a qubit into 3-qubit
+    /// blocks; the result must still be the circuit's state, in both precisions.
+    #[test]
+    fn quantum_volume_circuits_fused_by_cost_match_the_reference(
+        n in 4usize..=9,
+        layers in 1usize..=6,
+        seed in any::<u64>(),
+    ) {
+        let c = quantum_volume(n, layers, seed);
+        let reference = reference_state(&c);
+        for precision in [Precision::Double, Precision::Single] {
+            for parallel in [Some(false), Some(true)] {
+                let cfg = EngineConfig {
+                    sparse: SparseMode::Off,
+                    parallel,
+                    ..EngineConfig::default()
+                };
+                let o = RunOptions { precision: Some(precision), ..opts(true) };
+                let s = final_state_with(&c, &o, &cfg).unwrap();
+                let d = max_diff(&s.amplitudes(), &reference);
+                let tol = if precision == Precision::Double { 1e-10 } else { 1e-5 };
+                prop_assert!(d < tol, "{precision:?} {parallel:?}: max diff {d}");
+            }
+        }
+    }
+}
