@@ -70,12 +70,13 @@ class Worker:
         self.p.wait()
 
 
-def interleaved(workers, reps):
+def interleaved(workers, reps, warm_up=True):
     """One warm-up `run` per worker (page faults, thread pools), then `reps` rounds in which
     every worker runs once in turn, so that all share the same machine load. Returns each
     worker's `run` answers, by key."""
-    for w in workers.values():
-        w.cmd("run")
+    if warm_up:
+        for w in workers.values():
+            w.cmd("run")
     answers = {key: [] for key in workers}
     for _ in range(reps):
         for key, w in workers.items():
@@ -127,14 +128,17 @@ def main():
     sims_only.add_argument("--readme", help="write the table into this file between its markers")
     sims_only.add_argument("--machine", default="")
     sims_only.add_argument("--command", default="bench/sim/compare.sh")
+    ap.add_argument("--reps-large", type=int,
+                    help="timed runs for the large sizes (sims: from 26 qubits on, default --reps; aer: from 24 on, default 3); "
+                         "1 also skips the warm-up there, where one run of the slower simulators takes minutes")
     aer_only = ap.add_argument_group("--mode aer")
-    aer_only.add_argument("--reps-large", type=int, default=3, help="timed runs from 24 qubits on")
     aer_only.add_argument("--fusion", nargs="+", default=["on", "off"])
     a = ap.parse_args()
     aer = a.mode == "aer"
     a.sizes = a.sizes or ([16, 20, 24] if aer else [20, 24, 26])
     a.families = a.families or (AER_FAMILIES if aer else FAMILIES)
     a.reps = a.reps or (5 if aer else 3)
+    a.reps_large = a.reps_large or (3 if aer else a.reps)
     env = dict(os.environ, RAYON_NUM_THREADS="2", OMP_NUM_THREADS="2", QULACS_NUM_THREADS="2")
     (main_aer if aer else main_sims)(a, env)
 
@@ -152,7 +156,8 @@ def main_sims(a, env):
             if not os.path.exists(base + ".json"):
                 continue
             workers = {label: Worker(worker_argv(kind, prec, base, a.bin), env) for label, kind, prec in sims}
-            runs = interleaved(workers, a.reps)
+            reps = a.reps_large if n >= 26 else a.reps
+            runs = interleaved(workers, reps, warm_up=reps > 1)
             times = {label: [r["sim_s"] for r in answers] for label, answers in runs.items()}
             plan = workers["qws f64"].cmd("plan")
             passes = plan_passes(plan)
@@ -162,7 +167,8 @@ def main_sims(a, env):
                 w.cmd(f"state {path}")
                 states[label] = path
             ref = load_state(states[a.reference])
-            row = {"circuit": name, "qubits": n, "ops": workers["qws f64"].hello["ops"], "passes": passes, "sims": {}}
+            row = {"circuit": name, "qubits": n, "ops": workers["qws f64"].hello["ops"], "passes": passes,
+                   "runs": reps, "sims": {}}
             for label, kind, prec in sims:
                 psi = load_state(states[label])
                 fid = fidelity(ref, psi)
@@ -296,7 +302,10 @@ def write_readme(path, rows, bw, a):
     body = "\n".join([
         BEGIN,
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {a.machine}; load after "
-        f"{' '.join(load)}. Medians of {a.reps} interleaved runs, 2 threads each. Reproduce with "
+        f"{' '.join(load)}. Medians of {a.reps} interleaved runs after a warm-up, 2 threads each"
+        + (f" (from 26 qubits on: {a.reps_large} run{'s after a warm-up' if a.reps_large > 1 else ', no warm-up'})"
+           if a.reps_large != a.reps and any(r["qubits"] >= 26 for r in rows) else "")
+        + ". Reproduce with "
         f"`{a.command}`.",
         "",
         table(rows, bw, a.reference),

@@ -7,6 +7,8 @@
 #                                        # against qsim, qulacs and qiskit-aer; 20, 24 and 26 qubits,
 #                                        # medians of 3; writes the table into bench/README.md
 #   SIZES="20 24" bench/sim/compare.sh
+#   REPS_LARGE=1 bench/sim/compare.sh    # one run, no warm-up, at 26 qubits (qulacs and Aer take
+#                                        # minutes per run there)
 #   bench/sim/compare.sh --mode aer      # "Simulator": qws against Aer, fusion on and off;
 #                                        # 16, 20 and 24 qubits, 5 runs (3 from 24 qubits on)
 #   SIZES="16 20" REPS=5 REPS_LARGE=3 bench/sim/compare.sh --mode aer
@@ -57,7 +59,7 @@ if [ "$MODE" = aer ]; then
     | tee "$OUT/table.txt"
 else
   "$VENV/bin/python" bench/sim/compare.py --circuits "$OUT/circuits" --bin "$BIN" --sizes $SIZES \
-    --reps "$REPS" --json-out "$OUT/results.json" --readme bench/README.md \
-    --machine "$MACHINE" --command "SIZES=\"$SIZES\" bench/sim/compare.sh" | tee "$OUT/table.txt"
+    --reps "$REPS" --reps-large "${REPS_LARGE:-$REPS}" --json-out "$OUT/results.json" --readme bench/README.md \
+    --machine "$MACHINE" --command "SIZES=\"$SIZES\" REPS=$REPS REPS_LARGE=${REPS_LARGE:-$REPS} bench/sim/compare.sh" | tee "$OUT/table.txt"
 fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
