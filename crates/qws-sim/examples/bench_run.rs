@@ -133,7 +133,14 @@ fn main() {
                 let fc = cfg
                     .fusion
                     .for_state(precision, qws_sim::state::default_block_qubits(precision));
-                for f in qws_sim::engine::fusion::fuse(&gates, &fc) {
+                let fused = qws_sim::engine::fusion::fuse(&gates, &fc);
+                // Passes over memory: a cache-blocked group of steps streams the state once.
+                let memory_passes = qws_sim::engine::blocking::plan(
+                    &fused,
+                    qws_sim::state::default_block_qubits(precision),
+                )
+                .len();
+                for f in &fused {
                     let key = match f {
                         FusedOp::Gate(g) => format!("gate{}", g.targets.len() + g.controls.len()),
                         FusedOp::Dense { qubits, .. } => format!("dense{}", qubits.len()),
@@ -141,7 +148,12 @@ fn main() {
                     };
                     *hist.entry(key).or_insert(0usize) += 1;
                 }
-                writeln!(out, "{{\"gates\":{},\"passes\":{hist:?}}}", gates.len()).unwrap();
+                writeln!(
+                    out,
+                    "{{\"gates\":{},\"passes\":{hist:?},\"memory_passes\":{memory_passes}}}",
+                    gates.len()
+                )
+                .unwrap();
             }
             Some("rss") => writeln!(out, "{{\"peak_rss_kib\":{}}}", peak_rss_kib()).unwrap(),
             Some("quit") | None => break,
