@@ -13,16 +13,17 @@
 //! Times are unix milliseconds from the node's clock: nodes sharing a database must have
 //! synchronized clocks (they differ by much less than a lease's lifetime).
 //!
-//! The SQL is plain and portable. The claim is one `INSERT … ON CONFLICT … DO UPDATE … WHERE`,
-//! atomic in SQLite and PostgreSQL alike. On PostgreSQL every write transaction also takes the
-//! store's one advisory lock (`crate::db`), so claims are serialized exactly as on SQLite; the
-//! scan for claimable jobs is a plain read that takes no row locks, so scanning nodes never
-//! queue behind each other (what `FOR UPDATE SKIP LOCKED` would buy). A cancellation made
+//! The lease itself is one `INSERT … ON CONFLICT … DO UPDATE … WHERE` (insert, or take over an
+//! expired lease), atomic in SQLite and PostgreSQL alike. On PostgreSQL a claim first locks the
+//! job's row with `FOR UPDATE SKIP LOCKED` and takes none of the store's write lock (`crate::db`):
+//! nodes claiming at once never wait for each other, and [`JobStore::claim_next`] hands them
+//! different jobs. On SQLite claims are serialized by its single writer, as every write. The
+//! scan for claimable jobs ([`JobStore::claimable_jobs`]) is a plain read. A cancellation made
 //! through another node is seen by the renewal loop, at most one renewal period later.
 //!
 //! The table, `dp_job_leases`, is created by a numbered migration (`crate::schema`).
 
-use crate::db::{params, Conn, OptionalExtension};
+use crate::db::{params, Conn, Dialect, OptionalExtension};
 use crate::jobs::{transition_in, JobStore, Transition};
 use crate::store::{write_tx, Result};
 use qws_core::jobs::Item;
@@ -60,6 +61,28 @@ pub enum Leased<T> {
     NotHeld,
 }
 
+/// Rounds of [`JobStore::claim_next`] that may each lose a job to another node.
+const CLAIM_ROUNDS: usize = 64;
+
+/// The atomic lease upsert: inserts `owner`'s lease, or takes over an expired one; 1 when the
+/// lease is now `owner`'s, 0 when somebody holds a live one.
+fn take_lease(
+    conn: &Conn,
+    workspace_uid: &str,
+    id: &str,
+    owner: &str,
+    ttl: Duration,
+) -> Result<usize> {
+    Ok(conn.execute(
+        "INSERT INTO dp_job_leases (workspace_uid, job_id, owner, expires_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (workspace_uid, job_id) DO UPDATE
+            SET owner = excluded.owner, expires_at = excluded.expires_at
+          WHERE dp_job_leases.expires_at <= ?5",
+        params![workspace_uid, id, owner, expiry(ttl), now_millis()],
+    )?)
+}
+
 fn lease_owner(conn: &Conn, workspace_uid: &str, id: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row(
@@ -81,15 +104,71 @@ impl JobStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<bool> {
-        let n = self.conn().execute(
-            "INSERT INTO dp_job_leases (workspace_uid, job_id, owner, expires_at)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (workspace_uid, job_id) DO UPDATE
-                SET owner = excluded.owner, expires_at = excluded.expires_at
-              WHERE dp_job_leases.expires_at <= ?5",
-            params![workspace_uid, id, owner, expiry(ttl), now_millis()],
-        )?;
+        let mut conn = self.conn();
+        if conn.dialect() == Dialect::Sqlite {
+            return Ok(take_lease(&conn, workspace_uid, id, owner, ttl)? == 1);
+        }
+        let tx = conn.concurrent_transaction()?;
+        // The job's row is locked for the claim; a row another node is claiming right now is
+        // skipped: that node gets the job, this one moves on at once instead of waiting.
+        let locked = tx
+            .query_row(
+                "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2
+                    FOR UPDATE SKIP LOCKED",
+                params![workspace_uid, id],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?;
+        if locked.is_none() {
+            return Ok(false);
+        }
+        let n = take_lease(&tx, workspace_uid, id, owner, ttl)?;
+        tx.commit()?;
         Ok(n == 1)
+    }
+
+    /// Claims the oldest job in `status` that nobody holds a live lease on, for `owner` until
+    /// `ttl` from now; `None` when there is none. On PostgreSQL the candidate is picked with
+    /// `FOR UPDATE SKIP LOCKED`: nodes claiming at once pick different jobs and never wait for
+    /// each other. On SQLite the claim runs in one immediate transaction (one writer at a time).
+    pub fn claim_next(
+        &self,
+        status: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<(String, String)>> {
+        let mut conn = self.conn();
+        let lock = match conn.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE OF i SKIP LOCKED",
+        };
+        let pick = format!(
+            "SELECT i.workspace_uid, i.id FROM dp_items i
+               LEFT JOIN dp_job_leases l ON l.workspace_uid = i.workspace_uid AND l.job_id = i.id
+              WHERE i.status = ?1 AND i.item_type = 'Job'
+                AND (l.job_id IS NULL OR l.expires_at <= ?2)
+              ORDER BY i.created_at
+              LIMIT 1{lock}"
+        );
+        // A candidate whose lease another node took (and committed) after this statement's
+        // snapshot is refused by the lease upsert; the next round sees that lease and picks
+        // another job. Each such round means another node claimed a job, so it ends.
+        for _ in 0..CLAIM_ROUNDS {
+            let tx = conn.concurrent_transaction()?;
+            let picked: Option<(String, String)> = tx
+                .query_row(&pick, params![status, now_millis()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            let Some((ws, id)) = picked else {
+                return Ok(None);
+            };
+            if take_lease(&tx, &ws, &id, owner, ttl)? == 1 {
+                tx.commit()?;
+                return Ok(Some((ws, id)));
+            }
+        }
+        Ok(None)
     }
 
     /// Extends `owner`'s lease to `ttl` from now, and reads the job's status. An expired lease
@@ -201,7 +280,24 @@ impl JobStore {
         edit: &mut dyn FnMut(&mut T),
     ) -> Result<Leased<T>> {
         let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
+        let tx = match conn.dialect() {
+            Dialect::Sqlite => write_tx(&mut conn)?,
+            // Not the store's write lock, which would serialize every job's start and end
+            // across all nodes: the job's row lock is enough. A claim takes that lock too, so
+            // the lease's owner cannot change under it; every other change of the job waits
+            // for it; and the rows this transaction writes besides (webhook deliveries, the
+            // lease) are its own job's.
+            Dialect::Postgres => {
+                let tx = conn.concurrent_transaction()?;
+                tx.query_row(
+                    "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2 FOR UPDATE",
+                    params![workspace_uid, id],
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()?;
+                tx
+            }
+        };
         if lease_owner(&tx, workspace_uid, id)?.as_deref() != Some(owner) {
             return Ok(Leased::NotHeld);
         }
@@ -466,5 +562,80 @@ mod tests {
             a.claimable_jobs("Waiting", 10).unwrap(),
             vec![("w".to_string(), "j1".to_string())]
         );
+    }
+
+    /// Runs `claim` on nodes A and B at once for `rounds` rounds (each round starts on both
+    /// together, after both finished the previous one); what A and B got in each round.
+    fn claim_in_lockstep<T: Send>(
+        a: &JobStore,
+        b: &JobStore,
+        rounds: usize,
+        claim: impl Fn(&JobStore, &str, usize) -> T + Sync,
+    ) -> Vec<(T, T)> {
+        let barrier = std::sync::Barrier::new(2);
+        let side = |s: &JobStore, owner: &str| -> Vec<T> {
+            (0..rounds)
+                .map(|round| {
+                    barrier.wait();
+                    claim(s, owner, round)
+                })
+                .collect()
+        };
+        let (got_a, got_b) = std::thread::scope(|t| {
+            let ta = t.spawn(|| side(a, "A"));
+            let tb = t.spawn(|| side(b, "B"));
+            (ta.join().unwrap(), tb.join().unwrap())
+        });
+        got_a.into_iter().zip(got_b).collect()
+    }
+
+    #[test]
+    fn nodes_claiming_at_once_get_different_jobs_and_never_both_fail() {
+        let (_d, a, b) = two_nodes();
+        const JOBS: usize = 24;
+        for k in 0..JOBS {
+            add_job(&a, &format!("j{k:02}"), k as i64);
+        }
+        let rounds = claim_in_lockstep(&a, &b, JOBS + 2, |s, owner, _| {
+            s.claim_next("Waiting", owner, TTL).unwrap()
+        });
+        let mut claimed = Vec::new();
+        for (round, (got_a, got_b)) in rounds.iter().enumerate() {
+            if claimed.len() < JOBS {
+                assert!(
+                    got_a.is_some() || got_b.is_some(),
+                    "round {round}: both failed with {} jobs left",
+                    JOBS - claimed.len()
+                );
+            }
+            claimed.extend(got_a.iter().chain(got_b).map(|(_, id)| id.clone()));
+        }
+        claimed.sort();
+        let all: Vec<String> = (0..JOBS).map(|k| format!("j{k:02}")).collect();
+        assert_eq!(claimed, all, "every job claimed exactly once");
+        assert_eq!(a.claim_next("Waiting", "A", TTL).unwrap(), None);
+        // An expired lease makes its job claimable again, by either node.
+        expire_all(&a);
+        assert!(b.claim_next("Waiting", "B", TTL).unwrap().is_some());
+    }
+
+    #[test]
+    fn two_nodes_claiming_one_job_at_once_never_both_get_it() {
+        let (_d, a, b) = two_nodes();
+        const JOBS: usize = 16;
+        for k in 0..JOBS {
+            add_job(&a, &format!("j{k:02}"), k as i64);
+        }
+        let rounds = claim_in_lockstep(&a, &b, JOBS, |s, owner, round| {
+            s.claim_lease("w", &format!("j{round:02}"), owner, TTL)
+                .unwrap()
+        });
+        for (round, (got_a, got_b)) in rounds.into_iter().enumerate() {
+            // Exactly one: whoever locks the job's row first takes the lease; the other finds
+            // the row locked (PostgreSQL: skipped, no waiting) or the lease live.
+            assert!(got_a != got_b, "round {round}: A {got_a}, B {got_b}");
+            let holder = lease_owner(&a.conn(), "w", &format!("j{round:02}")).unwrap();
+            assert_eq!(holder.as_deref(), Some(if got_a { "A" } else { "B" }));
+        }
     }
 }

@@ -83,6 +83,14 @@ pub trait JobQueueStore: Send + Sync + fmt::Debug {
     fn drop_stale_leases(&self) -> Result<usize>;
     /// Jobs in `status` without a live lease, oldest first, as (workspace uid, id).
     fn claimable_jobs(&self, status: JobStatus, limit: usize) -> Result<Vec<(String, String)>>;
+    /// Claims the oldest job in `status` without a live lease for `owner` (nodes claiming at
+    /// once get different jobs); `None` when there is none.
+    fn claim_next(
+        &self,
+        status: JobStatus,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<(String, String)>>;
     /// [`JobQueueStore::transition_job`], only while `owner` holds the lease; `release` gives
     /// the lease up with the move.
     #[allow(clippy::too_many_arguments)]
@@ -182,6 +190,14 @@ impl JobQueueStore for JobStore {
     }
     fn claimable_jobs(&self, status: JobStatus, limit: usize) -> Result<Vec<(String, String)>> {
         JobStore::claimable_jobs(self, status.as_str(), limit)
+    }
+    fn claim_next(
+        &self,
+        status: JobStatus,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<(String, String)>> {
+        JobStore::claim_next(self, status.as_str(), owner, ttl)
     }
     fn transition_job_leased(
         &self,

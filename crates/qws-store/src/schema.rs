@@ -393,7 +393,26 @@ CREATE TABLE dp_job_leases (
 "#,
     // The change counter behind the in-memory access caches (`change.rs`).
     crate::change::MIGRATION,
+    // Job-list indexes in the order lists read them (PostgreSQL only, see below).
+    LIST_INDEX_NULLS,
 ];
+
+/// Job lists order by `q_created` with missing times first in ascending order and last in
+/// descending order (SQLite's rule, spelled out in `listing.rs`). SQLite's indexes keep NULLs
+/// first, so a forward or backward index scan yields exactly that order. PostgreSQL's keep them
+/// last by default, so neither scan matched `DESC NULLS LAST`: every list sorted all matching
+/// rows (25,000 of 100,000 for `State eq 'Failed'`) to return one page. Rebuilt with
+/// `NULLS FIRST`, a backward scan reads one page. Nothing to do on SQLite.
+const LIST_INDEX_NULLS: &str = "-- PostgreSQL only: list indexes with NULLS FIRST\n";
+
+const PG_LIST_INDEX_NULLS: &str = r#"
+DROP INDEX dp_items_q_created;
+DROP INDEX dp_items_q_target;
+DROP INDEX dp_items_q_status;
+CREATE INDEX dp_items_q_created ON dp_items(workspace_uid, item_type, q_created NULLS FIRST);
+CREATE INDEX dp_items_q_target ON dp_items(workspace_uid, item_type, q_target, q_created NULLS FIRST);
+CREATE INDEX dp_items_q_status ON dp_items(workspace_uid, item_type, q_status, q_created NULLS FIRST);
+"#;
 
 /// PostgreSQL texts of the migrations whose SQLite text does not translate word for word
 /// ([`postgres_ddl`]): the identity migration (index 4) keeps its tables but replaces SQLite's
@@ -402,6 +421,9 @@ CREATE TABLE dp_job_leases (
 fn postgres_text(i: usize, sqlite: &str) -> String {
     if sqlite == crate::change::MIGRATION {
         return crate::change::postgres_migration();
+    }
+    if sqlite == LIST_INDEX_NULLS {
+        return PG_LIST_INDEX_NULLS.to_string();
     }
     match i {
         4 => {

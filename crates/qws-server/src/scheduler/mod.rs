@@ -533,14 +533,28 @@ impl Scheduler {
     fn recover_orphans(&self, limit: usize) -> anyhow::Result<(usize, usize)> {
         let me = &self.config.node_id;
         let (mut requeued, mut failed) = (0, 0);
-        for (ws, id) in self.store.claimable_jobs(JobStatus::Executing, limit)? {
-            if !self
-                .store
-                .claim_lease(&ws, &id, me, self.config.lease_ttl)?
-            {
-                continue; // another node took it first
+        // Each claim picks a job no other node is claiming (nodes recovering at once split
+        // the orphans between them). A job met twice could not be moved out of `Executing`:
+        // stop rather than claim it over and over.
+        let mut seen = HashSet::new();
+        for _ in 0..limit {
+            let Some((ws, id)) =
+                self.store
+                    .claim_next(JobStatus::Executing, me, self.config.lease_ttl)?
+            else {
+                break;
+            };
+            if !seen.insert((ws.clone(), id.clone())) {
+                self.store.release_lease(&ws, &id, me)?;
+                break;
+            }
+            if lock(&self.running).contains_key(&(ws.clone(), id.clone())) {
+                // This node runs it: its own lease lapsed because a renewal came late (a
+                // loaded machine), and the claim just renewed it. Not an orphan.
+                continue;
             }
             let attempts = self.store.attempts(&ws, &id)?;
+            let mut requeue = None;
             if attempts >= self.config.max_attempts {
                 self.fail_interrupted(&ws, &id, JobStatus::Executing, attempts)?;
                 failed += 1;
@@ -555,17 +569,23 @@ impl Scheduler {
                     &mut |j| j.begin_execution_time = None,
                 )?;
                 if let Leased::Held(Transition::Done(job)) = back {
-                    let principal = submitter(&ws, &job);
-                    self.push_local(QueuedJob {
-                        workspace: ws.clone(),
-                        id: id.clone(),
-                        principal,
-                    });
-                    requeued += 1;
+                    requeue = Some(job);
                 }
             }
-            // Whatever happened, this node does not hold the job now.
+            // Whatever happened, this node does not hold the job now. Released before the job
+            // enters this node's queue: a worker of this node claims it (under the same owner
+            // name) as soon as it is queued, and a release after that would drop the worker's
+            // lease, so the job would run without one and be taken over, and run, once more.
             self.store.release_lease(&ws, &id, me)?;
+            if let Some(job) = requeue {
+                let principal = submitter(&ws, &job);
+                self.push_local(QueuedJob {
+                    workspace: ws.clone(),
+                    id: id.clone(),
+                    principal,
+                });
+                requeued += 1;
+            }
         }
         Ok((requeued, failed))
     }

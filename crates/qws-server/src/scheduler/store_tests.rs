@@ -348,11 +348,10 @@ async fn a_job_of_a_node_that_stopped_renewing_is_run_by_another() {
     let j = f.wait("orphan", |j| j.status.is_terminal()).await;
     assert_eq!(j.status, JobStatus::Succeeded, "{:?}", j.error_data);
     assert!(f.has_output("orphan"));
-    // Run again and counted. (At least 2, not exactly: once, on PostgreSQL under heavy load, a
-    // third attempt was counted while the job still ended once with one output; the cause is
-    // not yet found, and the attempt count only feeds the poison-job limit.)
-    let attempts = f.jobs.attempts(WS, "orphan").unwrap();
-    assert!(attempts >= 2, "run again, counted: {attempts}");
+    // Run again, once, and counted. (A third attempt was once seen under load: the node that
+    // re-queued the job released "its" lease after queuing it, which could drop the lease its
+    // own worker had just taken; the job then ran leaseless and was taken over once more.)
+    assert_eq!(f.jobs.attempts(WS, "orphan").unwrap(), 2);
     // A, back from the dead, cannot end it a second time.
     let late = f
         .jobs

@@ -16,7 +16,9 @@
 //!
 //! Transactions on PostgreSQL take one advisory lock for the whole database, so
 //! read-modify-write transactions are serialized exactly as SQLite's single writer serializes
-//! them, across every node that shares the database.
+//! them, across every node that shares the database. The exception is
+//! [`Conn::concurrent_transaction`], for job leases (`crate::leases`), which lock only the job's
+//! own row, so nodes claiming, starting and ending jobs do not queue behind one lock.
 //!
 //! # Porting a module written against `rusqlite`
 //!
