@@ -6,6 +6,8 @@ use base64::Engine;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 const SIGNING_KEY_META: &str = "jwt_signing_key_pkcs8";
 /// Longest token accepted; real ones are ~1–2 KiB.
@@ -75,11 +77,63 @@ pub enum TokenError {
     BadSignature,
 }
 
+/// Most verified tokens remembered (see [`VerifiedTokens`]).
+const MAX_VERIFIED_TOKENS: usize = 4096;
+
 /// Signs and verifies tokens.
 pub struct TokenSigner {
     key_pair: EcdsaKeyPair,
     kid: String,
     rng: SystemRandom,
+    verified: VerifiedTokens,
+}
+
+/// Tokens whose signature this signer has verified, by the SHA-256 of the whole token, with the
+/// claims they carry. An ECDSA verification is the largest cost of a bearer-token request; a
+/// client sends the same token for its whole life, so each is verified once. This is exact, not
+/// a staleness window: the signing key never changes while the server runs, so a token that
+/// verified once verifies every time, and only a token identical to it (same hash) is looked
+/// up. Everything that can change is still checked per request on the claims by the caller
+/// (expiry, not-before, issuer, audience) and against the database's change version (the
+/// principal and its roles). Only verified tokens enter (failures are not remembered, so junk
+/// cannot fill it); bounded, and expired entries are dropped first when it is full.
+#[derive(Default)]
+struct VerifiedTokens(Mutex<HashMap<[u8; 32], Claims>>);
+
+impl VerifiedTokens {
+    fn digest(token: &str) -> [u8; 32] {
+        let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        out
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Claims>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, digest: &[u8; 32]) -> Option<Claims> {
+        self.lock().get(digest).cloned()
+    }
+
+    fn put(&self, digest: [u8; 32], claims: &Claims) {
+        let mut m = self.lock();
+        if m.len() >= MAX_VERIFIED_TOKENS {
+            // Past expiry (and the five minutes of skew verifiers allow) a token is refused
+            // anyway; if that frees nothing, start over.
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            m.retain(|_, c| c.exp.saturating_add(300) >= now);
+            if m.len() >= MAX_VERIFIED_TOKENS {
+                m.clear();
+            }
+        }
+        m.insert(digest, claims.clone());
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
 }
 
 impl std::fmt::Debug for TokenSigner {
@@ -115,7 +169,12 @@ impl TokenSigner {
             .map_err(|_| anyhow::anyhow!("the stored token signing key is invalid"))?;
         let digest = ring::digest::digest(&ring::digest::SHA256, key_pair.public_key().as_ref());
         let kid = B64.encode(&digest.as_ref()[..16]);
-        Ok(TokenSigner { key_pair, kid, rng })
+        Ok(TokenSigner {
+            key_pair,
+            kid,
+            rng,
+            verified: VerifiedTokens::default(),
+        })
     }
 
     /// Key id of the signing key.
@@ -148,10 +207,22 @@ impl TokenSigner {
     }
 
     /// Verifies the signature and decodes the claims. Time, issuer and audience are the caller's.
+    /// A token verified before is not verified again (see [`VerifiedTokens`]).
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
+        let digest = VerifiedTokens::digest(token);
+        if let Some(claims) = self.verified.get(&digest) {
+            return Ok(claims);
+        }
+        let claims = self.verify_signature(token)?;
+        self.verified.put(digest, &claims);
+        Ok(claims)
+    }
+
+    /// [`TokenSigner::verify`] without the memory of verified tokens.
+    fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -189,5 +260,78 @@ impl TokenSigner {
             "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
             "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65]),
         }]})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer() -> TokenSigner {
+        let rng = SystemRandom::new();
+        let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let doc = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+        let key_pair = EcdsaKeyPair::from_pkcs8(alg, doc.as_ref(), &rng).unwrap();
+        TokenSigner {
+            key_pair,
+            kid: "test".into(),
+            rng,
+            verified: VerifiedTokens::default(),
+        }
+    }
+
+    fn claims(oid: &str, exp: i64) -> Claims {
+        Claims {
+            oid: oid.into(),
+            exp,
+            ..Claims::default()
+        }
+    }
+
+    /// The token with one character of its part `part` (0 header, 1 payload, 2 signature)
+    /// changed.
+    fn altered(token: &str, part: usize) -> String {
+        let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+        let p = &mut parts[part];
+        let c = if p.ends_with('A') { "B" } else { "A" };
+        p.replace_range(p.len() - 1.., c);
+        parts.join(".")
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_and_an_altered_one_still_refused() {
+        let s = signer();
+        let token = s.issue(&claims("a", i64::MAX / 2)).unwrap();
+        assert_eq!(s.verify(&token).unwrap().oid, "a");
+        assert_eq!(s.verified.len(), 1);
+        assert_eq!(s.verify(&token).unwrap().oid, "a");
+        assert_eq!(s.verified.len(), 1);
+        // Another payload under the remembered signature, or another signature: refused.
+        assert!(s.verify(&altered(&token, 1)).is_err());
+        assert!(s.verify(&altered(&token, 2)).is_err());
+        assert_eq!(s.verified.len(), 1, "failures are not remembered");
+        // Another signer's token (another key) is refused although one with its claims is
+        // remembered here.
+        let forged = signer().issue(&claims("a", i64::MAX / 2)).unwrap();
+        assert_eq!(s.verify(&forged), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn the_memory_is_bounded_and_drops_expired_tokens_first() {
+        let s = signer();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let live = claims("live", now + 3600);
+        let expired = claims("expired", now - 3600);
+        for i in 0..MAX_VERIFIED_TOKENS - 1 {
+            let mut digest = [0u8; 32];
+            digest[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            digest[31] = 1;
+            s.verified.put(digest, &expired);
+        }
+        s.verified.put([9; 32], &live);
+        assert_eq!(s.verified.len(), MAX_VERIFIED_TOKENS);
+        s.verified.put([8; 32], &live);
+        assert_eq!(s.verified.len(), 2, "the expired ones were dropped");
+        assert!(s.verified.get(&[9; 32]).is_some());
     }
 }

@@ -42,7 +42,7 @@ use qws_store::leases::{Leased, Renewal};
 use qws_store::queue::{Input, JobDataStore, JobQueueStore};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
@@ -232,6 +232,9 @@ pub struct Scheduler {
     /// Cancellation tokens of the jobs workers hold.
     running: Mutex<HashMap<JobKey, qws_sim::CancelToken>>,
     queue_times: Mutex<HashMap<String, f64>>,
+    /// Moves on whenever some target's [`Scheduler::average_queue_time`] (as served, rounded)
+    /// changes, so bodies that show it can be kept until then.
+    queue_times_version: AtomicU64,
     /// Set by [`Scheduler::shutdown`]: workers take no new jobs and set running ones aside.
     stopping: AtomicBool,
     stop: Notify,
@@ -299,6 +302,7 @@ impl Scheduler {
             known: Mutex::new(HashSet::new()),
             running: Mutex::new(HashMap::new()),
             queue_times: Mutex::new(HashMap::new()),
+            queue_times_version: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
             stop: Notify::new(),
             worker_tasks: Mutex::new(Vec::new()),
@@ -408,10 +412,20 @@ impl Scheduler {
             .unwrap_or(0)
     }
 
+    /// A value that changes whenever any [`Scheduler::average_queue_time`] does.
+    pub fn queue_times_version(&self) -> u64 {
+        self.queue_times_version.load(Ordering::Acquire)
+    }
+
     fn record_queue_time(&self, target: &str, secs: f64) {
         let mut m = lock(&self.queue_times);
+        let before = m.get(target).map(|s| s.round() as i64);
         let e = m.entry(target.to_string()).or_insert(secs);
         *e = 0.8 * *e + 0.2 * secs;
+        if before != Some(e.round() as i64) {
+            // Under the lock: a reader that sees the new version also sees the new average.
+            self.queue_times_version.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     /// The failure of a job whose every attempt ended with the process dying.

@@ -398,3 +398,20 @@ async fn a_cancellation_made_elsewhere_stops_the_running_job() {
     assert_eq!(f.job("long").status, JobStatus::Cancelled);
     assert!(!f.has_output("long"));
 }
+
+#[test]
+fn the_queue_times_version_moves_when_a_served_average_changes() {
+    let f = fixture();
+    let s = f.scheduler();
+    let v0 = s.queue_times_version();
+    s.record_queue_time("ionq.simulator", 0.1);
+    let v1 = s.queue_times_version();
+    assert_ne!(v0, v1, "a first average is a change");
+    // 0.8 * 0.1 + 0.2 * 0.2 rounds to the same 0 seconds: the served body is unchanged.
+    s.record_queue_time("ionq.simulator", 0.2);
+    assert_eq!(s.queue_times_version(), v1);
+    // A long wait moves the rounded average.
+    s.record_queue_time("ionq.simulator", 100.0);
+    assert_ne!(s.queue_times_version(), v1);
+    assert_eq!(s.average_queue_time("ionq.simulator"), 20);
+}

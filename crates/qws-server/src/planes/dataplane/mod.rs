@@ -74,6 +74,8 @@ pub struct DataPlane {
     pub scheduler: Arc<Scheduler>,
     /// Settings.
     pub config: DataPlaneConfig,
+    /// `providerStatus` bodies, built once per workspace provider list and queue-time change.
+    pub provider_status: targets::ProviderStatusCache,
 }
 
 impl DataPlane {
@@ -83,6 +85,7 @@ impl DataPlane {
             jobs,
             scheduler,
             config,
+            provider_status: targets::ProviderStatusCache::default(),
         }
     }
 }
