@@ -289,21 +289,29 @@ fn local(op: &GateOp, qubits: &[usize]) -> (Vec<usize>, Vec<usize>) {
     )
 }
 
+/// A gate's matrix and where it acts inside a block: (matrix, local targets, local controls).
+type Placed = (Matrix, Vec<usize>, Vec<usize>);
+
 fn dense_matrix(gates: &[&GateOp], qubits: &[usize]) -> Vec<Amp> {
-    let dim = 1usize << qubits.len();
-    let mats: Vec<(Matrix, Vec<usize>, Vec<usize>)> = gates
+    let parts: Vec<Placed> = gates
         .iter()
         .map(|g| {
             let (t, c) = local(g, qubits);
             (g.gate.matrix(), t, c)
         })
         .collect();
+    block_matrix(&parts, qubits.len())
+}
+
+/// The matrix of applying `parts` in order on a block of `n` qubits, built column by column.
+fn block_matrix(parts: &[Placed], n: usize) -> Vec<Amp> {
+    let dim = 1usize << n;
     let mut out = vec![(0.0, 0.0); dim * dim];
     let mut col = vec![(0.0, 0.0); dim];
     for c in 0..dim {
         col.iter_mut().for_each(|a| *a = (0.0, 0.0));
         col[c] = (1.0, 0.0);
-        for (m, t, ctl) in &mats {
+        for (m, t, ctl) in parts {
             apply_matrix(&mut col, m, t, ctl);
         }
         for r in 0..dim {
@@ -462,66 +470,44 @@ fn mergeable(op: &FusedOp) -> bool {
     }
 }
 
-/// `op` as a dense matrix on `qubits` (ascending, a superset of the step's qubits).
-fn embed(op: &FusedOp, qubits: &[usize]) -> Vec<Amp> {
+/// A mergeable step as a matrix placed inside a block on `qubits` (ascending, a superset of the
+/// step's qubits).
+fn placed(op: &FusedOp, qubits: &[usize]) -> Placed {
     match op {
-        FusedOp::Gate(g) => dense_matrix(&[g], qubits),
+        FusedOp::Gate(g) => {
+            let (t, c) = local(g, qubits);
+            (g.gate.matrix(), t, c)
+        }
         FusedOp::Dense {
             qubits: own,
             matrix,
-        }
-        | FusedOp::Diag {
-            qubits: own,
-            table: matrix,
         } => {
-            let own_dim = 1usize << own.len();
-            let data = if matches!(op, FusedOp::Diag { .. }) {
-                let mut d = vec![(0.0, 0.0); own_dim * own_dim];
-                for (j, &e) in matrix.iter().enumerate() {
-                    d[j * own_dim + j] = e;
-                }
-                d
-            } else {
-                matrix.clone()
+            let pos = |q: &usize| qubits.iter().position(|x| x == q).expect("qubit in block");
+            let m = Matrix {
+                dim: 1 << own.len(),
+                data: matrix.clone(),
             };
-            let m = Matrix { dim: own_dim, data };
-            let targets: Vec<usize> = own
-                .iter()
-                .map(|q| qubits.iter().position(|x| x == q).expect("qubit in block"))
-                .collect();
-            let dim = 1usize << qubits.len();
-            let mut out = vec![(0.0, 0.0); dim * dim];
-            let mut col = vec![(0.0, 0.0); dim];
-            for c in 0..dim {
-                col.iter_mut().for_each(|a| *a = (0.0, 0.0));
-                col[c] = (1.0, 0.0);
-                apply_matrix(&mut col, &m, &targets, &[]);
-                for r in 0..dim {
-                    out[r * dim + c] = col[r];
-                }
-            }
-            out
+            (m, own.iter().map(pos).collect(), Vec::new())
         }
+        FusedOp::Diag { .. } => unreachable!("diagonal steps are never merged (see `mergeable`)"),
     }
 }
 
-/// `second · first` as one dense step on the union of their qubits.
-fn merge(first: &FusedOp, second: &FusedOp) -> FusedOp {
-    let qubits = mask_qubits(op_mask(first) | op_mask(second));
-    let (a, b) = (embed(first, &qubits), embed(second, &qubits));
-    let dim = 1usize << qubits.len();
-    let mut matrix = vec![(0.0, 0.0); dim * dim];
-    for r in 0..dim {
-        for c in 0..dim {
-            let mut acc = (0.0, 0.0);
-            for k in 0..dim {
-                let p = crate::engine::kernels::cmul(b[r * dim + k], a[k * dim + c]);
-                acc = (acc.0 + p.0, acc.1 + p.1);
-            }
-            matrix[r * dim + c] = acc;
-        }
+/// `second · first` as one dense step on the union of their qubits, if both are dense work,
+/// the union fits in `max` qubits and one pass of it costs less than the two passes.
+fn try_merge(first: &FusedOp, second: &FusedOp, cost: &CostModel, max: usize) -> Option<FusedOp> {
+    let union = op_mask(first) | op_mask(second);
+    if !mergeable(first) || !mergeable(second) || union.count_ones() as usize > max {
+        return None;
     }
-    FusedOp::Dense { qubits, matrix }
+    let saving = op_cost(cost, first) + op_cost(cost, second) - cost.dense_cost(union);
+    if saving <= 0.0 {
+        return None;
+    }
+    let qubits = mask_qubits(union);
+    let parts = [placed(first, &qubits), placed(second, &qubits)];
+    let matrix = block_matrix(&parts, qubits.len());
+    Some(FusedOp::Dense { qubits, matrix })
 }
 
 /// Merges each dense step into the next step that shares a qubit with it, when the two fit in
@@ -545,13 +531,7 @@ fn merge_neighbours(ops: Vec<FusedOp>, cost: &CostModel, max: usize) -> Vec<Fuse
             continue;
         };
         let second = ops[j].as_ref().expect("found above");
-        let union = m | op_mask(second);
-        if !mergeable(second) || union.count_ones() as usize > max {
-            continue;
-        }
-        let saving = op_cost(cost, first) + op_cost(cost, second) - cost.dense_cost(union);
-        if saving > 0.0 {
-            let merged = merge(first, second);
+        if let Some(merged) = try_merge(first, second, cost, max) {
             ops[j] = Some(merged);
             ops[i] = None;
         }
@@ -572,13 +552,7 @@ fn merge_neighbours(ops: Vec<FusedOp>, cost: &CostModel, max: usize) -> Vec<Fuse
             continue;
         };
         let first = ops[i].as_ref().expect("found above");
-        let union = m | op_mask(first);
-        if !mergeable(first) || union.count_ones() as usize > max {
-            continue;
-        }
-        let saving = op_cost(cost, first) + op_cost(cost, second) - cost.dense_cost(union);
-        if saving > 0.0 {
-            let merged = merge(first, second);
+        if let Some(merged) = try_merge(first, second, cost, max) {
             ops[i] = Some(merged);
             ops[j] = None;
         }
