@@ -83,6 +83,33 @@ fn take_lease(
     )?)
 }
 
+/// Jobs in status `?1` that nobody holds a live lease on at time `?2`, oldest first; `tail`
+/// ends the statement (its `LIMIT`, and on PostgreSQL the row lock of a claim).
+fn claimable_sql(tail: &str) -> String {
+    format!(
+        "SELECT i.workspace_uid, i.id FROM dp_items i
+           LEFT JOIN dp_job_leases l ON l.workspace_uid = i.workspace_uid AND l.job_id = i.id
+          WHERE i.status = ?1 AND i.item_type = 'Job'
+            AND (l.job_id IS NULL OR l.expires_at <= ?2)
+          ORDER BY i.created_at {tail}"
+    )
+}
+
+/// PostgreSQL: locks the job's row for the rest of `conn`'s transaction. With `skip_locked`, a
+/// row another transaction holds is skipped instead of waited for; false then (and when the
+/// job does not exist).
+fn lock_job_row(conn: &Conn, workspace_uid: &str, id: &str, skip_locked: bool) -> Result<bool> {
+    let sql = if skip_locked {
+        "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2 FOR UPDATE SKIP LOCKED"
+    } else {
+        "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2 FOR UPDATE"
+    };
+    Ok(conn
+        .query_row(sql, params![workspace_uid, id], |r| r.get::<_, i64>(0))
+        .optional()?
+        .is_some())
+}
+
 fn lease_owner(conn: &Conn, workspace_uid: &str, id: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row(
@@ -111,15 +138,7 @@ impl JobStore {
         let tx = conn.concurrent_transaction()?;
         // The job's row is locked for the claim; a row another node is claiming right now is
         // skipped: that node gets the job, this one moves on at once instead of waiting.
-        let locked = tx
-            .query_row(
-                "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2
-                    FOR UPDATE SKIP LOCKED",
-                params![workspace_uid, id],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()?;
-        if locked.is_none() {
+        if !lock_job_row(&tx, workspace_uid, id, true)? {
             return Ok(false);
         }
         let n = take_lease(&tx, workspace_uid, id, owner, ttl)?;
@@ -142,14 +161,7 @@ impl JobStore {
             Dialect::Sqlite => "",
             Dialect::Postgres => " FOR UPDATE OF i SKIP LOCKED",
         };
-        let pick = format!(
-            "SELECT i.workspace_uid, i.id FROM dp_items i
-               LEFT JOIN dp_job_leases l ON l.workspace_uid = i.workspace_uid AND l.job_id = i.id
-              WHERE i.status = ?1 AND i.item_type = 'Job'
-                AND (l.job_id IS NULL OR l.expires_at <= ?2)
-              ORDER BY i.created_at
-              LIMIT 1{lock}"
-        );
+        let pick = claimable_sql(&format!("LIMIT 1{lock}"));
         // A candidate whose lease another node took (and committed) after this statement's
         // snapshot is refused by the lease upsert; the next round sees that lease and picks
         // another job. Each such round means another node claimed a job, so it ends.
@@ -246,14 +258,7 @@ impl JobStore {
         let conn = self.conn();
         // A plain read: the claim itself is the atomic step, so two nodes that list the same
         // job race only in `claim_lease`, where one wins.
-        let mut stmt = conn.prepare_cached(
-            "SELECT i.workspace_uid, i.id FROM dp_items i
-               LEFT JOIN dp_job_leases l ON l.workspace_uid = i.workspace_uid AND l.job_id = i.id
-              WHERE i.status = ?1 AND i.item_type = 'Job'
-                AND (l.job_id IS NULL OR l.expires_at <= ?2)
-              ORDER BY i.created_at
-              LIMIT ?3",
-        )?;
+        let mut stmt = conn.prepare_cached(&claimable_sql("LIMIT ?3"))?;
         let rows = stmt.query_map(
             params![
                 status,
@@ -289,12 +294,7 @@ impl JobStore {
             // lease) are its own job's.
             Dialect::Postgres => {
                 let tx = conn.concurrent_transaction()?;
-                tx.query_row(
-                    "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2 FOR UPDATE",
-                    params![workspace_uid, id],
-                    |r| r.get::<_, i64>(0),
-                )
-                .optional()?;
+                lock_job_row(&tx, workspace_uid, id, false)?;
                 tx
             }
         };
