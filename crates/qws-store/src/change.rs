@@ -153,6 +153,20 @@ impl<K: Eq + Hash, V: Clone> VersionedCache<K, V> {
         s.map.get(key).cloned()
     }
 
+    /// Entries held now.
+    pub fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map
+            .len()
+    }
+
+    /// Whether no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Remembers `value`, read from the database *after* version `read_at` was read. Dropped if
     /// the cache has already seen a newer version (the value may predate a change).
     pub fn put(&self, read_at: u64, key: K, value: V) {

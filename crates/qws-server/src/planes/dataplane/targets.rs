@@ -11,11 +11,10 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use qws_core::catalog::{ProviderInfo, TargetInfo, PROVIDERS};
+use qws_store::change::VersionedCache;
 use qws_store::WorkspaceRecord;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 
 /// The providers of a workspace, in catalog order.
 pub fn workspace_providers(ws: &WorkspaceRecord) -> Vec<&'static ProviderInfo> {
@@ -79,49 +78,31 @@ const MAX_CACHED_BODIES: usize = 1024;
 /// [`crate::scheduler::Scheduler::queue_times_version`], and a newer version empties the cache.
 /// So a cached body is byte for byte what building it again would give. Access is not cached
 /// here: the caller was authenticated (and its workspace read) before the body is looked up.
-#[derive(Debug, Default)]
-pub struct ProviderStatusCache {
-    inner: Mutex<StampedBodies>,
-}
+#[derive(Debug)]
+pub struct ProviderStatusCache(VersionedCache<String, Bytes>);
 
-#[derive(Debug, Default)]
-struct StampedBodies {
-    stamp: u64,
-    bodies: HashMap<String, Bytes>,
+impl Default for ProviderStatusCache {
+    fn default() -> Self {
+        ProviderStatusCache(VersionedCache::new(MAX_CACHED_BODIES))
+    }
 }
 
 impl ProviderStatusCache {
     /// The body under `key` at queue-time version `stamp`, built by `build` if not cached.
+    /// Built outside the cache's lock; a body built at an older stamp is served to its own
+    /// request but never kept once a newer stamp has been seen.
     fn get_or_build(&self, key: String, stamp: u64, build: impl FnOnce() -> Bytes) -> Bytes {
-        {
-            let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            if c.stamp != stamp {
-                c.bodies.clear();
-                c.stamp = stamp;
-            }
-            if let Some(b) = c.bodies.get(&key) {
-                return b.clone();
-            }
+        if let Some(body) = self.0.get(stamp, &key) {
+            return body;
         }
-        // Built outside the lock; a body built at an older stamp is never stored under a newer.
         let body = build();
-        let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if c.stamp == stamp {
-            if c.bodies.len() >= MAX_CACHED_BODIES {
-                c.bodies.clear();
-            }
-            c.bodies.insert(key, body.clone());
-        }
+        self.0.put(stamp, key, body.clone());
         body
     }
 
     /// Bodies cached now (for tests).
     pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .bodies
-            .len()
+        self.0.len()
     }
 
     /// Whether nothing is cached.
