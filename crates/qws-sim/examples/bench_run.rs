@@ -130,16 +130,12 @@ fn main() {
                     .collect();
                 let mut hist = std::collections::BTreeMap::new();
                 let precision = opts.precision_for(circuit.num_qubits);
-                let fc = cfg
-                    .fusion
-                    .for_state(precision, qws_sim::state::default_block_qubits(precision));
+                let shape = qws_sim::state::default_block_shape(precision);
+                let fc = cfg.fusion.for_state(precision, shape);
                 let fused = qws_sim::engine::fusion::fuse(&gates, &fc);
                 // Passes over memory: a cache-blocked group of steps streams the state once.
-                let memory_passes = qws_sim::engine::blocking::plan(
-                    &fused,
-                    qws_sim::state::default_block_qubits(precision),
-                )
-                .len();
+                let memory_passes =
+                    qws_sim::engine::blocking::plan(&fused, circuit.num_qubits, shape).len();
                 for f in &fused {
                     let key = match f {
                         FusedOp::Gate(g) => format!("gate{}", g.targets.len() + g.controls.len()),

@@ -455,7 +455,7 @@ fn run_into(
     let (prefix, rest) = split_prefix(circuit);
     let fc = cfg
         .fusion
-        .for_state(precision, crate::state::default_block_qubits(precision));
+        .for_state(precision, crate::state::default_block_shape(precision));
     let program = compile(rest, opts.fusion, &fc);
     let prefix_state = || -> Result<StateVector> {
         simulate(n, &prefix, opts.fusion, precision, cfg, stop)
@@ -594,7 +594,7 @@ fn simulate(
         let sv = dense.as_mut().expect("dense state");
         let rest = &seg[start..];
         if fusion {
-            let fc = cfg.fusion.for_state(precision, sv.block_qubits());
+            let fc = cfg.fusion.for_state(precision, sv.block_shape());
             sv.apply_fused_ops(&fuse(rest, &fc), &mut || cancel::check(stop))?;
         } else {
             for g in rest {

@@ -6,7 +6,7 @@
 //! Amplitudes are kept in single or double precision ([`Precision`]); every kernel is the same
 //! code for both, and probabilities are summed in double precision either way.
 
-use crate::engine::blocking;
+use crate::engine::blocking::{self, BlockShape};
 use crate::engine::fusion::FusedOp;
 use crate::engine::kernels;
 use crate::engine::real::{norm_sqr_f64, Complex, Real};
@@ -49,7 +49,7 @@ pub struct StateVector {
     num_qubits: usize,
     amps: Amps,
     parallel: bool,
-    block_qubits: Option<usize>,
+    block: Option<BlockShape>,
 }
 
 /// Allocates `2^num_qubits` zero amplitudes, reporting allocation failure as an error.
@@ -135,7 +135,7 @@ impl StateVector {
             num_qubits,
             amps,
             parallel: num_qubits >= PARALLEL_THRESHOLD,
-            block_qubits: None,
+            block: None,
         }
     }
 
@@ -200,57 +200,45 @@ impl StateVector {
     /// Applies one step of a fused program.
     pub fn apply_fused(&mut self, op: &FusedOp) {
         let par = self.parallel;
-        match op {
-            FusedOp::Gate(g) => self.apply(g),
-            FusedOp::Dense { qubits, matrix } => {
-                with_amps!(&mut self.amps, a => kernels::dense(a, qubits, matrix, &[], par))
-            }
-            FusedOp::Diag { qubits, table } => {
-                with_amps!(&mut self.amps, a => kernels::diag_table(a, qubits, table, par))
-            }
-        }
+        with_amps!(&mut self.amps, a => kernels::apply_step(a, op, par))
     }
 
     /// Applies the steps of a fused program in order, cache-blocked (see
-    /// [`crate::engine::blocking`]): runs of steps on low qubits take one pass over memory.
-    /// `check` runs before every pass (cancellation); its error stops the program.
+    /// [`crate::engine::blocking`]): a run of steps whose qubits fit one cache block takes one
+    /// pass over memory. `check` runs before every pass (cancellation); its error stops the
+    /// program.
     pub fn apply_fused_ops(
         &mut self,
         ops: &[FusedOp],
         check: &mut dyn FnMut() -> Result<()>,
     ) -> Result<()> {
-        let block = self.block_qubits();
-        if self.num_qubits <= block + 1 {
+        let shape = self.block_shape();
+        if self.num_qubits <= shape.qubits + 1 {
             for op in ops {
                 check()?;
                 self.apply_fused(op);
             }
             return Ok(());
         }
-        for pass in blocking::plan(ops, block) {
-            check()?;
-            match pass {
-                blocking::Pass::Whole(op) => self.apply_fused(op),
-                blocking::Pass::Blocked(group) => {
-                    let par = self.parallel;
-                    with_amps!(&mut self.amps, a => apply_blocked(a, &group, block, par))
-                }
-            }
-        }
-        Ok(())
+        let passes = blocking::plan(ops, self.num_qubits, shape);
+        let par = self.parallel;
+        with_amps!(&mut self.amps, a => apply_passes(a, &passes, par, check))
     }
 
-    /// Qubits of one cache block: as many amplitudes as fit [`BLOCK_BYTES`], unless set by
-    /// [`StateVector::set_block_qubits`].
-    pub fn block_qubits(&self) -> usize {
-        self.block_qubits
-            .unwrap_or_else(|| default_block_qubits(self.precision()))
+    /// The sub-states [`StateVector::apply_fused_ops`] plans its passes for: by default
+    /// [`BLOCK_BYTES`] of amplitudes, gathered (see [`default_block_shape`]).
+    pub fn block_shape(&self) -> BlockShape {
+        self.block
+            .unwrap_or_else(|| default_block_shape(self.precision()))
     }
 
-    /// Forces the cache block size of [`StateVector::apply_fused_ops`] to `2^qubits`
-    /// amplitudes (`None`: by [`BLOCK_BYTES`]); tests use small blocks on small states.
-    pub fn set_block_qubits(&mut self, qubits: Option<usize>) {
-        self.block_qubits = qubits.map(|q| q.max(1));
+    /// Forces the sub-states of [`StateVector::apply_fused_ops`] (`None`: [`BLOCK_BYTES`] of
+    /// amplitudes, gathered); tests use small ones on small states.
+    pub fn set_block_shape(&mut self, shape: Option<BlockShape>) {
+        self.block = shape.map(|s| BlockShape {
+            qubits: s.qubits.max(1),
+            run_qubits: s.run_qubits.min(s.qubits.max(1)),
+        });
     }
 
     /// Samples `shots` basis-state indices from the final distribution, in one pass over the
@@ -339,25 +327,30 @@ pub fn default_block_qubits(precision: Precision) -> usize {
     (BLOCK_BYTES / precision.amplitude_bytes()).ilog2() as usize
 }
 
-/// Applies `group` (steps on qubits below `block`) to every block of `2^block` amplitudes in
-/// turn, the blocks spread over the thread pool.
-fn apply_blocked<F: Real>(amps: &mut [Complex<F>], group: &[&FusedOp], block: usize, par: bool) {
-    let run = |blk: &mut [Complex<F>]| {
-        for op in group {
-            match op {
-                FusedOp::Gate(g) => kernels::apply_op(blk, g, false),
-                FusedOp::Dense { qubits, matrix } => {
-                    kernels::dense(blk, qubits, matrix, &[], false)
-                }
-                FusedOp::Diag { qubits, table } => kernels::diag_table(blk, qubits, table, false),
+/// The sub-states [`StateVector::apply_fused_ops`] works on by default: [`BLOCK_BYTES`] of
+/// amplitudes, gathered from any qubits above the lowest ones.
+pub fn default_block_shape(precision: Precision) -> BlockShape {
+    BlockShape::gathered(default_block_qubits(precision))
+}
+
+/// Applies planned passes in order, with one set of gather buffers for all of them.
+fn apply_passes<F: Real>(
+    amps: &mut [Complex<F>],
+    passes: &[blocking::Pass],
+    par: bool,
+    check: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
+    let buffers = blocking::Buffers::new();
+    for pass in passes {
+        check()?;
+        match pass {
+            blocking::Pass::Whole(op) => kernels::apply_step(amps, op, par),
+            blocking::Pass::Gathered { qubits, steps } => {
+                blocking::apply_gathered(amps, qubits, steps, &buffers, par)
             }
         }
-    };
-    if par {
-        amps.par_chunks_mut(1 << block).for_each(run);
-    } else {
-        amps.chunks_mut(1 << block).for_each(run);
     }
+    Ok(())
 }
 
 fn prob_one_in<F: Real>(amps: &[Complex<F>], qubit: usize, par: bool) -> f64 {

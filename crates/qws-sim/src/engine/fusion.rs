@@ -16,6 +16,7 @@
 //! kernel) against the passes its gates would cost on their own, and the width that saves the
 //! most wins. Without a model every block grows to `max_qubits`.
 
+use crate::engine::blocking::BlockShape;
 use crate::engine::kernels::is_diagonal_matrix;
 use crate::engine::reference::{apply_matrix, Amp};
 use crate::ir::{Gate, GateOp, Matrix};
@@ -59,13 +60,11 @@ impl Default for FusionConfig {
 }
 
 impl FusionConfig {
-    /// This configuration for a state of `precision` blocked in caches of `cached_qubits`
-    /// qubits: a cost model, if any, is replaced by the measured one for them.
-    pub fn for_state(&self, precision: Precision, cached_qubits: usize) -> Self {
+    /// This configuration for a state of `precision` cache-blocked in sub-states of `block`:
+    /// a cost model, if any, is replaced by the measured one for them.
+    pub fn for_state(&self, precision: Precision, block: BlockShape) -> Self {
         FusionConfig {
-            cost: self
-                .cost
-                .map(|_| CostModel::measured(precision, cached_qubits)),
+            cost: self.cost.map(|_| CostModel::measured(precision, block)),
             ..*self
         }
     }
@@ -92,21 +91,22 @@ pub struct KernelCosts {
     pub diagonal: f64,
 }
 
-/// What fusion decisions are priced with. A block whose qubits all lie below `cached_qubits` is
+/// What fusion decisions are priced with. A block whose qubits fit one sub-state of `block` is
 /// applied inside a cache block (see [`crate::engine::blocking`]) where arithmetic dominates; any
-/// other block streams the state through memory once.
+/// other block streams the state through memory once. With gathered sub-states that is any
+/// block on few enough qubits above the sub-state's fixed low ones, wherever they lie.
 #[derive(Clone, Copy, Debug)]
 pub struct CostModel {
     pub streamed: KernelCosts,
     pub cached: KernelCosts,
-    pub cached_qubits: usize,
+    pub block: BlockShape,
     /// Qubits below this are "low": their SIMD kernels shuffle inside vectors and cost more.
     pub low_qubits: usize,
 }
 
 impl Default for CostModel {
     fn default() -> Self {
-        CostModel::measured(Precision::Single, 16)
+        CostModel::measured(Precision::Single, BlockShape::gathered(16))
     }
 }
 
@@ -114,7 +114,7 @@ impl CostModel {
     /// Timings of the AVX2 kernels on this project's benchmark machine (the `kernel_cost`
     /// example): seconds per pass over a 24-qubit state with 2 threads when streamed; a
     /// 16-qubit state on one thread, scaled to the same units, when cached.
-    pub fn measured(precision: Precision, cached_qubits: usize) -> Self {
+    pub fn measured(precision: Precision, block: BlockShape) -> Self {
         let (streamed, cached) = match precision {
             Precision::Single => (
                 KernelCosts {
@@ -168,13 +168,15 @@ impl CostModel {
         CostModel {
             streamed,
             cached,
-            cached_qubits,
+            block,
             low_qubits: 2,
         }
     }
 
     fn regime(&self, mask: u64) -> &KernelCosts {
-        if self.cached_qubits < 64 && mask >> self.cached_qubits != 0 {
+        let free = self.block.qubits.saturating_sub(self.block.run_qubits) as u32;
+        let above = mask.checked_shr(self.block.run_qubits as u32).unwrap_or(0);
+        if above.count_ones() > free {
             &self.streamed
         } else {
             &self.cached
@@ -737,7 +739,12 @@ mod tests {
             .enumerate()
             .map(|(i, &(a, b))| GateOp::new(unitary2(0.1 + i as f64), vec![a, b]))
             .collect();
-        let cfg = FusionConfig::default().for_state(Precision::Double, 15);
+        // Sub-states of the lowest 15 qubits only: these qubits stream.
+        let lowest = BlockShape {
+            qubits: 15,
+            run_qubits: 15,
+        };
+        let cfg = FusionConfig::default().for_state(Precision::Double, lowest);
         let fused = fuse(&ops, &cfg);
         let three = fused
             .iter()

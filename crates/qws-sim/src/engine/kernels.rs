@@ -9,13 +9,14 @@
 //! are disjoint, which is what makes the shared raw pointer below sound.
 
 use super::real::{cast, Complex, Real};
+use crate::engine::fusion::FusedOp;
 use crate::engine::reference::Amp;
 use crate::ir::{Gate, GateOp};
 use crate::precision::Precision;
 use rayon::prelude::*;
 
 /// A raw pointer to the amplitude array, shared between threads that write disjoint blocks.
-struct Ptr<F>(*mut Complex<F>);
+pub(super) struct Ptr<F>(pub(super) *mut Complex<F>);
 impl<F> Clone for Ptr<F> {
     fn clone(&self) -> Self {
         *self
@@ -36,6 +37,11 @@ impl<F: Real> Ptr<F> {
     fn as_scalar<T>(self) -> *mut T {
         self.0 as *mut T
     }
+    /// The address of amplitude `i`.
+    #[inline(always)]
+    pub(super) unsafe fn at(self, i: usize) -> *mut Complex<F> {
+        self.0.add(i)
+    }
     #[inline(always)]
     unsafe fn set(self, i: usize, a: Complex<F>) {
         *self.0.add(i) = a
@@ -47,8 +53,10 @@ pub(crate) fn cmul<F: Real>(a: Complex<F>, b: Complex<F>) -> Complex<F> {
     (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
 }
 
+/// `x` with a zero bit inserted at each of `holes` (ascending): the `x`-th index whose hole
+/// bits are all clear.
 #[inline(always)]
-fn insert_zeros(mut x: usize, holes: &[usize]) -> usize {
+pub(super) fn insert_zeros(mut x: usize, holes: &[usize]) -> usize {
     for &p in holes {
         x = ((x >> p) << (p + 1)) | (x & ((1usize << p) - 1));
     }
@@ -569,6 +577,15 @@ pub fn swap<F: Real>(amps: &mut [Complex<F>], a: usize, b: usize, ctrl: &[usize]
 /// True when `m` (dim x dim, row-major) is diagonal.
 pub fn is_diagonal_matrix(dim: usize, m: &[Amp]) -> bool {
     (0..dim).all(|r| (0..dim).all(|c| r == c || m[r * dim + c] == (0.0, 0.0)))
+}
+
+/// Applies one step of a fused program with its kernel.
+pub fn apply_step<F: Real>(amps: &mut [Complex<F>], step: &FusedOp, par: bool) {
+    match step {
+        FusedOp::Gate(g) => apply_op(amps, g, par),
+        FusedOp::Dense { qubits, matrix } => dense(amps, qubits, matrix, &[], par),
+        FusedOp::Diag { qubits, table } => diag_table(amps, qubits, table, par),
+    }
 }
 
 /// Applies one gate with the fastest kernel that fits it.

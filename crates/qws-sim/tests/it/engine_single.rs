@@ -169,39 +169,6 @@ fn default_precision_follows_the_memory_budget() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
-
-    #[test]
-    fn cache_blocked_programs_match_the_reference(
-        c in (5usize..=8).prop_flat_map(|n| random_circuit(n, 40)),
-        block in 1usize..=4,
-    ) {
-        // Blocks far smaller than the state, so steps are regrouped and reordered.
-        let reference = reference_state(&c);
-        let gates: Vec<GateOp> = c
-            .ops
-            .iter()
-            .filter_map(|o| match o {
-                qws_sim::ir::Op::Gate(g) => Some(g.clone()),
-                _ => None,
-            })
-            .collect();
-        let fused = qws_sim::engine::fusion::fuse(&gates, &Default::default());
-        for precision in [Precision::Double, Precision::Single] {
-            for parallel in [false, true] {
-                let mut s = StateVector::try_new_with(c.num_qubits, precision).unwrap();
-                s.set_parallel(parallel);
-                s.set_block_qubits(Some(block));
-                s.apply_fused_ops(&fused, &mut || Ok(())).unwrap();
-                let d = max_diff(&s.amplitudes(), &reference);
-                let tol = if precision == Precision::Double { 1e-10 } else { 1e-5 };
-                prop_assert!(d < tol, "{:?} parallel={} block={}: max diff {}", precision, parallel, block, d);
-            }
-        }
-    }
-}
-
-proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
     /// Dense blocks whose qubits are all 3 or higher: on a CPU with AVX-512 the SIMD choice runs

@@ -8,6 +8,7 @@
 mod common;
 
 mod cancel;
+mod engine_gather;
 mod engine_identities;
 mod engine_kernels;
 mod engine_leaf;
