@@ -319,7 +319,9 @@ impl StateVector {
 
 /// Bytes of one cache block: half a core's L2 cache on current x86 servers, so the block and
 /// the kernel's working set stay in it. Measured on 24-qubit circuits (2 threads): 256 KiB to
-/// 1 MiB all save 10-25 % of the time against no blocking; 4 MiB saves less.
+/// 1 MiB all save 10-25 % of the time against no blocking; 4 MiB saves less. Gathered
+/// sub-states (a per-thread buffer of this size) on quantum volume: 256 KiB to 1 MiB within the
+/// run-to-run spread.
 const BLOCK_BYTES: u64 = 1 << 19;
 
 /// Qubits of one cache block of [`BLOCK_BYTES`] in `precision`.

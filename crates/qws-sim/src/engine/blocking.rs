@@ -39,9 +39,9 @@ impl BlockShape {
     }
 }
 
-/// Qubits of a sub-state a pass chooses freely (the rest are the lowest ones). Measured on
-/// quantum volume at 24 qubits: fewer leave too few choices to group high-qubit steps, more
-/// make the gathered runs short.
+/// Qubits of a sub-state a pass chooses freely (the rest are the lowest ones). On quantum
+/// volume at 24 qubits (CPU time, 2 threads) 6 to 8 free qubits of 14 to 17 came out within the
+/// run-to-run spread; 12 free of 16 (runs of 16 amplitudes) was about 5 % slower.
 pub const GATHERED_QUBITS: usize = 8;
 
 /// A group of steps applied in one pass, or one step applied on its own.
