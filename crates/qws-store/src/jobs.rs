@@ -23,7 +23,7 @@ use std::sync::Mutex;
 /// (`synchronous = NORMAL` in WAL mode: a commit survives the process dying, and reaches the
 /// disk with the next flushed commit or checkpoint), then restores `FULL`. For writes a restart
 /// re-derives after a power cut, never for what a client has been told is stored.
-fn unflushed<R>(conn: &mut Conn, f: impl FnOnce(&mut Conn) -> Result<R>) -> Result<R> {
+pub(crate) fn unflushed<R>(conn: &mut Conn, f: impl FnOnce(&mut Conn) -> Result<R>) -> Result<R> {
     // PostgreSQL flushes its own write-ahead log per commit; only SQLite's setting is ours.
     let Some(sqlite) = conn.sqlite() else {
         return f(conn);
@@ -195,6 +195,13 @@ fn index_old_rows(conn: &mut Conn) -> Result<usize> {
     }
 }
 
+/// Whether a move to `to` is flushed to disk by its own commit. A job starting to execute is
+/// not: a restart treats `Executing` as `Waiting` anyway, and the job's next (terminal) commit
+/// is flushed with it.
+pub(crate) fn flushed_alone<T: Item>(to: T::Status) -> bool {
+    !(T::ITEM_TYPE.as_str() == "Job" && to.as_str() == "Executing")
+}
+
 /// [`JobStore::transition`] inside a write transaction the caller commits (so that other
 /// conditions, such as holding the job's lease, can be checked in the same transaction).
 pub(crate) fn transition_in<T: Item>(
@@ -255,7 +262,7 @@ pub(crate) const ITEM_COLUMNS: &str =
     "workspace_uid, id, item_type, session_id, status, created_at, doc";
 
 /// Whether the workspace has an item `id`.
-fn item_exists(conn: &Conn, workspace_uid: &str, id: &str) -> Result<bool> {
+pub(crate) fn item_exists(conn: &Conn, workspace_uid: &str, id: &str) -> Result<bool> {
     Ok(conn
         .query_row(
             "SELECT 1 FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
@@ -267,7 +274,7 @@ fn item_exists(conn: &Conn, workspace_uid: &str, id: &str) -> Result<bool> {
 }
 
 /// The row of item `id` of a workspace, if any.
-fn read_item(conn: &Conn, workspace_uid: &str, id: &str) -> Result<Option<ItemRow>> {
+pub(crate) fn read_item(conn: &Conn, workspace_uid: &str, id: &str) -> Result<Option<ItemRow>> {
     Ok(conn
         .query_row(
             &format!("SELECT {ITEM_COLUMNS} FROM dp_items WHERE workspace_uid = ?1 AND id = ?2"),
@@ -275,6 +282,45 @@ fn read_item(conn: &Conn, workspace_uid: &str, id: &str) -> Result<Option<ItemRo
             row_to_item,
         )
         .optional()?)
+}
+
+/// Counts one more attempt at a job that is still `Waiting` (see [`JobStore::begin_attempt`]);
+/// the new count, `None` when the job is gone or no longer waiting.
+pub(crate) fn count_attempt(conn: &Conn, workspace_uid: &str, id: &str) -> Result<Option<u32>> {
+    let n: Option<i64> = conn
+        .query_row(
+            "UPDATE dp_items SET attempts = attempts + 1
+              WHERE workspace_uid = ?1 AND id = ?2 AND status = 'Waiting'
+              RETURNING attempts",
+            params![workspace_uid, id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(n.map(|n| n.clamp(0, u32::MAX as i64) as u32))
+}
+
+/// Attempts counted so far at a job (0 for an unknown item).
+pub(crate) fn attempts_in(conn: &Conn, workspace_uid: &str, id: &str) -> Result<u32> {
+    let n: Option<i64> = conn
+        .query_row(
+            "SELECT attempts FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
+            params![workspace_uid, id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(n.unwrap_or(0).clamp(0, u32::MAX as i64) as u32)
+}
+
+/// The typed item of a row; `None` when there is no row or it holds another type of item.
+pub(crate) fn stored<T: Item>(row: Option<ItemRow>) -> Result<Option<Stored<T>>> {
+    match row {
+        Some(row) if row.item_type == T::ITEM_TYPE.as_str() => Ok(Some(Stored {
+            item: typed(&parse_doc(&row.doc)?)?,
+            workspace_uid: row.workspace_uid,
+            created_at: row.created_at,
+        })),
+        _ => Ok(None),
+    }
 }
 
 pub(crate) fn row_to_item(r: &crate::db::Row<'_>) -> crate::db::Result<ItemRow> {
@@ -551,14 +597,7 @@ impl JobStore {
 
     /// One typed item.
     pub fn get<T: Item>(&self, workspace_uid: &str, id: &str) -> Result<Option<Stored<T>>> {
-        match self.get_item(workspace_uid, id)? {
-            Some(row) if row.item_type == T::ITEM_TYPE.as_str() => Ok(Some(Stored {
-                item: typed(&parse_doc(&row.doc)?)?,
-                workspace_uid: row.workspace_uid,
-                created_at: row.created_at,
-            })),
-            _ => Ok(None),
-        }
+        stored(self.get_item(workspace_uid, id)?)
     }
 
     /// The one way a status changes. If the item is in one of `from`, checks the move to `to`
@@ -575,9 +614,7 @@ impl JobStore {
         edit: &mut dyn FnMut(&mut T),
     ) -> Result<Transition<T>> {
         let mut conn = self.conn();
-        // A job starting to execute is not flushed on its own: a restart treats `Executing` as
-        // `Waiting` anyway, and the job's next (terminal) commit is flushed with it.
-        if T::ITEM_TYPE.as_str() == "Job" && to.as_str() == "Executing" {
+        if !flushed_alone::<T>(to) {
             return unflushed(&mut conn, |conn| {
                 Self::transition_tx(conn, workspace_uid, id, from, to, edit)
             });
@@ -711,18 +748,7 @@ impl JobStore {
     /// requeues the job anyway and the next flushed commit carries the count.
     pub fn begin_attempt(&self, workspace_uid: &str, id: &str) -> Result<Option<u32>> {
         let mut conn = self.conn();
-        let n: Option<i64> = unflushed(&mut conn, |conn| {
-            conn.query_row(
-                "UPDATE dp_items SET attempts = attempts + 1
-                  WHERE workspace_uid = ?1 AND id = ?2 AND status = 'Waiting'
-                  RETURNING attempts",
-                params![workspace_uid, id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(StoreError::from)
-        })?;
-        Ok(n.map(|n| n.clamp(0, u32::MAX as i64) as u32))
+        unflushed(&mut conn, |conn| count_attempt(conn, workspace_uid, id))
     }
 
     /// Takes back the attempt [`JobStore::begin_attempt`] counted, for a job the server set
@@ -737,15 +763,7 @@ impl JobStore {
 
     /// Attempts counted by [`JobStore::begin_attempt`] (0 for an unknown item).
     pub fn attempts(&self, workspace_uid: &str, id: &str) -> Result<u32> {
-        let n: Option<i64> = self
-            .conn()
-            .query_row(
-                "SELECT attempts FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
-                params![workspace_uid, id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(n.unwrap_or(0).clamp(0, u32::MAX as i64) as u32)
+        attempts_in(&self.conn(), workspace_uid, id)
     }
 
     /// Deletes an item; false if it did not exist.

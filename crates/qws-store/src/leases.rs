@@ -2,13 +2,20 @@
 //!
 //! Several qws nodes may share one database. A node runs a job only while it holds the job's
 //! lease: a row naming the node and an expiry. It takes the lease with [`JobStore::claim_lease`]
-//! (which succeeds only when nobody holds a live lease), renews it while the job runs
+//! (which succeeds only when nobody holds a live lease; a worker uses
+//! [`JobStore::claim_attempt`], which also counts the attempt and reads the job in the same
+//! commit), renews it while the job runs
 //! ([`JobStore::renew_lease`], which also reports the job's status, so a cancellation made
 //! through another node is seen), and gives it up with the job's final status change
 //! ([`JobStore::transition_leased`], which makes that change only while it still holds the
 //! lease, in one transaction). A node that dies stops renewing; once the lease has expired,
 //! another node claims it and runs the job again. So a job ends once, by one node, even when two
 //! nodes believed for a while that they ran it.
+//!
+//! On SQLite, lease changes (claim, renewal, release) are committed without a disk flush of
+//! their own: a lease means something only while its node runs, and the nodes sharing a SQLite
+//! file all stop when the machine does; the job's final status change, which releases the
+//! lease, is flushed.
 //!
 //! Times are unix milliseconds from the node's clock: nodes sharing a database must have
 //! synchronized clocks (they differ by much less than a lease's lifetime).
@@ -24,9 +31,12 @@
 //! The table, `dp_job_leases`, is created by a numbered migration (`crate::schema`).
 
 use crate::db::{params, Conn, Dialect, OptionalExtension};
-use crate::jobs::{transition_in, JobStore, Transition};
+use crate::jobs::{
+    attempts_in, count_attempt, flushed_alone, item_exists, read_item, stored, transition_in,
+    unflushed, JobStore, Stored, Transition,
+};
 use crate::store::{write_tx, Result};
-use qws_core::jobs::Item;
+use qws_core::jobs::{Item, Job, JobStatus};
 use std::time::Duration;
 
 /// Unix milliseconds now.
@@ -59,6 +69,27 @@ pub enum Leased<T> {
     Held(Transition<T>),
     /// This node does not hold the lease; nothing changed.
     NotHeld,
+}
+
+/// The outcome of [`JobStore::claim_attempt`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    /// Somebody (this node included) holds a live lease on the job: nothing changed.
+    NotClaimed,
+    /// The job is gone or no longer `Waiting`: nothing to run. A lease the claim may have
+    /// taken is the caller's to release.
+    NotWaiting,
+    /// The lease is `owner`'s, but the job was already started this many times (the most it
+    /// may be): not counted again; the caller fails it.
+    Exhausted(u32),
+    /// The lease is `owner`'s and this attempt (`attempt`, counting from 1) is on record; the
+    /// job as stored.
+    Started {
+        /// The job.
+        job: Box<Stored<Job>>,
+        /// Attempts counted so far, this one included.
+        attempt: u32,
+    },
 }
 
 /// Rounds of [`JobStore::claim_next`] that may each lose a job to another node.
@@ -133,7 +164,9 @@ impl JobStore {
     ) -> Result<bool> {
         let mut conn = self.conn();
         if conn.dialect() == Dialect::Sqlite {
-            return Ok(take_lease(&conn, workspace_uid, id, owner, ttl)? == 1);
+            return unflushed(&mut conn, |conn| {
+                Ok(take_lease(conn, workspace_uid, id, owner, ttl)? == 1)
+            });
         }
         let tx = conn.concurrent_transaction()?;
         // The job's row is locked for the claim; a row another node is claiming right now is
@@ -144,6 +177,64 @@ impl JobStore {
         let n = take_lease(&tx, workspace_uid, id, owner, ttl)?;
         tx.commit()?;
         Ok(n == 1)
+    }
+
+    /// Takes a waiting job's lease for `owner` (as [`JobStore::claim_lease`]) and, in the same
+    /// transaction, counts the attempt ([`JobStore::begin_attempt`]) and reads the job: what a
+    /// worker does before it touches the program, in one commit. An attempt is counted only
+    /// while the job has been started fewer than `max_attempts` times.
+    ///
+    /// Not flushed on its own on SQLite ([`unflushed`], like every lease change and attempt
+    /// count): a lease means something only while its node runs, and every node sharing a
+    /// SQLite file stops with the machine; the attempt survives the process dying, which is
+    /// what it guards against.
+    pub fn claim_attempt(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        owner: &str,
+        ttl: Duration,
+        max_attempts: u32,
+    ) -> Result<Attempt> {
+        let mut conn = self.conn();
+        unflushed(&mut conn, |conn| {
+            let tx = conn.concurrent_transaction()?;
+            // PostgreSQL: the job's row is locked for the claim, skipped when another node is
+            // claiming it right now (see `claim_lease`).
+            if tx.dialect() == Dialect::Postgres && !lock_job_row(&tx, workspace_uid, id, true)? {
+                return Ok(if item_exists(&tx, workspace_uid, id)? {
+                    Attempt::NotClaimed
+                } else {
+                    Attempt::NotWaiting
+                });
+            }
+            if take_lease(&tx, workspace_uid, id, owner, ttl)? != 1 {
+                return Ok(Attempt::NotClaimed);
+            }
+            let job = stored::<Job>(read_item(&tx, workspace_uid, id)?)?
+                .filter(|j| j.item.status() == JobStatus::Waiting);
+            let outcome = match job {
+                None => Attempt::NotWaiting,
+                Some(job) => {
+                    let before = attempts_in(&tx, workspace_uid, id)?;
+                    if before >= max_attempts {
+                        Attempt::Exhausted(before)
+                    } else {
+                        match count_attempt(&tx, workspace_uid, id)? {
+                            Some(attempt) => Attempt::Started {
+                                job: Box::new(job),
+                                attempt,
+                            },
+                            None => Attempt::NotWaiting,
+                        }
+                    }
+                }
+            };
+            // The lease is kept whatever the job's state: the caller ends its work on the job
+            // (failing it, or nothing) and then releases it.
+            tx.commit()?;
+            Ok(outcome)
+        })
     }
 
     /// Claims the oldest job in `status` that nobody holds a live lease on, for `owner` until
@@ -192,32 +283,40 @@ impl JobStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<Renewal> {
-        let conn = self.conn();
-        let n = conn.execute(
-            "UPDATE dp_job_leases SET expires_at = ?4
-              WHERE workspace_uid = ?1 AND job_id = ?2 AND owner = ?3",
-            params![workspace_uid, id, owner, expiry(ttl)],
-        )?;
-        if n != 1 {
-            return Ok(Renewal::Lost);
-        }
-        let status = conn
-            .query_row(
-                "SELECT status FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
-                params![workspace_uid, id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(Renewal::Held(status))
+        // Not flushed on its own (see `claim_attempt`): only a live node's lease matters.
+        let mut conn = self.conn();
+        unflushed(&mut conn, |conn| {
+            let n = conn.execute(
+                "UPDATE dp_job_leases SET expires_at = ?4
+                  WHERE workspace_uid = ?1 AND job_id = ?2 AND owner = ?3",
+                params![workspace_uid, id, owner, expiry(ttl)],
+            )?;
+            if n != 1 {
+                return Ok(Renewal::Lost);
+            }
+            let status = conn
+                .query_row(
+                    "SELECT status FROM dp_items WHERE workspace_uid = ?1 AND id = ?2",
+                    params![workspace_uid, id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(Renewal::Held(status))
+        })
     }
 
     /// Gives up `owner`'s lease of a job (nothing happens if another node holds it).
     pub fn release_lease(&self, workspace_uid: &str, id: &str, owner: &str) -> Result<()> {
-        self.conn().execute(
-            "DELETE FROM dp_job_leases WHERE workspace_uid = ?1 AND job_id = ?2 AND owner = ?3",
-            params![workspace_uid, id, owner],
-        )?;
-        Ok(())
+        // Not flushed on its own (see `claim_attempt`): a release lost with the machine leaves
+        // the lease of a process that is gone, which the next start drops or lets expire.
+        let mut conn = self.conn();
+        unflushed(&mut conn, |conn| {
+            conn.execute(
+                "DELETE FROM dp_job_leases WHERE workspace_uid = ?1 AND job_id = ?2 AND owner = ?3",
+                params![workspace_uid, id, owner],
+            )?;
+            Ok(())
+        })
     }
 
     /// Drops every lease of `owner`: a node that starts holds none, whatever a previous process
@@ -285,8 +384,28 @@ impl JobStore {
         edit: &mut dyn FnMut(&mut T),
     ) -> Result<Leased<T>> {
         let mut conn = self.conn();
+        if !flushed_alone::<T>(to) {
+            return unflushed(&mut conn, |conn| {
+                Self::transition_leased_in(conn, workspace_uid, id, owner, from, to, release, edit)
+            });
+        }
+        Self::transition_leased_in(&mut conn, workspace_uid, id, owner, from, to, release, edit)
+    }
+
+    /// [`JobStore::transition_leased`] on a connection.
+    #[allow(clippy::too_many_arguments)]
+    fn transition_leased_in<T: Item>(
+        conn: &mut Conn,
+        workspace_uid: &str,
+        id: &str,
+        owner: &str,
+        from: &[T::Status],
+        to: T::Status,
+        release: bool,
+        edit: &mut dyn FnMut(&mut T),
+    ) -> Result<Leased<T>> {
         let tx = match conn.dialect() {
-            Dialect::Sqlite => write_tx(&mut conn)?,
+            Dialect::Sqlite => write_tx(conn)?,
             // Not the store's write lock, which would serialize every job's start and end
             // across all nodes: the job's row lock is enough. A claim takes that lock too, so
             // the lease's owner cannot change under it; every other change of the job waits
@@ -465,6 +584,95 @@ mod tests {
                 ("w".to_string(), "running".to_string())
             ]
         );
+    }
+
+    fn started_attempt(a: Attempt) -> u32 {
+        match a {
+            Attempt::Started { job, attempt } => {
+                assert_eq!(job.item.status, JobStatus::Waiting);
+                attempt
+            }
+            other => panic!("not started: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_claimed_attempt_holds_the_lease_counts_the_attempt_and_reads_the_job() {
+        let (_d, a, b) = two_nodes();
+        add_job(&a, "j", 1);
+        assert_eq!(
+            a.claim_attempt("w", "nope", "A", TTL, 3).unwrap(),
+            Attempt::NotWaiting,
+            "no such job"
+        );
+        assert_eq!(
+            started_attempt(a.claim_attempt("w", "j", "A", TTL, 3).unwrap()),
+            1
+        );
+        assert_eq!(a.attempts("w", "j").unwrap(), 1);
+        // The lease is A's: B is refused, and so is A itself, without counting anything.
+        assert_eq!(
+            b.claim_attempt("w", "j", "B", TTL, 3).unwrap(),
+            Attempt::NotClaimed
+        );
+        assert_eq!(
+            a.claim_attempt("w", "j", "A", TTL, 3).unwrap(),
+            Attempt::NotClaimed
+        );
+        assert_eq!(a.attempts("w", "j").unwrap(), 1);
+        assert!(matches!(
+            start(&a, "A", "j"),
+            Leased::Held(Transition::Done(_))
+        ));
+        // A died while executing; its lease expired and the job went back to Waiting.
+        expire_all(&a);
+        assert!(b.claim_lease("w", "j", "B", TTL).unwrap());
+        b.transition_leased::<Job>(
+            "w",
+            "j",
+            "B",
+            &[JobStatus::Executing],
+            JobStatus::Waiting,
+            true,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            started_attempt(b.claim_attempt("w", "j", "B", TTL, 3).unwrap()),
+            2
+        );
+        b.release_lease("w", "j", "B").unwrap();
+        assert_eq!(
+            started_attempt(a.claim_attempt("w", "j", "A", TTL, 3).unwrap()),
+            3
+        );
+        a.release_lease("w", "j", "A").unwrap();
+        // Started as often as it may be: claimed (so the caller can fail it), not counted.
+        assert_eq!(
+            b.claim_attempt("w", "j", "B", TTL, 3).unwrap(),
+            Attempt::Exhausted(3)
+        );
+        assert_eq!(a.attempts("w", "j").unwrap(), 3);
+        assert_eq!(
+            a.renew_lease("w", "j", "A", TTL).unwrap(),
+            Renewal::Lost,
+            "B holds it"
+        );
+        b.release_lease("w", "j", "B").unwrap();
+        // A job that is no longer waiting is claimed but not counted.
+        a.transition::<Job>(
+            "w",
+            "j",
+            &[JobStatus::Waiting],
+            JobStatus::Cancelled,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            a.claim_attempt("w", "j", "A", TTL, 9).unwrap(),
+            Attempt::NotWaiting
+        );
+        assert_eq!(a.attempts("w", "j").unwrap(), 3);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use crate::blobs::{BlobHeaders, BlobStore};
 use crate::jobs::{JobStore, Stored, Transition};
-use crate::leases::{Leased, Renewal};
+use crate::leases::{Attempt, Leased, Renewal};
 use crate::store::Result;
 use qws_core::jobs::{Job, JobStatus, Lifecycle, Session, SessionStatus};
 use std::fmt;
@@ -67,6 +67,16 @@ pub trait JobQueueStore: Send + Sync + fmt::Debug {
         owner: &str,
         ttl: Duration,
     ) -> Result<bool>;
+    /// Takes a waiting job's lease for `owner`, counts the attempt (unless `max_attempts` were
+    /// made) and reads the job, in one transaction (see [`JobStore::claim_attempt`]).
+    fn claim_attempt(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        owner: &str,
+        ttl: Duration,
+        max_attempts: u32,
+    ) -> Result<Attempt>;
     /// Extends `owner`'s lease and reads the job's status.
     fn renew_lease(
         &self,
@@ -169,6 +179,16 @@ impl JobQueueStore for JobStore {
         ttl: Duration,
     ) -> Result<bool> {
         JobStore::claim_lease(self, workspace_uid, id, owner, ttl)
+    }
+    fn claim_attempt(
+        &self,
+        workspace_uid: &str,
+        id: &str,
+        owner: &str,
+        ttl: Duration,
+        max_attempts: u32,
+    ) -> Result<Attempt> {
+        JobStore::claim_attempt(self, workspace_uid, id, owner, ttl, max_attempts)
     }
     fn renew_lease(
         &self,

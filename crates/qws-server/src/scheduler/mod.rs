@@ -7,16 +7,19 @@
 //!   estimated statevector memory from a budget (a semaphore counted in MiB), so large jobs wait
 //!   instead of exhausting memory; a job that could never fit fails with a clear error.
 //! * Status moves `Waiting → Executing → Succeeded | Failed`, each step a conditional update in
-//!   SQLite. The output blob is written before `Succeeded`. Cancellation sets `Cancelled` at once
-//!   and triggers the running job's [`qws_sim::CancelToken`], so its simulation stops at the next
-//!   check and frees its worker and memory; no output is written (the conditional update only
-//!   replaces `Executing`, never `Cancelled`).
+//!   SQLite. The output blob is written before `Succeeded`, in the same trip to the blocking
+//!   pool as that status change (a run ends in one hop: lease check, output, status).
+//!   Cancellation sets `Cancelled` at once and triggers the running job's
+//!   [`qws_sim::CancelToken`], so its simulation stops at the next check and frees its worker
+//!   and memory; no output is written (the conditional update only replaces `Executing`, never
+//!   `Cancelled`).
 //! * At start-up, jobs left `Executing` by a crash return to `Waiting` and every waiting job is
 //!   queued again, oldest first.
 //! * Several nodes may share the database. A node runs a job only while it holds the job's
-//!   lease (`qws_store::leases`): it claims it before touching the job, renews it every
-//!   [`SchedulerConfig::lease_tick`] while the job is prepared and run, and gives it up with the
-//!   final status change, which is made only while the lease is still held. The renewal also
+//!   lease (`qws_store::leases`): it claims it before touching the job (in the commit that
+//!   counts the attempt and reads the job), renews it every [`SchedulerConfig::lease_tick`]
+//!   while the job is prepared and run, and gives it up with the final status change, which is
+//!   made only while the lease is still held. The renewal also
 //!   reads the job's status, so a job cancelled (or aborted with its session) through another
 //!   node stops here too. Every node also polls the database: for waiting jobs submitted
 //!   through other nodes (when its own queue runs short) and for `Executing` jobs whose lease
@@ -38,7 +41,7 @@ use qws_core::jobs::{
     cost_estimate, ErrorData, Job, JobFailurePolicy, JobStatus, SessionStatus, OUTPUT_BLOB,
 };
 use qws_store::jobs::Transition;
-use qws_store::leases::{Leased, Renewal};
+use qws_store::leases::{Attempt, Leased, Renewal};
 use qws_store::queue::{Input, JobDataStore, JobQueueStore};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -669,15 +672,6 @@ impl Scheduler {
         }
     }
 
-    /// Whether this node still holds the job's lease while the job is `Executing` (checked,
-    /// and the lease extended, right before the output is written).
-    async fn still_runs(&self, ws: &str, id: &str) -> anyhow::Result<bool> {
-        let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
-        let (me, ttl) = (self.config.node_id.clone(), self.config.lease_ttl);
-        let r = Self::blocking(move || Ok(js.renew_lease(&w, &i, &me, ttl)?)).await?;
-        Ok(matches!(r, Renewal::Held(Some(s)) if s == "Executing"))
-    }
-
     /// Stops the workers for a graceful shutdown: no new job starts, running simulations are
     /// stopped and their jobs go back to `Waiting` without counting the attempt (a shutdown is
     /// not a crash), to run again at the next start. Waits at most `grace` for the workers.
@@ -768,12 +762,15 @@ impl Scheduler {
             let key = (ws.clone(), id.clone());
             let (js, w, i) = (self.store.clone(), ws.clone(), id.clone());
             let (me, ttl) = (self.config.node_id.clone(), self.config.lease_ttl);
-            let claimed = Self::blocking(move || Ok(js.claim_lease(&w, &i, &me, ttl)?)).await;
+            let max = self.config.max_attempts;
+            // The lease, the attempt and the job, in one commit.
+            let claimed =
+                Self::blocking(move || Ok(js.claim_attempt(&w, &i, &me, ttl, max)?)).await;
             match claimed {
                 // Another node runs it (or ran it): nothing to do here.
-                Ok(false) => {}
+                Ok(Attempt::NotClaimed) => {}
                 Err(e) => tracing::warn!(job = %id, error = %e, "claiming a job failed"),
-                Ok(true) => {
+                Ok(attempt) => {
                     let token = qws_sim::CancelToken::new();
                     lock(&self.running).insert(key.clone(), token.clone());
                     // Marked first, then signalled (see `cancel`).
@@ -785,27 +782,34 @@ impl Scheduler {
                         id.clone(),
                         token.clone(),
                     ));
-                    if let Err(e) = self.process(&ws, &id, token).await {
-                        tracing::error!(job = %id, error = %e, "job processing failed");
-                        let failure = exec::JobFailure::new(
-                            "InternalError",
-                            "The job could not be processed by the server.",
-                        );
-                        // Whichever state the job was left in, it ends failed (never replacing
-                        // Cancelled or a terminal state).
-                        let _ = self.fail_waiting(&ws, &id, failure.clone()).await;
-                        let _ = self.finish(&ws, &id, Err(failure), 0).await;
-                    }
+                    let released = match self.process(&ws, &id, token, attempt).await {
+                        Ok(released) => released,
+                        Err(e) => {
+                            tracing::error!(job = %id, error = %e, "job processing failed");
+                            let failure = exec::JobFailure::new(
+                                "InternalError",
+                                "The job could not be processed by the server.",
+                            );
+                            // Whichever state the job was left in, it ends failed (never
+                            // replacing Cancelled or a terminal state).
+                            let _ = self.fail_waiting(&ws, &id, failure.clone()).await;
+                            let _ = self.finish(&ws, &id, Err(failure), 0).await;
+                            false
+                        }
+                    };
                     renewer.abort();
-                    let (js, w, i, me) = (
-                        self.store.clone(),
-                        ws.clone(),
-                        id.clone(),
-                        self.config.node_id.clone(),
-                    );
-                    if let Err(e) = Self::blocking(move || Ok(js.release_lease(&w, &i, &me)?)).await
-                    {
-                        tracing::warn!(job = %id, error = %e, "releasing a job lease failed");
+                    if !released {
+                        let (js, w, i, me) = (
+                            self.store.clone(),
+                            ws.clone(),
+                            id.clone(),
+                            self.config.node_id.clone(),
+                        );
+                        if let Err(e) =
+                            Self::blocking(move || Ok(js.release_lease(&w, &i, &me)?)).await
+                        {
+                            tracing::warn!(job = %id, error = %e, "releasing a job lease failed");
+                        }
                     }
                 }
             }
@@ -827,58 +831,50 @@ impl Scheduler {
             .map_err(|e| anyhow::anyhow!("blocking task: {e}"))?
     }
 
-    /// Runs one job whose lease this node holds; `token` stops its simulation.
+    /// Runs one job whose lease this node holds, as claimed by [`JobStore::claim_attempt`]
+    /// (the attempt is on record before the program is touched; see `start`); `token` stops
+    /// its simulation. True when the lease was released with the job's final status.
+    ///
+    /// [`JobStore::claim_attempt`]: qws_store::jobs::JobStore::claim_attempt
     async fn process(
         self: &Arc<Self>,
         ws: &str,
         id: &str,
         token: qws_sim::CancelToken,
-    ) -> anyhow::Result<()> {
-        // A job whose every attempt so far ended with its node dying fails instead of taking
-        // this node down too (the same rule as at start-up, for jobs taken over from others).
-        let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
-        let attempts = Self::blocking(move || Ok(js.attempts(&w, &i)?)).await?;
-        if attempts >= self.config.max_attempts {
-            let (me, w, i) = (self.clone(), ws.to_string(), id.to_string());
-            return Self::blocking(move || {
-                me.fail_interrupted(&w, &i, JobStatus::Waiting, attempts)
-            })
-            .await;
-        }
-        // Count the attempt before touching the program (see `start`).
-        let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
-        if Self::blocking(move || Ok(js.begin_attempt(&w, &i)?))
-            .await?
-            .is_none()
-        {
-            return Ok(()); // cancelled or deleted meanwhile
-        }
-        let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
-        let Some(stored) = Self::blocking(move || Ok(js.job(&w, &i)?)).await? else {
-            return Ok(());
+        attempt: Attempt,
+    ) -> anyhow::Result<bool> {
+        let stored = match attempt {
+            Attempt::Started { job, .. } => *job,
+            // Cancelled, deleted or run elsewhere meanwhile.
+            Attempt::NotClaimed | Attempt::NotWaiting => return Ok(false),
+            // Every attempt so far ended with its node dying: it fails instead of taking this
+            // node down too (the same rule as at start-up, for jobs taken over from others).
+            Attempt::Exhausted(attempts) => {
+                let (me, w, i) = (self.clone(), ws.to_string(), id.to_string());
+                Self::blocking(move || me.fail_interrupted(&w, &i, JobStatus::Waiting, attempts))
+                    .await?;
+                return Ok(false);
+            }
         };
-        let job = stored.item;
-        if job.status != JobStatus::Waiting {
-            return Ok(());
-        }
+        let job = &stored.item;
         let Some((_, target)) = qws_core::catalog::target(&job.target) else {
             let f = exec::JobFailure::new(
                 "UnknownTarget",
                 format!("The target '{}' is no longer offered.", job.target),
             );
-            return self.fail_waiting(ws, id, f).await;
+            return self.fail_waiting(ws, id, f).await.map(|()| false);
         };
 
         // Read and parse the input before taking any memory.
         let Some((container, Some(blob))) = self.data.locate(&job.input_data_uri) else {
             let f =
                 exec::JobFailure::new("InvalidInputDataUri", "inputDataUri does not name a blob.");
-            return self.fail_waiting(ws, id, f).await;
+            return self.fail_waiting(ws, id, f).await.map(|()| false);
         };
         let max_input = self.config.max_input_bytes;
         let budget = self.config.budget();
         // The program's parameters, as `prepare` reads them from the document.
-        let d = match serde_json::to_value(&job) {
+        let d = match serde_json::to_value(job) {
             Ok(Value::Object(m)) => m,
             _ => Map::new(),
         };
@@ -931,7 +927,7 @@ impl Scheduler {
         };
         let prepared = match prepared {
             Ok(p) => p,
-            Err(f) => return self.fail_waiting(ws, id, f).await,
+            Err(f) => return self.fail_waiting(ws, id, f).await.map(|()| false),
         };
         let permits = prepared.memory_bytes.div_ceil(MIB).max(1);
         if permits > (budget.memory_bytes / MIB).max(1) {
@@ -943,12 +939,12 @@ impl Scheduler {
                     budget.memory_bytes / MIB
                 ),
             );
-            return self.fail_waiting(ws, id, f).await;
+            return self.fail_waiting(ws, id, f).await.map(|()| false);
         }
         let acquire = self.memory.clone().acquire_many_owned(permits as u32);
         let _permit = tokio::select! {
             p = acquire => p.map_err(|e| anyhow::anyhow!("memory budget closed: {e}"))?,
-            _ = self.stopped() => return self.set_aside(ws, id).await,
+            _ = self.stopped() => return self.set_aside(ws, id).await.map(|()| false),
         };
 
         // Waiting → Executing (unless cancelled or deleted meanwhile).
@@ -968,7 +964,7 @@ impl Scheduler {
         })
         .await?;
         if !matches!(started, Leased::Held(Transition::Done(_))) {
-            return Ok(());
+            return Ok(false);
         }
         let waited = (now_nanos() - stored.created_at).max(0) as f64 / 1e9;
         self.record_queue_time(target.id, waited);
@@ -982,33 +978,12 @@ impl Scheduler {
             .await;
         crate::metrics::simulation_time(target.id, simulating.elapsed().as_secs_f64());
         if lock(&self.cancelled).contains(&(ws.to_string(), id.to_string())) {
-            return Ok(());
+            return Ok(false);
         }
         if self.is_stopping() && matches!(&result, Err(f) if f.code == "Cancelled") {
-            return self.set_aside(ws, id).await;
+            return self.set_aside(ws, id).await.map(|()| false);
         }
-        // The output is written only by the holder of the lease (extended here, so that no
-        // other node can take the job over while it is written).
-        if !self.still_runs(ws, id).await? {
-            return Ok(());
-        }
-        let result = match result {
-            Ok(bytes) => {
-                let (data, w, c) = (self.data.clone(), ws.to_string(), container);
-                let written =
-                    Self::blocking(move || Ok(data.write_output(&w, &c, OUTPUT_BLOB, &bytes)))
-                        .await?;
-                match written {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(exec::JobFailure::new(
-                        "OutputWriteFailed",
-                        format!("The output could not be stored: {e}"),
-                    )),
-                }
-            }
-            Err(f) => Err(f),
-        };
-        self.finish(ws, id, result, shots).await
+        self.complete(ws, id, container, result, shots).await
     }
 
     /// Simulates on a contained thread; past `limit` the run is stopped through its cancel
@@ -1047,53 +1022,73 @@ impl Scheduler {
         }
     }
 
+    /// Ends a run in one trip to the blocking pool: while this node still holds the job's
+    /// lease and the job is still `Executing` (checked, and the lease extended, first, so that
+    /// no other node can take the job over while its output is written), writes the output,
+    /// then moves the job to `Succeeded` (`Failed` when the run failed or its output could not
+    /// be stored) with the commit that releases the lease. The output is on disk before the
+    /// status that announces it. True when the lease went with that commit.
+    async fn complete(
+        &self,
+        ws: &str,
+        id: &str,
+        container: String,
+        result: Result<Vec<u8>, exec::JobFailure>,
+        shots: u64,
+    ) -> anyhow::Result<bool> {
+        let (js, data) = (self.store.clone(), self.data.clone());
+        let (w, i) = (ws.to_string(), id.to_string());
+        let (me, ttl) = (self.config.node_id.clone(), self.config.lease_ttl);
+        let out = Self::blocking(move || {
+            let held = js.renew_lease(&w, &i, &me, ttl)?;
+            if !matches!(held, Renewal::Held(Some(s)) if s == "Executing") {
+                return Ok(None);
+            }
+            let result = result.and_then(|bytes| {
+                data.write_output(&w, &container, OUTPUT_BLOB, &bytes)
+                    .map_err(|e| {
+                        exec::JobFailure::new(
+                            "OutputWriteFailed",
+                            format!("The output could not be stored: {e}"),
+                        )
+                    })
+            });
+            Ok(Some(settle(&*js, &w, &i, &me, &result, shots)?))
+        })
+        .await?;
+        self.settled(ws, out).await
+    }
+
     /// Executing → Succeeded/Failed (never replacing Cancelled), then session bookkeeping.
+    /// True when the lease went with the move.
     async fn finish(
         &self,
         ws: &str,
         id: &str,
         result: Result<(), exec::JobFailure>,
         shots: u64,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
         let me = self.config.node_id.clone();
-        let end = now_string();
-        let to = match result {
-            Ok(()) => JobStatus::Succeeded,
-            Err(_) => JobStatus::Failed,
+        let out =
+            Self::blocking(move || Ok(Some(settle(&*js, &w, &i, &me, &result, shots)?))).await?;
+        self.settled(ws, out).await
+    }
+
+    /// What follows a run's end ([`settle`]; `None`: it was not this node's to end): metrics,
+    /// and for a failure the session's bookkeeping. True when the move was made (and the lease
+    /// released with it).
+    async fn settled(&self, ws: &str, out: Option<Leased<Job>>) -> anyhow::Result<bool> {
+        // Not held: another node took the job over; it ends there.
+        let Some(Leased::Held(Transition::Done(job))) = out else {
+            return Ok(false);
         };
-        let out = Self::blocking(move || {
-            Ok(js.transition_job_leased(
-                &w,
-                &i,
-                &me,
-                &[JobStatus::Executing],
-                to,
-                true,
-                &mut |j| {
-                    j.end_execution_time = Some(end.clone());
-                    match &result {
-                        Ok(()) => {
-                            j.cost_estimate = Some(cost_estimate(shots));
-                            j.quantum_computing_data = Some(json!({"count": 1}));
-                        }
-                        Err(f) => j.error_data = Some(ErrorData::new(f.code, &f.message)),
-                    }
-                },
-            )?)
-        })
-        .await?;
-        let Leased::Held(out) = out else {
-            return Ok(()); // another node took the job over; it ends there
-        };
-        match (to, out) {
-            (JobStatus::Failed, Transition::Done(job)) => self.after_failure(ws, &job).await?,
-            (JobStatus::Succeeded, Transition::Done(job)) => {
-                crate::metrics::job_finished(&job.target, "Succeeded")
-            }
-            _ => {}
+        if job.status == JobStatus::Failed {
+            self.after_failure(ws, &job).await?;
+        } else {
+            crate::metrics::job_finished(&job.target, "Succeeded");
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Waiting → Failed for jobs that never started.
@@ -1175,6 +1170,43 @@ impl Scheduler {
         }
         Ok(())
     }
+}
+
+/// Executing → Succeeded (`result` Ok) or Failed, made only while `owner` holds the job's lease,
+/// which is released with the move; never replaces Cancelled or another status.
+fn settle(
+    store: &dyn JobQueueStore,
+    ws: &str,
+    id: &str,
+    owner: &str,
+    result: &Result<(), exec::JobFailure>,
+    shots: u64,
+) -> anyhow::Result<Leased<Job>> {
+    let end = now_string();
+    let to = match result {
+        Ok(()) => JobStatus::Succeeded,
+        Err(_) => JobStatus::Failed,
+    };
+    Ok(
+        store.transition_job_leased(
+            ws,
+            id,
+            owner,
+            &[JobStatus::Executing],
+            to,
+            true,
+            &mut |j| {
+                j.end_execution_time = Some(end.clone());
+                match result {
+                    Ok(()) => {
+                        j.cost_estimate = Some(cost_estimate(shots));
+                        j.quantum_computing_data = Some(json!({"count": 1}));
+                    }
+                    Err(f) => j.error_data = Some(ErrorData::new(f.code, &f.message)),
+                }
+            },
+        )?,
+    )
 }
 
 /// One info line per failed job: its id, target and error code (not the message, which may

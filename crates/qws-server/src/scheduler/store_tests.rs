@@ -163,6 +163,70 @@ async fn a_job_runs_to_succeeded_with_its_output_written() {
     assert_eq!(j.cost_estimate.as_ref().unwrap()["currencyCode"], "USD");
     assert!(f.has_output("bell"));
     assert_eq!(f.jobs.attempts(WS, "bell").unwrap(), 1);
+    // The lease went with the final status.
+    let ttl = s.config().lease_ttl;
+    assert_eq!(
+        f.jobs
+            .renew_lease(WS, "bell", &s.config().node_id, ttl)
+            .unwrap(),
+        Renewal::Lost
+    );
+    s.shutdown(Duration::from_secs(10)).await;
+}
+
+/// The blob store, except that no output can be written (a full disk, a vanished container).
+#[derive(Debug)]
+struct OutputFails(Arc<BlobStore>);
+
+impl JobDataStore for OutputFails {
+    fn read_input(
+        &self,
+        workspace_uid: &str,
+        container: &str,
+        blob: &str,
+        max_bytes: u64,
+    ) -> Result<Input, qws_store::queue::DataError> {
+        self.0.read_input(workspace_uid, container, blob, max_bytes)
+    }
+    fn write_output(
+        &self,
+        _workspace_uid: &str,
+        _container: &str,
+        _blob: &str,
+        _data: &[u8],
+    ) -> Result<(), qws_store::queue::DataError> {
+        Err("no space left on device".into())
+    }
+}
+
+#[tokio::test]
+async fn a_job_whose_output_cannot_be_stored_fails_instead_of_succeeding() {
+    let f = fixture();
+    f.add_job("bell", Some(BELL), None);
+    let s = Scheduler::new(
+        f.jobs.clone(),
+        Arc::new(OutputFails(f.blobs.clone())),
+        SchedulerConfig::with_workers(1),
+    );
+    s.start().unwrap();
+    let j = f.wait("bell", |j| j.status.is_terminal()).await;
+    assert_eq!(j.status, JobStatus::Failed);
+    let e = j.error_data.unwrap();
+    assert_eq!(e.code, "OutputWriteFailed");
+    assert!(e.message.contains("no space left"), "{}", e.message);
+    assert!(
+        j.cost_estimate.is_none(),
+        "no cost for a job without results"
+    );
+    assert!(!f.has_output("bell"));
+    let ttl = s.config().lease_ttl;
+    assert_eq!(
+        f.jobs
+            .renew_lease(WS, "bell", &s.config().node_id, ttl)
+            .unwrap(),
+        Renewal::Lost,
+        "the lease went with the final status"
+    );
     s.shutdown(Duration::from_secs(10)).await;
 }
 
