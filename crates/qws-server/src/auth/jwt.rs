@@ -100,14 +100,16 @@ pub struct TokenSigner {
 #[derive(Default)]
 struct VerifiedTokens(Mutex<HashMap<[u8; 32], Claims>>);
 
-impl VerifiedTokens {
-    fn digest(token: &str) -> [u8; 32] {
-        let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-        let mut out = [0u8; 32];
-        out.copy_from_slice(d.as_ref());
-        out
-    }
+/// The SHA-256 of a whole token: how verified tokens, and what was decided for them, are
+/// remembered (never the token itself).
+pub fn token_digest(token: &str) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
 
+impl VerifiedTokens {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Claims>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -212,7 +214,7 @@ impl TokenSigner {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
-        let digest = VerifiedTokens::digest(token);
+        let digest = token_digest(token);
         if let Some(claims) = self.verified.get(&digest) {
             return Ok(claims);
         }

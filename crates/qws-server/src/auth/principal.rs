@@ -119,6 +119,28 @@ pub fn challenge_authority<'a>(state: &AppState, base: &'a str) -> &'a str {
     }
 }
 
+/// Clock skew allowed on a token's `nbf` and `exp`: five minutes, as Entra allows.
+const CLOCK_SKEW_SECS: i64 = 300;
+
+/// Whether a token valid from `nbf` until `exp` (its claims) is within its lifetime at `now`
+/// (unix seconds, all three), with the clock skew [`verify`] allows: what must still be
+/// checked on every request for a token whose other checks are remembered.
+pub(crate) fn within_lifetime(nbf: i64, exp: i64, now: i64) -> bool {
+    exp.saturating_add(CLOCK_SKEW_SECS) >= now && nbf <= now.saturating_add(CLOCK_SKEW_SECS)
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if the header has that form.
+fn bearer_token(value: &axum::http::HeaderValue) -> Option<&str> {
+    let v = value.to_str().ok()?;
+    let (scheme, rest) = v.split_once(' ')?;
+    Some(rest.trim()).filter(|t| scheme.eq_ignore_ascii_case("bearer") && !t.is_empty())
+}
+
+/// The bearer token a request presents, if any (not yet verified).
+pub(crate) fn presented_bearer_token(parts: &Parts) -> Option<&str> {
+    bearer_token(parts.headers.get(header::AUTHORIZATION)?)
+}
+
 async fn verify(
     parts: &Parts,
     state: &AppState,
@@ -135,15 +157,7 @@ async fn verify(
             &tenant,
         ));
     };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        })
-        .filter(|t| !t.is_empty());
-    let Some(token) = token else {
+    let Some(token) = bearer_token(value) else {
         return Err(unauthorized(
             "AuthenticationFailed",
             "Authentication failed. The 'Authorization' header is provided in an invalid format."
@@ -172,8 +186,7 @@ async fn verify(
         return Err(invalid());
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    // Five minutes of clock skew, as Entra allows.
-    if claims.exp + 300 < now {
+    if claims.exp + CLOCK_SKEW_SECS < now {
         return Err(unauthorized(
             "ExpiredAuthenticationToken",
             format!(
@@ -185,7 +198,7 @@ async fn verify(
             &tenant,
         ));
     }
-    if claims.nbf > now + 300 {
+    if claims.nbf > now + CLOCK_SKEW_SECS {
         return Err(invalid());
     }
     if !audiences.contains(&claims.aud.as_str()) {

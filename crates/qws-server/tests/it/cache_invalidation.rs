@@ -3,7 +3,7 @@
 //! removed role, whether the change came through this server or through another connection to
 //! the same database file (what another process or node sharing it does).
 
-use crate::common::dp::DV;
+use crate::common::dp::{Dp, BELL, DV};
 use crate::common::roles::{DATA_CONTRIBUTOR, RA_V};
 use crate::common::*;
 use qws_core::keys::KeySlot;
@@ -199,4 +199,135 @@ async fn changes_made_through_another_connection_to_the_database_are_refused_at_
     other.delete_workspace(&id).unwrap().expect("it existed");
     assert_eq!(provider_status(&t, "shared", &Auth::Key(&s0)).await, 401);
     assert_eq!(provider_status(&t, "shared", &Auth::Key(&p1)).await, 401);
+}
+
+/// HTTP status of an unauthenticated GET of a SAS URL.
+async fn sas_get(t: &TestServer, url: &str) -> u16 {
+    t.http.get(url).send().await.unwrap().status().as_u16()
+}
+
+/// The SAS a job GET hands out stand on the key as of that request (read with the key, at the
+/// request's change version): after a regeneration the old ones are refused, and the new key's
+/// GET hands out SAS that work.
+#[tokio::test]
+async fn a_job_get_mints_its_sas_on_the_key_as_of_that_request() {
+    let t = TestServer::start().await;
+    t.create_workspace("qws", "holder").await;
+    let dp = Dp::of(&t, "qws", "holder").await;
+    dp.submit("j1", BELL).await;
+    assert_eq!(dp.wait("j1").await["status"], "Succeeded");
+    let output = |v: Value| v["outputDataUri"].as_str().unwrap().to_string();
+    let before = output(dp.job("j1").await);
+    let from_memory = output(dp.job("j1").await);
+    assert_eq!(sas_get(&t, &before).await, 200);
+    assert_eq!(sas_get(&t, &from_memory).await, 200);
+
+    let r = t
+        .arm(
+            Method::POST,
+            &format!("{}/regenerateKey", t.ws_path("qws", "holder")),
+            Some(json!({"keys": ["Primary"]})),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(dp.get_job("j1").await.status(), 401, "the old key");
+    assert_eq!(sas_get(&t, &before).await, 403, "a SAS of the old key");
+    let renewed = Dp::of(&t, "qws", "holder").await;
+    let after = output(renewed.job("j1").await);
+    assert_eq!(sas_get(&t, &after).await, 200, "{after}");
+}
+
+/// A job deleted, through the server or through another connection to its database, is gone
+/// for the very next GET (reads on the read connections see every commit).
+#[tokio::test]
+async fn a_deleted_job_is_not_found_on_the_next_get() {
+    let t = TestServer::start().await;
+    t.create_workspace("qws", "deleted").await;
+    let dp = Dp::of(&t, "qws", "deleted").await;
+    for id in ["j1", "j2"] {
+        dp.submit(id, BELL).await;
+        dp.wait(id).await;
+        assert_eq!(dp.get_job(id).await.status(), 200);
+    }
+    assert_eq!(
+        dp.call(Method::DELETE, "/jobs/j1", None).await.status(),
+        204
+    );
+    assert_eq!(dp.get_job("j1").await.status(), 404);
+
+    let other = qws_store::jobs::JobStore::open_target(
+        &qws_store::db::test_cluster::target_for_dir(&t.data_dir()),
+    )
+    .unwrap();
+    let id = WorkspaceId::from_parts(&t.sub(), "qws", "deleted").unwrap();
+    let uid = second_store(&t).get_workspace(&id).unwrap().unwrap().uid;
+    assert!(other.delete_item(&uid, "j2").unwrap());
+    assert_eq!(dp.get_job("j2").await.status(), 404);
+}
+
+/// A token's remembered decision (caller, grants, workspace) ends with any of them: a deleted
+/// principal is refused on its next request, for providerStatus and job GETs alike, and a
+/// deleted workspace is not found.
+#[tokio::test]
+async fn a_token_is_refused_once_its_principal_or_workspace_is_gone() {
+    let t = TestServer::start().await;
+    t.create_workspace("qws", "token").await;
+    let dp = Dp::of(&t, "qws", "token").await;
+    dp.submit("j1", BELL).await;
+    dp.wait("j1").await;
+    let job_get = |token: String| {
+        let url = format!("{}/jobs/j1?api-version={DV}", dp.base);
+        let req = t.http.get(url).bearer_auth(token);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+
+    let (token, _, _) = data_contributor(&t, "token").await;
+    accepted_twice(&t, "token", &Auth::Bearer(&token)).await;
+    assert_eq!(job_get(token.clone()).await, 200);
+    assert_eq!(job_get(token.clone()).await, 200);
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            token.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let oid = claims["oid"].as_str().unwrap();
+    let r = t
+        .arm(
+            Method::DELETE,
+            &format!("/qws/directory/servicePrincipals/{oid}"),
+            None,
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        provider_status(&t, "token", &Auth::Bearer(&token)).await,
+        401
+    );
+    assert_eq!(job_get(token.clone()).await, 401);
+
+    // Another principal's decision, then its workspace deleted.
+    let (token, _, _) = data_contributor(&t, "token").await;
+    accepted_twice(&t, "token", &Auth::Bearer(&token)).await;
+    let r = t
+        .arm(Method::DELETE, &t.ws_path("qws", "token"), None)
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    for _ in 0..100 {
+        if t.arm(Method::GET, &t.ws_path("qws", "token"), None)
+            .await
+            .status()
+            == 404
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_ne!(
+        provider_status(&t, "token", &Auth::Bearer(&token)).await,
+        200
+    );
+    assert_ne!(job_get(token).await, 200);
 }

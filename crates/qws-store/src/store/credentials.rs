@@ -20,8 +20,23 @@ const WORKSPACE_CACHE_MAX: usize = 4096;
 pub struct WorkspaceCredentials {
     /// The record.
     pub record: WorkspaceRecord,
-    /// Fingerprint of each slot's key.
-    fingerprints: Vec<(KeySlot, Vec<u8>)>,
+    /// Each slot's key: its version (bumped by every regeneration) and fingerprint.
+    fingerprints: Vec<(KeySlot, i64, Vec<u8>)>,
+}
+
+impl WorkspaceCredentials {
+    /// The version of the key in `slot` while that key is usable (keys enabled), as
+    /// [`Store::live_key_version`] reads it, at the change version these credentials were read
+    /// at: what a SAS minted for a caller of that key names.
+    pub fn live_key_version(&self, slot: KeySlot) -> Option<i64> {
+        if !self.record.api_key_enabled {
+            return None;
+        }
+        self.fingerprints
+            .iter()
+            .find(|(s, _, _)| *s == slot)
+            .map(|(_, version, _)| *version)
+    }
 }
 
 impl std::fmt::Debug for WorkspaceCredentials {
@@ -84,16 +99,20 @@ impl Store {
                 let fingerprints = {
                     let conn = self.conn();
                     let mut st = conn.prepare_cached(
-                        "SELECT slot, fingerprint FROM workspace_keys WHERE workspace_uid = ?1",
+                        "SELECT slot, version, fingerprint FROM workspace_keys WHERE workspace_uid = ?1",
                     )?;
                     let rows = st.query_map(params![record.uid], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, Vec<u8>>(2)?,
+                        ))
                     })?;
                     let mut out = Vec::new();
                     for row in rows {
-                        let (slot, fp) = row?;
+                        let (slot, version, fp) = row?;
                         if let Some(slot) = KeySlot::parse(&slot) {
-                            out.push((slot, fp));
+                            out.push((slot, version, fp));
                         }
                     }
                     out
@@ -125,8 +144,8 @@ impl Store {
                 let stored = c
                     .fingerprints
                     .iter()
-                    .find(|(s, _)| *s == slot)
-                    .map(|(_, f)| f.as_slice())
+                    .find(|(s, _, _)| *s == slot)
+                    .map(|(_, _, f)| f.as_slice())
                     .unwrap_or(&NO_FINGERPRINT);
                 (slot, stored)
             }),

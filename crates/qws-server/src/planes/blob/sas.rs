@@ -109,6 +109,10 @@ pub async fn holder_for(
     state: &AppState,
     caller: &crate::planes::dataplane::auth::Caller,
 ) -> ApiResult<SasHolder> {
+    // Read while authenticating this request, at its change version: no second lookup.
+    if let Some(holder) = &caller.holder {
+        return Ok(holder.clone());
+    }
     let uid = caller.ws.uid.clone();
     let by_key = caller.created_by_type == "Key";
     let who = caller.created_by.clone();

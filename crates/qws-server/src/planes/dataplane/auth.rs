@@ -9,12 +9,14 @@
 
 use crate::audit::AuditAction;
 use crate::auth::gate::{self, Failure, Rejection};
-use crate::auth::principal::{throttled, verify_bearer};
+use crate::auth::jwt::token_digest;
+use crate::auth::principal::{presented_bearer_token, throttled, verify_bearer, within_lifetime};
 use crate::auth::ratelimit::GuessTarget;
 use crate::auth::{authorize, DATA_PLANE_AUDIENCES};
 use crate::error::{ApiError, WithHeaders};
 use crate::http::conn::ConnInfo;
 use crate::paths::RawWorkspacePath;
+use crate::planes::blob::sas::SasHolder;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -23,6 +25,7 @@ use qws_core::keys::KeySlot;
 use qws_core::names::SubscriptionId;
 use qws_core::resource_id::WorkspaceId;
 use qws_store::access_tokens::{TokenAccess, TOKEN_PREFIX};
+use qws_store::change::VersionedCache;
 use qws_store::{KeyCheck, Store, StoreError, WorkspaceCredentials, WorkspaceRecord};
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -59,7 +62,31 @@ pub struct Caller {
     /// The object id of a bearer-token caller (a service principal or a signed-in user),
     /// whose access the SAS URLs it is given stand on.
     pub object_id: Option<String>,
+    /// Whose access the SAS URLs the caller is given stand on, when authentication already
+    /// read it at this request's change version (an access key's current version, or the
+    /// principal the token was just verified for); `None` for workspace access tokens, whose
+    /// holder [`crate::planes::blob::sas::holder_for`] reads from the database.
+    pub holder: Option<SasHolder>,
 }
+
+/// What was decided for a bearer token at one change version: the caller it authenticates
+/// and is authorized as for one data action on one workspace. Exact while the change version
+/// stands (the token's claims are fixed by its signature; the principal, its grants and the
+/// workspace are read at that version; the decision is a function of them), except for the
+/// token's lifetime, which is checked on every use.
+#[derive(Debug, Clone)]
+pub struct TokenDecision {
+    caller: Caller,
+    /// The token's `nbf` and `exp` claims.
+    nbf: i64,
+    exp: i64,
+}
+
+/// [`TokenDecision`]s by (SHA-256 of the token, data action, workspace id in lower case).
+pub type TokenDecisions = VersionedCache<([u8; 32], &'static str, String), TokenDecision>;
+
+/// Token decisions remembered at once.
+pub const TOKEN_DECISIONS_MAX: usize = 4096;
 
 /// The store steps of a key check. A trait so that a test can record them: a refusal must take
 /// the same steps whether or not the workspace exists.
@@ -171,15 +198,18 @@ impl FromRequestParts<AppState> for Caller {
             .await
             .unwrap_or_else(|e| match e {});
         let path = RawWorkspacePath::from_parts(parts, state).await;
-        let target = path.as_ref().map(RawWorkspacePath::key).unwrap_or_default();
         // Counted per workspace *path*, existing or not, so throttling reveals nothing either.
-        let failure = Failure::anonymous(
-            conn.remote,
-            AuditAction::DataPlaneAuthenticate,
-            &target,
-            "Unauthorized",
-        )
-        .guessing(GuessTarget::new("workspace", &target));
+        // Described only for a failure: a caller that succeeds costs no hashing for it.
+        let failure = |path: Option<&RawWorkspacePath>| {
+            let target = path.map(RawWorkspacePath::key).unwrap_or_default();
+            Failure::anonymous(
+                conn.remote,
+                AuditAction::DataPlaneAuthenticate,
+                &target,
+                "Unauthorized",
+            )
+            .guessing(GuessTarget::new("workspace", &target))
+        };
         let verification = async {
             match verify(parts, state, path.as_ref(), conn.remote.ip()).await {
                 Ok(c) => {
@@ -188,9 +218,10 @@ impl FromRequestParts<AppState> for Caller {
                     );
                     Ok(c)
                 }
-                Err(NoCaller::Credential) => {
-                    Err(Rejection::Credential(unauthorized(state), failure))
-                }
+                Err(NoCaller::Credential) => Err(Rejection::Credential(
+                    unauthorized(state),
+                    failure(path.as_ref()),
+                )),
                 Err(NoCaller::Other(e)) => Err(Rejection::Other(e)),
             }
         };
@@ -231,6 +262,7 @@ async fn verify(
         let creds = workspace_credentials(state, id.as_ref())
             .await
             .map_err(NoCaller::Other)?;
+        let creds_read = creds.clone();
         let found = match_key_of(state.store.as_ref(), creds, &key);
         let (created_by, slot) = match found.0 {
             KeyCheck::Primary => ("PrimaryKey", KeySlot::Primary),
@@ -239,11 +271,15 @@ async fn verify(
         };
         let ws = found.1.ok_or_else(refused)?;
         state.key_usage.note(&ws.uid, slot, client);
+        let holder = creds_read
+            .and_then(|c| c.live_key_version(slot))
+            .map(|version| SasHolder::Key { slot, version });
         return Ok(Caller {
             ws,
             created_by: created_by.into(),
             created_by_type: "Key",
             object_id: None,
+            holder,
         });
     }
 
@@ -252,6 +288,27 @@ async fn verify(
         .contains_key(axum::http::header::AUTHORIZATION)
     {
         return Err(refused());
+    }
+    // A token seen before, for the same action on the same workspace, at the current change
+    // version: the decision stands; only its lifetime is checked again.
+    let version = state
+        .store
+        .change_version()
+        .map_err(|e| NoCaller::Other(e.into()))?;
+    let action = data_action(&parts.method);
+    let decision_key = match (&id, presented_bearer_token(parts)) {
+        (Some(id), Some(token)) => {
+            Some((token_digest(token), action, id.to_id().to_ascii_lowercase()))
+        }
+        _ => None,
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if let Some(hit) = decision_key
+        .as_ref()
+        .and_then(|k| state.dataplane.token_decisions.get(version, k))
+        .filter(|d| within_lifetime(d.nbf, d.exp, now))
+    {
+        return Ok(hit.caller);
     }
     let principal = match verify_bearer(parts, state, DATA_PLANE_AUDIENCES).await {
         Ok(p) => p,
@@ -264,8 +321,7 @@ async fn verify(
     }
     let w = match id {
         Some(id) => {
-            authorize(&principal, data_action(&parts.method), &id.to_id())
-                .map_err(NoCaller::Other)?;
+            authorize(&principal, action, &id.to_id()).map_err(NoCaller::Other)?;
             workspace_credentials(state, Some(&id))
                 .await
                 .map_err(NoCaller::Other)?
@@ -274,12 +330,26 @@ async fn verify(
         None => None,
     };
     match w {
-        Some(w) => Ok(Caller {
-            ws: w,
-            created_by: principal.principal.client_id.clone(),
-            created_by_type: "Application",
-            object_id: Some(principal.principal.object_id.clone()),
-        }),
+        Some(w) => {
+            let object_id = principal.principal.object_id.clone();
+            let caller = Caller {
+                ws: w,
+                created_by: principal.principal.client_id.clone(),
+                created_by_type: "Application",
+                object_id: Some(object_id.clone()),
+                // Verified just now: an enabled service principal or user.
+                holder: Some(SasHolder::Principal { object_id }),
+            };
+            if let Some(key) = decision_key {
+                let decision = TokenDecision {
+                    caller: caller.clone(),
+                    nbf: principal.claims.nbf,
+                    exp: principal.claims.exp,
+                };
+                state.dataplane.token_decisions.put(version, key, decision);
+            }
+            Ok(caller)
+        }
         None => Err(NoCaller::Other(ApiError::new(
             StatusCode::NOT_FOUND,
             "WorkspaceNotFound",
@@ -338,6 +408,7 @@ async fn verify_access_token(
         created_by: format!("accessToken:{}", token.name),
         created_by_type: "Key",
         object_id: None,
+        holder: None,
     })
 }
 

@@ -381,12 +381,18 @@ pub fn now_nanos() -> i64 {
 }
 
 async fn load_job(state: &AppState, ws_uid: &str, id: &str) -> ApiResult<ItemRow> {
-    let (js, w, i) = (
-        state.dataplane.jobs.clone(),
-        ws_uid.to_string(),
-        id.to_string(),
-    );
-    match state.db(move |_| js.get_item(&w, &i)).await? {
+    let found = match state.dataplane.jobs.get_item_now(ws_uid, id) {
+        Some(found) => found,
+        None => {
+            let (js, w, i) = (
+                state.dataplane.jobs.clone(),
+                ws_uid.to_string(),
+                id.to_string(),
+            );
+            state.db(move |_| js.get_item(&w, &i)).await?
+        }
+    };
+    match found {
         Some(r) if r.item_type == "Job" => Ok(r),
         _ => Err(not_found(id)),
     }

@@ -76,6 +76,8 @@ pub struct DataPlane {
     pub config: DataPlaneConfig,
     /// `providerStatus` bodies, built once per workspace provider list and queue-time change.
     pub provider_status: targets::ProviderStatusCache,
+    /// What bearer tokens were authenticated and authorized as, between changes.
+    pub token_decisions: auth::TokenDecisions,
 }
 
 impl DataPlane {
@@ -86,6 +88,7 @@ impl DataPlane {
             scheduler,
             config,
             provider_status: targets::ProviderStatusCache::default(),
+            token_decisions: auth::TokenDecisions::new(auth::TOKEN_DECISIONS_MAX),
         }
     }
 }
