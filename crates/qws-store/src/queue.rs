@@ -15,10 +15,6 @@ use std::time::Duration;
 
 /// Job and session metadata, as the scheduler uses it.
 pub trait JobQueueStore: Send + Sync + fmt::Debug {
-    /// Counts one more attempt at a job that is still `Waiting` and returns the new count
-    /// (`None` when the job is gone or no longer waiting). Called before the scheduler touches
-    /// the program, so a program that kills the process is counted.
-    fn begin_attempt(&self, workspace_uid: &str, id: &str) -> Result<Option<u32>>;
     /// Takes back the attempt of a job set aside on purpose (a graceful shutdown).
     fn release_attempt(&self, workspace_uid: &str, id: &str) -> Result<()>;
     /// Attempts counted so far (0 for an unknown job).
@@ -68,7 +64,8 @@ pub trait JobQueueStore: Send + Sync + fmt::Debug {
         ttl: Duration,
     ) -> Result<bool>;
     /// Takes a waiting job's lease for `owner`, counts the attempt (unless `max_attempts` were
-    /// made) and reads the job, in one transaction (see [`JobStore::claim_attempt`]).
+    /// made) and reads the job, in one transaction (see [`JobStore::claim_attempt`]). Called
+    /// before the scheduler touches the program, so a program that kills the process is counted.
     fn claim_attempt(
         &self,
         workspace_uid: &str,
@@ -117,9 +114,6 @@ pub trait JobQueueStore: Send + Sync + fmt::Debug {
 }
 
 impl JobQueueStore for JobStore {
-    fn begin_attempt(&self, workspace_uid: &str, id: &str) -> Result<Option<u32>> {
-        JobStore::begin_attempt(self, workspace_uid, id)
-    }
     fn release_attempt(&self, workspace_uid: &str, id: &str) -> Result<()> {
         JobStore::release_attempt(self, workspace_uid, id)
     }

@@ -6,7 +6,7 @@
 //! budget did not foresee that Rust reports by unwinding) becomes the job's failure instead of
 //! taking a worker, or the process, with it. What a thread cannot contain (an abort) is caught
 //! one level up: the job's attempts are counted on disk before it runs (see
-//! [`qws_store::jobs::JobStore::begin_attempt`]), so a program that kills the process is failed
+//! [`qws_store::jobs::JobStore::claim_attempt`]), so a program that kills the process is failed
 //! after a few restarts instead of killing every one.
 
 use super::exec::JobFailure;
