@@ -1449,13 +1449,16 @@ pub(crate) fn mask(v: u64, bits: u32) -> u64 {
     }
 }
 
-/// The low `bits` bits of `v` as a signed (two's complement) `bits`-bit integer.
+/// The low `bits` bits of `v` as a signed (two's complement) `bits`-bit integer. Width 0 (a
+/// cast whose source is not an integer, as in mangled input) holds only 0, as in [`mask`].
 pub(crate) fn sext(v: u64, bits: u32) -> i64 {
-    if bits >= 64 {
-        v as i64
-    } else {
-        let shift = 64 - bits;
-        ((v << shift) as i64) >> shift
+    match bits {
+        0 => 0,
+        64.. => v as i64,
+        _ => {
+            let shift = 64 - bits;
+            ((v << shift) as i64) >> shift
+        }
     }
 }
 
@@ -1548,6 +1551,17 @@ fn fpred(s: &str) -> Option<FPred> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sign_extension_of_every_width_is_total() {
+        assert_eq!(sext(0b101, 3), -3);
+        assert_eq!(sext(0b011, 3), 3);
+        assert_eq!(sext(u64::MAX, 64), -1);
+        assert_eq!(sext(u64::MAX, 1), -1);
+        // A cast from a pointer (no integer width) once overflowed the shift.
+        assert_eq!(sext(12345, 0), 0);
+        assert_eq!(mask(12345, 0), 0);
+    }
 
     #[test]
     fn parses_base_profile_bell() {
