@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! dp_load <base-url> <workspace-path> <api-key> latency <jobs>
+//! dp_load <base-url> <workspace-path> <api-key> latency-wait <jobs>
 //! dp_load <base-url> <workspace-path> <api-key> submit  <seconds> <concurrency>
 //! dp_load <base-url> <workspace-path> <api-key> get     <seconds> <concurrency>
 //! dp_load <base-url> <workspace-path> <api-key> mget    <seconds> <concurrency>
@@ -17,6 +18,8 @@
 //!
 //! * `latency`: sequential Bell jobs through the client's flow (sasUri, upload, PUT job, poll GET
 //!   every millisecond until Succeeded, ranged GET of the output); median and p99 in ms.
+//! * `latency-wait`: the same flow with `Prefer: wait=10` on the PUT: the job's outcome comes in
+//!   PUT's answer, so there is nothing to poll.
 //! * `submit`: concurrent submit flows (sasUri + upload + PUT) for a fixed time; jobs/s.
 //! * `get`: concurrent authenticated `GET job` of one finished job; requests/s.
 //! * `mget`: concurrent management `GET` of the workspace; requests/s.
@@ -112,7 +115,7 @@ impl Ctx {
         Ok(url)
     }
 
-    async fn submit(&self, id: &str) -> Result<(), String> {
+    async fn submit(&self, id: &str, prefer_wait: bool) -> Result<Value, String> {
         let r = self
             .auth(self.http.post(self.url("/storage/sasUri")))
             .json(&json!({"containerName": format!("job-{id}")}))
@@ -134,8 +137,11 @@ impl Ctx {
             return Err(format!("upload: {}", r.status()));
         }
         loop {
-            let r = self
-                .auth(self.http.put(self.url(&format!("/jobs/{id}"))))
+            let mut put = self.auth(self.http.put(self.url(&format!("/jobs/{id}"))));
+            if prefer_wait {
+                put = put.header("prefer", "wait=10");
+            }
+            let r = put
                 .json(&json!({"containerUri": sas, "inputDataUri": format!("{cbase}/inputData"),
                     "inputDataFormat": "ionq.circuit.v1", "outputDataFormat": "ionq.quantum-results.v1",
                     "providerId": "ionq", "target": "ionq.simulator", "inputParams": {"shots": 100},
@@ -144,7 +150,7 @@ impl Ctx {
                 .await
                 .map_err(|e| e.to_string())?;
             match r.status().as_u16() {
-                200 | 201 => return Ok(()),
+                200 | 201 => return r.json().await.map_err(|e| e.to_string()),
                 429 | 503 => tokio::time::sleep(Duration::from_millis(50)).await,
                 s => return Err(format!("PUT job: {s}")),
             }
@@ -163,10 +169,16 @@ impl Ctx {
         r.json().await.map_err(|e| e.to_string())
     }
 
-    async fn wait_and_fetch(&self, id: &str) -> Result<(), String> {
+    /// Polls the job (unless `known`, the PUT's answer, already shows it ended), then reads
+    /// its output.
+    async fn wait_and_fetch(&self, id: &str, known: Option<Value>) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut known = known;
         loop {
-            let v = self.get(id).await?;
+            let v = match known.take() {
+                Some(v) if v["status"] != "Waiting" && v["status"] != "Executing" => v,
+                _ => self.get(id).await?,
+            };
             match v["status"].as_str() {
                 Some("Succeeded") => {
                     let out = v["outputDataUri"].as_str().ok_or("no outputDataUri")?;
@@ -214,8 +226,9 @@ async fn run_for(
             while Instant::now() < end {
                 let r = match mode {
                     "submit" => {
-                        ctx.submit(&format!("bench-{w}-{n}-{}", std::process::id()))
+                        ctx.submit(&format!("bench-{w}-{n}-{}", std::process::id()), false)
                             .await
+                            .map(drop)
                     }
                     "mget" => ctx.mget().await,
                     "status" => ctx.plain_get(&ctx.url("/providerStatus"), true).await,
@@ -245,7 +258,7 @@ async fn run_for(
 async fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() < 6 {
-        eprintln!("usage: dp_load <base-url> <workspace-path> <api-key|bearer:TOKEN> latency <jobs> | submit|get|mget|status|bare <secs> <conc> | url <secs> <conc> <url> | blob-sas <bytes>");
+        eprintln!("usage: dp_load <base-url> <workspace-path> <api-key|bearer:TOKEN> latency|latency-wait <jobs> | submit|get|mget|status|bare <secs> <conc> | url <secs> <conc> <url> | blob-sas <bytes>");
         std::process::exit(2);
     }
     let ctx = Arc::new(Ctx {
@@ -261,18 +274,19 @@ async fn main() {
     let n: u64 = a[5].parse().expect("number");
     let n = n.min(100_000);
     match a[4].as_str() {
-        "latency" => {
+        flow @ ("latency" | "latency-wait") => {
+            let prefer_wait = flow == "latency-wait";
             let mut ms = Vec::new();
             for i in 0..n {
                 let id = format!("lat-{i}-{}", std::process::id());
                 let t0 = Instant::now();
-                ctx.submit(&id).await.expect("submit");
-                ctx.wait_and_fetch(&id).await.expect("results");
+                let put = ctx.submit(&id, prefer_wait).await.expect("submit");
+                ctx.wait_and_fetch(&id, Some(put)).await.expect("results");
                 ms.push(t0.elapsed().as_secs_f64() * 1000.0);
             }
             ms.sort_by(|x, y| x.partial_cmp(y).unwrap());
             println!(
-                "latency submit->results: jobs={} median_ms={:.2} p99_ms={:.2}",
+                "{flow} submit->results: jobs={} median_ms={:.2} p99_ms={:.2}",
                 ms.len(),
                 pct(&ms, 0.5),
                 pct(&ms, 0.99)
@@ -289,8 +303,8 @@ async fn main() {
                 .clamp(1, 256);
             let get_id = if mode == "get" {
                 let id = format!("get-target-{}", std::process::id());
-                ctx.submit(&id).await.expect("submit");
-                ctx.wait_and_fetch(&id).await.expect("results");
+                let put = ctx.submit(&id, false).await.expect("submit");
+                ctx.wait_and_fetch(&id, Some(put)).await.expect("results");
                 id
             } else {
                 String::new()

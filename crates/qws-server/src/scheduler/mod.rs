@@ -32,6 +32,7 @@
 //! and output blobs), not the server's state, so it is tested on its own (see `tests`).
 
 pub mod contain;
+pub mod ends;
 pub mod exec;
 pub mod queue;
 
@@ -238,6 +239,8 @@ pub struct Scheduler {
     /// Moves on whenever some target's [`Scheduler::average_queue_time`] (as served, rounded)
     /// changes, so bodies that show it can be kept until then.
     queue_times_version: AtomicU64,
+    /// Requests waiting for jobs to end (`Prefer: wait`), woken as this node ends them.
+    ends: Arc<ends::EndSignals>,
     /// Set by [`Scheduler::shutdown`]: workers take no new jobs and set running ones aside.
     stopping: AtomicBool,
     stop: Notify,
@@ -306,6 +309,7 @@ impl Scheduler {
             running: Mutex::new(HashMap::new()),
             queue_times: Mutex::new(HashMap::new()),
             queue_times_version: AtomicU64::new(0),
+            ends: Arc::new(ends::EndSignals::default()),
             stopping: AtomicBool::new(false),
             stop: Notify::new(),
             worker_tasks: Mutex::new(Vec::new()),
@@ -373,6 +377,12 @@ impl Scheduler {
         crate::metrics::queue_depth(self.queued());
         self.notify.notify_one();
         true
+    }
+
+    /// Registers a request that waits for job `id` to end: the watch wakes when this node ends
+    /// it (or stops). Register before reading the job's status.
+    pub fn watch_end(&self, ws_uid: &str, id: &str) -> ends::EndWatch {
+        self.ends.watch(ws_uid, id)
     }
 
     /// Notes a cancellation: the job leaves the queue, and a running one's result is dropped.
@@ -679,6 +689,7 @@ impl Scheduler {
         self.stopping.store(true, Ordering::SeqCst);
         self.stop.notify_waiters();
         self.notify.notify_waiters();
+        self.ends.wake_all();
         for token in lock(&self.running).values() {
             token.cancel();
         }
@@ -691,7 +702,8 @@ impl Scheduler {
         }
     }
 
-    fn is_stopping(&self) -> bool {
+    /// True once [`Scheduler::shutdown`] began.
+    pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
 
@@ -820,6 +832,7 @@ impl Scheduler {
             lock(&self.running).remove(&key);
             lock(&self.cancelled).remove(&key);
             lock(&self.known).remove(&key);
+            self.ends.ended(&ws, &id);
         }
     }
 

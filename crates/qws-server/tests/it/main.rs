@@ -41,6 +41,7 @@ mod mgmt_deployments;
 mod mgmt_storage;
 mod openapi;
 mod portal;
+mod prefer_wait;
 mod provider_status;
 mod proxy;
 mod rbac_enforcement;

@@ -10,6 +10,7 @@ use crate::error::WithHeaders;
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::ArmJson;
 use crate::http::conn::BaseUrl;
+use crate::http::prefer::{PreferWait, PREFERENCE_APPLIED};
 use crate::planes::blob::sas;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -144,14 +145,16 @@ async fn check_container(state: &AppState, ws_uid: &str, container_uri: &str) ->
     Ok(container)
 }
 
-/// `PUT {ws}/jobs/{id}`.
+/// `PUT {ws}/jobs/{id}`. Answers once the job is stored, as Azure does; with `Prefer: wait=N`
+/// once it has ended or N seconds have passed, whichever is first (see [`crate::http::prefer`]).
 pub async fn put_job(
     caller: Caller,
     State(state): State<AppState>,
     Path((_, _, _, id)): Path<ItemPath>,
     _q: ListQuery,
+    PreferWait(wait): PreferWait,
     ArmJson(body): ArmJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     check_id(&id, "job")?;
     let Value::Object(mut doc) = body else {
         return Err(ApiError::bad_request(
@@ -349,6 +352,8 @@ pub async fn put_job(
         super::sessions::mark_session_executing(&state, &caller.ws.uid, sid).await?;
     }
     crate::metrics::job_submitted(target.id);
+    // Registered before the job can run, so that its end cannot slip past the wait.
+    let watch = wait.map(|_| state.dataplane.scheduler.watch_end(&caller.ws.uid, &id));
     if st == status::WAITING {
         state
             .dataplane
@@ -359,12 +364,58 @@ pub async fn put_job(
         crate::metrics::job_finished(target.id, "Failed");
     }
     let holder = sas::holder_for(&state, &caller).await?;
-    Ok(Json(items::render_job(
-        &state,
-        &caller.ws.uid,
-        &holder,
-        doc,
-    )))
+    let (Some(wait), Some(watch)) = (wait, watch) else {
+        return Ok(Json(items::render_job(&state, &caller.ws.uid, &holder, doc)).into_response());
+    };
+    let doc = match wait_for_end(&state, &caller.ws.uid, &id, wait, &watch).await? {
+        Some(row) => items::doc_of(&row),
+        // Deleted meanwhile: the answer is the job as it was stored.
+        None => doc,
+    };
+    let body = Json(items::render_job(&state, &caller.ws.uid, &holder, doc));
+    Ok((
+        [(PREFERENCE_APPLIED, PreferWait::applied(wait))],
+        body,
+    )
+        .into_response())
+}
+
+/// How often a waiting submission re-reads its job: the end of a job run by another node (or
+/// cancelled through another request) signals nothing here.
+const WAIT_RECHECK: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// Waits until job `id` has ended or `wait` has passed (or the server is stopping) and returns
+/// its row as it then is; `None` if it was deleted meanwhile.
+async fn wait_for_end(
+    state: &AppState,
+    ws_uid: &str,
+    id: &str,
+    wait: std::time::Duration,
+    watch: &crate::scheduler::ends::EndWatch,
+) -> ApiResult<Option<ItemRow>> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let ended = watch.notified();
+        tokio::pin!(ended);
+        ended.as_mut().enable();
+        let row = match load_job(state, ws_uid, id).await {
+            Ok(row) => row,
+            Err(e) if e.status == StatusCode::NOT_FOUND => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let now = tokio::time::Instant::now();
+        if items::is_terminal(&row.status)
+            || now >= deadline
+            || state.dataplane.scheduler.is_stopping()
+        {
+            return Ok(Some(row));
+        }
+        let recheck = (now + WAIT_RECHECK).min(deadline);
+        tokio::select! {
+            _ = ended => {}
+            _ = tokio::time::sleep_until(recheck) => {}
+        }
+    }
 }
 
 fn valid_tags(t: &Value) -> bool {
