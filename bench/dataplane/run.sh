@@ -9,7 +9,9 @@
 #   jobget  - GET job with the key,
 #   blob    - GET of a 4 KiB blob through a SAS URL, from qws and from Azurite,
 # each SECS seconds with CONC concurrent clients, ROUNDS rounds interleaved; then the submit ->
-# results round trip of LAT_JOBS sequential Bell jobs through the client's flow (p50/p99).
+# results round trip of LAT_JOBS sequential Bell jobs through the client's flow (p50/p99): once
+# polling GET job every millisecond (what an Azure client does, at its own pace), once with
+# `Prefer: wait` on the submission (the outcome comes in PUT's answer; nothing to poll).
 # Usage: bench/dataplane/run.sh   (env: ROUNDS=3 SECS=5 CONC=32 LAT_JOBS=200 BLOB_BYTES=4096;
 #        NO_BUILD=1 uses the built binaries; BENCH_NPM=dir keeps the npm packages, default
 #        ~/.cache/qws-bench-npm)
@@ -100,6 +102,7 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 echo "load after rates: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$LOAD" "$URL" "$WS" "$KEY" latency "$LAT_JOBS"
+"$LOAD" "$URL" "$WS" "$KEY" latency-wait "$LAT_JOBS"
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 BARE=$(echo "${SUM[bare]}" | median)
 echo "medians of $ROUNDS rounds (share of the bare stack in the same run):"

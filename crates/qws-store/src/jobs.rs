@@ -292,6 +292,16 @@ pub(crate) fn item_exists(conn: &Conn, workspace_uid: &str, id: &str) -> Result<
         .is_some())
 }
 
+/// The workspace that owns `container`, if any.
+fn read_container_owner(conn: &Conn, container: &str) -> crate::db::Result<Option<String>> {
+    conn.query_row(
+        "SELECT workspace_uid FROM dp_containers WHERE container = ?1",
+        [container],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 /// The row of item `id` of a workspace, if any.
 pub(crate) fn read_item(conn: &Conn, workspace_uid: &str, id: &str) -> Result<Option<ItemRow>> {
     Ok(conn
@@ -466,14 +476,14 @@ impl JobStore {
 
     /// The workspace that owns `container`, if any.
     pub fn container_owner(&self, container: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT workspace_uid FROM dp_containers WHERE container = ?1",
-                [container],
-                |r| r.get(0),
-            )
-            .optional()?)
+        Ok(read_container_owner(&self.conn(), container)?)
+    }
+
+    /// [`JobStore::container_owner`] answered at once, as [`JobStore::get_item_now`] answers
+    /// (same read connections, same `None` when it cannot answer without waiting).
+    pub fn container_owner_now(&self, container: &str) -> Option<Option<String>> {
+        let conn = self.readers.iter().find_map(|r| r.try_lock().ok())?;
+        read_container_owner(&conn, container).ok()
     }
 
     // ---- items -----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! Running untrusted programs so that a failing job fails alone.
 //!
-//! Parsing and simulating a job happen on a thread of their own with a stack of a known size
-//! ([`STACK_BYTES`]); the front ends bound their nesting for a much smaller stack, so deep input
+//! Parsing and simulating a job happen on a thread apart (kept parked between jobs) with a stack
+//! of a known size ([`STACK_BYTES`]); the front ends bound their nesting for a much smaller stack, so deep input
 //! is refused long before this one runs out. A panic on that thread (a bug, or an allocation the
 //! budget did not foresee that Rust reports by unwinding) becomes the job's failure instead of
 //! taking a worker, or the process, with it. What a thread cannot contain (an abort) is caught
@@ -12,6 +12,7 @@
 use super::exec::JobFailure;
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{mpsc, Mutex};
 
 /// Stack of the thread that parses and simulates a job: 16 times the 2 MiB the front ends'
 /// depth limits are checked against in their tests.
@@ -39,27 +40,76 @@ fn fault(what: &str, detail: &str) -> JobFailure {
     )
 }
 
-/// Runs `f` on a dedicated thread named `name` with a [`STACK_BYTES`] stack and waits for it
-/// without blocking the async runtime. `what` says what the thread does, for the failure text
-/// ("preparing", "running").
-pub async fn contained<T, F>(name: &str, what: &'static str, f: F) -> Result<T, JobFailure>
+/// A task for a contained thread: runs the caller's function and sends back its outcome.
+type Task = Box<dyn FnOnce() + Send>;
+
+/// Contained threads kept parked for the next task: a job's two stages (preparing, running)
+/// each need one, and starting a thread with a [`STACK_BYTES`] stack costs more than a small
+/// job's whole simulation. Threads beyond this many end after their task.
+const MAX_PARKED: usize = 8;
+
+/// The parked threads, each waiting on its channel.
+static PARKED: Mutex<Vec<mpsc::Sender<Task>>> = Mutex::new(Vec::new());
+
+fn parked() -> std::sync::MutexGuard<'static, Vec<mpsc::Sender<Task>>> {
+    PARKED.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Starts a contained thread that runs tasks until there is no room to park it. Its own sender
+/// is what it parks, so its channel never closes while it waits.
+fn start_thread() -> std::io::Result<mpsc::Sender<Task>> {
+    let (tx, rx) = mpsc::channel::<Task>();
+    let own = tx.clone();
+    std::thread::Builder::new()
+        .name("qws-job".into())
+        .stack_size(STACK_BYTES)
+        .spawn(move || {
+            while let Ok(task) = rx.recv() {
+                // Never unwinds: the task catches its function's panic.
+                task();
+                let mut parked = parked();
+                if parked.len() >= MAX_PARKED {
+                    return;
+                }
+                parked.push(own.clone());
+            }
+        })?;
+    Ok(tx)
+}
+
+/// Runs `f` on a contained thread (a parked one, or a new one) with a [`STACK_BYTES`] stack and
+/// waits for it without blocking the async runtime. `what` says what the thread does, for the
+/// failure text ("preparing", "running").
+pub async fn contained<T, F>(what: &'static str, f: F) -> Result<T, JobFailure>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name(name.chars().take(15).collect())
-        .stack_size(STACK_BYTES)
-        .spawn(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "could not start a simulation thread");
-        return Err(JobFailure::new(
-            "InternalError",
-            "The server could not start a thread to run the job. Retry later.",
-        ));
+    let mut task: Task = Box::new(move || {
+        let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
+    });
+    loop {
+        let thread = parked().pop();
+        let thread = match thread {
+            Some(t) => t,
+            None => match start_thread() {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not start a simulation thread");
+                    return Err(JobFailure::new(
+                        "InternalError",
+                        "The server could not start a thread to run the job. Retry later.",
+                    ));
+                }
+            },
+        };
+        // A parked thread only goes away with the process; still, a closed channel hands the
+        // task back, and another thread takes it.
+        match thread.send(task) {
+            Ok(()) => break,
+            Err(mpsc::SendError(t)) => task = t,
+        }
     }
     match rx.await {
         Ok(Ok(v)) => Ok(v),
@@ -78,18 +128,18 @@ mod tests {
 
     #[tokio::test]
     async fn values_come_back() {
-        assert_eq!(contained("t", "running", || 41 + 1).await, Ok(42));
+        assert_eq!(contained("running", || 41 + 1).await, Ok(42));
     }
 
     #[tokio::test]
     async fn a_panic_is_the_jobs_failure_not_the_callers() {
-        let e = contained("t", "running", || -> u8 { panic!("kernel bug {}", 7) })
+        let e = contained("running", || -> u8 { panic!("kernel bug {}", 7) })
             .await
             .unwrap_err();
         assert_eq!(e.code, "SimulatorFault");
         assert!(e.message.contains("running"), "{}", e.message);
         assert!(e.message.contains("kernel bug 7"), "{}", e.message);
-        let e = contained("t", "preparing", || -> u8 { std::panic::panic_any(5u32) })
+        let e = contained("preparing", || -> u8 { std::panic::panic_any(5u32) })
             .await
             .unwrap_err();
         assert!(e.message.contains("unexpected error"), "{}", e.message);
@@ -106,7 +156,34 @@ mod tests {
                 depth(n - 1) + (pad[1] as u32 & 1)
             }
         }
-        let r = contained("t", "running", || depth(8_000)).await;
+        let r = contained("running", || depth(8_000)).await;
         assert!(r.is_ok());
+    }
+
+    #[tokio::test]
+    async fn parked_threads_serve_later_tasks_with_their_full_stack() {
+        fn depth(n: u32) -> u32 {
+            let pad = std::hint::black_box([n as u8; 1024]);
+            if n == 0 {
+                pad[0] as u32
+            } else {
+                depth(n - 1) + (pad[1] as u32 & 1)
+            }
+        }
+        // A panic leaves the thread fit for the next task; every task, on a parked thread or
+        // a new one, has the documented stack.
+        for _ in 0..4 {
+            assert!(contained("running", || -> u8 { panic!("boom") }).await.is_err());
+            let ids: Vec<_> = [
+                contained("running", || std::thread::current().name().map(str::to_string)).await,
+                contained("running", || std::thread::current().name().map(str::to_string)).await,
+            ]
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+            assert_eq!(ids, vec![Some("qws-job".to_string()); 2]);
+            assert!(contained("running", || depth(8_000)).await.is_ok());
+        }
+        assert!(parked().len() <= MAX_PARKED);
     }
 }

@@ -933,7 +933,7 @@ impl Scheduler {
                     &budget,
                 ))
             };
-        let prepared = match contain::contained("qws-prepare", "preparing", read_and_prepare).await
+        let prepared = match contain::contained("preparing", read_and_prepare).await
         {
             Ok(r) => r?,
             Err(f) => Err(f),
@@ -1009,7 +1009,7 @@ impl Scheduler {
     ) -> Result<Vec<u8>, exec::JobFailure> {
         let timed_out = AtomicBool::new(false);
         let sim_token = token.clone();
-        let run = contain::contained("qws-sim", "running", move || {
+        let run = contain::contained("running", move || {
             exec::run(prepared, &sim_token)
         });
         tokio::pin!(run);

@@ -135,8 +135,13 @@ async fn check_container(state: &AppState, ws_uid: &str, container_uri: &str) ->
             )),
         }
     }
-    let (js, c) = (state.dataplane.jobs.clone(), container.clone());
-    let owner = state.db(move |_| js.container_owner(&c)).await?;
+    let owner = match state.dataplane.jobs.container_owner_now(&container) {
+        Some(owner) => owner,
+        None => {
+            let (js, c) = (state.dataplane.jobs.clone(), container.clone());
+            state.db(move |_| js.container_owner(&c)).await?
+        }
+    };
     if owner.as_deref() != Some(ws_uid) {
         return Err(bad(
             "containerUri names a container that was not created for this workspace (request one with storage/sasUri).",
