@@ -285,6 +285,19 @@ fn operation(
         }
     }
 
+    if takes(route, "PreferWait") {
+        op = op.parameter(
+            ParameterBuilder::new()
+                .name("Prefer")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "`wait=N` (RFC 7240): answer once the job has ended or N seconds (at most 60) have passed; the answer then carries `Preference-Applied`.",
+                ))
+                .schema(Some(string_schema())),
+        );
+    }
+
     if let Some(body) = request_body(route, schemas) {
         op = op.request_body(Some(body));
     }

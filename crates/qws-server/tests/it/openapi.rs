@@ -237,6 +237,18 @@ async fn the_document_is_valid_openapi_3_1() {
     assert_eq!(param("get", &jobs, "api-version")["required"], false);
     assert!(param("get", &jobs, "top").is_object());
 
+    // Submission documents its `Prefer: wait` header; nothing else takes it.
+    let job = format!("{jobs}/{{id}}");
+    let prefer = |m: &str| {
+        doc["paths"][&job][m]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["name"] == "Prefer" && x["in"] == "header")
+    };
+    assert!(prefer("put"), "{}", doc["paths"][&job]["put"]);
+    assert!(!prefer("get"));
+
     // The data plane takes a key or a token; the management plane only a token.
     let security = |m: &str, p: &str| doc["paths"][p][m]["security"].to_string();
     assert!(security("get", &jobs).contains("apiKey"));
