@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::pipeline::Request;
 use crate::response::Response;
 use crate::workspace::{Pager, Workspace};
 
@@ -190,6 +191,10 @@ pub struct SubmitJobOptions {
     pub tags: Vec<String>,
     /// `Standard` or `High`.
     pub priority: Option<String>,
+    /// Ask qws to answer the submission once the job has ended, waiting at most this long
+    /// (`Prefer: wait`, whole seconds; qws honours up to 60): a small job's outcome then comes
+    /// back from the submission itself, with nothing to poll. Azure ignores it.
+    pub wait: Option<Duration>,
 }
 
 impl std::fmt::Debug for SubmitJobOptions {
@@ -199,6 +204,7 @@ impl std::fmt::Debug for SubmitJobOptions {
             .field("name", &self.name)
             .field("format", &self.format)
             .field("shots", &self.shots)
+            .field("wait", &self.wait)
             .finish_non_exhaustive()
     }
 }
@@ -349,8 +355,13 @@ impl Workspace {
         }
         body.insert("itemType".into(), "Job".into());
         let url = self.url(&["jobs", &job_id])?;
-        self.send_json(reqwest::Method::PUT, url, &body, &[200, 201])
-            .await
+        let mut request = Request::new(reqwest::Method::PUT, url)
+            .header("accept", "application/json")
+            .json(&body)?;
+        if let Some(wait) = options.wait {
+            request = request.header("prefer", format!("wait={}", wait.as_secs()));
+        }
+        self.send_request(request, &[200, 201]).await
     }
 
     /// Gets a job (`GET {ws}/jobs/{id}`).

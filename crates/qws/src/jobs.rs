@@ -187,7 +187,7 @@ pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
             JobsCommand::Job(JobArgs { command }) => match command {
                 JobCommand::Submit(args) => {
                     let format = args.ws.global.output;
-                    let (_, job) = submit(&args).await?;
+                    let (_, job) = submit(&args, None).await?;
                     print_jobs(format, &[job])
                 }
                 JobCommand::List { status, name, ws } => job_list(status, name, ws).await,
@@ -218,13 +218,19 @@ pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
                 }
             },
             JobsCommand::Run(args) => {
-                let (w, job) = submit(&args.submit).await?;
+                // A small job's outcome comes with the submission's answer (qws honours
+                // `Prefer: wait`); anything longer is polled as before.
+                let (w, job) = submit(&args.submit, Some(RUN_SUBMIT_WAIT)).await?;
                 let id = job
                     .id
                     .clone()
                     .context("the service returned a job without an id")?;
                 eprintln!("submitted job {id}");
-                let job = wait(&w, &id, args.timeout, 5).await?;
+                let job = if job.is_terminal() {
+                    job
+                } else {
+                    wait(&w, &id, args.timeout, 5).await?
+                };
                 output(&w, &job, args.submit.ws.global.output).await
             }
         }
@@ -329,7 +335,13 @@ fn parse_params(params: &[String]) -> anyhow::Result<serde_json::Map<String, Val
     Ok(map)
 }
 
-async fn submit(args: &SubmitArgs) -> anyhow::Result<(Workspace, JobDetails)> {
+/// How long `run` lets the submission itself wait for the job's end before it polls.
+const RUN_SUBMIT_WAIT: Duration = Duration::from_secs(1);
+
+async fn submit(
+    args: &SubmitArgs,
+    wait: Option<Duration>,
+) -> anyhow::Result<(Workspace, JobDetails)> {
     let size = std::fs::metadata(&args.input_file)
         .with_context(|| format!("cannot read {}", args.input_file.display()))?
         .len();
@@ -373,6 +385,7 @@ async fn submit(args: &SubmitArgs) -> anyhow::Result<(Workspace, JobDetails)> {
                 format: Some(format),
                 shots: args.shots,
                 input_params: params,
+                wait,
                 ..SubmitJobOptions::default()
             }),
         )

@@ -359,7 +359,7 @@ impl Workspace {
         if let Some((content_type, bytes)) = body {
             request = request.body(content_type, bytes);
         }
-        self.inner.pipeline.send(request).await?.expect(ok)
+        self.send_request(request, ok).await
     }
 
     /// [`send`](Self::send) with a JSON body.
@@ -373,6 +373,11 @@ impl Workspace {
         let request = Request::new(method, url)
             .header("accept", "application/json")
             .json(body)?;
+        self.send_request(request, ok).await
+    }
+
+    /// [`send`](Self::send) of a request built by the caller (extra headers).
+    pub(crate) async fn send_request<T>(&self, request: Request, ok: &[u16]) -> Result<Response<T>> {
         self.inner.pipeline.send(request).await?.expect(ok)
     }
 }

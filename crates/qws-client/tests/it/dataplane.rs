@@ -109,6 +109,29 @@ async fn connection_string_targets_jobs_results_and_lists() {
     assert!((total - 1.0).abs() < 1e-6);
     assert!(results.probabilities.keys().all(|k| k == "0" || k == "3"));
 
+    // With `wait`, the submission's answer is the ended job: its results read at once.
+    let waited = ws
+        .submit_job(
+            "ionq.simulator",
+            BELL_IONQ.as_bytes().to_vec(),
+            Some(SubmitJobOptions {
+                shots: Some(100),
+                wait: Some(Duration::from_secs(60)),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        waited.headers().get("preference-applied").unwrap(),
+        "wait=60"
+    );
+    let waited = waited.into_model().unwrap();
+    assert_eq!(waited.status(), "Succeeded", "{:?}", waited.error_data);
+    let results = ws.job_results(&waited).await.unwrap();
+    assert!(results.probabilities.keys().all(|k| k == "0" || k == "3"));
+    ws.delete_job(waited.id.as_deref().unwrap()).await.unwrap();
+
     // Listing with a filter, then deleting.
     let listed = ws
         .list_jobs(Some(ListJobsOptions {
