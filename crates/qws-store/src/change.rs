@@ -102,7 +102,15 @@ END;
 $$;
 ",
     );
-    for trigger in MIGRATION[start..].split("CREATE TRIGGER ").skip(1) {
+    out.push_str(&postgres_triggers(&MIGRATION[start..]));
+    out
+}
+
+/// The PostgreSQL form of SQLite triggers that bump the counter: the same name, events and
+/// columns, calling the function [`postgres_migration`] created.
+pub(crate) fn postgres_triggers(sqlite: &str) -> String {
+    let mut out = String::new();
+    for trigger in sqlite.split("CREATE TRIGGER ").skip(1) {
         let head = trigger[..trigger.find(" BEGIN").expect("a trigger body")].trim();
         out.push_str(&format!(
             "CREATE TRIGGER {head} FOR EACH ROW EXECUTE FUNCTION qws_bump_change_version();\n"
@@ -110,6 +118,14 @@ $$;
     }
     out
 }
+
+/// Storage accounts move the counter too (a later migration): which account a workspace's
+/// blobs live in is part of what a SAS check remembers (`Store::blob_namespace`).
+pub(crate) const ACCOUNTS_MIGRATION: &str = r#"
+CREATE TRIGGER cv_accounts_i AFTER INSERT ON storage_accounts BEGIN UPDATE change_version SET v = v + 1 WHERE id = 1; END;
+CREATE TRIGGER cv_accounts_u AFTER UPDATE ON storage_accounts BEGIN UPDATE change_version SET v = v + 1 WHERE id = 1; END;
+CREATE TRIGGER cv_accounts_d AFTER DELETE ON storage_accounts BEGIN UPDATE change_version SET v = v + 1 WHERE id = 1; END;
+"#;
 
 /// Values read from the database, each valid only while the [`ChangeVersion`] it was read at is
 /// current. All entries share one stamp: the first lookup at a newer version empties the cache,
@@ -255,6 +271,14 @@ mod tests {
             "CREATE TRIGGER cv_keys_u AFTER UPDATE OF slot, version, sealed, fingerprint, created_at ON workspace_keys FOR EACH ROW"
         ));
         assert!(!pg.contains(" BEGIN UPDATE"));
+        let accounts = postgres_triggers(ACCOUNTS_MIGRATION);
+        assert_eq!(
+            accounts
+                .matches("ON storage_accounts FOR EACH ROW EXECUTE FUNCTION qws_bump_change_version()")
+                .count(),
+            3,
+            "{accounts}"
+        );
     }
 
     #[test]

@@ -395,6 +395,8 @@ CREATE TABLE dp_job_leases (
     crate::change::MIGRATION,
     // Job-list indexes in the order lists read them (PostgreSQL only, see below).
     LIST_INDEX_NULLS,
+    // Storage accounts move the change counter (`change.rs`).
+    crate::change::ACCOUNTS_MIGRATION,
 ];
 
 /// Job lists order by `q_created` with missing times first in ascending order and last in
@@ -421,6 +423,9 @@ CREATE INDEX dp_items_q_status ON dp_items(workspace_uid, item_type, q_status, q
 fn postgres_text(i: usize, sqlite: &str) -> String {
     if sqlite == crate::change::MIGRATION {
         return crate::change::postgres_migration();
+    }
+    if sqlite == crate::change::ACCOUNTS_MIGRATION {
+        return crate::change::postgres_triggers(sqlite);
     }
     if sqlite == LIST_INDEX_NULLS {
         return PG_LIST_INDEX_NULLS.to_string();

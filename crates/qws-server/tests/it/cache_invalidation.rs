@@ -331,3 +331,79 @@ async fn a_token_is_refused_once_its_principal_or_workspace_is_gone() {
     );
     assert_ne!(job_get(token).await, 200);
 }
+
+/// A SAS found valid is remembered with what it stands on until the next change: a key SAS
+/// ends with its key's disabling or regeneration (through the server or another connection),
+/// a principal's SAS with the principal, every SAS with its workspace.
+#[tokio::test]
+async fn a_remembered_sas_is_refused_once_what_it_stands_on_is_gone() {
+    let t = TestServer::start().await;
+    t.create_workspace("qws", "sas").await;
+    let dp = Dp::of(&t, "qws", "sas").await;
+    dp.submit("j1", BELL).await;
+    assert_eq!(dp.wait("j1").await["status"], "Succeeded");
+    let output = |v: Value| v["outputDataUri"].as_str().unwrap().to_string();
+    let twice = |url: String| {
+        let t = &t;
+        async move {
+            assert_eq!(sas_get(t, &url).await, 200);
+            assert_eq!(sas_get(t, &url).await, 200, "from memory");
+        }
+    };
+
+    // Keys disabled, then enabled again: the key's SAS follows.
+    let by_key = output(dp.job("j1").await);
+    twice(by_key.clone()).await;
+    set_keys_enabled(&t, "sas", false).await;
+    assert_eq!(sas_get(&t, &by_key).await, 403, "keys disabled");
+    set_keys_enabled(&t, "sas", true).await;
+    twice(by_key.clone()).await;
+
+    // The key regenerated through another connection to the database.
+    let other = second_store(&t);
+    let id = WorkspaceId::from_parts(&t.sub(), "qws", "sas").unwrap();
+    let uid = other.get_workspace(&id).unwrap().unwrap().uid;
+    other.regenerate_keys(&uid, &[KeySlot::Primary]).unwrap();
+    assert_eq!(sas_get(&t, &by_key).await, 403, "a SAS of the old key");
+
+    // A principal's SAS ends with the principal.
+    let (token, _, _) = data_contributor(&t, "sas").await;
+    let url = format!("{}/jobs/j1?api-version={DV}", dp.base);
+    let job: Value = t
+        .http
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let by_principal = output(job);
+    twice(by_principal.clone()).await;
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            token.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let oid = claims["oid"].as_str().unwrap();
+    let r = t
+        .arm(
+            Method::DELETE,
+            &format!("/qws/directory/servicePrincipals/{oid}"),
+            None,
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(sas_get(&t, &by_principal).await, 403, "principal deleted");
+
+    // The workspace deleted elsewhere: its fresh key's SAS go with it.
+    let renewed = Dp::of(&t, "qws", "sas").await;
+    let fresh = output(renewed.job("j1").await);
+    twice(fresh.clone()).await;
+    other.delete_workspace(&id).unwrap().expect("it existed");
+    assert_eq!(sas_get(&t, &fresh).await, 403, "workspace deleted");
+}

@@ -620,6 +620,31 @@ fn key_usage_does_not_move_the_change_version_but_access_changes_do() {
 }
 
 #[test]
+fn storage_accounts_move_the_change_version() {
+    // A workspace's blob namespace follows the account its storageAccount names; SAS checks
+    // remember it between changes.
+    let f = fixture();
+    let id = qws_core::resource_id::StorageAccountId::parse(&format!(
+        "/subscriptions/{}/resourceGroups/RG/providers/Microsoft.Storage/storageAccounts/qwsdata1",
+        f.sub
+    ))
+    .unwrap();
+    let spec = crate::store::arm_resources::StorageAccountSpec {
+        location: "eastus".into(),
+        tags: Tags::new(),
+        sku: "Standard_LRS".into(),
+        kind: "StorageV2".into(),
+        properties: serde_json::json!({}),
+    };
+    let before = f.store.change_version().unwrap();
+    f.store.put_storage_account(&id, &spec).unwrap().unwrap();
+    let created = f.store.change_version().unwrap();
+    assert!(created > before);
+    f.store.delete_storage_account(&id).unwrap().unwrap();
+    assert!(f.store.change_version().unwrap() > created);
+}
+
+#[test]
 fn cached_grants_see_a_role_removed_through_another_connection_at_once() {
     let f = fixture();
     let other = second_store(&f);

@@ -47,7 +47,7 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 const PATH: &AsciiSet = &QUERY_VALUE.remove(b'/');
 
 /// Whose access a SAS stands on; the SAS is valid only while that access is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum SasHolder {
     /// An access-key caller: the key's slot and its version at minting.
     Key {
@@ -456,7 +456,16 @@ pub async fn verify(
     now: OffsetDateTime,
 ) -> Result<SasGrant, SasRefusal> {
     let mut grant = verify_signature(state, pairs, container, blob, now)?;
-    let (uid, holder) = (grant.workspace_uid.clone(), grant.holder.clone());
+    let key = (grant.workspace_uid.clone(), grant.holder.clone());
+    // Found live at the current change version: still live (every change to keys, principals,
+    // workspaces and storage accounts moves the version). A version that cannot be read
+    // caches nothing.
+    let version = state.store.change_version().ok();
+    if let Some(namespace) = version.and_then(|v| state.dataplane.live_holders.get(v, &key)) {
+        grant.namespace = namespace;
+        return Ok(grant);
+    }
+    let (uid, holder) = key.clone();
     let live = state
         .db(move |s| {
             if !holder_is_live(s, &uid, &holder)? {
@@ -467,6 +476,9 @@ pub async fn verify(
         .await;
     match live {
         Ok(Some(namespace)) => {
+            if let Some(v) = version {
+                state.dataplane.live_holders.put(v, key, namespace.clone());
+            }
             grant.namespace = namespace;
             Ok(grant)
         }
@@ -477,6 +489,13 @@ pub async fn verify(
         }
     }
 }
+
+/// SAS holders found live, each with the blob namespace of its workspace's data, remembered
+/// between changes (see [`verify`]).
+pub type LiveHolders = qws_store::change::VersionedCache<(String, SasHolder), String>;
+
+/// Most holders remembered at once.
+pub const LIVE_HOLDERS_MAX: usize = 4096;
 
 /// The stateless part of [`verify`]: signature, fields and validity window.
 fn verify_signature(

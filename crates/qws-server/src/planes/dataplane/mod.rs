@@ -78,6 +78,8 @@ pub struct DataPlane {
     pub provider_status: targets::ProviderStatusCache,
     /// What bearer tokens were authenticated and authorized as, between changes.
     pub token_decisions: auth::TokenDecisions,
+    /// The SAS holders found live, between changes.
+    pub live_holders: crate::planes::blob::sas::LiveHolders,
 }
 
 impl DataPlane {
@@ -89,6 +91,9 @@ impl DataPlane {
             config,
             provider_status: targets::ProviderStatusCache::default(),
             token_decisions: auth::TokenDecisions::new(auth::TOKEN_DECISIONS_MAX),
+            live_holders: crate::planes::blob::sas::LiveHolders::new(
+                crate::planes::blob::sas::LIVE_HOLDERS_MAX,
+            ),
         }
     }
 }
