@@ -126,6 +126,17 @@ where
 mod tests {
     use super::*;
 
+    /// Recursion that needs several MiB at n = 8000: overflows a default 2 MiB thread, fits in
+    /// ours.
+    fn depth(n: u32) -> u32 {
+        let pad = std::hint::black_box([n as u8; 1024]);
+        if n == 0 {
+            pad[0] as u32
+        } else {
+            depth(n - 1) + (pad[1] as u32 & 1)
+        }
+    }
+
     #[tokio::test]
     async fn values_come_back() {
         assert_eq!(contained("running", || 41 + 1).await, Ok(42));
@@ -147,29 +158,12 @@ mod tests {
 
     #[tokio::test]
     async fn the_thread_has_the_documented_stack() {
-        // Recursion that needs several MiB: overflows a default 2 MiB thread, fits in ours.
-        fn depth(n: u32) -> u32 {
-            let pad = std::hint::black_box([n as u8; 1024]);
-            if n == 0 {
-                pad[0] as u32
-            } else {
-                depth(n - 1) + (pad[1] as u32 & 1)
-            }
-        }
         let r = contained("running", || depth(8_000)).await;
         assert!(r.is_ok());
     }
 
     #[tokio::test]
     async fn parked_threads_serve_later_tasks_with_their_full_stack() {
-        fn depth(n: u32) -> u32 {
-            let pad = std::hint::black_box([n as u8; 1024]);
-            if n == 0 {
-                pad[0] as u32
-            } else {
-                depth(n - 1) + (pad[1] as u32 & 1)
-            }
-        }
         // A panic leaves the thread fit for the next task; every task, on a parked thread or
         // a new one, has the documented stack.
         for _ in 0..4 {

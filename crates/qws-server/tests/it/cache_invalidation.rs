@@ -201,6 +201,27 @@ async fn changes_made_through_another_connection_to_the_database_are_refused_at_
     assert_eq!(provider_status(&t, "shared", &Auth::Key(&p1)).await, 401);
 }
 
+/// Deletes the service principal a token was issued to (its `oid`).
+async fn delete_principal_of(t: &TestServer, token: &str) {
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            token.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let oid = claims["oid"].as_str().unwrap();
+    let r = t
+        .arm(
+            Method::DELETE,
+            &format!("/qws/directory/servicePrincipals/{oid}"),
+            None,
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
 /// HTTP status of an unauthenticated GET of a SAS URL.
 async fn sas_get(t: &TestServer, url: &str) -> u16 {
     t.http.get(url).send().await.unwrap().status().as_u16()
@@ -285,23 +306,7 @@ async fn a_token_is_refused_once_its_principal_or_workspace_is_gone() {
     accepted_twice(&t, "token", &Auth::Bearer(&token)).await;
     assert_eq!(job_get(token.clone()).await, 200);
     assert_eq!(job_get(token.clone()).await, 200);
-    let claims: Value = serde_json::from_slice(
-        &base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            token.split('.').nth(1).unwrap(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let oid = claims["oid"].as_str().unwrap();
-    let r = t
-        .arm(
-            Method::DELETE,
-            &format!("/qws/directory/servicePrincipals/{oid}"),
-            None,
-        )
-        .await;
-    assert!(r.status().is_success(), "{}", r.status());
+    delete_principal_of(&t, &token).await;
     assert_eq!(
         provider_status(&t, "token", &Auth::Bearer(&token)).await,
         401
@@ -381,23 +386,7 @@ async fn a_remembered_sas_is_refused_once_what_it_stands_on_is_gone() {
         .unwrap();
     let by_principal = output(job);
     twice(by_principal.clone()).await;
-    let claims: Value = serde_json::from_slice(
-        &base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            token.split('.').nth(1).unwrap(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let oid = claims["oid"].as_str().unwrap();
-    let r = t
-        .arm(
-            Method::DELETE,
-            &format!("/qws/directory/servicePrincipals/{oid}"),
-            None,
-        )
-        .await;
-    assert!(r.status().is_success(), "{}", r.status());
+    delete_principal_of(&t, &token).await;
     assert_eq!(sas_get(&t, &by_principal).await, 403, "principal deleted");
 
     // The workspace deleted elsewhere: its fresh key's SAS go with it.
