@@ -960,12 +960,14 @@ impl Scheduler {
             _ = self.stopped() => return self.set_aside(ws, id).await.map(|()| false),
         };
 
-        // Waiting → Executing (unless cancelled or deleted meanwhile).
+        // Waiting → Executing (unless cancelled or deleted meanwhile), then the simulation:
+        // one trip to a contained thread for both.
         let (js, w, i) = (self.store.clone(), ws.to_string(), id.to_string());
         let me = self.config.node_id.clone();
         let begin = now_string();
-        let started = Self::blocking(move || {
-            Ok(js.transition_job_leased(
+        let (scheduler, created_at, target_id) = (self.clone(), stored.created_at, target.id);
+        let start = move || -> anyhow::Result<bool> {
+            let moved = js.transition_job_leased(
                 &w,
                 &i,
                 &me,
@@ -973,22 +975,23 @@ impl Scheduler {
                 JobStatus::Executing,
                 false,
                 &mut |j| j.begin_execution_time = Some(begin.clone()),
-            )?)
-        })
-        .await?;
-        if !matches!(started, Leased::Held(Transition::Done(_))) {
-            return Ok(false);
-        }
-        let waited = (now_nanos() - stored.created_at).max(0) as f64 / 1e9;
-        self.record_queue_time(target.id, waited);
-        crate::metrics::queue_wait(target.id, waited);
+            )?;
+            if !matches!(moved, Leased::Held(Transition::Done(_))) {
+                return Ok(false);
+            }
+            let waited = (now_nanos() - created_at).max(0) as f64 / 1e9;
+            scheduler.record_queue_time(target_id, waited);
+            crate::metrics::queue_wait(target_id, waited);
+            Ok(true)
+        };
 
         let shots = prepared.shots;
         let _reserved = crate::metrics::job_memory(target.id, permits * MIB);
         let simulating = std::time::Instant::now();
-        let result = self
-            .run_with_time_limit(prepared, token, self.config.execution_limit(target.id))
-            .await;
+        let limit = self.config.execution_limit(target.id);
+        let Some(result) = self.start_and_run(start, prepared, token, limit).await? else {
+            return Ok(false);
+        };
         crate::metrics::simulation_time(target.id, simulating.elapsed().as_secs_f64());
         if lock(&self.cancelled).contains(&(ws.to_string(), id.to_string())) {
             return Ok(false);
@@ -999,21 +1002,26 @@ impl Scheduler {
         self.complete(ws, id, container, result, shots).await
     }
 
-    /// Simulates on a contained thread; past `limit` the run is stopped through its cancel
-    /// token and fails with `ExecutionTimeLimitExceeded`.
-    async fn run_with_time_limit(
+    /// On a contained thread: moves the job to `Executing` with `start` and, if that was done,
+    /// simulates (`None`: it was not, the job was cancelled or deleted meanwhile). Past `limit`
+    /// the run is stopped through its cancel token and fails with `ExecutionTimeLimitExceeded`.
+    async fn start_and_run(
         &self,
+        start: impl FnOnce() -> anyhow::Result<bool> + Send + 'static,
         prepared: exec::Prepared,
         token: qws_sim::CancelToken,
         limit: Duration,
-    ) -> Result<Vec<u8>, exec::JobFailure> {
+    ) -> anyhow::Result<Option<Result<Vec<u8>, exec::JobFailure>>> {
         let timed_out = AtomicBool::new(false);
         let sim_token = token.clone();
         let run = contain::contained("running", move || {
-            exec::run(prepared, &sim_token)
+            if !start()? {
+                return Ok(None);
+            }
+            Ok(Some(exec::run(prepared, &sim_token)))
         });
         tokio::pin!(run);
-        let outcome = tokio::select! {
+        let outcome: Result<anyhow::Result<_>, _> = tokio::select! {
             r = &mut run => r,
             _ = tokio::time::sleep(limit) => {
                 timed_out.store(true, Ordering::SeqCst);
@@ -1021,7 +1029,15 @@ impl Scheduler {
                 run.await
             }
         };
-        match outcome.and_then(|r| r) {
+        let result = match outcome {
+            // The thread panicked: the job's failure.
+            Err(fault) => Err(fault),
+            Ok(started) => match started? {
+                None => return Ok(None),
+                Some(result) => result,
+            },
+        };
+        Ok(Some(match result {
             Err(f) if f.code == "Cancelled" && timed_out.load(Ordering::SeqCst) => {
                 Err(exec::JobFailure::new(
                     "ExecutionTimeLimitExceeded",
@@ -1032,7 +1048,7 @@ impl Scheduler {
                 ))
             }
             other => other,
-        }
+        }))
     }
 
     /// Ends a run in one trip to the blocking pool: while this node still holds the job's
