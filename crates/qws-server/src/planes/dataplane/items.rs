@@ -14,6 +14,7 @@ use crate::state::AppState;
 use qws_store::jobs::ItemRow;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
 /// Job statuses (exact case; the client compares case-sensitively).
 pub mod status {
@@ -156,9 +157,9 @@ pub fn render_job_text(
         // A parsed document keeps one of them; what qws stores never repeats a name.
         return None;
     }
-    let stored_str = |k: &str| -> Option<String> {
-        let raw = members.iter().rev().find(|(name, _)| name == k)?.1;
-        serde_json::from_str::<String>(raw.get()).ok()
+    let stored_str = |k: &str| -> Option<Cow<'_, str>> {
+        let raw = members.iter().find(|(name, _)| name == k)?.1;
+        Some(serde_json::from_str::<Text<'_>>(raw.get()).ok()?.0)
     };
     let strings = ["outputDataUri", "containerUri", "inputDataUri"].map(|k| (k, stored_str(k)));
     let mut uris = served_uris(state, ws_uid, holder, |k| {
@@ -170,40 +171,33 @@ pub fn render_job_text(
     let mut out = Vec::with_capacity(text.len() + uris.iter().map(|(_, u)| u.len()).sum::<usize>());
     out.push(b'{');
     let mut first = true;
-    let mut member = |out: &mut Vec<u8>, name: &str, value: &[u8]| {
+    // Writes `"name":` (after a comma but for the first member); the value follows.
+    let mut name_of = |out: &mut Vec<u8>, name: &str| {
         if !std::mem::take(&mut first) {
             out.push(b',');
         }
         serde_json::to_writer(&mut *out, name).expect("a string serializes");
         out.push(b':');
-        out.extend_from_slice(value);
     };
     for (name, raw) in &members {
+        name_of(&mut out, name);
         match uris.iter().position(|(k, _)| k == name) {
             Some(i) => {
-                let (k, uri) = uris.remove(i);
-                member(
-                    &mut out,
-                    k,
-                    &serde_json::to_vec(&uri).expect("a string serializes"),
-                );
+                serde_json::to_writer(&mut out, &uris.remove(i).1).expect("a string serializes")
             }
-            None => member(&mut out, name, raw.get().as_bytes()),
+            None => out.extend_from_slice(raw.get().as_bytes()),
         }
     }
     for (k, uri) in uris {
-        member(
-            &mut out,
-            k,
-            &serde_json::to_vec(&uri).expect("a string serializes"),
-        );
+        name_of(&mut out, k);
+        serde_json::to_writer(&mut out, &uri).expect("a string serializes");
     }
     out.push(b'}');
     Some(out)
 }
 
 /// True if two members share a name.
-fn has_repeated_name(members: &[(String, &RawValue)]) -> bool {
+fn has_repeated_name(members: &[(Cow<'_, str>, &RawValue)]) -> bool {
     if members.len() <= 16 {
         return members
             .iter()
@@ -211,11 +205,11 @@ fn has_repeated_name(members: &[(String, &RawValue)]) -> bool {
             .any(|(i, (a, _))| members[..i].iter().any(|(b, _)| a == b));
     }
     let mut seen = std::collections::HashSet::with_capacity(members.len());
-    !members.iter().all(|(name, _)| seen.insert(name.as_str()))
+    !members.iter().all(|(name, _)| seen.insert(name.as_ref()))
 }
 
 /// The members of a JSON object as written, in order (values unparsed).
-struct RawMembers<'a>(Vec<(String, &'a RawValue)>);
+struct RawMembers<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 
 impl<'de> serde::Deserialize<'de> for RawMembers<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -229,14 +223,40 @@ impl<'de> serde::Deserialize<'de> for RawMembers<'de> {
                 self,
                 mut m: A,
             ) -> Result<Self::Value, A::Error> {
-                let mut members: Vec<(String, &'de RawValue)> = Vec::new();
-                while let Some(member) = m.next_entry::<String, &'de RawValue>()? {
-                    members.push(member);
+                let mut members = Vec::new();
+                while let Some((Text(name), value)) = m.next_entry::<Text<'de>, &'de RawValue>()? {
+                    members.push((name, value));
                 }
                 Ok(RawMembers(members))
             }
         }
         d.deserialize_map(Members)
+    }
+}
+
+/// A JSON string, borrowed from the input unless it has escapes (serde's `Cow<str>` always
+/// copies).
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Str;
+        impl<'de> serde::de::Visitor<'de> for Str {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Str)
     }
 }
 
@@ -258,7 +278,7 @@ mod tests {
     fn raw_members_keep_order_and_text_and_repeats_are_seen() {
         let text = r#"{"b":1.50,"a\"":{"x":[1, 2]},"c":"é\u00e9"}"#;
         let m = serde_json::from_str::<RawMembers<'_>>(text).unwrap().0;
-        let got: Vec<(&str, &str)> = m.iter().map(|(k, v)| (k.as_str(), v.get())).collect();
+        let got: Vec<(&str, &str)> = m.iter().map(|(k, v)| (k.as_ref(), v.get())).collect();
         assert_eq!(
             got,
             [
@@ -266,6 +286,10 @@ mod tests {
                 ("a\"", r#"{"x":[1, 2]}"#),
                 ("c", r#""é\u00e9""#)
             ]
+        );
+        assert!(
+            matches!(m[0].0, Cow::Borrowed(_)),
+            "a plain name is not copied"
         );
         assert!(!has_repeated_name(&m));
         assert!(serde_json::from_str::<RawMembers<'_>>("[1]").is_err());
