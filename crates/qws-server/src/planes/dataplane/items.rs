@@ -6,8 +6,9 @@
 //! `costEstimate`.
 //!
 //! No SAS is ever stored: `containerUri`, `inputDataUri` and `outputDataUri` are kept as plain
-//! blob URLs and [`render_job`] serves them with fresh SAS minted for the reading caller, so a
-//! copy of the database holds no usable credential and a served SAS follows the reader's access.
+//! blob URLs and [`render_job`] serves them with SAS minted for the reading caller (reused for a
+//! minute, see [`sas::SasCache`]), so a copy of the database holds no usable credential and a
+//! served SAS follows the reader's access.
 
 use crate::planes::blob::sas;
 use crate::state::AppState;
