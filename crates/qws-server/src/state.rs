@@ -101,6 +101,8 @@ pub struct StateInner {
     pub webhook_policy: Arc<crate::webhooks::destination::DestinationPolicy>,
     /// Bearer-token principals and their grants, between changes (see [`qws_store::change`]).
     pub principals: crate::auth::principal::PrincipalCache,
+    /// SAS URLs of served job documents (see [`crate::planes::blob::sas::SasCache`]).
+    pub job_sas: crate::planes::blob::sas::SasCache,
 }
 
 impl std::fmt::Debug for StateInner {

@@ -30,6 +30,7 @@ mod health;
 mod host_header;
 mod hygiene;
 mod identity;
+mod job_document;
 mod keys;
 mod list_bench;
 mod listeners;

@@ -96,10 +96,19 @@ impl SasHolder {
 
     /// The holder as signed (typed, so a key and a principal can never sign alike).
     fn signed(&self) -> String {
-        match self {
-            SasHolder::Key { slot, version } => format!("key:{}:{version}", slot.as_str()),
-            SasHolder::Principal { object_id } => format!("principal:{object_id}"),
-        }
+        let mut out = String::new();
+        self.write_signed(&mut out);
+        out
+    }
+
+    /// Appends [`SasHolder::signed`] to `out`.
+    fn write_signed(&self, out: &mut String) {
+        use std::fmt::Write;
+        // Writing to a String cannot fail.
+        let _ = match self {
+            SasHolder::Key { slot, version } => write!(out, "key:{}:{version}", slot.as_str()),
+            SasHolder::Principal { object_id } => write!(out, "principal:{object_id}"),
+        };
     }
 }
 
@@ -297,6 +306,118 @@ pub fn encode_blob_path(blob: &str) -> String {
     utf8_percent_encode(blob, PATH).to_string()
 }
 
+/// Most URLs a [`SasCache`] holds; a full cache starts over.
+pub const SAS_CACHE_MAX: usize = 4096;
+
+/// SAS URLs qws signed for served job documents, reused while their expiry is the same (callers
+/// round it down to the minute, see [`mint_cached`]).
+///
+/// Reuse is exact: a URL is a function of what it is keyed by (workspace, [`SasHolder`] with
+/// its key version, container, blob, permissions; the expiry is the cache's) and of the signing
+/// key, which derives from the master key and is fixed for the process. A regenerated key has a
+/// new version, so its holder misses and gets a fresh signature; a caller whose access went is
+/// refused before anything is minted. Only `st` may be up to a minute earlier than a fresh
+/// mint's. URLs a backend presigns with its own key are never kept.
+#[derive(Default)]
+pub struct SasCache {
+    inner: std::sync::Mutex<SasCacheInner>,
+}
+
+#[derive(Default)]
+struct SasCacheInner {
+    /// The expiry of every URL held.
+    expiry: Option<OffsetDateTime>,
+    urls: std::collections::HashMap<String, String>,
+}
+
+impl SasCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SasCacheInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The URL kept under `key` for `expiry`.
+    fn get(&self, expiry: OffsetDateTime, key: &str) -> Option<String> {
+        let inner = self.lock();
+        if inner.expiry != Some(expiry) {
+            return None;
+        }
+        inner.urls.get(key).cloned()
+    }
+
+    /// Keeps `url` under `key`; a later expiry replaces every URL held, an earlier one (a
+    /// request from the previous minute) is not kept.
+    fn put(&self, expiry: OffsetDateTime, key: String, url: &str) {
+        let mut inner = self.lock();
+        if inner.expiry.is_some_and(|e| e > expiry) {
+            return;
+        }
+        if inner.expiry != Some(expiry) || inner.urls.len() >= SAS_CACHE_MAX {
+            inner.urls.clear();
+            inner.expiry = Some(expiry);
+        }
+        inner.urls.insert(key, url.to_string());
+    }
+}
+
+/// The [`SasCache`] key: every input of the URL but the expiry. Only the blob name may hold a
+/// newline, so it comes last.
+fn cache_key(
+    ws_uid: &str,
+    holder: &SasHolder,
+    container: &str,
+    blob: Option<&str>,
+    sp: &str,
+) -> String {
+    let mut key = String::with_capacity(
+        ws_uid.len() + container.len() + sp.len() + blob.map_or(0, str::len) + 64,
+    );
+    key.push_str(ws_uid);
+    key.push('\n');
+    holder.write_signed(&mut key);
+    key.push('\n');
+    key.push_str(container);
+    key.push('\n');
+    key.push_str(sp);
+    key.push('\n');
+    match blob {
+        Some(b) => {
+            key.push('b');
+            key.push_str(b);
+        }
+        None => key.push('c'),
+    }
+    key
+}
+
+/// A SAS URL for a served job document, through the state's [`SasCache`]: valid until
+/// `lifetime` after the start of the current minute (so between `lifetime` less a minute and
+/// `lifetime` from now). `blob` `None` gives a container SAS.
+pub fn mint_cached(
+    state: &AppState,
+    ws_uid: &str,
+    holder: &SasHolder,
+    container: &str,
+    blob: Option<&str>,
+    perms: &str,
+    lifetime: time::Duration,
+) -> String {
+    let now = OffsetDateTime::now_utc();
+    let minute = OffsetDateTime::from_unix_timestamp(now.unix_timestamp().div_euclid(60) * 60)
+        .unwrap_or(now);
+    let cache = Some(&state.job_sas);
+    mint(
+        state,
+        ws_uid,
+        holder,
+        container,
+        blob,
+        perms,
+        minute + lifetime,
+        cache,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
 fn mint(
     state: &AppState,
     ws_uid: &str,
@@ -305,6 +426,7 @@ fn mint(
     blob: Option<&str>,
     perms: &str,
     expiry: OffsetDateTime,
+    cache: Option<&SasCache>,
 ) -> String {
     let sp = canonical_permissions(perms);
     let start = OffsetDateTime::now_utc() - START_SKEW;
@@ -318,6 +440,31 @@ fn mint(
     }) {
         return url;
     }
+    let key = cache.map(|_| cache_key(ws_uid, holder, container, blob, &sp));
+    if let (Some(cache), Some(key)) = (cache, &key) {
+        if let Some(url) = cache.get(expiry, key) {
+            return url;
+        }
+    }
+    let url = sign(state, ws_uid, holder, container, blob, &sp, start, expiry);
+    if let (Some(cache), Some(key)) = (cache, key) {
+        cache.put(expiry, key, &url);
+    }
+    url
+}
+
+/// The URL of a SAS qws signs itself (`sp` canonical).
+#[allow(clippy::too_many_arguments)]
+fn sign(
+    state: &AppState,
+    ws_uid: &str,
+    holder: &SasHolder,
+    container: &str,
+    blob: Option<&str>,
+    sp: &str,
+    start: OffsetDateTime,
+    expiry: OffsetDateTime,
+) -> String {
     let sr = if blob.is_some() { "b" } else { "c" };
     let st = qws_core::time_fmt::seconds_z(start);
     let se = qws_core::time_fmt::seconds_z(expiry);
@@ -328,7 +475,7 @@ fn mint(
         sr,
         container,
         blob,
-        sp: &sp,
+        sp,
         st: &st,
         se: &se,
     }
@@ -364,7 +511,7 @@ pub fn mint_container_sas(
     perms: &str,
     expiry: OffsetDateTime,
 ) -> String {
-    mint(state, ws_uid, holder, container, None, perms, expiry)
+    mint(state, ws_uid, holder, container, None, perms, expiry, None)
 }
 
 /// A blob SAS URL `<base>/<container>/<blob>?…&sr=b&…`, valid for that blob only.
@@ -377,7 +524,16 @@ pub fn mint_blob_sas(
     perms: &str,
     expiry: OffsetDateTime,
 ) -> String {
-    mint(state, ws_uid, holder, container, Some(blob), perms, expiry)
+    mint(
+        state,
+        ws_uid,
+        holder,
+        container,
+        Some(blob),
+        perms,
+        expiry,
+        None,
+    )
 }
 
 /// The container URL without a SAS (`<base>/<container>`), as stored in job documents.
@@ -651,6 +807,53 @@ mod tests {
             }
             .signed()
         );
+    }
+
+    #[test]
+    fn the_cache_keys_every_input_and_keeps_one_expiry() {
+        let key = |version, container, blob: Option<&str>, sp| {
+            let holder = SasHolder::Key {
+                slot: KeySlot::Primary,
+                version,
+            };
+            cache_key("ws", &holder, container, blob, sp)
+        };
+        let base = key(1, "job-1", Some("outputData"), "r");
+        for other in [
+            key(2, "job-1", Some("outputData"), "r"),
+            key(1, "job-2", Some("outputData"), "r"),
+            key(1, "job-1", Some("inputData"), "r"),
+            key(1, "job-1", None, "r"),
+            key(1, "job-1", Some("outputData"), "racwl"),
+        ] {
+            assert_ne!(base, other);
+        }
+        let principal = SasHolder::Principal {
+            object_id: "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
+        };
+        assert_ne!(
+            base,
+            cache_key("ws", &principal, "job-1", Some("outputData"), "r")
+        );
+
+        let cache = SasCache::default();
+        let t0 = time::macros::datetime!(2050-01-02 03:04:00 UTC);
+        let t1 = t0 + time::Duration::minutes(1);
+        cache.put(t0, base.clone(), "u0");
+        assert_eq!(cache.get(t0, &base).as_deref(), Some("u0"));
+        assert_eq!(cache.get(t1, &base), None, "another expiry");
+        cache.put(t1, base.clone(), "u1");
+        assert_eq!(cache.get(t0, &base), None, "the older minute is gone");
+        cache.put(t0, base.clone(), "late");
+        assert_eq!(
+            cache.get(t1, &base).as_deref(),
+            Some("u1"),
+            "an older put is dropped"
+        );
+        for i in 0..SAS_CACHE_MAX + 10 {
+            cache.put(t1, format!("k{i}"), "u");
+        }
+        assert!(cache.lock().urls.len() <= SAS_CACHE_MAX);
     }
 
     #[test]

@@ -460,15 +460,23 @@ pub async fn get_job(
     State(state): State<AppState>,
     Path((_, _, _, id)): Path<ItemPath>,
     _q: ListQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let row = load_job(&state, &caller.ws.uid, &id).await?;
     let holder = sas::holder_for(&state, &caller).await?;
+    if let Some(body) = items::render_job_text(&state, &caller.ws.uid, &holder, &row.doc) {
+        let json = [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )];
+        return Ok((json, body).into_response());
+    }
     Ok(Json(items::render_job(
         &state,
         &caller.ws.uid,
         &holder,
         items::doc_of(&row),
-    )))
+    ))
+    .into_response())
 }
 
 /// Filters, orders and pages documents per the list query.
