@@ -593,12 +593,36 @@ async fn job_data_survives_a_restart() {
         .unwrap();
     assert_eq!(r.status(), 201);
     let etag = r.headers()["etag"].clone();
+    let container_headers = |r: &reqwest::Response| {
+        assert_eq!(r.status(), 200);
+        (
+            r.headers()["etag"].clone(),
+            r.headers()["last-modified"].clone(),
+        )
+    };
+    let r = t
+        .http
+        .get(with_query(&sas, "restype=container"))
+        .send()
+        .await
+        .unwrap();
+    let container_before = container_headers(&r);
     let dir = t.stop().await;
     let t = TestServer::start_in(dir, |_| {}).await;
     // The port changed; the SAS (same master key) is still valid on the new listener.
     let port_now = t.srv().http_addr.port();
     let q = query_of(&url);
     let moved = format!("http://127.1:{port_now}/job-durable/outputData?{q}");
+    // The container's properties (derived from its directory) are the same after the restart.
+    let r = t
+        .http
+        .get(format!(
+            "http://127.1:{port_now}/job-durable?{q}&restype=container"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(container_headers(&r), container_before);
     let r = t
         .http
         .get(&moved)

@@ -425,7 +425,8 @@ async fn path_traversal_cannot_escape_storage() {
     assert_eq!(r.status, 400);
     assert_eq!(r.header("x-ms-error-code"), Some("InvalidResourceName"));
 
-    // Nothing was written anywhere: the only new files are the container's own description.
+    // Nothing was written anywhere: the only new file may be the container's description
+    // (written where the file system keeps no creation times).
     let after = files_under(t.dir.path());
     let new: Vec<_> = after.iter().filter(|p| !before.contains(p)).collect();
     assert!(
@@ -597,4 +598,28 @@ async fn repeated_sas_failures_are_throttled_per_address() {
     let r = t.http.get(&good).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "x");
+}
+
+#[tokio::test]
+async fn a_container_claimed_by_one_workspace_is_refused_to_another() {
+    use crate::common::dp::Dp;
+    let t = TestServer::start().await;
+    t.create_group("rg-c").await;
+    t.create_workspace("rg-c", "ws-c").await;
+    let (owner, other) = (Dp::new(&t).await, Dp::of(&t, "rg-c", "ws-c").await);
+    let (owner_uid, other_uid) = (bootstrap_uid(&t), ws_uid(&t, "rg-c", "ws-c"));
+    let body = serde_json::json!({"containerName": "job-claimed"});
+    let r = owner.sas_uri(body.clone()).await;
+    assert_eq!(r.status(), 200);
+    let blobs = t.data_dir().join("blobs");
+    assert!(blobs.join(&owner_uid).join("job-claimed").is_dir());
+    let r = other.sas_uri(body.clone()).await;
+    assert_eq!(r.status(), 409);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "ContainerNotInWorkspace", "{e}");
+    // Refused before anything was created in the other workspace's namespace.
+    assert!(!blobs.join(&other_uid).join("job-claimed").exists());
+    // The owner asking again gets its container again.
+    let r = owner.sas_uri(body).await;
+    assert_eq!(r.status(), 200);
 }

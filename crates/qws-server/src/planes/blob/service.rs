@@ -17,7 +17,8 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use percent_encoding::percent_decode_str;
 use qws_store::blobs::{
-    BlobHeaders, BlobProps, ContainerProps, StagedUpload, WriteCondition, MAX_BLOCKS_PER_BLOB,
+    BlobHeaders, BlobProps, BlobStore, ContainerProps, StagedUpload, WriteCondition,
+    MAX_BLOCKS_PER_BLOB,
 };
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -336,12 +337,77 @@ fn declared_length(h: &HeaderMap) -> Option<u64> {
     header_str(h, "content-length").and_then(|v| v.parse().ok())
 }
 
-/// Streams a request body into a staged upload, never holding more than one chunk, and refusing
-/// as soon as the bound would be crossed.
-async fn receive(body: Body, mut staged: StagedUpload) -> Result<StagedUpload> {
+/// The blob (or block) an upload writes.
+#[derive(Clone)]
+struct UploadTarget {
+    blobs: std::sync::Arc<BlobStore>,
+    ws: String,
+    container: String,
+    blob: String,
+    block_id: Option<String>,
+}
+
+impl UploadTarget {
+    /// Starts the staged upload (checks the names and that the container exists).
+    fn open(&self) -> qws_store::blobs::BlobResult<StagedUpload> {
+        match &self.block_id {
+            None => self
+                .blobs
+                .begin_upload(&self.ws, &self.container, &self.blob),
+            Some(id) => self
+                .blobs
+                .begin_block(&self.ws, &self.container, &self.blob, id),
+        }
+    }
+
+    /// Appends `bytes` to `staged`, starting the upload first when there is none yet
+    /// (blocking: creates and writes the file).
+    fn append(
+        &self,
+        staged: Option<StagedUpload>,
+        bytes: &[u8],
+    ) -> qws_store::blobs::BlobResult<StagedUpload> {
+        let mut staged = match staged {
+            Some(s) => s,
+            None => self.open()?,
+        };
+        staged.write(bytes)?;
+        Ok(staged)
+    }
+
+    /// The size bound of the upload.
+    fn limit(&self) -> u64 {
+        let limits = self.blobs.limits();
+        match self.block_id {
+            None => limits.max_blob_size,
+            Some(_) => limits.max_block_size,
+        }
+    }
+}
+
+/// An upload's body as it arrived: the staged upload holding what was written so far (none
+/// while the body fits in one chunk) and the bytes after that, still in memory.
+struct Received {
+    staged: Option<StagedUpload>,
+    tail: Vec<u8>,
+}
+
+impl Received {
+    /// The staged upload holding the whole body (blocking). Called by the blocking call that
+    /// commits it, so a small upload (a job's input) takes one hop to the blocking pool, not three.
+    fn into_staged(self, target: &UploadTarget) -> qws_store::blobs::BlobResult<StagedUpload> {
+        target.append(self.staged, &self.tail)
+    }
+}
+
+/// Reads a request body, writing it to a staged upload a chunk at a time (never holding more
+/// than one chunk) and refusing as soon as the bound would be crossed. A body of at most one
+/// chunk is left in memory, unstaged.
+async fn receive(body: Body, target: UploadTarget) -> Result<Received> {
     let mut body = body;
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-    let limit = staged.limit();
+    let limit = target.limit();
+    let mut staged: Option<StagedUpload> = None;
     loop {
         let next = tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame())
             .await
@@ -365,35 +431,33 @@ async fn receive(body: Body, mut staged: StagedUpload) -> Result<StagedUpload> {
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        if staged.len() + (buf.len() + data.len()) as u64 > limit {
+        let written = staged.as_ref().map_or(0, StagedUpload::len);
+        if written + (buf.len() + data.len()) as u64 > limit {
             return Err(StorageError::too_large(limit));
         }
         buf.extend_from_slice(&data);
         crate::metrics::blob_bytes_in(data.len() as u64);
         if buf.len() >= WRITE_CHUNK {
-            staged = write_blocking(staged, std::mem::take(&mut buf)).await?;
+            let (chunk, target) = (std::mem::take(&mut buf), target.clone());
+            staged = Some(blocking(move || target.append(staged, &chunk)).await?);
         }
     }
-    if !buf.is_empty() {
-        staged = write_blocking(staged, buf).await?;
-    }
-    Ok(staged)
+    Ok(Received { staged, tail: buf })
 }
 
-async fn write_blocking(mut staged: StagedUpload, buf: Vec<u8>) -> Result<StagedUpload> {
-    tokio::task::spawn_blocking(move || staged.write(&buf).map(|_| staged))
+/// Runs `f` on the blocking pool (file-system work).
+async fn on_blocking_pool<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| StorageError::internal("blocking write", &e))?
-        .map_err(StorageError::from)
+        .map_err(|e| StorageError::internal("blocking task", &e))?
 }
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::result::Result<T, qws_store::blobs::BlobError> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StorageError::internal("blocking task", &e))?
-        .map_err(StorageError::from)
+    on_blocking_pool(move || f().map_err(StorageError::from)).await
 }
 
 fn props_headers(h: &mut HeaderMap, p: &BlobProps) {
@@ -434,6 +498,17 @@ impl Ctx {
     /// The blob namespace the request addresses.
     fn ws(&self) -> String {
         self.grant.namespace.clone()
+    }
+
+    /// Where an upload of `blob` (a block of it, with `block_id`) goes.
+    fn upload_target(&self, blob: &str, block_id: Option<&str>) -> UploadTarget {
+        UploadTarget {
+            blobs: self.state.blobs.clone(),
+            ws: self.ws(),
+            container: self.container.clone(),
+            blob: blob.to_string(),
+            block_id: block_id.map(str::to_string),
+        }
     }
 
     fn need(&self, any_of: &str) -> Result<()> {
@@ -531,20 +606,16 @@ impl Ctx {
         if declared_length(h).is_some_and(|n| n > max) {
             return Err(StorageError::too_large(max));
         }
-        let (blobs, ws, c, b) = (
-            self.state.blobs.clone(),
-            self.ws(),
-            self.container.clone(),
-            blob.to_string(),
-        );
-        let staged = blocking(move || blobs.begin_upload(&ws, &c, &b)).await?;
+        let target = self.upload_target(blob, None);
         let claimed_md5 = header_str(req.headers(), "content-md5").map(str::to_string);
-        let staged = receive(req.into_body(), staged).await?;
-        check_md5(claimed_md5.as_deref(), &staged)?;
-        let blobs = self.state.blobs.clone();
-        let props = blocking(move || blobs.commit_upload(staged, headers, cond))
-            .await
-            .map_err(|e| create_only_refusal(e, create_only))?;
+        let received = receive(req.into_body(), target.clone()).await?;
+        let props = on_blocking_pool(move || {
+            let staged = received.into_staged(&target)?;
+            check_md5(claimed_md5.as_deref(), &staged)?;
+            Ok(target.blobs.commit_upload(staged, headers, cond)?)
+        })
+        .await
+        .map_err(|e| create_only_refusal(e, create_only))?;
         Ok(self.written(&props))
     }
 
@@ -571,19 +642,15 @@ impl Ctx {
         if declared_length(req.headers()).is_some_and(|n| n > max) {
             return Err(StorageError::too_large(max));
         }
-        let (blobs, ws, c, b, i) = (
-            self.state.blobs.clone(),
-            self.ws(),
-            self.container.clone(),
-            blob.to_string(),
-            id.to_string(),
-        );
-        let staged = blocking(move || blobs.begin_block(&ws, &c, &b, &i)).await?;
+        let target = self.upload_target(blob, Some(id));
         let claimed_md5 = header_str(req.headers(), "content-md5").map(str::to_string);
-        let staged = receive(req.into_body(), staged).await?;
-        check_md5(claimed_md5.as_deref(), &staged)?;
-        let blobs = self.state.blobs.clone();
-        blocking(move || blobs.commit_block(staged)).await?;
+        let received = receive(req.into_body(), target.clone()).await?;
+        on_blocking_pool(move || {
+            let staged = received.into_staged(&target)?;
+            check_md5(claimed_md5.as_deref(), &staged)?;
+            Ok(target.blobs.commit_block(staged)?)
+        })
+        .await?;
         let mut r = status_only(StatusCode::CREATED);
         set(r.headers_mut(), "x-ms-request-server-encrypted", "true");
         Ok(r)
