@@ -43,6 +43,8 @@ const BELL: &str =
     r#"{"qubits":2,"circuit":[{"gate":"h","target":0},{"gate":"cnot","control":0,"target":1}]}"#;
 
 struct Ctx {
+    /// Time spent in each step of the current latency-flow job, in ms (summed over repeats).
+    steps: std::sync::Mutex<std::collections::BTreeMap<&'static str, f64>>,
     http: Client,
     origin: String,
     base: String,
@@ -51,6 +53,14 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// Adds the time since `since` to step `name` of the current job; returns now.
+    fn step(&self, name: &'static str, since: Instant) -> Instant {
+        let now = Instant::now();
+        let ms = (now - since).as_secs_f64() * 1000.0;
+        *self.steps.lock().unwrap().entry(name).or_default() += ms;
+        now
+    }
+
     fn url(&self, p: &str) -> String {
         format!("{}{p}?api-version={DV}", self.base)
     }
@@ -116,6 +126,7 @@ impl Ctx {
     }
 
     async fn submit(&self, id: &str, prefer_wait: bool) -> Result<Value, String> {
+        let t = Instant::now();
         let r = self
             .auth(self.http.post(self.url("/storage/sasUri")))
             .json(&json!({"containerName": format!("job-{id}")}))
@@ -123,6 +134,7 @@ impl Ctx {
             .await
             .map_err(|e| e.to_string())?;
         let sas: Value = r.json().await.map_err(|e| e.to_string())?;
+        let t = self.step("sasUri", t);
         let sas = sas["sasUri"].as_str().ok_or("no sasUri")?.to_string();
         let (cbase, q) = sas.split_once('?').ok_or("no query")?;
         let r = self
@@ -136,6 +148,7 @@ impl Ctx {
         if r.status() != 201 {
             return Err(format!("upload: {}", r.status()));
         }
+        let t = self.step("upload", t);
         loop {
             let mut put = self.auth(self.http.put(self.url(&format!("/jobs/{id}"))));
             if prefer_wait {
@@ -150,7 +163,11 @@ impl Ctx {
                 .await
                 .map_err(|e| e.to_string())?;
             match r.status().as_u16() {
-                200 | 201 => return r.json().await.map_err(|e| e.to_string()),
+                200 | 201 => {
+                    let job = r.json().await.map_err(|e| e.to_string());
+                    self.step("PUT job", t);
+                    return job;
+                }
                 429 | 503 => tokio::time::sleep(Duration::from_millis(50)).await,
                 s => return Err(format!("PUT job: {s}")),
             }
@@ -174,10 +191,15 @@ impl Ctx {
     async fn wait_and_fetch(&self, id: &str, known: Option<Value>) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut known = known;
+        let mut t = Instant::now();
         loop {
             let v = match known.take() {
                 Some(v) if v["status"] != "Waiting" && v["status"] != "Executing" => v,
-                _ => self.get(id).await?,
+                _ => {
+                    let v = self.get(id).await?;
+                    t = self.step("GET job", t);
+                    v
+                }
             };
             match v["status"].as_str() {
                 Some("Succeeded") => {
@@ -193,15 +215,19 @@ impl Ctx {
                         return Err(format!("output: {}", r.status()));
                     }
                     r.bytes().await.map_err(|e| e.to_string())?;
+                    self.step("GET output", t);
                     return Ok(());
                 }
                 Some("Failed" | "Cancelled") => return Err(format!("job ended {v}")),
                 _ if Instant::now() > deadline => return Err("timeout".into()),
                 // The runtime's timer rounds a 1 ms sleep up to its next tick and more (about
                 // 2.1 ms measured here); a thread's sleep keeps the interval the flow names.
-                _ => tokio::task::spawn_blocking(|| std::thread::sleep(POLL_INTERVAL))
-                    .await
-                    .map_err(|e| e.to_string())?,
+                _ => {
+                    tokio::task::spawn_blocking(|| std::thread::sleep(POLL_INTERVAL))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    t = self.step("poll interval", t);
+                }
             }
         }
     }
@@ -269,6 +295,7 @@ async fn main() {
         std::process::exit(2);
     }
     let ctx = Arc::new(Ctx {
+        steps: Default::default(),
         http: Client::builder()
             .pool_max_idle_per_host(256)
             .build()
@@ -284,12 +311,17 @@ async fn main() {
         flow @ ("latency" | "latency-wait") => {
             let prefer_wait = flow == "latency-wait";
             let mut ms = Vec::new();
+            let mut steps: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
             for i in 0..n {
                 let id = format!("lat-{i}-{}", std::process::id());
+                ctx.steps.lock().unwrap().clear();
                 let t0 = Instant::now();
                 let put = ctx.submit(&id, prefer_wait).await.expect("submit");
                 ctx.wait_and_fetch(&id, Some(put)).await.expect("results");
                 ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+                for (name, v) in ctx.steps.lock().unwrap().iter() {
+                    steps.entry(name).or_default().push(*v);
+                }
             }
             ms.sort_by(|x, y| x.partial_cmp(y).unwrap());
             println!(
@@ -298,6 +330,16 @@ async fn main() {
                 pct(&ms, 0.5),
                 pct(&ms, 0.99)
             );
+            // Where a job's time goes: each step's median over the jobs that took it, and
+            // in how many of them it appeared.
+            let parts: Vec<String> = steps
+                .iter_mut()
+                .map(|(name, v)| {
+                    v.sort_by(|x, y| x.partial_cmp(y).unwrap());
+                    format!("{name} {:.2} ms ({} jobs)", pct(v, 0.5), v.len())
+                })
+                .collect();
+            println!("  steps (p50): {}", parts.join(", "));
         }
         "blob-sas" => {
             println!("{}", ctx.blob_sas(n as usize).await.expect("blob"));
