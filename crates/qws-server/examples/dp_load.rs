@@ -258,11 +258,10 @@ async fn run_for(
             let mut n = 0u64;
             while Instant::now() < end {
                 let r = match mode {
-                    "submit" => {
-                        ctx.submit(&format!("bench-{w}-{n}-{}", std::process::id()), false)
-                            .await
-                            .map(drop)
-                    }
+                    "submit" => ctx
+                        .submit(&format!("bench-{w}-{n}-{}", std::process::id()), false)
+                        .await
+                        .map(drop),
                     "mget" => ctx.mget().await,
                     "status" => ctx.plain_get(&ctx.url("/providerStatus"), true).await,
                     "bare" => {

@@ -274,7 +274,9 @@ mod tests {
         let accounts = postgres_triggers(ACCOUNTS_MIGRATION);
         assert_eq!(
             accounts
-                .matches("ON storage_accounts FOR EACH ROW EXECUTE FUNCTION qws_bump_change_version()")
+                .matches(
+                    "ON storage_accounts FOR EACH ROW EXECUTE FUNCTION qws_bump_change_version()"
+                )
                 .count(),
             3,
             "{accounts}"

@@ -377,7 +377,11 @@ impl Workspace {
     }
 
     /// [`send`](Self::send) of a request built by the caller (extra headers).
-    pub(crate) async fn send_request<T>(&self, request: Request, ok: &[u16]) -> Result<Response<T>> {
+    pub(crate) async fn send_request<T>(
+        &self,
+        request: Request,
+        ok: &[u16],
+    ) -> Result<Response<T>> {
         self.inner.pipeline.send(request).await?.expect(ok)
     }
 }

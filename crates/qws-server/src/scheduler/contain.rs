@@ -167,10 +167,18 @@ mod tests {
         // A panic leaves the thread fit for the next task; every task, on a parked thread or
         // a new one, has the documented stack.
         for _ in 0..4 {
-            assert!(contained("running", || -> u8 { panic!("boom") }).await.is_err());
+            assert!(contained("running", || -> u8 { panic!("boom") })
+                .await
+                .is_err());
             let ids: Vec<_> = [
-                contained("running", || std::thread::current().name().map(str::to_string)).await,
-                contained("running", || std::thread::current().name().map(str::to_string)).await,
+                contained("running", || {
+                    std::thread::current().name().map(str::to_string)
+                })
+                .await,
+                contained("running", || {
+                    std::thread::current().name().map(str::to_string)
+                })
+                .await,
             ]
             .into_iter()
             .map(Result::unwrap)

@@ -933,8 +933,7 @@ impl Scheduler {
                     &budget,
                 ))
             };
-        let prepared = match contain::contained("preparing", read_and_prepare).await
-        {
+        let prepared = match contain::contained("preparing", read_and_prepare).await {
             Ok(r) => r?,
             Err(f) => Err(f),
         };

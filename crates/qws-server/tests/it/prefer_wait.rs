@@ -15,12 +15,11 @@ async fn submit(dp: &Dp<'_>, id: &str, input: &str, prefer: Option<&str>) -> req
     let job = json!({"name": id, "containerUri": sas, "inputDataUri": format!("{base}/inputData"),
         "itemType": "Job", "target": "ionq.simulator", "inputDataFormat": "ionq.circuit.v1",
         "outputDataFormat": "ionq.quantum-results.v1", "inputParams": {"shots": 10}});
-    let mut put = dp
-        .t
-        .http
-        .put(format!("{}/jobs/{id}?api-version={DV}", dp.base))
-        .header("x-ms-quantum-api-key", &dp.key)
-        .json(&job);
+    let mut put =
+        dp.t.http
+            .put(format!("{}/jobs/{id}?api-version={DV}", dp.base))
+            .header("x-ms-quantum-api-key", &dp.key)
+            .json(&job);
     if let Some(p) = prefer {
         put = put.header("prefer", p);
     }
@@ -111,7 +110,8 @@ async fn a_wait_ends_at_its_limit_or_when_the_job_is_cancelled() {
                 .unwrap()
         })
     };
-    dp.wait_until("long2", "a start", |s| s == "Executing").await;
+    dp.wait_until("long2", "a start", |s| s == "Executing")
+        .await;
     let r = dp.call(Method::POST, "/jobs/long2:cancel", None).await;
     assert_eq!(r.status(), 200);
     let r = waiter.await.unwrap();

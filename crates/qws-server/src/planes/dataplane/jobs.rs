@@ -378,11 +378,7 @@ pub async fn put_job(
         None => doc,
     };
     let body = Json(items::render_job(&state, &caller.ws.uid, &holder, doc));
-    Ok((
-        [(PREFERENCE_APPLIED, PreferWait::applied(wait))],
-        body,
-    )
-        .into_response())
+    Ok(([(PREFERENCE_APPLIED, PreferWait::applied(wait))], body).into_response())
 }
 
 /// How often a waiting submission re-reads its job: the end of a job run by another node (or
