@@ -748,16 +748,24 @@ fn claim_and_create_container(
             .map(|()| true)
             .map_err(create_failed),
         None => std::thread::scope(|scope| {
-            let creation = scope.spawn(|| data.create_container(workspace_uid, container));
+            let create = || data.create_container(workspace_uid, container);
+            // No thread to spare (the OS refused one): the two flushes one after the other.
+            let creation = std::thread::Builder::new()
+                .name("qws-container".into())
+                .spawn_scoped(scope, create)
+                .ok();
             let claimed = jobs.claim_container(workspace_uid, container);
             // Joined even when the claim failed: nothing is answered while the creation runs.
-            let created = creation.join().map_err(|_| {
-                qws_store::StoreError::Corrupt("container creation panicked".into())
-            })?;
+            let created = match creation {
+                Some(running) => Some(running.join().map_err(|_| {
+                    qws_store::StoreError::Corrupt("container creation panicked".into())
+                })?),
+                None => None,
+            };
             if !claimed? {
                 return Ok(false);
             }
-            created.map_err(create_failed)?;
+            created.unwrap_or_else(create).map_err(create_failed)?;
             Ok(true)
         }),
     }
