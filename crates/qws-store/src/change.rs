@@ -29,28 +29,39 @@ pub trait ChangeVersion: Send + Sync {
     fn change_version(&self) -> Result<u64>;
 }
 
-/// SQLite's [`ChangeVersion`]: a connection of its own (so the read never waits behind the
+/// SQLite's [`ChangeVersion`]: connections of its own (so the read never waits behind the
 /// store's other work) reading the one-row `change_version` table. In WAL mode the read starts
-/// a fresh snapshot each time, so it sees every commit made before it, by any connection.
+/// a fresh snapshot each time, so it sees every commit made before it, by any connection. One
+/// connection per core: every authenticated request reads the counter, and with a single
+/// connection the requests of all cores took its lock in turn.
 pub struct SqliteChangeVersion {
-    conn: Mutex<Connection>,
+    conns: Vec<Mutex<Connection>>,
 }
 
 impl SqliteChangeVersion {
-    /// Opens a read connection to the database file at `path` (already migrated).
+    /// Opens read connections to the database file at `path` (already migrated).
     pub fn open(path: &Path) -> Result<SqliteChangeVersion> {
-        let conn = Connection::open(path).map_err(crate::db::Error::from)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        let conns = (0..n)
+            .map(|_| {
+                let conn = Connection::open(path)?;
+                conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(crate::db::Error::from)?;
-        Ok(SqliteChangeVersion {
-            conn: Mutex::new(conn),
-        })
+        Ok(SqliteChangeVersion { conns })
     }
 }
 
 impl ChangeVersion for SqliteChangeVersion {
     fn change_version(&self) -> Result<u64> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        // A free connection if there is one, else wait for the first.
+        let conn = self
+            .conns
+            .iter()
+            .find_map(|c| c.try_lock().ok())
+            .unwrap_or_else(|| self.conns[0].lock().unwrap_or_else(|p| p.into_inner()));
         let v: i64 = conn
             .prepare_cached("SELECT v FROM change_version WHERE id = 1")
             .and_then(|mut st| st.query_row([], |r| r.get(0)))
