@@ -350,7 +350,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         principals: qws_store::change::VersionedCache::new(
             crate::auth::principal::PRINCIPAL_CACHE_MAX,
         ),
-        job_sas: Default::default(),
+        job_sas: crate::planes::blob::sas::SasCache::new(crate::planes::blob::sas::SAS_CACHE_MAX),
     });
     scheduler.start().context("starting the job scheduler")?;
     // Workspace deletions a restart interrupted finish now (their 202 was already answered).

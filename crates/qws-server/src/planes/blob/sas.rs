@@ -309,54 +309,22 @@ pub fn encode_blob_path(blob: &str) -> String {
 /// Most URLs a [`SasCache`] holds; a full cache starts over.
 pub const SAS_CACHE_MAX: usize = 4096;
 
-/// SAS URLs qws signed for served job documents, reused while their expiry is the same (callers
-/// round it down to the minute, see [`mint_cached`]).
+/// SAS URLs qws signed for served job documents, reused while their expiry is the same:
+/// stamped with the expiry (unix seconds; callers round it down to the minute, see
+/// [`mint_cached`]), so a later expiry replaces every URL held and an earlier one is never
+/// served or kept.
 ///
 /// Reuse is exact: a URL is a function of what it is keyed by (workspace, [`SasHolder`] with
-/// its key version, container, blob, permissions; the expiry is the cache's) and of the signing
+/// its key version, container, blob, permissions; the expiry is the stamp) and of the signing
 /// key, which derives from the master key and is fixed for the process. A regenerated key has a
 /// new version, so its holder misses and gets a fresh signature; a caller whose access went is
 /// refused before anything is minted. Only `st` may be up to a minute earlier than a fresh
 /// mint's. URLs a backend presigns with its own key are never kept.
-#[derive(Default)]
-pub struct SasCache {
-    inner: std::sync::Mutex<SasCacheInner>,
-}
+pub type SasCache = qws_store::change::VersionedCache<String, String>;
 
-#[derive(Default)]
-struct SasCacheInner {
-    /// The expiry of every URL held.
-    expiry: Option<OffsetDateTime>,
-    urls: std::collections::HashMap<String, String>,
-}
-
-impl SasCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, SasCacheInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The URL kept under `key` for `expiry`.
-    fn get(&self, expiry: OffsetDateTime, key: &str) -> Option<String> {
-        let inner = self.lock();
-        if inner.expiry != Some(expiry) {
-            return None;
-        }
-        inner.urls.get(key).cloned()
-    }
-
-    /// Keeps `url` under `key`; a later expiry replaces every URL held, an earlier one (a
-    /// request from the previous minute) is not kept.
-    fn put(&self, expiry: OffsetDateTime, key: String, url: &str) {
-        let mut inner = self.lock();
-        if inner.expiry.is_some_and(|e| e > expiry) {
-            return;
-        }
-        if inner.expiry != Some(expiry) || inner.urls.len() >= SAS_CACHE_MAX {
-            inner.urls.clear();
-            inner.expiry = Some(expiry);
-        }
-        inner.urls.insert(key, url.to_string());
-    }
+/// The stamp of URLs expiring at `expiry` (never before the epoch: they lie in the future).
+fn expiry_stamp(expiry: OffsetDateTime) -> u64 {
+    expiry.unix_timestamp().max(0) as u64
 }
 
 /// The [`SasCache`] key: every input of the URL but the expiry. Only the blob name may hold a
@@ -442,13 +410,13 @@ fn mint(
     }
     let key = cache.map(|_| cache_key(ws_uid, holder, container, blob, &sp));
     if let (Some(cache), Some(key)) = (cache, &key) {
-        if let Some(url) = cache.get(expiry, key) {
+        if let Some(url) = cache.get(expiry_stamp(expiry), key) {
             return url;
         }
     }
     let url = sign(state, ws_uid, holder, container, blob, &sp, start, expiry);
     if let (Some(cache), Some(key)) = (cache, key) {
-        cache.put(expiry, key, &url);
+        cache.put(expiry_stamp(expiry), key, url.clone());
     }
     url
 }
@@ -836,24 +804,24 @@ mod tests {
             cache_key("ws", &principal, "job-1", Some("outputData"), "r")
         );
 
-        let cache = SasCache::default();
-        let t0 = time::macros::datetime!(2050-01-02 03:04:00 UTC);
-        let t1 = t0 + time::Duration::minutes(1);
-        cache.put(t0, base.clone(), "u0");
+        let cache = SasCache::new(SAS_CACHE_MAX);
+        let t0 = expiry_stamp(time::macros::datetime!(2050-01-02 03:04:00 UTC));
+        let t1 = expiry_stamp(time::macros::datetime!(2050-01-02 03:05:00 UTC));
+        cache.put(t0, base.clone(), "u0".into());
         assert_eq!(cache.get(t0, &base).as_deref(), Some("u0"));
         assert_eq!(cache.get(t1, &base), None, "another expiry");
-        cache.put(t1, base.clone(), "u1");
+        cache.put(t1, base.clone(), "u1".into());
         assert_eq!(cache.get(t0, &base), None, "the older minute is gone");
-        cache.put(t0, base.clone(), "late");
+        cache.put(t0, base.clone(), "late".into());
         assert_eq!(
             cache.get(t1, &base).as_deref(),
             Some("u1"),
             "an older put is dropped"
         );
         for i in 0..SAS_CACHE_MAX + 10 {
-            cache.put(t1, format!("k{i}"), "u");
+            cache.put(t1, format!("k{i}"), "u".into());
         }
-        assert!(cache.lock().urls.len() <= SAS_CACHE_MAX);
+        assert!(cache.len() <= SAS_CACHE_MAX);
     }
 
     #[test]
