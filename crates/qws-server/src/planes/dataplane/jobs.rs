@@ -372,12 +372,11 @@ pub async fn put_job(
     let (Some(wait), Some(watch)) = (wait, watch) else {
         return Ok(Json(items::render_job(&state, &caller.ws.uid, &holder, doc)).into_response());
     };
-    let doc = match wait_for_end(&state, &caller.ws.uid, &id, wait, &watch).await? {
-        Some(row) => items::doc_of(&row),
+    let body = match wait_for_end(&state, &caller.ws.uid, &id, wait, &watch).await? {
+        Some(row) => serve_job(&state, &caller.ws.uid, &holder, &row),
         // Deleted meanwhile: the answer is the job as it was stored.
-        None => doc,
+        None => Json(items::render_job(&state, &caller.ws.uid, &holder, doc)).into_response(),
     };
-    let body = Json(items::render_job(&state, &caller.ws.uid, &holder, doc));
     Ok(([(PREFERENCE_APPLIED, PreferWait::applied(wait))], body).into_response())
 }
 
@@ -459,20 +458,21 @@ pub async fn get_job(
 ) -> ApiResult<Response> {
     let row = load_job(&state, &caller.ws.uid, &id).await?;
     let holder = sas::holder_for(&state, &caller).await?;
-    if let Some(body) = items::render_job_text(&state, &caller.ws.uid, &holder, &row.doc) {
+    Ok(serve_job(&state, &caller.ws.uid, &holder, &row))
+}
+
+/// A stored job as served to a caller whose SAS stand on `holder`: its stored text with the
+/// served URIs put in ([`items::render_job_text`]), or, for a text that cannot be served so,
+/// the parsed document rendered.
+fn serve_job(state: &AppState, ws_uid: &str, holder: &sas::SasHolder, row: &ItemRow) -> Response {
+    if let Some(body) = items::render_job_text(state, ws_uid, holder, &row.doc) {
         let json = [(
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static("application/json"),
         )];
-        return Ok((json, body).into_response());
+        return (json, body).into_response();
     }
-    Ok(Json(items::render_job(
-        &state,
-        &caller.ws.uid,
-        &holder,
-        items::doc_of(&row),
-    ))
-    .into_response())
+    Json(items::render_job(state, ws_uid, holder, items::doc_of(row))).into_response()
 }
 
 /// Filters, orders and pages documents per the list query.
