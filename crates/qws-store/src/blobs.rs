@@ -544,10 +544,9 @@ fn props_of_dir(dir: &Path) -> Option<ContainerProps> {
     let inode = std::os::unix::fs::MetadataExt::ino(&meta);
     #[cfg(not(unix))]
     let inode = 0u64;
-    let stamp = format!("{}:{inode}", created.unix_timestamp_nanos());
-    let digest = ring::digest::digest(&ring::digest::SHA256, stamp.as_bytes());
+    let digest = name_digest(&format!("{}:{inode}", created.unix_timestamp_nanos()));
     Some(ContainerProps {
-        etag: format!("0x{}", hex(&digest.as_ref()[..8]).to_ascii_uppercase()),
+        etag: format!("0x{}", digest[..16].to_ascii_uppercase()),
         last_modified: created.replace_nanosecond(0).unwrap_or(created),
     })
 }
@@ -799,6 +798,16 @@ impl BlobStore {
         Ok(out)
     }
 
+    /// The size bound of an upload: the maximum block size for a block (`is_block`), else the
+    /// maximum blob size.
+    pub fn upload_limit(&self, is_block: bool) -> u64 {
+        if is_block {
+            self.limits.max_block_size
+        } else {
+            self.limits.max_blob_size
+        }
+    }
+
     /// Starts a blob upload (single-shot Put Blob); bound: the maximum blob size.
     pub fn begin_upload(&self, ws: &str, container: &str, blob: &str) -> BlobResult<StagedUpload> {
         validate_blob_name(blob)?;
@@ -807,7 +816,7 @@ impl BlobStore {
             container,
             blob,
             StagedKind::Blob,
-            self.limits.max_blob_size,
+            self.upload_limit(false),
         )
     }
 
@@ -826,7 +835,7 @@ impl BlobStore {
             container,
             blob,
             StagedKind::Block { id_hex },
-            self.limits.max_block_size,
+            self.upload_limit(true),
         )
     }
 

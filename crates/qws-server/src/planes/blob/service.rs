@@ -377,11 +377,7 @@ impl UploadTarget {
 
     /// The size bound of the upload.
     fn limit(&self) -> u64 {
-        let limits = self.blobs.limits();
-        match self.block_id {
-            None => limits.max_blob_size,
-            Some(_) => limits.max_block_size,
-        }
+        self.blobs.upload_limit(self.block_id.is_some())
     }
 }
 
