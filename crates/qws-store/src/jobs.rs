@@ -482,8 +482,7 @@ impl JobStore {
     /// [`JobStore::container_owner`] answered at once, as [`JobStore::get_item_now`] answers
     /// (same read connections, same `None` when it cannot answer without waiting).
     pub fn container_owner_now(&self, container: &str) -> Option<Option<String>> {
-        let conn = self.readers.iter().find_map(|r| r.try_lock().ok())?;
-        read_container_owner(&conn, container).ok()
+        read_container_owner(&*self.free_reader()?, container).ok()
     }
 
     // ---- items -----------------------------------------------------------------------------
@@ -609,8 +608,12 @@ impl JobStore {
     /// pool. `None` when it cannot answer without waiting — PostgreSQL, every read connection
     /// busy, the database busy, any error — and the caller then uses [`JobStore::get_item`].
     pub fn get_item_now(&self, workspace_uid: &str, id: &str) -> Option<Option<ItemRow>> {
-        let conn = self.readers.iter().find_map(|r| r.try_lock().ok())?;
-        read_item(&conn, workspace_uid, id).ok()
+        read_item(&*self.free_reader()?, workspace_uid, id).ok()
+    }
+
+    /// A read connection no one holds now (`None`: all busy, or none on PostgreSQL).
+    fn free_reader(&self) -> Option<std::sync::MutexGuard<'_, Conn>> {
+        self.readers.iter().find_map(|r| r.try_lock().ok())
     }
 
     /// Items of a workspace in creation order, optionally of one type and/or one session.
